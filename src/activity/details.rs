@@ -1,0 +1,267 @@
+//! The typed details of an entry, one variant per kind of story the timeline tells.
+//!
+//! These types are both the shape stored and served by the API and (leniently) the shape the
+//! event catalog's `data` objects are read from: optional fields are optional, numbers given as
+//! strings are accepted, and values that could be dangerous on a page (URLs) are checked here.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Details {
+    Job { job: JobInfo },
+    Salesdoc { salesdoc: SalesdocInfo },
+    StatusChange { from: Option<String>, to: String },
+    Artwork { file: FileInfo },
+    Proof { proof: ProofInfo, decision: ProofDecision, comment: Option<String> },
+    Invoice { invoice: InvoiceInfo },
+    AccountingSync { invoice: InvoiceInfo, platform: String, account_id: String, external_id: String },
+    InvoiceStatus { invoice: InvoiceInfo, from: Option<String>, to: String },
+    Payment { invoice: Option<InvoiceInfo>, amount: Amount, currency: Option<String>, method: Option<String> },
+    PurchaseOrder { purchase_order: PurchaseOrderInfo, action: PurchaseOrderAction },
+    Email { message: EmailMessage },
+    Notification { channel: String, to: Option<String>, text: Option<String> },
+    Automation { rule: RuleInfo, trigger: Option<String>, actions: Vec<String> },
+    Note { action: Option<String>, description: Option<String> },
+    /// An event type the catalog does not know (yet): shown with its raw data.
+    Generic { event_type: String, data: Value },
+}
+
+/// Ids and numbers arrive as strings or as JSON numbers; both are kept as text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Text(text)),
+            Value::Number(number) => Ok(Text(number.to_string())),
+            Value::Bool(flag) => Ok(Text(flag.to_string())),
+            _ => Err(serde::de::Error::custom("expected a string or a number")),
+        }
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A decimal amount exactly as sent (`"1234.50"` or `1234.5`), validated to be a plain
+/// decimal number so it can be formatted without surprises.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Amount(String);
+
+impl Amount {
+    pub fn parse(text: &str) -> Option<Amount> {
+        let text = text.trim();
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let valid = !whole.is_empty()
+            && whole.len() <= 18
+            && fraction.len() <= 8
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && fraction.bytes().all(|b| b.is_ascii_digit());
+        valid.then(|| Amount(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Text::deserialize(deserializer)?;
+        Amount::parse(&text.0).ok_or_else(|| serde::de::Error::custom("expected a decimal amount"))
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A link that is safe to put in an `href`: absolute http(s) only, no whitespace or controls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SafeUrl(String);
+
+impl SafeUrl {
+    pub fn parse(text: &str) -> Option<SafeUrl> {
+        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+        let scheme_ok = lower.starts_with("https://") || lower.starts_with("http://");
+        let clean = !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        (scheme_ok && clean && text.len() <= 2048).then(|| SafeUrl(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for SafeUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        SafeUrl::parse(&raw).ok_or_else(|| serde::de::Error::custom("only http(s) URLs are allowed"))
+    }
+}
+
+/// Deserializes an optional field, turning a value that fails validation into `None` rather
+/// than rejecting the whole event (a bad link must not hide the upload it belongs to).
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    pub id: Option<Text>,
+    pub number: Option<Text>,
+    pub title: Option<String>,
+    pub customer: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SalesdocInfo {
+    pub id: Option<Text>,
+    pub number: Option<Text>,
+    pub doc_type: Option<String>,
+    pub customer: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub name: String,
+    pub size_bytes: Option<u64>,
+    pub content_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub url: Option<SafeUrl>,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProofInfo {
+    pub id: Option<Text>,
+    pub version: Option<Text>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofDecision {
+    Approved,
+    Rejected,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct InvoiceInfo {
+    pub id: Option<Text>,
+    pub number: Option<Text>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub total: Option<Amount>,
+    pub currency: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct PurchaseOrderInfo {
+    pub id: Option<Text>,
+    pub number: Option<Text>,
+    pub vendor: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub total: Option<Amount>,
+    pub currency: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseOrderAction {
+    Created,
+    Sent,
+    Received,
+    Updated,
+}
+
+impl PurchaseOrderAction {
+    pub fn verb(self) -> &'static str {
+        match self {
+            PurchaseOrderAction::Created => "created",
+            PurchaseOrderAction::Sent => "sent",
+            PurchaseOrderAction::Received => "received",
+            PurchaseOrderAction::Updated => "updated",
+        }
+    }
+}
+
+/// An email sent to the customer, with its full content. The HTML is stored as sent; pages
+/// sanitize it before showing it.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct EmailMessage {
+    /// RFC 5322 Message-ID.
+    pub message_id: Option<String>,
+    /// The sending provider (sendgrid, mailgun, postmark, resend, …).
+    pub provider: Option<String>,
+    /// The provider's id for the message, which its delivery callbacks carry.
+    pub provider_message_id: Option<String>,
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    pub id: Option<Text>,
+    pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_accept_plain_decimals_only() {
+        assert_eq!(Amount::parse("1234.50").unwrap().as_str(), "1234.50");
+        assert!(Amount::parse("-5").is_some());
+        for bad in ["", "1e5", "12,50", "abc", "1.2.3", "-", ".5"] {
+            assert!(Amount::parse(bad).is_none(), "{bad} accepted");
+        }
+        let from_number: Amount = serde_json::from_str("1234.5").unwrap();
+        assert_eq!(from_number.as_str(), "1234.5");
+    }
+
+    #[test]
+    fn only_http_urls_are_safe() {
+        assert!(SafeUrl::parse("https://files.example.com/a.pdf").is_some());
+        assert!(SafeUrl::parse("HTTP://example.com").is_some());
+        for bad in ["javascript:alert(1)", "data:text/html,x", "//evil", "https://a b", "ftp://x"] {
+            assert!(SafeUrl::parse(bad).is_none(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn a_bad_link_does_not_reject_the_file() {
+        let file: FileInfo =
+            serde_json::from_str(r#"{"name":"a.pdf","url":"javascript:alert(1)"}"#).unwrap();
+        assert_eq!(file.name, "a.pdf");
+        assert!(file.url.is_none());
+    }
+}

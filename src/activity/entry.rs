@@ -1,0 +1,268 @@
+//! An activity entry: one line of a timeline, immutable once written.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use super::details::Details;
+use super::subject::Subject;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Workflow,
+    Communication,
+    Accounting,
+    Purchasing,
+    Automation,
+    System,
+}
+
+impl Category {
+    pub const ALL: [Category; 6] = [
+        Category::Workflow,
+        Category::Communication,
+        Category::Accounting,
+        Category::Purchasing,
+        Category::Automation,
+        Category::System,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Workflow => "workflow",
+            Category::Communication => "communication",
+            Category::Accounting => "accounting",
+            Category::Purchasing => "purchasing",
+            Category::Automation => "automation",
+            Category::System => "system",
+        }
+    }
+
+    /// A stable one-byte code, used in index keys.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl FromStr for Category {
+    type Err = UnknownCategory;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Category::ALL
+            .into_iter()
+            .find(|category| category.as_str() == s)
+            .ok_or_else(|| UnknownCategory(s.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown category {0:?}")]
+pub struct UnknownCategory(pub String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    User,
+    Customer,
+    Automation,
+    Integration,
+    System,
+}
+
+/// Who did it: a staff user, the customer, an automation rule, an integration or the system.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn integration(name: impl Into<String>) -> Self {
+        Actor { kind: ActorKind::Integration, id: None, name: name.into() }
+    }
+
+    pub fn system() -> Self {
+        Actor { kind: ActorKind::System, id: None, name: "System".to_owned() }
+    }
+}
+
+/// The entry's kind: a dot-delimited event type such as `status.changed` or `email.delivered`.
+/// Valid on construction (1–100 characters of `[A-Za-z0-9_.-]`), so it is safe in keys and markup.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EntryKind(String);
+
+impl EntryKind {
+    pub fn new(kind: impl Into<String>) -> Option<Self> {
+        let kind = kind.into();
+        let valid = !kind.is_empty()
+            && kind.len() <= 100
+            && kind.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        valid.then_some(EntryKind(kind))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        EntryKind::new(raw).ok_or_else(|| serde::de::Error::custom("invalid entry kind"))
+    }
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Entry ids are ULIDs: time-ordered (cheap appends in a B-tree) and opaque in URLs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EntryId(Ulid);
+
+impl EntryId {
+    /// Entry ids are derived, not random: the receive time in milliseconds followed by the
+    /// delivery seq and the entry's index within the delivery. That keeps them time-ordered,
+    /// unique (seqs are), and identical when `reindex` rebuilds the projections.
+    pub fn derive(received_at: DateTime<Utc>, delivery_seq: u64, index: u16) -> Self {
+        let millis = u64::try_from(received_at.timestamp_millis()).unwrap_or(0);
+        let random = (u128::from(delivery_seq) << 16) | u128::from(index);
+        EntryId(Ulid::from_parts(millis, random))
+    }
+
+    pub fn as_u128(self) -> u128 {
+        self.0.0
+    }
+
+    pub fn from_u128(raw: u128) -> Self {
+        EntryId(Ulid(raw))
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for EntryId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ulid::from_string(s).map(EntryId)
+    }
+}
+
+/// Where an entry came from: the configured source, the provider's own event id, and the
+/// delivery in the log that carried it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub name: String,
+    pub event_id: Option<String>,
+    pub delivery_seq: u64,
+}
+
+/// What a normalizer produces: an entry before the store gives it an id and a delivery seq.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEntry {
+    pub kind: EntryKind,
+    pub category: Category,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: Actor,
+    pub subjects: Vec<Subject>,
+    pub summary: String,
+    pub details: Details,
+    /// The provider's id for this event (`webhook-id`, `sg_event_id`, …), also its dedup key.
+    pub event_id: Option<String>,
+}
+
+/// A stored entry, as the API and the pages show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: EntryId,
+    pub kind: EntryKind,
+    pub category: Category,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub actor: Actor,
+    pub subjects: Vec<Subject>,
+    pub summary: String,
+    pub details: Details,
+    pub source: SourceRef,
+}
+
+impl Entry {
+    pub fn from_new(new: NewEntry, id: EntryId, received_at: DateTime<Utc>, source: SourceRef) -> Self {
+        Entry {
+            id,
+            kind: new.kind,
+            category: new.category,
+            occurred_at: new.occurred_at,
+            received_at,
+            actor: new.actor,
+            subjects: new.subjects,
+            summary: new.summary,
+            details: new.details,
+            source,
+        }
+    }
+}
+
+/// Summaries are one line: collapse whitespace and cap the length.
+pub fn one_line(text: &str, max_chars: usize) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= max_chars {
+        return collapsed;
+    }
+    let mut cut: String = collapsed.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_time_ordered_and_unique() {
+        let t1 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let t2 = DateTime::from_timestamp(1_700_000_001, 0).unwrap();
+        let a = EntryId::derive(t1, 7, 0);
+        let b = EntryId::derive(t1, 7, 1);
+        let c = EntryId::derive(t2, 1, 0);
+        assert!(a < b && b < c);
+        assert_eq!(a, EntryId::derive(t1, 7, 0));
+        assert_eq!(a.to_string().parse::<EntryId>().unwrap(), a);
+    }
+
+    #[test]
+    fn entry_kinds_are_restricted() {
+        assert!(EntryKind::new("status.changed").is_some());
+        assert!(EntryKind::new("").is_none());
+        assert!(EntryKind::new("<script>").is_none());
+        assert!(EntryKind::new("a".repeat(101)).is_none());
+    }
+
+    #[test]
+    fn one_line_collapses_and_truncates() {
+        assert_eq!(one_line("  a \n b\t c ", 80), "a b c");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn categories_round_trip() {
+        for category in Category::ALL {
+            assert_eq!(category.as_str().parse::<Category>().unwrap(), category);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The command line: `hooktrail serve | send | verify | reindex | bench`.
+
+mod bench;
+mod maintenance;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "hooktrail", version, about = "Signed webhooks in, activity timelines out.")]
+struct Cli {
+    /// The config file.
+    #[arg(long, global = true, env = "HOOKTRAIL_CONFIG", default_value = "config/hooktrail.toml")]
+    config: PathBuf,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Sign a payload file the way the source's provider would, post it, print the answer.
+    Send(send::SendArgs),
+    /// Check the integrity chain of the delivery log; exits non-zero naming the first bad seq.
+    Verify,
+    /// Rebuild every projection (entries, indexes, links) from the delivery log.
+    Reindex,
+    /// Measure intake throughput and latency against a plain handler and commit-per-request.
+    Bench(bench::BenchArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Bench(args) = cli.command {
+        return bench::run(args).map(|()| ExitCode::SUCCESS);
+    }
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => {
+            actix_web::rt::System::new().block_on(crate::app::serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send(args) => send::run(&config, args),
+        Command::Verify => maintenance::verify(&config),
+        Command::Reindex => maintenance::reindex(&config),
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HOOKTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,364 @@
+//! The configuration: one typed struct, read from TOML (`config/hooktrail.toml` by default),
+//! with `HOOKTRAIL_…` environment overrides. Unknown keys, missing secrets and bad values stop
+//! startup with an error that names the key.
+//!
+//! Overrides use `__` between path segments; arrays of tables are addressed by their item's
+//! name: `HOOKTRAIL_SERVER__LISTEN=0.0.0.0:8080`, `HOOKTRAIL_STORAGE__PATH=/var/lib/hooktrail.redb`,
+//! `HOOKTRAIL_SOURCES__HOOPS__SECRETS=whsec_a,whsec_b`,
+//! `HOOKTRAIL_AUTH__API_TOKENS__HOOPS_APP__TOKEN_SHA256=…`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::sources::{Source, SourceKind, standard_webhooks};
+
+/// Every development secret in the committed config contains this marker (in the clear or
+/// base64-encoded), so `serve` can tell when it runs with them.
+pub const DEVELOPMENT_MARKER: &str = "development-only";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: invalid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key { key: key.into(), message: message.into() }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub display: DisplayConfig,
+    pub sources: Vec<Source>,
+    pub auth: AuthConfig,
+    /// Which keys hold the committed development secrets (empty in production).
+    pub development_secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The largest webhook body accepted (413 above it).
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 = one per core.
+    #[serde(default)]
+    pub workers: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    /// Captures that may wait for the writer before intake answers 503.
+    #[serde(default = "defaults::queue_capacity")]
+    pub queue_capacity: usize,
+    /// The most deliveries one commit takes (1 = commit per request).
+    #[serde(default = "defaults::max_batch")]
+    pub max_batch: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    #[serde(default = "defaults::timezone")]
+    pub timezone: String,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig { timezone: defaults::timezone() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    #[serde(default)]
+    pub api_tokens: Vec<ApiToken>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub username: String,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// A bearer token for the API, kept only as the sha256 of the token.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    #[serde(deserialize_with = "hex_sha256")]
+    pub token_sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+fn hex_sha256<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut hash)
+        .map_err(|_| serde::de::Error::custom("expected 64 hex characters (the sha256 of the token)"))?;
+    Ok(hash)
+}
+
+mod defaults {
+    pub fn max_body_bytes() -> usize {
+        1024 * 1024
+    }
+    pub fn shutdown_timeout_secs() -> u64 {
+        10
+    }
+    pub fn queue_capacity() -> usize {
+        4096
+    }
+    pub fn max_batch() -> usize {
+        1024
+    }
+    pub fn timezone() -> String {
+        "UTC".to_owned()
+    }
+}
+
+/// The file as written, before sources are built.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: ServerConfig,
+    storage: StorageConfig,
+    #[serde(default)]
+    display: DisplayConfig,
+    #[serde(default)]
+    sources: Vec<toml::Table>,
+    #[serde(default)]
+    auth: AuthConfig,
+}
+
+impl Config {
+    /// Reads `path`, applies the process environment's overrides, and validates everything.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::from_toml(&text, path, std::env::vars())
+    }
+
+    /// Parses TOML text with the given environment (injectable for tests).
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|err: toml::de::Error| ConfigError::Syntax { path: path.to_owned(), message: err.to_string() })?;
+        apply_env(&mut table, env)?;
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| key_error(err.path().to_string(), err.inner().to_string()))?;
+        let mut development_secrets = Vec::new();
+        let sources = build_sources(raw.sources, &mut development_secrets)?;
+        validate_auth(&raw.auth, &mut development_secrets)?;
+        if raw.storage.queue_capacity == 0 {
+            return Err(key_error("storage.queue_capacity", "must be at least 1"));
+        }
+        if raw.storage.max_batch == 0 {
+            return Err(key_error("storage.max_batch", "must be at least 1"));
+        }
+        if raw.server.max_body_bytes == 0 {
+            return Err(key_error("server.max_body_bytes", "must be at least 1"));
+        }
+        Ok(Config {
+            server: raw.server,
+            storage: raw.storage,
+            display: raw.display,
+            sources,
+            auth: raw.auth,
+            development_secrets,
+        })
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|source| source.name == name)
+    }
+}
+
+fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Source>, ConfigError> {
+    let mut sources: Vec<Source> = Vec::with_capacity(raw.len());
+    for (index, mut table) in raw.into_iter().enumerate() {
+        let at = format!("sources[{index}]");
+        let name = take_string(&mut table, "name").ok_or_else(|| key_error(format!("{at}.name"), "missing"))?;
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(key_error(format!("{at}.name"), "use 1–64 of a-z, 0-9, - and _ (it is a URL path segment)"));
+        }
+        if sources.iter().any(|s| s.name == name) {
+            return Err(key_error(format!("{at}.name"), format!("{name:?} is used twice")));
+        }
+        let at = format!("sources[{index}] ({name})");
+        let kind = take_string(&mut table, "kind").ok_or_else(|| key_error(format!("{at}.kind"), "missing"))?;
+        if let Some(secrets) = table.get("secrets").and_then(toml::Value::as_array) {
+            for (i, secret) in secrets.iter().enumerate() {
+                if secret.as_str().is_some_and(is_development_secret) {
+                    dev.push(format!("{at}.secrets[{i}]"));
+                }
+            }
+        }
+        let settings_error = |err: serde_path_to_error::Error<toml::de::Error>| {
+            let path = err.path().to_string();
+            let key = if path == "." { at.clone() } else { format!("{at}.{path}") };
+            key_error(key, err.inner().to_string())
+        };
+        let kind = match kind.as_str() {
+            standard_webhooks::KIND => {
+                let settings = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(settings_error)?;
+                let source = standard_webhooks::StandardWebhooks::from_settings(settings)
+                    .map_err(|message| key_error(at.clone(), message))?;
+                SourceKind::StandardWebhooks(source)
+            }
+            other => {
+                return Err(key_error(format!("{at}.kind"), format!("unknown source kind {other:?} (known: standard-webhooks)")));
+            }
+        };
+        sources.push(Source { name, kind });
+    }
+    Ok(sources)
+}
+
+fn validate_auth(auth: &AuthConfig, dev: &mut Vec<String>) -> Result<(), ConfigError> {
+    let development_token = sha256(format!("{DEVELOPMENT_MARKER}-api-token").as_bytes());
+    for (index, token) in auth.api_tokens.iter().enumerate() {
+        if token.name.trim().is_empty() {
+            return Err(key_error(format!("auth.api_tokens[{index}].name"), "missing"));
+        }
+        if token.token_sha256 == development_token {
+            dev.push(format!("auth.api_tokens[{index}] ({})", token.name));
+        }
+    }
+    for (index, user) in auth.users.iter().enumerate() {
+        if user.username.trim().is_empty() {
+            return Err(key_error(format!("auth.users[{index}].username"), "missing"));
+        }
+        if !user.password_hash.starts_with("$argon2id$") {
+            return Err(key_error(format!("auth.users[{index}].password_hash"), "expected an argon2id hash (hooktrail hash-password)"));
+        }
+    }
+    Ok(())
+}
+
+/// The bearer token that matches the committed development config's token hash.
+pub fn development_api_token() -> String {
+    format!("{DEVELOPMENT_MARKER}-api-token")
+}
+
+fn is_development_secret(secret: &str) -> bool {
+    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+    secret.contains(DEVELOPMENT_MARKER)
+        || STANDARD
+            .decode(encoded)
+            .is_ok_and(|bytes| bytes.windows(DEVELOPMENT_MARKER.len()).any(|w| w == DEVELOPMENT_MARKER.as_bytes()))
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn take_string(table: &mut toml::Table, key: &str) -> Option<String> {
+    match table.remove(key)? {
+        toml::Value::String(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// Applies `HOOKTRAIL_A__B__C=value` overrides onto the parsed file.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    let mut overrides: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(var, _)| var.starts_with("HOOKTRAIL_") && var.contains("__"))
+        .collect();
+    overrides.sort();
+    for (var, raw) in overrides {
+        let path: Vec<String> = var["HOOKTRAIL_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let env_error = |message: &str| ConfigError::Env { var: var.clone(), message: message.to_owned() };
+        let slot = locate(table, &path).ok_or_else(|| env_error("names no section or item of the config"))?;
+        let (target, key) = slot;
+        let existing_is_array = target.get(&key).is_some_and(toml::Value::is_array);
+        target.insert(key, parse_env_value(&raw, existing_is_array));
+    }
+    Ok(())
+}
+
+/// The table that holds the last path segment: `server.listen` → (`[server]`, `listen`);
+/// `sources.hoops.secrets` → (the `[[sources]]` item named hoops, `secrets`).
+fn locate<'t>(table: &'t mut toml::Table, path: &[String]) -> Option<(&'t mut toml::Table, String)> {
+    let (key, parents) = path.split_last()?;
+    let mut current = table;
+    let mut segments = parents.iter();
+    while let Some(segment) = segments.next() {
+        current = match current.get_mut(segment)? {
+            toml::Value::Table(inner) => inner,
+            toml::Value::Array(items) => {
+                let item_name = segments.next()?;
+                items.iter_mut().filter_map(toml::Value::as_table_mut).find(|item| {
+                    ["name", "username"].iter().any(|field| {
+                        item.get(*field)
+                            .and_then(toml::Value::as_str)
+                            .is_some_and(|name| name.to_ascii_lowercase().replace('-', "_") == *item_name)
+                    })
+                })?
+            }
+            _ => return None,
+        };
+    }
+    Some((current, key.clone()))
+}
+
+fn parse_env_value(raw: &str, comma_list: bool) -> toml::Value {
+    if let Ok(mut parsed) = format!("v = {raw}").parse::<toml::Table>() {
+        if let Some(value) = parsed.remove("v") {
+            if !comma_list || value.is_array() {
+                return value;
+            }
+        }
+    }
+    if comma_list {
+        return toml::Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.to_owned())).collect(),
+        );
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+use super::*;
+
+const BASE: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+[storage]
+path = "data/x.redb"
+[[sources]]
+name = "hoops"
+kind = "standard-webhooks"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+[[auth.api_tokens]]
+name = "app"
+token_sha256 = "63da948640261f84a806efd6c9e40c1cb0387673dd28fb95ac67b084c45d4147"
+"#;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Config::from_toml(text, Path::new("test.toml"), env)
+}
+
+fn error_of(text: &str, env: &[(&str, &str)]) -> String {
+    load(text, env).err().map(|err| err.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn the_committed_configs_parse() {
+    let dev = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/hooktrail.toml"))).unwrap();
+    assert_eq!(dev.sources[0].name, "hoops");
+    assert_eq!(dev.display.timezone, "America/Chicago");
+    assert_eq!(dev.development_secrets.len(), 2, "{:?}", dev.development_secrets);
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/production.example.toml")).unwrap();
+    // The example's placeholders are not secrets, so it must be completed before it loads.
+    let message = error_of(&example, &[]);
+    assert!(message.contains("auth.api_tokens[0].token_sha256"), "{message}");
+}
+
+#[test]
+fn defaults_fill_optional_keys() {
+    let config = load(BASE, &[]).unwrap();
+    assert_eq!(config.server.max_body_bytes, 1024 * 1024);
+    assert_eq!(config.storage.max_batch, 1024);
+    assert_eq!(config.display.timezone, "UTC");
+    assert!(config.development_secrets.len() == 1);
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let text = BASE.replace("[storage]", "[storage]\npaht = \"x\"");
+    assert!(error_of(&text, &[]).contains("storage"), "{}", error_of(&text, &[]));
+    assert!(error_of(&text, &[]).contains("paht"));
+    let text = BASE.replace("kind = \"standard-webhooks\"", "kind = \"standard-webhooks\"\ntolerance = 5");
+    let message = error_of(&text, &[]);
+    assert!(message.contains("sources[0] (hoops)") && message.contains("tolerance"), "{message}");
+}
+
+#[test]
+fn missing_and_bad_secrets_are_named() {
+    let text = BASE.replace("secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "");
+    assert!(error_of(&text, &[]).contains("sources[0] (hoops)") && error_of(&text, &[]).contains("secrets"));
+    let text = BASE.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_");
+    assert!(error_of(&text, &[]).contains("secrets[0]"));
+    let text = BASE.replace("[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "[]");
+    assert!(error_of(&text, &[]).contains("at least one"));
+}
+
+#[test]
+fn bad_values_are_named() {
+    let text = BASE.replace("127.0.0.1:0", "not an address");
+    assert!(error_of(&text, &[]).contains("server.listen"));
+    let text = BASE.replace("standard-webhooks", "carrier-pigeon");
+    assert!(error_of(&text, &[]).contains("sources[0] (hoops).kind"));
+    let text = BASE.replace("63da9486", "zz");
+    assert!(error_of(&text, &[]).contains("auth.api_tokens[0].token_sha256"));
+    let text = BASE.replace("name = \"hoops\"", "name = \"Hoops App\"");
+    assert!(error_of(&text, &[]).contains("sources[0].name"));
+}
+
+#[test]
+fn environment_overrides_every_kind_of_key() {
+    let config = load(
+        BASE,
+        &[
+            ("HOOKTRAIL_SERVER__LISTEN", "0.0.0.0:9999"),
+            ("HOOKTRAIL_STORAGE__MAX_BATCH", "1"),
+            ("HOOKTRAIL_SOURCES__HOOPS__TOLERANCE_SECS", "0"),
+            ("HOOKTRAIL_SOURCES__HOOPS__SECRETS", "whsec_dGVzdA==,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("HOOKTRAIL_AUTH__API_TOKENS__APP__TOKEN_SHA256", &"ab".repeat(32)),
+            ("HOOKTRAIL_CONFIG", "ignored: not a key path"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.server.listen.port(), 9999);
+    assert_eq!(config.storage.max_batch, 1);
+    assert_eq!(config.auth.api_tokens[0].token_sha256, [0xab; 32]);
+    assert!(config.development_secrets.is_empty());
+}
+
+#[test]
+fn overrides_that_name_nothing_are_refused() {
+    let message = error_of(BASE, &[("HOOKTRAIL_SOURCES__NOPE__SECRETS", "x")]);
+    assert!(message.contains("HOOKTRAIL_SOURCES__NOPE__SECRETS"), "{message}");
+    let message = error_of(BASE, &[("HOOKTRAIL_SERVER__LISTN", "x")]);
+    assert!(message.contains("listn"), "{message}");
+}

@@ -1,0 +1,90 @@
+//! The JSON API: `GET /api/v1/subjects/{kind}/{id}/entries`, `GET /api/v1/entries/{id}`,
+//! `GET /api/v1/deliveries/{seq}`. Every route requires a [`Caller`].
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
+use crate::store::{Cursor, PageQuery, StoredDelivery};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(subject_entries).service(entry).service(delivery);
+}
+
+#[derive(Deserialize)]
+struct EntriesQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+    category: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EntriesPage {
+    entries: Vec<Entry>,
+    next_cursor: Option<String>,
+}
+
+impl EntriesQuery {
+    fn parse(&self) -> Result<PageQuery, ApiError> {
+        let limit = self.limit.unwrap_or(PageQuery::DEFAULT_LIMIT);
+        if limit == 0 || limit > PageQuery::MAX_LIMIT {
+            return Err(ApiError::BadRequest(format!("limit must be between 1 and {}", PageQuery::MAX_LIMIT)));
+        }
+        let before = match self.before.as_deref().filter(|s| !s.is_empty()) {
+            Some(text) => Some(text.parse::<Cursor>().map_err(|err| ApiError::BadRequest(err.to_string()))?),
+            None => None,
+        };
+        let category = match self.category.as_deref().filter(|s| !s.is_empty() && *s != "all") {
+            Some(text) => Some(text.parse::<Category>().map_err(|err| ApiError::BadRequest(err.to_string()))?),
+            None => None,
+        };
+        Ok(PageQuery { limit, before, category })
+    }
+}
+
+#[get("/api/v1/subjects/{kind}/{id}/entries")]
+async fn subject_entries(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<EntriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (kind, id) = path.into_inner();
+    let kind: SubjectKind = kind.parse().map_err(|_| ApiError::NotFound("no such subject kind"))?;
+    let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let page_query = query.parse()?;
+    let store = state.store.clone();
+    let page = web::block(move || store.subject_entries(&subject, &page_query)).await??;
+    Ok(HttpResponse::Ok().json(EntriesPage {
+        entries: page.entries,
+        next_cursor: page.next.map(|cursor| cursor.to_string()),
+    }))
+}
+
+#[get("/api/v1/entries/{id}")]
+async fn entry(_caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id: EntryId = id.parse().map_err(|_| ApiError::NotFound("no such entry"))?;
+    let store = state.store.clone();
+    let entry = web::block(move || store.entry(id)).await??.ok_or(ApiError::NotFound("no such entry"))?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+/// A delivery's record in the log (without its body): how it was received and understood,
+/// including whether it was flagged.
+#[get("/api/v1/deliveries/{seq}")]
+async fn delivery(_caller: Caller, state: web::Data<AppState>, seq: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let seq = seq.into_inner();
+    let store = state.store.clone();
+    let delivery: StoredDelivery =
+        web::block(move || store.delivery(seq)).await??.ok_or(ApiError::NotFound("no such delivery"))?;
+    let flagged = delivery.outcome.is_flagged();
+    let body_retained = delivery.body.is_some();
+    let mut json = serde_json::to_value(&delivery).map_err(|_| ApiError::Internal)?;
+    if let Some(object) = json.as_object_mut() {
+        object.insert("flagged".into(), flagged.into());
+        object.insert("body_retained".into(), body_retained.into());
+    }
+    Ok(HttpResponse::Ok().json(json))
+}

@@ -1,0 +1,70 @@
+//! Who may read: API callers with a bearer token from config (compared as sha256 hashes, in
+//! constant time, against every configured token).
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::config::ApiToken;
+
+/// Proof that the request is authenticated; take it as a handler argument to require login.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(request))
+    }
+}
+
+fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = request.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(ApiError::Unauthenticated)?;
+    match_token(&state.config.auth.api_tokens, token).map(|name| Caller { name }).ok_or(ApiError::Unauthenticated)
+}
+
+/// The name of the configured token matching `token`. Every configured hash is compared, with
+/// no early exit, so timing says nothing about which (or whether one) matched.
+pub fn match_token(tokens: &[ApiToken], token: &str) -> Option<String> {
+    let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let mut found = None;
+    for candidate in tokens {
+        if bool::from(candidate.token_sha256.ct_eq(&presented)) {
+            found = Some(candidate.name.clone());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_by_hash() {
+        let tokens = vec![
+            ApiToken { name: "a".into(), token_sha256: Sha256::digest(b"alpha").into() },
+            ApiToken { name: "b".into(), token_sha256: Sha256::digest(b"bravo").into() },
+        ];
+        assert_eq!(match_token(&tokens, "bravo").as_deref(), Some("b"));
+        assert_eq!(match_token(&tokens, "charlie"), None);
+        assert_eq!(match_token(&[], "alpha"), None);
+    }
+}

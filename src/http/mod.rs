@@ -1,0 +1,29 @@
+//! The HTTP surface: webhook intake, the JSON API, health. Each route group in its own file.
+
+pub mod api;
+pub mod auth;
+pub mod health;
+pub mod intake;
+pub mod problem;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::writer::WriterHandle;
+
+pub use problem::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub writer: WriterHandle,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(intake::routes).configure(api::routes).configure(health::routes);
+}

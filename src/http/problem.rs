@@ -1,0 +1,137 @@
+//! The HTTP layer's one error type, mapped once to responses: RFC 9457 problem+json for the
+//! API and intake. Messages never carry internals (no stack traces, no storage paths).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::sources::Rejection;
+use crate::store::StoreError;
+use crate::store::writer::SubmitError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no source is configured under this name")]
+    UnknownSource,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("the body is larger than the {limit} byte limit")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Rejected(Rejection),
+    #[error("a valid bearer token or staff session is required")]
+    Unauthenticated,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too many deliveries are waiting to be stored; retry shortly")]
+    Overloaded,
+    #[error("storage is unavailable; retry shortly")]
+    StorageUnavailable,
+    #[error("an internal error occurred")]
+    Internal,
+}
+
+impl ApiError {
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::UnknownSource => "unknown-source",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::Rejected(_) => "invalid-signature",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::Overloaded => "overloaded",
+            ApiError::StorageUnavailable => "storage-unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::UnknownSource => "Unknown source",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::Rejected(_) => "Signature verification failed",
+            ApiError::Unauthenticated => "Authentication required",
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Overloaded => "Overloaded",
+            ApiError::StorageUnavailable => "Storage unavailable",
+            ApiError::Internal => "Internal error",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            ApiError::Overloaded => Some(1),
+            ApiError::StorageUnavailable => Some(5),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownSource | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Rejected(_) | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        if let Some(secs) = self.retry_after_secs() {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if matches!(self, ApiError::Unauthenticated) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        let problem = Problem {
+            problem_type: format!("urn:hooktrail:problem:{}", self.slug()),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+        };
+        response.body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "storage error while serving a request");
+        match err {
+            StoreError::Unavailable(_) => ApiError::StorageUnavailable,
+            StoreError::Corrupt(_) => ApiError::Internal,
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(err: SubmitError) -> Self {
+        match err {
+            SubmitError::Overloaded => ApiError::Overloaded,
+            SubmitError::Store(_) | SubmitError::Stopped => ApiError::StorageUnavailable,
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal
+    }
+}

@@ -1,0 +1,11 @@
+//! Hooktrail: a webhook gateway that verifies signed deliveries against their raw bytes,
+//! stores them durably before acknowledging, and turns them into activity timelines for the
+//! jobs and salesdocs of a print shop.
+
+pub mod activity;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod sources;
+pub mod store;

@@ -1,0 +1,154 @@
+//! Storage: the delivery log (the source of truth) and the projections built from it, behind
+//! one seam, [`Store`]. redb is the embedded default; a PostgreSQL backend for several stateless
+//! gateways implements the same trait. The group-commit [`writer`] drives any backend.
+
+pub mod chain;
+pub mod cursor;
+pub mod redb;
+pub mod writer;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
+use crate::sources::RawDelivery;
+
+pub use cursor::Cursor;
+
+/// A verified delivery on its way into the log, normalized already (normalizing is pure and
+/// runs on the request's thread, which keeps the single writer's work small).
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub source: String,
+    pub received_at: DateTime<Utc>,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub normalized: Normalized,
+}
+
+/// What appending one capture did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Appended {
+    /// Written to the log as `seq`, with this many new entries.
+    Stored { seq: u64, entries: usize },
+    /// Seen before (the original is `seq`): nothing was written.
+    Duplicate { seq: u64 },
+}
+
+/// A delivery as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredDelivery {
+    pub seq: u64,
+    pub source: String,
+    pub received_at: DateTime<Utc>,
+    pub headers: Vec<(String, String)>,
+    /// `None` once retention has dropped the body; its hash stays.
+    #[serde(skip)]
+    pub body: Option<Vec<u8>>,
+    #[serde(with = "hex_bytes")]
+    pub body_sha256: [u8; 32],
+    /// h(seq) of the integrity chain.
+    #[serde(with = "hex_bytes")]
+    pub chain: [u8; 32],
+    pub delivery_id: Option<String>,
+    pub outcome: Outcome,
+}
+
+impl StoredDelivery {
+    pub fn as_raw(&self) -> Option<RawDelivery<'_>> {
+        Some(RawDelivery {
+            source: &self.source,
+            received_at: self.received_at,
+            headers: &self.headers,
+            body: self.body.as_deref()?,
+        })
+    }
+}
+
+/// A page of a subject's timeline, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    pub limit: usize,
+    pub before: Option<Cursor>,
+    pub category: Option<Category>,
+}
+
+impl PageQuery {
+    pub const DEFAULT_LIMIT: usize = 50;
+    pub const MAX_LIMIT: usize = 200;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Where the next (older) page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainReport {
+    Intact { deliveries: u64, head: [u8; 32] },
+    /// The first delivery whose stored data or position does not match the chain.
+    Broken { seq: u64, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReindexReport {
+    pub deliveries: u64,
+    pub entries: u64,
+    pub flagged: u64,
+    /// Deliveries whose source is no longer configured, or whose body retention dropped.
+    pub skipped: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The storage seam. Appends come from one writer at a time; reads from anywhere.
+pub trait Store: Send + Sync + 'static {
+    /// Appends a batch of captures in one durable transaction: the deliveries, their entries,
+    /// indexes, dedup keys and links, all or nothing. Returns one result per capture, in order.
+    fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError>;
+
+    /// A page of a subject's timeline, newest `occurred_at` first. Costs O(page).
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError>;
+
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
+
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError>;
+
+    /// Deliveries with seq ≥ `from`, in order, at most `limit`.
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// Recomputes the integrity chain over the whole log.
+    fn verify_chain(&self) -> Result<ChainReport, StoreError>;
+
+    /// Drops every projection and rebuilds it from the delivery log, normalizing each delivery
+    /// again with `normalize` (`None`: its source is gone; keep the delivery, project nothing).
+    fn reindex(&self, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>) -> Result<ReindexReport, StoreError>;
+
+    /// Whether a write transaction can be opened and committed (for `/readyz`).
+    fn check_writable(&self) -> Result<(), StoreError>;
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let text = <&str>::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(bytes)
+    }
+}

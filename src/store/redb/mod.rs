@@ -1,0 +1,96 @@
+//! The embedded backend: one redb file. Keys are time-ordered (delivery seq, ULID entry ids,
+//! `occurred_at` within a subject), which keeps B-tree appends cheap.
+
+mod append;
+mod maintenance;
+mod query;
+mod tables;
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase};
+
+use super::{Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError, StoredDelivery};
+use crate::activity::{Entry, EntryId, Normalized, Subject};
+use crate::sources::RawDelivery;
+
+pub struct RedbStore {
+    db: Database,
+}
+
+impl RedbStore {
+    /// Opens the store at `path`, creating the file (and its folder) on first use. redb
+    /// recovers from an unclean shutdown by itself on open.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| StoreError::Unavailable(format!("cannot create {}: {err}", parent.display())))?;
+        }
+        let db = Database::builder().create(path)?;
+        let store = RedbStore { db };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        tables::WriteTables::open(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+impl Store for RedbStore {
+    fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
+        append::append(&self.db, batch)
+    }
+
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+        query::subject_entries(&self.db.begin_read()?, subject, query)
+    }
+
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        query::entry(&self.db.begin_read()?, id)
+    }
+
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
+        Ok(query::deliveries(&self.db.begin_read()?, seq, 1)?.into_iter().find(|d| d.seq == seq))
+    }
+
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        query::deliveries(&self.db.begin_read()?, from, limit)
+    }
+
+    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        maintenance::verify_chain(&self.db.begin_read()?)
+    }
+
+    fn reindex(&self, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>) -> Result<ReindexReport, StoreError> {
+        maintenance::reindex(&self.db, normalize)
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.abort()?;
+        Ok(())
+    }
+}
+
+/// Every redb failure means the same thing to callers: storage is unavailable right now.
+macro_rules! unavailable_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for StoreError {
+            fn from(err: $error) -> Self {
+                StoreError::Unavailable(err.to_string())
+            }
+        }
+    )*};
+}
+
+unavailable_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

@@ -1,0 +1,122 @@
+//! The table family of the redb backend.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `deliveries` | seq | delivery metadata (JSON) — the log |
+//! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
+//! | `entries` | entry id (ULID) | entry (JSON) |
+//! | `subject_timeline` | (subject, occurred µs, entry id) | () |
+//! | `subject_category_timeline` | (subject, category, occurred µs, entry id) | () |
+//! | `dedup_keys` | (source, `d:`/`e:` + provider id) | seq |
+//! | `links` | link key | link target (JSON) |
+//! | `flagged_deliveries` | seq | () |
+//! | `meta` | name | value (the chain head: seq ‖ hash) |
+
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{EntryId, Subject};
+use crate::store::StoreError;
+use crate::store::chain::GENESIS;
+
+pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
+pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_bodies");
+pub const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
+pub const TIMELINE: TableDefinition<(&str, i64, u128), ()> = TableDefinition::new("subject_timeline");
+pub const CATEGORY_TIMELINE: TableDefinition<(&str, u8, i64, u128), ()> =
+    TableDefinition::new("subject_category_timeline");
+pub const DEDUP: TableDefinition<(&str, &str), u64> = TableDefinition::new("dedup_keys");
+pub const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
+pub const FLAGGED: TableDefinition<u64, ()> = TableDefinition::new("flagged_deliveries");
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const CHAIN_HEAD: &str = "chain_head";
+
+/// Where a link points: the entry that established it and that entry's subjects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkTarget {
+    pub entry_id: EntryId,
+    pub subjects: Vec<Subject>,
+}
+
+/// The last delivery in the log and its chain value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+impl ChainHead {
+    pub const EMPTY: ChainHead = ChainHead { seq: 0, hash: GENESIS };
+
+    fn encode(&self) -> [u8; 40] {
+        let mut raw = [0u8; 40];
+        raw[..8].copy_from_slice(&self.seq.to_be_bytes());
+        raw[8..].copy_from_slice(&self.hash);
+        raw
+    }
+
+    pub fn decode(raw: &[u8]) -> Result<ChainHead, StoreError> {
+        let raw: &[u8; 40] = raw.try_into().map_err(|_| StoreError::Corrupt("chain head".into()))?;
+        let (seq, hash) = raw.split_at(8);
+        let seq = u64::from_be_bytes(seq.try_into().map_err(|_| StoreError::Corrupt("chain head".into()))?);
+        let hash = hash.try_into().map_err(|_| StoreError::Corrupt("chain head".into()))?;
+        Ok(ChainHead { seq, hash })
+    }
+}
+
+/// Every table, open for writing in one transaction.
+pub struct WriteTables<'txn> {
+    pub deliveries: Table<'txn, u64, &'static [u8]>,
+    pub bodies: Table<'txn, u64, &'static [u8]>,
+    pub entries: Table<'txn, u128, &'static [u8]>,
+    pub timeline: Table<'txn, (&'static str, i64, u128), ()>,
+    pub category_timeline: Table<'txn, (&'static str, u8, i64, u128), ()>,
+    pub dedup: Table<'txn, (&'static str, &'static str), u64>,
+    pub links: Table<'txn, &'static str, &'static [u8]>,
+    pub flagged: Table<'txn, u64, ()>,
+    pub meta: Table<'txn, &'static str, &'static [u8]>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(WriteTables {
+            deliveries: txn.open_table(DELIVERIES)?,
+            bodies: txn.open_table(BODIES)?,
+            entries: txn.open_table(ENTRIES)?,
+            timeline: txn.open_table(TIMELINE)?,
+            category_timeline: txn.open_table(CATEGORY_TIMELINE)?,
+            dedup: txn.open_table(DEDUP)?,
+            links: txn.open_table(LINKS)?,
+            flagged: txn.open_table(FLAGGED)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+
+    pub fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        match self.meta.get(CHAIN_HEAD)? {
+            Some(raw) => ChainHead::decode(raw.value()),
+            None => Ok(ChainHead::EMPTY),
+        }
+    }
+
+    pub fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError> {
+        self.meta.insert(CHAIN_HEAD, head.encode().as_slice())?;
+        Ok(())
+    }
+}
+
+pub fn read_chain_head(table: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<ChainHead, StoreError> {
+    match table.get(CHAIN_HEAD)? {
+        Some(raw) => ChainHead::decode(raw.value()),
+        None => Ok(ChainHead::EMPTY),
+    }
+}
+
+pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|err| StoreError::Corrupt(err.to_string()))
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|err| StoreError::Corrupt(err.to_string()))
+}
