@@ -79,6 +79,7 @@ pub fn normalize(body: &[u8], ctx: &CatalogContext<'_>) -> Normalized {
         summary: one_line(&typed.summary, SUMMARY_MAX_CHARS),
         details: typed.details,
         event_id: delivery_id.clone(),
+        correlation: Vec::new(),
     };
     Normalized { delivery_id, entries: vec![entry], outcome }
 }

@@ -27,6 +27,10 @@ pub enum Details {
     Notification { channel: String, to: Option<String>, text: Option<String> },
     Automation { rule: RuleInfo, trigger: Option<String>, actions: Vec<String> },
     Note { action: Option<String>, description: Option<String> },
+    /// A delivery or engagement event an email provider reported about one message.
+    EmailEvent { event: EmailEvent },
+    /// A change an accounting or payments platform reported (QuickBooks, Xero, Stripe).
+    AccountingEvent { event: AccountingEvent },
     /// An event type the catalog does not know (yet): shown with its raw data.
     Generic { event_type: String, data: Value },
 }
@@ -225,6 +229,76 @@ pub struct EmailMessage {
     pub text: Option<String>,
     pub html: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The delivery statuses an email goes through, as every provider's callbacks map onto them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailStatus {
+    Processed,
+    Deferred,
+    Delivered,
+    Bounced,
+    Dropped,
+    Opened,
+    Clicked,
+    SpamReport,
+    Unsubscribed,
+    Resubscribed,
+}
+
+impl EmailStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            EmailStatus::Processed => "processed",
+            EmailStatus::Deferred => "deferred",
+            EmailStatus::Delivered => "delivered",
+            EmailStatus::Bounced => "bounced",
+            EmailStatus::Dropped => "dropped",
+            EmailStatus::Opened => "opened",
+            EmailStatus::Clicked => "clicked",
+            EmailStatus::SpamReport => "marked as spam",
+            EmailStatus::Unsubscribed => "unsubscribed",
+            EmailStatus::Resubscribed => "resubscribed",
+        }
+    }
+}
+
+/// One email provider callback, normalized.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmailEvent {
+    /// sendgrid, mailgun, postmark, resend.
+    pub provider: String,
+    pub status: EmailStatus,
+    /// The provider's own name for the event (`delivered`, `HardBounce`, `email.opened`, …).
+    pub provider_event: String,
+    pub recipient: Option<String>,
+    pub provider_message_id: Option<String>,
+    /// RFC 5322 Message-ID, where the callback carries it.
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    /// Why it bounced, was dropped or deferred (the provider's words).
+    pub reason: Option<String>,
+    /// The link clicked.
+    pub url: Option<SafeUrl>,
+}
+
+/// One accounting or payments platform event, normalized.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccountingEvent {
+    /// quickbooks, xero, stripe.
+    pub platform: String,
+    /// The realm (QuickBooks), tenant (Xero) or account (Stripe Connect), where known.
+    pub account_id: Option<String>,
+    /// The platform's entity name: Invoice, Payment, Customer, CreditNote, PaymentIntent, …
+    pub entity: String,
+    pub entity_id: String,
+    /// What happened: Create, Update, Delete, Merge, Void, Emailed, or the platform's event type.
+    pub operation: String,
+    pub number: Option<String>,
+    pub amount: Option<Amount>,
+    pub currency: Option<String>,
+    pub status: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -184,6 +184,11 @@ pub struct NewEntry {
     pub details: Details,
     /// The provider's id for this event (`webhook-id`, `sg_event_id`, …), also its dedup key.
     pub event_id: Option<String>,
+    /// Link keys (see [`crate::activity::links`]) through which the store finds the entry's
+    /// subjects: a delivery callback names its email's provider message id, an accounting
+    /// event its `{platform}:{account}:{entity}:{id}`. What no link resolves yet is unmatched,
+    /// and is attached when the link arrives.
+    pub correlation: Vec<String>,
 }
 
 /// A stored entry, as the API and the pages show it.

@@ -26,9 +26,11 @@ pub fn established_by(entry: &NewEntry) -> Vec<String> {
     }
 }
 
-/// `email:{provider}:{provider message id}`, e.g. `email:sendgrid:14c5d75ce93`.
+/// `email:{provider}:{provider message id}`, e.g. `email:sendgrid:14c5d75ce93`. Angle
+/// brackets are dropped (Mailgun returns `<id@domain>` at send, its callbacks carry `id@domain`).
 pub fn email_provider_key(provider: &str, provider_message_id: &str) -> String {
-    format!("email:{}:{}", provider.trim().to_ascii_lowercase(), provider_message_id.trim())
+    let id = provider_message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    format!("email:{}:{id}", provider.trim().to_ascii_lowercase())
 }
 
 /// `message-id:{id}`, without the angle brackets that some providers keep and some drop.

@@ -66,10 +66,13 @@ impl Rejection {
 }
 
 /// What a successful verification tells about the delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verified {
     /// The time the sender signed, where the scheme signs one.
     pub signed_at: Option<i64>,
+    /// A value that must never verify twice (Mailgun's signature token): the store refuses a
+    /// delivery whose replay key it has seen, across restarts.
+    pub replay_key: Option<String>,
 }
 
 /// A delivery as the log keeps it, which is all a normalizer may look at: normalizing again

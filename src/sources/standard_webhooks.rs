@@ -70,7 +70,7 @@ impl StandardWebhooks {
             self.secrets.iter().any(|secret| hmac_sha256_matches(secret, &content, signature))
         });
         if matched {
-            Ok(Verified { signed_at: Some(signed.timestamp) })
+            Ok(Verified { signed_at: Some(signed.timestamp), replay_key: None })
         } else {
             Err(Rejection::BadSignature)
         }
@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(secret.expose().len(), 24);
         assert_eq!(sign(&secret, ID, TIMESTAMP, BODY), SIGNATURE);
         let verified = verify(&source(&[SECRET], 300), &headers("webhook", ID, "1614265330", SIGNATURE), BODY);
-        assert_eq!(verified, Ok(Verified { signed_at: Some(TIMESTAMP) }));
+        assert_eq!(verified, Ok(Verified { signed_at: Some(TIMESTAMP), replay_key: None }));
     }
 
     #[test]
