@@ -29,26 +29,47 @@ impl Gateway {
         Gateway::start_with_store(config, store, listener)
     }
 
-    pub fn start_with_store(config: Config, store: Arc<dyn Store>, listener: TcpListener) -> anyhow::Result<Gateway> {
+    pub fn start_with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Gateway> {
         let addr = listener.local_addr()?;
-        let writer_config =
-            WriterConfig { queue_capacity: config.storage.queue_capacity, max_batch: config.storage.max_batch };
+        let writer_config = WriterConfig {
+            queue_capacity: config.storage.queue_capacity,
+            max_batch: config.storage.max_batch,
+        };
         let (writer, handle) = Writer::spawn(store.clone(), writer_config, |report| {
-            tracing::trace!(size = report.size, commit_ms = report.commit.as_secs_f64() * 1e3, ok = report.ok, "batch committed");
+            tracing::trace!(
+                size = report.size,
+                commit_ms = report.commit.as_secs_f64() * 1e3,
+                ok = report.ok,
+                "batch committed"
+            );
         })?;
         let config = Arc::new(config);
-        let state = web::Data::new(AppState { config: config.clone(), store, writer: handle });
-        let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-            .shutdown_timeout(config.server.shutdown_timeout_secs)
-            .client_request_timeout(Duration::from_secs(10))
-            .listen(listener)?;
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            store,
+            writer: handle,
+        });
+        let mut server =
+            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+                .shutdown_timeout(config.server.shutdown_timeout_secs)
+                .client_request_timeout(Duration::from_secs(10))
+                .listen(listener)?;
         if config.server.workers > 0 {
             server = server.workers(config.server.workers);
         }
         let server = server.run();
         let handle = server.handle();
         let serving = tokio::spawn(server);
-        Ok(Gateway { addr, server: handle, serving, writer })
+        Ok(Gateway {
+            addr,
+            server: handle,
+            serving,
+            writer,
+        })
     }
 
     /// Runs until the server stops (SIGTERM/SIGINT, or [`Gateway::stop`]), then shuts down.

@@ -24,7 +24,10 @@ pub const DEVELOPMENT_MARKER: &str = "development-only";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
@@ -34,7 +37,10 @@ pub enum ConfigError {
 }
 
 fn key_error(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Key { key: key.into(), message: message.into() }
+    ConfigError::Key {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug)]
@@ -84,7 +90,9 @@ pub struct DisplayConfig {
 
 impl Default for DisplayConfig {
     fn default() -> Self {
-        DisplayConfig { timezone: defaults::timezone() }
+        DisplayConfig {
+            timezone: defaults::timezone(),
+        }
     }
 }
 
@@ -106,7 +114,9 @@ pub struct UserConfig {
 
 impl std::fmt::Debug for UserConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserConfig").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("UserConfig")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,15 +131,18 @@ pub struct ApiToken {
 
 impl std::fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiToken").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 fn hex_sha256<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
     let text = String::deserialize(deserializer)?;
     let mut hash = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut hash)
-        .map_err(|_| serde::de::Error::custom("expected 64 hex characters (the sha256 of the token)"))?;
+    hex::decode_to_slice(text.trim(), &mut hash).map_err(|_| {
+        serde::de::Error::custom("expected 64 hex characters (the sha256 of the token)")
+    })?;
     Ok(hash)
 }
 
@@ -168,8 +181,10 @@ struct RawConfig {
 impl Config {
     /// Reads `path`, applies the process environment's overrides, and validates everything.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Config::from_toml(&text, path, std::env::vars())
     }
 
@@ -179,9 +194,12 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|err: toml::de::Error| ConfigError::Syntax { path: path.to_owned(), message: err.to_string() })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|err: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: err.to_string(),
+                })?;
         apply_env(&mut table, env)?;
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|err| key_error(err.path().to_string(), err.inner().to_string()))?;
@@ -216,18 +234,28 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
     let mut sources: Vec<Source> = Vec::with_capacity(raw.len());
     for (index, mut table) in raw.into_iter().enumerate() {
         let at = format!("sources[{index}]");
-        let name = take_string(&mut table, "name").ok_or_else(|| key_error(format!("{at}.name"), "missing"))?;
+        let name = take_string(&mut table, "name")
+            .ok_or_else(|| key_error(format!("{at}.name"), "missing"))?;
         let valid_name = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !valid_name {
-            return Err(key_error(format!("{at}.name"), "use 1–64 of a-z, 0-9, - and _ (it is a URL path segment)"));
+            return Err(key_error(
+                format!("{at}.name"),
+                "use 1–64 of a-z, 0-9, - and _ (it is a URL path segment)",
+            ));
         }
         if sources.iter().any(|s| s.name == name) {
-            return Err(key_error(format!("{at}.name"), format!("{name:?} is used twice")));
+            return Err(key_error(
+                format!("{at}.name"),
+                format!("{name:?} is used twice"),
+            ));
         }
         let at = format!("sources[{index}] ({name})");
-        let kind = take_string(&mut table, "kind").ok_or_else(|| key_error(format!("{at}.kind"), "missing"))?;
+        let kind = take_string(&mut table, "kind")
+            .ok_or_else(|| key_error(format!("{at}.kind"), "missing"))?;
         if let Some(secrets) = table.get("secrets").and_then(toml::Value::as_array) {
             for (i, secret) in secrets.iter().enumerate() {
                 if secret.as_str().is_some_and(is_development_secret) {
@@ -237,18 +265,26 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
         }
         let settings_error = |err: serde_path_to_error::Error<toml::de::Error>| {
             let path = err.path().to_string();
-            let key = if path == "." { at.clone() } else { format!("{at}.{path}") };
+            let key = if path == "." {
+                at.clone()
+            } else {
+                format!("{at}.{path}")
+            };
             key_error(key, err.inner().to_string())
         };
         let kind = match kind.as_str() {
             standard_webhooks::KIND => {
-                let settings = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(settings_error)?;
+                let settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+                    .map_err(settings_error)?;
                 let source = standard_webhooks::StandardWebhooks::from_settings(settings)
                     .map_err(|message| key_error(at.clone(), message))?;
                 SourceKind::StandardWebhooks(source)
             }
             other => {
-                return Err(key_error(format!("{at}.kind"), format!("unknown source kind {other:?} (known: standard-webhooks)")));
+                return Err(key_error(
+                    format!("{at}.kind"),
+                    format!("unknown source kind {other:?} (known: standard-webhooks)"),
+                ));
             }
         };
         sources.push(Source { name, kind });
@@ -260,7 +296,10 @@ fn validate_auth(auth: &AuthConfig, dev: &mut Vec<String>) -> Result<(), ConfigE
     let development_token = sha256(format!("{DEVELOPMENT_MARKER}-api-token").as_bytes());
     for (index, token) in auth.api_tokens.iter().enumerate() {
         if token.name.trim().is_empty() {
-            return Err(key_error(format!("auth.api_tokens[{index}].name"), "missing"));
+            return Err(key_error(
+                format!("auth.api_tokens[{index}].name"),
+                "missing",
+            ));
         }
         if token.token_sha256 == development_token {
             dev.push(format!("auth.api_tokens[{index}] ({})", token.name));
@@ -268,10 +307,16 @@ fn validate_auth(auth: &AuthConfig, dev: &mut Vec<String>) -> Result<(), ConfigE
     }
     for (index, user) in auth.users.iter().enumerate() {
         if user.username.trim().is_empty() {
-            return Err(key_error(format!("auth.users[{index}].username"), "missing"));
+            return Err(key_error(
+                format!("auth.users[{index}].username"),
+                "missing",
+            ));
         }
         if !user.password_hash.starts_with("$argon2id$") {
-            return Err(key_error(format!("auth.users[{index}].password_hash"), "expected an argon2id hash (hooktrail hash-password)"));
+            return Err(key_error(
+                format!("auth.users[{index}].password_hash"),
+                "expected an argon2id hash (hooktrail hash-password)",
+            ));
         }
     }
     Ok(())
@@ -285,9 +330,11 @@ pub fn development_api_token() -> String {
 fn is_development_secret(secret: &str) -> bool {
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
     secret.contains(DEVELOPMENT_MARKER)
-        || STANDARD
-            .decode(encoded)
-            .is_ok_and(|bytes| bytes.windows(DEVELOPMENT_MARKER.len()).any(|w| w == DEVELOPMENT_MARKER.as_bytes()))
+        || STANDARD.decode(encoded).is_ok_and(|bytes| {
+            bytes
+                .windows(DEVELOPMENT_MARKER.len())
+                .any(|w| w == DEVELOPMENT_MARKER.as_bytes())
+        })
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -302,16 +349,26 @@ fn take_string(table: &mut toml::Table, key: &str) -> Option<String> {
 }
 
 /// Applies `HOOKTRAIL_A__B__C=value` overrides onto the parsed file.
-fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
     let mut overrides: Vec<(String, String)> = env
         .into_iter()
         .filter(|(var, _)| var.starts_with("HOOKTRAIL_") && var.contains("__"))
         .collect();
     overrides.sort();
     for (var, raw) in overrides {
-        let path: Vec<String> = var["HOOKTRAIL_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
-        let env_error = |message: &str| ConfigError::Env { var: var.clone(), message: message.to_owned() };
-        let slot = locate(table, &path).ok_or_else(|| env_error("names no section or item of the config"))?;
+        let path: Vec<String> = var["HOOKTRAIL_".len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        let env_error = |message: &str| ConfigError::Env {
+            var: var.clone(),
+            message: message.to_owned(),
+        };
+        let slot = locate(table, &path)
+            .ok_or_else(|| env_error("names no section or item of the config"))?;
         let (target, key) = slot;
         let existing_is_array = target.get(&key).is_some_and(toml::Value::is_array);
         target.insert(key, parse_env_value(&raw, existing_is_array));
@@ -321,7 +378,10 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
 
 /// The table that holds the last path segment: `server.listen` → (`[server]`, `listen`);
 /// `sources.hoops.secrets` → (the `[[sources]]` item named hoops, `secrets`).
-fn locate<'t>(table: &'t mut toml::Table, path: &[String]) -> Option<(&'t mut toml::Table, String)> {
+fn locate<'t>(
+    table: &'t mut toml::Table,
+    path: &[String],
+) -> Option<(&'t mut toml::Table, String)> {
     let (key, parents) = path.split_last()?;
     let mut current = table;
     let mut segments = parents.iter();
@@ -330,13 +390,18 @@ fn locate<'t>(table: &'t mut toml::Table, path: &[String]) -> Option<(&'t mut to
             toml::Value::Table(inner) => inner,
             toml::Value::Array(items) => {
                 let item_name = segments.next()?;
-                items.iter_mut().filter_map(toml::Value::as_table_mut).find(|item| {
-                    ["name", "username"].iter().any(|field| {
-                        item.get(*field)
-                            .and_then(toml::Value::as_str)
-                            .is_some_and(|name| name.to_ascii_lowercase().replace('-', "_") == *item_name)
-                    })
-                })?
+                items
+                    .iter_mut()
+                    .filter_map(toml::Value::as_table_mut)
+                    .find(|item| {
+                        ["name", "username"].iter().any(|field| {
+                            item.get(*field)
+                                .and_then(toml::Value::as_str)
+                                .is_some_and(|name| {
+                                    name.to_ascii_lowercase().replace('-', "_") == *item_name
+                                })
+                        })
+                    })?
             }
             _ => return None,
         };
@@ -345,16 +410,19 @@ fn locate<'t>(table: &'t mut toml::Table, path: &[String]) -> Option<(&'t mut to
 }
 
 fn parse_env_value(raw: &str, comma_list: bool) -> toml::Value {
-    if let Ok(mut parsed) = format!("v = {raw}").parse::<toml::Table>() {
-        if let Some(value) = parsed.remove("v") {
-            if !comma_list || value.is_array() {
-                return value;
-            }
-        }
+    if let Ok(mut parsed) = format!("v = {raw}").parse::<toml::Table>()
+        && let Some(value) = parsed.remove("v")
+        && (!comma_list || value.is_array())
+    {
+        return value;
     }
     if comma_list {
         return toml::Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.to_owned())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
         );
     }
     toml::Value::String(raw.to_owned())

@@ -65,9 +65,14 @@ pub fn normalize(body: &[u8], ctx: &CatalogContext<'_>) -> Normalized {
         Ok(Some(typed)) => (typed, Outcome::Normalized),
         Ok(None) => (
             generic(&envelope.event_type, &envelope.data),
-            Outcome::UnknownType { event_type: envelope.event_type.clone() },
+            Outcome::UnknownType {
+                event_type: envelope.event_type.clone(),
+            },
         ),
-        Err(reason) => (generic(&envelope.event_type, &envelope.data), Outcome::Malformed { reason }),
+        Err(reason) => (
+            generic(&envelope.event_type, &envelope.data),
+            Outcome::Malformed { reason },
+        ),
     };
     let actor = actor_of(&envelope.data).unwrap_or_else(|| typed.default_actor(ctx.source));
     let entry = NewEntry {
@@ -81,13 +86,19 @@ pub fn normalize(body: &[u8], ctx: &CatalogContext<'_>) -> Normalized {
         event_id: delivery_id.clone(),
         correlation: Vec::new(),
     };
-    Normalized { delivery_id, entries: vec![entry], outcome }
+    Normalized {
+        delivery_id,
+        entries: vec![entry],
+        outcome,
+    }
 }
 
 /// RFC 3339 text, or Unix seconds as a number.
 pub fn parse_time(value: &Value) -> Option<DateTime<Utc>> {
     match value {
-        Value::String(text) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)),
+        Value::String(text) => DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
         Value::Number(number) => DateTime::from_timestamp(number.as_i64()?, 0),
         _ => None,
     }
@@ -122,7 +133,11 @@ fn actor_of(data: &Value) -> Option<Actor> {
         .filter(|name| !name.trim().is_empty())
         .or_else(|| id.clone())
         .unwrap_or_else(|| format!("{:?}", raw.kind));
-    Some(Actor { kind: raw.kind, id, name: one_line(&name, 80) })
+    Some(Actor {
+        kind: raw.kind,
+        id,
+        name: one_line(&name, 80),
+    })
 }
 
 fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
@@ -137,7 +152,11 @@ struct Typed {
 
 impl Typed {
     fn new(category: Category, summary: String, details: Details) -> Option<Typed> {
-        Some(Typed { category, summary, details })
+        Some(Typed {
+            category,
+            summary,
+            details,
+        })
     }
 
     /// Who to show when the event names no actor.
@@ -158,7 +177,10 @@ fn generic(event_type: &str, data: &Value) -> Typed {
     Typed {
         category: Category::System,
         summary: format!("Event {event_type}"),
-        details: Details::Generic { event_type: event_type.to_owned(), data: data.clone() },
+        details: Details::Generic {
+            event_type: event_type.to_owned(),
+            data: data.clone(),
+        },
     }
 }
 
@@ -174,10 +196,24 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
         }
         "salesdoc.created" => {
             let d: SalesdocCreated = parse(data)?;
-            let doc = d.salesdoc.doc_type.as_deref().map(capitalize).unwrap_or_else(|| "Sales document".into());
-            let mut summary = format!("{doc} {} created", number_label(&d.salesdoc.number, &d.salesdoc.id));
+            let doc = d
+                .salesdoc
+                .doc_type
+                .as_deref()
+                .map(capitalize)
+                .unwrap_or_else(|| "Sales document".into());
+            let mut summary = format!(
+                "{doc} {} created",
+                number_label(&d.salesdoc.number, &d.salesdoc.id)
+            );
             append_part(&mut summary, " for ", d.salesdoc.customer.as_deref());
-            Typed::new(Category::Workflow, summary, Details::Salesdoc { salesdoc: d.salesdoc })
+            Typed::new(
+                Category::Workflow,
+                summary,
+                Details::Salesdoc {
+                    salesdoc: d.salesdoc,
+                },
+            )
         }
         "status.changed" => {
             let d: StatusChanged = parse(data)?;
@@ -185,7 +221,14 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
                 Some(from) => format!("Status changed from {from} to {}", d.to),
                 None => format!("Status set to {}", d.to),
             };
-            Typed::new(Category::Workflow, summary, Details::StatusChange { from: d.from, to: d.to })
+            Typed::new(
+                Category::Workflow,
+                summary,
+                Details::StatusChange {
+                    from: d.from,
+                    to: d.to,
+                },
+            )
         }
         "artwork.uploaded" => {
             let d: ArtworkUploaded = parse(data)?;
@@ -193,7 +236,11 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             if let Some(size) = d.file.size_bytes {
                 summary.push_str(&format!(" ({})", human_bytes(size)));
             }
-            Typed::new(Category::Workflow, summary, Details::Artwork { file: d.file })
+            Typed::new(
+                Category::Workflow,
+                summary,
+                Details::Artwork { file: d.file },
+            )
         }
         "proof.approved" | "proof.rejected" => {
             let d: ProofDecided = parse(data)?;
@@ -202,7 +249,11 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             } else {
                 ProofDecision::Rejected
             };
-            let verb = if decision == ProofDecision::Approved { "approved" } else { "rejected" };
+            let verb = if decision == ProofDecision::Approved {
+                "approved"
+            } else {
+                "rejected"
+            };
             let mut summary = format!("{} {verb}", proof_label(&d.proof));
             if let Some(comment) = d.comment.as_deref().filter(|c| !c.trim().is_empty()) {
                 summary.push_str(&format!(": “{comment}”"));
@@ -210,16 +261,27 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             Typed::new(
                 Category::Workflow,
                 summary,
-                Details::Proof { proof: d.proof, decision, comment: d.comment },
+                Details::Proof {
+                    proof: d.proof,
+                    decision,
+                    comment: d.comment,
+                },
             )
         }
         "invoice.created" => {
             let d: InvoiceEvent = parse(data)?;
             let mut summary = format!("{} created", invoice_label(&d.invoice));
             if let Some(total) = &d.invoice.total {
-                summary.push_str(&format!(" for {}", money(total, d.invoice.currency.as_deref())));
+                summary.push_str(&format!(
+                    " for {}",
+                    money(total, d.invoice.currency.as_deref())
+                ));
             }
-            Typed::new(Category::Accounting, summary, Details::Invoice { invoice: d.invoice })
+            Typed::new(
+                Category::Accounting,
+                summary,
+                Details::Invoice { invoice: d.invoice },
+            )
         }
         "invoice.sent_to_accounting" => {
             let d: InvoiceSynced = parse(data)?;
@@ -243,29 +305,51 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
         "invoice.status_changed" => {
             let d: InvoiceStatusChanged = parse(data)?;
             let summary = match &d.from {
-                Some(from) => format!("{} changed from {from} to {}", invoice_label(&d.invoice), d.to),
+                Some(from) => format!(
+                    "{} changed from {from} to {}",
+                    invoice_label(&d.invoice),
+                    d.to
+                ),
                 None => format!("{} is now {}", invoice_label(&d.invoice), d.to),
             };
             Typed::new(
                 Category::Accounting,
                 summary,
-                Details::InvoiceStatus { invoice: d.invoice, from: d.from, to: d.to },
+                Details::InvoiceStatus {
+                    invoice: d.invoice,
+                    from: d.from,
+                    to: d.to,
+                },
             )
         }
         "payment.recorded" => {
             let d: PaymentRecorded = parse(data)?;
-            let mut summary = format!("Payment of {} recorded", money(&d.amount, d.currency.as_deref()));
+            let mut summary = format!(
+                "Payment of {} recorded",
+                money(&d.amount, d.currency.as_deref())
+            );
             if let Some(invoice) = &d.invoice {
-                summary.push_str(&format!(" on invoice {}", number_label(&invoice.number, &invoice.id)));
+                summary.push_str(&format!(
+                    " on invoice {}",
+                    number_label(&invoice.number, &invoice.id)
+                ));
             }
             append_part(&mut summary, " by ", d.method.as_deref());
             Typed::new(
                 Category::Accounting,
                 summary,
-                Details::Payment { invoice: d.invoice, amount: d.amount, currency: d.currency, method: d.method },
+                Details::Payment {
+                    invoice: d.invoice,
+                    amount: d.amount,
+                    currency: d.currency,
+                    method: d.method,
+                },
             )
         }
-        "purchase_order.created" | "purchase_order.sent" | "purchase_order.received" | "purchase_order.updated" => {
+        "purchase_order.created"
+        | "purchase_order.sent"
+        | "purchase_order.received"
+        | "purchase_order.updated" => {
             let d: PurchaseOrderEvent = parse(data)?;
             let action = match event_type {
                 "purchase_order.created" => PurchaseOrderAction::Created,
@@ -274,14 +358,24 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
                 _ => PurchaseOrderAction::Updated,
             };
             let po = &d.purchase_order;
-            let mut summary =
-                format!("Purchase order {} {}", number_label(&po.number, &po.id), action.verb());
-            let preposition = if action == PurchaseOrderAction::Sent { " to " } else { " — " };
+            let mut summary = format!(
+                "Purchase order {} {}",
+                number_label(&po.number, &po.id),
+                action.verb()
+            );
+            let preposition = if action == PurchaseOrderAction::Sent {
+                " to "
+            } else {
+                " — "
+            };
             append_part(&mut summary, preposition, po.vendor.as_deref());
             Typed::new(
                 Category::Purchasing,
                 summary,
-                Details::PurchaseOrder { purchase_order: d.purchase_order, action },
+                Details::PurchaseOrder {
+                    purchase_order: d.purchase_order,
+                    action,
+                },
             )
         }
         "email.sent" => {
@@ -291,7 +385,11 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             if !d.message.to.is_empty() {
                 summary.push_str(&format!(" to {}", d.message.to.join(", ")));
             }
-            Typed::new(Category::Communication, summary, Details::Email { message: d.message })
+            Typed::new(
+                Category::Communication,
+                summary,
+                Details::Email { message: d.message },
+            )
         }
         "notification.sent" => {
             let d: NotificationSent = parse(data)?;
@@ -301,7 +399,11 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             Typed::new(
                 Category::Communication,
                 summary,
-                Details::Notification { channel: d.channel, to: d.to, text: d.text },
+                Details::Notification {
+                    channel: d.channel,
+                    to: d.to,
+                    text: d.text,
+                },
             )
         }
         "automation.triggered" => {
@@ -315,7 +417,11 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             Typed::new(
                 Category::Automation,
                 summary,
-                Details::Automation { rule: d.rule, trigger: d.trigger, actions },
+                Details::Automation {
+                    rule: d.rule,
+                    trigger: d.trigger,
+                    actions,
+                },
             )
         }
         "user.action" | "system.event" => {
@@ -325,7 +431,14 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
                 .clone()
                 .or_else(|| d.action.clone())
                 .unwrap_or_else(|| event_type.to_owned());
-            Typed::new(Category::System, summary, Details::Note { action: d.action, description: d.description })
+            Typed::new(
+                Category::System,
+                summary,
+                Details::Note {
+                    action: d.action,
+                    description: d.description,
+                },
+            )
         }
         _ => None,
     })

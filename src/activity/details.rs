@@ -13,26 +13,78 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Details {
-    Job { job: JobInfo },
-    Salesdoc { salesdoc: SalesdocInfo },
-    StatusChange { from: Option<String>, to: String },
-    Artwork { file: FileInfo },
-    Proof { proof: ProofInfo, decision: ProofDecision, comment: Option<String> },
-    Invoice { invoice: InvoiceInfo },
-    AccountingSync { invoice: InvoiceInfo, platform: String, account_id: String, external_id: String },
-    InvoiceStatus { invoice: InvoiceInfo, from: Option<String>, to: String },
-    Payment { invoice: Option<InvoiceInfo>, amount: Amount, currency: Option<String>, method: Option<String> },
-    PurchaseOrder { purchase_order: PurchaseOrderInfo, action: PurchaseOrderAction },
-    Email { message: EmailMessage },
-    Notification { channel: String, to: Option<String>, text: Option<String> },
-    Automation { rule: RuleInfo, trigger: Option<String>, actions: Vec<String> },
-    Note { action: Option<String>, description: Option<String> },
+    Job {
+        job: JobInfo,
+    },
+    Salesdoc {
+        salesdoc: SalesdocInfo,
+    },
+    StatusChange {
+        from: Option<String>,
+        to: String,
+    },
+    Artwork {
+        file: FileInfo,
+    },
+    Proof {
+        proof: ProofInfo,
+        decision: ProofDecision,
+        comment: Option<String>,
+    },
+    Invoice {
+        invoice: InvoiceInfo,
+    },
+    AccountingSync {
+        invoice: InvoiceInfo,
+        platform: String,
+        account_id: String,
+        external_id: String,
+    },
+    InvoiceStatus {
+        invoice: InvoiceInfo,
+        from: Option<String>,
+        to: String,
+    },
+    Payment {
+        invoice: Option<InvoiceInfo>,
+        amount: Amount,
+        currency: Option<String>,
+        method: Option<String>,
+    },
+    PurchaseOrder {
+        purchase_order: PurchaseOrderInfo,
+        action: PurchaseOrderAction,
+    },
+    Email {
+        message: EmailMessage,
+    },
+    Notification {
+        channel: String,
+        to: Option<String>,
+        text: Option<String>,
+    },
+    Automation {
+        rule: RuleInfo,
+        trigger: Option<String>,
+        actions: Vec<String>,
+    },
+    Note {
+        action: Option<String>,
+        description: Option<String>,
+    },
     /// A delivery or engagement event an email provider reported about one message.
-    EmailEvent { event: EmailEvent },
+    EmailEvent {
+        event: EmailEvent,
+    },
     /// A change an accounting or payments platform reported (QuickBooks, Xero, Stripe).
-    AccountingEvent { event: AccountingEvent },
+    AccountingEvent {
+        event: AccountingEvent,
+    },
     /// An event type the catalog does not know (yet): shown with its raw data.
-    Generic { event_type: String, data: Value },
+    Generic {
+        event_type: String,
+        data: Value,
+    },
 }
 
 /// Ids and numbers arrive as strings or as JSON numbers; both are kept as text.
@@ -115,7 +167,8 @@ impl SafeUrl {
 impl<'de> Deserialize<'de> for SafeUrl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        SafeUrl::parse(&raw).ok_or_else(|| serde::de::Error::custom("only http(s) URLs are allowed"))
+        SafeUrl::parse(&raw)
+            .ok_or_else(|| serde::de::Error::custom("only http(s) URLs are allowed"))
     }
 }
 
@@ -326,7 +379,13 @@ mod tests {
     fn only_http_urls_are_safe() {
         assert!(SafeUrl::parse("https://files.example.com/a.pdf").is_some());
         assert!(SafeUrl::parse("HTTP://example.com").is_some());
-        for bad in ["javascript:alert(1)", "data:text/html,x", "//evil", "https://a b", "ftp://x"] {
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "//evil",
+            "https://a b",
+            "ftp://x",
+        ] {
             assert!(SafeUrl::parse(bad).is_none(), "{bad} accepted");
         }
     }

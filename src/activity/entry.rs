@@ -84,11 +84,19 @@ pub struct Actor {
 
 impl Actor {
     pub fn integration(name: impl Into<String>) -> Self {
-        Actor { kind: ActorKind::Integration, id: None, name: name.into() }
+        Actor {
+            kind: ActorKind::Integration,
+            id: None,
+            name: name.into(),
+        }
     }
 
     pub fn system() -> Self {
-        Actor { kind: ActorKind::System, id: None, name: "System".to_owned() }
+        Actor {
+            kind: ActorKind::System,
+            id: None,
+            name: "System".to_owned(),
+        }
     }
 }
 
@@ -103,7 +111,9 @@ impl EntryKind {
         let kind = kind.into();
         let valid = !kind.is_empty()
             && kind.len() <= 100
-            && kind.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         valid.then_some(EntryKind(kind))
     }
 
@@ -207,7 +217,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn from_new(new: NewEntry, id: EntryId, received_at: DateTime<Utc>, source: SourceRef) -> Self {
+    pub fn from_new(
+        new: NewEntry,
+        id: EntryId,
+        received_at: DateTime<Utc>,
+        source: SourceRef,
+    ) -> Self {
         Entry {
             id,
             kind: new.kind,
@@ -229,7 +244,10 @@ pub fn one_line(text: &str, max_chars: usize) -> String {
     if collapsed.chars().count() <= max_chars {
         return collapsed;
     }
-    let mut cut: String = collapsed.chars().take(max_chars.saturating_sub(1)).collect();
+    let mut cut: String = collapsed
+        .chars()
+        .take(max_chars.saturating_sub(1))
+        .collect();
     cut.push('…');
     cut
 }

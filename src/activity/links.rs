@@ -19,7 +19,12 @@ pub fn established_by(entry: &NewEntry) -> Vec<String> {
             }
             keys
         }
-        Details::AccountingSync { platform, account_id, external_id, .. } => {
+        Details::AccountingSync {
+            platform,
+            account_id,
+            external_id,
+            ..
+        } => {
             vec![accounting_key(platform, account_id, "Invoice", external_id)]
         }
         _ => Vec::new(),
@@ -29,13 +34,19 @@ pub fn established_by(entry: &NewEntry) -> Vec<String> {
 /// `email:{provider}:{provider message id}`, e.g. `email:sendgrid:14c5d75ce93`. Angle
 /// brackets are dropped (Mailgun returns `<id@domain>` at send, its callbacks carry `id@domain`).
 pub fn email_provider_key(provider: &str, provider_message_id: &str) -> String {
-    let id = provider_message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    let id = provider_message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
     format!("email:{}:{id}", provider.trim().to_ascii_lowercase())
 }
 
 /// `message-id:{id}`, without the angle brackets that some providers keep and some drop.
 pub fn message_id_key(message_id: &str) -> String {
-    let bare = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    let bare = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
     format!("message-id:{bare}")
 }
 
@@ -56,8 +67,14 @@ mod tests {
 
     #[test]
     fn keys_are_normalized() {
-        assert_eq!(email_provider_key("SendGrid", " abc "), "email:sendgrid:abc");
+        assert_eq!(
+            email_provider_key("SendGrid", " abc "),
+            "email:sendgrid:abc"
+        );
         assert_eq!(message_id_key("<x@y>"), message_id_key("x@y"));
-        assert_eq!(accounting_key("QuickBooks", "1185883450", "Invoice", "130"), "quickbooks:1185883450:Invoice:130");
+        assert_eq!(
+            accounting_key("QuickBooks", "1185883450", "Invoice", "130"),
+            "quickbooks:1185883450:Invoice:130"
+        );
     }
 }

@@ -26,7 +26,11 @@ pub struct Normalized {
 
 impl Normalized {
     pub fn flagged(delivery_id: Option<String>, outcome: Outcome) -> Self {
-        Normalized { delivery_id, entries: Vec::new(), outcome }
+        Normalized {
+            delivery_id,
+            entries: Vec::new(),
+            outcome,
+        }
     }
 }
 
@@ -47,7 +51,10 @@ pub enum Outcome {
 impl Outcome {
     /// Flagged deliveries want a person's attention (and can be re-normalized after an upgrade).
     pub fn is_flagged(&self) -> bool {
-        matches!(self, Outcome::Malformed { .. } | Outcome::Unparseable { .. })
+        matches!(
+            self,
+            Outcome::Malformed { .. } | Outcome::Unparseable { .. }
+        )
     }
 
     pub fn label(&self) -> &'static str {

@@ -145,15 +145,24 @@ mod tests {
         assert_eq!(subject.kind(), SubjectKind::Job);
         assert_eq!(subject.id(), "1042");
         assert_eq!(subject.to_string(), "job:1042");
-        assert_eq!("salesdoc:Q-7".parse::<Subject>().unwrap().kind(), SubjectKind::Salesdoc);
+        assert_eq!(
+            "salesdoc:Q-7".parse::<Subject>().unwrap().kind(),
+            SubjectKind::Salesdoc
+        );
     }
 
     #[test]
     fn rejects_invalid_subjects() {
         assert_eq!("job:".parse::<Subject>(), Err(InvalidSubject::EmptyId));
         assert_eq!("1042".parse::<Subject>(), Err(InvalidSubject::Malformed));
-        assert!(matches!("order:1".parse::<Subject>(), Err(InvalidSubject::UnknownKind(_))));
-        assert_eq!("job:a\nb".parse::<Subject>(), Err(InvalidSubject::ControlCharacter));
+        assert!(matches!(
+            "order:1".parse::<Subject>(),
+            Err(InvalidSubject::UnknownKind(_))
+        ));
+        assert_eq!(
+            "job:a\nb".parse::<Subject>(),
+            Err(InvalidSubject::ControlCharacter)
+        );
         let long = format!("job:{}", "x".repeat(MAX_ID_LEN + 1));
         assert_eq!(long.parse::<Subject>(), Err(InvalidSubject::IdTooLong));
     }

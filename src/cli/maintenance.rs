@@ -8,14 +8,20 @@ use crate::store::{ChainReport, Store};
 
 fn open(config: &Config) -> anyhow::Result<RedbStore> {
     RedbStore::open(&config.storage.path).map_err(|err| {
-        anyhow::anyhow!("{err} (is `hooktrail serve` still running on {}? stop it first)", config.storage.path.display())
+        anyhow::anyhow!(
+            "{err} (is `hooktrail serve` still running on {}? stop it first)",
+            config.storage.path.display()
+        )
     })
 }
 
 pub fn verify(config: &Config) -> anyhow::Result<ExitCode> {
     match open(config)?.verify_chain()? {
         ChainReport::Intact { deliveries, head } => {
-            println!("ok: {deliveries} deliveries, chain head {}", hex::encode(head));
+            println!(
+                "ok: {deliveries} deliveries, chain head {}",
+                hex::encode(head)
+            );
             Ok(ExitCode::SUCCESS)
         }
         ChainReport::Broken { seq, reason } => {
@@ -27,7 +33,11 @@ pub fn verify(config: &Config) -> anyhow::Result<ExitCode> {
 
 pub fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
     let store = open(config)?;
-    let report = store.reindex(&|delivery| config.source(delivery.source).map(|source| source.normalize(delivery)))?;
+    let report = store.reindex(&|delivery| {
+        config
+            .source(delivery.source)
+            .map(|source| source.normalize(delivery))
+    })?;
     println!(
         "reindexed {} deliveries: {} entries, {} flagged, {} skipped (source not configured or body dropped)",
         report.deliveries, report.entries, report.flagged, report.skipped

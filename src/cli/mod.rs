@@ -12,10 +12,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "hooktrail", version, about = "Signed webhooks in, activity timelines out.")]
+#[command(
+    name = "hooktrail",
+    version,
+    about = "Signed webhooks in, activity timelines out."
+)]
 struct Cli {
     /// The config file.
-    #[arg(long, global = true, env = "HOOKTRAIL_CONFIG", default_value = "config/hooktrail.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKTRAIL_CONFIG",
+        default_value = "config/hooktrail.toml"
+    )]
     config: PathBuf,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -75,8 +84,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HOOKTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("HOOKTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

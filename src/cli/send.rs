@@ -24,22 +24,38 @@ pub fn run(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     let source = config
         .source(&args.source)
         .with_context(|| format!("no source named {:?} in the config", args.source))?;
-    let body = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let body = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let headers = source.sign(&body, chrono::Utc::now().timestamp());
-    let base = args.url.unwrap_or_else(|| format!("http://{}", config.server.listen));
+    let base = args
+        .url
+        .unwrap_or_else(|| format!("http://{}", config.server.listen));
     let url = format!("{}/hooks/{}", base.trim_end_matches('/'), source.name);
 
     let client = reqwest::blocking::Client::new();
-    let mut request = client.post(&url).header("content-type", "application/json").body(body);
+    let mut request = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body);
     for (name, value) in &headers {
         request = request.header(name, value);
     }
-    let response = request.send().with_context(|| format!("cannot reach {url}"))?;
+    let response = request
+        .send()
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
     let text = response.text().unwrap_or_default();
-    println!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    println!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
     if !text.is_empty() {
         println!("{text}");
     }
-    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

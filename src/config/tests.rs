@@ -20,19 +20,38 @@ fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
 }
 
 fn error_of(text: &str, env: &[(&str, &str)]) -> String {
-    load(text, env).err().map(|err| err.to_string()).unwrap_or_default()
+    load(text, env)
+        .err()
+        .map(|err| err.to_string())
+        .unwrap_or_default()
 }
 
 #[test]
 fn the_committed_configs_parse() {
-    let dev = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/hooktrail.toml"))).unwrap();
+    let dev = Config::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/hooktrail.toml"
+    )))
+    .unwrap();
     assert_eq!(dev.sources[0].name, "hoops");
     assert_eq!(dev.display.timezone, "America/Chicago");
-    assert_eq!(dev.development_secrets.len(), 2, "{:?}", dev.development_secrets);
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/production.example.toml")).unwrap();
+    assert_eq!(
+        dev.development_secrets.len(),
+        2,
+        "{:?}",
+        dev.development_secrets
+    );
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/production.example.toml"
+    ))
+    .unwrap();
     // The example's placeholders are not secrets, so it must be completed before it loads.
     let message = error_of(&example, &[]);
-    assert!(message.contains("auth.api_tokens[0].token_sha256"), "{message}");
+    assert!(
+        message.contains("auth.api_tokens[0].token_sha256"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -47,17 +66,30 @@ fn defaults_fill_optional_keys() {
 #[test]
 fn unknown_keys_are_named() {
     let text = BASE.replace("[storage]", "[storage]\npaht = \"x\"");
-    assert!(error_of(&text, &[]).contains("storage"), "{}", error_of(&text, &[]));
+    assert!(
+        error_of(&text, &[]).contains("storage"),
+        "{}",
+        error_of(&text, &[])
+    );
     assert!(error_of(&text, &[]).contains("paht"));
-    let text = BASE.replace("kind = \"standard-webhooks\"", "kind = \"standard-webhooks\"\ntolerance = 5");
+    let text = BASE.replace(
+        "kind = \"standard-webhooks\"",
+        "kind = \"standard-webhooks\"\ntolerance = 5",
+    );
     let message = error_of(&text, &[]);
-    assert!(message.contains("sources[0] (hoops)") && message.contains("tolerance"), "{message}");
+    assert!(
+        message.contains("sources[0] (hoops)") && message.contains("tolerance"),
+        "{message}"
+    );
 }
 
 #[test]
 fn missing_and_bad_secrets_are_named() {
     let text = BASE.replace("secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "");
-    assert!(error_of(&text, &[]).contains("sources[0] (hoops)") && error_of(&text, &[]).contains("secrets"));
+    assert!(
+        error_of(&text, &[]).contains("sources[0] (hoops)")
+            && error_of(&text, &[]).contains("secrets")
+    );
     let text = BASE.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_");
     assert!(error_of(&text, &[]).contains("secrets[0]"));
     let text = BASE.replace("[\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "[]");
@@ -84,8 +116,14 @@ fn environment_overrides_every_kind_of_key() {
             ("HOOKTRAIL_SERVER__LISTEN", "0.0.0.0:9999"),
             ("HOOKTRAIL_STORAGE__MAX_BATCH", "1"),
             ("HOOKTRAIL_SOURCES__HOOPS__TOLERANCE_SECS", "0"),
-            ("HOOKTRAIL_SOURCES__HOOPS__SECRETS", "whsec_dGVzdA==,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-            ("HOOKTRAIL_AUTH__API_TOKENS__APP__TOKEN_SHA256", &"ab".repeat(32)),
+            (
+                "HOOKTRAIL_SOURCES__HOOPS__SECRETS",
+                "whsec_dGVzdA==,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+            (
+                "HOOKTRAIL_AUTH__API_TOKENS__APP__TOKEN_SHA256",
+                &"ab".repeat(32),
+            ),
             ("HOOKTRAIL_CONFIG", "ignored: not a key path"),
         ],
     )
@@ -99,7 +137,10 @@ fn environment_overrides_every_kind_of_key() {
 #[test]
 fn overrides_that_name_nothing_are_refused() {
     let message = error_of(BASE, &[("HOOKTRAIL_SOURCES__NOPE__SECRETS", "x")]);
-    assert!(message.contains("HOOKTRAIL_SOURCES__NOPE__SECRETS"), "{message}");
+    assert!(
+        message.contains("HOOKTRAIL_SOURCES__NOPE__SECRETS"),
+        "{message}"
+    );
     let message = error_of(BASE, &[("HOOKTRAIL_SERVER__LISTN", "x")]);
     assert!(message.contains("listn"), "{message}");
 }

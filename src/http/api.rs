@@ -10,7 +10,9 @@ use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
 use crate::store::{Cursor, PageQuery, StoredDelivery};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(subject_entries).service(entry).service(delivery);
+    cfg.service(subject_entries)
+        .service(entry)
+        .service(delivery);
 }
 
 #[derive(Deserialize)]
@@ -30,17 +32,34 @@ impl EntriesQuery {
     fn parse(&self) -> Result<PageQuery, ApiError> {
         let limit = self.limit.unwrap_or(PageQuery::DEFAULT_LIMIT);
         if limit == 0 || limit > PageQuery::MAX_LIMIT {
-            return Err(ApiError::BadRequest(format!("limit must be between 1 and {}", PageQuery::MAX_LIMIT)));
+            return Err(ApiError::BadRequest(format!(
+                "limit must be between 1 and {}",
+                PageQuery::MAX_LIMIT
+            )));
         }
         let before = match self.before.as_deref().filter(|s| !s.is_empty()) {
-            Some(text) => Some(text.parse::<Cursor>().map_err(|err| ApiError::BadRequest(err.to_string()))?),
+            Some(text) => Some(
+                text.parse::<Cursor>()
+                    .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+            ),
             None => None,
         };
-        let category = match self.category.as_deref().filter(|s| !s.is_empty() && *s != "all") {
-            Some(text) => Some(text.parse::<Category>().map_err(|err| ApiError::BadRequest(err.to_string()))?),
+        let category = match self
+            .category
+            .as_deref()
+            .filter(|s| !s.is_empty() && *s != "all")
+        {
+            Some(text) => Some(
+                text.parse::<Category>()
+                    .map_err(|err| ApiError::BadRequest(err.to_string()))?,
+            ),
             None => None,
         };
-        Ok(PageQuery { limit, before, category })
+        Ok(PageQuery {
+            limit,
+            before,
+            category,
+        })
     }
 }
 
@@ -52,7 +71,9 @@ async fn subject_entries(
     query: web::Query<EntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
-    let kind: SubjectKind = kind.parse().map_err(|_| ApiError::NotFound("no such subject kind"))?;
+    let kind: SubjectKind = kind
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such subject kind"))?;
     let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let page_query = query.parse()?;
     let store = state.store.clone();
@@ -64,21 +85,34 @@ async fn subject_entries(
 }
 
 #[get("/api/v1/entries/{id}")]
-async fn entry(_caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id: EntryId = id.parse().map_err(|_| ApiError::NotFound("no such entry"))?;
+async fn entry(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: EntryId = id
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such entry"))?;
     let store = state.store.clone();
-    let entry = web::block(move || store.entry(id)).await??.ok_or(ApiError::NotFound("no such entry"))?;
+    let entry = web::block(move || store.entry(id))
+        .await??
+        .ok_or(ApiError::NotFound("no such entry"))?;
     Ok(HttpResponse::Ok().json(entry))
 }
 
 /// A delivery's record in the log (without its body): how it was received and understood,
 /// including whether it was flagged.
 #[get("/api/v1/deliveries/{seq}")]
-async fn delivery(_caller: Caller, state: web::Data<AppState>, seq: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+async fn delivery(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    seq: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
     let seq = seq.into_inner();
     let store = state.store.clone();
-    let delivery: StoredDelivery =
-        web::block(move || store.delivery(seq)).await??.ok_or(ApiError::NotFound("no such delivery"))?;
+    let delivery: StoredDelivery = web::block(move || store.delivery(seq))
+        .await??
+        .ok_or(ApiError::NotFound("no such delivery"))?;
     let flagged = delivery.outcome.is_flagged();
     let body_retained = delivery.body.is_some();
     let mut json = serde_json::to_value(&delivery).map_err(|_| ApiError::Internal)?;

@@ -28,7 +28,9 @@ impl FromRequest for Caller {
 }
 
 fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = request.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .ok_or(ApiError::Internal)?;
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -37,7 +39,9 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .ok_or(ApiError::Unauthenticated)?;
-    match_token(&state.config.auth.api_tokens, token).map(|name| Caller { name }).ok_or(ApiError::Unauthenticated)
+    match_token(&state.config.auth.api_tokens, token)
+        .map(|name| Caller { name })
+        .ok_or(ApiError::Unauthenticated)
 }
 
 /// The name of the configured token matching `token`. Every configured hash is compared, with
@@ -60,8 +64,14 @@ mod tests {
     #[test]
     fn tokens_match_by_hash() {
         let tokens = vec![
-            ApiToken { name: "a".into(), token_sha256: Sha256::digest(b"alpha").into() },
-            ApiToken { name: "b".into(), token_sha256: Sha256::digest(b"bravo").into() },
+            ApiToken {
+                name: "a".into(),
+                token_sha256: Sha256::digest(b"alpha").into(),
+            },
+            ApiToken {
+                name: "b".into(),
+                token_sha256: Sha256::digest(b"bravo").into(),
+            },
         ];
         assert_eq!(match_token(&tokens, "bravo").as_deref(), Some("b"));
         assert_eq!(match_token(&tokens, "charlie"), None);

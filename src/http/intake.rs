@@ -22,7 +22,10 @@ async fn receive(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let source = state.config.source(&source_name).ok_or(ApiError::UnknownSource)?;
+    let source = state
+        .config
+        .source(&source_name)
+        .ok_or(ApiError::UnknownSource)?;
     let body = read_body(&request, payload, state.config.server.max_body_bytes).await?;
     let received_at = Utc::now();
 
@@ -34,19 +37,39 @@ async fn receive(
     let headers: Vec<(String, String)> = source
         .captured_headers()
         .iter()
-        .filter_map(|name| request.headers().header(name).map(|value| ((*name).to_owned(), value.to_owned())))
+        .filter_map(|name| {
+            request
+                .headers()
+                .header(name)
+                .map(|value| ((*name).to_owned(), value.to_owned()))
+        })
         .collect();
-    let normalized = source.normalize(&RawDelivery { source: &source.name, received_at, headers: &headers, body: &body });
+    let normalized = source.normalize(&RawDelivery {
+        source: &source.name,
+        received_at,
+        headers: &headers,
+        body: &body,
+    });
     if normalized.outcome.is_flagged() {
         tracing::warn!(source = %source.name, outcome = ?normalized.outcome, "signed delivery kept but flagged");
     }
-    let capture = Capture { source: source.name.clone(), received_at, headers, body, normalized };
+    let capture = Capture {
+        source: source.name.clone(),
+        received_at,
+        headers,
+        body,
+        normalized,
+    };
     let appended = state.writer.submit(capture).await?;
     Ok(HttpResponse::Ok().json(appended))
 }
 
 /// The raw body, refusing anything over `limit` before buffering it.
-async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -57,7 +80,8 @@ async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usiz
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
+        let chunk =
+            chunk.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }

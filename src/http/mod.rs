@@ -25,5 +25,7 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(intake::routes).configure(api::routes).configure(health::routes);
+    cfg.configure(intake::routes)
+        .configure(api::routes)
+        .configure(health::routes);
 }

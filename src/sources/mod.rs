@@ -60,7 +60,9 @@ impl Rejection {
         match self {
             Rejection::MissingHeader(_) | Rejection::MalformedHeader(_) => "missing_signature",
             Rejection::BadSignature => "bad_signature",
-            Rejection::StaleTimestamp { .. } | Rejection::FutureTimestamp { .. } => "stale_timestamp",
+            Rejection::StaleTimestamp { .. } | Rejection::FutureTimestamp { .. } => {
+                "stale_timestamp"
+            }
         }
     }
 }
@@ -103,7 +105,12 @@ impl Source {
     }
 
     /// Checks the delivery's signature over the exact raw bytes, at time `now` (Unix seconds).
-    pub fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+    pub fn verify(
+        &self,
+        headers: &dyn Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Verified, Rejection> {
         match &self.kind {
             SourceKind::StandardWebhooks(source) => source.verify(headers, body, now),
         }
@@ -135,7 +142,10 @@ impl Source {
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Deliberately omits the settings: they hold secrets.
-        f.debug_struct("Source").field("name", &self.name).field("kind", &self.kind_name()).finish()
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("kind", &self.kind_name())
+            .finish()
     }
 }
 

@@ -57,20 +57,33 @@ impl StandardWebhooks {
             .enumerate()
             .map(|(i, text)| decode_secret(text).map_err(|why| format!("secrets[{i}]: {why}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(StandardWebhooks { secrets, tolerance_secs: settings.tolerance_secs })
+        Ok(StandardWebhooks {
+            secrets,
+            tolerance_secs: settings.tolerance_secs,
+        })
     }
 
-    pub fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+    pub fn verify(
+        &self,
+        headers: &dyn Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Verified, Rejection> {
         let signed = SignedHeaders::read(headers)?;
         check_window(signed.timestamp, now, self.tolerance_secs)?;
         let timestamp = signed.timestamp.to_string();
         let content: [&[u8]; 5] = [signed.id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
         // Every (secret, signature) pair is tried, so rotation works from either side.
         let matched = signed.signatures.iter().any(|signature| {
-            self.secrets.iter().any(|secret| hmac_sha256_matches(secret, &content, signature))
+            self.secrets
+                .iter()
+                .any(|secret| hmac_sha256_matches(secret, &content, signature))
         });
         if matched {
-            Ok(Verified { signed_at: Some(signed.timestamp), replay_key: None })
+            Ok(Verified {
+                signed_at: Some(signed.timestamp),
+                replay_key: None,
+            })
         } else {
             Err(Rejection::BadSignature)
         }
@@ -81,7 +94,11 @@ impl StandardWebhooks {
     /// Signs as a Standard Webhooks sender: a fresh `msg_` id, the time, every secret's signature.
     pub fn sign_request(&self, body: &[u8], now: i64) -> Vec<(String, String)> {
         let id = format!("msg_{}", ulid::Ulid::generate());
-        let signatures: Vec<String> = self.secrets.iter().map(|secret| sign(secret, &id, now, body)).collect();
+        let signatures: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|secret| sign(secret, &id, now, body))
+            .collect();
         vec![
             ("webhook-id".to_owned(), id),
             ("webhook-timestamp".to_owned(), now.to_string()),
@@ -106,7 +123,10 @@ impl<'a> SignedHeaders<'a> {
         } else {
             ["webhook-id", "webhook-timestamp", "webhook-signature"]
         };
-        let id = headers.header(id_name).ok_or(Rejection::MissingHeader(id_name))?.trim();
+        let id = headers
+            .header(id_name)
+            .ok_or(Rejection::MissingHeader(id_name))?
+            .trim();
         if id.is_empty() || id.len() > MAX_ID_LEN {
             return Err(Rejection::MalformedHeader(id_name));
         }
@@ -116,7 +136,9 @@ impl<'a> SignedHeaders<'a> {
             .trim()
             .parse::<i64>()
             .map_err(|_| Rejection::MalformedHeader(timestamp_name))?;
-        let signature_header = headers.header(signature_name).ok_or(Rejection::MissingHeader(signature_name))?;
+        let signature_header = headers
+            .header(signature_name)
+            .ok_or(Rejection::MissingHeader(signature_name))?;
         let signatures: Vec<Vec<u8>> = signature_header
             .split_whitespace()
             .filter_map(|versioned| versioned.split_once(','))
@@ -127,7 +149,11 @@ impl<'a> SignedHeaders<'a> {
         if signatures.is_empty() {
             return Err(Rejection::MalformedHeader(signature_name));
         }
-        Ok(SignedHeaders { id, timestamp, signatures })
+        Ok(SignedHeaders {
+            id,
+            timestamp,
+            signatures,
+        })
     }
 }
 
@@ -144,14 +170,19 @@ pub fn decode_secret(text: &str) -> Result<Secret, String> {
 /// The `webhook-signature` value a sender would put on this delivery.
 pub fn sign(secret: &Secret, id: &str, timestamp: i64, body: &[u8]) -> String {
     let timestamp = timestamp.to_string();
-    let mac = hmac_sha256(secret, &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    let mac = hmac_sha256(
+        secret,
+        &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+    );
     format!("v1,{}", STANDARD.encode(mac))
 }
 
 /// Catalog events (and, through the same endpoint, Resend's email events) → entries.
 pub fn normalize(delivery: &RawDelivery<'_>) -> Normalized {
     let headers = delivery.headers;
-    let event_id = headers.header("webhook-id").or_else(|| headers.header("svix-id"));
+    let event_id = headers
+        .header("webhook-id")
+        .or_else(|| headers.header("svix-id"));
     let signed_at = headers
         .header("webhook-timestamp")
         .or_else(|| headers.header("svix-timestamp"))
@@ -178,7 +209,11 @@ mod tests {
 
     fn source(secrets: &[&str], tolerance_secs: u64) -> StandardWebhooks {
         let secrets = secrets.iter().map(|s| s.to_string()).collect();
-        StandardWebhooks::from_settings(Settings { secrets, tolerance_secs }).unwrap()
+        StandardWebhooks::from_settings(Settings {
+            secrets,
+            tolerance_secs,
+        })
+        .unwrap()
     }
 
     fn headers(prefix: &str, id: &str, timestamp: &str, signature: &str) -> Vec<(String, String)> {
@@ -189,7 +224,11 @@ mod tests {
         ]
     }
 
-    fn verify(source: &StandardWebhooks, headers: &Vec<(String, String)>, body: &[u8]) -> Result<Verified, Rejection> {
+    fn verify(
+        source: &StandardWebhooks,
+        #[allow(clippy::ptr_arg)] headers: &Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<Verified, Rejection> {
         source.verify(headers, body, TIMESTAMP)
     }
 
@@ -198,13 +237,27 @@ mod tests {
         let secret = decode_secret(SECRET).unwrap();
         assert_eq!(secret.expose().len(), 24);
         assert_eq!(sign(&secret, ID, TIMESTAMP, BODY), SIGNATURE);
-        let verified = verify(&source(&[SECRET], 300), &headers("webhook", ID, "1614265330", SIGNATURE), BODY);
-        assert_eq!(verified, Ok(Verified { signed_at: Some(TIMESTAMP), replay_key: None }));
+        let verified = verify(
+            &source(&[SECRET], 300),
+            &headers("webhook", ID, "1614265330", SIGNATURE),
+            BODY,
+        );
+        assert_eq!(
+            verified,
+            Ok(Verified {
+                signed_at: Some(TIMESTAMP),
+                replay_key: None
+            })
+        );
     }
 
     #[test]
     fn svix_spelling_verifies_too() {
-        let result = verify(&source(&[SECRET], 300), &headers("svix", ID, "1614265330", SIGNATURE), BODY);
+        let result = verify(
+            &source(&[SECRET], 300),
+            &headers("svix", ID, "1614265330", SIGNATURE),
+            BODY,
+        );
         assert!(result.is_ok());
     }
 
@@ -220,19 +273,36 @@ mod tests {
     fn empty_or_garbage_secrets_are_refused() {
         assert!(decode_secret("whsec_").is_err());
         assert!(decode_secret("whsec_!!!").is_err());
-        assert!(StandardWebhooks::from_settings(Settings { secrets: vec![], tolerance_secs: 300 }).is_err());
+        assert!(
+            StandardWebhooks::from_settings(Settings {
+                secrets: vec![],
+                tolerance_secs: 300
+            })
+            .is_err()
+        );
     }
 
     #[test]
     fn any_of_several_signatures_matches() {
         let header = format!("v1,Zm9vYmFy {SIGNATURE} v2,whatever");
-        assert!(verify(&source(&[SECRET], 300), &headers("webhook", ID, "1614265330", &header), BODY).is_ok());
+        assert!(
+            verify(
+                &source(&[SECRET], 300),
+                &headers("webhook", ID, "1614265330", &header),
+                BODY
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn any_of_several_secrets_matches() {
         let other = "whsec_c2VjcmV0LW9uZS10aGF0LWlzLWxvbmc=";
-        let result = verify(&source(&[other, SECRET], 300), &headers("webhook", ID, "1614265330", SIGNATURE), BODY);
+        let result = verify(
+            &source(&[other, SECRET], 300),
+            &headers("webhook", ID, "1614265330", SIGNATURE),
+            BODY,
+        );
         assert!(result.is_ok());
     }
 
@@ -240,21 +310,42 @@ mod tests {
     fn tampering_with_anything_signed_fails() {
         let source = source(&[SECRET], 0);
         let cases = [
-            (headers("webhook", ID, "1614265330", SIGNATURE), &br#"{"test": 2432232315}"#[..]),
-            (headers("webhook", "msg_other", "1614265330", SIGNATURE), BODY),
+            (
+                headers("webhook", ID, "1614265330", SIGNATURE),
+                &br#"{"test": 2432232315}"#[..],
+            ),
+            (
+                headers("webhook", "msg_other", "1614265330", SIGNATURE),
+                BODY,
+            ),
             (headers("webhook", ID, "1614265331", SIGNATURE), BODY),
-            (headers("webhook", ID, "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="), BODY),
+            (
+                headers(
+                    "webhook",
+                    ID,
+                    "1614265330",
+                    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=",
+                ),
+                BODY,
+            ),
             (headers("webhook", ID, "1614265330", "v1,not base64!"), BODY),
         ];
         for (headers, body) in cases {
-            assert_eq!(verify(&source, &headers, body), Err(Rejection::BadSignature));
+            assert_eq!(
+                verify(&source, &headers, body),
+                Err(Rejection::BadSignature)
+            );
         }
     }
 
     #[test]
     fn wrong_key_fails() {
         let wrong = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSx";
-        let result = verify(&source(&[wrong], 300), &headers("webhook", ID, "1614265330", SIGNATURE), BODY);
+        let result = verify(
+            &source(&[wrong], 300),
+            &headers("webhook", ID, "1614265330", SIGNATURE),
+            BODY,
+        );
         assert_eq!(result, Err(Rejection::BadSignature));
     }
 
@@ -265,7 +356,11 @@ mod tests {
         let unversioned = SIGNATURE.trim_start_matches("v1,");
         let wrong_version = SIGNATURE.replace("v1,", "v2,");
         for signature in [truncated, unversioned, wrong_version.as_str(), "", "v1,"] {
-            let result = verify(&source, &headers("webhook", ID, "1614265330", signature), BODY);
+            let result = verify(
+                &source,
+                &headers("webhook", ID, "1614265330", signature),
+                BODY,
+            );
             assert!(result.is_err(), "{signature:?} verified");
         }
     }
@@ -276,10 +371,16 @@ mod tests {
         let full = headers("webhook", ID, "1614265330", SIGNATURE);
         for missing in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
             let partial: Vec<_> = full.iter().filter(|(k, _)| k != missing).cloned().collect();
-            assert_eq!(verify(&source, &partial, BODY), Err(Rejection::MissingHeader(missing)));
+            assert_eq!(
+                verify(&source, &partial, BODY),
+                Err(Rejection::MissingHeader(missing))
+            );
         }
         let garbled = headers("webhook", ID, "soon", SIGNATURE);
-        assert_eq!(verify(&source, &garbled, BODY), Err(Rejection::MalformedHeader("webhook-timestamp")));
+        assert_eq!(
+            verify(&source, &garbled, BODY),
+            Err(Rejection::MalformedHeader("webhook-timestamp"))
+        );
     }
 
     #[test]
@@ -288,13 +389,27 @@ mod tests {
         let headers = headers("webhook", ID, "1614265330", SIGNATURE);
         assert!(source.verify(&headers, BODY, TIMESTAMP + 300).is_ok());
         assert!(source.verify(&headers, BODY, TIMESTAMP - 300).is_ok());
-        assert_eq!(source.verify(&headers, BODY, TIMESTAMP + 301), Err(Rejection::StaleTimestamp { tolerance_secs: 300 }));
-        assert_eq!(source.verify(&headers, BODY, TIMESTAMP - 301), Err(Rejection::FutureTimestamp { tolerance_secs: 300 }));
+        assert_eq!(
+            source.verify(&headers, BODY, TIMESTAMP + 301),
+            Err(Rejection::StaleTimestamp {
+                tolerance_secs: 300
+            })
+        );
+        assert_eq!(
+            source.verify(&headers, BODY, TIMESTAMP - 301),
+            Err(Rejection::FutureTimestamp {
+                tolerance_secs: 300
+            })
+        );
     }
 
     #[test]
     fn zero_tolerance_turns_the_window_off() {
         let headers = headers("webhook", ID, "1614265330", SIGNATURE);
-        assert!(source(&[SECRET], 0).verify(&headers, BODY, TIMESTAMP + 10_000_000).is_ok());
+        assert!(
+            source(&[SECRET], 0)
+                .verify(&headers, BODY, TIMESTAMP + 10_000_000)
+                .is_ok()
+        );
     }
 }

@@ -12,7 +12,12 @@ pub fn body_hash(body: &[u8]) -> [u8; 32] {
 }
 
 /// A length-prefixed, unambiguous hash of everything about a delivery but its body bytes.
-pub fn delivery_hash(source: &str, received_micros: i64, headers: &[(String, String)], body_sha256: &[u8; 32]) -> [u8; 32] {
+pub fn delivery_hash(
+    source: &str,
+    received_micros: i64,
+    headers: &[(String, String)],
+    body_sha256: &[u8; 32],
+) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(b"hooktrail-delivery-v1");
     hash_field(&mut hasher, source.as_bytes());
@@ -55,7 +60,10 @@ mod tests {
         // Length prefixes keep field boundaries unambiguous.
         let split_a = vec![("ab".to_owned(), "c".to_owned())];
         let split_b = vec![("a".to_owned(), "bc".to_owned())];
-        assert_ne!(delivery_hash("s", 1, &split_a, &body), delivery_hash("s", 1, &split_b, &body));
+        assert_ne!(
+            delivery_hash("s", 1, &split_a, &body),
+            delivery_hash("s", 1, &split_b, &body)
+        );
         assert_ne!(link(&GENESIS, 1, &base), link(&GENESIS, 2, &base));
     }
 }

@@ -38,7 +38,10 @@ impl FromStr for Cursor {
         let (micros, id) = raw.split_at(8);
         let micros = i64::from_be_bytes(micros.try_into().map_err(|_| InvalidCursor)?);
         let id = u128::from_be_bytes(id.try_into().map_err(|_| InvalidCursor)?);
-        Ok(Cursor { occurred_micros: micros, id: EntryId::from_u128(id) })
+        Ok(Cursor {
+            occurred_micros: micros,
+            id: EntryId::from_u128(id),
+        })
     }
 }
 
@@ -48,7 +51,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_garbage() {
-        let cursor = Cursor { occurred_micros: -5, id: EntryId::from_u128(u128::MAX - 3) };
+        let cursor = Cursor {
+            occurred_micros: -5,
+            id: EntryId::from_u128(u128::MAX - 3),
+        };
         assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
         for bad in ["", "abc", "!!!!", &"A".repeat(40)] {
             assert!(bad.parse::<Cursor>().is_err());

@@ -89,9 +89,15 @@ pub struct Page {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainReport {
-    Intact { deliveries: u64, head: [u8; 32] },
+    Intact {
+        deliveries: u64,
+        head: [u8; 32],
+    },
     /// The first delivery whose stored data or position does not match the chain.
-    Broken { seq: u64, reason: String },
+    Broken {
+        seq: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,7 +138,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops every projection and rebuilds it from the delivery log, normalizing each delivery
     /// again with `normalize` (`None`: its source is gone; keep the delivery, project nothing).
-    fn reindex(&self, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>) -> Result<ReindexReport, StoreError>;
+    fn reindex(
+        &self,
+        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
+    ) -> Result<ReindexReport, StoreError>;
 
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;

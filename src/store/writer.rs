@@ -99,7 +99,13 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("hooktrail-writer".to_owned())
             .spawn(move || run(store, receiver, thread_depth, max_batch, on_batch))?;
-        Ok((Writer { thread, queue: queue.clone() }, WriterHandle { queue, depth }))
+        Ok((
+            Writer {
+                thread,
+                queue: queue.clone(),
+            },
+            WriterHandle { queue, depth },
+        ))
     }
 
     /// Refuses new captures, commits every queued one, and waits for the thread to end.
@@ -141,8 +147,20 @@ fn run(
         let (captures, replies): (Vec<Capture>, Vec<_>) =
             jobs.drain(..).map(|job| (job.capture, job.reply)).unzip();
         let started = Instant::now();
-        let result = store.append(&captures);
-        let report = BatchReport { size: captures.len(), commit: started.elapsed(), ok: result.is_ok() };
+        // A panic inside the store must not kill the only writer: it fails this batch like
+        // any other commit error, and the next batch gets a fresh transaction.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.append(&captures)))
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable(
+                        "the store panicked during a commit".to_owned(),
+                    ))
+                });
+        let report = BatchReport {
+            size: captures.len(),
+            commit: started.elapsed(),
+            ok: result.is_ok(),
+        };
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {

@@ -4,8 +4,8 @@ use redb::{Database, ReadTransaction, ReadableTable};
 
 use super::append::{Plan, plan, project};
 use super::tables::{
-    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, ENTRIES, FLAGGED, LINKS, META, TIMELINE, WriteTables,
-    from_json, read_chain_head, to_json,
+    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, ENTRIES, FLAGGED, LINKS, META, TIMELINE,
+    WriteTables, from_json, read_chain_head, to_json,
 };
 use crate::activity::Normalized;
 use crate::sources::RawDelivery;
@@ -23,7 +23,10 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
         let seq = seq.value();
         let broken = |reason: String| Ok(ChainReport::Broken { seq, reason });
         if seq != expected_seq {
-            return Ok(ChainReport::Broken { seq: expected_seq, reason: format!("missing; the log jumps to {seq}") });
+            return Ok(ChainReport::Broken {
+                seq: expected_seq,
+                reason: format!("missing; the log jumps to {seq}"),
+            });
         }
         let delivery: StoredDelivery = match from_json(raw.value()) {
             Ok(delivery) => delivery,
@@ -32,10 +35,10 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
         if delivery.seq != seq {
             return broken(format!("record says seq {}", delivery.seq));
         }
-        if let Some(body) = bodies.get(seq)? {
-            if chain::body_hash(body.value()) != delivery.body_sha256 {
-                return broken("the body does not match its hash".to_owned());
-            }
+        if let Some(body) = bodies.get(seq)?
+            && chain::body_hash(body.value()) != delivery.body_sha256
+        {
+            return broken("the body does not match its hash".to_owned());
         }
         let hash = chain::delivery_hash(
             &delivery.source,
@@ -45,7 +48,9 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
         );
         let chained = chain::link(&previous, seq, &hash);
         if chained != delivery.chain {
-            return broken("the chain value does not match (altered, removed or reordered)".to_owned());
+            return broken(
+                "the chain value does not match (altered, removed or reordered)".to_owned(),
+            );
         }
         previous = chained;
         expected_seq += 1;
@@ -54,13 +59,22 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
     if head.seq != count || head.hash != previous {
         return Ok(ChainReport::Broken {
             seq: head.seq.max(count),
-            reason: format!("the chain head names seq {} but the log ends at {count}", head.seq),
+            reason: format!(
+                "the chain head names seq {} but the log ends at {count}",
+                head.seq
+            ),
         });
     }
-    Ok(ChainReport::Intact { deliveries: count, head: previous })
+    Ok(ChainReport::Intact {
+        deliveries: count,
+        head: previous,
+    })
 }
 
-pub fn reindex(db: &Database, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>) -> Result<ReindexReport, StoreError> {
+pub fn reindex(
+    db: &Database,
+    normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
+) -> Result<ReindexReport, StoreError> {
     let txn = db.begin_write()?;
     txn.delete_table(ENTRIES)?;
     txn.delete_table(TIMELINE)?;
@@ -71,10 +85,16 @@ pub fn reindex(db: &Database, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Nor
     let mut report = ReindexReport::default();
     {
         let mut tables = WriteTables::open(&txn)?;
-        let seqs: Vec<u64> = tables.deliveries.iter()?.map(|item| item.map(|(seq, _)| seq.value())).collect::<Result<_, _>>()?;
+        let seqs: Vec<u64> = tables
+            .deliveries
+            .iter()?
+            .map(|item| item.map(|(seq, _)| seq.value()))
+            .collect::<Result<_, _>>()?;
         for seq in seqs {
             report.deliveries += 1;
-            let Some(raw) = tables.deliveries.get(seq)? else { continue };
+            let Some(raw) = tables.deliveries.get(seq)? else {
+                continue;
+            };
             let mut delivery: StoredDelivery = from_json(raw.value())?;
             drop(raw);
             delivery.body = tables.bodies.get(seq)?.map(|body| body.value().to_vec());
@@ -88,7 +108,9 @@ pub fn reindex(db: &Database, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Nor
             // The outcome may change with a newer normalizer; it is not part of the chain.
             delivery.delivery_id = normalized.delivery_id.clone();
             delivery.outcome = normalized.outcome.clone();
-            tables.deliveries.insert(seq, to_json(&delivery)?.as_slice())?;
+            tables
+                .deliveries
+                .insert(seq, to_json(&delivery)?.as_slice())?;
             if let Plan::Store(plan) = plan(&tables, &delivery.source, &normalized)? {
                 report.entries += project(&mut tables, &delivery, &normalized, &plan)? as u64;
             }

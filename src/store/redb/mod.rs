@@ -5,12 +5,17 @@ mod append;
 mod maintenance;
 mod query;
 mod tables;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase};
 
-use super::{Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError, StoredDelivery};
+use super::{
+    Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError,
+    StoredDelivery,
+};
 use crate::activity::{Entry, EntryId, Normalized, Subject};
 use crate::sources::RawDelivery;
 
@@ -23,8 +28,9 @@ impl RedbStore {
     /// recovers from an unclean shutdown by itself on open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|err| StoreError::Unavailable(format!("cannot create {}: {err}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|err| {
+                StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
+            })?;
         }
         let db = Database::builder().create(path)?;
         let store = RedbStore { db };
@@ -54,7 +60,9 @@ impl Store for RedbStore {
     }
 
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
-        Ok(query::deliveries(&self.db.begin_read()?, seq, 1)?.into_iter().find(|d| d.seq == seq))
+        Ok(query::deliveries(&self.db.begin_read()?, seq, 1)?
+            .into_iter()
+            .find(|d| d.seq == seq))
     }
 
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
@@ -65,7 +73,10 @@ impl Store for RedbStore {
         maintenance::verify_chain(&self.db.begin_read()?)
     }
 
-    fn reindex(&self, normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>) -> Result<ReindexReport, StoreError> {
+    fn reindex(
+        &self,
+        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
+    ) -> Result<ReindexReport, StoreError> {
         maintenance::reindex(&self.db, normalize)
     }
 

@@ -8,7 +8,11 @@ use super::tables::{BODIES, CATEGORY_TIMELINE, DELIVERIES, ENTRIES, TIMELINE, fr
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
-pub fn subject_entries(txn: &ReadTransaction, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+pub fn subject_entries(
+    txn: &ReadTransaction,
+    subject: &Subject,
+    query: &PageQuery,
+) -> Result<Page, StoreError> {
     let key = subject.key();
     let limit = query.limit.clamp(1, PageQuery::MAX_LIMIT);
     // One more than asked tells whether an older page exists.
@@ -19,7 +23,10 @@ pub fn subject_entries(txn: &ReadTransaction, subject: &Subject, query: &PageQue
                 Some(c) => Bound::Excluded((key.as_str(), c.occurred_micros, c.id.as_u128())),
                 None => Bound::Included((key.as_str(), i64::MAX, u128::MAX)),
             };
-            let range = table.range::<(&str, i64, u128)>((Bound::Included((key.as_str(), i64::MIN, 0)), upper))?;
+            let range = table.range::<(&str, i64, u128)>((
+                Bound::Included((key.as_str(), i64::MIN, 0)),
+                upper,
+            ))?;
             range
                 .rev()
                 .take(limit + 1)
@@ -46,15 +53,21 @@ pub fn subject_entries(txn: &ReadTransaction, subject: &Subject, query: &PageQue
     let entries_table = txn.open_table(ENTRIES)?;
     let mut entries = Vec::with_capacity(limit.min(positions.len()));
     for (_, raw_id) in positions.iter().take(limit) {
-        let raw = entries_table
-            .get(raw_id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("index names missing entry {}", EntryId::from_u128(*raw_id))))?;
+        let raw = entries_table.get(raw_id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "index names missing entry {}",
+                EntryId::from_u128(*raw_id)
+            ))
+        })?;
         entries.push(from_json::<Entry>(raw.value())?);
     }
     let next = (positions.len() > limit)
         .then(|| positions.get(limit - 1))
         .flatten()
-        .map(|&(occurred_micros, id)| Cursor { occurred_micros, id: EntryId::from_u128(id) });
+        .map(|&(occurred_micros, id)| Cursor {
+            occurred_micros,
+            id: EntryId::from_u128(id),
+        });
     Ok(Page { entries, next })
 }
 
@@ -64,7 +77,11 @@ pub fn entry(txn: &ReadTransaction, id: EntryId) -> Result<Option<Entry>, StoreE
     raw.map(|raw| from_json(raw.value())).transpose()
 }
 
-pub fn deliveries(txn: &ReadTransaction, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+pub fn deliveries(
+    txn: &ReadTransaction,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
     let table = txn.open_table(DELIVERIES)?;
     let bodies = txn.open_table(BODIES)?;
     let mut out = Vec::with_capacity(limit.min(1024));

@@ -22,7 +22,8 @@ use crate::store::chain::GENESIS;
 pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_bodies");
 pub const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
-pub const TIMELINE: TableDefinition<(&str, i64, u128), ()> = TableDefinition::new("subject_timeline");
+pub const TIMELINE: TableDefinition<(&str, i64, u128), ()> =
+    TableDefinition::new("subject_timeline");
 pub const CATEGORY_TIMELINE: TableDefinition<(&str, u8, i64, u128), ()> =
     TableDefinition::new("subject_category_timeline");
 pub const DEDUP: TableDefinition<(&str, &str), u64> = TableDefinition::new("dedup_keys");
@@ -47,7 +48,10 @@ pub struct ChainHead {
 }
 
 impl ChainHead {
-    pub const EMPTY: ChainHead = ChainHead { seq: 0, hash: GENESIS };
+    pub const EMPTY: ChainHead = ChainHead {
+        seq: 0,
+        hash: GENESIS,
+    };
 
     fn encode(&self) -> [u8; 40] {
         let mut raw = [0u8; 40];
@@ -57,10 +61,17 @@ impl ChainHead {
     }
 
     pub fn decode(raw: &[u8]) -> Result<ChainHead, StoreError> {
-        let raw: &[u8; 40] = raw.try_into().map_err(|_| StoreError::Corrupt("chain head".into()))?;
+        let raw: &[u8; 40] = raw
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("chain head".into()))?;
         let (seq, hash) = raw.split_at(8);
-        let seq = u64::from_be_bytes(seq.try_into().map_err(|_| StoreError::Corrupt("chain head".into()))?);
-        let hash = hash.try_into().map_err(|_| StoreError::Corrupt("chain head".into()))?;
+        let seq = u64::from_be_bytes(
+            seq.try_into()
+                .map_err(|_| StoreError::Corrupt("chain head".into()))?,
+        );
+        let hash = hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("chain head".into()))?;
         Ok(ChainHead { seq, hash })
     }
 }
@@ -106,7 +117,9 @@ impl<'txn> WriteTables<'txn> {
     }
 }
 
-pub fn read_chain_head(table: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<ChainHead, StoreError> {
+pub fn read_chain_head(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<ChainHead, StoreError> {
     match table.get(CHAIN_HEAD)? {
         Some(raw) => ChainHead::decode(raw.value()),
         None => Ok(ChainHead::EMPTY),

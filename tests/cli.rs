@@ -1,0 +1,116 @@
+//! The command line against the real binary: send, verify, reindex, graceful shutdown.
+
+mod common;
+
+use common::{ChildGateway, Client, run_cli, status_changed, write_config};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_posts_a_signed_file_that_the_api_then_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let payload = dir.path().join("event.json");
+    std::fs::write(
+        &payload,
+        status_changed("1042", "Printing", "2026-03-04T10:00:00Z"),
+    )
+    .unwrap();
+
+    let url = server.base.clone();
+    let (ok, out) = run_cli(
+        &config,
+        &[
+            "send",
+            "--source",
+            "hoops",
+            "--url",
+            &url,
+            &payload.display().to_string(),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.starts_with("200 OK"), "{out}");
+    assert!(out.contains("\"outcome\":\"stored\""), "{out}");
+
+    let client = Client::new(server.base.clone(), &text);
+    let entries = client.all_entries("job", "1042").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0]["summary"],
+        "Status changed from Proofing to Printing"
+    );
+
+    // A source that does not exist is an error, not a request.
+    let (ok, _) = run_cli(
+        &config,
+        &[
+            "send",
+            "--source",
+            "nope",
+            "--url",
+            &url,
+            &payload.display().to_string(),
+        ],
+    );
+    assert!(!ok);
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_rebuilds_the_same_timelines_and_verify_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let client = Client::new(server.base.clone(), &text);
+    for (to, at) in [
+        ("A", "2026-03-04T09:00:00Z"),
+        ("C", "2026-03-04T11:00:00Z"),
+        ("B", "2026-03-04T10:00:00Z"),
+    ] {
+        assert_eq!(
+            client
+                .post_signed(&status_changed("8", to, at))
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(client.post_signed(b"not json").await.status(), 200);
+    let before = client.all_entries("job", "8").await;
+    assert!(server.terminate().success());
+
+    let (ok, out) = run_cli(&config, &["reindex"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("reindexed 4 deliveries: 3 entries, 1 flagged"),
+        "{out}"
+    );
+    let (ok, out) = run_cli(&config, &["verify"]);
+    assert!(ok && out.starts_with("ok: 4 deliveries"), "{out}");
+
+    let mut server = ChildGateway::start(&config);
+    let client = Client::new(server.base.clone(), &text);
+    assert_eq!(client.all_entries("job", "8").await, before);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn bad_config_stops_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    std::fs::write(
+        &config,
+        text.replace("[storage]", "[storage]\nfsync = false"),
+    )
+    .unwrap();
+    let output = std::process::Command::new(common::binary())
+        .args(["--config", &config.display().to_string(), "serve"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("storage") && stderr.contains("fsync"),
+        "{stderr}"
+    );
+}

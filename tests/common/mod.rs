@@ -1,0 +1,264 @@
+//! A real gateway for integration tests: in-process on port 0 with a temp redb, or as a child
+//! process of the built binary; real HTTP either way.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use chrono::Utc;
+use hooktrail::app::Gateway;
+use hooktrail::config::Config;
+use hooktrail::store::Store;
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const TOKEN: &str = "integration-test-token";
+
+/// The test config; `extra` is appended (more sources, overrides).
+pub fn config_text(storage: &Path, extra: &str) -> String {
+    let token_sha256 = sha256_hex(TOKEN);
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+workers = 2
+shutdown_timeout_secs = 5
+
+[storage]
+path = "{storage}"
+
+[[sources]]
+name = "hoops"
+kind = "standard-webhooks"
+secrets = ["{SECRET}"]
+
+[[auth.api_tokens]]
+name = "tests"
+token_sha256 = "{token_sha256}"
+{extra}
+"#,
+        storage = storage.display()
+    )
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+pub fn parse_config(text: &str) -> Config {
+    Config::from_toml(text, Path::new("test.toml"), Vec::new()).expect("test config")
+}
+
+/// Signs and posts like the business app would.
+pub struct Client {
+    pub base: String,
+    http: reqwest::Client,
+    signer: Config,
+}
+
+impl Client {
+    pub fn new(base: String, config_text: &str) -> Client {
+        Client {
+            base,
+            http: reqwest::Client::new(),
+            signer: parse_config(config_text),
+        }
+    }
+
+    pub fn signed_headers(&self, source: &str, body: &[u8]) -> Vec<(String, String)> {
+        self.signer
+            .source(source)
+            .expect("source")
+            .sign(body, Utc::now().timestamp())
+    }
+
+    pub async fn post(
+        &self,
+        source: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/hooks/{source}", self.base))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
+        let headers = self.signed_headers("hoops", body);
+        self.post("hoops", body, &headers).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Every entry of a subject, walking the cursor pages.
+    pub async fn all_entries(&self, kind: &str, id: &str) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut before = String::new();
+        loop {
+            let (status, page) = self
+                .get(&format!(
+                    "/api/v1/subjects/{kind}/{id}/entries?limit=200&before={before}"
+                ))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            entries.extend(page["entries"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => before = cursor.to_owned(),
+                None => return entries,
+            }
+        }
+    }
+}
+
+/// A catalog event body.
+pub fn event(event_type: &str, timestamp: &str, data: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"type": event_type, "timestamp": timestamp, "data": data}))
+        .expect("json")
+}
+
+pub fn status_changed(job: &str, to: &str, timestamp: &str) -> Vec<u8> {
+    event(
+        "status.changed",
+        timestamp,
+        json!({"subject": {"kind": "job", "id": job}, "from": "Proofing", "to": to,
+               "actor": {"kind": "user", "id": "u1", "name": "Dana"}}),
+    )
+}
+
+/// An in-process gateway on port 0 with a temp redb.
+pub struct TestGateway {
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+    pub config_text: String,
+    gateway: Option<Gateway>,
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        TestGateway::start_with("", None).await
+    }
+
+    pub async fn start_with(extra: &str, store: Option<Arc<dyn Store>>) -> TestGateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = config_text(&dir.path().join("hooktrail.redb"), extra);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let gateway = match store {
+            Some(store) => Gateway::start_with_store(parse_config(&text), store, listener),
+            None => Gateway::start(parse_config(&text), listener),
+        }
+        .expect("gateway starts");
+        TestGateway {
+            client: Client::new(base, &text),
+            dir,
+            config_text: text,
+            gateway: Some(gateway),
+        }
+    }
+
+    pub fn storage_path(&self) -> PathBuf {
+        self.dir.path().join("hooktrail.redb")
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.stop().await.expect("clean stop");
+        }
+    }
+}
+
+/// The built binary, run as a child process on its own config file.
+pub struct ChildGateway {
+    pub child: Child,
+    pub base: String,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_hooktrail")
+}
+
+pub fn write_config(dir: &Path, extra: &str) -> (PathBuf, String) {
+    let text = config_text(&dir.join("hooktrail.redb"), extra);
+    let path = dir.join("hooktrail.toml");
+    std::fs::write(&path, &text).expect("write config");
+    (path, text)
+}
+
+impl ChildGateway {
+    /// Starts `hooktrail serve` and waits for its listening line.
+    pub fn start(config: &Path) -> ChildGateway {
+        let mut child = Command::new(binary())
+            .args(["--config", &config.display().to_string(), "serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hooktrail");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server exited before listening")
+                .expect("read stderr");
+            if let Some(at) = line.find("listening on http://") {
+                let url = line[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .expect("url");
+                break url.to_owned();
+            }
+        };
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        ChildGateway { child, base }
+    }
+
+    pub fn kill9(&mut self) {
+        // SIGKILL: no chance to flush or clean up, like a crash or power loss.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        self.child.wait().expect("wait")
+    }
+}
+
+/// Runs a CLI verb of the binary on a config file; returns (success, stdout).
+pub fn run_cli(config: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(binary())
+        .args(["--config", &config.display().to_string()])
+        .args(args)
+        .output()
+        .expect("run hooktrail");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
