@@ -378,6 +378,9 @@ impl Store for ControlledStore {
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
         self.inner.entry(id)
     }
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.unmatched(limit, before)
+    }
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
         self.inner.delivery(seq)
     }

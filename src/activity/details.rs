@@ -315,6 +315,60 @@ impl EmailStatus {
             EmailStatus::Resubscribed => "resubscribed",
         }
     }
+
+    /// How far along an email got; the rollup shows the furthest status reached. Failures
+    /// outrank everything: a bounce after a deferral is what staff need to see.
+    pub fn rank(self) -> u8 {
+        match self {
+            EmailStatus::Processed => 1,
+            EmailStatus::Deferred => 2,
+            EmailStatus::Delivered => 3,
+            EmailStatus::Opened => 4,
+            EmailStatus::Clicked => 5,
+            EmailStatus::Resubscribed => 6,
+            EmailStatus::Unsubscribed => 7,
+            EmailStatus::SpamReport => 8,
+            EmailStatus::Dropped => 9,
+            EmailStatus::Bounced => 10,
+        }
+    }
+}
+
+/// The delivery-status rollup of one sent email, built from its providers' callbacks.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// The furthest status reached (see [`EmailStatus::rank`]).
+    pub current: Option<EmailStatus>,
+    /// Every callback, oldest first.
+    pub history: Vec<StatusUpdate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    pub status: EmailStatus,
+    pub at: DateTime<Utc>,
+    pub provider: String,
+    pub recipient: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl DeliveryStatus {
+    pub fn record(&mut self, event: &EmailEvent, at: DateTime<Utc>) {
+        let update = StatusUpdate {
+            status: event.status,
+            at,
+            provider: event.provider.clone(),
+            recipient: event.recipient.clone(),
+            reason: event.reason.clone(),
+        };
+        let position = self.history.partition_point(|existing| existing.at <= at);
+        self.history.insert(position, update);
+        self.current = self
+            .history
+            .iter()
+            .map(|u| u.status)
+            .max_by_key(|status| status.rank());
+    }
 }
 
 /// One email provider callback, normalized.

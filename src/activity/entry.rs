@@ -214,6 +214,10 @@ pub struct Entry {
     pub summary: String,
     pub details: Details,
     pub source: SourceRef,
+    /// For `email.sent`: the rollup of its delivery callbacks, filled in when read (the entry
+    /// itself stays immutable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<super::details::DeliveryStatus>,
 }
 
 impl Entry {
@@ -234,6 +238,7 @@ impl Entry {
             summary: new.summary,
             details: new.details,
             source,
+            delivery_status: None,
         }
     }
 }

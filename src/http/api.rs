@@ -122,3 +122,37 @@ async fn delivery(
     }
     Ok(HttpResponse::Ok().json(json))
 }
+
+#[derive(Deserialize)]
+struct UnmatchedQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+/// Entries that no link resolves to a job or salesdoc yet (an email callback before its
+/// `email.sent`, an accounting change before `invoice.sent_to_accounting`), newest first.
+#[get("/api/v1/unmatched")]
+async fn unmatched(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<UnmatchedQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query
+        .limit
+        .unwrap_or(PageQuery::DEFAULT_LIMIT)
+        .clamp(1, PageQuery::MAX_LIMIT);
+    let before = match query.before.as_deref().filter(|s| !s.is_empty()) {
+        Some(text) => Some(
+            text.parse::<EntryId>()
+                .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
+        None => None,
+    };
+    let store = state.store.clone();
+    let entries = web::block(move || store.unmatched(limit + 1, before)).await??;
+    let next_cursor = (entries.len() > limit).then(|| entries[limit - 1].id.to_string());
+    Ok(HttpResponse::Ok().json(EntriesPage {
+        entries: entries.into_iter().take(limit).collect(),
+        next_cursor,
+    }))
+}

@@ -8,8 +8,8 @@ use chrono::Utc;
 use futures_util::StreamExt;
 
 use super::{ApiError, AppState};
-use crate::sources::{Headers, RawDelivery};
-use crate::store::Capture;
+use crate::sources::{Headers, RawDelivery, Rejection};
+use crate::store::{Appended, Capture};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(receive);
@@ -29,10 +29,9 @@ async fn receive(
     let body = read_body(&request, payload, state.config.server.max_body_bytes).await?;
     let received_at = Utc::now();
 
-    source.verify(request.headers(), &body, received_at.timestamp()).map_err(|rejection| {
-        tracing::info!(source = %source.name, cause = rejection.cause(), "delivery rejected: {rejection}");
-        ApiError::Rejected(rejection)
-    })?;
+    let verified = source
+        .verify(request.headers(), &body, received_at.timestamp())
+        .map_err(|rejection| reject(&source.name, rejection))?;
 
     let headers: Vec<(String, String)> = source
         .captured_headers()
@@ -59,9 +58,21 @@ async fn receive(
         headers,
         body,
         normalized,
+        replay_key: verified.replay_key,
     };
-    let appended = state.writer.submit(capture).await?;
-    Ok(HttpResponse::Ok().json(appended))
+    match state.writer.submit(capture).await? {
+        Appended::Replayed => Err(reject(&source.name, Rejection::Replayed)),
+        appended => Ok(HttpResponse::Ok().json(appended)),
+    }
+}
+
+fn reject(source: &str, rejection: Rejection) -> ApiError {
+    tracing::info!(
+        source,
+        cause = rejection.cause(),
+        "delivery rejected: {rejection}"
+    );
+    ApiError::Rejected(rejection)
 }
 
 /// The raw body, refusing anything over `limit` before buffering it.

@@ -52,6 +52,8 @@ pub enum Rejection {
     StaleTimestamp { tolerance_secs: u64 },
     #[error("the signed timestamp is further in the future than the {tolerance_secs} s tolerance")]
     FutureTimestamp { tolerance_secs: u64 },
+    #[error("this signature was already used (replay)")]
+    Replayed,
 }
 
 impl Rejection {
@@ -63,6 +65,7 @@ impl Rejection {
             Rejection::StaleTimestamp { .. } | Rejection::FutureTimestamp { .. } => {
                 "stale_timestamp"
             }
+            Rejection::Replayed => "replayed",
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Capture {
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub normalized: Normalized,
+    /// A value this source must never accept twice (see [`crate::sources::Verified`]).
+    pub replay_key: Option<String>,
 }
 
 /// What appending one capture did.
@@ -35,6 +37,8 @@ pub enum Appended {
     Stored { seq: u64, entries: usize },
     /// Seen before (the original is `seq`): nothing was written.
     Duplicate { seq: u64 },
+    /// A new delivery carrying a replay key already used: refused, nothing was written.
+    Replayed,
 }
 
 /// A delivery as the log keeps it.
@@ -53,6 +57,8 @@ pub struct StoredDelivery {
     #[serde(with = "hex_bytes")]
     pub chain: [u8; 32],
     pub delivery_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_key: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -127,6 +133,9 @@ pub trait Store: Send + Sync + 'static {
     fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError>;
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
+
+    /// Entries no link resolves to a subject yet, newest first, before `before` if given.
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
 
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError>;
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
-use super::tables::{ChainHead, LinkTarget, WriteTables, to_json};
-use crate::activity::{Entry, EntryId, NewEntry, Normalized, SourceRef, links};
+use super::tables::{ChainHead, LinkTarget, WriteTables, from_json, to_json};
+use crate::activity::details::DeliveryStatus;
+use crate::activity::{Details, Entry, EntryId, NewEntry, Normalized, SourceRef, Subject, links};
 use crate::store::chain;
 use crate::store::{Appended, Capture, StoreError, StoredDelivery};
 
@@ -31,8 +32,14 @@ fn append_one(
     capture: &Capture,
 ) -> Result<Appended, StoreError> {
     let normalized = &capture.normalized;
-    let plan = match plan(tables, &capture.source, normalized)? {
+    let plan = match plan(
+        tables,
+        &capture.source,
+        normalized,
+        capture.replay_key.as_deref(),
+    )? {
         Plan::Duplicate(seq) => return Ok(Appended::Duplicate { seq }),
+        Plan::Replayed => return Ok(Appended::Replayed),
         Plan::Store(plan) => plan,
     };
 
@@ -55,6 +62,7 @@ fn append_one(
         body_sha256,
         chain: chained,
         delivery_id: normalized.delivery_id.clone(),
+        replay_key: capture.replay_key.clone(),
         outcome: normalized.outcome.clone(),
     };
     tables
@@ -74,21 +82,34 @@ pub struct ProjectionPlan {
 
 pub enum Plan {
     Duplicate(u64),
+    Replayed,
     Store(ProjectionPlan),
 }
 
 /// Dedup: a delivery whose id was seen is a duplicate. Without a delivery id, each entry's
 /// event id is checked: entries seen before are skipped (an overlapping batch adds only what
 /// is new), and a delivery with nothing new is a duplicate.
+///
+/// A replay key (checked after the delivery id, so a provider's own retry is still a harmless
+/// duplicate) that was used before means someone resent a captured signature: refused.
 pub fn plan(
     tables: &WriteTables<'_>,
     source: &str,
     normalized: &Normalized,
+    replay_key: Option<&str>,
 ) -> Result<Plan, StoreError> {
     if let Some(id) = &normalized.delivery_id
         && let Some(seq) = tables.dedup.get((source, delivery_key(id).as_str()))?
     {
         return Ok(Plan::Duplicate(seq.value()));
+    }
+    if let Some(key) = replay_key
+        && tables
+            .dedup
+            .get((source, replay_dedup_key(key).as_str()))?
+            .is_some()
+    {
+        return Ok(Plan::Replayed);
     }
     let mut fresh = Vec::with_capacity(normalized.entries.len());
     let mut first_seen = None;
@@ -124,6 +145,11 @@ pub fn project(
             .dedup
             .insert((source, delivery_key(id).as_str()), delivery.seq)?;
     }
+    if let Some(key) = &delivery.replay_key {
+        tables
+            .dedup
+            .insert((source, replay_dedup_key(key).as_str()), delivery.seq)?;
+    }
     if normalized.outcome.is_flagged() {
         tables.flagged.insert(delivery.seq, ())?;
     }
@@ -157,17 +183,70 @@ fn write_entry(
     new: &NewEntry,
     id: EntryId,
 ) -> Result<(), StoreError> {
-    let link_keys = links::established_by(new);
+    // Subjects: those the event names, plus those its correlation keys resolve to now.
+    let mut subjects = new.subjects.clone();
+    let mut linked_entries = Vec::new();
+    for key in &new.correlation {
+        if let Some(raw) = tables.links.get(key.as_str())? {
+            let target: LinkTarget = from_json(raw.value())?;
+            subjects.extend(target.subjects);
+            linked_entries.push(target.entry_id);
+        }
+    }
+    subjects.sort();
+    subjects.dedup();
+    linked_entries.sort();
+    linked_entries.dedup();
+
     let source = SourceRef {
         name: delivery.source.clone(),
         event_id: new.event_id.clone(),
         delivery_seq: delivery.seq,
     };
-    let entry = Entry::from_new(new.clone(), id, delivery.received_at, source);
+    let mut entry = Entry::from_new(new.clone(), id, delivery.received_at, source);
+    entry.subjects = subjects;
+    tables
+        .entries
+        .insert(id.as_u128(), to_json(&entry)?.as_slice())?;
+    index(tables, &entry, &entry.subjects)?;
+
+    if entry.subjects.is_empty() {
+        // Nothing resolves it yet: visible as unmatched, attached when a link arrives.
+        tables.unmatched.insert(id.as_u128(), ())?;
+        for key in &new.correlation {
+            tables
+                .pending_links
+                .insert((key.as_str(), id.as_u128()), ())?;
+        }
+    }
+    for email in linked_entries {
+        roll_up(tables, email, &entry)?;
+    }
+
+    let link_keys = links::established_by(new);
+    if !link_keys.is_empty() {
+        let target = LinkTarget {
+            entry_id: id,
+            subjects: entry.subjects.clone(),
+        };
+        let raw = to_json(&target)?;
+        for key in &link_keys {
+            tables.links.insert(key.as_str(), raw.as_slice())?;
+            attach_pending(tables, key, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds timeline index rows for `entry` under each of `subjects`.
+fn index(
+    tables: &mut WriteTables<'_>,
+    entry: &Entry,
+    subjects: &[Subject],
+) -> Result<(), StoreError> {
     let occurred = micros(entry.occurred_at);
-    let raw_id = id.as_u128();
-    tables.entries.insert(raw_id, to_json(&entry)?.as_slice())?;
-    for subject in &entry.subjects {
+    let raw_id = entry.id.as_u128();
+    for subject in subjects {
         let key = subject.key();
         tables
             .timeline
@@ -176,20 +255,71 @@ fn write_entry(
             .category_timeline
             .insert((key.as_str(), entry.category.code(), occurred, raw_id), ())?;
     }
-    if !link_keys.is_empty() {
-        let target = to_json(&LinkTarget {
-            entry_id: id,
-            subjects: entry.subjects.clone(),
-        })?;
-        for key in &link_keys {
-            tables.links.insert(key.as_str(), target.as_slice())?;
+    Ok(())
+}
+
+/// A link just appeared: every entry that was waiting for it joins the link's subjects (and,
+/// for email callbacks, the email's status rollup) retroactively.
+fn attach_pending(
+    tables: &mut WriteTables<'_>,
+    key: &str,
+    target: &LinkTarget,
+) -> Result<(), StoreError> {
+    let waiting: Vec<u128> = tables
+        .pending_links
+        .range((key, 0u128)..=(key, u128::MAX))?
+        .map(|item| item.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for raw_id in waiting {
+        tables.pending_links.remove((key, raw_id))?;
+        let Some(raw) = tables.entries.get(raw_id)?.map(|raw| raw.value().to_vec()) else {
+            continue;
+        };
+        let mut entry: Entry = from_json(&raw)?;
+        let added: Vec<Subject> = target
+            .subjects
+            .iter()
+            .filter(|s| !entry.subjects.contains(s))
+            .cloned()
+            .collect();
+        entry.subjects.extend(added.iter().cloned());
+        entry.subjects.sort();
+        tables.entries.insert(raw_id, to_json(&entry)?.as_slice())?;
+        index(tables, &entry, &added)?;
+        if !entry.subjects.is_empty() {
+            tables.unmatched.remove(raw_id)?;
         }
+        roll_up(tables, target.entry_id, &entry)?;
     }
+    Ok(())
+}
+
+/// Records an email callback in the rollup of the `email.sent` entry it belongs to.
+fn roll_up(
+    tables: &mut WriteTables<'_>,
+    email: EntryId,
+    callback: &Entry,
+) -> Result<(), StoreError> {
+    let Details::EmailEvent { event } = &callback.details else {
+        return Ok(());
+    };
+    let mut status: DeliveryStatus = match tables.email_status.get(email.as_u128())? {
+        Some(raw) => from_json(raw.value())?,
+        None => DeliveryStatus::default(),
+    };
+    status.record(event, callback.occurred_at);
+    tables
+        .email_status
+        .insert(email.as_u128(), to_json(&status)?.as_slice())?;
     Ok(())
 }
 
 pub fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
+}
+
+fn replay_dedup_key(key: &str) -> String {
+    format!("r:{key}")
 }
 
 fn delivery_key(id: &str) -> String {

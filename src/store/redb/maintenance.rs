@@ -4,8 +4,8 @@ use redb::{Database, ReadTransaction, ReadableTable};
 
 use super::append::{Plan, plan, project};
 use super::tables::{
-    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, ENTRIES, FLAGGED, LINKS, META, TIMELINE,
-    WriteTables, from_json, read_chain_head, to_json,
+    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
+    PENDING_LINKS, TIMELINE, UNMATCHED, WriteTables, from_json, read_chain_head, to_json,
 };
 use crate::activity::Normalized;
 use crate::sources::RawDelivery;
@@ -82,6 +82,9 @@ pub fn reindex(
     txn.delete_table(DEDUP)?;
     txn.delete_table(LINKS)?;
     txn.delete_table(FLAGGED)?;
+    txn.delete_table(UNMATCHED)?;
+    txn.delete_table(PENDING_LINKS)?;
+    txn.delete_table(EMAIL_STATUS)?;
     let mut report = ReindexReport::default();
     {
         let mut tables = WriteTables::open(&txn)?;
@@ -111,7 +114,12 @@ pub fn reindex(
             tables
                 .deliveries
                 .insert(seq, to_json(&delivery)?.as_slice())?;
-            if let Plan::Store(plan) = plan(&tables, &delivery.source, &normalized)? {
+            if let Plan::Store(plan) = plan(
+                &tables,
+                &delivery.source,
+                &normalized,
+                delivery.replay_key.as_deref(),
+            )? {
                 report.entries += project(&mut tables, &delivery, &normalized, &plan)? as u64;
             }
         }

@@ -59,6 +59,10 @@ impl Store for RedbStore {
         query::entry(&self.db.begin_read()?, id)
     }
 
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        query::unmatched(&self.db.begin_read()?, limit, before)
+    }
+
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
         Ok(query::deliveries(&self.db.begin_read()?, seq, 1)?
             .into_iter()

@@ -4,7 +4,10 @@ use std::ops::Bound;
 
 use redb::ReadTransaction;
 
-use super::tables::{BODIES, CATEGORY_TIMELINE, DELIVERIES, ENTRIES, TIMELINE, from_json};
+use super::tables::{
+    BODIES, CATEGORY_TIMELINE, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINE, UNMATCHED, from_json,
+};
+use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
@@ -59,7 +62,7 @@ pub fn subject_entries(
                 EntryId::from_u128(*raw_id)
             ))
         })?;
-        entries.push(from_json::<Entry>(raw.value())?);
+        entries.push(with_status(txn, from_json::<Entry>(raw.value())?)?);
     }
     let next = (positions.len() > limit)
         .then(|| positions.get(limit - 1))
@@ -73,8 +76,44 @@ pub fn subject_entries(
 
 pub fn entry(txn: &ReadTransaction, id: EntryId) -> Result<Option<Entry>, StoreError> {
     let table = txn.open_table(ENTRIES)?;
-    let raw = table.get(id.as_u128())?;
-    raw.map(|raw| from_json(raw.value())).transpose()
+    let Some(raw) = table.get(id.as_u128())? else {
+        return Ok(None);
+    };
+    with_status(txn, from_json(raw.value())?).map(Some)
+}
+
+/// Emails carry the rollup of their delivery callbacks, kept beside the immutable entry.
+fn with_status(txn: &ReadTransaction, mut entry: Entry) -> Result<Entry, StoreError> {
+    if matches!(entry.details, Details::Email { .. }) {
+        let table = txn.open_table(EMAIL_STATUS)?;
+        entry.delivery_status = table
+            .get(entry.id.as_u128())?
+            .map(|raw| from_json(raw.value()))
+            .transpose()?;
+    }
+    Ok(entry)
+}
+
+pub fn unmatched(
+    txn: &ReadTransaction,
+    limit: usize,
+    before: Option<EntryId>,
+) -> Result<Vec<Entry>, StoreError> {
+    let table = txn.open_table(UNMATCHED)?;
+    let entries = txn.open_table(ENTRIES)?;
+    let upper = before.map_or(u128::MAX, |id| id.as_u128().saturating_sub(1));
+    let mut out = Vec::new();
+    for item in table
+        .range(..=upper)?
+        .rev()
+        .take(limit.clamp(1, PageQuery::MAX_LIMIT))
+    {
+        let (id, _) = item?;
+        if let Some(raw) = entries.get(id.value())? {
+            out.push(from_json(raw.value())?);
+        }
+    }
+    Ok(out)
 }
 
 pub fn deliveries(

@@ -11,6 +11,9 @@
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
 //! | `meta` | name | value (the chain head: seq ‖ hash) |
+//! | `unmatched_entries` | entry id | () — entries no link resolves yet |
+//! | `pending_links` | (link key, entry id) | () — what to attach when the link arrives |
+//! | `email_status` | `email.sent` entry id | delivery-status rollup (JSON) |
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,9 @@ pub const DEDUP: TableDefinition<(&str, &str), u64> = TableDefinition::new("dedu
 pub const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 pub const FLAGGED: TableDefinition<u64, ()> = TableDefinition::new("flagged_deliveries");
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub const UNMATCHED: TableDefinition<u128, ()> = TableDefinition::new("unmatched_entries");
+pub const PENDING_LINKS: TableDefinition<(&str, u128), ()> = TableDefinition::new("pending_links");
+pub const EMAIL_STATUS: TableDefinition<u128, &[u8]> = TableDefinition::new("email_status");
 
 const CHAIN_HEAD: &str = "chain_head";
 
@@ -87,6 +93,9 @@ pub struct WriteTables<'txn> {
     pub links: Table<'txn, &'static str, &'static [u8]>,
     pub flagged: Table<'txn, u64, ()>,
     pub meta: Table<'txn, &'static str, &'static [u8]>,
+    pub unmatched: Table<'txn, u128, ()>,
+    pub pending_links: Table<'txn, (&'static str, u128), ()>,
+    pub email_status: Table<'txn, u128, &'static [u8]>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -101,6 +110,9 @@ impl<'txn> WriteTables<'txn> {
             links: txn.open_table(LINKS)?,
             flagged: txn.open_table(FLAGGED)?,
             meta: txn.open_table(META)?,
+            unmatched: txn.open_table(UNMATCHED)?,
+            pending_links: txn.open_table(PENDING_LINKS)?,
+            email_status: txn.open_table(EMAIL_STATUS)?,
         })
     }
 

@@ -6,7 +6,7 @@ use redb::ReadableTable;
 
 use super::RedbStore;
 use super::tables::{DELIVERIES, to_json};
-use crate::activity::details::Details;
+use crate::activity::details::{Details, EmailEvent, EmailStatus};
 use crate::activity::{Actor, Category, EntryKind, NewEntry, Normalized, Outcome, Subject};
 use crate::store::{Appended, Capture, ChainReport, PageQuery, Store, StoredDelivery};
 
@@ -48,6 +48,7 @@ fn capture(delivery_id: Option<&str>, entries: Vec<NewEntry>) -> Capture {
             entries,
             outcome: Outcome::Normalized,
         },
+        replay_key: None,
     }
 }
 
@@ -352,4 +353,136 @@ fn the_file_reopens_with_everything_in_it() {
         store.append(&[single("b", "job:1", 2)]).unwrap(),
         vec![Appended::Stored { seq: 2, entries: 1 }]
     );
+}
+
+fn email_sent(id: &str, subject: &str, provider_message_id: &str) -> Capture {
+    let mut new = entry(subject, Category::Communication, 1, Some(id));
+    new.kind = EntryKind::new("email.sent").unwrap();
+    new.details = Details::Email {
+        message: crate::activity::details::EmailMessage {
+            provider: Some("sendgrid".into()),
+            provider_message_id: Some(provider_message_id.into()),
+            subject: Some("Your proof".into()),
+            ..Default::default()
+        },
+    };
+    capture(Some(id), vec![new])
+}
+
+fn callback(
+    event_id: &str,
+    provider_message_id: &str,
+    status: EmailStatus,
+    occurred: i64,
+) -> Capture {
+    let key = crate::activity::links::email_provider_key("sendgrid", provider_message_id);
+    let new = NewEntry {
+        kind: EntryKind::new(format!("email.{}", status.label().replace(' ', "_"))).unwrap(),
+        category: Category::Communication,
+        occurred_at: at(occurred),
+        actor: Actor::integration("SendGrid"),
+        subjects: Vec::new(),
+        summary: status.label().to_owned(),
+        details: Details::EmailEvent {
+            event: EmailEvent {
+                provider: "sendgrid".into(),
+                status,
+                provider_event: status.label().into(),
+                recipient: Some("ann@acme.test".into()),
+                provider_message_id: Some(provider_message_id.into()),
+                message_id: None,
+                subject: None,
+                reason: (status == EmailStatus::Bounced).then(|| "550 no such user".into()),
+                url: None,
+            },
+        },
+        event_id: Some(event_id.into()),
+        correlation: vec![key],
+    };
+    capture(None, vec![new])
+}
+
+#[test]
+fn callbacks_attach_to_their_email_and_roll_up_its_status() {
+    let (_dir, store) = store();
+    store
+        .append(&[email_sent("m1", "job:1042", "sg-abc")])
+        .unwrap();
+    store
+        .append(&[
+            callback("ev1", "sg-abc", EmailStatus::Delivered, 5),
+            callback("ev2", "sg-abc", EmailStatus::Opened, 9),
+        ])
+        .unwrap();
+    let entries = page(&store, "job:1042", query(10)).entries;
+    assert_eq!(entries.len(), 3, "both callbacks join the job's timeline");
+    let email = entries
+        .iter()
+        .find(|e| e.kind.as_str() == "email.sent")
+        .unwrap();
+    let status = email.delivery_status.clone().unwrap();
+    assert_eq!(status.current, Some(EmailStatus::Opened));
+    assert_eq!(
+        status.history.iter().map(|u| u.status).collect::<Vec<_>>(),
+        [EmailStatus::Delivered, EmailStatus::Opened]
+    );
+    assert_eq!(
+        store.entry(email.id).unwrap().unwrap().delivery_status,
+        Some(status)
+    );
+    assert!(store.unmatched(10, None).unwrap().is_empty());
+}
+
+#[test]
+fn callbacks_before_their_link_are_unmatched_then_attached_retroactively() {
+    let (_dir, store) = store();
+    store
+        .append(&[callback("ev1", "sg-late", EmailStatus::Bounced, 5)])
+        .unwrap();
+    let unmatched = store.unmatched(10, None).unwrap();
+    assert_eq!(unmatched.len(), 1);
+    assert!(unmatched[0].subjects.is_empty());
+    assert!(page(&store, "job:7", query(10)).entries.is_empty());
+
+    store
+        .append(&[email_sent("m1", "job:7", "sg-late")])
+        .unwrap();
+    assert!(store.unmatched(10, None).unwrap().is_empty());
+    let entries = page(&store, "job:7", query(10)).entries;
+    assert_eq!(entries.len(), 2);
+    let bounce = entries
+        .iter()
+        .find(|e| e.kind.as_str() == "email.bounced")
+        .unwrap();
+    assert_eq!(bounce.subjects, vec!["job:7".parse::<Subject>().unwrap()]);
+    let email = entries
+        .iter()
+        .find(|e| e.kind.as_str() == "email.sent")
+        .unwrap();
+    let status = email.delivery_status.clone().unwrap();
+    assert_eq!(status.current, Some(EmailStatus::Bounced));
+    assert_eq!(
+        status.history[0].reason.as_deref(),
+        Some("550 no such user")
+    );
+}
+
+#[test]
+fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate() {
+    let (_dir, store) = store();
+    let mut first = single("evt-1", "job:1", 1);
+    first.replay_key = Some("token-1".into());
+    let mut retry = first.clone();
+    retry.received_at = Utc::now();
+    let mut replay = single("evt-2", "job:1", 2);
+    replay.replay_key = Some("token-1".into());
+    assert_eq!(
+        store.append(&[first]).unwrap(),
+        vec![Appended::Stored { seq: 1, entries: 1 }]
+    );
+    assert_eq!(
+        store.append(&[retry, replay]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }, Appended::Replayed]
+    );
+    assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
 }
