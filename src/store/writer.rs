@@ -40,7 +40,7 @@ pub struct BatchReport {
 }
 
 enum Message {
-    Append(Job),
+    Append(Box<Job>),
     /// Stop taking new work, commit what is queued, and end the thread.
     Stop,
 }
@@ -66,7 +66,7 @@ impl WriterHandle {
             mpsc::error::TrySendError::Closed(()) => SubmitError::Stopped,
         })?;
         self.depth.fetch_add(1, Ordering::Relaxed);
-        permit.send(Message::Append(Job { capture, reply }));
+        permit.send(Message::Append(Box::new(Job { capture, reply })));
         match answer.await {
             Ok(result) => result.map_err(SubmitError::from),
             Err(_) => Err(SubmitError::Stopped),
@@ -135,7 +135,7 @@ fn run(
         }
         while jobs.len() < max_batch {
             match receiver.try_recv() {
-                Ok(Message::Append(job)) => jobs.push(job),
+                Ok(Message::Append(job)) => jobs.push(*job),
                 Ok(Message::Stop) => receiver.close(),
                 Err(_) => break,
             }
