@@ -130,7 +130,7 @@ fn run(
     // After a stop the receiver is closed: it still yields what is buffered, then `None`.
     while let Some(first) = receiver.blocking_recv() {
         match first {
-            Message::Append(job) => jobs.push(job),
+            Message::Append(job) => jobs.push(*job),
             Message::Stop => receiver.close(),
         }
         while jobs.len() < max_batch {
