@@ -16,6 +16,18 @@ fn store() -> (tempfile::TempDir, RedbStore) {
     (dir, store)
 }
 
+/// Three deliveries on job:1, seqs 1 to 3.
+fn store_with_three_deliveries() -> (tempfile::TempDir, RedbStore) {
+    let (dir, store) = store();
+    let batch = [
+        single("a", "job:1", 1),
+        single("b", "job:1", 2),
+        single("c", "job:1", 3),
+    ];
+    store.append(&batch).unwrap();
+    (dir, store)
+}
+
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
 }
@@ -253,14 +265,7 @@ fn flagged_deliveries_are_kept_without_entries() {
 
 #[test]
 fn verify_names_the_first_altered_delivery() {
-    let (_dir, store) = store();
-    store
-        .append(&[
-            single("a", "job:1", 1),
-            single("b", "job:1", 2),
-            single("c", "job:1", 3),
-        ])
-        .unwrap();
+    let (_dir, store) = store_with_three_deliveries();
     let txn = store.db.begin_write().unwrap();
     {
         let mut table = txn.open_table(DELIVERIES).unwrap();
@@ -280,14 +285,7 @@ fn verify_names_the_first_altered_delivery() {
 
 #[test]
 fn verify_notices_a_removed_delivery() {
-    let (_dir, store) = store();
-    store
-        .append(&[
-            single("a", "job:1", 1),
-            single("b", "job:1", 2),
-            single("c", "job:1", 3),
-        ])
-        .unwrap();
+    let (_dir, store) = store_with_three_deliveries();
     let txn = store.db.begin_write().unwrap();
     txn.open_table(DELIVERIES).unwrap().remove(2).unwrap();
     txn.commit().unwrap();
