@@ -1,6 +1,904 @@
-//! `hooktrail bench` (filled in below).
+//! `hooktrail bench`: intake throughput and latency against the real server.
+//!
+//! Three targets take the same signed ~1 KiB `status.changed` events:
+//! - `gateway`: the gateway as shipped (verify, normalize, group commit);
+//! - `per-request`: the same gateway committing (and fsyncing) once per request, which shows
+//!   what group commit buys;
+//! - `plain`: an actix handler that reads the body and answers 202, the ceiling that HTTP
+//!   alone allows on this machine.
+//!
+//! Every cell (one target at one connection count) gets a fresh server and fresh keep-alive
+//! connections. Each connection posts back to back; only answers that arrive inside the
+//! measured window count, as a load tester like wrk counts them: in a closed loop that is an
+//! unbiased sample of both throughput and latency, whereas counting what was *sent* in the
+//! window would credit the drain at the end with requests that queued during warm-up.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::app::Gateway;
+use crate::config::Config;
+use crate::sources::Source;
+
+/// HTTP worker threads for every server under test, so the targets compete on equal terms.
+const SERVER_WORKERS: usize = 2;
+/// The configured source every request is signed for and posted to.
+const SOURCE_NAME: &str = "bench";
+/// A fixed key: the bench signs its own traffic, there is nothing to protect.
+const SOURCE_SECRET: &str = "whsec_aG9va3RyYWlsLWJlbmNoLWtleS0zMi1ieXRlcy14eCE=";
+/// The size of every event body, close to a typical catalog event with a note attached.
+const EVENT_BYTES: usize = 1024;
+/// A request slower than this counts as failed and its connection is replaced. It also bounds
+/// how long a cell can run past its deadline while the last requests drain.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing a connection may take before its socket is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The pause after a failed connect, so a refusing server is not hammered in a tight loop.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+/// The targets the 64-connection goals are stated for.
+const GOAL_CONNECTIONS: u32 = 64;
+
 #[derive(clap::Args)]
-pub struct BenchArgs {}
-pub fn run(_args: BenchArgs) -> anyhow::Result<()> {
+#[command(after_help = "Progress and the servers' own log lines go to stderr; \
+    HOOKTRAIL_LOG=warn hides the latter.")]
+pub struct BenchArgs {
+    /// Connection counts to measure, comma-separated; each runs every target.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,16,64,256",
+        value_parser = clap::value_parser!(u32).range(1..=4096)
+    )]
+    connections: Vec<u32>,
+    /// Seconds measured per target and connection count.
+    #[arg(long, default_value = "5", value_parser = parse_seconds)]
+    duration: Duration,
+    /// Seconds of load before each measurement starts (connections open, queues fill).
+    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    warmup: Duration,
+    /// What to measure, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "gateway,plain,per-request"
+    )]
+    targets: Vec<Target>,
+    /// Also print the results as JSON on stdout; the table then goes to stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=3600.0).contains(&seconds) {
+        return Err("use 0 to 3600 seconds".to_owned());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Target {
+    /// The gateway with its default group commit.
+    Gateway,
+    /// A handler that reads the body and answers 202: HTTP alone.
+    Plain,
+    /// The gateway committing once per request (`max_batch = 1`).
+    PerRequest,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Gateway => "gateway",
+            Target::Plain => "plain",
+            Target::PerRequest => "per-request",
+        })
+    }
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.duration.is_zero() {
+        anyhow::bail!("--duration must be more than 0 seconds");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-client")
+        .build()
+        .context("cannot start the client runtime")?;
+    let results = runtime.block_on(run_cells(&args))?;
+    let report = Report::new(&args, results);
+    let table = report.render_text();
+    if args.json {
+        // The table stays visible while stdout carries only JSON, ready to redirect.
+        eprint!("{table}");
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{table}");
+    }
     Ok(())
+}
+
+/// Runs every cell, connection counts outermost: the targets compared with each other then
+/// run minutes apart at most, under the same background load from the rest of the machine.
+async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
+    let source = Arc::new(signing_source()?);
+    let mut results = Vec::new();
+    for &connections in &args.connections {
+        for &target in &args.targets {
+            eprintln!("bench: {target} with {connections} connection(s)…");
+            let result = run_cell(target, connections, args, source.clone()).await?;
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+async fn run_cell(
+    target: Target,
+    connections: u32,
+    args: &BenchArgs,
+    source: Arc<Source>,
+) -> anyhow::Result<CellResult> {
+    let server =
+        start_server(target).with_context(|| format!("cannot start the {target} server"))?;
+    let client = Arc::new(Client::new(server.addr(), source));
+    let window = Window::starting_now(args.warmup, args.duration);
+    let load = apply_load(client, connections, window).await;
+    // Stop the server whatever the load did, so that nothing outlives its cell.
+    let stopped = server.stop().await;
+    let tally = load?;
+    stopped.with_context(|| format!("cannot stop the {target} server"))?;
+    Ok(summarize(target, connections, tally, args.duration))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers under test
+
+enum RunningServer {
+    Gateway {
+        gateway: Gateway,
+        data: tempfile::TempDir,
+    },
+    Plain {
+        addr: SocketAddr,
+        handle: ServerHandle,
+        serving: JoinHandle<std::io::Result<()>>,
+    },
+}
+
+impl RunningServer {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            RunningServer::Gateway { gateway, .. } => gateway.addr,
+            RunningServer::Plain { addr, .. } => *addr,
+        }
+    }
+
+    /// A graceful stop (every client connection is closed by now), then the store's removal.
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            RunningServer::Gateway { gateway, data } => {
+                gateway.stop().await?;
+                data.close().context("cannot remove the bench store")?;
+            }
+            RunningServer::Plain {
+                handle, serving, ..
+            } => {
+                handle.stop(true).await;
+                serving.await??;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn start_server(target: Target) -> anyhow::Result<RunningServer> {
+    match target {
+        Target::Gateway => start_gateway(None),
+        Target::PerRequest => start_gateway(Some(1)),
+        Target::Plain => start_plain(),
+    }
+}
+
+/// The gateway on a loopback port with a fresh store; `max_batch` `None` keeps the default.
+fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningServer> {
+    let data = tempfile::Builder::new()
+        .prefix("hooktrail-bench-")
+        .tempdir()?;
+    let config = gateway_config(&data.path().join("bench.redb"), max_batch)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let gateway = Gateway::start(config, listener)?;
+    Ok(RunningServer::Gateway { gateway, data })
+}
+
+fn gateway_config(store_path: &Path, max_batch: Option<usize>) -> anyhow::Result<Config> {
+    let store_path = store_path
+        .to_str()
+        .context("the temporary directory's path is not UTF-8")?;
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nworkers = {SERVER_WORKERS}\nshutdown_timeout_secs = 5\n\
+         [storage]\npath = {}\n",
+        toml::Value::String(store_path.to_owned())
+    );
+    if let Some(max_batch) = max_batch {
+        writeln!(text, "max_batch = {max_batch}")?;
+    }
+    write!(
+        text,
+        "[[sources]]\nname = \"{SOURCE_NAME}\"\nkind = \"standard-webhooks\"\nsecrets = [\"{SOURCE_SECRET}\"]\n"
+    )?;
+    // No environment: HOOKTRAIL_… overrides meant for `serve` must not change what is measured.
+    let config = Config::from_toml(&text, Path::new("(bench)"), std::iter::empty())?;
+    Ok(config)
+}
+
+/// The source as the client sees it: what signs every request like a real sender would.
+fn signing_source() -> anyhow::Result<Source> {
+    let config = gateway_config(Path::new("unused.redb"), None)?;
+    config
+        .sources
+        .into_iter()
+        .next()
+        .context("the bench config names no source")
+}
+
+fn start_plain() -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server =
+        HttpServer::new(|| App::new().route("/hooks/{source}", web::post().to(accept_unchecked)))
+            .workers(SERVER_WORKERS)
+            .shutdown_timeout(5)
+            .listen(listener)?
+            .run();
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+    Ok(RunningServer::Plain {
+        addr,
+        handle,
+        serving,
+    })
+}
+
+/// The baseline handler: the body is read in full, as intake must, then dropped unchecked.
+async fn accept_unchecked(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::Accepted().finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load
+
+/// What every connection of a cell shares.
+struct Client {
+    addr: SocketAddr,
+    host: String,
+    source: Arc<Source>,
+    /// Numbers the events across connections, so they spread over many subjects.
+    events_sent: AtomicU64,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, source: Arc<Source>) -> Client {
+        Client {
+            addr,
+            host: addr.to_string(),
+            source,
+            events_sent: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh event, signed now; the signature brings a unique `webhook-id`, so the gateway
+    /// stores every request instead of answering duplicates from its dedup index.
+    fn signed_request(&self) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+        let sequence = self.events_sent.fetch_add(1, Ordering::Relaxed);
+        let now = Utc::now();
+        let body =
+            status_changed_event(sequence, &now.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let mut request = hyper::Request::post(format!("/hooks/{SOURCE_NAME}"))
+            .header(HOST, &self.host)
+            .header(CONTENT_TYPE, "application/json");
+        for (name, value) in self.source.sign(&body, now.timestamp()) {
+            request = request.header(name, value);
+        }
+        Ok(request.body(Full::new(body))?)
+    }
+}
+
+/// When a cell's clock runs: load from the start, answers counted from `measure_from` to `until`.
+#[derive(Clone, Copy)]
+struct Window {
+    measure_from: Instant,
+    until: Instant,
+}
+
+impl Window {
+    fn starting_now(warmup: Duration, duration: Duration) -> Window {
+        let measure_from = Instant::now() + warmup;
+        Window {
+            measure_from,
+            until: measure_from + duration,
+        }
+    }
+
+    fn contains(&self, moment: Instant) -> bool {
+        self.measure_from <= moment && moment <= self.until
+    }
+}
+
+/// Opens `connections` connections that post until the window ends, and adds up what they saw.
+async fn apply_load(
+    client: Arc<Client>,
+    connections: u32,
+    window: Window,
+) -> anyhow::Result<Tally> {
+    // A JoinSet aborts the remaining connections if one of them fails outright.
+    let mut tasks = JoinSet::new();
+    for _ in 0..connections {
+        tasks.spawn(drive_connection(client.clone(), window));
+    }
+    let mut total = Tally::default();
+    while let Some(finished) = tasks.join_next().await {
+        total.merge(finished??);
+    }
+    Ok(total)
+}
+
+/// One keep-alive connection posting sequentially until the window ends. A request in flight
+/// at the end is allowed to finish (within [`REQUEST_TIMEOUT`]), so that the server is idle
+/// and the connection closes cleanly before the next cell; its answer is not counted.
+async fn drive_connection(client: Arc<Client>, window: Window) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut connection: Option<Connection> = None;
+    while Instant::now() < window.until {
+        if connection.is_none() {
+            match Connection::open(client.addr).await {
+                Ok(opened) => connection = Some(opened),
+                Err(_) => {
+                    tally.count_failure(window, Instant::now(), Failure::Connect);
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    continue;
+                }
+            }
+        }
+        let Some(open) = connection.as_mut() else {
+            continue;
+        };
+        let request = client.signed_request()?;
+        let started = Instant::now();
+        let outcome = open.exchange(request).await;
+        let finished = Instant::now();
+        match outcome {
+            Ok(status) if (200..300).contains(&status) => {
+                tally.count_ack(window, finished, finished - started);
+            }
+            Ok(status) => tally.count_failure(window, finished, Failure::Status(status)),
+            Err(failure) => {
+                tally.count_failure(window, finished, failure);
+                // The connection's state is unknown after a failed exchange: start afresh.
+                if let Some(broken) = connection.take() {
+                    broken.abandon();
+                }
+            }
+        }
+    }
+    if let Some(open) = connection {
+        open.close().await;
+    }
+    Ok(tally)
+}
+
+/// One hyper HTTP/1.1 client connection and the task that drives its socket.
+struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    driver: JoinHandle<()>,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Connection> {
+        let stream = TcpStream::connect(addr).await?;
+        // Small request/answer exchanges must not wait for Nagle's algorithm.
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        // The connection's own errors also fail the request in flight, which is where they count.
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Connection { sender, driver })
+    }
+
+    /// Sends one request and reads its answer to the end (which frees the connection for
+    /// the next request); returns the status code.
+    async fn exchange(&mut self, request: hyper::Request<Full<Bytes>>) -> Result<u16, Failure> {
+        let exchange = async {
+            self.sender.ready().await?;
+            let response = self.sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            response.into_body().collect().await?;
+            Ok::<u16, hyper::Error>(status)
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(_)) => Err(Failure::Transport),
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    /// Closes the connection politely: with no sender left, hyper shuts the socket down.
+    async fn close(self) {
+        let Connection { sender, mut driver } = self;
+        drop(sender);
+        if tokio::time::timeout(CLOSE_TIMEOUT, &mut driver)
+            .await
+            .is_err()
+        {
+            driver.abort();
+        }
+    }
+
+    /// Drops the socket without a goodbye.
+    fn abandon(self) {
+        self.driver.abort();
+    }
+}
+
+/// A `status.changed` event from the catalog, padded with a note to exactly [`EVENT_BYTES`].
+fn status_changed_event(sequence: u64, timestamp: &str) -> Bytes {
+    const STEPS: [(&str, &str); 4] = [
+        ("quoted", "approved"),
+        ("approved", "in_production"),
+        ("in_production", "ready_for_pickup"),
+        ("ready_for_pickup", "completed"),
+    ];
+    const NOTE: &str = "Customer confirmed the revised proof by phone; rush fee waived. ";
+    let job_id = 1000 + sequence % 5000;
+    let (from, to) = STEPS[(sequence % STEPS.len() as u64) as usize];
+    // Every value spliced in is plain ASCII without quotes or backslashes: no escaping needed.
+    let head = format!(
+        r#"{{"type":"status.changed","timestamp":"{timestamp}","data":{{"subject":{{"kind":"job","id":"{job_id}"}},"from":"{from}","to":"{to}","actor":{{"kind":"user","id":"u-17","name":"Dana Whitfield"}},"note":""#
+    );
+    let tail = r#""}}"#;
+    let padding = EVENT_BYTES.saturating_sub(head.len() + tail.len());
+    let mut body = String::with_capacity(EVENT_BYTES);
+    body.push_str(&head);
+    body.extend(NOTE.chars().cycle().take(padding));
+    body.push_str(tail);
+    Bytes::from(body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counting and summarizing
+
+/// Why a request was not acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Failure {
+    Status(u16),
+    Timeout,
+    Transport,
+    Connect,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Status(code) => write!(f, "HTTP {code}"),
+            Failure::Timeout => write!(f, "timeout after {} s", REQUEST_TIMEOUT.as_secs()),
+            Failure::Transport => f.write_str("connection error"),
+            Failure::Connect => f.write_str("connect failed"),
+        }
+    }
+}
+
+/// What one or more connections saw inside the measured window.
+#[derive(Default)]
+struct Tally {
+    /// The latency of every acknowledged (2xx) request.
+    ack_latencies: Vec<Duration>,
+    failures: BTreeMap<Failure, u64>,
+}
+
+impl Tally {
+    fn count_ack(&mut self, window: Window, finished: Instant, latency: Duration) {
+        if window.contains(finished) {
+            self.ack_latencies.push(latency);
+        }
+    }
+
+    fn count_failure(&mut self, window: Window, finished: Instant, failure: Failure) {
+        if window.contains(finished) {
+            *self.failures.entry(failure).or_default() += 1;
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.ack_latencies.extend(other.ack_latencies);
+        for (failure, count) in other.failures {
+            *self.failures.entry(failure).or_default() += count;
+        }
+    }
+}
+
+/// One target at one connection count.
+#[derive(Debug, Serialize)]
+struct CellResult {
+    target: Target,
+    connections: u32,
+    acked: u64,
+    acked_per_sec: f64,
+    /// `None` when nothing was acknowledged.
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    errors: u64,
+    /// Errors by kind ("HTTP 503", "timeout after 10 s", …).
+    error_kinds: BTreeMap<String, u64>,
+}
+
+fn summarize(target: Target, connections: u32, tally: Tally, measured: Duration) -> CellResult {
+    let mut latencies = tally.ack_latencies;
+    latencies.sort_unstable();
+    let acked = latencies.len() as u64;
+    let millis = |latency: Duration| latency.as_secs_f64() * 1e3;
+    CellResult {
+        target,
+        connections,
+        acked,
+        acked_per_sec: acked as f64 / measured.as_secs_f64(),
+        p50_ms: percentile(&latencies, 50).map(millis),
+        p99_ms: percentile(&latencies, 99).map(millis),
+        errors: tally.failures.values().sum(),
+        error_kinds: tally
+            .failures
+            .iter()
+            .map(|(failure, count)| (failure.to_string(), *count))
+            .collect(),
+    }
+}
+
+/// The nearest-rank percentile of sorted samples: the smallest sample that at least
+/// `percent` % of all samples are less than or equal to. Integer arithmetic, so that p99 of
+/// 100 samples is exactly the 99th and not pushed to the 100th by a rounding error.
+fn percentile(sorted: &[Duration], percent: u32) -> Option<Duration> {
+    let count = sorted.len();
+    let rank = (count * percent as usize)
+        .div_ceil(100)
+        .clamp(1, count.max(1));
+    sorted.get(rank - 1).copied()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+#[derive(Serialize)]
+struct Report {
+    duration_secs: f64,
+    warmup_secs: f64,
+    server_workers: usize,
+    event_bytes: usize,
+    results: Vec<CellResult>,
+    ratios: Vec<Ratios>,
+    /// Present when the gateway ran at 64 connections.
+    goals_at_64_connections: Option<Vec<Goal>>,
+}
+
+/// Throughput ratios at one connection count; `None` where a target did not run or acked nothing.
+#[derive(Debug, Serialize)]
+struct Ratios {
+    connections: u32,
+    gateway_over_plain: Option<f64>,
+    gateway_over_per_request: Option<f64>,
+}
+
+/// One stated performance goal, and whether this run met it (`None`: not measured).
+#[derive(Debug, Serialize)]
+struct Goal {
+    goal: &'static str,
+    measured: Option<f64>,
+    unit: &'static str,
+    met: Option<bool>,
+}
+
+impl Report {
+    fn new(args: &BenchArgs, results: Vec<CellResult>) -> Report {
+        let ratios = args
+            .connections
+            .iter()
+            .map(|&connections| ratios_at(&results, connections))
+            .collect();
+        let goals = args
+            .connections
+            .contains(&GOAL_CONNECTIONS)
+            .then(|| goals_at(&results, GOAL_CONNECTIONS));
+        Report {
+            duration_secs: args.duration.as_secs_f64(),
+            warmup_secs: args.warmup.as_secs_f64(),
+            server_workers: SERVER_WORKERS,
+            event_bytes: EVENT_BYTES,
+            results,
+            ratios,
+            goals_at_64_connections: goals,
+        }
+    }
+
+    fn render_text(&self) -> String {
+        let mut out = String::new();
+        self.write_text(&mut out)
+            .map(|()| out)
+            .unwrap_or_else(|err| format!("cannot format the report: {err}\n"))
+    }
+
+    fn write_text(&self, out: &mut String) -> fmt::Result {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        writeln!(
+            out,
+            "\n{} s measured per cell after {} s warm-up; {}-byte signed status.changed events; \
+             {} server workers; client and servers share {cores} cores.\n",
+            self.duration_secs, self.warmup_secs, self.event_bytes, self.server_workers
+        )?;
+        self.write_table(out)?;
+        self.write_errors(out)?;
+        self.write_ratios(out)?;
+        self.write_goals(out)
+    }
+
+    fn write_table(&self, out: &mut String) -> fmt::Result {
+        writeln!(
+            out,
+            "{:<12} {:>11} {:>11} {:>9} {:>9} {:>8}",
+            "target", "connections", "acked/s", "p50 ms", "p99 ms", "errors"
+        )?;
+        for cell in &self.results {
+            writeln!(
+                out,
+                "{:<12} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
+                cell.target.to_string(),
+                cell.connections,
+                cell.acked_per_sec,
+                optional(cell.p50_ms, 2),
+                optional(cell.p99_ms, 2),
+                cell.errors
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_errors(&self, out: &mut String) -> fmt::Result {
+        for cell in self.results.iter().filter(|cell| cell.errors > 0) {
+            let kinds: Vec<String> = cell
+                .error_kinds
+                .iter()
+                .map(|(kind, count)| format!("{kind} ×{count}"))
+                .collect();
+            writeln!(
+                out,
+                "  errors, {} at {}: {}",
+                cell.target,
+                cell.connections,
+                kinds.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_ratios(&self, out: &mut String) -> fmt::Result {
+        writeln!(
+            out,
+            "\n{:>11} {:>15} {:>21}",
+            "connections", "gateway/plain", "gateway/per-request"
+        )?;
+        for ratios in &self.ratios {
+            writeln!(
+                out,
+                "{:>11} {:>15} {:>21}",
+                ratios.connections,
+                optional(ratios.gateway_over_plain, 2),
+                optional(ratios.gateway_over_per_request, 1)
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_goals(&self, out: &mut String) -> fmt::Result {
+        let Some(goals) = &self.goals_at_64_connections else {
+            return Ok(());
+        };
+        writeln!(out, "\nGoals at {GOAL_CONNECTIONS} connections:")?;
+        for goal in goals {
+            let verdict = match goal.met {
+                Some(true) => "met",
+                Some(false) => "NOT met",
+                None => "not measured",
+            };
+            let measured = goal
+                .measured
+                .map(|value| format!("{value:.2}{}", goal.unit))
+                .unwrap_or_else(|| "-".to_owned());
+            writeln!(out, "  {:<40} {:>10}  {verdict}", goal.goal, measured)?;
+        }
+        Ok(())
+    }
+}
+
+fn optional(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+fn find(results: &[CellResult], target: Target, connections: u32) -> Option<&CellResult> {
+    results
+        .iter()
+        .find(|cell| cell.target == target && cell.connections == connections)
+}
+
+fn throughput_ratio(results: &[CellResult], connections: u32, denominator: Target) -> Option<f64> {
+    let gateway = find(results, Target::Gateway, connections)?.acked_per_sec;
+    let other = find(results, denominator, connections)?.acked_per_sec;
+    (other > 0.0).then(|| gateway / other)
+}
+
+fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
+    Ratios {
+        connections,
+        gateway_over_plain: throughput_ratio(results, connections, Target::Plain),
+        gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
+    }
+}
+
+/// The gateway's goals: at least half of plain HTTP's throughput, p99 within 5 ms, and ten
+/// times what committing per request achieves.
+fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
+    let at_least = |goal, measured: Option<f64>, unit, floor: f64| Goal {
+        goal,
+        measured,
+        unit,
+        met: measured.map(|value| value >= floor),
+    };
+    let p99 = find(results, Target::Gateway, connections).and_then(|cell| cell.p99_ms);
+    vec![
+        at_least(
+            "gateway throughput >= 0.5 x plain",
+            throughput_ratio(results, connections, Target::Plain),
+            " x",
+            0.5,
+        ),
+        Goal {
+            goal: "gateway p99 <= 5 ms",
+            measured: p99,
+            unit: " ms",
+            met: p99.map(|value| value <= 5.0),
+        },
+        at_least(
+            "gateway throughput >= 10 x per-request",
+            throughput_ratio(results, connections, Target::PerRequest),
+            " x",
+            10.0,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn millis(values: impl IntoIterator<Item = u64>) -> Vec<Duration> {
+        values.into_iter().map(Duration::from_millis).collect()
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let hundred = millis(1..=100);
+        assert_eq!(percentile(&hundred, 50), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&hundred, 99), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&hundred, 100), Some(Duration::from_millis(100)));
+
+        let ten = millis(1..=10);
+        assert_eq!(percentile(&ten, 50), Some(Duration::from_millis(5)));
+        assert_eq!(percentile(&ten, 99), Some(Duration::from_millis(10)));
+        assert_eq!(percentile(&ten, 0), Some(Duration::from_millis(1)));
+
+        assert_eq!(percentile(&millis([7]), 99), Some(Duration::from_millis(7)));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn summary_sorts_latencies_and_rates_over_the_window() {
+        let mut tally = Tally {
+            // Out of order on purpose: the summary must sort before taking percentiles.
+            ack_latencies: millis((1..=200).rev()),
+            failures: BTreeMap::new(),
+        };
+        tally.failures.insert(Failure::Status(503), 3);
+        tally.merge(Tally {
+            ack_latencies: millis([1000, 1000]),
+            failures: BTreeMap::from([(Failure::Status(503), 2), (Failure::Timeout, 1)]),
+        });
+
+        let cell = summarize(Target::Gateway, 16, tally, Duration::from_secs(4));
+
+        assert_eq!(cell.acked, 202);
+        assert!((cell.acked_per_sec - 50.5).abs() < 1e-9);
+        assert_eq!(cell.p50_ms, Some(101.0));
+        assert_eq!(cell.p99_ms, Some(200.0));
+        assert_eq!(cell.errors, 6);
+        assert_eq!(cell.error_kinds.get("HTTP 503"), Some(&5));
+    }
+
+    #[test]
+    fn nothing_acked_gives_no_percentiles() {
+        let cell = summarize(Target::Plain, 1, Tally::default(), Duration::from_secs(1));
+        assert_eq!((cell.acked, cell.p50_ms, cell.p99_ms), (0, None, None));
+        assert_eq!(cell.acked_per_sec, 0.0);
+    }
+
+    fn cell(target: Target, acked_per_sec: f64, p99_ms: f64) -> CellResult {
+        CellResult {
+            target,
+            connections: 64,
+            acked: 0,
+            acked_per_sec,
+            p50_ms: Some(p99_ms / 2.0),
+            p99_ms: Some(p99_ms),
+            errors: 0,
+            error_kinds: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn goals_compare_the_gateway_with_both_baselines() {
+        let results = vec![
+            cell(Target::Gateway, 6000.0, 4.0),
+            cell(Target::Plain, 10000.0, 1.0),
+            cell(Target::PerRequest, 800.0, 80.0),
+        ];
+        let goals = goals_at(&results, 64);
+        let met: Vec<Option<bool>> = goals.iter().map(|goal| goal.met).collect();
+        assert_eq!(met, [Some(true), Some(true), Some(false)]);
+        assert_eq!(goals[0].measured, Some(0.6));
+        assert_eq!(goals[2].measured, Some(7.5));
+
+        let ratios = ratios_at(&results, 64);
+        assert_eq!(ratios.gateway_over_per_request, Some(7.5));
+        assert_eq!(ratios_at(&results, 16).gateway_over_plain, None);
+    }
+
+    #[test]
+    fn events_are_catalog_json_of_the_stated_size() {
+        for sequence in [0, 1, 4999, 123_456] {
+            let body = status_changed_event(sequence, "2026-03-04T15:16:17.123Z");
+            assert_eq!(body.len(), EVENT_BYTES);
+            let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(event["type"], "status.changed");
+            assert_eq!(event["data"]["subject"]["kind"], "job");
+            assert!(event["data"]["to"].is_string());
+        }
+    }
+
+    #[test]
+    fn the_client_signs_what_the_gateway_verifies() {
+        let source = signing_source().unwrap();
+        let body = status_changed_event(7, "2026-03-04T15:16:17.123Z");
+        let now = 1_772_637_377;
+        let headers = source.sign(&body, now);
+        assert!(source.verify(&headers, &body, now).is_ok());
+    }
 }
