@@ -2,8 +2,11 @@
 //! and headers in, a verdict out) and its normalizer (a stored delivery in, entries out), both
 //! pure functions, side by side with the provider's published test vectors.
 
+pub mod quickbooks;
 pub mod signing;
 pub mod standard_webhooks;
+pub mod stripe;
+pub mod xero;
 
 use std::fmt;
 
