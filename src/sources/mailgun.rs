@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::sendgrid::{
+use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
     unix_time,
 };

@@ -2,12 +2,13 @@
 //! and headers in, a verdict out) and its normalizer (a stored delivery in, entries out), both
 //! pure functions, side by side with the provider's published test vectors.
 
+pub mod email;
 pub mod hmac;
 pub mod mailgun;
 pub mod postmark;
+pub mod quickbooks;
 pub mod resend;
 pub mod sendgrid;
-pub mod quickbooks;
 pub mod signing;
 pub mod standard_webhooks;
 pub mod stripe;

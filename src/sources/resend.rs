@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::sendgrid::{
+use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
 };
 use crate::activity::catalog::parse_time;
