@@ -15,7 +15,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::sources::{Source, SourceKind, standard_webhooks};
+use crate::sources::{
+    Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks, stripe,
+    xero,
+};
 
 /// Every development secret in the committed config contains this marker (in the clear or
 /// base64-encoded), so `serve` can tell when it runs with them.
@@ -263,33 +266,83 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
                 }
             }
         }
-        let settings_error = |err: serde_path_to_error::Error<toml::de::Error>| {
-            let path = err.path().to_string();
-            let key = if path == "." {
-                at.clone()
-            } else {
-                format!("{at}.{path}")
-            };
-            key_error(key, err.inner().to_string())
-        };
+        if table
+            .get("password")
+            .and_then(toml::Value::as_str)
+            .is_some_and(is_development_secret)
+        {
+            dev.push(format!("{at}.password"));
+        }
+        if table.get("public_key").and_then(toml::Value::as_str) == Some(sendgrid::TEST_PUBLIC_KEY)
+        {
+            dev.push(format!("{at}.public_key (SendGrid's published test key)"));
+        }
         let kind = match kind.as_str() {
-            standard_webhooks::KIND => {
-                let settings = serde_path_to_error::deserialize(toml::Value::Table(table))
-                    .map_err(settings_error)?;
-                let source = standard_webhooks::StandardWebhooks::from_settings(settings)
-                    .map_err(|message| key_error(at.clone(), message))?;
-                SourceKind::StandardWebhooks(source)
+            standard_webhooks::KIND => SourceKind::StandardWebhooks(settings(
+                table,
+                &at,
+                standard_webhooks::StandardWebhooks::from_settings,
+            )?),
+            quickbooks::KIND => {
+                SourceKind::QuickBooks(settings(table, &at, quickbooks::QuickBooks::from_settings)?)
             }
+            xero::KIND => SourceKind::Xero(settings(table, &at, xero::Xero::from_settings)?),
+            stripe::KIND => {
+                SourceKind::Stripe(settings(table, &at, stripe::Stripe::from_settings)?)
+            }
+            sendgrid::KIND => {
+                SourceKind::SendGrid(settings(table, &at, sendgrid::SendGrid::from_settings)?)
+            }
+            mailgun::KIND => {
+                SourceKind::Mailgun(settings(table, &at, mailgun::Mailgun::from_settings)?)
+            }
+            postmark::KIND => {
+                SourceKind::Postmark(settings(table, &at, postmark::Postmark::from_settings)?)
+            }
+            hmac::KIND => SourceKind::Hmac(settings(table, &at, hmac::HmacSource::from_settings)?),
             other => {
                 return Err(key_error(
                     format!("{at}.kind"),
-                    format!("unknown source kind {other:?} (known: standard-webhooks)"),
+                    format!(
+                        "unknown source kind {other:?} (known: {})",
+                        KNOWN_KINDS.join(", ")
+                    ),
                 ));
             }
         };
-        sources.push(Source { name, kind });
+        sources.push(Source::new(name, kind));
     }
     Ok(sources)
+}
+
+const KNOWN_KINDS: [&str; 8] = [
+    standard_webhooks::KIND,
+    quickbooks::KIND,
+    xero::KIND,
+    stripe::KIND,
+    sendgrid::KIND,
+    mailgun::KIND,
+    postmark::KIND,
+    hmac::KIND,
+];
+
+/// A source table (without `name` and `kind`) read as a kind's `Settings`, then checked by
+/// that kind; errors name the key within `at`.
+fn settings<S: serde::de::DeserializeOwned, T>(
+    table: toml::Table,
+    at: &str,
+    from_settings: impl FnOnce(S) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let parsed = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+        let path = err.path().to_string();
+        let key = if path == "." {
+            at.to_owned()
+        } else {
+            format!("{at}.{path}")
+        };
+        key_error(key, err.inner().to_string())
+    })?;
+    from_settings(parsed).map_err(|message| key_error(at, message))
 }
 
 fn validate_auth(auth: &AuthConfig, dev: &mut Vec<String>) -> Result<(), ConfigError> {

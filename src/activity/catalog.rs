@@ -39,8 +39,22 @@ struct Envelope {
 
 /// Normalizes one catalog event. Never fails: unreadable bodies come back flagged.
 pub fn normalize(body: &[u8], ctx: &CatalogContext<'_>) -> Normalized {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => normalize_value(value, ctx),
+        Err(err) => {
+            let reason = format!("not JSON: {err}");
+            Normalized::flagged(
+                ctx.event_id.map(str::to_owned),
+                Outcome::Unparseable { reason },
+            )
+        }
+    }
+}
+
+/// [`normalize`] for a body already parsed as JSON.
+pub fn normalize_value(body: Value, ctx: &CatalogContext<'_>) -> Normalized {
     let delivery_id = ctx.event_id.map(str::to_owned);
-    let envelope: Envelope = match serde_json::from_slice(body) {
+    let envelope: Envelope = match serde_json::from_value(body) {
         Ok(envelope) => envelope,
         Err(err) => {
             let reason = format!("not a catalog event: {err}");

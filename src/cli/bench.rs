@@ -319,10 +319,14 @@ impl Client {
         let mut request = hyper::Request::post(format!("/hooks/{SOURCE_NAME}"))
             .header(HOST, &self.host)
             .header(CONTENT_TYPE, "application/json");
-        for (name, value) in self.source.sign(&body, now.timestamp()) {
+        let signed = self
+            .source
+            .sign(&body, now.timestamp(), None)
+            .map_err(anyhow::Error::msg)?;
+        for (name, value) in signed.headers {
             request = request.header(name, value);
         }
-        Ok(request.body(Full::new(body))?)
+        Ok(request.body(Full::new(Bytes::from(signed.body)))?)
     }
 }
 
@@ -898,7 +902,7 @@ mod tests {
         let source = signing_source().unwrap();
         let body = status_changed_event(7, "2026-03-04T15:16:17.123Z");
         let now = 1_772_637_377;
-        let headers = source.sign(&body, now);
+        let headers = source.sign(&body, now, None).unwrap().headers;
         assert!(source.verify(&headers, &body, now).is_ok());
     }
 }

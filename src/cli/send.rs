@@ -16,6 +16,10 @@ pub struct SendArgs {
     /// The gateway's base URL (default: the configured listen address).
     #[arg(long)]
     url: Option<String>,
+    /// For SendGrid sources: the P-256 private key to sign with (base64 DER, SEC1 or PKCS#8).
+    /// Defaults to SendGrid's published test key when the source verifies with its public half.
+    #[arg(long)]
+    signing_key: Option<String>,
     /// The payload file, sent byte for byte.
     file: PathBuf,
 }
@@ -26,7 +30,13 @@ pub fn run(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("no source named {:?} in the config", args.source))?;
     let body = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let headers = source.sign(&body, chrono::Utc::now().timestamp());
+    let signed = source
+        .sign(
+            &body,
+            chrono::Utc::now().timestamp(),
+            args.signing_key.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
     let base = args
         .url
         .unwrap_or_else(|| format!("http://{}", config.server.listen));
@@ -36,8 +46,8 @@ pub fn run(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     let mut request = client
         .post(&url)
         .header("content-type", "application/json")
-        .body(body);
-    for (name, value) in &headers {
+        .body(signed.body);
+    for (name, value) in &signed.headers {
         request = request.header(name, value);
     }
     let response = request

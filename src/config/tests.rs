@@ -35,9 +35,11 @@ fn the_committed_configs_parse() {
     .unwrap();
     assert_eq!(dev.sources[0].name, "hoops");
     assert_eq!(dev.display.timezone, "America/Chicago");
+    assert_eq!(dev.sources.len(), 8);
+    // Every source's secret and the API token are recognized as development ones.
     assert_eq!(
         dev.development_secrets.len(),
-        2,
+        9,
         "{:?}",
         dev.development_secrets
     );

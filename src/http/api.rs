@@ -12,7 +12,8 @@ use crate::store::{Cursor, PageQuery, StoredDelivery};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(subject_entries)
         .service(entry)
-        .service(delivery);
+        .service(delivery)
+        .service(unmatched);
 }
 
 #[derive(Deserialize)]

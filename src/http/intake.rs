@@ -1,14 +1,14 @@
 //! `POST /hooks/{source}`: read the raw bytes (bounded), verify them, normalize, and answer
 //! 2xx only once the group-commit writer has made the delivery durable.
 
-use actix_web::http::header::CONTENT_LENGTH;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::http::header::{CONTENT_LENGTH, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use futures_util::StreamExt;
 
 use super::{ApiError, AppState};
-use crate::sources::{Headers, RawDelivery, Rejection};
+use crate::sources::{Headers, RawDelivery, Rejection, Source};
 use crate::store::{Appended, Capture};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -21,12 +21,37 @@ async fn receive(
     source_name: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
+) -> HttpResponse {
+    let Some(source) = state.config.source(&source_name) else {
+        return ApiError::UnknownSource.error_response();
+    };
+    let response = match capture(&state, source, &request, payload).await {
+        Ok(response) => response,
+        Err(err) => err.error_response(),
+    };
+    if source.wants_empty_responses() {
+        without_body(&response)
+    } else {
+        response
+    }
+}
+
+/// The same status (and `Retry-After`), nothing else: what Xero requires of every answer.
+fn without_body(response: &HttpResponse) -> HttpResponse {
+    let mut bare = HttpResponse::build(response.status());
+    if let Some(retry_after) = response.headers().get(RETRY_AFTER) {
+        bare.insert_header((RETRY_AFTER, retry_after.clone()));
+    }
+    bare.finish()
+}
+
+async fn capture(
+    state: &AppState,
+    source: &Source,
+    request: &HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let source = state
-        .config
-        .source(&source_name)
-        .ok_or(ApiError::UnknownSource)?;
-    let body = read_body(&request, payload, state.config.server.max_body_bytes).await?;
+    let body = read_body(request, payload, state.config.server.max_body_bytes).await?;
     let received_at = Utc::now();
 
     let verified = source
@@ -40,7 +65,7 @@ async fn receive(
             request
                 .headers()
                 .header(name)
-                .map(|value| ((*name).to_owned(), value.to_owned()))
+                .map(|value| (name.clone(), value.to_owned()))
         })
         .collect();
     let normalized = source.normalize(&RawDelivery {

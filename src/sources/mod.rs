@@ -103,16 +103,54 @@ pub struct RawDelivery<'a> {
 pub struct Source {
     pub name: String,
     pub kind: SourceKind,
+    captured_headers: Vec<String>,
 }
 
 pub enum SourceKind {
     StandardWebhooks(standard_webhooks::StandardWebhooks),
+    QuickBooks(quickbooks::QuickBooks),
+    Xero(xero::Xero),
+    Stripe(stripe::Stripe),
+    SendGrid(sendgrid::SendGrid),
+    Mailgun(mailgun::Mailgun),
+    Postmark(postmark::Postmark),
+    Hmac(hmac::HmacSource),
+}
+
+/// A request as the provider would send it: its signing headers and its (possibly rewritten)
+/// body — Mailgun puts its signature inside the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Source {
+    pub fn new(name: String, kind: SourceKind) -> Source {
+        let captured_headers = match &kind {
+            SourceKind::Hmac(source) => source.captured_headers(),
+            other => static_captured_headers(other)
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
+        };
+        Source {
+            name,
+            kind,
+            captured_headers,
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             SourceKind::StandardWebhooks(_) => standard_webhooks::KIND,
+            SourceKind::QuickBooks(_) => quickbooks::KIND,
+            SourceKind::Xero(_) => xero::KIND,
+            SourceKind::Stripe(_) => stripe::KIND,
+            SourceKind::SendGrid(_) => sendgrid::KIND,
+            SourceKind::Mailgun(_) => mailgun::KIND,
+            SourceKind::Postmark(_) => postmark::KIND,
+            SourceKind::Hmac(_) => hmac::KIND,
         }
     }
 
@@ -125,29 +163,88 @@ impl Source {
     ) -> Result<Verified, Rejection> {
         match &self.kind {
             SourceKind::StandardWebhooks(source) => source.verify(headers, body, now),
+            SourceKind::QuickBooks(source) => source.verify(headers, body, now),
+            SourceKind::Xero(source) => source.verify(headers, body, now),
+            SourceKind::Stripe(source) => source.verify(headers, body, now),
+            SourceKind::SendGrid(source) => source.verify(headers, body, now),
+            SourceKind::Mailgun(source) => source.verify(headers, body, now),
+            SourceKind::Postmark(source) => source.verify(headers, body, now),
+            SourceKind::Hmac(source) => source.verify(headers, body, now),
         }
     }
 
     pub fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
         match &self.kind {
             SourceKind::StandardWebhooks(_) => standard_webhooks::normalize(delivery),
+            SourceKind::QuickBooks(_) => quickbooks::normalize(delivery),
+            SourceKind::Xero(_) => xero::normalize(delivery),
+            SourceKind::Stripe(_) => stripe::normalize(delivery),
+            SourceKind::SendGrid(_) => sendgrid::normalize(delivery),
+            SourceKind::Mailgun(_) => mailgun::normalize(delivery),
+            SourceKind::Postmark(_) => postmark::normalize(delivery),
+            SourceKind::Hmac(source) => source.normalize(delivery),
         }
     }
 
-    /// The headers a sender of this kind would put on `body` at time `now`: what
-    /// `hooktrail send`, `hooktrail demo` and the tests use to sign like the provider does.
-    pub fn sign(&self, body: &[u8], now: i64) -> Vec<(String, String)> {
+    /// Signs `body` as this source's provider would at time `now`: what `hooktrail send`,
+    /// `hooktrail demo`, the benchmark and the tests use. SendGrid signs with a private key:
+    /// `signing_key`, or SendGrid's published test key when the source verifies with its
+    /// public half.
+    pub fn sign(&self, body: &[u8], now: i64, signing_key: Option<&str>) -> Result<Signed, String> {
+        let headers_only = |headers: Vec<(String, String)>| {
+            Ok(Signed {
+                headers,
+                body: body.to_vec(),
+            })
+        };
         match &self.kind {
-            SourceKind::StandardWebhooks(source) => source.sign_request(body, now),
+            SourceKind::StandardWebhooks(source) => headers_only(source.sign_request(body, now)),
+            SourceKind::QuickBooks(source) => headers_only(source.sign_request(body, now)),
+            SourceKind::Xero(source) => headers_only(source.sign_request(body, now)),
+            SourceKind::Stripe(source) => headers_only(source.sign_request(body, now)),
+            SourceKind::Postmark(source) => headers_only(source.sign_request(body, now)),
+            SourceKind::Hmac(source) => headers_only(source.sign_request(body, now)),
+            SourceKind::Mailgun(source) => Ok(Signed {
+                headers: Vec::new(),
+                body: source.sign_body(body, now)?,
+            }),
+            SourceKind::SendGrid(source) => {
+                let key = match signing_key {
+                    Some(key) => key,
+                    None if source.uses_test_key() => sendgrid::TEST_PRIVATE_KEY,
+                    None => {
+                        return Err(
+                            "SendGrid signs with a private key: pass --signing-key".to_owned()
+                        );
+                    }
+                };
+                headers_only(sendgrid::sign_with_private_key(key, body, now)?)
+            }
         }
     }
 
     /// The request headers worth keeping with the delivery: what the normalizer reads, and
     /// what would let someone re-check the signature later.
-    pub fn captured_headers(&self) -> &'static [&'static str] {
-        match &self.kind {
-            SourceKind::StandardWebhooks(_) => standard_webhooks::CAPTURED_HEADERS,
-        }
+    pub fn captured_headers(&self) -> &[String] {
+        &self.captured_headers
+    }
+
+    /// Xero requires every answer to have an empty body (and no cookies).
+    pub fn wants_empty_responses(&self) -> bool {
+        matches!(self.kind, SourceKind::Xero(_))
+    }
+}
+
+fn static_captured_headers(kind: &SourceKind) -> &'static [&'static str] {
+    match kind {
+        SourceKind::StandardWebhooks(_) => standard_webhooks::CAPTURED_HEADERS,
+        SourceKind::QuickBooks(_) => quickbooks::CAPTURED_HEADERS,
+        SourceKind::Xero(_) => xero::CAPTURED_HEADERS,
+        SourceKind::Stripe(_) => stripe::CAPTURED_HEADERS,
+        SourceKind::SendGrid(_) => sendgrid::CAPTURED_HEADERS,
+        SourceKind::Mailgun(_) => mailgun::CAPTURED_HEADERS,
+        SourceKind::Postmark(_) => postmark::CAPTURED_HEADERS,
+        SourceKind::Hmac(_) => hmac::CAPTURED_HEADERS,
     }
 }
 

@@ -34,6 +34,16 @@ pub fn normalize_event(
     fallback_time: DateTime<Utc>,
 ) -> Option<Normalized> {
     let envelope: Value = serde_json::from_slice(body).ok()?;
+    normalize_envelope(&envelope, event_id, fallback_time)
+}
+
+/// [`normalize_event`] for a body already parsed (the standard-webhooks source parses once
+/// and then decides between Resend and the catalog).
+pub fn normalize_envelope(
+    envelope: &Value,
+    event_id: Option<&str>,
+    fallback_time: DateTime<Utc>,
+) -> Option<Normalized> {
     let event_type = envelope.get("type")?.as_str()?;
     let data = envelope.get("data")?;
     if !is_resend_event(event_type, data) {

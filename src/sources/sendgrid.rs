@@ -75,6 +75,12 @@ impl SendGrid {
         })
     }
 
+    /// Whether this source verifies with SendGrid's published test key, whose private half
+    /// is public too: a development setup, where `send` and `demo` may sign with it.
+    pub fn uses_test_key(&self) -> bool {
+        decode_public_key(TEST_PUBLIC_KEY).is_ok_and(|test| test == self.key)
+    }
+
     pub fn verify(
         &self,
         headers: &dyn Headers,

@@ -188,12 +188,18 @@ pub fn normalize(delivery: &RawDelivery<'_>) -> Normalized {
         .or_else(|| headers.header("svix-timestamp"))
         .and_then(|ts| ts.trim().parse::<i64>().ok())
         .and_then(|ts| DateTime::from_timestamp(ts, 0));
+    let fallback_time = signed_at.unwrap_or(delivery.received_at);
     let ctx = CatalogContext {
         source: delivery.source,
         event_id,
-        fallback_time: signed_at.unwrap_or(delivery.received_at),
+        fallback_time,
     };
-    catalog::normalize(delivery.body, &ctx)
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(delivery.body) else {
+        return catalog::normalize(delivery.body, &ctx);
+    };
+    // Resend's email events arrive through the same scheme; everything else is the catalog.
+    super::resend::normalize_envelope(&body, event_id, fallback_time)
+        .unwrap_or_else(|| catalog::normalize_value(body, &ctx))
 }
 
 #[cfg(test)]

@@ -71,10 +71,22 @@ impl Client {
     }
 
     pub fn signed_headers(&self, source: &str, body: &[u8]) -> Vec<(String, String)> {
+        self.signed(source, body).headers
+    }
+
+    /// Headers and body as the source's provider would send them now.
+    pub fn signed(&self, source: &str, body: &[u8]) -> hooktrail::sources::Signed {
         self.signer
             .source(source)
             .expect("source")
-            .sign(body, Utc::now().timestamp())
+            .sign(body, Utc::now().timestamp(), None)
+            .expect("sign")
+    }
+
+    /// Signs like the provider and posts.
+    pub async fn send(&self, source: &str, body: &[u8]) -> reqwest::Response {
+        let signed = self.signed(source, body);
+        self.post(source, &signed.body, &signed.headers).await
     }
 
     pub async fn post(
