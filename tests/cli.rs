@@ -114,3 +114,45 @@ fn bad_config_stops_startup_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_signs_like_each_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = format!(
+        r#"
+[[sources]]
+name = "sendgrid"
+kind = "sendgrid"
+public_key = "{}"
+
+[[sources]]
+name = "mailgun"
+kind = "mailgun"
+secrets = ["mailgun-test-signing-key"]
+"#,
+        hooktrail::sources::sendgrid::TEST_PUBLIC_KEY
+    );
+    let (config, _) = write_config(dir.path(), &sources);
+    let mut server = ChildGateway::start(&config);
+    let url = server.base.clone();
+    let sendgrid = dir.path().join("sendgrid.json");
+    std::fs::write(&sendgrid, br#"[{"email":"a@b.test","timestamp":1772636405,"event":"delivered","sg_event_id":"e1","sg_message_id":"m1.x","hooktrail_subject":"job:1"}]"#).unwrap();
+    let mailgun = dir.path().join("mailgun.json");
+    std::fs::write(&mailgun, br#"{"event-data":{"id":"mg1","event":"delivered","timestamp":1772636405.5,"recipient":"a@b.test","user-variables":{"hooktrail_subject":"job:1"},"message":{"headers":{"message-id":"x@mg.test"}}}}"#).unwrap();
+    for (source, file) in [("sendgrid", &sendgrid), ("mailgun", &mailgun)] {
+        let (ok, out) = run_cli(
+            &config,
+            &[
+                "send",
+                "--source",
+                source,
+                "--url",
+                &url,
+                &file.display().to_string(),
+            ],
+        );
+        assert!(ok, "{source}: {out}");
+        assert!(out.contains("\"outcome\":\"stored\""), "{source}: {out}");
+    }
+    assert!(server.terminate().success());
+}

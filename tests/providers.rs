@@ -406,3 +406,37 @@ async fn an_accounting_event_before_its_link_is_unmatched_then_attached() {
     assert_eq!(gateway.client.all_entries("job", "1042").await.len(), 3);
     gateway.stop().await;
 }
+
+#[actix_web::test]
+async fn an_overlapping_batch_adds_only_what_is_new() {
+    let mut gateway = start().await;
+    let change = |id: &str, at: &str| {
+        format!(r#"{{"name":"Invoice","id":"{id}","operation":"Update","lastUpdated":"{at}"}}"#)
+    };
+    let batch = |entities: &[String]| {
+        format!(r#"{{"eventNotifications":[{{"realmId":"42","dataChangeEvent":{{"entities":[{}]}}}}]}}"#, entities.join(","))
+            .into_bytes()
+    };
+    let a = change("1", "2026-03-04T10:00:00Z");
+    let b = change("2", "2026-03-04T10:01:00Z");
+    let c = change("3", "2026-03-04T10:02:00Z");
+    let first: Value = gateway
+        .client
+        .send("quickbooks", &batch(&[a.clone(), b.clone()]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["entries"], 2);
+    let overlap: Value = gateway
+        .client
+        .send("quickbooks", &batch(&[b, c]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overlap["entries"], 1, "{overlap}");
+    let (_, unmatched) = gateway.client.get("/api/v1/unmatched").await;
+    assert_eq!(unmatched["entries"].as_array().unwrap().len(), 3);
+    gateway.stop().await;
+}
