@@ -20,6 +20,7 @@ pub struct Gateway {
     server: ServerHandle,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     writer: Writer,
+    retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -48,6 +49,11 @@ impl Gateway {
             );
         })?;
         let config = Arc::new(config);
+        let retention = config
+            .retention
+            .raw_bodies_days
+            .is_some()
+            .then(|| tokio::spawn(prune_periodically(config.clone(), store.clone())));
         let state = web::Data::new(AppState {
             config: config.clone(),
             store,
@@ -69,12 +75,16 @@ impl Gateway {
             server: handle,
             serving,
             writer,
+            retention,
         })
     }
 
     /// Runs until the server stops (SIGTERM/SIGINT, or [`Gateway::stop`]), then shuts down.
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.serving.await;
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.shutdown()).await?;
         served??;
@@ -85,6 +95,28 @@ impl Gateway {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.server.stop(true).await;
         self.wait().await
+    }
+}
+
+/// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
+/// transactions of its own, so intake commits keep flowing in between.
+async fn prune_periodically(config: Arc<Config>, store: Arc<dyn Store>) {
+    let period = Duration::from_secs(config.retention.prune_interval_secs.max(1));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        let Some(cutoff) = config.retention.cutoff(chrono::Utc::now()) else {
+            return;
+        };
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.prune_bodies(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(dropped)) => {
+                tracing::info!(dropped, cutoff = %cutoff, "retention: dropped expired raw bodies")
+            }
+            Ok(Err(err)) => tracing::warn!(error = %err, "retention: pruning failed; will retry"),
+            Err(err) => tracing::warn!(error = %err, "retention: the pruning task failed"),
+        }
     }
 }
 

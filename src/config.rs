@@ -53,6 +53,7 @@ pub struct Config {
     pub display: DisplayConfig,
     pub sources: Vec<Source>,
     pub auth: AuthConfig,
+    pub retention: RetentionConfig,
     /// Which keys hold the committed development secrets (empty in production).
     pub development_secrets: Vec<String>,
 }
@@ -96,6 +97,39 @@ impl Default for DisplayConfig {
         DisplayConfig {
             timezone: defaults::timezone(),
         }
+    }
+}
+
+/// How long raw bodies are kept. Entries (the timelines) and the integrity chain are kept for
+/// good; bodies are what re-normalizing needs and what holds most personal data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Drop raw bodies older than this many days; absent = keep them forever.
+    #[serde(default)]
+    pub raw_bodies_days: Option<u32>,
+    /// How often the gateway prunes in the background.
+    #[serde(default = "defaults::prune_interval_secs")]
+    pub prune_interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            raw_bodies_days: None,
+            prune_interval_secs: defaults::prune_interval_secs(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Bodies received before this are due for pruning, if retention is configured.
+    pub fn cutoff(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.raw_bodies_days
+            .map(|days| now - chrono::Duration::days(i64::from(days)))
     }
 }
 
@@ -165,6 +199,9 @@ mod defaults {
     pub fn timezone() -> String {
         "UTC".to_owned()
     }
+    pub fn prune_interval_secs() -> u64 {
+        3600
+    }
 }
 
 /// The file as written, before sources are built.
@@ -179,6 +216,8 @@ struct RawConfig {
     sources: Vec<toml::Table>,
     #[serde(default)]
     auth: AuthConfig,
+    #[serde(default)]
+    retention: RetentionConfig,
 }
 
 impl Config {
@@ -209,6 +248,12 @@ impl Config {
         let mut development_secrets = Vec::new();
         let sources = build_sources(raw.sources, &mut development_secrets)?;
         validate_auth(&raw.auth, &mut development_secrets)?;
+        if raw.retention.raw_bodies_days == Some(0) {
+            return Err(key_error(
+                "retention.raw_bodies_days",
+                "must be at least 1 (leave it out to keep bodies forever)",
+            ));
+        }
         if raw.storage.queue_capacity == 0 {
             return Err(key_error("storage.queue_capacity", "must be at least 1"));
         }
@@ -224,6 +269,7 @@ impl Config {
             display: raw.display,
             sources,
             auth: raw.auth,
+            retention: raw.retention,
             development_secrets,
         })
     }
@@ -248,6 +294,12 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
             return Err(key_error(
                 format!("{at}.name"),
                 "use 1–64 of a-z, 0-9, - and _ (it is a URL path segment)",
+            ));
+        }
+        if name == crate::sources::internal::SOURCE {
+            return Err(key_error(
+                format!("{at}.name"),
+                format!("{name:?} is reserved for Hooktrail's own records"),
             ));
         }
         if sources.iter().any(|s| s.name == name) {

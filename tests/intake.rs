@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use common::{SECRET, TestGateway, event, status_changed};
+use hooktrail::activity::redact::ErasureTarget;
 use hooktrail::activity::{Entry, EntryId, Normalized, Subject};
 use hooktrail::sources::RawDelivery;
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{
-    Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError,
-    StoredDelivery,
+    Appended, Capture, ChainReport, ErasureReport, Page, PageQuery, ReindexReport, Store,
+    StoreError, StoredDelivery,
 };
 use serde_json::{Value, json};
 
@@ -395,6 +396,23 @@ impl Store for ControlledStore {
         normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
     ) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(normalize)
+    }
+    fn prune_bodies(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_bodies(cutoff)
+    }
+    fn erase(
+        &self,
+        target: &ErasureTarget,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ErasureReport, StoreError> {
+        self.inner.erase(target, now)
+    }
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.inner.export(subject, sink)
     }
     fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.check_writable()

@@ -218,6 +218,9 @@ pub struct Entry {
     /// itself stays immutable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<super::details::DeliveryStatus>,
+    /// The link keys this entry is correlated through (see [`NewEntry::correlation`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub correlation: Vec<String>,
 }
 
 impl Entry {
@@ -239,6 +242,7 @@ impl Entry {
             details: new.details,
             source,
             delivery_status: None,
+            correlation: new.correlation,
         }
     }
 }

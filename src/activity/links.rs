@@ -4,11 +4,10 @@
 //! accounting events find their job or salesdoc.
 
 use super::details::Details;
-use super::entry::NewEntry;
 
-/// The link keys an entry establishes, if any.
-pub fn established_by(entry: &NewEntry) -> Vec<String> {
-    match &entry.details {
+/// The link keys an entry with these details establishes, if any.
+pub fn established_by(details: &Details) -> Vec<String> {
+    match details {
         Details::Email { message } => {
             let mut keys = Vec::new();
             if let (Some(provider), Some(id)) = (&message.provider, &message.provider_message_id) {

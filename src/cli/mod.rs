@@ -1,6 +1,7 @@
 //! The command line: `hooktrail serve | send | verify | reindex | bench`.
 
 mod bench;
+mod export;
 mod maintenance;
 mod send;
 
@@ -49,6 +50,28 @@ enum Command {
     Verify,
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
     Reindex,
+    /// Drop raw bodies older than the retention period (their hashes and entries stay).
+    Prune {
+        /// Instead of `[retention] raw_bodies_days`.
+        #[arg(long)]
+        older_than_days: Option<u32>,
+    },
+    /// Redact personal content (email bodies and addresses) for a privacy request.
+    Erase {
+        /// Everything personal on one timeline, e.g. job:1042.
+        #[arg(long, conflicts_with = "email", required_unless_present = "email")]
+        subject: Option<crate::activity::Subject>,
+        /// One person's address, everywhere.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Export a timeline or everything as JSON lines or CSV.
+    Export(export::ExportArgs),
+    /// Copy the store consistently (the gateway may keep running) and verify the copy.
+    Backup {
+        /// The new file; never overwritten.
+        path: std::path::PathBuf,
+    },
     /// Measure intake throughput and latency against a plain handler and commit-per-request.
     Bench(bench::BenchArgs),
 }
@@ -76,8 +99,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Send(args) => send::run(&config, args),
-        Command::Verify => maintenance::verify(&config),
+        Command::Verify => maintenance::verify_path(&config.storage.path),
         Command::Reindex => maintenance::reindex(&config),
+        Command::Prune { older_than_days } => maintenance::prune(&config, older_than_days),
+        Command::Erase { subject, email } => maintenance::erase(&config, subject, email),
+        Command::Export(args) => export::run(&config, args),
+        Command::Backup { path } => maintenance::backup(&config, &path),
         Command::Bench(_) => unreachable!("handled above"),
     }
 }

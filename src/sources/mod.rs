@@ -4,6 +4,7 @@
 
 pub mod email;
 pub mod hmac;
+pub mod internal;
 pub mod mailgun;
 pub mod postmark;
 pub mod quickbooks;

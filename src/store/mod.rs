@@ -11,6 +11,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
 use crate::sources::RawDelivery;
 
@@ -115,6 +116,17 @@ pub struct ReindexReport {
     pub skipped: u64,
 }
 
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureReport {
+    /// Entries whose content changed.
+    pub entries: u64,
+    /// Raw delivery bodies dropped (their hashes stay).
+    pub raw_bodies: u64,
+    /// The subjects whose timelines were touched; each gets an erasure entry.
+    pub subjects: Vec<Subject>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage is unavailable: {0}")]
@@ -151,6 +163,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
     ) -> Result<ReindexReport, StoreError>;
+
+    /// Drops the raw bodies of deliveries received before `cutoff`; their hashes (and so the
+    /// chain) and their entries stay. Returns how many bodies were dropped.
+    fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Redacts a person's or a timeline's personal content everywhere it is stored, drops the
+    /// raw bodies it came from, and logs the erasure — in one transaction.
+    fn erase(
+        &self,
+        target: &ErasureTarget,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureReport, StoreError>;
+
+    /// Every entry (of `subject`, or all), oldest first, handed to `sink` one at a time.
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError>;
 
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;

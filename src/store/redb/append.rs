@@ -26,7 +26,7 @@ pub fn append(db: &Database, batch: &[Capture]) -> Result<Vec<Appended>, StoreEr
     Ok(outcomes)
 }
 
-fn append_one(
+pub(super) fn append_one(
     tables: &mut WriteTables<'_>,
     head: &mut ChainHead,
     capture: &Capture,
@@ -183,50 +183,53 @@ fn write_entry(
     new: &NewEntry,
     id: EntryId,
 ) -> Result<(), StoreError> {
-    // Subjects: those the event names, plus those its correlation keys resolve to now.
-    let mut subjects = new.subjects.clone();
-    let mut linked_entries = Vec::new();
-    for key in &new.correlation {
-        if let Some(raw) = tables.links.get(key.as_str())? {
-            let target: LinkTarget = from_json(raw.value())?;
-            subjects.extend(target.subjects);
-            linked_entries.push(target.entry_id);
-        }
-    }
-    subjects.sort();
-    subjects.dedup();
-    linked_entries.sort();
-    linked_entries.dedup();
-
     let source = SourceRef {
         name: delivery.source.clone(),
         event_id: new.event_id.clone(),
         delivery_seq: delivery.seq,
     };
-    let mut entry = Entry::from_new(new.clone(), id, delivery.received_at, source);
-    entry.subjects = subjects;
-    tables
-        .entries
-        .insert(id.as_u128(), to_json(&entry)?.as_slice())?;
-    index(tables, &entry, &entry.subjects)?;
+    place(
+        tables,
+        Entry::from_new(new.clone(), id, delivery.received_at, source),
+    )
+}
 
+/// Stores an entry with everything that hangs off it: the subjects its correlation keys
+/// resolve to, its timeline rows, its unmatched record, the email rollups it feeds, and the
+/// links it establishes (attaching whatever was waiting for them). Idempotent, so `reindex`
+/// can place kept entries again.
+pub fn place(tables: &mut WriteTables<'_>, mut entry: Entry) -> Result<(), StoreError> {
+    let raw_id = entry.id.as_u128();
+    let mut linked_entries = Vec::new();
+    for key in &entry.correlation {
+        if let Some(raw) = tables.links.get(key.as_str())? {
+            let target: LinkTarget = from_json(raw.value())?;
+            entry.subjects.extend(target.subjects);
+            linked_entries.push(target.entry_id);
+        }
+    }
+    entry.subjects.sort();
+    entry.subjects.dedup();
+    linked_entries.sort();
+    linked_entries.dedup();
+
+    tables.entries.insert(raw_id, to_json(&entry)?.as_slice())?;
+    index(tables, &entry, &entry.subjects)?;
     if entry.subjects.is_empty() {
         // Nothing resolves it yet: visible as unmatched, attached when a link arrives.
-        tables.unmatched.insert(id.as_u128(), ())?;
-        for key in &new.correlation {
-            tables
-                .pending_links
-                .insert((key.as_str(), id.as_u128()), ())?;
+        tables.unmatched.insert(raw_id, ())?;
+        for key in &entry.correlation {
+            tables.pending_links.insert((key.as_str(), raw_id), ())?;
         }
     }
     for email in linked_entries {
         roll_up(tables, email, &entry)?;
     }
 
-    let link_keys = links::established_by(new);
+    let link_keys = links::established_by(&entry.details);
     if !link_keys.is_empty() {
         let target = LinkTarget {
-            entry_id: id,
+            entry_id: entry.id,
             subjects: entry.subjects.clone(),
         };
         let raw = to_json(&target)?;
@@ -318,16 +321,20 @@ pub fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
-fn replay_dedup_key(key: &str) -> String {
+pub(super) fn replay_dedup_key(key: &str) -> String {
     format!("r:{key}")
 }
 
-fn delivery_key(id: &str) -> String {
+pub(super) fn event_key(id: &str) -> String {
+    format!("e:{id}")
+}
+
+pub(super) fn delivery_key(id: &str) -> String {
     format!("d:{id}")
 }
 
 /// An entry's own dedup key, where it has an event id distinct from its delivery's.
 fn entry_key(normalized: &Normalized, entry: &NewEntry) -> Option<String> {
     let id = entry.event_id.as_deref()?;
-    (normalized.delivery_id.as_deref() != Some(id)).then(|| format!("e:{id}"))
+    (normalized.delivery_id.as_deref() != Some(id)).then(|| event_key(id))
 }

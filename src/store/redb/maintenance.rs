@@ -2,12 +2,12 @@
 
 use redb::{Database, ReadTransaction, ReadableTable};
 
-use super::append::{Plan, plan, project};
+use super::append::{Plan, delivery_key, event_key, place, plan, project, replay_dedup_key};
 use super::tables::{
-    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
+    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META,
     PENDING_LINKS, TIMELINE, UNMATCHED, WriteTables, from_json, read_chain_head, to_json,
 };
-use crate::activity::Normalized;
+use crate::activity::{Entry, EntryId, Normalized};
 use crate::sources::RawDelivery;
 use crate::store::chain;
 use crate::store::{ChainReport, ReindexReport, StoreError, StoredDelivery};
@@ -71,12 +71,15 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
     })
 }
 
+/// Rebuilds every projection from the log. Entries stay in place while their indexes are
+/// rebuilt: a delivery whose body is still there is normalized again (its old entries replaced
+/// by the new ones); a delivery whose body retention or erasure dropped — or whose source is
+/// no longer configured — keeps the entries it has (redacted ones stay redacted), re-placed.
 pub fn reindex(
     db: &Database,
     normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
 ) -> Result<ReindexReport, StoreError> {
     let txn = db.begin_write()?;
-    txn.delete_table(ENTRIES)?;
     txn.delete_table(TIMELINE)?;
     txn.delete_table(CATEGORY_TIMELINE)?;
     txn.delete_table(DEDUP)?;
@@ -103,11 +106,13 @@ pub fn reindex(
             delivery.body = tables.bodies.get(seq)?.map(|body| body.value().to_vec());
             let Some(normalized) = delivery.as_raw().and_then(|raw| normalize(&raw)) else {
                 report.skipped += 1;
+                report.entries += keep_entries(&mut tables, &delivery)?;
                 continue;
             };
             if normalized.outcome.is_flagged() {
                 report.flagged += 1;
             }
+            remove_entries(&mut tables, &delivery)?;
             // The outcome may change with a newer normalizer; it is not part of the chain.
             delivery.delivery_id = normalized.delivery_id.clone();
             delivery.outcome = normalized.outcome.clone();
@@ -126,4 +131,67 @@ pub fn reindex(
     }
     txn.commit()?;
     Ok(report)
+}
+
+/// The ids a delivery's entries can have (see [`EntryId::derive`]).
+fn entry_id_range(delivery: &StoredDelivery) -> std::ops::RangeInclusive<u128> {
+    let first = EntryId::derive(delivery.received_at, delivery.seq, 0).as_u128();
+    let last = EntryId::derive(delivery.received_at, delivery.seq, u16::MAX).as_u128();
+    first..=last
+}
+
+fn remove_entries(
+    tables: &mut WriteTables<'_>,
+    delivery: &StoredDelivery,
+) -> Result<(), StoreError> {
+    let ids: Vec<u128> = tables
+        .entries
+        .range(entry_id_range(delivery))?
+        .map(|item| item.map(|(id, _)| id.value()))
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        tables.entries.remove(id)?;
+    }
+    Ok(())
+}
+
+/// Re-places the entries of a delivery that cannot be normalized again, with their dedup keys.
+fn keep_entries(
+    tables: &mut WriteTables<'_>,
+    delivery: &StoredDelivery,
+) -> Result<u64, StoreError> {
+    let entries: Vec<Entry> = tables
+        .entries
+        .range(entry_id_range(delivery))?
+        .map(|item| {
+            item.map_err(StoreError::from)
+                .and_then(|(_, raw)| from_json(raw.value()))
+        })
+        .collect::<Result<_, _>>()?;
+    let source = delivery.source.as_str();
+    if let Some(id) = &delivery.delivery_id {
+        tables
+            .dedup
+            .insert((source, delivery_key(id).as_str()), delivery.seq)?;
+    }
+    if let Some(key) = &delivery.replay_key {
+        tables
+            .dedup
+            .insert((source, replay_dedup_key(key).as_str()), delivery.seq)?;
+    }
+    let count = entries.len() as u64;
+    for entry in entries {
+        if let Some(event_id) = entry
+            .source
+            .event_id
+            .as_deref()
+            .filter(|id| Some(*id) != delivery.delivery_id.as_deref())
+        {
+            tables
+                .dedup
+                .insert((source, event_key(event_id).as_str()), delivery.seq)?;
+        }
+        place(tables, entry)?;
+    }
+    Ok(count)
 }

@@ -2,20 +2,31 @@
 //! `occurred_at` within a subject), which keeps B-tree appends cheap.
 
 mod append;
+mod backup;
+mod erase;
+mod export;
 mod maintenance;
 mod query;
+mod retention;
+mod snapshot;
 mod tables;
 #[cfg(test)]
 mod tests;
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase};
+use redb::{ConcurrencyMode, Database, ReadableDatabase};
+
+pub use snapshot::RedbSnapshot;
 
 use super::{
     Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError,
     StoredDelivery,
 };
+use chrono::{DateTime, Utc};
+
+use super::ErasureReport;
+use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Normalized, Subject};
 use crate::sources::RawDelivery;
 
@@ -24,15 +35,19 @@ pub struct RedbStore {
 }
 
 impl RedbStore {
-    /// Opens the store at `path`, creating the file (and its folder) on first use. redb
-    /// recovers from an unclean shutdown by itself on open.
+    /// Opens the store at `path` for writing, creating the file (and its folder) on first use.
+    /// redb recovers from an unclean shutdown by itself on open. Other processes may open the
+    /// same file read-only meanwhile ([`RedbSnapshot`]): that is how `verify`, `export` and
+    /// `backup` work beside a running gateway.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| {
                 StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
             })?;
         }
-        let db = Database::builder().create(path)?;
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .create(path)?;
         let store = RedbStore { db };
         store.create_tables()?;
         Ok(store)
@@ -82,6 +97,26 @@ impl Store for RedbStore {
         normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
     ) -> Result<ReindexReport, StoreError> {
         maintenance::reindex(&self.db, normalize)
+    }
+
+    fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        retention::prune_bodies(&self.db, cutoff)
+    }
+
+    fn erase(
+        &self,
+        target: &ErasureTarget,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureReport, StoreError> {
+        erase::erase(&self.db, target, now)
+    }
+
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        export::entries(&self.db.begin_read()?, subject, sink)
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {

@@ -83,7 +83,7 @@ pub fn entry(txn: &ReadTransaction, id: EntryId) -> Result<Option<Entry>, StoreE
 }
 
 /// Emails carry the rollup of their delivery callbacks, kept beside the immutable entry.
-fn with_status(txn: &ReadTransaction, mut entry: Entry) -> Result<Entry, StoreError> {
+pub(super) fn with_status(txn: &ReadTransaction, mut entry: Entry) -> Result<Entry, StoreError> {
     if matches!(entry.details, Details::Email { .. }) {
         let table = txn.open_table(EMAIL_STATUS)?;
         entry.delivery_status = table

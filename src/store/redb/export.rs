@@ -1,0 +1,59 @@
+//! Streaming reads of whole timelines or of everything, oldest first, one entry at a time —
+//! memory stays constant whatever the size of the store.
+
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+
+use super::query::with_status;
+use super::tables::{ENTRIES, TIMELINE, from_json};
+use crate::activity::{Entry, EntryId, Subject};
+use crate::store::StoreError;
+
+pub fn entries(
+    txn: &ReadTransaction,
+    subject: Option<&Subject>,
+    sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let entries = txn.open_table(ENTRIES)?;
+    let mut written = 0;
+    match subject {
+        Some(subject) => {
+            let key = subject.key();
+            let timeline = txn.open_table(TIMELINE)?;
+            for item in
+                timeline.range((key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX))?
+            {
+                let (position, _) = item?;
+                let id = position.value().2;
+                let raw = entries.get(id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "index names missing entry {}",
+                        EntryId::from_u128(id)
+                    ))
+                })?;
+                sink(with_status(txn, from_json(raw.value())?)?)?;
+                written += 1;
+            }
+        }
+        None => {
+            for item in entries.iter()? {
+                let (_, raw) = item?;
+                sink(with_status(txn, from_json(raw.value())?)?)?;
+                written += 1;
+            }
+        }
+    }
+    Ok(written)
+}
+
+pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, StoreError> {
+    match subject {
+        None => Ok(txn.open_table(ENTRIES)?.len()?),
+        Some(subject) => {
+            let key = subject.key();
+            let timeline = txn.open_table(TIMELINE)?;
+            let range = timeline
+                .range((key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX))?;
+            Ok(range.count() as u64)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Read-only access to a store file that a running gateway may be writing: each read sees a
+//! consistent snapshot (a redb read transaction), and the writer is never blocked.
+
+use std::path::Path;
+
+use redb::{Builder, ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase};
+
+use super::{backup, export, maintenance};
+use crate::activity::{Entry, Subject};
+use crate::store::{ChainReport, StoreError};
+
+pub struct RedbSnapshot {
+    db: ReadOnlyDatabase,
+}
+
+impl RedbSnapshot {
+    /// Fails if the file needs recovery after a crash (only a writer may repair it: start the
+    /// gateway, or use a verb that opens it for writing).
+    pub fn open(path: &Path) -> Result<RedbSnapshot, StoreError> {
+        let db = Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)?;
+        Ok(RedbSnapshot { db })
+    }
+
+    pub fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        maintenance::verify_chain(&self.db.begin_read()?)
+    }
+
+    /// Every entry (of `subject`, or all), oldest first, handed to `sink` one at a time.
+    pub fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        export::entries(&self.db.begin_read()?, subject, sink)
+    }
+
+    /// How many entries `export` will hand over (for progress), in O(1) where possible.
+    pub fn count(&self, subject: Option<&Subject>) -> Result<u64, StoreError> {
+        export::count(&self.db.begin_read()?, subject)
+    }
+
+    /// Copies the snapshot into a new store file at `target`.
+    pub fn backup(&self, target: &Path) -> Result<backup::BackupReport, StoreError> {
+        backup::copy(&self.db.begin_read()?, target)
+    }
+}
