@@ -83,6 +83,23 @@ pub struct StorageConfig {
     /// The most deliveries one commit takes (1 = commit per request).
     #[serde(default = "defaults::max_batch")]
     pub max_batch: usize,
+    /// Where a running gateway writes backups asked of it (default: `backups/` beside the
+    /// store file).
+    #[serde(default)]
+    pub backup_dir: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    pub fn backup_folder(&self) -> PathBuf {
+        self.backup_dir.clone().unwrap_or_else(|| {
+            let parent = self
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            parent.join("backups")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -414,6 +414,20 @@ impl Store for ControlledStore {
     ) -> Result<u64, StoreError> {
         self.inner.export(subject, sink)
     }
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<hooktrail::store::Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.inner.export_page(subject, after, limit)
+    }
+    fn backup(
+        &self,
+        target: &std::path::Path,
+    ) -> Result<hooktrail::store::BackupReport, StoreError> {
+        self.inner.backup(target)
+    }
     fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.check_writable()
     }

@@ -47,17 +47,30 @@ fn lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `run_cli` with the arguments that let a CLI verb ask a running gateway.
+fn run_live(config: &std::path::Path, server: &ChildGateway, args: &[&str]) -> (bool, String) {
+    let live = ["--url", server.base.as_str(), "--token", common::TOKEN];
+    run_cli(config, &[args, &live[..]].concat())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_and_backup_run_beside_a_live_gateway() {
+async fn export_verify_and_backup_work_beside_a_live_gateway_and_offline() {
     let dir = tempfile::tempdir().unwrap();
     let (config, text) = write_config(dir.path(), "");
     let mut server = ChildGateway::start(&config);
     let client = Client::new(server.base.clone(), &text);
     seed(&client).await;
 
+    // The gateway owns the file, so these verbs ask it, with an API token.
+    let (ok, out) = run_cli(&config, &["export", "--subject", "job:1"]);
+    assert!(!ok, "without a token a live export is refused: {out}");
+    let (ok, out) = run_live(&config, &server, &["verify"]);
+    assert!(ok && out.starts_with("ok: 5 deliveries"), "{out}");
+
     // JSON lines round-trip to exactly what the API serves (oldest first).
-    let (ok, out) = run_cli(
+    let (ok, out) = run_live(
         &config,
+        &server,
         &["export", "--subject", "job:1", "--format", "jsonl"],
     );
     assert!(ok, "{out}");
@@ -69,13 +82,14 @@ async fn export_and_backup_run_beside_a_live_gateway() {
         serde_json::from_value::<Entry>(line.clone()).expect("an entry");
     }
 
-    let (ok, all) = run_cli(&config, &["export", "--all"]);
+    let (ok, all) = run_live(&config, &server, &["export", "--all"]);
     assert!(ok);
     assert_eq!(lines(&all).len(), 5);
 
-    let csv_path = dir.path().join("job1.csv");
-    let (ok, _) = run_cli(
+    let csv_path = dir.path().join("job1.csv").display().to_string();
+    let (ok, _) = run_live(
         &config,
+        &server,
         &[
             "export",
             "--subject",
@@ -83,7 +97,7 @@ async fn export_and_backup_run_beside_a_live_gateway() {
             "--format",
             "csv",
             "--output",
-            &csv_path.display().to_string(),
+            &csv_path,
         ],
     );
     assert!(ok);
@@ -93,8 +107,16 @@ async fn export_and_backup_run_beside_a_live_gateway() {
     assert_eq!(rows.len(), 3);
     assert_eq!(&rows[0][8], "Status changed from Proofing to A");
 
+    // A running gateway writes backups only inside its backup folder (beside the store).
+    let outside = dir.path().join("elsewhere.redb").display().to_string();
+    assert!(
+        !run_live(&config, &server, &["backup", &outside]).0,
+        "a live backup outside the backup folder is refused"
+    );
+
     // A backup taken while the gateway keeps accepting deliveries opens and verifies.
-    let backup = dir.path().join("backup.redb");
+    let backup = dir.path().join("backups").join("backup.redb");
+    let backup_arg = backup.display().to_string();
     let load = tokio::spawn({
         let client = Client::new(server.base.clone(), &text);
         async move {
@@ -104,13 +126,25 @@ async fn export_and_backup_run_beside_a_live_gateway() {
             }
         }
     });
-    let (ok, out) = run_cli(&config, &["backup", &backup.display().to_string()]);
+    let (ok, out) = run_live(&config, &server, &["backup", &backup_arg]);
     assert!(ok, "{out}");
     assert!(out.contains("ok:"), "the backup verified: {out}");
     load.await.unwrap();
-    let (ok, _) = run_cli(&config, &["backup", &backup.display().to_string()]);
-    assert!(!ok, "a backup never overwrites");
+    assert!(
+        !run_live(&config, &server, &["backup", &backup_arg]).0,
+        "a backup never overwrites"
+    );
     assert!(server.terminate().success());
+
+    // Offline, the same verbs read the file directly.
+    let (ok, out) = run_cli(&config, &["verify"]);
+    assert!(ok && out.starts_with("ok: 55 deliveries"), "{out}");
+    let (ok, offline) = run_cli(&config, &["export", "--subject", "job:1"]);
+    assert!(ok);
+    assert_eq!(lines(&offline), exported);
+    let offline_backup = dir.path().join("offline.redb").display().to_string();
+    let (ok, out) = run_cli(&config, &["backup", &offline_backup]);
+    assert!(ok && out.contains("ok: 55 deliveries"), "{out}");
 
     let restored = RedbStore::open(&backup).unwrap();
     let mut from_backup = 0;

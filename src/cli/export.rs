@@ -10,10 +10,11 @@ use anyhow::Context;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::maintenance::open_snapshot;
+use super::maintenance::{Access, access};
+use super::remote::RemoteArgs;
 use crate::activity::{Entry, Subject};
 use crate::config::Config;
-use crate::store::StoreError;
+use crate::store::Cursor;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -34,6 +35,8 @@ pub struct ExportArgs {
     /// Write here instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 pub const CSV_HEADER: [&str; 13] = [
@@ -53,7 +56,7 @@ pub const CSV_HEADER: [&str; 13] = [
 ];
 
 pub fn run(config: &Config, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let snapshot = open_snapshot(&config.storage.path)?;
+    let access = access(config, &args.remote)?;
     let subject = args.subject.as_ref();
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
@@ -69,18 +72,41 @@ pub fn run(config: &Config, args: ExportArgs) -> anyhow::Result<ExitCode> {
             Sink::Csv(Box::new(writer))
         }
     };
-    let progress = progress_bar(snapshot.count(subject)?);
-    let written = snapshot.export(subject, &mut |entry| {
-        sink.write(&entry)
-            .map_err(|err| StoreError::Unavailable(format!("cannot write the export: {err}")))?;
-        progress.inc(1);
-        Ok(())
-    })?;
+    let total = match &access {
+        Access::Local(snapshot) => Some(snapshot.count(subject)?),
+        Access::Live(_) => None,
+    };
+    let progress = progress_bar(total);
+    // Page by page, from the file or from the running gateway: memory stays flat either way.
+    let mut after: Option<String> = None;
+    let mut written = 0u64;
+    loop {
+        let (entries, next) = match &access {
+            Access::Local(snapshot) => {
+                let cursor = after.as_deref().map(str::parse::<Cursor>).transpose()?;
+                let page = snapshot.export_page(subject, cursor, PAGE)?;
+                (page.entries, page.next.map(|cursor| cursor.to_string()))
+            }
+            Access::Live(remote) => remote.export_page(subject, after.as_deref())?,
+        };
+        for entry in &entries {
+            sink.write(entry)?;
+            written += 1;
+            progress.inc(1);
+        }
+        match next {
+            Some(cursor) if !entries.is_empty() => after = Some(cursor),
+            _ => break,
+        }
+    }
     sink.finish()?;
     progress.finish_and_clear();
     eprintln!("exported {written} entries");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Entries read per page.
+const PAGE: usize = 500;
 
 /// Where entries go; both are buffered with a fixed-size buffer, so memory stays flat.
 enum Sink {
@@ -132,10 +158,13 @@ fn csv_record(entry: &Entry) -> Vec<String> {
 }
 
 /// A bar on a terminal; nothing when the output is piped or captured.
-fn progress_bar(total: u64) -> ProgressBar {
+fn progress_bar(total: Option<u64>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
+    let Some(total) = total else {
+        return ProgressBar::new_spinner();
+    };
     let bar = ProgressBar::new(total);
     if let Ok(style) =
         ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, {eta} left)")

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 
+use super::remote::{Remote, RemoteArgs};
 use crate::activity::Normalized;
 use crate::activity::Subject;
 use crate::activity::redact::ErasureTarget;
 use crate::config::Config;
 use crate::sources::{RawDelivery, internal};
 use crate::store::redb::{RedbSnapshot, RedbStore};
-use crate::store::{ChainReport, Store};
+use crate::store::{ChainReport, Store, StoreError};
 
 /// The store for writing; refused while a gateway has it open.
 pub fn open_for_writing(config: &Config) -> anyhow::Result<RedbStore> {
@@ -24,36 +25,73 @@ pub fn open_for_writing(config: &Config) -> anyhow::Result<RedbStore> {
     })
 }
 
-/// A read-only snapshot, beside a running gateway if there is one. A file left unclean by a
-/// crash must be repaired first, which only a writer can do: when no gateway runs, open it for
-/// writing once (that repairs it), then read.
-pub fn open_snapshot(path: &Path) -> anyhow::Result<RedbSnapshot> {
+/// How a read-only verb reaches the store.
+pub enum Access {
+    /// No gateway runs: read the file directly.
+    Local(RedbSnapshot),
+    /// A gateway owns the file: ask it.
+    Live(Remote),
+}
+
+/// The file when no gateway has it (repairing it first if a crash left it unclean, which takes
+/// opening it for writing once), else the running gateway's API.
+pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
+    let path = &config.storage.path;
     if !path.exists() {
         anyhow::bail!("no store at {}", path.display());
     }
     match RedbSnapshot::open(path) {
-        Ok(snapshot) => Ok(snapshot),
-        Err(first) => {
-            drop(RedbStore::open(path).map_err(|_| {
-                anyhow::anyhow!("cannot open {} read-only: {first}", path.display())
-            })?);
-            Ok(RedbSnapshot::open(path)?)
-        }
+        Ok(snapshot) => Ok(Access::Local(snapshot)),
+        Err(StoreError::InUse) => Ok(Access::Live(Remote::new(config, remote)?)),
+        Err(_) => match RedbStore::open(path) {
+            Ok(store) => {
+                drop(store);
+                Ok(Access::Local(RedbSnapshot::open(path)?))
+            }
+            Err(StoreError::InUse) => Ok(Access::Live(Remote::new(config, remote)?)),
+            Err(err) => Err(err.into()),
+        },
     }
 }
 
-pub fn verify_path(path: &Path) -> anyhow::Result<ExitCode> {
-    match open_snapshot(path)?.verify_chain()? {
+pub fn verify(config: &Config, remote: &RemoteArgs) -> anyhow::Result<ExitCode> {
+    let report = match access(config, remote)? {
+        Access::Local(snapshot) => snapshot.verify_chain()?,
+        Access::Live(remote) => {
+            let answer = remote.integrity()?;
+            match answer["status"].as_str() {
+                Some("intact") => ChainReport::Intact {
+                    deliveries: answer["deliveries"].as_u64().unwrap_or(0),
+                    head: decode_head(answer["head"].as_str().unwrap_or_default()),
+                },
+                _ => ChainReport::Broken {
+                    seq: answer["seq"].as_u64().unwrap_or(0),
+                    reason: answer["reason"].as_str().unwrap_or("unknown").to_owned(),
+                },
+            }
+        }
+    };
+    Ok(print_chain(report))
+}
+
+fn decode_head(text: &str) -> [u8; 32] {
+    let mut head = [0u8; 32];
+    let _ = hex::decode_to_slice(text, &mut head);
+    head
+}
+
+fn print_chain(report: ChainReport) -> ExitCode {
+    match report {
         ChainReport::Intact { deliveries, head } => {
             println!(
                 "ok: {deliveries} deliveries, chain head {}",
                 hex::encode(head)
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         ChainReport::Broken { seq, reason } => {
             println!("BROKEN at seq {seq}: {reason}");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
     }
 }
@@ -116,16 +154,40 @@ pub fn erase(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn backup(config: &Config, target: &Path) -> anyhow::Result<ExitCode> {
-    let snapshot = open_snapshot(&config.storage.path)?;
-    let report = snapshot.backup(target)?;
-    drop(snapshot);
-    println!(
-        "copied {} rows in {} tables to {}",
-        report.rows,
-        report.tables,
-        target.display()
-    );
-    // A backup that does not verify is not a backup.
-    verify_path(target)
+pub fn backup(config: &Config, remote: &RemoteArgs, target: &Path) -> anyhow::Result<ExitCode> {
+    match access(config, remote)? {
+        Access::Local(snapshot) => {
+            let report = snapshot.backup(target)?;
+            drop(snapshot);
+            println!(
+                "copied {} rows in {} tables to {}",
+                report.rows,
+                report.tables,
+                target.display()
+            );
+            // A backup that does not verify is not a backup.
+            Ok(print_chain(RedbSnapshot::open(target)?.verify_chain()?))
+        }
+        Access::Live(remote) => {
+            let target = std::path::absolute(target)?;
+            let done = remote.backup(&target)?;
+            println!(
+                "copied {} rows in {} tables to {} (by the running gateway)",
+                done["rows"],
+                done["tables"],
+                done["path"].as_str().unwrap_or_default()
+            );
+            let intact = done["integrity"]["status"] == "intact";
+            println!(
+                "{}: {}",
+                if intact { "ok" } else { "BROKEN" },
+                done["integrity"]
+            );
+            Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod export;
 mod maintenance;
+mod remote;
 mod send;
 
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ enum Command {
     /// Sign a payload file the way the source's provider would, post it, print the answer.
     Send(send::SendArgs),
     /// Check the integrity chain of the delivery log; exits non-zero naming the first bad seq.
-    Verify,
+    Verify(remote::RemoteArgs),
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
     Reindex,
     /// Drop raw bodies older than the retention period (their hashes and entries stay).
@@ -69,8 +70,10 @@ enum Command {
     Export(export::ExportArgs),
     /// Copy the store consistently (the gateway may keep running) and verify the copy.
     Backup {
-        /// The new file; never overwritten.
+        /// The new file; never overwritten. A running gateway writes it inside its backup folder.
         path: std::path::PathBuf,
+        #[command(flatten)]
+        remote: remote::RemoteArgs,
     },
     /// Measure intake throughput and latency against a plain handler and commit-per-request.
     Bench(bench::BenchArgs),
@@ -99,12 +102,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Send(args) => send::run(&config, args),
-        Command::Verify => maintenance::verify_path(&config.storage.path),
+        Command::Verify(remote) => maintenance::verify(&config, &remote),
         Command::Reindex => maintenance::reindex(&config),
         Command::Prune { older_than_days } => maintenance::prune(&config, older_than_days),
         Command::Erase { subject, email } => maintenance::erase(&config, subject, email),
         Command::Export(args) => export::run(&config, args),
-        Command::Backup { path } => maintenance::backup(&config, &path),
+        Command::Backup { path, remote } => maintenance::backup(&config, &remote, &path),
         Command::Bench(_) => unreachable!("handled above"),
     }
 }

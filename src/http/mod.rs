@@ -1,5 +1,6 @@
 //! The HTTP surface: webhook intake, the JSON API, health. Each route group in its own file.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod health;
@@ -27,5 +28,6 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(intake::routes)
         .configure(api::routes)
+        .configure(admin::routes)
         .configure(health::routes);
 }

@@ -118,7 +118,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         tracing::error!(error = %err, "storage error while serving a request");
         match err {
-            StoreError::Unavailable(_) => ApiError::StorageUnavailable,
+            StoreError::Unavailable(_) | StoreError::InUse => ApiError::StorageUnavailable,
             StoreError::Corrupt(_) => ApiError::Internal,
         }
     }

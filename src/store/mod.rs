@@ -116,6 +116,13 @@ pub struct ReindexReport {
     pub skipped: u64,
 }
 
+/// What a backup copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BackupReport {
+    pub rows: u64,
+    pub tables: usize,
+}
+
 /// What an erasure did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureReport {
@@ -129,6 +136,8 @@ pub struct ErasureReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("the store is in use by another process (a running gateway)")]
+    InUse,
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
@@ -182,6 +191,18 @@ pub trait Store: Send + Sync + 'static {
         subject: Option<&Subject>,
         sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError>;
+
+    /// A page of an export, oldest first: a subject's timeline by `occurred_at`, or every entry
+    /// by receipt; resumes after `after`. O(page) per call — how a live export reads.
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    /// Copies one consistent snapshot of the store into a new file at `target`.
+    fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError>;
 
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;

@@ -10,16 +10,10 @@ use super::tables::{
     BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
     PENDING_LINKS, TIMELINE, UNMATCHED,
 };
-use crate::store::StoreError;
+use crate::store::{BackupReport, StoreError};
 
 /// Rows per write transaction in the copy.
 const CHUNK: usize = 20_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackupReport {
-    pub rows: u64,
-    pub tables: usize,
-}
 
 pub fn copy(source: &ReadTransaction, target: &Path) -> Result<BackupReport, StoreError> {
     if target.exists() {

@@ -6,7 +6,9 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 use super::query::with_status;
 use super::tables::{ENTRIES, TIMELINE, from_json};
 use crate::activity::{Entry, EntryId, Subject};
-use crate::store::StoreError;
+use std::ops::Bound;
+
+use crate::store::{Cursor, Page, StoreError};
 
 pub fn entries(
     txn: &ReadTransaction,
@@ -56,4 +58,58 @@ pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, St
             Ok(range.count() as u64)
         }
     }
+}
+
+pub fn page(
+    txn: &ReadTransaction,
+    subject: Option<&Subject>,
+    after: Option<Cursor>,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let entries = txn.open_table(ENTRIES)?;
+    let limit = limit.max(1);
+    let positions: Vec<(i64, u128)> = match subject {
+        Some(subject) => {
+            let key = subject.key();
+            let lower = match after {
+                Some(c) => Bound::Excluded((key.as_str(), c.occurred_micros, c.id.as_u128())),
+                None => Bound::Included((key.as_str(), i64::MIN, 0)),
+            };
+            let upper = Bound::Included((key.as_str(), i64::MAX, u128::MAX));
+            txn.open_table(TIMELINE)?
+                .range::<(&str, i64, u128)>((lower, upper))?
+                .take(limit)
+                .map(|item| item.map(|(k, _)| (k.value().1, k.value().2)))
+                .collect::<Result<_, _>>()?
+        }
+        None => {
+            let from = after.map_or(0, |c| c.id.as_u128().saturating_add(1));
+            entries
+                .range(from..)?
+                .take(limit)
+                .map(|item| item.map(|(id, _)| (0, id.value())))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let mut page = Vec::with_capacity(positions.len());
+    for (_, id) in &positions {
+        let raw = entries.get(id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "index names missing entry {}",
+                EntryId::from_u128(*id)
+            ))
+        })?;
+        page.push(with_status(txn, from_json(raw.value())?)?);
+    }
+    let next = (positions.len() == limit)
+        .then(|| positions.last())
+        .flatten()
+        .map(|&(occurred_micros, id)| Cursor {
+            occurred_micros,
+            id: EntryId::from_u128(id),
+        });
+    Ok(Page {
+        entries: page,
+        next,
+    })
 }

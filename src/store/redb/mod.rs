@@ -15,7 +15,7 @@ mod tests;
 
 use std::path::Path;
 
-use redb::{ConcurrencyMode, Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase};
 
 pub use snapshot::RedbSnapshot;
 
@@ -25,7 +25,7 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 
-use super::ErasureReport;
+use super::{BackupReport, Cursor, ErasureReport};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Normalized, Subject};
 use crate::sources::RawDelivery;
@@ -36,18 +36,17 @@ pub struct RedbStore {
 
 impl RedbStore {
     /// Opens the store at `path` for writing, creating the file (and its folder) on first use.
-    /// redb recovers from an unclean shutdown by itself on open. Other processes may open the
-    /// same file read-only meanwhile ([`RedbSnapshot`]): that is how `verify`, `export` and
-    /// `backup` work beside a running gateway.
+    /// redb recovers from an unclean shutdown by itself on open.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| {
                 StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
             })?;
         }
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .create(path)?;
+        // One process owns the file. (redb's multi-process modes would let other processes read
+        // it live, but they force a second fsync on every commit; live reads go through the
+        // gateway's API instead.)
+        let db = Database::builder().create(path)?;
         let store = RedbStore { db };
         store.create_tables()?;
         Ok(store)
@@ -119,6 +118,19 @@ impl Store for RedbStore {
         export::entries(&self.db.begin_read()?, subject, sink)
     }
 
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        export::page(&self.db.begin_read()?, subject, after, limit)
+    }
+
+    fn backup(&self, target: &Path) -> Result<BackupReport, StoreError> {
+        backup::copy(&self.db.begin_read()?, target)
+    }
+
     fn check_writable(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         txn.abort()?;
@@ -137,8 +149,16 @@ macro_rules! unavailable_from {
     )*};
 }
 
+impl From<redb::DatabaseError> for StoreError {
+    fn from(err: redb::DatabaseError) -> Self {
+        match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse,
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
 unavailable_from!(
-    redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,

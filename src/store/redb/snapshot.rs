@@ -1,13 +1,13 @@
-//! Read-only access to a store file that a running gateway may be writing: each read sees a
-//! consistent snapshot (a redb read transaction), and the writer is never blocked.
+//! Read-only access to a store file no gateway has open (CLI verbs on a stopped gateway; a
+//! running one answers the same questions through its API).
 
 use std::path::Path;
 
-use redb::{Builder, ConcurrencyMode, ReadOnlyDatabase, ReadableDatabase};
+use redb::{Builder, ReadOnlyDatabase, ReadableDatabase};
 
 use super::{backup, export, maintenance};
 use crate::activity::{Entry, Subject};
-use crate::store::{ChainReport, StoreError};
+use crate::store::{ChainReport, Cursor, Page, StoreError};
 
 pub struct RedbSnapshot {
     db: ReadOnlyDatabase,
@@ -17,14 +17,22 @@ impl RedbSnapshot {
     /// Fails if the file needs recovery after a crash (only a writer may repair it: start the
     /// gateway, or use a verb that opens it for writing).
     pub fn open(path: &Path) -> Result<RedbSnapshot, StoreError> {
-        let db = Builder::new()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .open_read_only(path)?;
+        let db = Builder::new().open_read_only(path)?;
         Ok(RedbSnapshot { db })
     }
 
     pub fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         maintenance::verify_chain(&self.db.begin_read()?)
+    }
+
+    /// A page of an export (see [`crate::store::Store::export_page`]).
+    pub fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        export::page(&self.db.begin_read()?, subject, after, limit)
     }
 
     /// Every entry (of `subject`, or all), oldest first, handed to `sink` one at a time.
@@ -42,7 +50,7 @@ impl RedbSnapshot {
     }
 
     /// Copies the snapshot into a new store file at `target`.
-    pub fn backup(&self, target: &Path) -> Result<backup::BackupReport, StoreError> {
+    pub fn backup(&self, target: &Path) -> Result<crate::store::BackupReport, StoreError> {
         backup::copy(&self.db.begin_read()?, target)
     }
 }

@@ -1,0 +1,95 @@
+//! A running gateway owns its store file, so `verify`, `export` and `backup` ask it over its
+//! API instead (with an API token), and read the file directly only when no gateway runs.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::activity::{Entry, Subject};
+use crate::config::Config;
+
+#[derive(clap::Args, Clone, Default)]
+pub struct RemoteArgs {
+    /// The running gateway's base URL (default: from the configured listen address).
+    #[arg(long, env = "HOOKTRAIL_URL")]
+    pub url: Option<String>,
+    /// An API bearer token, needed when the gateway is running.
+    #[arg(long, env = "HOOKTRAIL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+pub struct Remote {
+    base: String,
+    token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Remote {
+    pub fn new(config: &Config, args: &RemoteArgs) -> anyhow::Result<Remote> {
+        let token = args.token.clone().ok_or_else(|| {
+            anyhow::anyhow!("a gateway is running and owns the store: pass --token (or HOOKTRAIL_TOKEN) so it can be asked")
+        })?;
+        let base = args.url.clone().unwrap_or_else(|| {
+            let mut listen = config.server.listen;
+            if listen.ip().is_unspecified() {
+                listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{listen}")
+        });
+        let http = reqwest::blocking::Client::builder().timeout(None).build()?;
+        Ok(Remote {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
+    fn answer(&self, request: reqwest::blocking::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            let detail = body["detail"].as_str().unwrap_or("no detail");
+            anyhow::bail!("the gateway answered {status}: {detail}");
+        }
+        Ok(body)
+    }
+
+    pub fn integrity(&self) -> anyhow::Result<Value> {
+        self.answer(self.http.get(format!("{}/api/v1/integrity", self.base)))
+    }
+
+    pub fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<&str>,
+    ) -> anyhow::Result<(Vec<Entry>, Option<String>)> {
+        let mut query = vec![("limit", "500".to_owned())];
+        if let Some(subject) = subject {
+            query.push(("subject", subject.key()));
+        }
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        let page = self.answer(
+            self.http
+                .get(format!("{}/api/v1/export", self.base))
+                .query(&query),
+        )?;
+        let entries = serde_json::from_value(page["entries"].clone())?;
+        Ok((entries, page["next_cursor"].as_str().map(str::to_owned)))
+    }
+
+    pub fn backup(&self, target: &Path) -> anyhow::Result<Value> {
+        let body = serde_json::json!({ "path": target });
+        self.answer(
+            self.http
+                .post(format!("{}/api/v1/backups", self.base))
+                .json(&body),
+        )
+    }
+}
