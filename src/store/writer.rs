@@ -31,12 +31,14 @@ pub enum SubmitError {
     Stopped,
 }
 
-/// What the writer reports after each commit, for metrics and logs.
-#[derive(Debug, Clone, Copy)]
+/// What the writer reports after each commit, for metrics, logs and readiness.
+#[derive(Debug, Clone)]
 pub struct BatchReport {
     pub size: usize,
     pub commit: Duration,
     pub ok: bool,
+    /// Why the commit failed (when it did).
+    pub failure: Option<String>,
 }
 
 enum Message {
@@ -160,6 +162,7 @@ fn run(
             size: captures.len(),
             commit: started.elapsed(),
             ok: result.is_ok(),
+            failure: result.as_ref().err().map(ToString::to_string),
         };
         match result {
             Ok(outcomes) => {
