@@ -70,8 +70,7 @@ async fn load(client: Arc<Client>, round: usize, stop: Arc<AtomicBool>) -> Vec<S
     for task in tasks {
         let _ = task.await;
     }
-    let acked = acked.lock().unwrap().clone();
-    acked
+    acked.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
