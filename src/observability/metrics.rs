@@ -347,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn the_exposition_names_every_family_once_registered() {
+    fn rejections_and_live_gauges_appear_in_the_exposition() {
         let metrics = Metrics::new().unwrap();
         metrics.delivery_rejected("hoops", "bad_signature");
         metrics.observe_verify("hoops", Duration::from_micros(40));
