@@ -63,6 +63,10 @@ async fn capture(
     request: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Under overload, refuse before spending anything on a delivery that could not be queued.
+    if state.writer.is_full() {
+        return Err(ApiError::Overloaded);
+    }
     let server = &state.config.server;
     // `_held` keeps the body's bytes counted against the intake budget until the answer.
     let (body, _held) = read_body(

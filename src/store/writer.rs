@@ -79,6 +79,12 @@ impl WriterHandle {
     pub fn queue_depth(&self) -> usize {
         self.depth.load(Ordering::Relaxed)
     }
+
+    /// Whether a capture submitted now would be refused for want of room. A hint (room may
+    /// appear or go a moment later); [`WriterHandle::submit`] decides.
+    pub fn is_full(&self) -> bool {
+        self.queue.capacity() == 0
+    }
 }
 
 /// Owns the writer thread; [`Writer::shutdown`] lets it commit what it has and stop.
