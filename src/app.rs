@@ -6,27 +6,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
+use crate::http::limits::IntakeBudget;
 use crate::http::{self, AppState};
+use crate::observability::{Metrics, requests};
 use crate::store::Store;
+use crate::store::health::StorageHealth;
 use crate::store::redb::RedbStore;
+use crate::store::reopen::ReopeningStore;
 use crate::store::writer::{Writer, WriterConfig};
+
+/// A running HTTP server, to await.
+type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
 
 /// A running gateway: its address, and what it takes to stop it cleanly.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `[metrics] listen` gives it its own address.
+    pub metrics_addr: Option<SocketAddr>,
     server: ServerHandle,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    serving: Serving,
+    metrics_server: Option<(ServerHandle, Serving)>,
     writer: Writer,
     retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
     /// Opens the store named in `config` and serves on `listener`.
+    /// The store reopens its file by itself after an I/O failure (see [`ReopeningStore`]).
     pub fn start(config: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&config.storage.path)?);
+        let path = config.storage.path.clone();
+        let store: Arc<dyn Store> = Arc::new(ReopeningStore::open(move || {
+            Ok(Box::new(RedbStore::open(&path)?) as Box<dyn Store>)
+        })?);
         Gateway::start_with_store(config, store, listener)
     }
 
@@ -40,13 +55,23 @@ impl Gateway {
             queue_capacity: config.storage.queue_capacity,
             max_batch: config.storage.max_batch,
         };
-        let (writer, handle) = Writer::spawn(store.clone(), writer_config, |report| {
-            tracing::trace!(
-                size = report.size,
-                commit_ms = report.commit.as_secs_f64() * 1e3,
-                ok = report.ok,
-                "batch committed"
-            );
+        let metrics = Arc::new(Metrics::new()?);
+        let health = Arc::new(StorageHealth::default());
+        let (writer, handle) = Writer::spawn(store.clone(), writer_config, {
+            let (metrics, health) = (metrics.clone(), health.clone());
+            move |report| {
+                tracing::trace!(
+                    size = report.size,
+                    commit_ms = report.commit.as_secs_f64() * 1e3,
+                    ok = report.ok,
+                    "batch committed"
+                );
+                metrics.observe_batch(&report);
+                match report.failure {
+                    None => health.commit_succeeded(),
+                    Some(reason) => health.commit_failed(reason),
+                }
+            }
         })?;
         let config = Arc::new(config);
         let retention = config
@@ -58,22 +83,47 @@ impl Gateway {
             config: config.clone(),
             store,
             writer: handle,
+            metrics,
+            health,
+            intake_budget: IntakeBudget::new(config.server.intake_buffer_bytes),
         });
-        let mut server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .shutdown_timeout(config.server.shutdown_timeout_secs)
-                .client_request_timeout(Duration::from_secs(10))
-                .listen(listener)?;
+        let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
+        let read_timeout = Duration::from_secs(config.server.read_timeout_secs);
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(requests::observe))
+                .configure(http::routes)
+                .configure(|cfg| {
+                    if metrics_here {
+                        http::metrics::routes(cfg);
+                    }
+                })
+        })
+        .shutdown_timeout(config.server.shutdown_timeout_secs)
+        // Headers must arrive within the read timeout; intake gives the body its own.
+        .client_request_timeout(read_timeout)
+        .listen(listener)?;
         if config.server.workers > 0 {
             server = server.workers(config.server.workers);
         }
         let server = server.run();
         let handle = server.handle();
         let serving = tokio::spawn(server);
+        let (metrics_addr, metrics_server) = match config.metrics.listen {
+            Some(listen) if config.metrics.enabled => {
+                let (addr, handle, serving) = serve_metrics_apart(state, listen)?;
+                (Some(addr), Some((handle, serving)))
+            }
+            _ => (None, None),
+        };
         Ok(Gateway {
             addr,
+            metrics_addr,
             server: handle,
             serving,
+            metrics_server,
             writer,
             retention,
         })
@@ -84,6 +134,11 @@ impl Gateway {
         let served = self.serving.await;
         if let Some(retention) = self.retention {
             retention.abort();
+        }
+        if let Some((metrics_server, serving)) = self.metrics_server {
+            // The main server has stopped (a signal stops both; `stop` stops only the main one).
+            metrics_server.stop(true).await;
+            let _ = serving.await;
         }
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.shutdown()).await?;
@@ -120,6 +175,27 @@ async fn prune_periodically(config: Arc<Config>, store: Arc<dyn Store>) {
     }
 }
 
+/// `/metrics` alone on its own address, for deployments that keep it off the public listener.
+fn serve_metrics_apart(
+    state: web::Data<AppState>,
+    listen: SocketAddr,
+) -> anyhow::Result<(SocketAddr, ServerHandle, Serving)> {
+    let listener = TcpListener::bind(listen)
+        .map_err(|err| anyhow::anyhow!("cannot listen on {listen} for metrics: {err}"))?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(http::metrics::routes)
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    Ok((addr, handle, tokio::spawn(server)))
+}
+
 /// `hooktrail serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     warn_about_development_secrets(&config);
@@ -127,6 +203,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.server.listen))?;
     let gateway = Gateway::start(config, listener)?;
     tracing::info!(addr = %gateway.addr, "hooktrail listening on http://{}", gateway.addr);
+    if let Some(addr) = gateway.metrics_addr {
+        tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    }
     gateway.wait().await?;
     tracing::info!("stopped cleanly");
     Ok(())

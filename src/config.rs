@@ -51,6 +51,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub display: DisplayConfig,
+    pub metrics: MetricsConfig,
     pub sources: Vec<Source>,
     pub auth: AuthConfig,
     pub retention: RetentionConfig,
@@ -71,6 +72,12 @@ pub struct ServerConfig {
     /// How long a graceful shutdown waits for requests in flight.
     #[serde(default = "defaults::shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
+    /// How long a client has to send its request headers, and again to send its body.
+    #[serde(default = "defaults::read_timeout_secs")]
+    pub read_timeout_secs: u64,
+    /// Body bytes intake may hold at once (reading, verifying, queued); 503 beyond.
+    #[serde(default = "defaults::intake_buffer_bytes")]
+    pub intake_buffer_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +142,26 @@ impl Default for RetentionConfig {
         RetentionConfig {
             raw_bodies_days: None,
             prune_interval_secs: defaults::prune_interval_secs(),
+        }
+    }
+}
+
+/// `GET /metrics`: on the main listener by default, on its own address with `listen`, or off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "defaults::metrics_enabled")]
+    pub enabled: bool,
+    /// Serve `/metrics` here instead of on `server.listen` (a private interface, say).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: defaults::metrics_enabled(),
+            listen: None,
         }
     }
 }
@@ -207,6 +234,15 @@ mod defaults {
     pub fn shutdown_timeout_secs() -> u64 {
         10
     }
+    pub fn read_timeout_secs() -> u64 {
+        10
+    }
+    pub fn intake_buffer_bytes() -> usize {
+        64 * 1024 * 1024
+    }
+    pub fn metrics_enabled() -> bool {
+        true
+    }
     pub fn queue_capacity() -> usize {
         4096
     }
@@ -229,6 +265,8 @@ struct RawConfig {
     storage: StorageConfig,
     #[serde(default)]
     display: DisplayConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
     #[serde(default)]
     sources: Vec<toml::Table>,
     #[serde(default)]
@@ -280,10 +318,20 @@ impl Config {
         if raw.server.max_body_bytes == 0 {
             return Err(key_error("server.max_body_bytes", "must be at least 1"));
         }
+        if raw.server.intake_buffer_bytes < raw.server.max_body_bytes {
+            return Err(key_error(
+                "server.intake_buffer_bytes",
+                "must be at least server.max_body_bytes (or no body that size could be taken)",
+            ));
+        }
+        if raw.server.read_timeout_secs == 0 {
+            return Err(key_error("server.read_timeout_secs", "must be at least 1"));
+        }
         Ok(Config {
             server: raw.server,
             storage: raw.storage,
             display: raw.display,
+            metrics: raw.metrics,
             sources,
             auth: raw.auth,
             retention: raw.retention,

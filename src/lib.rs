@@ -7,5 +7,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod observability;
 pub mod sources;
 pub mod store;

@@ -1,13 +1,16 @@
 //! `POST /hooks/{source}`: read the raw bytes (bounded), verify them, normalize, and answer
 //! 2xx only once the group-commit writer has made the delivery durable.
 
-use actix_web::http::header::{CONTENT_LENGTH, RETRY_AFTER};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
-use bytes::{Bytes, BytesMut};
-use chrono::Utc;
-use futures_util::StreamExt;
+use std::time::{Duration, Instant};
 
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
+use chrono::Utc;
+
+use super::limits::read_body;
 use super::{ApiError, AppState};
+use crate::activity::Category;
+use crate::observability::metrics::UNKNOWN_SOURCE;
 use crate::sources::{Headers, RawDelivery, Rejection, Source};
 use crate::store::{Appended, Capture};
 
@@ -23,11 +26,20 @@ async fn receive(
     payload: web::Payload,
 ) -> HttpResponse {
     let Some(source) = state.config.source(&source_name) else {
-        return ApiError::UnknownSource.error_response();
+        let refusal = ApiError::UnknownSource;
+        state
+            .metrics
+            .delivery_rejected(UNKNOWN_SOURCE, refusal_cause(&refusal));
+        return refusal.error_response();
     };
     let response = match capture(&state, source, &request, payload).await {
         Ok(response) => response,
-        Err(err) => err.error_response(),
+        Err(err) => {
+            state
+                .metrics
+                .delivery_rejected(&source.name, refusal_cause(&err));
+            err.error_response()
+        }
     };
     if source.wants_empty_responses() {
         without_body(&response)
@@ -51,12 +63,28 @@ async fn capture(
     request: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(request, payload, state.config.server.max_body_bytes).await?;
+    // Under overload, refuse before spending anything on a delivery that could not be queued.
+    if state.writer.is_full() {
+        return Err(ApiError::Overloaded);
+    }
+    let server = &state.config.server;
+    // `_held` keeps the body's bytes counted against the intake budget until the answer.
+    let (body, _held) = read_body(
+        request,
+        payload,
+        server.max_body_bytes,
+        &state.intake_budget,
+        Duration::from_secs(server.read_timeout_secs),
+    )
+    .await?;
     let received_at = Utc::now();
 
-    let verified = source
-        .verify(request.headers(), &body, received_at.timestamp())
-        .map_err(|rejection| reject(&source.name, rejection))?;
+    let verify_started = Instant::now();
+    let verified = source.verify(request.headers(), &body, received_at.timestamp());
+    state
+        .metrics
+        .observe_verify(&source.name, verify_started.elapsed());
+    let verified = verified.map_err(|rejection| reject(&source.name, rejection))?;
 
     let headers: Vec<(String, String)> = source
         .captured_headers()
@@ -77,6 +105,8 @@ async fn capture(
     if normalized.outcome.is_flagged() {
         tracing::warn!(source = %source.name, outcome = ?normalized.outcome, "signed delivery kept but flagged");
     }
+    let categories: Vec<Category> = normalized.entries.iter().map(|e| e.category).collect();
+    let outcome = normalized.outcome.clone();
     let capture = Capture {
         source: source.name.clone(),
         received_at,
@@ -87,7 +117,26 @@ async fn capture(
     };
     match state.writer.submit(capture).await? {
         Appended::Replayed => Err(reject(&source.name, Rejection::Replayed)),
-        appended => Ok(HttpResponse::Ok().json(appended)),
+        appended => {
+            state
+                .metrics
+                .delivery_accepted(&source.name, &appended, &categories, &outcome);
+            Ok(HttpResponse::Ok().json(appended))
+        }
+    }
+}
+
+/// The `cause` label of a refused delivery in `hooktrail_deliveries_rejected_total`.
+fn refusal_cause(err: &ApiError) -> &'static str {
+    match err {
+        ApiError::Rejected(rejection) => rejection.cause(),
+        ApiError::UnknownSource => "unknown_source",
+        ApiError::PayloadTooLarge { .. } => "too_large",
+        ApiError::Overloaded => "overloaded",
+        ApiError::StorageUnavailable => "storage_unavailable",
+        ApiError::RequestTimeout => "timeout",
+        ApiError::BadRequest(_) => "unreadable_body",
+        ApiError::NotFound(_) | ApiError::Unauthenticated | ApiError::Internal => "internal",
     }
 }
 
@@ -98,30 +147,4 @@ fn reject(source: &str, rejection: Rejection) -> ApiError {
         "delivery rejected: {rejection}"
     );
     ApiError::Rejected(rejection)
-}
-
-/// The raw body, refusing anything over `limit` before buffering it.
-async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|err| ApiError::BadRequest(format!("could not read the body: {err}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

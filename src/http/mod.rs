@@ -5,6 +5,8 @@ pub mod api;
 pub mod auth;
 pub mod health;
 pub mod intake;
+pub mod limits;
+pub mod metrics;
 pub mod problem;
 
 use std::sync::Arc;
@@ -12,7 +14,9 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::config::Config;
+use crate::observability::Metrics;
 use crate::store::Store;
+use crate::store::health::StorageHealth;
 use crate::store::writer::WriterHandle;
 
 pub use problem::ApiError;
@@ -22,6 +26,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub writer: WriterHandle,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<StorageHealth>,
+    pub intake_budget: limits::IntakeBudget,
 }
 
 /// Registers every route.

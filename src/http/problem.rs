@@ -24,6 +24,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{0}")]
     BadRequest(String),
+    #[error("the request was not received in time")]
+    RequestTimeout,
     #[error("too many deliveries are waiting to be stored; retry shortly")]
     Overloaded,
     #[error("storage is unavailable; retry shortly")]
@@ -41,6 +43,7 @@ impl ApiError {
             ApiError::Rejected(_) => "invalid-signature",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::BadRequest(_) => "bad-request",
+            ApiError::RequestTimeout => "request-timeout",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage-unavailable",
             ApiError::Internal => "internal",
@@ -55,6 +58,7 @@ impl ApiError {
             ApiError::Rejected(_) => "Signature verification failed",
             ApiError::Unauthenticated => "Authentication required",
             ApiError::BadRequest(_) => "Bad request",
+            ApiError::RequestTimeout => "Request timeout",
             ApiError::Overloaded => "Overloaded",
             ApiError::StorageUnavailable => "Storage unavailable",
             ApiError::Internal => "Internal error",
@@ -86,6 +90,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Rejected(_) | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

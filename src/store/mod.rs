@@ -4,7 +4,9 @@
 
 pub mod chain;
 pub mod cursor;
+pub mod health;
 pub mod redb;
+pub mod reopen;
 pub mod writer;
 
 use bytes::Bytes;
@@ -34,8 +36,14 @@ pub struct Capture {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Appended {
-    /// Written to the log as `seq`, with this many new entries.
-    Stored { seq: u64, entries: usize },
+    /// Written to the log as `seq`, with this many new entries, of which `unmatched` resolved
+    /// to no subject yet (counted for metrics; not part of the answer to the sender).
+    Stored {
+        seq: u64,
+        entries: usize,
+        #[serde(skip)]
+        unmatched: usize,
+    },
     /// Seen before (the original is `seq`): nothing was written.
     Duplicate { seq: u64 },
     /// A new delivery carrying a replay key already used: refused, nothing was written.

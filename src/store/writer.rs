@@ -31,12 +31,14 @@ pub enum SubmitError {
     Stopped,
 }
 
-/// What the writer reports after each commit, for metrics and logs.
-#[derive(Debug, Clone, Copy)]
+/// What the writer reports after each commit, for metrics, logs and readiness.
+#[derive(Debug, Clone)]
 pub struct BatchReport {
     pub size: usize,
     pub commit: Duration,
     pub ok: bool,
+    /// Why the commit failed (when it did).
+    pub failure: Option<String>,
 }
 
 enum Message {
@@ -76,6 +78,12 @@ impl WriterHandle {
     /// Captures waiting for the writer right now.
     pub fn queue_depth(&self) -> usize {
         self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Whether a capture submitted now would be refused for want of room. A hint (room may
+    /// appear or go a moment later); [`WriterHandle::submit`] decides.
+    pub fn is_full(&self) -> bool {
+        self.queue.capacity() == 0
     }
 }
 
@@ -160,6 +168,7 @@ fn run(
             size: captures.len(),
             commit: started.elapsed(),
             ok: result.is_ok(),
+            failure: result.as_ref().err().map(ToString::to_string),
         };
         match result {
             Ok(outcomes) => {

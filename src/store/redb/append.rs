@@ -72,7 +72,32 @@ pub(super) fn append_one(
     *head = ChainHead { seq, hash: chained };
 
     let entries = project(tables, &delivery, normalized, &plan)?;
-    Ok(Appended::Stored { seq, entries })
+    let unmatched = count_unmatched(tables, &delivery, &plan)?;
+    Ok(Appended::Stored {
+        seq,
+        entries,
+        unmatched,
+    })
+}
+
+/// How many of the entries just written resolved to no subject. Entry ids are derived from
+/// (receipt time, seq, index), so this is a lookup per written entry, not a scan.
+fn count_unmatched(
+    tables: &WriteTables<'_>,
+    delivery: &StoredDelivery,
+    plan: &ProjectionPlan,
+) -> Result<usize, StoreError> {
+    let mut unmatched = 0;
+    for &index in &plan.fresh {
+        let Ok(index16) = u16::try_from(index) else {
+            break;
+        };
+        let id = EntryId::derive(delivery.received_at, delivery.seq, index16);
+        if tables.unmatched.get(id.as_u128())?.is_some() {
+            unmatched += 1;
+        }
+    }
+    Ok(unmatched)
 }
 
 /// Which of a delivery's entries are new.

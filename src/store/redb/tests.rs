@@ -98,8 +98,16 @@ fn a_batch_is_stored_with_gap_free_seqs_and_dedup() {
     assert_eq!(
         outcomes,
         vec![
-            Appended::Stored { seq: 1, entries: 1 },
-            Appended::Stored { seq: 2, entries: 1 },
+            Appended::Stored {
+                seq: 1,
+                entries: 1,
+                unmatched: 0
+            },
+            Appended::Stored {
+                seq: 2,
+                entries: 1,
+                unmatched: 0
+            },
             Appended::Duplicate { seq: 1 },
         ]
     );
@@ -134,7 +142,11 @@ fn overlapping_batches_without_delivery_ids_add_only_what_is_new() {
     );
     assert_eq!(
         store.append(&[first]).unwrap(),
-        vec![Appended::Stored { seq: 1, entries: 2 }]
+        vec![Appended::Stored {
+            seq: 1,
+            entries: 2,
+            unmatched: 0
+        }]
     );
     assert_eq!(
         store.append(&[again]).unwrap(),
@@ -142,7 +154,11 @@ fn overlapping_batches_without_delivery_ids_add_only_what_is_new() {
     );
     assert_eq!(
         store.append(&[overlap]).unwrap(),
-        vec![Appended::Stored { seq: 2, entries: 1 }]
+        vec![Appended::Stored {
+            seq: 2,
+            entries: 1,
+            unmatched: 0
+        }]
     );
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 3);
 }
@@ -256,7 +272,11 @@ fn flagged_deliveries_are_kept_without_entries() {
     };
     assert_eq!(
         store.append(&[flagged]).unwrap(),
-        vec![Appended::Stored { seq: 1, entries: 0 }]
+        vec![Appended::Stored {
+            seq: 1,
+            entries: 0,
+            unmatched: 0
+        }]
     );
     let delivery = store.delivery(1).unwrap().unwrap();
     assert!(delivery.outcome.is_flagged());
@@ -349,7 +369,11 @@ fn the_file_reopens_with_everything_in_it() {
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
     assert_eq!(
         store.append(&[single("b", "job:1", 2)]).unwrap(),
-        vec![Appended::Stored { seq: 2, entries: 1 }]
+        vec![Appended::Stored {
+            seq: 2,
+            entries: 1,
+            unmatched: 0
+        }]
     );
 }
 
@@ -434,9 +458,13 @@ fn callbacks_attach_to_their_email_and_roll_up_its_status() {
 #[test]
 fn callbacks_before_their_link_are_unmatched_then_attached_retroactively() {
     let (_dir, store) = store();
-    store
+    let appended = store
         .append(&[callback("ev1", "sg-late", EmailStatus::Bounced, 5)])
         .unwrap();
+    assert!(
+        matches!(appended[..], [Appended::Stored { unmatched: 1, .. }]),
+        "{appended:?}"
+    );
     let unmatched = store.unmatched(10, None).unwrap();
     assert_eq!(unmatched.len(), 1);
     assert!(unmatched[0].subjects.is_empty());
@@ -476,7 +504,11 @@ fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate() {
     replay.replay_key = Some("token-1".into());
     assert_eq!(
         store.append(&[first]).unwrap(),
-        vec![Appended::Stored { seq: 1, entries: 1 }]
+        vec![Appended::Stored {
+            seq: 1,
+            entries: 1,
+            unmatched: 0
+        }]
     );
     assert_eq!(
         store.append(&[retry, replay]).unwrap(),

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Fuzzes every target (or those named) for a bounded time: FUZZ_SECONDS each, default 10.
+#
+# With cargo-fuzz and a nightly toolchain installed it runs `cargo +nightly fuzz run`, the
+# usual way (AddressSanitizer included). Without them it builds the same targets with
+# libFuzzer's coverage instrumentation on the toolchain at hand — stable is enough and
+# nothing is downloaded — and runs the binaries directly. Either way the committed seeds in
+# corpus/<target>/ are read but never written: what the fuzzer learns goes to a scratch folder,
+# and a crashing input is left there (its path is printed) to be kept as a regression seed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds="${FUZZ_SECONDS:-10}"
+if [ "$#" -gt 0 ]; then
+  targets=("$@")
+else
+  targets=(standard_webhooks quickbooks xero stripe sendgrid mailgun postmark hmac resend catalog config)
+fi
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+
+if cargo +nightly fuzz --version >/dev/null 2>&1; then
+  for target in "${targets[@]}"; do
+    mkdir -p "$scratch/$target"
+    echo "== fuzz $target for ${seconds}s (cargo fuzz)"
+    cargo +nightly fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+      -max_total_time="$seconds" -artifact_prefix="$PWD/artifacts-$target-"
+  done
+  exit 0
+fi
+
+host="$(rustc -vV | sed -n 's/^host: //p')"
+# The instrumentation cargo-fuzz asks for, minus the sanitizer (which needs nightly).
+export RUSTFLAGS="-Cpasses=sancov-module \
+  -Cllvm-args=-sanitizer-coverage-level=4 \
+  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+  -Cllvm-args=-sanitizer-coverage-pc-table \
+  -Cllvm-args=-sanitizer-coverage-trace-compares \
+  --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+# --target keeps build scripts and proc macros uninstrumented, and these artifacts apart.
+if ! cargo build --release --locked --target "$host" --bins; then
+  echo "!!! SKIPPED FUZZING: the targets cannot be built with libFuzzer instrumentation here."
+  echo "!!! Their saved inputs still run as tests: cargo test --manifest-path fuzz/Cargo.toml"
+  exit 0
+fi
+bin="${CARGO_TARGET_DIR:-target}/$host/release"
+for target in "${targets[@]}"; do
+  mkdir -p "$scratch/$target"
+  echo "== fuzz $target for ${seconds}s"
+  "$bin/$target" -max_total_time="$seconds" -print_final_stats=1 \
+    -artifact_prefix="$PWD/artifacts-$target-" "$scratch/$target" "corpus/$target"
+done
