@@ -6,10 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
+use crate::http::page_error::{no_such_route, render_error_pages};
+use crate::http::session::SessionCodec;
+use crate::http::throttle::LoginThrottle;
 use crate::http::{self, AppState};
+use crate::render::{Origin, Renderer};
 use crate::store::Store;
 use crate::store::redb::RedbStore;
 use crate::store::writer::{Writer, WriterConfig};
@@ -47,17 +52,32 @@ impl Gateway {
                 "batch committed"
             );
         })?;
+        let origin = Origin::for_this_build();
+        if let Origin::Disk(root) = &origin {
+            tracing::info!(root = %root.display(), "templates and static files are read from disk on every request");
+        }
+        let renderer = Renderer::new(origin)?;
+        let sessions = SessionCodec::from_config(&config.auth)?;
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             config: config.clone(),
             store,
             writer: handle,
+            renderer,
+            sessions,
+            login_throttle: LoginThrottle::default(),
         });
-        let mut server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .shutdown_timeout(config.server.shutdown_timeout_secs)
-                .client_request_timeout(Duration::from_secs(10))
-                .listen(listener)?;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http::routes)
+                .default_service(web::to(no_such_route))
+                .wrap(ErrorHandlers::new().default_handler(render_error_pages))
+                .wrap(http::security::headers())
+        })
+        .shutdown_timeout(config.server.shutdown_timeout_secs)
+        .client_request_timeout(Duration::from_secs(10))
+        .listen(listener)?;
         if config.server.workers > 0 {
             server = server.workers(config.server.workers);
         }

@@ -7,5 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod password;
+pub mod render;
 pub mod sources;
 pub mod store;

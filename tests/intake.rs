@@ -378,8 +378,17 @@ impl Store for ControlledStore {
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
         self.inner.entry(id)
     }
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        self.inner.subject_origin(subject)
+    }
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.recent(limit, before)
+    }
     fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
         self.inner.unmatched(limit, before)
+    }
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.inner.unmatched_count()
     }
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
         self.inner.delivery(seq)

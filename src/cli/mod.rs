@@ -1,7 +1,9 @@
-//! The command line: `hooktrail serve | send | verify | reindex | bench`.
+//! The command line: `hooktrail serve | send | demo | hash-password | verify | reindex | bench`.
 
 mod bench;
+mod demo;
 mod maintenance;
+mod password;
 mod send;
 
 use std::path::PathBuf;
@@ -45,6 +47,10 @@ enum Command {
     Serve,
     /// Sign a payload file the way the source's provider would, post it, print the answer.
     Send(send::SendArgs),
+    /// Post the signed lifecycle of a few sample jobs and sales documents to the gateway.
+    Demo(demo::DemoArgs),
+    /// Read a password on stdin and print its argon2id hash for `[[auth.users]]`.
+    HashPassword,
     /// Check the integrity chain of the delivery log; exits non-zero naming the first bad seq.
     Verify,
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
@@ -66,8 +72,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Bench(args) = cli.command {
-        return bench::run(args).map(|()| ExitCode::SUCCESS);
+    match cli.command {
+        Command::Bench(args) => return bench::run(args).map(|()| ExitCode::SUCCESS),
+        // Needs no config: it only reads stdin.
+        Command::HashPassword => return password::run(),
+        _ => {}
     }
     let config = Config::load(&cli.config)?;
     match cli.command {
@@ -76,9 +85,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Send(args) => send::run(&config, args),
+        Command::Demo(args) => demo::run(&config, args),
         Command::Verify => maintenance::verify(&config),
         Command::Reindex => maintenance::reindex(&config),
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::HashPassword => unreachable!("handled above"),
     }
 }
 

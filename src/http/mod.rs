@@ -1,19 +1,28 @@
-//! The HTTP surface: webhook intake, the JSON API, health. Each route group in its own file.
+//! The HTTP surface: webhook intake, the JSON API, the staff pages and their sign-in, health.
+//! Each route group in its own file.
 
 pub mod api;
 pub mod auth;
 pub mod health;
 pub mod intake;
+pub mod login;
+pub mod page_error;
+pub mod pages;
 pub mod problem;
+pub mod security;
+pub mod session;
+pub mod throttle;
 
 use std::sync::Arc;
 
 use actix_web::web;
 
 use crate::config::Config;
+use crate::render::Renderer;
 use crate::store::Store;
 use crate::store::writer::WriterHandle;
 
+pub use page_error::PageError;
 pub use problem::ApiError;
 
 /// What every handler can reach.
@@ -21,11 +30,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub writer: WriterHandle,
+    pub renderer: Renderer,
+    pub sessions: session::SessionCodec,
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(intake::routes)
         .configure(api::routes)
-        .configure(health::routes);
+        .configure(health::routes)
+        .configure(login::routes)
+        .configure(pages::routes);
 }
