@@ -90,16 +90,7 @@ async fn login_form(
         error: None,
         notice,
     };
-    render_login(&request, &state, StatusCode::OK, form, SessionUse::Existing)
-}
-
-/// Which session the login page's form belongs to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SessionUse {
-    /// The request's own, or a new one if it has none.
-    Existing,
-    /// Always a new one (after a CSRF failure the old one is not trusted).
-    Fresh,
+    render_login(&request, &state, StatusCode::OK, form)
 }
 
 /// What the login page shows besides the form itself.
@@ -110,21 +101,17 @@ struct LoginForm {
     notice: Option<String>,
 }
 
-/// Renders the login page with the visitor's session, starting one (and setting its cookie)
-/// when the request has none or `use_session` asks for a fresh one.
+/// Renders the login page with the request's session, starting one (and setting its cookie)
+/// when the request has none. A valid session is never replaced here: a post from another
+/// site, refused for its missing token, must not sign anyone out either.
 fn render_login(
     request: &HttpRequest,
     state: &AppState,
     status: StatusCode,
     form: LoginForm,
-    use_session: SessionUse,
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now().timestamp();
-    let existing = match use_session {
-        SessionUse::Existing => session::from_request(request, state),
-        SessionUse::Fresh => None,
-    };
-    let (session, is_new) = match existing {
+    let (session, is_new) = match session::from_request(request, state) {
         Some(session) => (session, false),
         None => (Session::visitor(now)?, true),
     };
@@ -184,13 +171,12 @@ async fn login(
     let csrf_ok =
         session::from_request(&request, &state).is_some_and(|session| session.csrf_matches(&csrf));
     if !csrf_ok {
-        // A stale tab or a cross-site post: a fresh form (and session) to try again with.
+        // A stale tab or a cross-site post: a form with a valid token to try again with.
         return render_login(
             &request,
             &state,
             StatusCode::FORBIDDEN,
             retry("This sign-in form had expired. Please sign in again."),
-            SessionUse::Fresh,
         );
     }
 
@@ -208,7 +194,6 @@ async fn login(
             retry(&format!(
                 "Too many failed sign-ins. Please wait {seconds} seconds and try again."
             )),
-            SessionUse::Existing,
         )?;
         response
             .headers_mut()
@@ -236,7 +221,6 @@ async fn login(
             &state,
             StatusCode::UNAUTHORIZED,
             retry("That username and password do not match."),
-            SessionUse::Existing,
         );
     };
 

@@ -20,9 +20,9 @@ pub const MAX_TRACKED: usize = 10_000;
 /// How failures turn into waiting.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
-    /// Failures allowed before any waiting.
+    /// Failures allowed without waiting; after that many, each attempt must wait.
     pub free_failures: u32,
-    /// The wait after the first failure beyond the free ones; it doubles with each further one.
+    /// The wait once the free failures are used up; it doubles with each further failure.
     pub first_delay: Duration,
     pub max_delay: Duration,
     /// A record with no failure for this long starts over.
@@ -48,11 +48,10 @@ impl Policy {
     };
 
     fn delay_after(&self, failures: u32) -> Duration {
-        let beyond = failures.saturating_sub(self.free_failures);
-        if beyond == 0 {
+        if failures < self.free_failures {
             return Duration::ZERO;
         }
-        let doublings = (beyond - 1).min(20);
+        let doublings = (failures - self.free_failures).min(20);
         self.first_delay
             .saturating_mul(1u32 << doublings)
             .min(self.max_delay)
@@ -227,18 +226,22 @@ mod tests {
         let t0 = Instant::now();
         let client = ip("192.0.2.1");
         for _ in 0..2 {
-            assert!(throttle.check("dana", client, t0).is_ok());
-            throttle.record_failure("dana", client, t0);
+            assert!(throttle.check("dana", client, t0).is_ok(), "two are free");
+            throttle.record_failure("Dana", client, t0);
         }
-        assert!(throttle.check("dana", client, t0).is_ok(), "two are free");
-        throttle.record_failure("Dana", client, t0);
         assert_eq!(
             throttle.check("DANA", client, t0),
             Err(Duration::from_secs(1))
         );
+        throttle.record_failure("dana", client, t0 + Duration::from_secs(1));
+        assert_eq!(
+            throttle.check("dana", client, t0 + Duration::from_secs(1)),
+            Err(Duration::from_secs(2)),
+            "doubling"
+        );
         assert!(
             throttle
-                .check("dana", client, t0 + Duration::from_secs(1))
+                .check("dana", client, t0 + Duration::from_secs(3))
                 .is_ok()
         );
         for _ in 0..10 {

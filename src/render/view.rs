@@ -481,6 +481,18 @@ pub struct EmailView {
     pub delivery: Option<DeliveryView>,
 }
 
+/// Email providers as their own brands spell them.
+fn provider_name(provider: &str) -> String {
+    match provider.to_ascii_lowercase().as_str() {
+        "sendgrid" => "SendGrid".to_owned(),
+        "mailgun" => "Mailgun".to_owned(),
+        "postmark" => "Postmark".to_owned(),
+        "resend" => "Resend".to_owned(),
+        "ses" | "amazon_ses" => "Amazon SES".to_owned(),
+        _ => provider.to_owned(),
+    }
+}
+
 fn join(addresses: Vec<String>) -> Option<String> {
     (!addresses.is_empty()).then(|| addresses.join(", "))
 }
@@ -499,7 +511,7 @@ impl EmailView {
             cc: join(message.cc),
             bcc: join(message.bcc),
             sent: message.sent_at.map(|at| clock.time(at)),
-            provider: message.provider,
+            provider: message.provider.as_deref().map(provider_name),
             message_id: message.message_id,
             images_removed: clean.as_ref().map_or(0, |c| c.images_removed),
             html: clean.map(|c| c.html),
@@ -528,7 +540,7 @@ impl DeliveryView {
                 .map(|update| StatusUpdateView {
                     status: StatusBadge::new(update.status),
                     at: clock.time(update.at),
-                    provider: update.provider,
+                    provider: provider_name(&update.provider),
                     recipient: update.recipient,
                     reason: update.reason,
                 })
@@ -609,7 +621,7 @@ pub struct EmailEventView {
 impl EmailEventView {
     fn new(event: EmailEvent) -> EmailEventView {
         EmailEventView {
-            provider: event.provider,
+            provider: provider_name(&event.provider),
             status: StatusBadge::new(event.status),
             provider_event: event.provider_event,
             recipient: event.recipient,
