@@ -12,7 +12,7 @@
     else if (s < 3600) { n = Math.floor((s + 30) / 60); unit = "minute"; }
     else if (s < 5400) { n = 1; unit = "hour"; }
     else if (s < 86400) { n = Math.floor((s + 1800) / 3600); unit = "hour"; }
-    else if (s < 172800) { n = 1; unit = "day"; }
+    else if (s < 129600) { n = 1; unit = "day"; }
     else { n = Math.floor((s + 43200) / 86400); unit = "day"; }
     return n + " " + unit + (n === 1 ? "" : "s");
   }

@@ -123,7 +123,9 @@ fn render_login(
         error: form.error,
         notice: form.notice,
     };
-    let body = state.renderer.render("pages/login", &page)?;
+    let body = state
+        .renderer
+        .render_page("pages/login", &page.layout, &page)?;
     let mut response = html_response(status, body);
     if is_new {
         let cookie = state

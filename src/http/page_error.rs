@@ -163,7 +163,10 @@ pub fn render_error_pages<B: MessageBody + 'static>(
                 title: error.title(),
                 message: error.message(),
             };
-            match state.renderer.render("pages/error", &page) {
+            match state
+                .renderer
+                .render_page("pages/error", &page.layout, &page)
+            {
                 Ok(body) => Some(body),
                 Err(err) => {
                     tracing::error!(error = %err, "the error page failed to render");

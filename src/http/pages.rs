@@ -89,6 +89,28 @@ pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
         .body(body)
 }
 
+/// The day list of a page, rendered on its own and handed to the page as HTML: see
+/// [`crate::render::Renderer::render_page`] for why fragments are composed in Rust.
+fn render_days(
+    state: &AppState,
+    days: &[DayGroup],
+    show_subjects: bool,
+) -> Result<String, PageError> {
+    #[derive(Serialize)]
+    struct Days<'a> {
+        days: &'a [DayGroup],
+        show_subjects: bool,
+    }
+    if days.is_empty() {
+        return Ok(String::new());
+    }
+    let days = Days {
+        days,
+        show_subjects,
+    };
+    Ok(state.renderer.render("partials/days", &days)?)
+}
+
 fn clock(state: &AppState) -> Clock {
     Clock {
         now: Utc::now(),
@@ -134,10 +156,10 @@ struct TimelinePage {
     layout: Layout,
     subject: SubjectHeading,
     filters: Vec<FilterChip>,
-    days: Vec<DayGroup>,
+    /// The rendered day list (`partials/days`), empty when there are no entries.
+    days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
-    show_subjects: bool,
 }
 
 /// How a timeline is titled: from its first entry when that is the `job.created` or
@@ -359,16 +381,18 @@ fn render_timeline(
         Some(subtitle) => format!("{} — {subtitle}", heading.heading),
         None => heading.heading.clone(),
     };
+    let days = view::group_by_day(page.entries, &clock(state), false);
     let view = TimelinePage {
         layout: Layout::new(state, &title, Nav::Timeline, Some(staff), true),
         filters: filter_chips(&base, category, before.as_ref()),
-        days: view::group_by_day(page.entries, &clock(state), false),
+        days: render_days(state, &days, false)?,
         subject: heading,
         empty,
         pager,
-        show_subjects: false,
     };
-    Ok(state.renderer.render("pages/timeline", &view)?)
+    Ok(state
+        .renderer
+        .render_page("pages/timeline", &view.layout, &view)?)
 }
 
 fn timeline_empty_state(
@@ -477,10 +501,9 @@ impl UnmatchedSummary {
 struct HomePage {
     layout: Layout,
     unmatched: UnmatchedSummary,
-    days: Vec<DayGroup>,
+    days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
-    show_subjects: bool,
 }
 
 #[get("/")]
@@ -506,12 +529,13 @@ async fn home(
         let view = HomePage {
             layout: Layout::new(&state, "Latest activity", Nav::Home, Some(&staff), false),
             unmatched,
-            days: list.days,
+            days: render_days(&state, &list.days, true)?,
             empty,
             pager: list.pager,
-            show_subjects: true,
         };
-        Ok(state.renderer.render("pages/home", &view)?)
+        Ok(state
+            .renderer
+            .render_page("pages/home", &view.layout, &view)?)
     })
     .await??;
     Ok(html_response(StatusCode::OK, body))
@@ -520,10 +544,9 @@ async fn home(
 #[derive(Debug, Serialize)]
 struct UnmatchedPage {
     layout: Layout,
-    days: Vec<DayGroup>,
+    days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
-    show_subjects: bool,
 }
 
 #[get("/unmatched")]
@@ -544,12 +567,13 @@ async fn unmatched_page(
         });
         let view = UnmatchedPage {
             layout: Layout::new(&state, "Unmatched", Nav::Unmatched, Some(&staff), true),
-            days: list.days,
+            days: render_days(&state, &list.days, true)?,
             empty,
             pager: list.pager,
-            show_subjects: true,
         };
-        Ok(state.renderer.render("pages/unmatched", &view)?)
+        Ok(state
+            .renderer
+            .render_page("pages/unmatched", &view.layout, &view)?)
     })
     .await??;
     Ok(html_response(StatusCode::OK, body))

@@ -29,7 +29,6 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "pages/timeline",
     "pages/unmatched",
     "partials/days",
-    "partials/entry",
     "partials/jump",
     "partials/time",
     "details/accounting_event",

@@ -1,6 +1,9 @@
 //! How values read on a page: money in its currency, times in the configured timezone,
 //! relative times, day headings. Pure functions, so they are tested without a page.
 
+use std::sync::LazyLock;
+
+use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -30,9 +33,15 @@ impl TimeView {
     }
 }
 
+/// `Wed, Mar 4, 2026, 9:16:17 AM CST`; the format is parsed once, not for every time shown.
 pub fn exact_time(at: DateTime<Utc>, zone: Tz) -> String {
+    static EXACT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+        StrftimeItems::new("%a, %b %-d, %Y, %-I:%M:%S %p %Z")
+            .parse_to_owned()
+            .unwrap_or_default()
+    });
     at.with_timezone(&zone)
-        .format("%a, %b %-d, %Y, %-I:%M:%S %p %Z")
+        .format_with_items(EXACT.iter())
         .to_string()
 }
 
@@ -63,7 +72,7 @@ fn span(seconds: i64) -> String {
         s if s < 3_600 => ((s + 30) / 60, "minute"),
         s if s < 5_400 => (1, "hour"),
         s if s < 86_400 => ((s + 1_800) / 3_600, "hour"),
-        s if s < 172_800 => (1, "day"),
+        s if s < 129_600 => (1, "day"),
         s => ((s + 43_200) / 86_400, "day"),
     };
     if count == 1 {
@@ -220,6 +229,7 @@ mod tests {
         assert_eq!(ago(5 * 60 + 10), "5 minutes ago");
         assert_eq!(ago(3 * 3_600), "3 hours ago");
         assert_eq!(ago(30 * 3_600), "1 day ago");
+        assert_eq!(ago(45 * 3_600), "2 days ago");
         assert_eq!(ago(4 * 86_400), "4 days ago");
         assert_eq!(ago(40 * 86_400), "Jan 23");
         assert_eq!(ago(400 * 86_400), "Jan 28, 2025");
