@@ -6,13 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::http::limits::IntakeBudget;
+use crate::http::page_error::{no_such_route, render_error_pages};
+use crate::http::session::SessionCodec;
+use crate::http::throttle::LoginThrottle;
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
+use crate::render::{Origin, Renderer};
 use crate::store::Store;
 use crate::store::health::StorageHealth;
 use crate::store::redb::RedbStore;
@@ -73,6 +77,12 @@ impl Gateway {
                 }
             }
         })?;
+        let origin = Origin::for_this_build();
+        if let Origin::Disk(root) = &origin {
+            tracing::info!(root = %root.display(), "templates and static files are read from disk on every request");
+        }
+        let renderer = Renderer::new(origin)?;
+        let sessions = SessionCodec::from_config(&config.auth)?;
         let config = Arc::new(config);
         let retention = config
             .retention
@@ -86,6 +96,9 @@ impl Gateway {
             metrics,
             health,
             intake_budget: IntakeBudget::new(config.server.intake_buffer_bytes),
+            renderer,
+            sessions,
+            login_throttle: LoginThrottle::default(),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
         let read_timeout = Duration::from_secs(config.server.read_timeout_secs);
@@ -93,13 +106,16 @@ impl Gateway {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap(from_fn(requests::observe))
                 .configure(http::routes)
                 .configure(|cfg| {
                     if metrics_here {
                         http::metrics::routes(cfg);
                     }
                 })
+                .default_service(web::to(no_such_route))
+                .wrap(ErrorHandlers::new().default_handler(render_error_pages))
+                .wrap(http::security::headers())
+                .wrap(from_fn(requests::observe))
         })
         .shutdown_timeout(config.server.shutdown_timeout_secs)
         // Headers must arrive within the read timeout; intake gives the body its own.

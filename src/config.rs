@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono_tz::Tz;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::password;
 use crate::sources::{
-    Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks, stripe,
-    xero,
+    Secret, Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks,
+    stripe, xero,
 };
 
 /// Every development secret in the committed config contains this marker (in the clear or
@@ -112,8 +114,9 @@ impl StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayConfig {
-    #[serde(default = "defaults::timezone")]
-    pub timezone: String,
+    /// The IANA timezone pages show times in and group days by (`America/Chicago`).
+    #[serde(default = "defaults::timezone", deserialize_with = "iana_timezone")]
+    pub timezone: Tz,
 }
 
 impl Default for DisplayConfig {
@@ -184,7 +187,20 @@ pub struct AuthConfig {
     pub users: Vec<UserConfig>,
     #[serde(default)]
     pub api_tokens: Vec<ApiToken>,
+    /// Signs staff session cookies. When absent, each process makes a random key, and
+    /// sessions end when it restarts.
+    #[serde(default, deserialize_with = "session_key")]
+    pub session_key: Option<Secret>,
 }
+
+impl AuthConfig {
+    pub fn user(&self, username: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|user| user.username == username)
+    }
+}
+
+/// The shortest session key accepted: 32 bytes, the size of the HMAC-SHA256 key it becomes.
+pub const MIN_SESSION_KEY_BYTES: usize = 32;
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +234,27 @@ impl std::fmt::Debug for ApiToken {
     }
 }
 
+fn iana_timezone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown IANA timezone {name:?} (e.g. America/Chicago, Europe/London, UTC)"
+        ))
+    })
+}
+
+fn session_key<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Secret>, D::Error> {
+    let key = String::deserialize(deserializer)?;
+    if key.len() < MIN_SESSION_KEY_BYTES {
+        return Err(serde::de::Error::custom(format!(
+            "must be at least {MIN_SESSION_KEY_BYTES} characters (e.g. `openssl rand -base64 48`)"
+        )));
+    }
+    Ok(Secret::new(key.into_bytes()))
+}
+
 fn hex_sha256<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
     let text = String::deserialize(deserializer)?;
     let mut hash = [0u8; 32];
@@ -249,8 +286,8 @@ mod defaults {
     pub fn max_batch() -> usize {
         1024
     }
-    pub fn timezone() -> String {
-        "UTC".to_owned()
+    pub fn timezone() -> chrono_tz::Tz {
+        chrono_tz::UTC
     }
     pub fn prune_interval_secs() -> u64 {
         3600
@@ -482,12 +519,29 @@ fn validate_auth(auth: &AuthConfig, dev: &mut Vec<String>) -> Result<(), ConfigE
                 "missing",
             ));
         }
-        if !user.password_hash.starts_with("$argon2id$") {
+        if auth.users[..index]
+            .iter()
+            .any(|other| other.username == user.username)
+        {
+            return Err(key_error(
+                format!("auth.users[{index}].username"),
+                format!("{:?} is used twice", user.username),
+            ));
+        }
+        if !password::is_argon2id(&user.password_hash) {
             return Err(key_error(
                 format!("auth.users[{index}].password_hash"),
                 "expected an argon2id hash (hooktrail hash-password)",
             ));
         }
+        if password::verify(password::DEVELOPMENT_PASSWORD, &user.password_hash) {
+            dev.push(format!("auth.users[{index}] ({})", user.username));
+        }
+    }
+    if let Some(key) = &auth.session_key
+        && is_development_secret(&String::from_utf8_lossy(key.expose()))
+    {
+        dev.push("auth.session_key".to_owned());
     }
     Ok(())
 }

@@ -8,5 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod observability;
+pub mod password;
+pub mod render;
 pub mod sources;
 pub mod store;

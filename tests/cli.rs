@@ -156,3 +156,53 @@ secrets = ["mailgun-test-signing-key"]
     }
     assert!(server.terminate().success());
 }
+
+#[test]
+fn hash_password_reads_stdin_and_prints_an_argon2id_hash() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::binary())
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"open sesame\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let hash = String::from_utf8(output.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(hooktrail::password::verify("open sesame", hash));
+    assert!(!hooktrail::password::verify("open sesame\n", hash));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_fills_timelines_through_the_signed_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), &common::staff_users());
+    let mut server = ChildGateway::start(&config);
+    let (ok, out) = run_cli(&config, &["demo", "--url", &server.base]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Posted 42 signed events"), "{out}");
+    assert!(
+        out.contains("Skipped 6 SendGrid delivery event batches (no source of kind `sendgrid`"),
+        "{out}"
+    );
+    assert!(out.contains("/jobs/1042"), "{out}");
+
+    let mut browser = common::Browser::new(&server.base);
+    browser.sign_in().await;
+    let page = browser.get("/jobs/1042").await;
+    assert_eq!(page.status, 200);
+    let html = page.html();
+    let entries = scraper::Selector::parse("li.entry").unwrap();
+    assert_eq!(html.select(&entries).count(), 22);
+    let quote = browser.get("/salesdocs/Q-2291").await;
+    assert_eq!(quote.status, 200);
+    assert!(server.terminate().success());
+}

@@ -12,13 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Client, TestGateway, event, status_changed, write_config};
-use hooktrail::activity::{Entry, EntryId, Normalized, Subject};
-use hooktrail::sources::RawDelivery;
+use hooktrail::store::Store;
 use hooktrail::store::redb::RedbStore;
-use hooktrail::store::{
-    Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError,
-    StoredDelivery,
-};
 use ops_support::{LoggedChild, SmallDisk, delta, rss_kib, scrape, series};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -286,86 +281,10 @@ async fn slow_clients_are_cut_off_at_the_read_timeout() {
     gateway.stop().await.unwrap();
 }
 
-/// A store whose commits fail while `failing` is set, as on an I/O error.
-struct FailingStore {
-    inner: RedbStore,
-    failing: AtomicBool,
-}
-
-impl Store for FailingStore {
-    fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("simulated I/O error".into()));
-        }
-        self.inner.append(batch)
-    }
-    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
-        self.inner.subject_entries(subject, query)
-    }
-    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
-        self.inner.entry(id)
-    }
-    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.inner.unmatched(limit, before)
-    }
-    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
-        self.inner.delivery(seq)
-    }
-    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
-        self.inner.deliveries(from, limit)
-    }
-    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        self.inner.verify_chain()
-    }
-    fn reindex(
-        &self,
-        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-    ) -> Result<ReindexReport, StoreError> {
-        self.inner.reindex(normalize)
-    }
-    fn prune_bodies(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
-        self.inner.prune_bodies(cutoff)
-    }
-    fn erase(
-        &self,
-        target: &hooktrail::activity::redact::ErasureTarget,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<hooktrail::store::ErasureReport, StoreError> {
-        self.inner.erase(target, now)
-    }
-    fn export(
-        &self,
-        subject: Option<&Subject>,
-        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
-    ) -> Result<u64, StoreError> {
-        self.inner.export(subject, sink)
-    }
-    fn export_page(
-        &self,
-        subject: Option<&Subject>,
-        after: Option<hooktrail::store::Cursor>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.inner.export_page(subject, after, limit)
-    }
-    fn backup(
-        &self,
-        target: &std::path::Path,
-    ) -> Result<hooktrail::store::BackupReport, StoreError> {
-        self.inner.backup(target)
-    }
-    fn check_writable(&self) -> Result<(), StoreError> {
-        self.inner.check_writable()
-    }
-}
-
 #[actix_web::test]
 async fn a_failed_commit_shows_in_readyz_and_metrics_until_a_commit_succeeds() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FailingStore {
-        inner: RedbStore::open(&dir.path().join("failing.redb")).unwrap(),
-        failing: AtomicBool::new(true),
-    });
+    let store = common::store::failing(&dir);
     let mut gateway = TestGateway::start_with("", Some(store.clone())).await;
     let base = gateway.client.base.clone();
     let before = scrape(&base).await;
@@ -387,7 +306,7 @@ async fn a_failed_commit_shows_in_readyz_and_metrics_until_a_commit_succeeds() {
     assert_eq!(ready.status(), 503);
     let reason = ready.text().await.unwrap();
     assert!(reason.contains("the last commit failed"), "{reason}");
-    assert!(reason.contains("simulated I/O error"), "{reason}");
+    assert!(reason.contains("simulated disk failure"), "{reason}");
     let after = scrape(&base).await;
     assert_eq!(
         delta(

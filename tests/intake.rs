@@ -3,18 +3,9 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::Ordering;
 
 use common::{SECRET, TestGateway, event, status_changed};
-use hooktrail::activity::redact::ErasureTarget;
-use hooktrail::activity::{Entry, EntryId, Normalized, Subject};
-use hooktrail::sources::RawDelivery;
-use hooktrail::store::redb::RedbStore;
-use hooktrail::store::{
-    Appended, Capture, ChainReport, ErasureReport, Page, PageQuery, ReindexReport, Store,
-    StoreError, StoredDelivery,
-};
 use serde_json::{Value, json};
 
 async fn entries_of(gateway: &TestGateway, job: &str) -> Vec<Value> {
@@ -350,107 +341,10 @@ async fn health_and_readiness() {
     gateway.stop().await;
 }
 
-/// A store that can be held shut (to fill the queue) or made to fail (to break commits).
-struct ControlledStore {
-    inner: RedbStore,
-    entered: std::sync::Mutex<Option<mpsc::Sender<()>>>,
-    gate: std::sync::Mutex<Option<mpsc::Receiver<()>>>,
-    failing: AtomicBool,
-}
-
-impl Store for ControlledStore {
-    fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        if let Some(entered) = self.entered.lock().unwrap().take() {
-            // Nobody listens when a test does not need to know.
-            let _ = entered.send(());
-            // Hold this first commit until the test opens the gate.
-            if let Some(gate) = self.gate.lock().unwrap().take() {
-                gate.recv().unwrap();
-            }
-        }
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("simulated disk failure".into()));
-        }
-        self.inner.append(batch)
-    }
-    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
-        self.inner.subject_entries(subject, query)
-    }
-    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
-        self.inner.entry(id)
-    }
-    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.inner.unmatched(limit, before)
-    }
-    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
-        self.inner.delivery(seq)
-    }
-    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
-        self.inner.deliveries(from, limit)
-    }
-    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        self.inner.verify_chain()
-    }
-    fn reindex(
-        &self,
-        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-    ) -> Result<ReindexReport, StoreError> {
-        self.inner.reindex(normalize)
-    }
-    fn prune_bodies(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
-        self.inner.prune_bodies(cutoff)
-    }
-    fn erase(
-        &self,
-        target: &ErasureTarget,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<ErasureReport, StoreError> {
-        self.inner.erase(target, now)
-    }
-    fn export(
-        &self,
-        subject: Option<&Subject>,
-        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
-    ) -> Result<u64, StoreError> {
-        self.inner.export(subject, sink)
-    }
-    fn export_page(
-        &self,
-        subject: Option<&Subject>,
-        after: Option<hooktrail::store::Cursor>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.inner.export_page(subject, after, limit)
-    }
-    fn backup(
-        &self,
-        target: &std::path::Path,
-    ) -> Result<hooktrail::store::BackupReport, StoreError> {
-        self.inner.backup(target)
-    }
-    fn check_writable(&self) -> Result<(), StoreError> {
-        self.inner.check_writable()
-    }
-}
-
-fn controlled(
-    dir: &tempfile::TempDir,
-) -> (Arc<ControlledStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (gate_tx, gate_rx) = mpsc::channel();
-    let store = Arc::new(ControlledStore {
-        inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
-        entered: std::sync::Mutex::new(Some(entered_tx)),
-        gate: std::sync::Mutex::new(Some(gate_rx)),
-        failing: AtomicBool::new(false),
-    });
-    (store, entered_rx, gate_tx)
-}
-
 #[actix_web::test]
 async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, entered, gate) = controlled(&dir);
+    let (store, entered, gate) = common::store::controlled(&dir);
     let text = common::config_text(&dir.path().join("unused.redb"), "").replace(
         "[storage]\n",
         "[storage]\nqueue_capacity = 1\nmax_batch = 1\n",
@@ -512,7 +406,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledge
 #[actix_web::test]
 async fn a_failed_commit_acknowledges_nothing_and_the_gateway_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, entered, gate) = controlled(&dir);
+    let (store, entered, gate) = common::store::controlled(&dir);
     store.failing.store(true, Ordering::SeqCst);
     drop(entered);
     gate.send(()).unwrap();

@@ -146,7 +146,8 @@ async fn metrics_can_move_to_their_own_address_or_be_turned_off() {
         ("[metrics]\nlisten = \"127.0.0.1:0\"\n", true),
         ("[metrics]\nenabled = false\n", false),
     ] {
-        let text = config_text(&dir.path().join("m.redb"), extra);
+        // A file per gateway: a stopped one may still be letting go of its file.
+        let text = config_text(&dir.path().join(format!("m-{apart}.redb")), extra);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let gateway = hooktrail::app::Gateway::start(parse_config(&text), listener).unwrap();
         let main = reqwest::get(format!("http://{}/metrics", gateway.addr))

@@ -7,6 +7,13 @@
 //! - `plain`: an actix handler that reads the body and answers 202, the ceiling that HTTP
 //!   alone allows on this machine.
 //!
+//! Two more measure the staff pages:
+//! - `pages`: `GET /jobs/{id}` signed in, for jobs with 100, 10 000 and 100 000 entries in one
+//!   store of 1 000 000 (built once per run, see [`pages`]): what a page costs, and whether
+//!   that grows with the job's history (it should not: a page is one index range);
+//! - `plain-get`: an actix handler answering `GET` with a fixed page, the HTTP-alone baseline
+//!   for `pages`.
+//!
 //! Every cell (one target at one connection count) gets a fresh server and fresh keep-alive
 //! connections. Each connection posts back to back; only answers that arrive inside the
 //! measured window count, as a load tester like wrk counts them: in a closed loop that is an
@@ -37,6 +44,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::app::Gateway;
 use crate::config::Config;
 use crate::sources::Source;
+use crate::store::Store;
+
+mod pages;
 
 /// HTTP worker threads for every server under test, so the targets compete on equal terms.
 const SERVER_WORKERS: usize = 2;
@@ -55,6 +65,10 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 /// The targets the 64-connection goals are stated for.
 const GOAL_CONNECTIONS: u32 = 64;
+/// The body `plain-get` answers with, about the size of a compressed timeline page.
+const PLAIN_PAGE_BYTES: usize = 8 * 1024;
+/// Signs the sessions of the `pages` target's requests.
+const SESSION_KEY: &str = "hooktrail-bench-session-key-0123456789abcdef";
 
 #[derive(clap::Args)]
 #[command(after_help = "Progress and the servers' own log lines go to stderr; \
@@ -106,6 +120,11 @@ enum Target {
     Plain,
     /// The gateway committing once per request (`max_batch = 1`).
     PerRequest,
+    /// The timeline page of jobs with 100, 10 000 and 100 000 entries in a 1 000 000-entry
+    /// store, signed in.
+    Pages,
+    /// A handler that answers GET with a fixed page: HTTP alone, the baseline for `pages`.
+    PlainGet,
 }
 
 impl fmt::Display for Target {
@@ -114,7 +133,34 @@ impl fmt::Display for Target {
             Target::Gateway => "gateway",
             Target::Plain => "plain",
             Target::PerRequest => "per-request",
+            Target::Pages => "pages",
+            Target::PlainGet => "plain-get",
         })
+    }
+}
+
+/// One thing measured: a target, and for `pages` the history of the job whose page is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cell {
+    target: Target,
+    history: Option<u64>,
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.history {
+            Some(history) => write!(f, "{}@{}", self.target, short_count(history)),
+            None => write!(f, "{}", self.target),
+        }
+    }
+}
+
+/// `100`, `10k`, `100k`, `1M`.
+fn short_count(count: u64) -> String {
+    match count {
+        c if c >= 1_000_000 && c.is_multiple_of(1_000_000) => format!("{}M", c / 1_000_000),
+        c if c >= 1_000 && c.is_multiple_of(1_000) => format!("{}k", c / 1_000),
+        c => c.to_string(),
     }
 }
 
@@ -144,33 +190,51 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// run minutes apart at most, under the same background load from the rest of the machine.
 async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
     let source = Arc::new(signing_source()?);
+    let fixture = if args.targets.contains(&Target::Pages) {
+        eprintln!(
+            "bench: building the page store ({} entries)…",
+            pages::TOTAL_ENTRIES
+        );
+        let built = tokio::task::spawn_blocking(pages::PageFixture::build).await??;
+        Some(Arc::new(built))
+    } else {
+        None
+    };
     let mut results = Vec::new();
     for &connections in &args.connections {
         for &target in &args.targets {
-            eprintln!("bench: {target} with {connections} connection(s)…");
-            let result = run_cell(target, connections, args, source.clone()).await?;
-            results.push(result);
+            let histories: Vec<Option<u64>> = match target {
+                Target::Pages => pages::HISTORIES.into_iter().map(Some).collect(),
+                _ => vec![None],
+            };
+            for history in histories {
+                let cell = Cell { target, history };
+                eprintln!("bench: {cell} with {connections} connection(s)…");
+                let result = run_cell(cell, connections, args, &source, fixture.as_deref()).await?;
+                results.push(result);
+            }
         }
     }
     Ok(results)
 }
 
 async fn run_cell(
-    target: Target,
+    cell: Cell,
     connections: u32,
     args: &BenchArgs,
-    source: Arc<Source>,
+    source: &Arc<Source>,
+    fixture: Option<&pages::PageFixture>,
 ) -> anyhow::Result<CellResult> {
-    let server =
-        start_server(target).with_context(|| format!("cannot start the {target} server"))?;
-    let client = Arc::new(Client::new(server.addr(), source));
+    let (server, load) = start_server(cell, source, fixture)
+        .with_context(|| format!("cannot start the {cell} server"))?;
+    let client = Arc::new(Client::new(server.addr(), load));
     let window = Window::starting_now(args.warmup, args.duration);
     let load = apply_load(client, connections, window).await;
     // Stop the server whatever the load did, so that nothing outlives its cell.
     let stopped = server.stop().await;
     let tally = load?;
-    stopped.with_context(|| format!("cannot stop the {target} server"))?;
-    Ok(summarize(target, connections, tally, args.duration))
+    stopped.with_context(|| format!("cannot stop the {cell} server"))?;
+    Ok(summarize(cell, connections, tally, args.duration))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,7 +243,8 @@ async fn run_cell(
 enum RunningServer {
     Gateway {
         gateway: Gateway,
-        data: tempfile::TempDir,
+        /// The store's folder, removed after the cell; `None` for the shared page store.
+        data: Option<tempfile::TempDir>,
     },
     Plain {
         addr: SocketAddr,
@@ -201,7 +266,9 @@ impl RunningServer {
         match self {
             RunningServer::Gateway { gateway, data } => {
                 gateway.stop().await?;
-                data.close().context("cannot remove the bench store")?;
+                if let Some(data) = data {
+                    data.close().context("cannot remove the bench store")?;
+                }
             }
             RunningServer::Plain {
                 handle, serving, ..
@@ -214,12 +281,50 @@ impl RunningServer {
     }
 }
 
-fn start_server(target: Target) -> anyhow::Result<RunningServer> {
-    match target {
-        Target::Gateway => start_gateway(None),
-        Target::PerRequest => start_gateway(Some(1)),
-        Target::Plain => start_plain(),
-    }
+/// The cell's server, and the requests its clients send.
+fn start_server(
+    cell: Cell,
+    source: &Arc<Source>,
+    fixture: Option<&pages::PageFixture>,
+) -> anyhow::Result<(RunningServer, Load)> {
+    let intake = || Load::Intake(source.clone());
+    let page = |history: u64, cookie: Option<String>| Load::Page {
+        path: format!("/jobs/{}", pages::job_id(history)),
+        cookie,
+    };
+    Ok(match cell.target {
+        Target::Gateway => (start_gateway(None)?, intake()),
+        Target::PerRequest => (start_gateway(Some(1))?, intake()),
+        Target::Plain => (start_plain()?, intake()),
+        Target::PlainGet => (start_plain()?, page(100, None)),
+        Target::Pages => {
+            let fixture = fixture.context("the page store was not built")?;
+            let history = cell.history.context("a pages cell without a history")?;
+            let (server, cookie) = start_pages_gateway(fixture)?;
+            (server, page(history, Some(cookie)))
+        }
+    })
+}
+
+/// The gateway serving the shared page store, and a signed-in session cookie for it.
+fn start_pages_gateway(fixture: &pages::PageFixture) -> anyhow::Result<(RunningServer, String)> {
+    let mut config = gateway_config(Path::new("unused.redb"), None)?;
+    config.auth.session_key = crate::sources::Secret::new(SESSION_KEY.as_bytes().to_vec());
+    config.auth.users.push(crate::config::UserConfig {
+        username: "bench".to_owned(),
+        password_hash: crate::password::hash("bench")?,
+    });
+    let cookie = pages::session_cookie(&config)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let store: Arc<dyn Store> = fixture.store.clone();
+    let gateway = Gateway::start_with_store(config, store, listener)?;
+    Ok((
+        RunningServer::Gateway {
+            gateway,
+            data: None,
+        },
+        cookie,
+    ))
 }
 
 /// The gateway on a loopback port with a fresh store; `max_batch` `None` keeps the default.
@@ -230,7 +335,10 @@ fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningServer> {
     let config = gateway_config(&data.path().join("bench.redb"), max_batch)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let gateway = Gateway::start(config, listener)?;
-    Ok(RunningServer::Gateway { gateway, data })
+    Ok(RunningServer::Gateway {
+        gateway,
+        data: Some(data),
+    })
 }
 
 fn gateway_config(store_path: &Path, max_batch: Option<usize>) -> anyhow::Result<Config> {
@@ -267,12 +375,15 @@ fn signing_source() -> anyhow::Result<Source> {
 fn start_plain() -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let server =
-        HttpServer::new(|| App::new().route("/hooks/{source}", web::post().to(accept_unchecked)))
-            .workers(SERVER_WORKERS)
-            .shutdown_timeout(5)
-            .listen(listener)?
-            .run();
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/hooks/{source}", web::post().to(accept_unchecked))
+            .route("/jobs/{id}", web::get().to(fixed_page))
+    })
+    .workers(SERVER_WORKERS)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
     let handle = server.handle();
     let serving = tokio::spawn(server);
     Ok(RunningServer::Plain {
@@ -287,31 +398,64 @@ async fn accept_unchecked(_body: web::Bytes) -> HttpResponse {
     HttpResponse::Accepted().finish()
 }
 
+/// The page baseline: a fixed body, nothing read, nothing rendered.
+async fn fixed_page() -> HttpResponse {
+    static PAGE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| "<p>page</p>".repeat(PLAIN_PAGE_BYTES / 11));
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(PAGE.as_str())
+}
+
 // ---------------------------------------------------------------------------------------------
 // The load
+
+/// What a cell's connections send.
+enum Load {
+    /// Signed events, each new, through the source.
+    Intake(Arc<Source>),
+    /// The same page again and again, with the session cookie if any.
+    Page {
+        path: String,
+        cookie: Option<String>,
+    },
+}
 
 /// What every connection of a cell shares.
 struct Client {
     addr: SocketAddr,
     host: String,
-    source: Arc<Source>,
+    load: Load,
     /// Numbers the events across connections, so they spread over many subjects.
     events_sent: AtomicU64,
 }
 
 impl Client {
-    fn new(addr: SocketAddr, source: Arc<Source>) -> Client {
+    fn new(addr: SocketAddr, load: Load) -> Client {
         Client {
             addr,
             host: addr.to_string(),
-            source,
+            load,
             events_sent: AtomicU64::new(0),
+        }
+    }
+
+    fn request(&self) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+        match &self.load {
+            Load::Intake(source) => self.signed_request(source),
+            Load::Page { path, cookie } => {
+                let mut request = hyper::Request::get(path.as_str()).header(HOST, &self.host);
+                if let Some(cookie) = cookie {
+                    request = request.header(hyper::header::COOKIE, cookie);
+                }
+                Ok(request.body(Full::new(Bytes::new()))?)
+            }
         }
     }
 
     /// A fresh event, signed now; the signature brings a unique `webhook-id`, so the gateway
     /// stores every request instead of answering duplicates from its dedup index.
-    fn signed_request(&self) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+    fn signed_request(&self, source: &Source) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
         let sequence = self.events_sent.fetch_add(1, Ordering::Relaxed);
         let now = Utc::now();
         let body =
@@ -319,8 +463,7 @@ impl Client {
         let mut request = hyper::Request::post(format!("/hooks/{SOURCE_NAME}"))
             .header(HOST, &self.host)
             .header(CONTENT_TYPE, "application/json");
-        let signed = self
-            .source
+        let signed = source
             .sign(&body, now.timestamp(), None)
             .map_err(anyhow::Error::msg)?;
         for (name, value) in signed.headers {
@@ -389,7 +532,7 @@ async fn drive_connection(client: Arc<Client>, window: Window) -> anyhow::Result
         let Some(open) = connection.as_mut() else {
             continue;
         };
-        let request = client.signed_request()?;
+        let request = client.request()?;
         let started = Instant::now();
         let outcome = open.exchange(request).await;
         let finished = Instant::now();
@@ -544,10 +687,13 @@ impl Tally {
     }
 }
 
-/// One target at one connection count.
+/// One target (with its job history, for `pages`) at one connection count.
 #[derive(Debug, Serialize)]
 struct CellResult {
     target: Target,
+    /// For `pages`: how many entries the job whose page was read has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<u64>,
     connections: u32,
     acked: u64,
     acked_per_sec: f64,
@@ -559,13 +705,14 @@ struct CellResult {
     error_kinds: BTreeMap<String, u64>,
 }
 
-fn summarize(target: Target, connections: u32, tally: Tally, measured: Duration) -> CellResult {
+fn summarize(cell: Cell, connections: u32, tally: Tally, measured: Duration) -> CellResult {
     let mut latencies = tally.ack_latencies;
     latencies.sort_unstable();
     let acked = latencies.len() as u64;
     let millis = |latency: Duration| latency.as_secs_f64() * 1e3;
     CellResult {
-        target,
+        target: cell.target,
+        history: cell.history,
         connections,
         acked,
         acked_per_sec: acked as f64 / measured.as_secs_f64(),
@@ -602,8 +749,22 @@ struct Report {
     event_bytes: usize,
     results: Vec<CellResult>,
     ratios: Vec<Ratios>,
+    /// Present when `pages` ran.
+    page_ratios: Vec<PageRatios>,
     /// Present when the gateway ran at 64 connections.
     goals_at_64_connections: Option<Vec<Goal>>,
+}
+
+/// How a timeline page compares, at one connection count and job history: with HTTP alone
+/// (`plain-get`), and with the page of the smallest history (1.0 = the page costs the same
+/// however long the job's history).
+#[derive(Debug, Serialize)]
+struct PageRatios {
+    connections: u32,
+    history: u64,
+    pages_per_sec: f64,
+    over_plain_get: Option<f64>,
+    over_smallest_history: Option<f64>,
 }
 
 /// Throughput ratios at one connection count; `None` where a target did not run or acked nothing.
@@ -630,10 +791,14 @@ impl Report {
             .iter()
             .map(|&connections| ratios_at(&results, connections))
             .collect();
-        let goals = args
+        let page_ratios = args
             .connections
-            .contains(&GOAL_CONNECTIONS)
-            .then(|| goals_at(&results, GOAL_CONNECTIONS));
+            .iter()
+            .flat_map(|&connections| page_ratios_at(&results, connections))
+            .collect();
+        let goals = (args.connections.contains(&GOAL_CONNECTIONS)
+            && args.targets.contains(&Target::Gateway))
+        .then(|| goals_at(&results, GOAL_CONNECTIONS));
         Report {
             duration_secs: args.duration.as_secs_f64(),
             warmup_secs: args.warmup.as_secs_f64(),
@@ -641,6 +806,7 @@ impl Report {
             event_bytes: EVENT_BYTES,
             results,
             ratios,
+            page_ratios,
             goals_at_64_connections: goals,
         }
     }
@@ -654,11 +820,20 @@ impl Report {
 
     fn write_text(&self, out: &mut String) -> fmt::Result {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let intake = self
+            .results
+            .iter()
+            .any(|cell| !matches!(cell.target, Target::Pages | Target::PlainGet));
+        let events = if intake {
+            format!("{}-byte signed status.changed events; ", self.event_bytes)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "\n{} s measured per cell after {} s warm-up; {}-byte signed status.changed events; \
-             {} server workers; client and servers share {cores} cores.\n",
-            self.duration_secs, self.warmup_secs, self.event_bytes, self.server_workers
+            "\n{} s measured per cell after {} s warm-up; {events}{} server workers; client and \
+             servers share {cores} cores.\n",
+            self.duration_secs, self.warmup_secs, self.server_workers
         )?;
         self.write_table(out)?;
         self.write_errors(out)?;
@@ -670,13 +845,13 @@ impl Report {
         writeln!(
             out,
             "{:<12} {:>11} {:>11} {:>9} {:>9} {:>8}",
-            "target", "connections", "acked/s", "p50 ms", "p99 ms", "errors"
+            "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors"
         )?;
         for cell in &self.results {
             writeln!(
                 out,
                 "{:<12} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
-                cell.target.to_string(),
+                cell.name(),
                 cell.connections,
                 cell.acked_per_sec,
                 optional(cell.p50_ms, 2),
@@ -697,7 +872,7 @@ impl Report {
             writeln!(
                 out,
                 "  errors, {} at {}: {}",
-                cell.target,
+                cell.name(),
                 cell.connections,
                 kinds.join(", ")
             )?;
@@ -706,6 +881,37 @@ impl Report {
     }
 
     fn write_ratios(&self, out: &mut String) -> fmt::Result {
+        if !self.page_ratios.is_empty() {
+            writeln!(
+                out,
+                "\nTimeline pages ({} entries per page; jobs in one store of {} entries):",
+                crate::http::pages::PAGE_SIZE,
+                pages::TOTAL_ENTRIES
+            )?;
+            writeln!(
+                out,
+                "{:>11} {:>9} {:>10} {:>16} {:>20}",
+                "connections", "history", "pages/s", "pages/plain-get", "vs smallest history"
+            )?;
+            for ratio in &self.page_ratios {
+                writeln!(
+                    out,
+                    "{:>11} {:>9} {:>10.0} {:>16} {:>20}",
+                    ratio.connections,
+                    short_count(ratio.history),
+                    ratio.pages_per_sec,
+                    optional(ratio.over_plain_get, 3),
+                    optional(ratio.over_smallest_history, 2)
+                )?;
+            }
+        }
+        if !self
+            .results
+            .iter()
+            .any(|cell| cell.target == Target::Gateway)
+        {
+            return Ok(());
+        }
         writeln!(
             out,
             "\n{:>11} {:>15} {:>21}",
@@ -752,6 +958,43 @@ fn find(results: &[CellResult], target: Target, connections: u32) -> Option<&Cel
     results
         .iter()
         .find(|cell| cell.target == target && cell.connections == connections)
+}
+
+impl CellResult {
+    fn name(&self) -> String {
+        Cell {
+            target: self.target,
+            history: self.history,
+        }
+        .to_string()
+    }
+}
+
+fn page_ratios_at(results: &[CellResult], connections: u32) -> Vec<PageRatios> {
+    let pages: Vec<&CellResult> = results
+        .iter()
+        .filter(|cell| cell.target == Target::Pages && cell.connections == connections)
+        .collect();
+    let baseline = find(results, Target::PlainGet, connections)
+        .map(|cell| cell.acked_per_sec)
+        .filter(|rate| *rate > 0.0);
+    let smallest = pages
+        .iter()
+        .min_by_key(|cell| cell.history)
+        .map(|cell| cell.acked_per_sec)
+        .filter(|rate| *rate > 0.0);
+    pages
+        .iter()
+        .filter_map(|cell| {
+            Some(PageRatios {
+                connections,
+                history: cell.history?,
+                pages_per_sec: cell.acked_per_sec,
+                over_plain_get: baseline.map(|rate| cell.acked_per_sec / rate),
+                over_smallest_history: smallest.map(|rate| cell.acked_per_sec / rate),
+            })
+        })
+        .collect()
 }
 
 fn throughput_ratio(results: &[CellResult], connections: u32, denominator: Target) -> Option<f64> {
@@ -837,7 +1080,11 @@ mod tests {
             failures: BTreeMap::from([(Failure::Status(503), 2), (Failure::Timeout, 1)]),
         });
 
-        let cell = summarize(Target::Gateway, 16, tally, Duration::from_secs(4));
+        let gateway = Cell {
+            target: Target::Gateway,
+            history: None,
+        };
+        let cell = summarize(gateway, 16, tally, Duration::from_secs(4));
 
         assert_eq!(cell.acked, 202);
         assert!((cell.acked_per_sec - 50.5).abs() < 1e-9);
@@ -849,7 +1096,11 @@ mod tests {
 
     #[test]
     fn nothing_acked_gives_no_percentiles() {
-        let cell = summarize(Target::Plain, 1, Tally::default(), Duration::from_secs(1));
+        let plain = Cell {
+            target: Target::Plain,
+            history: None,
+        };
+        let cell = summarize(plain, 1, Tally::default(), Duration::from_secs(1));
         assert_eq!((cell.acked, cell.p50_ms, cell.p99_ms), (0, None, None));
         assert_eq!(cell.acked_per_sec, 0.0);
     }
@@ -857,6 +1108,7 @@ mod tests {
     fn cell(target: Target, acked_per_sec: f64, p99_ms: f64) -> CellResult {
         CellResult {
             target,
+            history: None,
             connections: 64,
             acked: 0,
             acked_per_sec,
@@ -895,6 +1147,25 @@ mod tests {
             assert_eq!(event["data"]["subject"]["kind"], "job");
             assert!(event["data"]["to"].is_string());
         }
+    }
+
+    #[test]
+    fn page_cells_are_named_by_history_and_compared_with_both_baselines() {
+        let page = |history, rate| CellResult {
+            history: Some(history),
+            ..cell(Target::Pages, rate, 5.0)
+        };
+        let results = vec![
+            cell(Target::PlainGet, 10000.0, 1.0),
+            page(100, 2000.0),
+            page(100_000, 1900.0),
+        ];
+        assert_eq!(results[2].name(), "pages@100k");
+        let ratios = page_ratios_at(&results, 64);
+        assert_eq!(ratios.len(), 2);
+        assert_eq!(ratios[1].over_plain_get, Some(0.19));
+        assert_eq!(ratios[1].over_smallest_history, Some(0.95));
+        assert!(page_ratios_at(&results, 16).is_empty());
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The command line: `hooktrail serve | send | verify | reindex | bench`.
+//! The command line: `hooktrail serve | send | demo | hash-password | verify | reindex | bench`.
 
 mod bench;
+mod demo;
 mod export;
 mod maintenance;
+mod password;
 mod remote;
 mod send;
 
@@ -47,6 +49,10 @@ enum Command {
     Serve,
     /// Sign a payload file the way the source's provider would, post it, print the answer.
     Send(send::SendArgs),
+    /// Post the signed lifecycle of a few sample jobs and sales documents to the gateway.
+    Demo(demo::DemoArgs),
+    /// Read a password on stdin and print its argon2id hash for `[[auth.users]]`.
+    HashPassword,
     /// Check the integrity chain of the delivery log; exits non-zero naming the first bad seq.
     Verify(remote::RemoteArgs),
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
@@ -92,8 +98,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Bench(args) = cli.command {
-        return bench::run(args).map(|()| ExitCode::SUCCESS);
+    match cli.command {
+        Command::Bench(args) => return bench::run(args).map(|()| ExitCode::SUCCESS),
+        // Needs no config: it only reads stdin.
+        Command::HashPassword => return password::run(),
+        _ => {}
     }
     let config = Config::load(&cli.config)?;
     match cli.command {
@@ -102,13 +111,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Send(args) => send::run(&config, args),
+        Command::Demo(args) => demo::run(&config, args),
         Command::Verify(remote) => maintenance::verify(&config, &remote),
         Command::Reindex => maintenance::reindex(&config),
         Command::Prune { older_than_days } => maintenance::prune(&config, older_than_days),
         Command::Erase { subject, email } => maintenance::erase(&config, subject, email),
         Command::Export(args) => export::run(&config, args),
         Command::Backup { path, remote } => maintenance::backup(&config, &remote, &path),
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::HashPassword => unreachable!("handled above"),
     }
 }
 

@@ -34,12 +34,13 @@ fn the_committed_configs_parse() {
     )))
     .unwrap();
     assert_eq!(dev.sources[0].name, "hoops");
-    assert_eq!(dev.display.timezone, "America/Chicago");
+    assert_eq!(dev.display.timezone, chrono_tz::America::Chicago);
+    assert_eq!(dev.auth.users[0].username, "dev");
     assert_eq!(dev.sources.len(), 8);
-    // Every source's secret and the API token are recognized as development ones.
+    // Every source's secret, the API token and the development user are recognized as such.
     assert_eq!(
         dev.development_secrets.len(),
-        9,
+        10,
         "{:?}",
         dev.development_secrets
     );
@@ -61,7 +62,8 @@ fn defaults_fill_optional_keys() {
     let config = load(BASE, &[]).unwrap();
     assert_eq!(config.server.max_body_bytes, 1024 * 1024);
     assert_eq!(config.storage.max_batch, 1024);
-    assert_eq!(config.display.timezone, "UTC");
+    assert_eq!(config.display.timezone, chrono_tz::UTC);
+    assert!(config.auth.session_key.is_none());
     assert!(config.development_secrets.len() == 1);
 }
 
@@ -145,4 +147,45 @@ fn overrides_that_name_nothing_are_refused() {
     );
     let message = error_of(BASE, &[("HOOKTRAIL_SERVER__LISTN", "x")]);
     assert!(message.contains("listn"), "{message}");
+}
+
+#[test]
+fn timezones_are_checked_at_load() {
+    let text = format!("{BASE}\n[display]\ntimezone = \"Europe/Berlin\"\n");
+    assert_eq!(
+        load(&text, &[]).unwrap().display.timezone,
+        chrono_tz::Europe::Berlin
+    );
+    let text = format!("{BASE}\n[display]\ntimezone = \"Mars/Olympus_Mons\"\n");
+    let message = error_of(&text, &[]);
+    assert!(
+        message.contains("display.timezone") && message.contains("Mars/Olympus_Mons"),
+        "{message}"
+    );
+}
+
+#[test]
+fn session_keys_and_users_are_validated() {
+    let key = "k".repeat(MIN_SESSION_KEY_BYTES);
+    let text = format!("{BASE}\n[auth]\nsession_key = \"{key}\"\n");
+    let config = load(&text, &[]).unwrap();
+    assert_eq!(config.auth.session_key.unwrap().expose(), key.as_bytes());
+    let short = format!("{BASE}\n[auth]\nsession_key = \"too short\"\n");
+    assert!(error_of(&short, &[]).contains("auth.session_key"));
+    let from_env = load(BASE, &[("HOOKTRAIL_AUTH__SESSION_KEY", key.as_str())]).unwrap();
+    assert!(from_env.auth.session_key.is_some());
+
+    let user = |name: &str, hash: &str| {
+        format!("\n[[auth.users]]\nusername = \"{name}\"\npassword_hash = \"{hash}\"\n")
+    };
+    let hash = crate::password::hash("correct horse").unwrap();
+    let text = format!("{BASE}{}", user("dana", &hash));
+    let config = load(&text, &[]).unwrap();
+    assert!(config.auth.user("dana").is_some());
+    assert!(config.development_secrets.len() == 1, "only the API token");
+
+    let bcrypt = format!("{BASE}{}", user("dana", "$2b$12$abc"));
+    assert!(error_of(&bcrypt, &[]).contains("auth.users[0].password_hash"));
+    let twice = format!("{BASE}{}{}", user("dana", &hash), user("dana", &hash));
+    assert!(error_of(&twice, &[]).contains("auth.users[1].username"));
 }

@@ -1,5 +1,5 @@
 //! The JSON API: `GET /api/v1/subjects/{kind}/{id}/entries`, `GET /api/v1/entries/{id}`,
-//! `GET /api/v1/deliveries/{seq}`. Every route requires a [`Caller`].
+//! `GET /api/v1/deliveries/{seq}`, `GET /api/v1/unmatched`. Every route requires a [`Caller`].
 
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};

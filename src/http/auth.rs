@@ -1,5 +1,6 @@
 //! Who may read: API callers with a bearer token from config (compared as sha256 hashes, in
-//! constant time, against every configured token).
+//! constant time, against every configured token), or staff signed in to the pages (their
+//! session cookie), so the pages' own links to the JSON work in the browser.
 
 use std::future::{Ready, ready};
 
@@ -9,12 +10,13 @@ use actix_web::{FromRequest, HttpRequest, web};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, session};
 use crate::config::ApiToken;
 
 /// Proof that the request is authenticated; take it as a handler argument to require login.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The token's configured name, or the staff member's username.
     pub name: String,
 }
 
@@ -31,10 +33,19 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
         .ok_or(ApiError::Internal)?;
-    let token = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    let Some(authorization) = request.headers().get(AUTHORIZATION) else {
+        // No token: a staff session will do. (Reads only; the API changes nothing, so a
+        // cookie-authenticated request needs no CSRF token.)
+        return session::staff(request)
+            .map(|staff| Caller {
+                name: staff.username,
+            })
+            .ok_or(ApiError::Unauthenticated);
+    };
+    // A token that is presented must be valid: no falling back to the cookie.
+    let token = authorization
+        .to_str()
+        .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())

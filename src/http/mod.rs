@@ -1,4 +1,5 @@
-//! The HTTP surface: webhook intake, the JSON API, health. Each route group in its own file.
+//! The HTTP surface: webhook intake, the JSON API, the staff pages and their sign-in, health.
+//! Each route group in its own file.
 
 pub mod admin;
 pub mod api;
@@ -6,8 +7,14 @@ pub mod auth;
 pub mod health;
 pub mod intake;
 pub mod limits;
+pub mod login;
 pub mod metrics;
+pub mod page_error;
+pub mod pages;
 pub mod problem;
+pub mod security;
+pub mod session;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -15,10 +22,12 @@ use actix_web::web;
 
 use crate::config::Config;
 use crate::observability::Metrics;
+use crate::render::Renderer;
 use crate::store::Store;
 use crate::store::health::StorageHealth;
 use crate::store::writer::WriterHandle;
 
+pub use page_error::PageError;
 pub use problem::ApiError;
 
 /// What every handler can reach.
@@ -29,6 +38,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub health: Arc<StorageHealth>,
     pub intake_budget: limits::IntakeBudget,
+    pub renderer: Renderer,
+    pub sessions: session::SessionCodec,
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 /// Registers every route.
@@ -36,5 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(intake::routes)
         .configure(api::routes)
         .configure(admin::routes)
-        .configure(health::routes);
+        .configure(health::routes)
+        .configure(login::routes)
+        .configure(pages::routes);
 }

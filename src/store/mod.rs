@@ -163,8 +163,19 @@ pub trait Store: Send + Sync + 'static {
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
 
+    /// The oldest entry of a subject's timeline, if it has any. Costs O(1): pages use it for
+    /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError>;
+
+    /// The latest entries across every subject, newest receipt first (entry ids are
+    /// time-ordered), before `before` if given. Costs O(limit).
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
+
     /// Entries no link resolves to a subject yet, newest first, before `before` if given.
     fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
+
+    /// How many entries are unmatched. Costs O(1).
+    fn unmatched_count(&self) -> Result<u64, StoreError>;
 
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError>;
 

@@ -117,6 +117,18 @@ impl Store for ReopeningStore {
         self.with(|store| store.unmatched(limit, before))
     }
 
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        self.with(|store| store.subject_origin(subject))
+    }
+
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.with(|store| store.recent(limit, before))
+    }
+
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.with(|store| store.unmatched_count())
+    }
+
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
         self.with(|store| store.delivery(seq))
     }
@@ -203,6 +215,15 @@ mod tests {
         }
         fn unmatched(&self, l: usize, b: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
             self.inner.unmatched(l, b)
+        }
+        fn subject_origin(&self, s: &Subject) -> Result<Option<Entry>, StoreError> {
+            self.inner.subject_origin(s)
+        }
+        fn recent(&self, l: usize, b: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+            self.inner.recent(l, b)
+        }
+        fn unmatched_count(&self) -> Result<u64, StoreError> {
+            self.inner.unmatched_count()
         }
         fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
             self.inner.delivery(seq)

@@ -2,6 +2,8 @@
 //! process of the built binary; real HTTP either way.
 #![allow(dead_code)]
 
+pub mod store;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -273,4 +275,189 @@ pub fn run_cli(config: &Path, args: &[&str]) -> (bool, String) {
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+/// The staff member the page tests sign in as.
+pub const STAFF_USER: &str = "dana";
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+/// `[[auth.users]]` for [`STAFF_USER`], to pass as a config's `extra`. Hashing is slow on
+/// purpose, so the hash is made once per test binary.
+pub fn staff_users() -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| hooktrail::password::hash(STAFF_PASSWORD).expect("hash"));
+    format!("\n[[auth.users]]\nusername = \"{STAFF_USER}\"\npassword_hash = \"{hash}\"\n")
+}
+
+/// An answer as a browser would see it, before following any redirect.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get("location")
+            .and_then(|value| value.to_str().ok())
+    }
+
+    pub fn html(&self) -> scraper::Html {
+        scraper::Html::parse_document(&self.body)
+    }
+}
+
+/// A browser-like client: keeps the session cookie, follows no redirects by itself.
+pub struct Browser {
+    pub base: String,
+    http: reqwest::Client,
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookie: None,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let request = self.http.post(format!("{}{path}", self.base)).form(fields);
+        self.send(request).await
+    }
+
+    async fn send(&mut self, mut request: reqwest::RequestBuilder) -> Answer {
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("request");
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().expect("ascii cookie");
+            let pair = set.split(';').next().unwrap_or_default().to_owned();
+            let removed = set.contains("Max-Age=0") || pair.ends_with('=');
+            self.cookie = (!removed).then_some(pair);
+        }
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// The CSRF token of the form on a page.
+    pub fn csrf_of(answer: &Answer) -> String {
+        let html = answer.html();
+        let selector = scraper::Selector::parse("input[name=csrf]").expect("selector");
+        html.select(&selector)
+            .next()
+            .and_then(|input| input.value().attr("value"))
+            .expect("a csrf field")
+            .to_owned()
+    }
+
+    /// Signs in as [`STAFF_USER`] through the login form.
+    pub async fn sign_in(&mut self) {
+        let form = self.get("/login").await;
+        let csrf = Browser::csrf_of(&form);
+        let answer = self
+            .post_form(
+                "/login",
+                &[
+                    ("username", STAFF_USER),
+                    ("password", STAFF_PASSWORD),
+                    ("csrf", &csrf),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+    }
+}
+
+/// A job's week, one event of most kinds, on known days (Chicago time: March 2 to 4, 2026):
+/// what the page tests and the browser test look at.
+pub async fn post_job_story(client: &Client, job: &str) {
+    let subject = json!({"kind": "job", "id": job});
+    let dana = json!({"kind": "user", "id": "u7", "name": "Dana"});
+    let events = [
+        event(
+            "job.created",
+            "2026-03-02T15:00:00Z",
+            json!({"subject": subject, "actor": dana,
+                   "job": {"id": job, "number": job, "title": "Business cards", "customer": "Acme Coffee"}}),
+        ),
+        event(
+            "artwork.uploaded",
+            "2026-03-02T16:00:00Z",
+            json!({"subject": subject, "actor": {"kind": "customer", "name": "Maria"},
+                   "file": {"name": "cards.pdf", "size_bytes": 2_400_000, "content_type": "application/pdf",
+                            "url": "https://files.example.com/cards.pdf"}}),
+        ),
+        event(
+            "proof.rejected",
+            "2026-03-03T14:00:00Z",
+            json!({"subject": subject, "actor": {"kind": "customer", "name": "Maria"},
+                   "proof": {"version": 1, "name": "Front"}, "comment": "Logo is blurry"}),
+        ),
+        event(
+            "email.sent",
+            "2026-03-03T15:00:00Z",
+            json!({"subject": subject, "actor": dana,
+                   "message": {"provider": "sendgrid", "provider_message_id": format!("sg-{job}"),
+                               "from": "orders@shop.example", "to": ["maria@acme.example"],
+                               "cc": ["boss@acme.example"], "subject": "Your proof is ready",
+                               "html": "<p>Hi Maria, <b>your proof</b> is ready.</p><p><a href=\"https://proofs.example.com/1\">Review your proof</a></p><img src=\"https://tracker.example/o.gif\">",
+                               "text": "Hi Maria, your proof is ready.",
+                               "sent_at": "2026-03-03T15:00:00Z"}}),
+        ),
+        event(
+            "invoice.created",
+            "2026-03-04T01:30:00Z",
+            json!({"subject": subject, "actor": dana,
+                   "invoice": {"number": "INV-7", "total": "1284.5", "currency": "USD"}}),
+        ),
+        event(
+            "invoice.sent_to_accounting",
+            "2026-03-04T15:00:00Z",
+            json!({"subject": subject, "invoice": {"number": "INV-7", "total": "1284.5", "currency": "USD"},
+                   "platform": "quickbooks", "account_id": "9130", "external_id": "187"}),
+        ),
+        event(
+            "automation.triggered",
+            "2026-03-04T16:00:00Z",
+            json!({"subject": subject, "rule": {"id": "r1", "name": "Rush order"},
+                   "trigger": "job.created", "actions": ["Tag RUSH", "Notify production"]}),
+        ),
+        event(
+            "purchase_order.sent",
+            "2026-03-04T17:00:00Z",
+            json!({"subject": subject, "actor": dana,
+                   "purchase_order": {"number": "PO-9", "vendor": "Mohawk Paper", "total": "312.4", "currency": "EUR"}}),
+        ),
+        event(
+            "status.changed",
+            "2026-03-04T18:00:00Z",
+            json!({"subject": subject, "actor": dana, "from": "Proofing", "to": "Printing"}),
+        ),
+        event(
+            "shipment.label_created",
+            "2026-03-04T19:00:00Z",
+            json!({"subject": subject, "carrier": "UPS", "tracking": "1Z999"}),
+        ),
+    ];
+    for body in events {
+        let response = client.post_signed(&body).await;
+        assert_eq!(response.status(), 200);
+    }
 }

@@ -73,8 +73,20 @@ impl Store for RedbStore {
         query::entry(&self.db.begin_read()?, id)
     }
 
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        query::subject_origin(&self.db.begin_read()?, subject)
+    }
+
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        query::recent(&self.db.begin_read()?, limit, before)
+    }
+
     fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
         query::unmatched(&self.db.begin_read()?, limit, before)
+    }
+
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        query::unmatched_count(&self.db.begin_read()?)
     }
 
     fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {

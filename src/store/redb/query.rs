@@ -2,7 +2,7 @@
 
 use std::ops::Bound;
 
-use redb::ReadTransaction;
+use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::tables::{
     BODIES, CATEGORY_TIMELINE, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINE, UNMATCHED, from_json,
@@ -94,6 +94,46 @@ pub(super) fn with_status(txn: &ReadTransaction, mut entry: Entry) -> Result<Ent
     Ok(entry)
 }
 
+pub fn subject_origin(
+    txn: &ReadTransaction,
+    subject: &Subject,
+) -> Result<Option<Entry>, StoreError> {
+    let key = subject.key();
+    let table = txn.open_table(TIMELINE)?;
+    let first = table
+        .range::<(&str, i64, u128)>(
+            (key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX),
+        )?
+        .next()
+        .transpose()?;
+    match first {
+        Some((position, _)) => entry(txn, EntryId::from_u128(position.value().2)),
+        None => Ok(None),
+    }
+}
+
+pub fn recent(
+    txn: &ReadTransaction,
+    limit: usize,
+    before: Option<EntryId>,
+) -> Result<Vec<Entry>, StoreError> {
+    let table = txn.open_table(ENTRIES)?;
+    let upper = match before {
+        Some(id) => Bound::Excluded(id.as_u128()),
+        None => Bound::Unbounded,
+    };
+    let mut out = Vec::new();
+    for item in table
+        .range::<u128>((Bound::Unbounded, upper))?
+        .rev()
+        .take(limit.clamp(1, PageQuery::MAX_LIMIT))
+    {
+        let (_, raw) = item?;
+        out.push(with_status(txn, from_json(raw.value())?)?);
+    }
+    Ok(out)
+}
+
 pub fn unmatched(
     txn: &ReadTransaction,
     limit: usize,
@@ -114,6 +154,12 @@ pub fn unmatched(
         }
     }
     Ok(out)
+}
+
+/// redb keeps every table's length in its root header, so this is O(1) and always agrees
+/// with the rows (a separate counter would be one more thing to keep in step).
+pub fn unmatched_count(txn: &ReadTransaction) -> Result<u64, StoreError> {
+    Ok(txn.open_table(UNMATCHED)?.len()?)
 }
 
 pub fn deliveries(

@@ -470,10 +470,13 @@ fn callbacks_before_their_link_are_unmatched_then_attached_retroactively() {
     assert!(unmatched[0].subjects.is_empty());
     assert!(page(&store, "job:7", query(10)).entries.is_empty());
 
+    assert_eq!(store.unmatched_count().unwrap(), 1);
+
     store
         .append(&[email_sent("m1", "job:7", "sg-late")])
         .unwrap();
     assert!(store.unmatched(10, None).unwrap().is_empty());
+    assert_eq!(store.unmatched_count().unwrap(), 0);
     let entries = page(&store, "job:7", query(10)).entries;
     assert_eq!(entries.len(), 2);
     let bounce = entries
@@ -515,4 +518,63 @@ fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate() {
         vec![Appended::Duplicate { seq: 1 }, Appended::Replayed]
     );
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
+}
+
+#[test]
+fn recent_reads_every_subject_newest_receipt_first_in_pages() {
+    let (_dir, store) = store();
+    // Appended one by one, so each has a later receipt (and a later id) than the one before.
+    for (id, subject, occurred) in [("a", "job:1", 9), ("b", "salesdoc:2", 1), ("c", "job:3", 5)] {
+        store.append(&[single(id, subject, occurred)]).unwrap();
+    }
+    let newest: Vec<String> = store
+        .recent(2, None)
+        .unwrap()
+        .iter()
+        .map(|e| e.source.event_id.clone().unwrap())
+        .collect();
+    assert_eq!(newest, ["c", "b"]);
+    let second = store.recent(2, Some(store.recent(2, None).unwrap()[1].id));
+    let older: Vec<String> = second
+        .unwrap()
+        .iter()
+        .map(|e| e.source.event_id.clone().unwrap())
+        .collect();
+    assert_eq!(older, ["a"]);
+}
+
+#[test]
+fn the_origin_is_the_oldest_entry_of_a_timeline() {
+    let (_dir, store) = store_with_three_deliveries();
+    let origin = store
+        .subject_origin(&"job:1".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(origin.source.event_id.as_deref(), Some("a"));
+    assert!(
+        store
+            .subject_origin(&"job:2".parse().unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn the_unmatched_count_survives_reindex() {
+    let (_dir, store) = store();
+    store
+        .append(&[
+            callback("ev1", "sg-x", EmailStatus::Delivered, 5),
+            callback("ev2", "sg-y", EmailStatus::Delivered, 6),
+        ])
+        .unwrap();
+    assert_eq!(store.unmatched_count().unwrap(), 2);
+    let replayed = std::sync::Mutex::new(vec![
+        callback("ev2", "sg-y", EmailStatus::Delivered, 6),
+        callback("ev1", "sg-x", EmailStatus::Delivered, 5),
+    ]);
+    store
+        .reindex(&|_| replayed.lock().unwrap().pop().map(|c| c.normalized))
+        .unwrap();
+    assert_eq!(store.unmatched_count().unwrap(), 2);
 }

@@ -1,0 +1,256 @@
+//! The `pages` target's fixture: one store of [`TOTAL_ENTRIES`] entries in which three jobs have
+//! 100, 10 000 and 100 000 entries (the rest spread over thousands of other jobs), written
+//! straight through the `Store` API in large batches — far faster than over HTTP, and the
+//! store is the same either way.
+//!
+//! The entries mix what a busy shop's timelines hold: status changes, emails with HTML (which
+//! every page view sanitizes), invoices and artwork, interleaved in time across jobs so a
+//! job's entries are spread through the B-trees as they would be after years of traffic.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::activity::details::{Amount, EmailMessage, FileInfo, InvoiceInfo, SafeUrl, Text};
+use crate::activity::{Actor, ActorKind, Category, Details, EntryKind, NewEntry, Normalized};
+use crate::activity::{Outcome, Subject, SubjectKind};
+use crate::config::Config;
+use crate::http::session::{Session, SessionCodec};
+use crate::store::redb::RedbStore;
+use crate::store::{Capture, Store};
+
+pub const TOTAL_ENTRIES: u64 = 1_000_000;
+/// The histories measured: jobs with this many entries each.
+pub const HISTORIES: [u64; 3] = [100, 10_000, 100_000];
+/// Entries per delivery and deliveries per transaction while building.
+const ENTRIES_PER_DELIVERY: u64 = 10;
+const DELIVERIES_PER_COMMIT: u64 = 2_000;
+/// The jobs that share the rest of the entries.
+const OTHER_JOBS: u64 = 8_900;
+
+/// The job whose timeline has `history` entries.
+pub fn job_id(history: u64) -> String {
+    format!("history-{history}")
+}
+
+/// The job entry `i` of the store belongs to: every 10th to the 100 000 job, every 100th
+/// (offset 1) to the 10 000 job, every 10 000th (offset 2) to the 100 job.
+fn job_of(i: u64) -> String {
+    if i.is_multiple_of(10) {
+        job_id(100_000)
+    } else if i % 100 == 1 {
+        job_id(10_000)
+    } else if i % 10_000 == 2 {
+        job_id(100)
+    } else {
+        format!("job-{}", i % OTHER_JOBS)
+    }
+}
+
+pub struct PageFixture {
+    pub store: Arc<RedbStore>,
+    _dir: tempfile::TempDir,
+}
+
+impl PageFixture {
+    /// The store with [`TOTAL_ENTRIES`] entries.
+    pub fn build() -> anyhow::Result<PageFixture> {
+        PageFixture::build_with(TOTAL_ENTRIES)
+    }
+
+    /// A store with `total` entries, shared out as in the full one (a tenth to the largest
+    /// history, and so on).
+    fn build_with(total: u64) -> anyhow::Result<PageFixture> {
+        let dir = tempfile::Builder::new()
+            .prefix("hooktrail-bench-pages-")
+            .tempdir()?;
+        let store = RedbStore::open(&dir.path().join("pages.redb"))?;
+        let started = Instant::now();
+        let base = Utc::now() - Duration::days(400);
+        let received_at = Utc::now();
+        let mut delivery = 0u64;
+        let mut written = 0u64;
+        while written < total {
+            let mut batch = Vec::with_capacity(DELIVERIES_PER_COMMIT as usize);
+            for _ in 0..DELIVERIES_PER_COMMIT {
+                if written >= total {
+                    break;
+                }
+                let entries: Vec<NewEntry> = (written..total)
+                    .take(ENTRIES_PER_DELIVERY as usize)
+                    .map(|i| entry(i, base))
+                    .collect::<anyhow::Result<_>>()?;
+                written += entries.len() as u64;
+                batch.push(Capture {
+                    source: "bench".to_owned(),
+                    received_at,
+                    headers: Vec::new(),
+                    body: Bytes::from(format!("{{\"bench_delivery\":{delivery}}}")),
+                    normalized: Normalized {
+                        delivery_id: Some(format!("bench-{delivery}")),
+                        entries,
+                        outcome: Outcome::Normalized,
+                    },
+                    replay_key: None,
+                });
+                delivery += 1;
+            }
+            store.append(&batch)?;
+            if written.is_multiple_of(100_000) {
+                eprintln!(
+                    "bench: page store {written} / {total} entries ({:.0} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        eprintln!(
+            "bench: page store built: {total} entries in {delivery} deliveries, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(PageFixture {
+            store: Arc::new(store),
+            _dir: dir,
+        })
+    }
+}
+
+/// A `Cookie` header value of a signed-in session for the config's first user.
+pub fn session_cookie(config: &Config) -> anyhow::Result<String> {
+    let user = config
+        .auth
+        .users
+        .first()
+        .context("the bench config names no user")?;
+    let codec = SessionCodec::from_config(&config.auth)?;
+    let session = Session::staff(user, Utc::now().timestamp())?;
+    Ok(format!(
+        "{}={}",
+        crate::http::session::COOKIE_NAME,
+        codec.seal(&session)
+    ))
+}
+
+fn entry(i: u64, base: DateTime<Utc>) -> anyhow::Result<NewEntry> {
+    let job = job_of(i);
+    let subject = Subject::new(SubjectKind::Job, job.as_str())?;
+    let occurred_at = base + Duration::seconds(i64::try_from(i)? * 30);
+    let dana = Actor {
+        kind: ActorKind::User,
+        id: Some("u-7".to_owned()),
+        name: "Dana Whitfield".to_owned(),
+    };
+    // A multiplicative hash, so every job (whatever stride picks its entries) gets the mix.
+    let (kind, category, summary, details) =
+        match (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 10 {
+            1 | 5 => (
+                "email.sent",
+                Category::Communication,
+                format!("Email “Proof ready for job {job}” sent to maria@acme-coffee.example"),
+                Details::Email {
+                    message: EmailMessage {
+                        provider: Some("sendgrid".to_owned()),
+                        provider_message_id: Some(format!("sg-bench-{i}")),
+                        from: Some("orders@lakeside-print.example".to_owned()),
+                        to: vec!["maria@acme-coffee.example".to_owned()],
+                        subject: Some(format!("Proof ready for job {job}")),
+                        html: Some(format!(
+                            "<div style=\"font-family:Arial\"><p>Hi Maria,</p><p>Your proof for \
+                         <strong>job {job}</strong> is ready. Please check spelling, phone \
+                         numbers and colours carefully: we print exactly what you approve.</p>\
+                         <p><a href=\"https://proofs.lakeside-print.example/{i}\">Review your \
+                         proof</a></p><table><tr><td>Qty</td><td>500</td></tr><tr><td>Stock\
+                         </td><td>16 pt matte</td></tr></table><p>Thanks,<br>Dana</p>\
+                         <img src=\"https://tracking.example/o.gif\"></div>"
+                        )),
+                        text: Some("Hi Maria, your proof is ready.".to_owned()),
+                        sent_at: Some(occurred_at),
+                        ..Default::default()
+                    },
+                },
+            ),
+            3 => (
+                "invoice.created",
+                Category::Accounting,
+                format!("Invoice #INV-{i} created for 1284.50 USD"),
+                Details::Invoice {
+                    invoice: InvoiceInfo {
+                        id: Some(Text(format!("inv-{i}"))),
+                        number: Some(Text(format!("INV-{i}"))),
+                        total: Amount::parse("1284.50"),
+                        currency: Some("USD".to_owned()),
+                    },
+                },
+            ),
+            7 => (
+                "artwork.uploaded",
+                Category::Workflow,
+                "Artwork uploaded: cards-front-back.pdf (2.5 MB)".to_owned(),
+                Details::Artwork {
+                    file: FileInfo {
+                        name: "cards-front-back.pdf".to_owned(),
+                        size_bytes: Some(2_481_152),
+                        content_type: Some("application/pdf".to_owned()),
+                        url: SafeUrl::parse("https://files.lakeside-print.example/cards.pdf"),
+                    },
+                },
+            ),
+            _ => (
+                "status.changed",
+                Category::Workflow,
+                "Status changed from Proofing to In production".to_owned(),
+                Details::StatusChange {
+                    from: Some("Proofing".to_owned()),
+                    to: "In production".to_owned(),
+                },
+            ),
+        };
+    Ok(NewEntry {
+        kind: EntryKind::new(kind).context("entry kind")?,
+        category,
+        occurred_at,
+        actor: dana,
+        subjects: vec![subject],
+        summary,
+        details,
+        event_id: None,
+        correlation: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PageQuery;
+
+    #[test]
+    fn a_small_store_is_shared_out_like_the_full_one() {
+        let fixture = PageFixture::build_with(20_000).unwrap();
+        let largest: Subject = format!("job:{}", job_id(100_000)).parse().unwrap();
+        let query = PageQuery {
+            limit: 50,
+            before: None,
+            category: None,
+        };
+        let page = fixture.store.subject_entries(&largest, &query).unwrap();
+        assert_eq!(page.entries.len(), 50);
+        let kinds: std::collections::HashSet<&str> =
+            page.entries.iter().map(|e| e.kind.as_str()).collect();
+        assert!(kinds.len() >= 3, "a mix of kinds: {kinds:?}");
+        assert!(page.next.is_some());
+    }
+
+    #[test]
+    fn the_histories_get_exactly_their_share_of_the_store() {
+        let mut counts = std::collections::HashMap::<String, u64>::new();
+        for i in 0..TOTAL_ENTRIES {
+            *counts.entry(job_of(i)).or_default() += 1;
+        }
+        for history in HISTORIES {
+            assert_eq!(counts[&job_id(history)], history);
+        }
+        assert_eq!(counts.values().sum::<u64>(), TOTAL_ENTRIES);
+    }
+}

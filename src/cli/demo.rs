@@ -1,0 +1,154 @@
+//! `hooktrail demo`: posts the lifecycle of a few sample jobs and sales documents through the
+//! gateway's real, signed endpoints, so a new installation shows full timelines at once.
+//!
+//! The business app's events are signed with the configured `standard-webhooks` source, exactly
+//! as `hooktrail send` signs a file. The story also has provider callbacks (SendGrid delivery
+//! events, QuickBooks invoice updates); each is posted through a configured source of that
+//! kind, and skipped with a note while none is configured.
+
+mod story;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::config::Config;
+use crate::sources::{Source, standard_webhooks};
+use story::{Posting, Sender};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// The gateway's base URL (default: the configured listen address).
+    #[arg(long)]
+    url: Option<String>,
+    /// The standard-webhooks source to post the business app's events as (default: the first
+    /// one configured).
+    #[arg(long)]
+    source: Option<String>,
+}
+
+pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let app_source = business_app_source(config, args.source.as_deref())?;
+    let base = args
+        .url
+        .unwrap_or_else(|| format!("http://{}", config.server.listen));
+    let base = base.trim_end_matches('/').to_owned();
+    let client = reqwest::blocking::Client::new();
+    let postings = story::lifecycle(Utc::now(), config.display.timezone);
+
+    let mut posted = 0usize;
+    let mut skipped: Vec<(Sender, usize)> = Vec::new();
+    for posting in &postings {
+        let Some(source) = sender_source(config, posting.sender, app_source) else {
+            match skipped
+                .iter_mut()
+                .find(|(sender, _)| *sender == posting.sender)
+            {
+                Some((_, count)) => *count += 1,
+                None => skipped.push((posting.sender, 1)),
+            }
+            continue;
+        };
+        post(&client, &base, source, posting)?;
+        posted += 1;
+    }
+
+    println!(
+        "Posted {posted} signed events to {base}/hooks/{}.",
+        app_source.name
+    );
+    for (sender, count) in skipped {
+        println!(
+            "Skipped {count} {} (no source of kind `{}` is configured).",
+            sender.description(),
+            sender.source_kind()
+        );
+    }
+    println!("\nOpen the timelines:");
+    for (label, path) in story::SUBJECTS {
+        println!("  {label:<30} {base}{path}");
+    }
+    if config
+        .development_secrets
+        .iter()
+        .any(|key| key.starts_with("auth.users"))
+    {
+        println!(
+            "\nSign in as `dev` with the development password `{}`.",
+            crate::password::DEVELOPMENT_PASSWORD
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The source the business app's events are signed with.
+fn business_app_source<'c>(config: &'c Config, name: Option<&str>) -> anyhow::Result<&'c Source> {
+    match name {
+        Some(name) => {
+            let source = config
+                .source(name)
+                .with_context(|| format!("no source named {name:?} in the config"))?;
+            anyhow::ensure!(
+                source.kind_name() == standard_webhooks::KIND,
+                "source {name:?} is of kind {}, but the demo's business-app events need a \
+                 {} source",
+                source.kind_name(),
+                standard_webhooks::KIND
+            );
+            Ok(source)
+        }
+        None => config
+            .sources
+            .iter()
+            .find(|source| source.kind_name() == standard_webhooks::KIND)
+            .with_context(|| {
+                format!(
+                    "the demo needs a source of kind {} in the config",
+                    standard_webhooks::KIND
+                )
+            }),
+    }
+}
+
+/// The configured source a posting goes through, if there is one.
+fn sender_source<'c>(config: &'c Config, sender: Sender, app: &'c Source) -> Option<&'c Source> {
+    match sender {
+        Sender::BusinessApp => Some(app),
+        provider => config
+            .sources
+            .iter()
+            .find(|source| source.kind_name() == provider.source_kind()),
+    }
+}
+
+fn post(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    source: &Source,
+    posting: &Posting,
+) -> anyhow::Result<()> {
+    let url = format!("{base}/hooks/{}", source.name);
+    let signed = source
+        .sign(&posting.body, Utc::now().timestamp(), None)
+        .map_err(anyhow::Error::msg)?;
+    let mut request = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(signed.body);
+    for (name, value) in signed.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().with_context(|| {
+        format!("cannot reach {url}: is `hooktrail serve` running with this config?")
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        let answer = response.text().unwrap_or_default();
+        anyhow::bail!(
+            "{url} answered {status} to “{}”: {answer}",
+            posting.description
+        );
+    }
+    Ok(())
+}

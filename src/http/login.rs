@@ -1,0 +1,308 @@
+//! `GET /login`, `POST /login`, `POST /logout`.
+//!
+//! Both forms carry the session's CSRF token (a synchronizer token kept in the signed session
+//! cookie, see [`super::session`]): a page on another site can make a browser submit a form,
+//! but it cannot read ours to learn the token, nor forge the cookie that holds it. Checking it
+//! on the login form too stops another site from signing a browser in as someone else.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::page_error::PageError;
+use super::pages::{Layout, Nav, html_response, redirect};
+use super::session::{self, Session};
+use crate::password;
+use crate::render::view::encode_query_value;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(login_form).service(login).service(logout);
+}
+
+/// `/login?next=…` for a page that needs signing in.
+pub fn login_url(next: &str) -> String {
+    let next = safe_next(Some(next));
+    if next == "/" {
+        "/login".to_owned()
+    } else {
+        format!("/login?next={}", encode_query_value(&next))
+    }
+}
+
+/// Where to go after signing in: a path on this site, never another site (`//evil.test`,
+/// `/\evil.test` and absolute URLs are refused), and never back to the login itself.
+pub fn safe_next(next: Option<&str>) -> String {
+    let Some(next) = next.map(str::trim) else {
+        return "/".to_owned();
+    };
+    let same_site_path = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() <= 2048;
+    let loops = next == "/login" || next.starts_with("/login?") || next.starts_with("/logout");
+    if same_site_path && !loops {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct LoginPage {
+    layout: Layout,
+    csrf: String,
+    next: String,
+    username: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[get("/login")]
+async fn login_form(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let next = safe_next(query.next.as_deref());
+    if session::staff(&request).is_some() {
+        return Ok(redirect(&next));
+    }
+    let notice = query
+        .signed_out
+        .is_some()
+        .then(|| "You have signed out.".to_owned());
+    let form = LoginForm {
+        next,
+        username: String::new(),
+        error: None,
+        notice,
+    };
+    render_login(&request, &state, StatusCode::OK, form)
+}
+
+/// What the login page shows besides the form itself.
+struct LoginForm {
+    next: String,
+    username: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Renders the login page with the request's session, starting one (and setting its cookie)
+/// when the request has none. A valid session is never replaced here: a post from another
+/// site, refused for its missing token, must not sign anyone out either.
+fn render_login(
+    request: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    form: LoginForm,
+) -> Result<HttpResponse, PageError> {
+    let now = Utc::now().timestamp();
+    let (session, is_new) = match session::from_request(request, state) {
+        Some(session) => (session, false),
+        None => (Session::visitor(now)?, true),
+    };
+    let page = LoginPage {
+        layout: Layout::new(state, "Sign in", Nav::Login, None, false),
+        csrf: session.csrf_token().to_owned(),
+        next: form.next,
+        username: form.username,
+        error: form.error,
+        notice: form.notice,
+    };
+    let body = state
+        .renderer
+        .render_page("pages/login", &page.layout, &page)?;
+    let mut response = html_response(status, body);
+    if is_new {
+        let cookie = state
+            .sessions
+            .cookie(&session, session::is_https(request), now);
+        response
+            .add_cookie(&cookie)
+            .map_err(|_| PageError::Internal)?;
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+#[post("/login")]
+async fn login(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<Credentials>,
+) -> Result<HttpResponse, PageError> {
+    let Credentials {
+        username,
+        password,
+        csrf,
+        next,
+    } = form.into_inner();
+    let next = safe_next(next.as_deref());
+    let username = username.trim().to_owned();
+    let retry = |error: &str| LoginForm {
+        next: next.clone(),
+        username: username.clone(),
+        error: Some(error.to_owned()),
+        notice: None,
+    };
+
+    let csrf_ok =
+        session::from_request(&request, &state).is_some_and(|session| session.csrf_matches(&csrf));
+    if !csrf_ok {
+        // A stale tab or a cross-site post: a form with a valid token to try again with.
+        return render_login(
+            &request,
+            &state,
+            StatusCode::FORBIDDEN,
+            retry("This sign-in form had expired. Please sign in again."),
+        );
+    }
+
+    let client = client_address(&request);
+    if let Err(wait) = state
+        .login_throttle
+        .check(&username, client, Instant::now())
+    {
+        let seconds = wait.as_secs().max(1);
+        tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
+        let mut response = render_login(
+            &request,
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            retry(&format!(
+                "Too many failed sign-ins. Please wait {seconds} seconds and try again."
+            )),
+        )?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        return Ok(response);
+    }
+
+    // Argon2 is deliberately slow: off the async workers.
+    let user = state.config.auth.user(&username).cloned();
+    let verified = web::block(move || match &user {
+        Some(user) => password::verify(&password, &user.password_hash).then_some(user.clone()),
+        None => {
+            password::verify_decoy(&password);
+            None
+        }
+    })
+    .await?;
+    let Some(user) = verified else {
+        state
+            .login_throttle
+            .record_failure(&username, client, Instant::now());
+        tracing::info!(%client, username, "sign-in failed");
+        return render_login(
+            &request,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            retry("That username and password do not match."),
+        );
+    };
+
+    state.login_throttle.record_success(&username);
+    tracing::info!(%client, username, "signed in");
+    let now = Utc::now().timestamp();
+    let session = Session::staff(&user, now)?;
+    let mut response = redirect(&next);
+    let cookie = state
+        .sessions
+        .cookie(&session, session::is_https(&request), now);
+    response
+        .add_cookie(&cookie)
+        .map_err(|_| PageError::Internal)?;
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct SignOut {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/logout")]
+async fn logout(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SignOut>,
+) -> Result<HttpResponse, PageError> {
+    let Some(session) = session::from_request(&request, &state) else {
+        // Nothing to end.
+        return Ok(redirect("/login"));
+    };
+    if !session.csrf_matches(&form.csrf) {
+        return Err(PageError::FormExpired);
+    }
+    let mut response = redirect("/login?signed_out=1");
+    response
+        .add_cookie(&session::removal_cookie(session::is_https(&request)))
+        .map_err(|_| PageError::Internal)?;
+    Ok(response)
+}
+
+/// The peer's address. Behind a reverse proxy this is the proxy's: see the throttle's client
+/// policy, which is generous for that reason. Forwarded headers are not trusted, since any
+/// client could set them to dodge the throttle.
+fn client_address(request: &HttpRequest) -> IpAddr {
+    request
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(
+            safe_next(Some("/jobs/1?category=workflow")),
+            "/jobs/1?category=workflow"
+        );
+        for unsafe_next in [
+            "https://evil.test/",
+            "//evil.test",
+            "/\\evil.test",
+            "evil",
+            "javascript:alert(1)",
+            "/login",
+            "/login?next=/x",
+            "/logout",
+            "/jobs/1\r\nSet-Cookie: x",
+        ] {
+            assert_eq!(safe_next(Some(unsafe_next)), "/", "{unsafe_next:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(login_url("/"), "/login");
+        assert_eq!(
+            login_url("/jobs/7?category=workflow"),
+            "/login?next=%2Fjobs%2F7%3Fcategory%3Dworkflow"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The pages' one error type, mapped once to a friendly HTML page (as [`super::ApiError`] is
+//! to problem+json for the API).
+//!
+//! A handler returns `Err(PageError)`; actix turns it into a bare response that still carries
+//! the error, and [`render_error_pages`] (a middleware over the whole app) replaces that with
+//! the rendered error page — it can reach the templates and the visitor's session, which an
+//! error on its own cannot. `LoginRequired` is not a page but a redirect to `/login`.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError, web};
+use serde::Serialize;
+
+use super::AppState;
+use super::pages::{Layout, Nav, html_response};
+use super::session;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// Not signed in: off to `/login`, coming back to `next` afterwards.
+    #[error("sign in to see this page")]
+    LoginRequired { next: String },
+    #[error("{message}")]
+    NotFound { title: String, message: String },
+    #[error("{0}")]
+    BadRequest(String),
+    /// A form without this session's CSRF token.
+    #[error("this form has expired")]
+    FormExpired,
+    #[error("storage is unavailable")]
+    StorageUnavailable,
+    #[error("an internal error occurred")]
+    Internal,
+}
+
+impl PageError {
+    pub fn not_found(title: impl Into<String>, message: impl Into<String>) -> PageError {
+        PageError::NotFound {
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+
+    fn title(&self) -> String {
+        match self {
+            PageError::LoginRequired { .. } => "Please sign in".to_owned(),
+            PageError::NotFound { title, .. } => title.clone(),
+            PageError::BadRequest(_) => "That link does not look right".to_owned(),
+            PageError::FormExpired => "This form has expired".to_owned(),
+            PageError::StorageUnavailable => "Hooktrail cannot read its storage".to_owned(),
+            PageError::Internal => "Something went wrong on our side".to_owned(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            PageError::NotFound { message, .. } => message.clone(),
+            PageError::BadRequest(reason) => {
+                format!("{reason}. Try again from the page you came from.")
+            }
+            PageError::FormExpired => {
+                "For your safety, forms only work for a limited time and from Hooktrail’s own \
+                 pages. Go back, reload the page, and try again."
+                    .to_owned()
+            }
+            PageError::StorageUnavailable => {
+                "This is usually brief. Reload the page in a few seconds; webhooks keep being \
+                 accepted and nothing is lost."
+                    .to_owned()
+            }
+            PageError::Internal => {
+                "The problem has been logged. Reload the page, or go back and try again.".to_owned()
+            }
+            PageError::LoginRequired { .. } => String::new(),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            PageError::NotFound { .. } => StatusCode::NOT_FOUND,
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::FormExpired => StatusCode::FORBIDDEN,
+            PageError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The bare response; [`render_error_pages`] puts the page in. Plain text remains only if
+    /// rendering fails.
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::LoginRequired { next } => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, super::login::login_url(next)))
+                .finish(),
+            other => HttpResponse::build(other.status_code())
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{}\n", other.title())),
+        }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(err: StoreError) -> Self {
+        tracing::error!(error = %err, "storage error while rendering a page");
+        match err {
+            StoreError::Unavailable(_) | StoreError::InUse => PageError::StorageUnavailable,
+            StoreError::Corrupt(_) => PageError::Internal,
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for PageError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        PageError::Internal
+    }
+}
+
+impl From<handlebars::RenderError> for PageError {
+    fn from(err: handlebars::RenderError) -> Self {
+        tracing::error!(error = %err, "a page template failed to render");
+        PageError::Internal
+    }
+}
+
+impl From<session::NoRandomness> for PageError {
+    fn from(err: session::NoRandomness) -> Self {
+        tracing::error!(error = %err, "cannot make a session token");
+        PageError::Internal
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorPage {
+    layout: Layout,
+    status: u16,
+    title: String,
+    message: String,
+}
+
+/// The middleware's handler: a response that carries a [`PageError`] (other than the login
+/// redirect) gets the error page as its body, with the visitor's header and navigation.
+pub fn render_error_pages<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let page = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<PageError>())
+        .filter(|error| !matches!(error, PageError::LoginRequired { .. }))
+        .and_then(|error| {
+            let state = response.request().app_data::<web::Data<AppState>>()?;
+            let staff = session::staff(response.request());
+            let page = ErrorPage {
+                layout: Layout::new(state, &error.title(), Nav::Error, staff.as_ref(), false),
+                status: error.status_code().as_u16(),
+                title: error.title(),
+                message: error.message(),
+            };
+            match state
+                .renderer
+                .render_page("pages/error", &page.layout, &page)
+            {
+                Ok(body) => Some(body),
+                Err(err) => {
+                    tracing::error!(error = %err, "the error page failed to render");
+                    None
+                }
+            }
+        });
+    let Some(body) = page else {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    };
+    let (request, old) = response.into_parts();
+    let mut new = html_response(old.status(), body);
+    if let Some(retry) = old.headers().get(header::RETRY_AFTER) {
+        new.headers_mut().insert(header::RETRY_AFTER, retry.clone());
+    }
+    let new: HttpResponse<BoxBody> = new;
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, new).map_into_right_body(),
+    ))
+}
+
+/// Any path no route claims: a friendly page, or problem+json under `/api/` and `/hooks/`.
+pub async fn no_such_route(request: actix_web::HttpRequest) -> actix_web::Result<HttpResponse> {
+    let path = request.path();
+    if path.starts_with("/api/") || path.starts_with("/hooks/") {
+        return Err(super::ApiError::NotFound("no such route").into());
+    }
+    Err(PageError::not_found(
+        "There is no page here",
+        "The address may be mistyped, or the page may have moved.",
+    )
+    .into())
+}

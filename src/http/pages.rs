@@ -1,0 +1,672 @@
+//! The staff pages: `GET /` (latest activity), `GET /jobs/{id}` and `GET /salesdocs/{id}`
+//! (timelines), `GET /unmatched`, `GET /go` (the jump box), and `GET /static/{file}`.
+//!
+//! Every page reads one index range of the store and renders it: O(page), whatever the
+//! history. Reading and rendering run together on the blocking pool, so a page never holds up
+//! the async workers that also take webhooks.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpResponse, get, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::page_error::PageError;
+use super::session::Staff;
+use crate::activity::{Category, Details, Entry, EntryId, Subject, SubjectKind};
+use crate::render::view::{self, Clock, DayGroup, category_label, kind_label, subject_path};
+use crate::store::{Cursor, PageQuery};
+
+/// Entries per page: a day or two of a busy job, small enough to render in a blink.
+pub const PAGE_SIZE: usize = PageQuery::DEFAULT_LIMIT;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(home)
+        .service(job_timeline)
+        .service(salesdoc_timeline)
+        .service(unmatched_page)
+        .service(go)
+        .service(static_file);
+}
+
+/// Which navigation item a page belongs to.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Nav {
+    Home,
+    Timeline,
+    Unmatched,
+    Login,
+    Error,
+}
+
+/// What the layout template needs on every page.
+#[derive(Debug, Serialize)]
+pub struct Layout {
+    title: String,
+    user: Option<String>,
+    /// For the sign-out form.
+    csrf: Option<String>,
+    css: String,
+    js: String,
+    favicon: String,
+    nav: Nav,
+    /// Whether the header carries the jump box (pages that show their own do not).
+    header_jump: bool,
+    timezone: String,
+}
+
+impl Layout {
+    pub fn new(
+        state: &AppState,
+        title: &str,
+        nav: Nav,
+        staff: Option<&Staff>,
+        header_jump: bool,
+    ) -> Layout {
+        let renderer = &state.renderer;
+        Layout {
+            title: title.to_owned(),
+            user: staff.map(|s| s.username.clone()),
+            csrf: staff.map(|s| s.csrf.clone()),
+            css: renderer.static_url("hooktrail.css"),
+            js: renderer.static_url("hooktrail.js"),
+            favicon: renderer.static_url("favicon.svg"),
+            nav,
+            header_jump,
+            timezone: state.config.display.timezone.name().to_owned(),
+        }
+    }
+}
+
+/// An HTML page. Pages show customer data, so no cache (shared or the browser's disk) keeps
+/// them: the back button after signing out on a shared shop computer shows nothing.
+pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .body(body)
+}
+
+/// The day list of a page, rendered on its own and handed to the page as HTML: see
+/// [`crate::render::Renderer::render_page`] for why fragments are composed in Rust.
+fn render_days(
+    state: &AppState,
+    days: &[DayGroup],
+    show_subjects: bool,
+) -> Result<String, PageError> {
+    #[derive(Serialize)]
+    struct Days<'a> {
+        days: &'a [DayGroup],
+        show_subjects: bool,
+    }
+    if days.is_empty() {
+        return Ok(String::new());
+    }
+    let days = Days {
+        days,
+        show_subjects,
+    };
+    Ok(state.renderer.render("partials/days", &days)?)
+}
+
+fn clock(state: &AppState) -> Clock {
+    Clock {
+        now: Utc::now(),
+        zone: state.config.display.timezone,
+    }
+}
+
+/// What a page says when it has nothing to list.
+#[derive(Debug, Serialize)]
+struct EmptyState {
+    title: String,
+    hint: String,
+    link: Option<String>,
+    href: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Pager {
+    newest_href: Option<String>,
+    older_href: Option<String>,
+}
+
+impl Pager {
+    fn new(newest_href: Option<String>, older_href: Option<String>) -> Option<Pager> {
+        (newest_href.is_some() || older_href.is_some()).then_some(Pager {
+            newest_href,
+            older_href,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timelines
+
+#[derive(Debug, Deserialize)]
+struct TimelineQuery {
+    category: Option<String>,
+    before: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct TimelinePage {
+    layout: Layout,
+    subject: SubjectHeading,
+    filters: Vec<FilterChip>,
+    /// The rendered day list (`partials/days`), empty when there are no entries.
+    days: String,
+    empty: Option<EmptyState>,
+    pager: Option<Pager>,
+}
+
+/// How a timeline is titled: from its first entry when that is the `job.created` or
+/// `salesdoc.created` (`Job #1042`, "Business cards · Acme Print Co."), else from the id.
+#[derive(Debug, Serialize)]
+struct SubjectHeading {
+    kind_label: &'static str,
+    heading: String,
+    subtitle: Option<String>,
+}
+
+impl SubjectHeading {
+    fn new(subject: &Subject, origin: &Entry) -> SubjectHeading {
+        let kind = kind_label(subject.kind());
+        let plain = format!("{kind} {}", subject.id());
+        let joined = |parts: [Option<&String>; 2]| {
+            let parts: Vec<&str> = parts
+                .into_iter()
+                .flatten()
+                .map(|part| part.trim())
+                .filter(|part| !part.is_empty())
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" · "))
+        };
+        let (heading, subtitle) = match &origin.details {
+            Details::Job { job } => (
+                job.number
+                    .as_ref()
+                    .map_or(plain, |number| format!("{kind} #{number}")),
+                joined([job.title.as_ref(), job.customer.as_ref()]),
+            ),
+            Details::Salesdoc { salesdoc } => {
+                let doc = salesdoc
+                    .doc_type
+                    .as_deref()
+                    .map(capitalize)
+                    .unwrap_or_else(|| kind.to_owned());
+                let number = salesdoc
+                    .number
+                    .as_ref()
+                    .map_or_else(|| subject.id().to_owned(), |n| format!("#{n}"));
+                (
+                    format!("{doc} {number}"),
+                    joined([salesdoc.customer.as_ref(), None]),
+                )
+            }
+            _ => (plain, None),
+        };
+        SubjectHeading {
+            kind_label: kind,
+            heading,
+            subtitle,
+        }
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Serialize)]
+struct FilterChip {
+    key: &'static str,
+    label: &'static str,
+    href: String,
+    active: bool,
+}
+
+/// A timeline URL with its filter and position; chips keep the position and "Older" keeps the
+/// filter, so each keeps the other's state.
+fn timeline_href(base: &str, category: Option<Category>, before: Option<&Cursor>) -> String {
+    let mut params = Vec::new();
+    if let Some(category) = category {
+        params.push(format!("category={}", category.as_str()));
+    }
+    if let Some(cursor) = before {
+        params.push(format!("before={cursor}"));
+    }
+    if params.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", params.join("&"))
+    }
+}
+
+fn filter_chips(base: &str, active: Option<Category>, before: Option<&Cursor>) -> Vec<FilterChip> {
+    let all = FilterChip {
+        key: "all",
+        label: "All",
+        href: timeline_href(base, None, before),
+        active: active.is_none(),
+    };
+    std::iter::once(all)
+        .chain(Category::ALL.into_iter().map(|category| FilterChip {
+            key: category.as_str(),
+            label: category_label(category),
+            href: timeline_href(base, Some(category), before),
+            active: active == Some(category),
+        }))
+        .collect()
+}
+
+fn parse_category(text: Option<&str>) -> Result<Option<Category>, PageError> {
+    match text.map(str::trim).filter(|t| !t.is_empty() && *t != "all") {
+        None => Ok(None),
+        Some(text) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| PageError::BadRequest(format!("There is no category called “{text}”"))),
+    }
+}
+
+fn parse_cursor(text: Option<&str>) -> Result<Option<Cursor>, PageError> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            PageError::BadRequest("The “Older” link this page came from is damaged".to_owned())
+        }),
+    }
+}
+
+fn unknown_subject(kind: SubjectKind, id: &str) -> PageError {
+    let noun = kind_label(kind).to_lowercase();
+    PageError::not_found(
+        format!("No activity for {noun} {id} yet"),
+        format!(
+            "Hooktrail has not received anything about {noun} {id}. If it was created a \
+             moment ago, its first events will show up here within seconds; otherwise, check \
+             the id."
+        ),
+    )
+}
+
+#[get("/jobs/{id}")]
+async fn job_timeline(
+    staff: Staff,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<TimelineQuery>,
+) -> Result<HttpResponse, PageError> {
+    timeline(
+        staff,
+        state,
+        SubjectKind::Job,
+        id.into_inner(),
+        query.into_inner(),
+    )
+    .await
+}
+
+#[get("/salesdocs/{id}")]
+async fn salesdoc_timeline(
+    staff: Staff,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<TimelineQuery>,
+) -> Result<HttpResponse, PageError> {
+    timeline(
+        staff,
+        state,
+        SubjectKind::Salesdoc,
+        id.into_inner(),
+        query.into_inner(),
+    )
+    .await
+}
+
+async fn timeline(
+    staff: Staff,
+    state: web::Data<AppState>,
+    kind: SubjectKind,
+    id: String,
+    query: TimelineQuery,
+) -> Result<HttpResponse, PageError> {
+    let subject = Subject::new(kind, id.as_str()).map_err(|_| unknown_subject(kind, &id))?;
+    let category = parse_category(query.category.as_deref())?;
+    let before = parse_cursor(query.before.as_deref())?;
+    let body =
+        web::block(move || render_timeline(&state, &staff, &subject, category, before)).await??;
+    Ok(html_response(StatusCode::OK, body))
+}
+
+fn render_timeline(
+    state: &AppState,
+    staff: &Staff,
+    subject: &Subject,
+    category: Option<Category>,
+    before: Option<Cursor>,
+) -> Result<String, PageError> {
+    let query = PageQuery {
+        limit: PAGE_SIZE,
+        before,
+        category,
+    };
+    let page = state.store.subject_entries(subject, &query)?;
+    // The kind answer to an id nothing was ever received for: a 404 that says so, rather
+    // than an empty page that looks like a job without history.
+    let origin = state
+        .store
+        .subject_origin(subject)?
+        .ok_or_else(|| unknown_subject(subject.kind(), subject.id()))?;
+    let heading = SubjectHeading::new(subject, &origin);
+    let base = subject_path(subject);
+    let empty = page
+        .entries
+        .is_empty()
+        .then(|| timeline_empty_state(&base, subject, category, before.is_some()));
+    let pager = Pager::new(
+        before.map(|_| timeline_href(&base, category, None)),
+        page.next
+            .as_ref()
+            .map(|next| timeline_href(&base, category, Some(next))),
+    );
+    let title = match &heading.subtitle {
+        Some(subtitle) => format!("{} — {subtitle}", heading.heading),
+        None => heading.heading.clone(),
+    };
+    let days = view::group_by_day(page.entries, &clock(state), false);
+    let view = TimelinePage {
+        layout: Layout::new(state, &title, Nav::Timeline, Some(staff), true),
+        filters: filter_chips(&base, category, before.as_ref()),
+        days: render_days(state, &days, false)?,
+        subject: heading,
+        empty,
+        pager,
+    };
+    Ok(state
+        .renderer
+        .render_page("pages/timeline", &view.layout, &view)?)
+}
+
+fn timeline_empty_state(
+    base: &str,
+    subject: &Subject,
+    category: Option<Category>,
+    paged: bool,
+) -> EmptyState {
+    let noun = kind_label(subject.kind()).to_lowercase();
+    match (category, paged) {
+        (Some(category), false) => EmptyState {
+            title: format!(
+                "No {} activity on this {noun} yet",
+                category_label(category).to_lowercase()
+            ),
+            hint: "Everything else that happened is under All.".to_owned(),
+            link: Some("Show all activity".to_owned()),
+            href: Some(base.to_owned()),
+        },
+        (Some(category), true) => EmptyState {
+            title: format!(
+                "No older {} activity",
+                category_label(category).to_lowercase()
+            ),
+            hint: "Nothing of this kind happened before this point.".to_owned(),
+            link: Some("Back to the newest".to_owned()),
+            href: Some(timeline_href(base, Some(category), None)),
+        },
+        (None, true) => EmptyState {
+            title: "No older activity".to_owned(),
+            hint: format!("This is where the {noun}’s story begins."),
+            link: Some("Back to the newest".to_owned()),
+            href: Some(base.to_owned()),
+        },
+        (None, false) => EmptyState {
+            title: format!("Nothing on this {noun} yet"),
+            hint: "New activity appears here as soon as it arrives.".to_owned(),
+            link: None,
+            href: None,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home and unmatched: lists across every subject, newest receipt first, paged by entry id.
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    before: Option<String>,
+}
+
+fn parse_entry_cursor(text: Option<&str>) -> Result<Option<EntryId>, PageError> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            PageError::BadRequest("The “Older” link this page came from is damaged".to_owned())
+        }),
+    }
+}
+
+/// One page of a list read with one more than shown, which tells whether older ones exist.
+struct ListPage {
+    days: Vec<DayGroup>,
+    pager: Option<Pager>,
+}
+
+fn list_page(
+    state: &AppState,
+    path: &str,
+    mut entries: Vec<Entry>,
+    before: Option<EntryId>,
+) -> ListPage {
+    let more = entries.len() > PAGE_SIZE;
+    entries.truncate(PAGE_SIZE);
+    let older_href = entries
+        .last()
+        .filter(|_| more)
+        .map(|last| format!("{path}?before={}", last.id));
+    ListPage {
+        days: view::group_by_day(entries, &clock(state), true),
+        pager: Pager::new(before.map(|_| path.to_owned()), older_href),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct UnmatchedSummary {
+    any: bool,
+    label: String,
+}
+
+impl UnmatchedSummary {
+    fn new(count: u64) -> UnmatchedSummary {
+        let label = match count {
+            0 => "No unmatched entries".to_owned(),
+            1 => "1 unmatched entry".to_owned(),
+            n => format!("{n} unmatched entries"),
+        };
+        UnmatchedSummary {
+            any: count > 0,
+            label,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct HomePage {
+    layout: Layout,
+    unmatched: UnmatchedSummary,
+    days: String,
+    empty: Option<EmptyState>,
+    pager: Option<Pager>,
+}
+
+#[get("/")]
+async fn home(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, PageError> {
+    let before = parse_entry_cursor(query.before.as_deref())?;
+    let body = web::block(move || -> Result<String, PageError> {
+        let entries = state.store.recent(PAGE_SIZE + 1, before)?;
+        let unmatched = UnmatchedSummary::new(state.store.unmatched_count()?);
+        let list = list_page(&state, "/", entries, before);
+        let empty = list.days.is_empty().then(|| EmptyState {
+            title: "Nothing has arrived yet".to_owned(),
+            hint: "Activity shows up here the moment the business app, the accounting platform \
+                   or the email provider sends it. New here? Run “hooktrail demo” to send a \
+                   few sample jobs."
+                .to_owned(),
+            link: None,
+            href: None,
+        });
+        let view = HomePage {
+            layout: Layout::new(&state, "Latest activity", Nav::Home, Some(&staff), false),
+            unmatched,
+            days: render_days(&state, &list.days, true)?,
+            empty,
+            pager: list.pager,
+        };
+        Ok(state
+            .renderer
+            .render_page("pages/home", &view.layout, &view)?)
+    })
+    .await??;
+    Ok(html_response(StatusCode::OK, body))
+}
+
+#[derive(Debug, Serialize)]
+struct UnmatchedPage {
+    layout: Layout,
+    days: String,
+    empty: Option<EmptyState>,
+    pager: Option<Pager>,
+}
+
+#[get("/unmatched")]
+async fn unmatched_page(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, PageError> {
+    let before = parse_entry_cursor(query.before.as_deref())?;
+    let body = web::block(move || -> Result<String, PageError> {
+        let entries = state.store.unmatched(PAGE_SIZE + 1, before)?;
+        let list = list_page(&state, "/unmatched", entries, before);
+        let empty = list.days.is_empty().then(|| EmptyState {
+            title: "Nothing is waiting for a match".to_owned(),
+            hint: "Every provider callback found its job or sales document.".to_owned(),
+            link: None,
+            href: None,
+        });
+        let view = UnmatchedPage {
+            layout: Layout::new(&state, "Unmatched", Nav::Unmatched, Some(&staff), true),
+            days: render_days(&state, &list.days, true)?,
+            empty,
+            pager: list.pager,
+        };
+        Ok(state
+            .renderer
+            .render_page("pages/unmatched", &view.layout, &view)?)
+    })
+    .await??;
+    Ok(html_response(StatusCode::OK, body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The jump box and static files
+
+#[derive(Debug, Deserialize)]
+struct GoQuery {
+    kind: Option<String>,
+    id: Option<String>,
+}
+
+/// `GET /go?kind=job&id=1042` → `/jobs/1042`. Also takes `job:1042` or `#1042` as typed.
+#[get("/go")]
+async fn go(_staff: Staff, query: web::Query<GoQuery>) -> Result<HttpResponse, PageError> {
+    let typed = query.id.as_deref().unwrap_or("").trim();
+    let typed = typed.strip_prefix('#').unwrap_or(typed).trim();
+    if typed.is_empty() {
+        return Ok(redirect("/"));
+    }
+    let subject = match typed.parse::<Subject>() {
+        Ok(subject) => subject,
+        Err(_) => {
+            let kind = query
+                .kind
+                .as_deref()
+                .and_then(|kind| kind.parse().ok())
+                .unwrap_or(SubjectKind::Job);
+            Subject::new(kind, typed).map_err(|err| {
+                PageError::BadRequest(format!("“{typed}” cannot be an id ({err})"))
+            })?
+        }
+    };
+    Ok(redirect(&subject_path(&subject)))
+}
+
+pub fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// The stylesheet, script and icon. URLs carry a content hash (`?v=…`), so browsers may keep
+/// them for a week; in development they are re-read and never cached.
+#[get("/static/{name}")]
+async fn static_file(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    let Some(file) = state.renderer.static_file(&name) else {
+        return HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("no such file\n");
+    };
+    let cache = if state.renderer.is_development() {
+        CacheControl(vec![CacheDirective::NoCache])
+    } else {
+        CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(7 * 24 * 60 * 60),
+        ])
+    };
+    HttpResponse::Ok()
+        .content_type(file.content_type)
+        .insert_header(cache)
+        .body(file.bytes.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::EntryId;
+
+    #[test]
+    fn chips_keep_the_position_and_older_keeps_the_filter() {
+        let cursor = Cursor {
+            occurred_micros: 5,
+            id: EntryId::from_u128(7),
+        };
+        let chips = filter_chips("/jobs/1", Some(Category::Accounting), Some(&cursor));
+        assert_eq!(chips.len(), 7);
+        assert_eq!(chips[0].href, format!("/jobs/1?before={cursor}"));
+        let active: Vec<&str> = chips.iter().filter(|c| c.active).map(|c| c.key).collect();
+        assert_eq!(active, ["accounting"]);
+        assert_eq!(
+            timeline_href("/jobs/1", Some(Category::Workflow), Some(&cursor)),
+            format!("/jobs/1?category=workflow&before={cursor}")
+        );
+    }
+
+    #[test]
+    fn unmatched_counts_read_naturally() {
+        assert_eq!(UnmatchedSummary::new(0).label, "No unmatched entries");
+        assert_eq!(UnmatchedSummary::new(1).label, "1 unmatched entry");
+        assert!(UnmatchedSummary::new(12).any);
+    }
+}

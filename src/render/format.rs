@@ -1,0 +1,256 @@
+//! How values read on a page: money in its currency, times in the configured timezone,
+//! relative times, day headings. Pure functions, so they are tested without a page.
+
+use std::sync::LazyLock;
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::activity::details::Amount;
+
+/// One instant as a page shows it: relative text, with the exact local time on hover and the
+/// machine-readable value in `<time datetime>` (which the page script uses to keep the
+/// relative text current).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeView {
+    /// RFC 3339 in UTC, for `datetime`.
+    pub iso: String,
+    /// `Wed, Mar 4, 2026, 9:16:17 AM CST`.
+    pub exact: String,
+    /// `3 hours ago`.
+    pub relative: String,
+}
+
+impl TimeView {
+    pub fn new(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> TimeView {
+        TimeView {
+            iso: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            exact: exact_time(at, zone),
+            relative: relative_time(at, now, zone),
+        }
+    }
+}
+
+/// `Wed, Mar 4, 2026, 9:16:17 AM CST`; the format is parsed once, not for every time shown.
+pub fn exact_time(at: DateTime<Utc>, zone: Tz) -> String {
+    static EXACT: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+        StrftimeItems::new("%a, %b %-d, %Y, %-I:%M:%S %p %Z")
+            .parse_to_owned()
+            .unwrap_or_default()
+    });
+    at.with_timezone(&zone)
+        .format_with_items(EXACT.iter())
+        .to_string()
+}
+
+/// `just now`, `5 minutes ago`, `3 hours ago`, `2 days ago`, then the local date. Times a
+/// little in the future (clock skew between the business app and this server) read `just now`.
+pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String {
+    let seconds = (now - at).num_seconds();
+    if seconds < -90 {
+        return format!("in {}", span(-seconds));
+    }
+    if seconds < 45 {
+        return "just now".to_owned();
+    }
+    if seconds < 30 * 86_400 {
+        return format!("{} ago", span(seconds));
+    }
+    let local = at.with_timezone(&zone);
+    if local.year() == now.with_timezone(&zone).year() {
+        local.format("%b %-d").to_string()
+    } else {
+        local.format("%b %-d, %Y").to_string()
+    }
+}
+
+fn span(seconds: i64) -> String {
+    let (count, unit) = match seconds {
+        s if s < 90 => (1, "minute"),
+        s if s < 3_600 => ((s + 30) / 60, "minute"),
+        s if s < 5_400 => (1, "hour"),
+        s if s < 86_400 => ((s + 1_800) / 3_600, "hour"),
+        s if s < 129_600 => (1, "day"),
+        s => ((s + 43_200) / 86_400, "day"),
+    };
+    if count == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{count} {unit}s")
+    }
+}
+
+/// The local calendar day an instant falls on.
+pub fn local_date(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
+    at.with_timezone(&zone).date_naive()
+}
+
+/// `Today`, `Yesterday`, `Tuesday, March 3`, or with the year when it is not this year's.
+pub fn day_heading(day: NaiveDate, today: NaiveDate) -> String {
+    if day == today {
+        return "Today".to_owned();
+    }
+    if today.pred_opt() == Some(day) {
+        return "Yesterday".to_owned();
+    }
+    if day.year() == today.year() {
+        day.format("%A, %B %-d").to_string()
+    } else {
+        day.format("%A, %B %-d, %Y").to_string()
+    }
+}
+
+/// An amount in its currency: `$1,234.50`, `€99.00`, `¥5,000`, `1,234.50 CHF`. Rounded half
+/// away from zero to the currency's minor unit; without a currency, two decimals.
+pub fn money(amount: &Amount, currency: Option<&str>) -> String {
+    let code = currency
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty());
+    let minor_digits = code.as_deref().map_or(2, minor_digits);
+    let number = grouped_decimal(amount.as_str(), minor_digits);
+    let (sign, digits) = match number.strip_prefix('-') {
+        Some(rest) => ("-", rest.to_owned()),
+        None => ("", number),
+    };
+    match code.as_deref() {
+        None => format!("{sign}{digits}"),
+        Some(code) => match symbol(code) {
+            Some(symbol) => format!("{sign}{symbol}{digits}"),
+            None => format!("{sign}{digits} {code}"),
+        },
+    }
+}
+
+fn symbol(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "USD" => "$",
+        "CAD" => "CA$",
+        "AUD" => "A$",
+        "NZD" => "NZ$",
+        "MXN" => "MX$",
+        "EUR" => "€",
+        "GBP" => "£",
+        "JPY" => "¥",
+        "INR" => "₹",
+        _ => return None,
+    })
+}
+
+/// ISO 4217 minor units for the currencies that do not use two.
+fn minor_digits(code: &str) -> u32 {
+    match code {
+        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "UGX" | "XAF" | "XOF" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
+        _ => 2,
+    }
+}
+
+/// `-1234.567` with 2 digits → `-1,234.57`. `Amount` guarantees plain decimal text of at most
+/// 18 whole and 8 fraction digits, so the arithmetic fits a u128.
+fn grouped_decimal(text: &str, minor_digits: u32) -> String {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let whole: u128 = whole.parse().unwrap_or(0);
+    let kept: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(minor_digits as usize)
+        .collect();
+    let next_digit = fraction
+        .chars()
+        .nth(minor_digits as usize)
+        .and_then(|c| c.to_digit(10))
+        .unwrap_or(0);
+    let scale = 10u128.pow(minor_digits);
+    let mut scaled = whole * scale + kept.parse::<u128>().unwrap_or(0);
+    if next_digit >= 5 {
+        scaled += 1;
+    }
+    let (units, cents) = (scaled / scale, scaled % scale);
+    let mut out = String::new();
+    if negative && scaled > 0 {
+        out.push('-');
+    }
+    out.push_str(&group_thousands(units));
+    if minor_digits > 0 {
+        out.push_str(&format!(".{cents:0width$}", width = minor_digits as usize));
+    }
+    out
+}
+
+fn group_thousands(value: u128) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn amount(text: &str) -> Amount {
+        Amount::parse(text).unwrap()
+    }
+
+    #[test]
+    fn money_reads_in_its_currency() {
+        assert_eq!(money(&amount("1234.5"), Some("usd")), "$1,234.50");
+        assert_eq!(money(&amount("1234567.891"), Some("EUR")), "€1,234,567.89");
+        assert_eq!(money(&amount("0.005"), Some("GBP")), "£0.01");
+        assert_eq!(money(&amount("5000.4"), Some("JPY")), "¥5,000");
+        assert_eq!(money(&amount("12"), Some("CHF")), "12.00 CHF");
+        assert_eq!(money(&amount("1.2345"), Some("KWD")), "1.235 KWD");
+        assert_eq!(money(&amount("-45.5"), Some("USD")), "-$45.50");
+        assert_eq!(money(&amount("-0.001"), Some("USD")), "$0.00");
+        assert_eq!(money(&amount("999.999"), None), "1,000.00");
+        assert_eq!(money(&amount("100"), Some(" ")), "100.00");
+    }
+
+    #[test]
+    fn relative_times_round_sensibly() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 4, 15, 0, 0).unwrap();
+        let ago = |secs: i64| relative_time(now - chrono::Duration::seconds(secs), now, Tz::UTC);
+        assert_eq!(ago(10), "just now");
+        assert_eq!(ago(-30), "just now");
+        assert_eq!(ago(-600), "in 10 minutes");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(5 * 60 + 10), "5 minutes ago");
+        assert_eq!(ago(3 * 3_600), "3 hours ago");
+        assert_eq!(ago(30 * 3_600), "1 day ago");
+        assert_eq!(ago(45 * 3_600), "2 days ago");
+        assert_eq!(ago(4 * 86_400), "4 days ago");
+        assert_eq!(ago(40 * 86_400), "Jan 23");
+        assert_eq!(ago(400 * 86_400), "Jan 28, 2025");
+    }
+
+    #[test]
+    fn days_are_local_and_headed_kindly() {
+        let chicago: Tz = "America/Chicago".parse().unwrap();
+        // 03:00 UTC on the 5th is still the evening of the 4th in Chicago.
+        let late = Utc.with_ymd_and_hms(2026, 3, 5, 3, 0, 0).unwrap();
+        let day = local_date(late, chicago);
+        assert_eq!(day, NaiveDate::from_ymd_opt(2026, 3, 4).unwrap());
+        assert_eq!(day_heading(day, day), "Today");
+        assert_eq!(day_heading(day, day.succ_opt().unwrap()), "Yesterday");
+        let later = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        assert_eq!(day_heading(day, later), "Wednesday, March 4");
+        let next_year = NaiveDate::from_ymd_opt(2027, 1, 2).unwrap();
+        assert_eq!(day_heading(day, next_year), "Wednesday, March 4, 2026");
+        assert_eq!(
+            exact_time(late, chicago),
+            "Wed, Mar 4, 2026, 9:00:00 PM CST"
+        );
+    }
+}

@@ -1,0 +1,690 @@
+//! View models: entries turned into exactly what the templates show. Every value here is plain
+//! text that the templates escape, except `EmailView::html`, which [`super::email_html`] has
+//! sanitized. Templates render in strict mode, so every field a template names exists here
+//! (absent values are `null`, never missing).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Serialize;
+
+use super::email_html;
+use super::format::{self, TimeView};
+use crate::activity::catalog::{human_bytes, platform_name};
+use crate::activity::details::{
+    AccountingEvent, DeliveryStatus, EmailEvent, EmailMessage, EmailStatus, InvoiceInfo,
+    ProofDecision, Text,
+};
+use crate::activity::{ActorKind, Category, Details, Entry, Subject, SubjectKind};
+
+/// What the clock and calendar read when a page is rendered.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub now: DateTime<Utc>,
+    pub zone: Tz,
+}
+
+impl Clock {
+    pub fn time(&self, at: DateTime<Utc>) -> TimeView {
+        TimeView::new(at, self.now, self.zone)
+    }
+
+    fn today(&self) -> NaiveDate {
+        format::local_date(self.now, self.zone)
+    }
+}
+
+/// The entries of one local day, newest first.
+#[derive(Debug, Serialize)]
+pub struct DayGroup {
+    /// `2026-03-04`.
+    pub date: String,
+    /// `Today`, `Yesterday`, `Wednesday, March 4`.
+    pub heading: String,
+    pub entries: Vec<EntryView>,
+}
+
+/// Groups entries (already newest first) by their local day. The day is that of
+/// `occurred_at`, or of the receipt when `by_receipt` (the home page lists by receipt).
+pub fn group_by_day(entries: Vec<Entry>, clock: &Clock, by_receipt: bool) -> Vec<DayGroup> {
+    let today = clock.today();
+    let mut groups: Vec<DayGroup> = Vec::new();
+    for entry in entries {
+        let at = if by_receipt {
+            entry.received_at
+        } else {
+            entry.occurred_at
+        };
+        let day = format::local_date(at, clock.zone);
+        let date = day.format("%Y-%m-%d").to_string();
+        let view = EntryView::new(entry, clock, by_receipt);
+        match groups.last_mut() {
+            Some(group) if group.date == date => group.entries.push(view),
+            _ => groups.push(DayGroup {
+                date,
+                heading: format::day_heading(day, today),
+                entries: vec![view],
+            }),
+        }
+    }
+    groups
+}
+
+/// One line of a timeline, and what its `<details>` shows.
+#[derive(Debug, Serialize)]
+pub struct EntryView {
+    pub id: String,
+    pub kind: String,
+    pub category: &'static str,
+    pub category_label: &'static str,
+    pub summary: String,
+    pub actor: ActorView,
+    pub time: TimeView,
+    pub subjects: Vec<SubjectLink>,
+    /// The template of the detail (`details/email`) and its data.
+    pub detail: DetailView,
+    pub source: SourceView,
+}
+
+impl EntryView {
+    pub fn new(entry: Entry, clock: &Clock, by_receipt: bool) -> EntryView {
+        let time = clock.time(if by_receipt {
+            entry.received_at
+        } else {
+            entry.occurred_at
+        });
+        EntryView {
+            id: entry.id.to_string(),
+            kind: entry.kind.to_string(),
+            category: entry.category.as_str(),
+            category_label: category_label(entry.category),
+            actor: ActorView {
+                name: entry.actor.name,
+                kind: actor_kind(entry.actor.kind),
+            },
+            time,
+            subjects: entry.subjects.iter().map(SubjectLink::new).collect(),
+            source: SourceView {
+                name: entry.source.name,
+                event_id: entry.source.event_id,
+                delivery_seq: entry.source.delivery_seq,
+                entry_href: format!("/api/v1/entries/{}", entry.id),
+                received: clock.time(entry.received_at),
+            },
+            detail: DetailView::new(entry.details, entry.delivery_status, clock),
+            summary: entry.summary,
+        }
+    }
+}
+
+pub fn category_label(category: Category) -> &'static str {
+    match category {
+        Category::Workflow => "Workflow",
+        Category::Communication => "Communication",
+        Category::Accounting => "Accounting",
+        Category::Purchasing => "Purchasing",
+        Category::Automation => "Automation",
+        Category::System => "System",
+    }
+}
+
+fn actor_kind(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::User => "staff",
+        ActorKind::Customer => "customer",
+        ActorKind::Automation => "automation",
+        ActorKind::Integration => "integration",
+        ActorKind::System => "system",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActorView {
+    pub name: String,
+    /// staff, customer, automation, integration, system.
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceView {
+    pub name: String,
+    pub event_id: Option<String>,
+    pub delivery_seq: u64,
+    pub entry_href: String,
+    pub received: TimeView,
+}
+
+/// A link to a subject's timeline page.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectLink {
+    /// `Job 1042`.
+    pub label: String,
+    /// `/jobs/1042`, the id percent-encoded.
+    pub href: String,
+}
+
+/// What a path segment may not carry unencoded (the id is the business app's, and may hold
+/// anything but control characters).
+const PATH_SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']');
+
+/// For query values: everything but unreserved characters.
+const QUERY_VALUE: &AsciiSet = &PATH_SEGMENT
+    .add(b'&')
+    .add(b'=')
+    .add(b'+')
+    .add(b';')
+    .add(b',')
+    .add(b':')
+    .add(b'@')
+    .add(b'$')
+    .add(b'!')
+    .add(b'\'')
+    .add(b'(')
+    .add(b')')
+    .add(b'*');
+
+pub fn encode_query_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+impl SubjectLink {
+    pub fn new(subject: &Subject) -> SubjectLink {
+        SubjectLink {
+            label: format!("{} {}", kind_label(subject.kind()), subject.id()),
+            href: subject_path(subject),
+        }
+    }
+}
+
+pub fn kind_label(kind: SubjectKind) -> &'static str {
+    match kind {
+        SubjectKind::Job => "Job",
+        SubjectKind::Salesdoc => "Sales document",
+    }
+}
+
+/// `/jobs/1042`.
+pub fn subject_path(subject: &Subject) -> String {
+    format!(
+        "/{}/{}",
+        subject.kind().plural(),
+        utf8_percent_encode(subject.id(), PATH_SEGMENT)
+    )
+}
+
+/// The detail of an entry, tagged with the partial that renders it.
+#[derive(Debug, Serialize)]
+#[serde(tag = "partial", content = "data")]
+pub enum DetailView {
+    #[serde(rename = "details/job")]
+    Job(JobView),
+    #[serde(rename = "details/salesdoc")]
+    Salesdoc(SalesdocView),
+    #[serde(rename = "details/status")]
+    Status(ChangeView),
+    #[serde(rename = "details/artwork")]
+    Artwork(ArtworkView),
+    #[serde(rename = "details/proof")]
+    Proof(ProofView),
+    #[serde(rename = "details/invoice")]
+    Invoice(InvoiceView),
+    #[serde(rename = "details/accounting_sync")]
+    AccountingSync(AccountingSyncView),
+    #[serde(rename = "details/payment")]
+    Payment(PaymentView),
+    #[serde(rename = "details/purchase_order")]
+    PurchaseOrder(PurchaseOrderView),
+    #[serde(rename = "details/email")]
+    Email(Box<EmailView>),
+    #[serde(rename = "details/notification")]
+    Notification(NotificationView),
+    #[serde(rename = "details/automation")]
+    Automation(AutomationView),
+    #[serde(rename = "details/note")]
+    Note(NoteView),
+    #[serde(rename = "details/email_event")]
+    EmailEvent(EmailEventView),
+    #[serde(rename = "details/accounting_event")]
+    AccountingEvent(AccountingEventView),
+    #[serde(rename = "details/generic")]
+    Generic(GenericView),
+}
+
+fn text(value: &Option<Text>) -> Option<String> {
+    value.as_ref().map(|text| text.0.clone())
+}
+
+impl DetailView {
+    fn new(details: Details, delivery: Option<DeliveryStatus>, clock: &Clock) -> DetailView {
+        match details {
+            Details::Job { job } => DetailView::Job(JobView {
+                number: text(&job.number).or_else(|| text(&job.id)),
+                title: job.title,
+                customer: job.customer,
+            }),
+            Details::Salesdoc { salesdoc } => DetailView::Salesdoc(SalesdocView {
+                number: text(&salesdoc.number).or_else(|| text(&salesdoc.id)),
+                doc_type: salesdoc.doc_type,
+                customer: salesdoc.customer,
+            }),
+            Details::StatusChange { from, to } => DetailView::Status(ChangeView {
+                invoice: None,
+                from,
+                to,
+            }),
+            Details::InvoiceStatus { invoice, from, to } => DetailView::Status(ChangeView {
+                invoice: Some(InvoiceView::new(&invoice)),
+                from,
+                to,
+            }),
+            Details::Artwork { file } => DetailView::Artwork(ArtworkView {
+                size: file.size_bytes.map(human_bytes),
+                content_type: file.content_type,
+                url: file.url.map(|url| url.as_str().to_owned()),
+                name: file.name,
+            }),
+            Details::Proof {
+                proof,
+                decision,
+                comment,
+            } => DetailView::Proof(ProofView {
+                name: proof.name,
+                version: text(&proof.version),
+                approved: decision == ProofDecision::Approved,
+                decision: match decision {
+                    ProofDecision::Approved => "Approved",
+                    ProofDecision::Rejected => "Rejected",
+                },
+                comment: comment.filter(|c| !c.trim().is_empty()),
+            }),
+            Details::Invoice { invoice } => DetailView::Invoice(InvoiceView::new(&invoice)),
+            Details::AccountingSync {
+                invoice,
+                platform,
+                account_id,
+                external_id,
+            } => DetailView::AccountingSync(AccountingSyncView {
+                invoice: InvoiceView::new(&invoice),
+                platform: platform_name(&platform),
+                account_id,
+                external_id,
+            }),
+            Details::Payment {
+                invoice,
+                amount,
+                currency,
+                method,
+            } => DetailView::Payment(PaymentView {
+                amount: format::money(&amount, currency.as_deref()),
+                method,
+                invoice: invoice.as_ref().map(InvoiceView::new),
+            }),
+            Details::PurchaseOrder {
+                purchase_order: po,
+                action,
+            } => DetailView::PurchaseOrder(PurchaseOrderView {
+                number: text(&po.number).or_else(|| text(&po.id)),
+                vendor: po.vendor,
+                total: po
+                    .total
+                    .as_ref()
+                    .map(|total| format::money(total, po.currency.as_deref())),
+                action: action.verb(),
+            }),
+            Details::Email { message } => {
+                DetailView::Email(Box::new(EmailView::new(message, delivery, clock)))
+            }
+            Details::Notification { channel, to, text } => {
+                DetailView::Notification(NotificationView { channel, to, text })
+            }
+            Details::Automation {
+                rule,
+                trigger,
+                actions,
+            } => DetailView::Automation(AutomationView {
+                rule: rule.name,
+                rule_id: text(&rule.id),
+                trigger,
+                actions,
+            }),
+            Details::Note {
+                action,
+                description,
+            } => DetailView::Note(NoteView {
+                action,
+                description,
+            }),
+            Details::EmailEvent { event } => DetailView::EmailEvent(EmailEventView::new(event)),
+            Details::AccountingEvent { event } => {
+                DetailView::AccountingEvent(AccountingEventView::new(event))
+            }
+            Details::Generic { event_type, data } => DetailView::Generic(GenericView {
+                json: serde_json::to_string_pretty(&data).unwrap_or_else(|_| data.to_string()),
+                event_type,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub number: Option<String>,
+    pub title: Option<String>,
+    pub customer: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SalesdocView {
+    pub number: Option<String>,
+    pub doc_type: Option<String>,
+    pub customer: Option<String>,
+}
+
+/// A status change, of the job/salesdoc or (with `invoice`) of an invoice.
+#[derive(Debug, Serialize)]
+pub struct ChangeView {
+    pub invoice: Option<InvoiceView>,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArtworkView {
+    pub name: String,
+    pub size: Option<String>,
+    pub content_type: Option<String>,
+    /// Only ever an http(s) URL ([`crate::activity::details::SafeUrl`]).
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProofView {
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub decision: &'static str,
+    pub approved: bool,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InvoiceView {
+    pub number: Option<String>,
+    /// Formatted in its currency: `$1,234.50`.
+    pub total: Option<String>,
+}
+
+impl InvoiceView {
+    fn new(invoice: &InvoiceInfo) -> InvoiceView {
+        InvoiceView {
+            number: text(&invoice.number).or_else(|| text(&invoice.id)),
+            total: invoice
+                .total
+                .as_ref()
+                .map(|total| format::money(total, invoice.currency.as_deref())),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountingSyncView {
+    pub invoice: InvoiceView,
+    pub platform: String,
+    pub account_id: String,
+    pub external_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaymentView {
+    pub amount: String,
+    pub method: Option<String>,
+    pub invoice: Option<InvoiceView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PurchaseOrderView {
+    pub number: Option<String>,
+    pub vendor: Option<String>,
+    pub total: Option<String>,
+    pub action: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmailView {
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cc: Option<String>,
+    pub bcc: Option<String>,
+    pub sent: Option<TimeView>,
+    pub provider: Option<String>,
+    pub message_id: Option<String>,
+    /// Sanitized ([`email_html::clean`]): the one value templates output unescaped.
+    pub html: Option<String>,
+    pub text: Option<String>,
+    pub images_removed: usize,
+    pub delivery: Option<DeliveryView>,
+}
+
+/// Email providers as their own brands spell them.
+fn provider_name(provider: &str) -> String {
+    match provider.to_ascii_lowercase().as_str() {
+        "sendgrid" => "SendGrid".to_owned(),
+        "mailgun" => "Mailgun".to_owned(),
+        "postmark" => "Postmark".to_owned(),
+        "resend" => "Resend".to_owned(),
+        "ses" | "amazon_ses" => "Amazon SES".to_owned(),
+        _ => provider.to_owned(),
+    }
+}
+
+fn join(addresses: Vec<String>) -> Option<String> {
+    (!addresses.is_empty()).then(|| addresses.join(", "))
+}
+
+impl EmailView {
+    fn new(message: EmailMessage, delivery: Option<DeliveryStatus>, clock: &Clock) -> EmailView {
+        let clean = message
+            .html
+            .as_deref()
+            .filter(|html| !html.trim().is_empty())
+            .map(email_html::clean);
+        EmailView {
+            subject: message.subject,
+            from: message.from,
+            to: join(message.to),
+            cc: join(message.cc),
+            bcc: join(message.bcc),
+            sent: message.sent_at.map(|at| clock.time(at)),
+            provider: message.provider.as_deref().map(provider_name),
+            message_id: message.message_id,
+            images_removed: clean.as_ref().map_or(0, |c| c.images_removed),
+            html: clean.map(|c| c.html),
+            text: message.text.filter(|text| !text.trim().is_empty()),
+            delivery: delivery
+                .filter(|d| !d.history.is_empty())
+                .map(|d| DeliveryView::new(d, clock)),
+        }
+    }
+}
+
+/// An email's delivery status: the furthest reached, and every callback.
+#[derive(Debug, Serialize)]
+pub struct DeliveryView {
+    pub current: Option<StatusBadge>,
+    pub history: Vec<StatusUpdateView>,
+}
+
+impl DeliveryView {
+    fn new(status: DeliveryStatus, clock: &Clock) -> DeliveryView {
+        DeliveryView {
+            current: status.current.map(StatusBadge::new),
+            history: status
+                .history
+                .into_iter()
+                .map(|update| StatusUpdateView {
+                    status: StatusBadge::new(update.status),
+                    at: clock.time(update.at),
+                    provider: provider_name(&update.provider),
+                    recipient: update.recipient,
+                    reason: update.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusUpdateView {
+    pub status: StatusBadge,
+    pub at: TimeView,
+    pub provider: String,
+    pub recipient: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// An email status with the tone it is shown in.
+#[derive(Debug, Serialize)]
+pub struct StatusBadge {
+    pub label: &'static str,
+    /// good, bad, neutral: picks the badge colour.
+    pub tone: &'static str,
+}
+
+impl StatusBadge {
+    fn new(status: EmailStatus) -> StatusBadge {
+        let tone = match status {
+            EmailStatus::Delivered | EmailStatus::Opened | EmailStatus::Clicked => "good",
+            EmailStatus::Bounced
+            | EmailStatus::Dropped
+            | EmailStatus::SpamReport
+            | EmailStatus::Unsubscribed => "bad",
+            EmailStatus::Processed | EmailStatus::Deferred | EmailStatus::Resubscribed => "neutral",
+        };
+        StatusBadge {
+            label: status.label(),
+            tone,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NotificationView {
+    pub channel: String,
+    pub to: Option<String>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AutomationView {
+    pub rule: String,
+    pub rule_id: Option<String>,
+    pub trigger: Option<String>,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NoteView {
+    pub action: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmailEventView {
+    pub provider: String,
+    pub status: StatusBadge,
+    pub provider_event: String,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub reason: Option<String>,
+    /// The link clicked; only ever http(s).
+    pub url: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub message_id: Option<String>,
+}
+
+impl EmailEventView {
+    fn new(event: EmailEvent) -> EmailEventView {
+        EmailEventView {
+            provider: provider_name(&event.provider),
+            status: StatusBadge::new(event.status),
+            provider_event: event.provider_event,
+            recipient: event.recipient,
+            subject: event.subject,
+            reason: event.reason,
+            url: event.url.map(|url| url.as_str().to_owned()),
+            provider_message_id: event.provider_message_id,
+            message_id: event.message_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountingEventView {
+    pub platform: String,
+    pub account_id: Option<String>,
+    pub entity: String,
+    pub entity_id: String,
+    pub operation: String,
+    pub number: Option<String>,
+    pub amount: Option<String>,
+    pub status: Option<String>,
+}
+
+impl AccountingEventView {
+    fn new(event: AccountingEvent) -> AccountingEventView {
+        AccountingEventView {
+            platform: platform_name(&event.platform),
+            account_id: event.account_id,
+            entity: event.entity,
+            entity_id: event.entity_id,
+            operation: event.operation,
+            number: event.number,
+            amount: event
+                .amount
+                .as_ref()
+                .map(|amount| format::money(amount, event.currency.as_deref())),
+            status: event.status,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct GenericView {
+    pub event_type: String,
+    /// The raw data, pretty-printed.
+    pub json: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_paths_encode_the_id() {
+        let subject = Subject::new(SubjectKind::Job, "A/B 7?#").unwrap();
+        assert_eq!(subject_path(&subject), "/jobs/A%2FB%207%3F%23");
+        let link = SubjectLink::new(&"salesdoc:Q-7".parse().unwrap());
+        assert_eq!(link.label, "Sales document Q-7");
+        assert_eq!(link.href, "/salesdocs/Q-7");
+        assert_eq!(
+            encode_query_value("/jobs/1?a=b&c"),
+            "%2Fjobs%2F1%3Fa%3Db%26c"
+        );
+    }
+}

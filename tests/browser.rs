@@ -1,0 +1,266 @@
+//! The pages in a real browser: headless Chromium driven through chromedriver (WebDriver).
+//! Signs in, opens a job, expands an email, filters by category, and saves screenshots under
+//! `target/browser-screenshots/` for a person to look at.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test says so loudly and
+//! passes, except under CI (`CI` set), where a missing browser is a failure.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{STAFF_PASSWORD, STAFF_USER, TestGateway, event, post_job_story, staff_users};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+const CHROMEDRIVER: &[&str] = &["/usr/bin/chromedriver"];
+
+fn first_existing(candidates: &[&str]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+}
+
+/// chromedriver on a free loopback port, killed when dropped.
+struct Chromedriver {
+    child: Child,
+    url: String,
+}
+
+impl Chromedriver {
+    fn start(binary: &Path) -> Chromedriver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Chromedriver { child, url }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn open_browser(driver: &Chromedriver, chromium: &Path, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": chromium,
+            // Root in a container needs --no-sandbox; this machine has no network, and
+            // Chromium waits on refused connections unless its background traffic is off.
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1800", "--force-device-scale-factor=1",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("browser-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+async fn save_screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    let path = screenshot_dir().join(name);
+    std::fs::write(&path, png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+}
+
+async fn current_path(browser: &Client) -> String {
+    let url = browser.current_url().await.expect("url");
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
+    let (Some(chromium), Some(chromedriver)) =
+        (first_existing(CHROMIUM), first_existing(CHROMEDRIVER))
+    else {
+        let ci = std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false");
+        assert!(
+            !ci,
+            "CI needs chromium and chromedriver (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "\n\n########################################################################\n\
+             ###  SKIPPED: the browser test needs Debian's chromium and            ###\n\
+             ###  chromium-driver (apt-get install -y chromium chromium-driver).    ###\n\
+             ########################################################################\n"
+        );
+        return;
+    };
+
+    let extra = format!(
+        "{}\n[display]\ntimezone = \"America/Chicago\"\n",
+        staff_users()
+    );
+    let mut gateway = TestGateway::start_with(&extra, None).await;
+    post_job_story(&gateway.client, "1042").await;
+    // Hostile content: if any of it ran, it would change the title or set a global.
+    let hostile = event(
+        "email.sent",
+        "2026-03-04T20:00:00Z",
+        json!({"subject": {"kind": "job", "id": "1042"},
+               "message": {"subject": "<script>document.title='pwned'</script>",
+                           "to": ["<img src=x onerror=\"window.pwned=1\">"],
+                           "html": "<img src=x onerror=\"window.pwned=2\"><a href=\"javascript:window.pwned=3\">x</a><script>window.pwned=4</script>"}}),
+    );
+    assert_eq!(gateway.client.post_signed(&hostile).await.status(), 200);
+
+    let driver = Chromedriver::start(&chromedriver);
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let base = gateway.client.base.clone();
+
+    // Not signed in: the job sends us to the login, remembering where we were going.
+    browser
+        .goto(&format!("{base}/jobs/1042"))
+        .await
+        .expect("goto");
+    assert_eq!(current_path(&browser).await, "/login?next=%2Fjobs%2F1042");
+    save_screenshot(&browser, "01-login.png").await;
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .expect("username field")
+        .send_keys(STAFF_USER)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(STAFF_PASSWORD)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Css("form.stacked button[type=submit]"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait()
+        .for_element(Locator::Css(".timeline"))
+        .await
+        .expect("the timeline");
+    assert_eq!(current_path(&browser).await, "/jobs/1042");
+    let heading = browser.find(Locator::Css("h1")).await.unwrap();
+    assert_eq!(heading.text().await.unwrap(), "Job #1042");
+
+    // The page script ran (CSP allows our own file) and added its button.
+    browser
+        .wait()
+        .for_element(Locator::Css(".timeline-tools button"))
+        .await
+        .expect("the expand-all button from hooktrail.js");
+    save_screenshot(&browser, "02-timeline.png").await;
+
+    // Expand the email: its sanitized content and recipients show.
+    let email = browser
+        .find(Locator::XPath(
+            "//li[@data-kind='email.sent'][contains(., 'Your proof is ready')]//summary",
+        ))
+        .await
+        .expect("the proof email");
+    email.click().await.expect("expand");
+    let body = browser
+        .find(Locator::Css("details[open] .email-body"))
+        .await
+        .expect("the email body");
+    assert!(body.is_displayed().await.unwrap());
+    assert!(body.text().await.unwrap().contains("Review your proof"));
+    save_screenshot(&browser, "03-email-expanded.png").await;
+
+    // Nothing hostile ran.
+    let pwned = browser
+        .execute(
+            "return [document.title, window.pwned === undefined];",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert!(!pwned[0].as_str().unwrap_or("").contains("pwned"));
+    assert_eq!(pwned[1], json!(true), "an injected handler ran");
+
+    // Filter by category: only communication entries remain, and the chip says so.
+    browser
+        .find(Locator::LinkText("Communication"))
+        .await
+        .expect("the Communication chip")
+        .click()
+        .await
+        .expect("click");
+    browser
+        .wait()
+        .for_element(Locator::Css(".chip-communication[aria-current='page']"))
+        .await
+        .expect("the active chip");
+    assert_eq!(
+        current_path(&browser).await,
+        "/jobs/1042?category=communication"
+    );
+    let categories = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('li.entry')).map(e => e.dataset.category);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let categories = categories.as_array().expect("a list");
+    assert_eq!(categories.len(), 2);
+    assert!(categories.iter().all(|c| c == "communication"));
+    save_screenshot(&browser, "04-filtered.png").await;
+
+    // Phone width: the same page still reads.
+    browser.set_window_size(390, 1000).await.expect("resize");
+    browser
+        .goto(&format!("{base}/jobs/1042"))
+        .await
+        .expect("goto");
+    save_screenshot(&browser, "05-phone.png").await;
+
+    browser.close().await.expect("close the browser");
+    drop(driver);
+    gateway.stop().await;
+}

@@ -1,0 +1,131 @@
+//! Stores for fault tests: one that holds its first commit (to fill the queue), one that fails
+//! commits (as on a full disk). Both delegate everything else to a real redb store.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use hooktrail::activity::redact::ErasureTarget;
+use hooktrail::activity::{Entry, EntryId, Normalized, Subject};
+use hooktrail::sources::RawDelivery;
+use hooktrail::store::redb::RedbStore;
+use hooktrail::store::{
+    Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
+    ReindexReport, Store, StoreError, StoredDelivery,
+};
+
+/// A store that can be held shut (to fill the queue) or made to fail (to break commits).
+pub struct ControlledStore {
+    inner: RedbStore,
+    entered: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+    gate: std::sync::Mutex<Option<mpsc::Receiver<()>>>,
+    pub failing: AtomicBool,
+}
+
+impl Store for ControlledStore {
+    fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
+        if let Some(entered) = self.entered.lock().unwrap().take() {
+            // Nobody listens when a test does not need to know.
+            let _ = entered.send(());
+            // Hold this first commit until the test opens the gate.
+            if let Some(gate) = self.gate.lock().unwrap().take() {
+                gate.recv().unwrap();
+            }
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("simulated disk failure".into()));
+        }
+        self.inner.append(batch)
+    }
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+        self.inner.subject_entries(subject, query)
+    }
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        self.inner.entry(id)
+    }
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        self.inner.subject_origin(subject)
+    }
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.recent(limit, before)
+    }
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.unmatched(limit, before)
+    }
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.inner.unmatched_count()
+    }
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
+        self.inner.delivery(seq)
+    }
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.inner.deliveries(from, limit)
+    }
+    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        self.inner.verify_chain()
+    }
+    fn reindex(
+        &self,
+        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
+    ) -> Result<ReindexReport, StoreError> {
+        self.inner.reindex(normalize)
+    }
+    fn prune_bodies(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_bodies(cutoff)
+    }
+    fn erase(
+        &self,
+        target: &ErasureTarget,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ErasureReport, StoreError> {
+        self.inner.erase(target, now)
+    }
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.inner.export(subject, sink)
+    }
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.inner.export_page(subject, after, limit)
+    }
+    fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError> {
+        self.inner.backup(target)
+    }
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.check_writable()
+    }
+}
+
+/// A store whose first commit waits for the gate: the receiver hears when it is held, the
+/// sender opens it.
+pub fn controlled(
+    dir: &tempfile::TempDir,
+) -> (Arc<ControlledStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (gate_tx, gate_rx) = mpsc::channel();
+    let store = Arc::new(ControlledStore {
+        inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
+        entered: std::sync::Mutex::new(Some(entered_tx)),
+        gate: std::sync::Mutex::new(Some(gate_rx)),
+        failing: AtomicBool::new(false),
+    });
+    (store, entered_rx, gate_tx)
+}
+
+/// A store whose commits fail until `failing` is cleared, as on an I/O error.
+pub fn failing(dir: &tempfile::TempDir) -> Arc<ControlledStore> {
+    Arc::new(ControlledStore {
+        inner: RedbStore::open(&dir.path().join("failing.redb")).unwrap(),
+        entered: std::sync::Mutex::new(None),
+        gate: std::sync::Mutex::new(None),
+        failing: AtomicBool::new(true),
+    })
+}
