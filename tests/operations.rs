@@ -161,7 +161,7 @@ async fn export_verify_and_backup_work_beside_a_live_gateway_and_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_an_address_removes_it_everywhere_and_the_chain_still_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, text) = write_config(dir.path(), "");
+    let (config, text) = write_config(dir.path(), &common::staff_users());
     let mut server = ChildGateway::start(&config);
     let client = Client::new(server.base.clone(), &text);
     seed(&client).await;
@@ -220,6 +220,17 @@ async fn erasing_an_address_removes_it_everywhere_and_the_chain_still_verifies()
     let client = Client::new(server.base.clone(), &text);
     let api = serde_json::to_string(&client.all_entries("job", "1").await).unwrap();
     assert_gone(&api, "the API");
+    let mut staff = common::Browser::new(&server.base);
+    staff.sign_in().await;
+    for page in ["/jobs/1", "/jobs/2", "/"] {
+        let answer = staff.get(page).await;
+        assert_eq!(answer.status, 200, "{page}");
+        assert_gone(&answer.body, page);
+        assert!(
+            answer.body.contains("Personal data erased"),
+            "{page} shows the erasure"
+        );
+    }
     for seq in 1..=5 {
         let (_, delivery) = client.get(&format!("/api/v1/deliveries/{seq}")).await;
         let expect_body = seq <= 3;
