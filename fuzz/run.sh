@@ -38,7 +38,7 @@ export RUSTFLAGS="-Cpasses=sancov-module \
   -Cllvm-args=-sanitizer-coverage-trace-compares \
   --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 # --target keeps build scripts and proc macros uninstrumented, and these artifacts apart.
-if ! cargo build --release --locked --target "$host" --bins; then
+if ! cargo build --release --target "$host" --bins; then
   echo "!!! SKIPPED FUZZING: the targets cannot be built with libFuzzer instrumentation here."
   echo "!!! Their saved inputs still run as tests: cargo test --manifest-path fuzz/Cargo.toml"
   exit 0

@@ -170,6 +170,9 @@ fn run(
             ok: result.is_ok(),
             failure: result.as_ref().err().map(ToString::to_string),
         };
+        // Reported before anyone is answered: whoever reads readiness or metrics after an
+        // answer sees the commit that produced it.
+        on_batch(report);
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -185,7 +188,6 @@ fn run(
                 }
             }
         }
-        on_batch(report);
     }
     tracing::debug!("writer stopped: every handle is gone and the queue is drained");
 }
