@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
-use super::signing::Secret;
+use super::signing::{Secret, text_secrets};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::Normalized;
 use crate::activity::catalog::{self, CatalogContext};
@@ -97,18 +97,7 @@ pub struct HmacSource {
 
 impl HmacSource {
     pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        if settings.secrets.is_empty() {
-            return Err("secrets: at least one secret is required".to_owned());
-        }
-        let secrets = settings
-            .secrets
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| {
-                Secret::new(text.into_bytes())
-                    .ok_or_else(|| format!("secrets[{i}]: the secret is empty"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let secrets = text_secrets(&settings.secrets, "secret")?;
         let header = header_name("header", &settings.header)?;
         let timestamp_header = settings
             .timestamp_header

@@ -14,7 +14,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
     unix_time,
 };
-use super::signing::{Secret, hmac_sha256, hmac_sha256_matches};
+use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
 use crate::activity::{Normalized, Outcome};
@@ -57,18 +57,7 @@ pub struct Mailgun {
 
 impl Mailgun {
     pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        if settings.secrets.is_empty() {
-            return Err("secrets: at least one webhook signing key is required".to_owned());
-        }
-        let secrets = settings
-            .secrets
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| {
-                Secret::new(text.into_bytes())
-                    .ok_or_else(|| format!("secrets[{i}]: the key is empty"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let secrets = text_secrets(&settings.secrets, "webhook signing key")?;
         Ok(Mailgun {
             secrets,
             tolerance_secs: settings.tolerance_secs,

@@ -19,14 +19,12 @@
 
 use std::collections::HashSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::signing::{Secret, hmac_sha256, hmac_sha256_matches};
+use super::signing::{BodySignature, Secret, sign_body, text_secrets};
 use super::{Headers, RawDelivery, Rejection, Verified};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
@@ -55,25 +53,15 @@ pub struct Settings {
 }
 
 pub struct QuickBooks {
-    tokens: Vec<Secret>,
+    signature: BodySignature,
 }
 
 impl QuickBooks {
     pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        if settings.secrets.is_empty() {
-            return Err("secrets: at least one verifier token is required".to_owned());
-        }
-        let tokens = settings
-            .secrets
-            .iter()
-            .enumerate()
-            .map(|(i, token)| {
-                // Tokens are used as text; stray whitespace from copying one is never part of it.
-                Secret::new(token.trim().as_bytes().to_vec())
-                    .ok_or_else(|| format!("secrets[{i}]: the verifier token is empty"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(QuickBooks { tokens })
+        let keys = text_secrets(&settings.secrets, "verifier token")?;
+        Ok(QuickBooks {
+            signature: BodySignature::new(SIGNATURE_HEADER, keys),
+        })
     }
 
     /// Checks `intuit-signature` against every configured token. `now` is unused: the scheme
@@ -84,46 +72,18 @@ impl QuickBooks {
         body: &[u8],
         _now: i64,
     ) -> Result<Verified, Rejection> {
-        let signature = read_signature(headers)?;
-        let matched = self
-            .tokens
-            .iter()
-            .any(|token| hmac_sha256_matches(token, &[body], &signature));
-        if matched {
-            Ok(Verified::default())
-        } else {
-            Err(Rejection::BadSignature)
-        }
+        self.signature.verify(headers, body)
     }
 
     /// Signs as Intuit does: one `intuit-signature`, made with the current (first) token.
     pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
-        self.tokens
-            .first()
-            .map(|token| vec![(SIGNATURE_HEADER.to_owned(), sign(token, body))])
-            .unwrap_or_default()
+        self.signature.sign_request(body)
     }
 }
 
-/// The `intuit-signature` value Intuit would send for `body`.
-pub fn sign(token: &Secret, body: &[u8]) -> String {
-    STANDARD.encode(hmac_sha256(token, &[body]))
-}
-
-/// The decoded signature. Comparing bytes, not text, makes padding and encoding quirks moot;
-/// text that is not base64 can never match and comes back empty.
-fn read_signature(headers: &dyn Headers) -> Result<Vec<u8>, Rejection> {
-    let value = headers
-        .header(SIGNATURE_HEADER)
-        .ok_or(Rejection::MissingHeader(SIGNATURE_HEADER))?
-        .trim();
-    if value.is_empty() {
-        return Err(Rejection::MalformedHeader(SIGNATURE_HEADER));
-    }
-    Ok(STANDARD
-        .decode(value)
-        .or_else(|_| STANDARD_NO_PAD.decode(value))
-        .unwrap_or_default())
+/// The signature header value the provider would send for `body`.
+pub fn sign(key: &Secret, body: &[u8]) -> String {
+    sign_body(key, body)
 }
 
 /// One entry per entity change, from either payload shape. Never fails: a body that is not a
@@ -654,6 +614,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use chrono::TimeZone;
 
     use super::*;

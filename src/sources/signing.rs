@@ -2,8 +2,12 @@
 
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+use super::{Headers, Rejection, Verified};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -51,6 +55,75 @@ fn keyed(key: &Secret) -> HmacSha256 {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC takes keys of any length"),
     }
+}
+
+/// Keys given as text and used as their UTF-8 bytes (QuickBooks, Xero, Stripe, Mailgun, …):
+/// trimmed (whitespace from copying a key is never part of it), never empty. Errors name the
+/// entry (`secrets[1]: the webhook key is empty`).
+pub fn text_secrets(secrets: &[String], what: &str) -> Result<Vec<Secret>, String> {
+    if secrets.is_empty() {
+        return Err(format!("secrets: at least one {what} is required"));
+    }
+    secrets
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            Secret::new(text.trim().as_bytes().to_vec())
+                .ok_or_else(|| format!("secrets[{i}]: the {what} is empty"))
+        })
+        .collect()
+}
+
+/// The scheme QuickBooks and Xero share: one header holding the standard base64 of
+/// HMAC-SHA256 over the raw body, keyed with a text key; no signed time, so no window.
+pub struct BodySignature {
+    header: &'static str,
+    keys: Vec<Secret>,
+}
+
+impl BodySignature {
+    pub fn new(header: &'static str, keys: Vec<Secret>) -> BodySignature {
+        BodySignature { header, keys }
+    }
+
+    /// Checks the header against every configured key (rotation), comparing decoded bytes in
+    /// constant time, so padding and encoding quirks do not matter.
+    pub fn verify(&self, headers: &dyn Headers, body: &[u8]) -> Result<Verified, Rejection> {
+        let value = headers
+            .header(self.header)
+            .ok_or(Rejection::MissingHeader(self.header))?
+            .trim();
+        if value.is_empty() {
+            return Err(Rejection::MalformedHeader(self.header));
+        }
+        // Text that is not base64 can never match: it is compared as nothing.
+        let signature = STANDARD
+            .decode(value)
+            .or_else(|_| STANDARD_NO_PAD.decode(value))
+            .unwrap_or_default();
+        if self
+            .keys
+            .iter()
+            .any(|key| hmac_sha256_matches(key, &[body], &signature))
+        {
+            Ok(Verified::default())
+        } else {
+            Err(Rejection::BadSignature)
+        }
+    }
+
+    /// The header the provider would send, made with the current (first) key.
+    pub fn sign_request(&self, body: &[u8]) -> Vec<(String, String)> {
+        self.keys
+            .first()
+            .map(|key| vec![(self.header.to_owned(), sign_body(key, body))])
+            .unwrap_or_default()
+    }
+}
+
+/// The header value for `body` under `key`.
+pub fn sign_body(key: &Secret, body: &[u8]) -> String {
+    STANDARD.encode(hmac_sha256(key, &[body]))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::signing::{Secret, hmac_sha256, hmac_sha256_matches};
+use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::catalog::parse_time;
 use crate::activity::details::{AccountingEvent, Amount, InvoiceInfo, Text};
@@ -76,27 +76,19 @@ pub struct Stripe {
 
 impl Stripe {
     pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        if settings.secrets.is_empty() {
-            return Err("secrets: at least one whsec_ endpoint secret is required".to_owned());
-        }
-        let secrets = settings
+        // Every endpoint secret starts with whsec_; refusing anything else at startup catches an
+        // API key pasted in its place, which would otherwise fail every delivery quietly. The
+        // whole string, prefix included, is the key.
+        if let Some(i) = settings
             .secrets
             .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                // Every endpoint secret starts with whsec_; refusing anything else at startup
-                // catches an API key pasted in its place, which would otherwise fail every
-                // delivery quietly. The whole string, prefix included, is the key.
-                let text = text.trim();
-                if text.strip_prefix("whsec_").is_none_or(str::is_empty) {
-                    return Err(format!(
-                        "secrets[{i}]: not a Stripe endpoint secret (expected whsec_…)"
-                    ));
-                }
-                Secret::new(text.as_bytes().to_vec())
-                    .ok_or_else(|| format!("secrets[{i}]: the secret is empty"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .position(|text| text.trim().strip_prefix("whsec_").is_none_or(str::is_empty))
+        {
+            return Err(format!(
+                "secrets[{i}]: not a Stripe endpoint secret (expected whsec_…)"
+            ));
+        }
+        let secrets = text_secrets(&settings.secrets, "whsec_ endpoint secret")?;
         Ok(Stripe {
             secrets,
             tolerance_secs: settings.tolerance_secs,

@@ -19,14 +19,12 @@
 
 use std::collections::HashSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::signing::{Secret, hmac_sha256, hmac_sha256_matches};
+use super::signing::{BodySignature, Secret, sign_body, text_secrets};
 use super::{Headers, RawDelivery, Rejection, Verified};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
@@ -54,25 +52,15 @@ pub struct Settings {
 }
 
 pub struct Xero {
-    keys: Vec<Secret>,
+    signature: BodySignature,
 }
 
 impl Xero {
     pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        if settings.secrets.is_empty() {
-            return Err("secrets: at least one webhook key is required".to_owned());
-        }
-        let keys = settings
-            .secrets
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                // The key is used as text; whitespace from copying it is never part of it.
-                Secret::new(key.trim().as_bytes().to_vec())
-                    .ok_or_else(|| format!("secrets[{i}]: the webhook key is empty"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Xero { keys })
+        let keys = text_secrets(&settings.secrets, "webhook key")?;
+        Ok(Xero {
+            signature: BodySignature::new(SIGNATURE_HEADER, keys),
+        })
     }
 
     /// Checks `x-xero-signature` against every configured key. `now` is unused: the scheme
@@ -83,46 +71,18 @@ impl Xero {
         body: &[u8],
         _now: i64,
     ) -> Result<Verified, Rejection> {
-        let signature = read_signature(headers)?;
-        let matched = self
-            .keys
-            .iter()
-            .any(|key| hmac_sha256_matches(key, &[body], &signature));
-        if matched {
-            Ok(Verified::default())
-        } else {
-            Err(Rejection::BadSignature)
-        }
+        self.signature.verify(headers, body)
     }
 
     /// Signs as Xero does: one `x-xero-signature`, made with the current (first) key.
     pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
-        self.keys
-            .first()
-            .map(|key| vec![(SIGNATURE_HEADER.to_owned(), sign(key, body))])
-            .unwrap_or_default()
+        self.signature.sign_request(body)
     }
 }
 
-/// The `x-xero-signature` value Xero would send for `body`.
+/// The signature header value the provider would send for `body`.
 pub fn sign(key: &Secret, body: &[u8]) -> String {
-    STANDARD.encode(hmac_sha256(key, &[body]))
-}
-
-/// The decoded signature; compared as bytes so padding and encoding quirks do not matter.
-/// Text that is not base64 can never match and comes back empty.
-fn read_signature(headers: &dyn Headers) -> Result<Vec<u8>, Rejection> {
-    let value = headers
-        .header(SIGNATURE_HEADER)
-        .ok_or(Rejection::MissingHeader(SIGNATURE_HEADER))?
-        .trim();
-    if value.is_empty() {
-        return Err(Rejection::MalformedHeader(SIGNATURE_HEADER));
-    }
-    Ok(STANDARD
-        .decode(value)
-        .or_else(|_| STANDARD_NO_PAD.decode(value))
-        .unwrap_or_default())
+    sign_body(key, body)
 }
 
 #[derive(Deserialize)]
@@ -394,6 +354,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use chrono::TimeZone;
 
     use super::*;
