@@ -106,6 +106,7 @@ async fn counters_and_histograms_move_with_every_kind_of_delivery() {
         grew(series("hooktrail_unmatched_entries_written_total", &[])),
         1.0
     );
+    assert_eq!(grew(series("hooktrail_unmatched_entries", &[])), 1.0);
     // Everything that got past reading its body was verified, and timed.
     assert_eq!(
         grew(series(

@@ -14,7 +14,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // An O(1) read (redb keeps each table's length); a failing store leaves the last value.
+    let store = state.store.clone();
+    let unmatched = web::block(move || store.unmatched_count())
+        .await
+        .ok()
+        .and_then(Result::ok);
     let live = LiveGauges {
+        unmatched,
         queue_depth: state.writer.queue_depth(),
         queue_capacity: state.config.storage.queue_capacity,
         buffered_bytes: state.intake_budget.in_use(),

@@ -26,6 +26,8 @@ pub struct LiveGauges {
     pub queue_capacity: usize,
     pub buffered_bytes: usize,
     pub buffer_capacity_bytes: usize,
+    /// Entries waiting for a link right now; `None` when the store could not say.
+    pub unmatched: Option<u64>,
 }
 
 pub struct Metrics {
@@ -44,6 +46,7 @@ pub struct Metrics {
     queue_capacity: IntGauge,
     buffered_bytes: IntGauge,
     buffer_capacity_bytes: IntGauge,
+    unmatched: IntGauge,
 }
 
 impl Metrics {
@@ -185,6 +188,13 @@ impl Metrics {
                     "Body bytes intake may hold before answering 503.",
                 )?,
             )?,
+            unmatched: register(
+                &registry,
+                IntGauge::new(
+                    "hooktrail_unmatched_entries",
+                    "Entries no link resolves to a job or salesdoc yet (read at scrape time).",
+                )?,
+            )?,
             registry,
         };
         Ok(metrics)
@@ -252,6 +262,10 @@ impl Metrics {
         self.buffered_bytes.set(as_i64(live.buffered_bytes));
         self.buffer_capacity_bytes
             .set(as_i64(live.buffer_capacity_bytes));
+        if let Some(unmatched) = live.unmatched {
+            self.unmatched
+                .set(i64::try_from(unmatched).unwrap_or(i64::MAX));
+        }
         TextEncoder::new().encode_to_string(&self.registry.gather())
     }
 }
@@ -357,8 +371,10 @@ mod tests {
                 queue_capacity: 10,
                 buffered_bytes: 0,
                 buffer_capacity_bytes: 100,
+                unmatched: Some(4),
             })
             .unwrap();
+        assert!(text.contains("hooktrail_unmatched_entries 4"));
         assert!(text.contains(
             "hooktrail_deliveries_rejected_total{cause=\"bad_signature\",source=\"hoops\"} 1"
         ));
