@@ -20,9 +20,9 @@ use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{ChainReport, PageQuery, Store};
 use ops_support::{LoggedChild, Rng};
 
+/// Every round is bounded (a kill at most 0.9 s after start, requests with a 5 s timeout), so
+/// the loop is too, without a wall-clock budget that a slow machine could fail.
 const ROUNDS: usize = 20;
-/// Rounds stop early past this, so the test stays bounded on a slow machine.
-const TIME_BUDGET: Duration = Duration::from_secs(30);
 const WRITERS: usize = 12;
 
 /// Posts from `WRITERS` connections until the server dies or `stop` is set; returns the
@@ -84,7 +84,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let mut acked: Vec<String> = Vec::new();
     let mut rounds = 0;
 
-    while rounds < ROUNDS && started.elapsed() < TIME_BUDGET {
+    while rounds < ROUNDS {
         // Starting proves the file opens as the last kill left it, with no repair by hand.
         let mut server = LoggedChild::start(&config, &[], &[], &log);
         let client = Arc::new(Client::new(server.base.clone(), &text));
@@ -98,7 +98,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
         rounds += 1;
     }
     let elapsed = started.elapsed();
-    assert!(rounds >= 10, "only {rounds} rounds fit in the time budget");
+    assert_eq!(rounds, ROUNDS);
     assert!(!acked.is_empty(), "no round acknowledged anything");
 
     let path = dir.path().join("hooktrail.redb");
