@@ -11,7 +11,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use hooktrail::activity::details::Details;
 use hooktrail::activity::{Actor, Category, Entry, EntryKind, NewEntry, Normalized, Outcome};
 use hooktrail::config::Config;
-use hooktrail::sources::sendgrid;
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{Capture, PageQuery, Store};
 use proptest::prelude::*;
@@ -20,39 +19,8 @@ const NOW: i64 = 1_772_700_000;
 
 /// One source of every kind, and the generic HMAC source in several shapes.
 fn signing_config() -> Config {
-    let extra = format!(
-        r#"
-[[sources]]
-name = "quickbooks"
-kind = "quickbooks"
-secrets = ["qb-verifier-token"]
-
-[[sources]]
-name = "xero"
-kind = "xero"
-secrets = ["xero-webhook-key"]
-
-[[sources]]
-name = "stripe"
-kind = "stripe"
-secrets = ["whsec_stripe_endpoint_secret"]
-
-[[sources]]
-name = "sendgrid"
-kind = "sendgrid"
-public_key = "{public_key}"
-
-[[sources]]
-name = "mailgun"
-kind = "mailgun"
-secrets = ["mailgun-signing-key"]
-
-[[sources]]
-name = "postmark"
-kind = "postmark"
-username = "hooks"
-password = "postmark-password"
-
+    let extra = common::provider_sources()
+        + r#"
 [[sources]]
 name = "hmac-hex"
 kind = "hmac"
@@ -69,7 +37,7 @@ secrets = ["make-secret"]
 header = "X-Signature"
 algorithm = "sha512"
 encoding = "base64"
-signed_content = "{{timestamp}}.{{body}}"
+signed_content = "{timestamp}.{body}"
 timestamp_header = "X-Timestamp"
 
 [[sources]]
@@ -79,12 +47,10 @@ secrets = ["legacy-secret"]
 header = "X-Hub-Signature"
 algorithm = "sha1"
 encoding = "hex"
-signed_content = "{{id}}.{{timestamp}}.{{body}}"
+signed_content = "{id}.{timestamp}.{body}"
 timestamp_header = "X-Timestamp"
 id_header = "X-Delivery-Id"
-"#,
-        public_key = sendgrid::TEST_PUBLIC_KEY
-    );
+"#;
     common::parse_config(&common::config_text(
         std::path::Path::new("unused.redb"),
         &extra,

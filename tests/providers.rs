@@ -4,54 +4,21 @@
 mod common;
 
 use common::{TestGateway, event};
-use hooktrail::sources::sendgrid::TEST_PUBLIC_KEY;
 use serde_json::{Value, json};
 
 fn providers() -> String {
-    format!(
-        r#"
-[[sources]]
-name = "quickbooks"
-kind = "quickbooks"
-secrets = ["qbo-test-verifier-token"]
-
-[[sources]]
-name = "xero"
-kind = "xero"
-secrets = ["xero-test-webhook-key"]
-
-[[sources]]
-name = "stripe"
-kind = "stripe"
-secrets = ["whsec_stripe-test-endpoint-secret"]
-
-[[sources]]
-name = "sendgrid"
-kind = "sendgrid"
-public_key = "{TEST_PUBLIC_KEY}"
-
-[[sources]]
-name = "mailgun"
-kind = "mailgun"
-secrets = ["mailgun-test-signing-key"]
-
-[[sources]]
-name = "postmark"
-kind = "postmark"
-username = "hooktrail"
-password = "postmark-test-password"
-
+    common::provider_sources()
+        + r#"
 [[sources]]
 name = "zapier"
 kind = "hmac"
 secrets = ["zapier-test-secret"]
 header = "X-Signature"
 prefix = "sha256="
-signed_content = "{{timestamp}}.{{body}}"
+signed_content = "{timestamp}.{body}"
 timestamp_header = "X-Timestamp"
 id_header = "X-Delivery-Id"
 "#
-    )
 }
 
 /// The same sources with other keys: what a forger without the real ones would sign with.
