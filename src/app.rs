@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::http::limits::IntakeBudget;
+use crate::http::page_cache::PageCache;
 use crate::http::page_error::{no_such_route, render_error_pages};
 use crate::http::session::SessionCodec;
 use crate::http::throttle::LoginThrottle;
@@ -97,6 +98,7 @@ impl Gateway {
             health,
             intake_budget: IntakeBudget::new(config.server.intake_buffer_bytes),
             renderer,
+            page_cache: PageCache::new(config.display.page_cache_mib.saturating_mul(1 << 20)),
             sessions,
             login_throttle: LoginThrottle::default(),
         });

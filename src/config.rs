@@ -117,12 +117,16 @@ pub struct DisplayConfig {
     /// The IANA timezone pages show times in and group days by (`America/Chicago`).
     #[serde(default = "defaults::timezone", deserialize_with = "iana_timezone")]
     pub timezone: Tz,
+    /// Memory for rendered timelines kept for reuse, in MiB (0 turns keeping them off).
+    #[serde(default = "defaults::page_cache_mib")]
+    pub page_cache_mib: u64,
 }
 
 impl Default for DisplayConfig {
     fn default() -> Self {
         DisplayConfig {
             timezone: defaults::timezone(),
+            page_cache_mib: defaults::page_cache_mib(),
         }
     }
 }
@@ -288,6 +292,9 @@ mod defaults {
     }
     pub fn timezone() -> chrono_tz::Tz {
         chrono_tz::UTC
+    }
+    pub fn page_cache_mib() -> u64 {
+        64
     }
     pub fn prune_interval_secs() -> u64 {
         3600

@@ -566,6 +566,92 @@ async fn email_delivery_status_and_provider_callbacks_show_on_the_timeline() {
     gateway.stop().await;
 }
 
+/// Timelines are kept after rendering and reused: whatever arrives afterwards — a new event, a
+/// late one, an email's delivery callback — must show on the next view all the same, and the
+/// kept part must never carry one person's session into another's page.
+#[actix_web::test]
+async fn a_timeline_seen_before_shows_everything_that_arrives_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(&dir.path().join("kept.redb")).unwrap());
+    let job: Subject = "job:88".parse().unwrap();
+    let mut sent = callback_entry(vec![job.clone()], "x", "2026-03-04T10:00:00Z");
+    let email = NewEntry {
+        kind: EntryKind::new("email.sent").unwrap(),
+        summary: "Email sent".into(),
+        details: Details::Email {
+            message: hooktrail::activity::details::EmailMessage {
+                provider: Some("sendgrid".into()),
+                provider_message_id: Some("sg-88".into()),
+                subject: Some("Proof".into()),
+                ..Default::default()
+            },
+        },
+        correlation: Vec::new(),
+        event_id: Some("sent-88".into()),
+        ..sent.remove(0)
+    };
+    seed(&store, "d1", vec![email]);
+    let mut gateway = TestGateway::start_with(&staff_users(), Some(store.clone())).await;
+    let mut browser = signed_in(&gateway).await;
+
+    let first = browser.get("/jobs/88").await.html();
+    assert_eq!(kinds(&first), ["email.sent"]);
+    assert!(texts(&first, "li[data-kind='email.sent'] .delivery h3 .badge").is_empty());
+    // Seen twice: the same page.
+    let again = browser.get("/jobs/88").await.html();
+    assert_eq!(texts(&again, "ol.entries"), texts(&first, "ol.entries"));
+
+    // A newer event, then a late one that belongs between.
+    let newer = status_changed("88", "Printing", "2026-03-04T12:00:00Z");
+    assert_eq!(gateway.client.post_signed(&newer).await.status(), 200);
+    assert_eq!(
+        kinds(&browser.get("/jobs/88").await.html()),
+        ["status.changed", "email.sent"]
+    );
+    let late = event(
+        "proof.approved",
+        "2026-03-04T11:00:00Z",
+        json!({"subject": {"kind": "job", "id": "88"}, "proof_id": "p1",
+               "actor": {"kind": "customer", "name": "Maria"}}),
+    );
+    assert_eq!(gateway.client.post_signed(&late).await.status(), 200);
+    assert_eq!(
+        kinds(&browser.get("/jobs/88").await.html()),
+        ["status.changed", "proof.approved", "email.sent"]
+    );
+    // A filtered view seen before the change is renewed too.
+    let emails = "/jobs/88?category=communication";
+    assert_eq!(kinds(&browser.get(emails).await.html()), ["email.sent"]);
+
+    // The delivery callback names no subject: it reaches the job through the email's link,
+    // and the email's status on the page follows.
+    let mut delivered = callback_entry(Vec::new(), "sg-88", "2026-03-04T10:05:00Z");
+    delivered[0].kind = EntryKind::new("email.delivered").unwrap();
+    if let Details::EmailEvent { event } = &mut delivered[0].details {
+        event.status = EmailStatus::Delivered;
+        event.provider = "sendgrid".into();
+    }
+    seed(&store, "d2", vec![delivered.remove(0)]);
+    let page = browser.get("/jobs/88").await.html();
+    assert_eq!(
+        texts(&page, "li[data-kind='email.sent'] .delivery h3 .badge"),
+        ["delivered"]
+    );
+    let emails_now = browser.get(emails).await.html();
+    assert_eq!(kinds(&emails_now), ["email.delivered", "email.sent"]);
+
+    // Another session gets the same timeline inside its own layout.
+    let mut other = signed_in(&gateway).await;
+    let theirs = other.get("/jobs/88").await;
+    let mine = browser.get("/jobs/88").await;
+    assert_eq!(
+        texts(&theirs.html(), "ol.entries"),
+        texts(&mine.html(), "ol.entries")
+    );
+    assert_ne!(Browser::csrf_of(&theirs), Browser::csrf_of(&mine));
+    gateway.stop().await;
+}
+
 #[actix_web::test]
 async fn filters_and_older_pages_keep_each_others_state() {
     let mut gateway = gateway_with_staff("").await;
@@ -962,7 +1048,7 @@ fn assert_no_live_markup(page: &str, html: &str) {
     for svg in select(&document, "svg") {
         let class = svg.value().attr("class").unwrap_or("");
         assert!(
-            class == "icon" || class == "brand-mark",
+            ["icon", "icon-symbols", "brand-mark"].contains(&class),
             "{page}: a foreign svg survived"
         );
     }

@@ -123,8 +123,17 @@ enum Target {
     /// The timeline page of jobs with 100, 10 000 and 100 000 entries in a 1 000 000-entry
     /// store, signed in.
     Pages,
+    /// The same pages with nothing kept between requests (`page_cache_mib = 0`): every view
+    /// reads its entries and renders them.
+    PagesUncached,
     /// A handler that answers GET with a fixed page: HTTP alone, the baseline for `pages`.
     PlainGet,
+}
+
+impl Target {
+    fn reads_pages(&self) -> bool {
+        matches!(self, Target::Pages | Target::PagesUncached)
+    }
 }
 
 impl fmt::Display for Target {
@@ -134,6 +143,7 @@ impl fmt::Display for Target {
             Target::Plain => "plain",
             Target::PerRequest => "per-request",
             Target::Pages => "pages",
+            Target::PagesUncached => "pages-uncached",
             Target::PlainGet => "plain-get",
         })
     }
@@ -190,7 +200,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// run minutes apart at most, under the same background load from the rest of the machine.
 async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
     let source = Arc::new(signing_source()?);
-    let fixture = if args.targets.contains(&Target::Pages) {
+    let fixture = if args.targets.iter().any(Target::reads_pages) {
         eprintln!(
             "bench: building the page store ({} entries)…",
             pages::TOTAL_ENTRIES
@@ -204,7 +214,9 @@ async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
     for &connections in &args.connections {
         for &target in &args.targets {
             let histories: Vec<Option<u64>> = match target {
-                Target::Pages => pages::HISTORIES.into_iter().map(Some).collect(),
+                Target::Pages | Target::PagesUncached => {
+                    pages::HISTORIES.into_iter().map(Some).collect()
+                }
                 _ => vec![None],
             };
             for history in histories {
@@ -297,18 +309,25 @@ fn start_server(
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
         Target::Plain => (start_plain()?, intake()),
         Target::PlainGet => (start_plain()?, page(100, None)),
-        Target::Pages => {
+        Target::Pages | Target::PagesUncached => {
             let fixture = fixture.context("the page store was not built")?;
             let history = cell.history.context("a pages cell without a history")?;
-            let (server, cookie) = start_pages_gateway(fixture)?;
+            let keep_pages = cell.target == Target::Pages;
+            let (server, cookie) = start_pages_gateway(fixture, keep_pages)?;
             (server, page(history, Some(cookie)))
         }
     })
 }
 
 /// The gateway serving the shared page store, and a signed-in session cookie for it.
-fn start_pages_gateway(fixture: &pages::PageFixture) -> anyhow::Result<(RunningServer, String)> {
+fn start_pages_gateway(
+    fixture: &pages::PageFixture,
+    keep_pages: bool,
+) -> anyhow::Result<(RunningServer, String)> {
     let mut config = gateway_config(Path::new("unused.redb"), None)?;
+    if !keep_pages {
+        config.display.page_cache_mib = 0;
+    }
     config.auth.session_key = crate::sources::Secret::new(SESSION_KEY.as_bytes().to_vec());
     config.auth.users.push(crate::config::UserConfig {
         username: "bench".to_owned(),
@@ -823,7 +842,7 @@ impl Report {
         let intake = self
             .results
             .iter()
-            .any(|cell| !matches!(cell.target, Target::Pages | Target::PlainGet));
+            .any(|cell| !(cell.target.reads_pages() || cell.target == Target::PlainGet));
         let events = if intake {
             format!("{}-byte signed status.changed events; ", self.event_bytes)
         } else {

@@ -9,6 +9,7 @@ pub mod intake;
 pub mod limits;
 pub mod login;
 pub mod metrics;
+pub mod page_cache;
 pub mod page_error;
 pub mod pages;
 pub mod problem;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub health: Arc<StorageHealth>,
     pub intake_budget: limits::IntakeBudget,
     pub renderer: Renderer,
+    pub page_cache: page_cache::PageCache,
     pub sessions: session::SessionCodec,
     pub login_throttle: throttle::LoginThrottle,
 }

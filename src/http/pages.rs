@@ -5,6 +5,8 @@
 //! history. Reading and rendering run together on the blocking pool, so a page never holds up
 //! the async workers that also take webhooks.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, get, web};
@@ -12,6 +14,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::page_cache::{PageKey, RenderedTimeline, Stamps};
 use super::page_error::PageError;
 use super::session::Staff;
 use crate::activity::{Category, Details, Entry, EntryId, Subject, SubjectKind};
@@ -112,10 +115,7 @@ fn render_days(
 }
 
 fn clock(state: &AppState) -> Clock {
-    Clock {
-        now: Utc::now(),
-        zone: state.config.display.timezone,
-    }
+    Clock::new(Utc::now(), state.config.display.timezone)
 }
 
 /// What a page says when it has nothing to list.
@@ -153,7 +153,6 @@ struct TimelineQuery {
 
 #[derive(Debug, Serialize)]
 struct TimelinePage {
-    layout: Layout,
     subject: SubjectHeading,
     filters: Vec<FilterChip>,
     /// The rendered day list (`partials/days`), empty when there are no entries.
@@ -339,20 +338,60 @@ async fn timeline(
     query: TimelineQuery,
 ) -> Result<HttpResponse, PageError> {
     let subject = Subject::new(kind, id.as_str()).map_err(|_| unknown_subject(kind, &id))?;
-    let category = parse_category(query.category.as_deref())?;
-    let before = parse_cursor(query.before.as_deref())?;
-    let body =
-        web::block(move || render_timeline(&state, &staff, &subject, category, before)).await??;
+    let key = PageKey {
+        subject,
+        category: parse_category(query.category.as_deref())?,
+        before: parse_cursor(query.before.as_deref())?,
+    };
+    // Stamps come from memory (see `Store::subject_stamp`), so a page kept from an earlier
+    // request is served right here; only rendering goes to the blocking pool. They are read
+    // before the timeline, so a page rendered from data newer than its stamps is at worst
+    // rendered again, never served stale.
+    let stamps = Stamps {
+        subject: state.store.subject_stamp(&key.subject)?,
+        templates: state.renderer.templates_version(),
+    };
+    let timeline = match state.page_cache.get(&key, stamps, Utc::now()) {
+        Some(kept) => kept,
+        None => {
+            let state = state.clone();
+            web::block(move || render_and_keep_timeline(&state, key, stamps)).await??
+        }
+    };
+    let layout = Layout::new(&state, &timeline.title, Nav::Timeline, Some(&staff), true);
+    let body = state.renderer.render_layout(&layout, &timeline.body)?;
     Ok(html_response(StatusCode::OK, body))
 }
 
+fn render_and_keep_timeline(
+    state: &AppState,
+    key: PageKey,
+    stamps: Stamps,
+) -> Result<Arc<RenderedTimeline>, PageError> {
+    let clock = clock(state);
+    let (title, body) = render_timeline(state, &key, &clock)?;
+    let rendered = Arc::new(RenderedTimeline {
+        stamps,
+        fresh_until: clock.fresh_until(),
+        title,
+        body,
+    });
+    state.page_cache.insert(key, rendered.clone());
+    Ok(rendered)
+}
+
+/// The timeline page without its layout: its title and its body.
 fn render_timeline(
     state: &AppState,
-    staff: &Staff,
-    subject: &Subject,
-    category: Option<Category>,
-    before: Option<Cursor>,
-) -> Result<String, PageError> {
+    key: &PageKey,
+    clock: &Clock,
+) -> Result<(String, String), PageError> {
+    let PageKey {
+        subject,
+        category,
+        before,
+    } = key;
+    let (category, before) = (*category, *before);
     let query = PageQuery {
         limit: PAGE_SIZE,
         before,
@@ -381,18 +420,15 @@ fn render_timeline(
         Some(subtitle) => format!("{} — {subtitle}", heading.heading),
         None => heading.heading.clone(),
     };
-    let days = view::group_by_day(page.entries, &clock(state), false);
+    let days = view::group_by_day(page.entries, clock, false);
     let view = TimelinePage {
-        layout: Layout::new(state, &title, Nav::Timeline, Some(staff), true),
         filters: filter_chips(&base, category, before.as_ref()),
         days: render_days(state, &days, false)?,
         subject: heading,
         empty,
         pager,
     };
-    Ok(state
-        .renderer
-        .render_page("pages/timeline", &view.layout, &view)?)
+    Ok((title, state.renderer.render("pages/timeline", &view)?))
 }
 
 fn timeline_empty_state(

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -64,6 +64,52 @@ pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String 
     } else {
         local.format("%b %-d, %Y").to_string()
     }
+}
+
+/// The age thresholds at which [`relative_time`] switches wording or unit.
+const RELATIVE_THRESHOLDS: [i64; 7] = [45, 90, 3_600, 5_400, 86_400, 129_600, 30 * 86_400];
+
+/// A moment no later than the first at which [`relative_time`] of `at` reads differently than
+/// it does at `now` (sooner is allowed: it only means rendering again). Dates (after 30 days)
+/// change at most with the year, so they hold until the next local midnight.
+pub fn relative_time_changes_at(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    // Ages are counted in whole seconds, so a change can come up to a second early.
+    let in_seconds = |seconds: i64| now + TimeDelta::seconds(seconds - 1);
+    let age = (now - at).num_seconds();
+    if age < 45 {
+        // `just now` until 45 s; before -90 s (skewed clocks) `in 2 minutes`, which turns
+        // `just now` at -90 s and counts minutes down on the way.
+        return in_seconds(if age < -90 {
+            (-90 - age).min(30)
+        } else {
+            45 - age
+        });
+    }
+    // Counts round at the half unit: `5 minutes` turns `6 minutes` at 5 min 30 s.
+    let (unit, half) = match age {
+        a if a < 3_600 => (60, 30),
+        a if a < 86_400 => (3_600, 1_800),
+        a if a < 30 * 86_400 => (86_400, 43_200),
+        _ => return next_local_midnight(now, zone),
+    };
+    let next_count = unit - (age + half).rem_euclid(unit);
+    let next_threshold = RELATIVE_THRESHOLDS
+        .iter()
+        .find(|&&threshold| threshold > age)
+        .map_or(i64::MAX, |threshold| threshold - age);
+    in_seconds(next_count.min(next_threshold))
+}
+
+/// The next midnight in `zone` after `now` (the first moment of the next local day; on a day
+/// a DST change skips midnight, the earliest moment that exists).
+pub fn next_local_midnight(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    let tomorrow = local_date(now, zone).succ_opt().unwrap_or(NaiveDate::MAX);
+    (0..24)
+        .find_map(|hour| {
+            zone.from_local_datetime(&tomorrow.and_hms_opt(hour, 0, 0)?)
+                .earliest()
+        })
+        .map_or(now + TimeDelta::hours(1), |start| start.with_timezone(&Utc))
 }
 
 fn span(seconds: i64) -> String {
@@ -202,6 +248,60 @@ mod tests {
 
     fn amount(text: &str) -> Amount {
         Amount::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_relative_time_reads_the_same_until_it_is_said_to_change() {
+        let zone: Tz = "America/Chicago".parse().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 3, 4, 15, 16, 17).unwrap();
+        let mut ages: Vec<i64> = vec![-600, -91, -5, 0, 44, 45, 89, 90, 3_599, 3_600, 5_399];
+        ages.extend([
+            5_400, 86_399, 86_400, 129_599, 129_600, 2_591_999, 2_592_000,
+        ]);
+        ages.extend((0..60).map(|i| 37 * i * i * i + 11 * i));
+        for age in ages {
+            let at = now - TimeDelta::seconds(age);
+            let label = relative_time(at, now, zone);
+            let changes = relative_time_changes_at(at, now, zone);
+            assert!(changes >= now, "age {age}: stale already");
+            let horizon = (changes - now).num_seconds().min(2 * 86_400);
+            for step in (0..horizon).step_by(7).chain((horizon - 1).max(0)..horizon) {
+                let later = now + TimeDelta::seconds(step);
+                assert_eq!(
+                    relative_time(at, later, zone),
+                    label,
+                    "age {age}: the label changed {step} s later, before {changes}"
+                );
+            }
+        }
+        // Not absurdly cautious either: an hour-old time holds for a while.
+        let hour_old = now - TimeDelta::seconds(4_000);
+        assert!(relative_time_changes_at(hour_old, now, zone) - now > TimeDelta::minutes(10));
+    }
+
+    #[test]
+    fn the_next_local_midnight_follows_the_zone_and_its_dst() {
+        let chicago: Tz = "America/Chicago".parse().unwrap();
+        // 11 PM on March 7 in Chicago (CST, UTC-6) is 05:00 UTC on March 8.
+        let late = Utc.with_ymd_and_hms(2026, 3, 8, 5, 0, 0).unwrap();
+        assert_eq!(
+            next_local_midnight(late, chicago),
+            Utc.with_ymd_and_hms(2026, 3, 8, 6, 0, 0).unwrap()
+        );
+        // The day DST starts (March 8): the next midnight is at UTC-5.
+        let after = Utc.with_ymd_and_hms(2026, 3, 8, 12, 0, 0).unwrap();
+        assert_eq!(
+            next_local_midnight(after, chicago),
+            Utc.with_ymd_and_hms(2026, 3, 9, 5, 0, 0).unwrap()
+        );
+        // A zone whose DST change skips midnight itself (Havana, 2026-03-08 00:00 → 01:00).
+        let havana: Tz = "America/Havana".parse().unwrap();
+        let eve = Utc.with_ymd_and_hms(2026, 3, 7, 12, 0, 0).unwrap();
+        let start = next_local_midnight(eve, havana);
+        assert!(start > eve, "{start}");
+        assert_eq!(local_date(start, havana).to_string(), "2026-03-08");
+        let just_before = start - TimeDelta::seconds(1);
+        assert_eq!(local_date(just_before, havana).to_string(), "2026-03-07");
     }
 
     #[test]

@@ -1,16 +1,23 @@
 //! Template helpers. Formatting happens in the view models (plain, tested Rust); helpers only
-//! do what templates cannot: `{{icon category}}` writes one of a fixed set of inline SVGs.
+//! do what templates cannot: the category icons, fixed inline SVGs.
+//!
+//! Each icon is drawn once per page (`{{icon_symbols}}`, as SVG symbols) and every entry
+//! refers to it (`{{icon category}}`), rather than every entry carrying the whole drawing: a
+//! 50-entry page is a fifth smaller, and the bytes it saves are bytes every view copies.
 
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
 
+use crate::activity::Category;
+
 pub fn register(registry: &mut Handlebars<'static>) {
     registry.register_helper("icon", Box::new(icon));
+    registry.register_helper("icon_symbols", Box::new(icon_symbols));
 }
 
-/// `{{icon "communication"}}`: the category's icon. Its output is one of the constants below,
-/// never input, so it is written unescaped; an unknown name is a render error.
+/// `{{icon "communication"}}`: a reference to the category's icon symbol. Its output is made of
+/// constants, never input, so it is written unescaped; an unknown name is a render error.
 fn icon(
     helper: &Helper<'_>,
     _: &Handlebars<'_>,
@@ -22,14 +29,41 @@ fn icon(
         .param(0)
         .and_then(|param| param.value().as_str())
         .ok_or(RenderErrorReason::ParamNotFoundForIndex("icon", 0))?;
-    let paths = icon_paths(name)
-        .ok_or_else(|| RenderErrorReason::Other(format!("no icon named {name:?}")))?;
+    if icon_paths(name).is_none() {
+        return Err(RenderErrorReason::Other(format!("no icon named {name:?}")).into());
+    }
     out.write(
-        "<svg class=\"icon\" viewBox=\"0 0 16 16\" width=\"16\" height=\"16\" aria-hidden=\"true\" \
-         focusable=\"false\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.6\" \
-         stroke-linecap=\"round\" stroke-linejoin=\"round\">",
+        "<svg class=\"icon\" width=\"16\" height=\"16\" aria-hidden=\"true\" \
+         focusable=\"false\"><use href=\"#icon-",
     )?;
-    out.write(paths)?;
+    out.write(name)?;
+    out.write("\"/></svg>")?;
+    Ok(())
+}
+
+/// `{{icon_symbols}}`: every category's icon as a symbol, for `{{icon …}}` to refer to. Once
+/// per page, before the first icon.
+fn icon_symbols(
+    _: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    out.write("<svg class=\"icon-symbols\" aria-hidden=\"true\" focusable=\"false\">")?;
+    for category in Category::ALL {
+        let name = category.as_str();
+        let paths = icon_paths(name)
+            .ok_or_else(|| RenderErrorReason::Other(format!("no icon named {name:?}")))?;
+        out.write("<symbol id=\"icon-")?;
+        out.write(name)?;
+        out.write(
+            "\" viewBox=\"0 0 16 16\" fill=\"none\" stroke=\"currentColor\" \
+             stroke-width=\"1.6\" stroke-linecap=\"round\" stroke-linejoin=\"round\">",
+        )?;
+        out.write(paths)?;
+        out.write("</symbol>")?;
+    }
     out.write("</svg>")?;
     Ok(())
 }
@@ -66,11 +100,15 @@ mod tests {
     fn icons_exist_for_every_category_and_nothing_else() {
         let mut registry = Handlebars::new();
         register(&mut registry);
-        for category in crate::activity::Category::ALL {
+        let symbols = registry.render_template("{{icon_symbols}}", &()).unwrap();
+        for category in Category::ALL {
             let svg = registry
                 .render_template("{{icon c}}", &serde_json::json!({"c": category.as_str()}))
                 .unwrap();
             assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+            let target = format!("#icon-{}", category.as_str());
+            assert!(svg.contains(&format!("href=\"{target}\"")), "{svg}");
+            assert!(symbols.contains(&format!("<symbol id=\"{}\"", &target[1..])));
         }
         let unknown = registry.render_template("{{icon c}}", &serde_json::json!({"c": "<script>"}));
         assert!(unknown.is_err());

@@ -14,6 +14,7 @@ mod helpers;
 pub mod view;
 
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use handlebars::Handlebars;
@@ -114,14 +115,59 @@ impl Renderer {
         layout: &L,
         page: &P,
     ) -> Result<String, RenderError> {
+        let body = self.render(template, page)?;
+        self.render_layout(layout, &body)
+    }
+
+    /// The layout around a page body rendered before (by [`Renderer::render`] of one of our
+    /// templates, so already escaped).
+    ///
+    /// The layout is rendered around a marker that is then replaced by the body, rather than
+    /// with the body in its data: handlebars would copy a body of tens of KiB into its own
+    /// value tree and out again. The marker cannot come from the layout's data, where every
+    /// `<` is escaped.
+    pub fn render_layout<L: Serialize>(
+        &self,
+        layout: &L,
+        body: &str,
+    ) -> Result<String, RenderError> {
         #[derive(Serialize)]
         struct Frame<'a, L> {
             layout: &'a L,
-            /// Rendered by our own templates, so already escaped.
-            body: String,
+            body: &'static str,
         }
-        let body = self.render(template, page)?;
-        self.render("layout", &Frame { layout, body })
+        const MARKER: &str = "<hooktrail-page-body/>";
+        let frame = self.render(
+            "layout",
+            &Frame {
+                layout,
+                body: MARKER,
+            },
+        )?;
+        let (head, tail) = frame.split_once(MARKER).unwrap_or((frame.as_str(), ""));
+        let mut page = String::with_capacity(head.len() + body.len() + tail.len());
+        page.push_str(head);
+        page.push_str(body);
+        page.push_str(tail);
+        Ok(page)
+    }
+
+    /// A value that changes when the templates change: constant for embedded templates; for
+    /// templates read from disk, a hash of their files' sizes and modification times, so pages
+    /// kept for reuse ([`crate::http::page_cache`]) are rendered again after an edit.
+    pub fn templates_version(&self) -> u64 {
+        let Origin::Disk(root) = &self.origin else {
+            return 0;
+        };
+        let mut hasher = std::hash::DefaultHasher::new();
+        for (name, _) in embedded::TEMPLATES {
+            let path = root.join("templates").join(format!("{name}.hbs"));
+            if let Ok(meta) = std::fs::metadata(path) {
+                meta.len().hash(&mut hasher);
+                meta.modified().ok().hash(&mut hasher);
+            }
+        }
+        hasher.finish()
     }
 
     /// Whether templates and static files are re-read on every use.

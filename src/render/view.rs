@@ -3,6 +3,8 @@
 //! sanitized. Templates render in strict mode, so every field a template names exists here
 //! (absent values are `null`, never missing).
 
+use std::cell::Cell;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -17,16 +19,35 @@ use crate::activity::details::{
 };
 use crate::activity::{ActorKind, Category, Details, Entry, Subject, SubjectKind};
 
-/// What the clock and calendar read when a page is rendered.
-#[derive(Debug, Clone, Copy)]
+/// What the clock and calendar read when a page is rendered, and how long what they read
+/// stays true: every relative time and day heading shown is remembered, so a rendered page
+/// knows when its text would first read differently ([`Clock::fresh_until`]).
+#[derive(Debug, Clone)]
 pub struct Clock {
     pub now: DateTime<Utc>,
     pub zone: Tz,
+    fresh_until: Cell<DateTime<Utc>>,
 }
 
 impl Clock {
+    pub fn new(now: DateTime<Utc>, zone: Tz) -> Clock {
+        Clock {
+            now,
+            zone,
+            // Day headings (`Today`, `Yesterday`) turn at local midnight.
+            fresh_until: Cell::new(format::next_local_midnight(now, zone)),
+        }
+    }
+
     pub fn time(&self, at: DateTime<Utc>) -> TimeView {
+        let changes = format::relative_time_changes_at(at, self.now, self.zone);
+        self.fresh_until.set(self.fresh_until.get().min(changes));
         TimeView::new(at, self.now, self.zone)
+    }
+
+    /// Until when everything read from this clock so far still reads the same.
+    pub fn fresh_until(&self) -> DateTime<Utc> {
+        self.fresh_until.get()
     }
 
     fn today(&self) -> NaiveDate {

@@ -10,7 +10,7 @@ use crate::activity::EntryId;
 
 /// A position in a timeline: entries sort by (`occurred_at`, id), so the pair is unique and
 /// stable even when late events land between pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cursor {
     pub occurred_micros: i64,
     pub id: EntryId,

@@ -7,6 +7,7 @@ pub mod cursor;
 pub mod health;
 pub mod redb;
 pub mod reopen;
+pub mod stamps;
 pub mod writer;
 
 use bytes::Bytes;
@@ -166,6 +167,13 @@ pub trait Store: Send + Sync + 'static {
     /// The oldest entry of a subject's timeline, if it has any. Costs O(1): pages use it for
     /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError>;
+
+    /// A number that changes whenever anything a subject's timeline shows may have changed:
+    /// new or late entries, an email's delivery status, an erasure, a reindex. While it stays
+    /// the same, a page rendered from the timeline earlier is still right. Answered from memory
+    /// without I/O (pages ask it on the async workers); a backend shared by several gateways
+    /// keeps its stamps current from the database's change notifications.
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
 
     /// The latest entries across every subject, newest receipt first (entry ids are
     /// time-ordered), before `before` if given. Costs O(limit).

@@ -121,6 +121,10 @@ impl Store for ReopeningStore {
         self.with(|store| store.subject_origin(subject))
     }
 
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        self.with(|store| store.subject_stamp(subject))
+    }
+
     fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
         self.with(|store| store.recent(limit, before))
     }
@@ -218,6 +222,9 @@ mod tests {
         }
         fn subject_origin(&self, s: &Subject) -> Result<Option<Entry>, StoreError> {
             self.inner.subject_origin(s)
+        }
+        fn subject_stamp(&self, s: &Subject) -> Result<u64, StoreError> {
+            self.inner.subject_stamp(s)
         }
         fn recent(&self, l: usize, b: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
             self.inner.recent(l, b)

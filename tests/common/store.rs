@@ -47,6 +47,9 @@ impl Store for ControlledStore {
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
         self.inner.subject_origin(subject)
     }
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        self.inner.subject_stamp(subject)
+    }
     fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
         self.inner.recent(limit, before)
     }

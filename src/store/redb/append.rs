@@ -9,9 +9,15 @@ use crate::activity::{Details, Entry, EntryId, NewEntry, Normalized, SourceRef, 
 use crate::store::chain;
 use crate::store::{Appended, Capture, StoreError, StoredDelivery};
 
-pub fn append(db: &Database, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
+/// What a committed batch did, and which subjects' timelines it changed.
+pub struct Committed {
+    pub outcomes: Vec<Appended>,
+    pub touched: Vec<String>,
+}
+
+pub fn append(db: &Database, batch: &[Capture]) -> Result<Committed, StoreError> {
     let txn = db.begin_write()?;
-    let outcomes = {
+    let committed = {
         let mut tables = WriteTables::open(&txn)?;
         let mut head = tables.chain_head()?;
         let outcomes = batch
@@ -19,11 +25,14 @@ pub fn append(db: &Database, batch: &[Capture]) -> Result<Vec<Appended>, StoreEr
             .map(|capture| append_one(&mut tables, &mut head, capture))
             .collect::<Result<Vec<_>, _>>()?;
         tables.set_chain_head(head)?;
-        outcomes
+        Committed {
+            outcomes,
+            touched: std::mem::take(&mut tables.touched),
+        }
     };
     // Commit is the fsync: nothing is acknowledged before it returns.
     txn.commit()?;
-    Ok(outcomes)
+    Ok(committed)
 }
 
 pub(super) fn append_one(
@@ -282,6 +291,7 @@ fn index(
         tables
             .category_timeline
             .insert((key.as_str(), entry.category.code(), occurred, raw_id), ())?;
+        tables.touched.push(key);
     }
     Ok(())
 }
@@ -318,6 +328,11 @@ fn attach_pending(
             tables.unmatched.remove(raw_id)?;
         }
         roll_up(tables, target.entry_id, &entry)?;
+        // The email's delivery status changed on its timelines, even where the callback
+        // added no subject.
+        tables
+            .touched
+            .extend(target.subjects.iter().map(Subject::key));
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 
+use super::stamps::SubjectStamps;
 use super::{BackupReport, Cursor, ErasureReport};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Normalized, Subject};
@@ -32,6 +33,7 @@ use crate::sources::RawDelivery;
 
 pub struct RedbStore {
     db: Database,
+    stamps: SubjectStamps,
 }
 
 impl RedbStore {
@@ -47,7 +49,10 @@ impl RedbStore {
         // it live, but they force a second fsync on every commit; live reads go through the
         // gateway's API instead.)
         let db = Database::builder().create(path)?;
-        let store = RedbStore { db };
+        let store = RedbStore {
+            db,
+            stamps: SubjectStamps::new(),
+        };
         store.create_tables()?;
         Ok(store)
     }
@@ -62,7 +67,14 @@ impl RedbStore {
 
 impl Store for RedbStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        append::append(&self.db, batch)
+        let committed = append::append(&self.db, batch)?;
+        self.stamps
+            .bump(committed.touched.iter().map(String::as_str));
+        Ok(committed.outcomes)
+    }
+
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        Ok(self.stamps.get(&subject.key()))
     }
 
     fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
@@ -107,7 +119,11 @@ impl Store for RedbStore {
         &self,
         normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
     ) -> Result<ReindexReport, StoreError> {
-        maintenance::reindex(&self.db, normalize)
+        let report = maintenance::reindex(&self.db, normalize);
+        // Reindexing and erasing may change any timeline, and both are rare: every subject
+        // gets a new stamp, whatever the outcome.
+        self.stamps.bump_all();
+        report
     }
 
     fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -119,7 +135,9 @@ impl Store for RedbStore {
         target: &ErasureTarget,
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError> {
-        erase::erase(&self.db, target, now)
+        let report = erase::erase(&self.db, target, now);
+        self.stamps.bump_all();
+        report
     }
 
     fn export(

@@ -96,6 +96,9 @@ pub struct WriteTables<'txn> {
     pub unmatched: Table<'txn, u128, ()>,
     pub pending_links: Table<'txn, (&'static str, u128), ()>,
     pub email_status: Table<'txn, u128, &'static [u8]>,
+    /// The keys of the subjects whose timelines this transaction changed, for their stamps
+    /// (see [`crate::store::stamps`]). May repeat a subject.
+    pub touched: Vec<String>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -113,6 +116,7 @@ impl<'txn> WriteTables<'txn> {
             unmatched: txn.open_table(UNMATCHED)?,
             pending_links: txn.open_table(PENDING_LINKS)?,
             email_status: txn.open_table(EMAIL_STATUS)?,
+            touched: Vec::new(),
         })
     }
 

@@ -7,6 +7,7 @@ use redb::ReadableTable;
 use super::RedbStore;
 use super::tables::{DELIVERIES, to_json};
 use crate::activity::details::{Details, EmailEvent, EmailStatus};
+use crate::activity::redact::ErasureTarget;
 use crate::activity::{Actor, Category, EntryKind, NewEntry, Normalized, Outcome, Subject};
 use crate::store::{Appended, Capture, ChainReport, PageQuery, Store, StoredDelivery};
 
@@ -577,4 +578,41 @@ fn the_unmatched_count_survives_reindex() {
         .reindex(&|_| replayed.lock().unwrap().pop().map(|c| c.normalized))
         .unwrap();
     assert_eq!(store.unmatched_count().unwrap(), 2);
+}
+
+#[test]
+fn stamps_change_with_everything_a_timeline_shows_and_nothing_else() {
+    let (_dir, store) = store();
+    let stamp = |key: &str| store.subject_stamp(&key.parse().unwrap()).unwrap();
+    let (job, other) = ("job:1042", "job:9");
+    let before = (stamp(job), stamp(other));
+
+    store.append(&[email_sent("m1", job, "sg-abc")]).unwrap();
+    let written = stamp(job);
+    assert_ne!(written, before.0, "a new entry");
+    assert_eq!(stamp(other), before.1, "another subject keeps its stamp");
+
+    // A duplicate changes nothing.
+    store.append(&[email_sent("m1", job, "sg-abc")]).unwrap();
+    assert_eq!(stamp(job), written);
+
+    // A callback that names no subject reaches the job through the email's link.
+    store
+        .append(&[callback("ev1", "sg-abc", EmailStatus::Delivered, 5)])
+        .unwrap();
+    let rolled_up = stamp(job);
+    assert_ne!(rolled_up, written);
+    assert_eq!(stamp(other), before.1);
+
+    store
+        .erase(&ErasureTarget::Email("nobody@else.test".into()), Utc::now())
+        .unwrap();
+    let erased = (stamp(job), stamp(other));
+    assert!(
+        erased.0 != rolled_up && erased.1 != before.1,
+        "erasure may change any"
+    );
+
+    store.reindex(&|_| None).unwrap();
+    assert!(stamp(job) != erased.0 && stamp(other) != erased.1);
 }
