@@ -3,7 +3,8 @@
 //!
 //! Every page reads one index range of the store and renders it: O(page), whatever the
 //! history. Reading and rendering run together on the blocking pool, so a page never holds up
-//! the async workers that also take webhooks.
+//! the async workers that also take webhooks. Timelines are kept once rendered and reused while
+//! still right ([`super::page_cache`]): serving a kept one touches neither store nor pool.
 
 use std::sync::Arc;
 
@@ -386,12 +387,11 @@ fn render_timeline(
     key: &PageKey,
     clock: &Clock,
 ) -> Result<(String, String), PageError> {
-    let PageKey {
-        subject,
+    let &PageKey {
+        ref subject,
         category,
         before,
     } = key;
-    let (category, before) = (*category, *before);
     let query = PageQuery {
         limit: PAGE_SIZE,
         before,
