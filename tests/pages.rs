@@ -136,6 +136,40 @@ fn callback_entry(subjects: Vec<Subject>, text: &str, occurred: &str) -> Vec<New
     vec![email_event, accounting]
 }
 
+/// An `email.sent` through SendGrid on `subject` at 10:00, establishing the link its callbacks
+/// resolve through.
+fn email_sent(subject: &str, provider_message_id: &str, email_subject: &str) -> NewEntry {
+    let mut base = callback_entry(vec![subject.parse().unwrap()], "x", "2026-03-04T10:00:00Z");
+    NewEntry {
+        kind: EntryKind::new("email.sent").unwrap(),
+        summary: "Email sent".into(),
+        details: Details::Email {
+            message: hooktrail::activity::details::EmailMessage {
+                provider: Some("sendgrid".into()),
+                provider_message_id: Some(provider_message_id.into()),
+                subject: Some(email_subject.into()),
+                ..Default::default()
+            },
+        },
+        correlation: Vec::new(),
+        event_id: Some(format!("sent-{provider_message_id}")),
+        ..base.remove(0)
+    }
+}
+
+/// SendGrid's `delivered` callback for that email at 10:05, naming no subject.
+fn delivered(provider_message_id: &str) -> NewEntry {
+    let mut entry =
+        callback_entry(Vec::new(), provider_message_id, "2026-03-04T10:05:00Z").remove(0);
+    entry.kind = EntryKind::new("email.delivered").unwrap();
+    if let Details::EmailEvent { event } = &mut entry.details {
+        event.status = EmailStatus::Delivered;
+        event.reason = None;
+        event.provider = "sendgrid".into();
+    }
+    entry
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signing in
 
@@ -514,33 +548,9 @@ async fn a_timeline_is_newest_first_grouped_by_local_day_with_every_detail() {
 async fn email_delivery_status_and_provider_callbacks_show_on_the_timeline() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(&dir.path().join("seeded.redb")).unwrap());
-    let job: Subject = "job:77".parse().unwrap();
-    let mut sent = callback_entry(vec![job.clone()], "x", "2026-03-04T10:00:00Z");
-    // An email.sent establishing the link the callbacks below resolve through.
-    let email = NewEntry {
-        kind: EntryKind::new("email.sent").unwrap(),
-        summary: "Email sent".into(),
-        details: Details::Email {
-            message: hooktrail::activity::details::EmailMessage {
-                provider: Some("sendgrid".into()),
-                provider_message_id: Some("sg-77".into()),
-                subject: Some("Invoice".into()),
-                ..Default::default()
-            },
-        },
-        correlation: Vec::new(),
-        event_id: Some("sent".into()),
-        ..sent.remove(0)
-    };
-    seed(&store, "d1", vec![email]);
-    let mut delivered = callback_entry(Vec::new(), "sg-77", "2026-03-04T10:05:00Z");
-    delivered[0].kind = EntryKind::new("email.delivered").unwrap();
-    if let Details::EmailEvent { event } = &mut delivered[0].details {
-        event.status = EmailStatus::Delivered;
-        event.reason = None;
-        event.provider = "sendgrid".into();
-    }
-    seed(&store, "d2", vec![delivered.remove(0)]);
+    // An email.sent establishing the link the callback below resolves through.
+    seed(&store, "d1", vec![email_sent("job:77", "sg-77", "Invoice")]);
+    seed(&store, "d2", vec![delivered("sg-77")]);
 
     let extra = format!("{}{CHICAGO}", staff_users());
     let mut gateway = TestGateway::start_with(&extra, Some(store.clone())).await;
@@ -573,24 +583,7 @@ async fn email_delivery_status_and_provider_callbacks_show_on_the_timeline() {
 async fn a_timeline_seen_before_shows_everything_that_arrives_after() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(&dir.path().join("kept.redb")).unwrap());
-    let job: Subject = "job:88".parse().unwrap();
-    let mut sent = callback_entry(vec![job.clone()], "x", "2026-03-04T10:00:00Z");
-    let email = NewEntry {
-        kind: EntryKind::new("email.sent").unwrap(),
-        summary: "Email sent".into(),
-        details: Details::Email {
-            message: hooktrail::activity::details::EmailMessage {
-                provider: Some("sendgrid".into()),
-                provider_message_id: Some("sg-88".into()),
-                subject: Some("Proof".into()),
-                ..Default::default()
-            },
-        },
-        correlation: Vec::new(),
-        event_id: Some("sent-88".into()),
-        ..sent.remove(0)
-    };
-    seed(&store, "d1", vec![email]);
+    seed(&store, "d1", vec![email_sent("job:88", "sg-88", "Proof")]);
     let mut gateway = TestGateway::start_with(&staff_users(), Some(store.clone())).await;
     let mut browser = signed_in(&gateway).await;
 
@@ -625,13 +618,7 @@ async fn a_timeline_seen_before_shows_everything_that_arrives_after() {
 
     // The delivery callback names no subject: it reaches the job through the email's link,
     // and the email's status on the page follows.
-    let mut delivered = callback_entry(Vec::new(), "sg-88", "2026-03-04T10:05:00Z");
-    delivered[0].kind = EntryKind::new("email.delivered").unwrap();
-    if let Details::EmailEvent { event } = &mut delivered[0].details {
-        event.status = EmailStatus::Delivered;
-        event.provider = "sendgrid".into();
-    }
-    seed(&store, "d2", vec![delivered.remove(0)]);
+    seed(&store, "d2", vec![delivered("sg-88")]);
     let page = browser.get("/jobs/88").await.html();
     assert_eq!(
         texts(&page, "li[data-kind='email.sent'] .delivery h3 .badge"),
