@@ -146,7 +146,12 @@ impl Renderer {
                 body: MARKER,
             },
         )?;
-        let (head, tail) = frame.split_once(MARKER).unwrap_or((frame.as_str(), ""));
+        // A layout without its `{{{body}}}` must fail loudly, not serve empty pages.
+        let (head, tail) = frame.split_once(MARKER).ok_or_else(|| {
+            RenderError::from(handlebars::RenderErrorReason::Other(
+                "the layout does not place the page body".to_owned(),
+            ))
+        })?;
         let mut page = String::with_capacity(head.len() + body.len() + tail.len());
         page.push_str(head);
         page.push_str(body);
@@ -258,6 +263,32 @@ mod tests {
         statics.sort();
         expected.sort();
         assert_eq!(statics, expected);
+    }
+
+    #[test]
+    fn the_layout_places_the_body_once_and_its_marker_cannot_be_injected() {
+        let mut renderer = Renderer::new(Origin::Embedded).unwrap();
+        let layout = json!({"title": "<hooktrail-page-body/>", "user": null, "csrf": null,
+            "css": "/c", "js": "/j", "favicon": "/f", "nav": "home", "header_jump": false,
+            "timezone": "UTC"});
+        let page = renderer
+            .render_layout(&layout, "<main>BODY</main>")
+            .unwrap();
+        assert_eq!(page.matches("<main>BODY</main>").count(), 1);
+        assert!(
+            page.contains("&lt;hooktrail-page-body/&gt;"),
+            "the title stays escaped"
+        );
+
+        renderer
+            .registry
+            .register_template_string("layout", "<html></html>")
+            .unwrap();
+        assert!(
+            renderer
+                .render_layout(&layout, "<main>BODY</main>")
+                .is_err()
+        );
     }
 
     #[test]

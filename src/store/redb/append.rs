@@ -1,5 +1,7 @@
 //! The write path: deliveries into the log, and their projections, in one transaction.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
@@ -12,7 +14,7 @@ use crate::store::{Appended, Capture, StoreError, StoredDelivery};
 /// What a committed batch did, and which subjects' timelines it changed.
 pub struct Committed {
     pub outcomes: Vec<Appended>,
-    pub touched: Vec<String>,
+    pub touched: HashSet<String>,
 }
 
 pub fn append(db: &Database, batch: &[Capture]) -> Result<Committed, StoreError> {
@@ -291,7 +293,7 @@ fn index(
         tables
             .category_timeline
             .insert((key.as_str(), entry.category.code(), occurred, raw_id), ())?;
-        tables.touched.push(key);
+        tables.touched.insert(key);
     }
     Ok(())
 }

@@ -15,6 +15,8 @@
 //! | `pending_links` | (link key, entry id) | () — what to attach when the link arrives |
 //! | `email_status` | `email.sent` entry id | delivery-status rollup (JSON) |
 
+use std::collections::HashSet;
+
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -97,8 +99,8 @@ pub struct WriteTables<'txn> {
     pub pending_links: Table<'txn, (&'static str, u128), ()>,
     pub email_status: Table<'txn, u128, &'static [u8]>,
     /// The keys of the subjects whose timelines this transaction changed, for their stamps
-    /// (see [`crate::store::stamps`]). May repeat a subject.
-    pub touched: Vec<String>,
+    /// (see [`crate::store::stamps`]). A set: a reindex touches every subject many times.
+    pub touched: HashSet<String>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -116,7 +118,7 @@ impl<'txn> WriteTables<'txn> {
             unmatched: txn.open_table(UNMATCHED)?,
             pending_links: txn.open_table(PENDING_LINKS)?,
             email_status: txn.open_table(EMAIL_STATUS)?,
-            touched: Vec::new(),
+            touched: HashSet::new(),
         })
     }
 
