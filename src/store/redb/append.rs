@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
-use super::tables::{ChainHead, LinkTarget, WriteTables, from_json, to_json};
+use super::tables::{ChainHead, LinkTarget, WriteTables, from_json, lane, to_json};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Details, Entry, EntryId, NewEntry, Normalized, SourceRef, Subject, links};
 use crate::store::chain;
@@ -287,12 +287,11 @@ fn index(
     let raw_id = entry.id.as_u128();
     for subject in subjects {
         let key = subject.key();
-        tables
-            .timeline
-            .insert((key.as_str(), occurred, raw_id), ())?;
-        tables
-            .category_timeline
-            .insert((key.as_str(), entry.category.code(), occurred, raw_id), ())?;
+        for lane in [lane(None), lane(Some(entry.category))] {
+            tables
+                .timelines
+                .insert((key.as_str(), lane, occurred, raw_id), ())?;
+        }
         tables.touched.insert(key);
     }
     Ok(())

@@ -7,8 +7,8 @@ use std::path::Path;
 use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value};
 
 use super::tables::{
-    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
-    PENDING_LINKS, TIMELINE, UNMATCHED,
+    BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META, PENDING_LINKS,
+    TIMELINES, UNMATCHED,
 };
 use crate::store::{BackupReport, StoreError};
 
@@ -31,8 +31,7 @@ pub fn copy(source: &ReadTransaction, target: &Path) -> Result<BackupReport, Sto
     add(copy_table(source, &copy, DELIVERIES)?);
     add(copy_table(source, &copy, BODIES)?);
     add(copy_table(source, &copy, ENTRIES)?);
-    add(copy_table(source, &copy, TIMELINE)?);
-    add(copy_table(source, &copy, CATEGORY_TIMELINE)?);
+    add(copy_table(source, &copy, TIMELINES)?);
     add(copy_table(source, &copy, DEDUP)?);
     add(copy_table(source, &copy, LINKS)?);
     add(copy_table(source, &copy, FLAGGED)?);

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
 use super::append::append_one;
-use super::tables::{WriteTables, from_json, to_json};
+use super::tables::{WriteTables, from_json, lane, lane_rows, to_json};
 use crate::activity::Entry;
 use crate::activity::details::DeliveryStatus;
 use crate::activity::redact::{ErasureTarget, redact_entry, redact_status};
@@ -78,9 +78,9 @@ fn affected_entries(
         ErasureTarget::Subject(subject) => {
             let key = subject.key();
             tables
-                .timeline
-                .range((key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX))?
-                .map(|item| item.map(|(k, _)| k.value().2).map_err(StoreError::from))
+                .timelines
+                .range(lane_rows(key.as_str(), lane(None)))?
+                .map(|item| item.map(|(k, _)| k.value().3).map_err(StoreError::from))
                 .collect()
         }
         ErasureTarget::Email(_) => {

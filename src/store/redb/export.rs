@@ -4,7 +4,7 @@
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::query::with_status;
-use super::tables::{ENTRIES, TIMELINE, from_json};
+use super::tables::{ENTRIES, TIMELINES, TimelineKey, from_json, lane, lane_rows};
 use crate::activity::{Entry, EntryId, Subject};
 use std::ops::Bound;
 
@@ -20,12 +20,10 @@ pub fn entries(
     match subject {
         Some(subject) => {
             let key = subject.key();
-            let timeline = txn.open_table(TIMELINE)?;
-            for item in
-                timeline.range((key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX))?
-            {
+            let timelines = txn.open_table(TIMELINES)?;
+            for item in timelines.range(lane_rows(key.as_str(), lane(None)))? {
                 let (position, _) = item?;
-                let id = position.value().2;
+                let id = position.value().3;
                 let raw = entries.get(id)?.ok_or_else(|| {
                     StoreError::Corrupt(format!(
                         "index names missing entry {}",
@@ -52,9 +50,8 @@ pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, St
         None => Ok(txn.open_table(ENTRIES)?.len()?),
         Some(subject) => {
             let key = subject.key();
-            let timeline = txn.open_table(TIMELINE)?;
-            let range = timeline
-                .range((key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX))?;
+            let timelines = txn.open_table(TIMELINES)?;
+            let range = timelines.range(lane_rows(key.as_str(), lane(None)))?;
             Ok(range.count() as u64)
         }
     }
@@ -71,15 +68,16 @@ pub fn page(
     let positions: Vec<(i64, u128)> = match subject {
         Some(subject) => {
             let key = subject.key();
+            let all = lane(None);
             let lower = match after {
-                Some(c) => Bound::Excluded((key.as_str(), c.occurred_micros, c.id.as_u128())),
-                None => Bound::Included((key.as_str(), i64::MIN, 0)),
+                Some(c) => Bound::Excluded((key.as_str(), all, c.occurred_micros, c.id.as_u128())),
+                None => Bound::Included((key.as_str(), all, i64::MIN, 0)),
             };
-            let upper = Bound::Included((key.as_str(), i64::MAX, u128::MAX));
-            txn.open_table(TIMELINE)?
-                .range::<(&str, i64, u128)>((lower, upper))?
+            let upper = Bound::Included((key.as_str(), all, i64::MAX, u128::MAX));
+            txn.open_table(TIMELINES)?
+                .range::<TimelineKey<'_>>((lower, upper))?
                 .take(limit)
-                .map(|item| item.map(|(k, _)| (k.value().1, k.value().2)))
+                .map(|item| item.map(|(k, _)| (k.value().2, k.value().3)))
                 .collect::<Result<_, _>>()?
         }
         None => {

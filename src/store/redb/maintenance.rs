@@ -4,8 +4,8 @@ use redb::{Database, ReadTransaction, ReadableTable};
 
 use super::append::{Plan, delivery_key, event_key, place, plan, project, replay_dedup_key};
 use super::tables::{
-    BODIES, CATEGORY_TIMELINE, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META,
-    PENDING_LINKS, TIMELINE, UNMATCHED, WriteTables, from_json, read_chain_head, to_json,
+    BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META, PENDING_LINKS, TIMELINES,
+    UNMATCHED, WriteTables, from_json, read_chain_head, to_json,
 };
 use crate::activity::{Entry, EntryId, Normalized};
 use crate::sources::RawDelivery;
@@ -80,8 +80,7 @@ pub fn reindex(
     normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
 ) -> Result<ReindexReport, StoreError> {
     let txn = db.begin_write()?;
-    txn.delete_table(TIMELINE)?;
-    txn.delete_table(CATEGORY_TIMELINE)?;
+    txn.delete_table(TIMELINES)?;
     txn.delete_table(DEDUP)?;
     txn.delete_table(LINKS)?;
     txn.delete_table(FLAGGED)?;

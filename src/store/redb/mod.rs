@@ -6,6 +6,7 @@ mod backup;
 mod erase;
 mod export;
 mod maintenance;
+mod migrate;
 mod query;
 mod retention;
 mod snapshot;
@@ -59,6 +60,13 @@ impl RedbStore {
 
     fn create_tables(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
+        let moved = migrate::merge_timeline_tables(&txn)?;
+        if moved > 0 {
+            tracing::info!(
+                rows = moved,
+                "timeline rows moved to the current table layout"
+            );
+        }
         tables::WriteTables::open(&txn)?;
         txn.commit()?;
         Ok(())

@@ -5,7 +5,8 @@ use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::tables::{
-    BODIES, CATEGORY_TIMELINE, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINE, UNMATCHED, from_json,
+    BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, TimelineKey, UNMATCHED, from_json, lane,
+    lane_rows,
 };
 use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
@@ -19,39 +20,19 @@ pub fn subject_entries(
     let key = subject.key();
     let limit = query.limit.clamp(1, PageQuery::MAX_LIMIT);
     // One more than asked tells whether an older page exists.
-    let positions: Vec<(i64, u128)> = match query.category {
-        None => {
-            let table = txn.open_table(TIMELINE)?;
-            let upper = match query.before {
-                Some(c) => Bound::Excluded((key.as_str(), c.occurred_micros, c.id.as_u128())),
-                None => Bound::Included((key.as_str(), i64::MAX, u128::MAX)),
-            };
-            let range = table.range::<(&str, i64, u128)>((
-                Bound::Included((key.as_str(), i64::MIN, 0)),
-                upper,
-            ))?;
-            range
-                .rev()
-                .take(limit + 1)
-                .map(|item| item.map(|(k, _)| (k.value().1, k.value().2)))
-                .collect::<Result<_, _>>()?
-        }
-        Some(category) => {
-            let table = txn.open_table(CATEGORY_TIMELINE)?;
-            let code = category.code();
-            let upper = match query.before {
-                Some(c) => Bound::Excluded((key.as_str(), code, c.occurred_micros, c.id.as_u128())),
-                None => Bound::Included((key.as_str(), code, i64::MAX, u128::MAX)),
-            };
-            let lower = Bound::Included((key.as_str(), code, i64::MIN, 0));
-            let range = table.range::<(&str, u8, i64, u128)>((lower, upper))?;
-            range
-                .rev()
-                .take(limit + 1)
-                .map(|item| item.map(|(k, _)| (k.value().2, k.value().3)))
-                .collect::<Result<_, _>>()?
-        }
+    let lane = lane(query.category);
+    let table = txn.open_table(TIMELINES)?;
+    let upper = match query.before {
+        Some(c) => Bound::Excluded((key.as_str(), lane, c.occurred_micros, c.id.as_u128())),
+        None => Bound::Included((key.as_str(), lane, i64::MAX, u128::MAX)),
     };
+    let lower = Bound::Included((key.as_str(), lane, i64::MIN, 0));
+    let positions: Vec<(i64, u128)> = table
+        .range::<TimelineKey<'_>>((lower, upper))?
+        .rev()
+        .take(limit + 1)
+        .map(|item| item.map(|(k, _)| (k.value().2, k.value().3)))
+        .collect::<Result<_, _>>()?;
 
     let entries_table = txn.open_table(ENTRIES)?;
     let mut entries = Vec::with_capacity(limit.min(positions.len()));
@@ -99,15 +80,13 @@ pub fn subject_origin(
     subject: &Subject,
 ) -> Result<Option<Entry>, StoreError> {
     let key = subject.key();
-    let table = txn.open_table(TIMELINE)?;
+    let table = txn.open_table(TIMELINES)?;
     let first = table
-        .range::<(&str, i64, u128)>(
-            (key.as_str(), i64::MIN, 0)..=(key.as_str(), i64::MAX, u128::MAX),
-        )?
+        .range(lane_rows(key.as_str(), lane(None)))?
         .next()
         .transpose()?;
     match first {
-        Some((position, _)) => entry(txn, EntryId::from_u128(position.value().2)),
+        Some((position, _)) => entry(txn, EntryId::from_u128(position.value().3)),
         None => Ok(None),
     }
 }

@@ -5,8 +5,7 @@
 //! | `deliveries` | seq | delivery metadata (JSON) — the log |
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
-//! | `subject_timeline` | (subject, occurred µs, entry id) | () |
-//! | `subject_category_timeline` | (subject, category, occurred µs, entry id) | () |
+//! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — lane 0: every entry; 1 + category code: that category's |
 //! | `dedup_keys` | (source, `d:`/`e:` + provider id) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
@@ -16,21 +15,20 @@
 //! | `email_status` | `email.sent` entry id | delivery-status rollup (JSON) |
 
 use std::collections::HashSet;
+use std::ops::RangeInclusive;
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
-use crate::activity::{EntryId, Subject};
+use crate::activity::{Category, EntryId, Subject};
 use crate::store::StoreError;
 use crate::store::chain::GENESIS;
 
 pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_bodies");
 pub const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
-pub const TIMELINE: TableDefinition<(&str, i64, u128), ()> =
-    TableDefinition::new("subject_timeline");
-pub const CATEGORY_TIMELINE: TableDefinition<(&str, u8, i64, u128), ()> =
-    TableDefinition::new("subject_category_timeline");
+pub const TIMELINES: TableDefinition<TimelineKey<'_>, ()> =
+    TableDefinition::new("subject_timelines");
 pub const DEDUP: TableDefinition<(&str, &str), u64> = TableDefinition::new("dedup_keys");
 pub const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 pub const FLAGGED: TableDefinition<u64, ()> = TableDefinition::new("flagged_deliveries");
@@ -40,6 +38,23 @@ pub const PENDING_LINKS: TableDefinition<(&str, u128), ()> = TableDefinition::ne
 pub const EMAIL_STATUS: TableDefinition<u128, &[u8]> = TableDefinition::new("email_status");
 
 const CHAIN_HEAD: &str = "chain_head";
+
+/// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).
+pub type TimelineKey<'a> = (&'a str, u8, i64, u128);
+
+/// Which of a subject's timelines a row is in: lane 0 holds every entry, lane 1 + a category's
+/// code that category's entries (so a filtered page is one range too). Both live in one table,
+/// keyed subject first, so an entry's rows sit side by side: a delivery about a subject usually
+/// dirties one B-tree leaf, not one in each of two tables — with deliveries spread over
+/// thousands of jobs, those leaves are most of what a commit writes.
+pub fn lane(category: Option<Category>) -> u8 {
+    category.map_or(0, |category| category.code() + 1)
+}
+
+/// A subject's rows in one lane, oldest first.
+pub fn lane_rows(subject_key: &str, lane: u8) -> RangeInclusive<TimelineKey<'_>> {
+    (subject_key, lane, i64::MIN, 0)..=(subject_key, lane, i64::MAX, u128::MAX)
+}
 
 /// Where a link points: the entry that established it and that entry's subjects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,8 +104,7 @@ pub struct WriteTables<'txn> {
     pub deliveries: Table<'txn, u64, &'static [u8]>,
     pub bodies: Table<'txn, u64, &'static [u8]>,
     pub entries: Table<'txn, u128, &'static [u8]>,
-    pub timeline: Table<'txn, (&'static str, i64, u128), ()>,
-    pub category_timeline: Table<'txn, (&'static str, u8, i64, u128), ()>,
+    pub timelines: Table<'txn, TimelineKey<'static>, ()>,
     pub dedup: Table<'txn, (&'static str, &'static str), u64>,
     pub links: Table<'txn, &'static str, &'static [u8]>,
     pub flagged: Table<'txn, u64, ()>,
@@ -109,8 +123,7 @@ impl<'txn> WriteTables<'txn> {
             deliveries: txn.open_table(DELIVERIES)?,
             bodies: txn.open_table(BODIES)?,
             entries: txn.open_table(ENTRIES)?,
-            timeline: txn.open_table(TIMELINE)?,
-            category_timeline: txn.open_table(CATEGORY_TIMELINE)?,
+            timelines: txn.open_table(TIMELINES)?,
             dedup: txn.open_table(DEDUP)?,
             links: txn.open_table(LINKS)?,
             flagged: txn.open_table(FLAGGED)?,

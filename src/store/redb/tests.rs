@@ -616,3 +616,64 @@ fn stamps_change_with_everything_a_timeline_shows_and_nothing_else() {
     store.reindex(&|_| None).unwrap();
     assert!(stamp(job) != erased.0 && stamp(other) != erased.1);
 }
+
+#[test]
+fn a_file_with_the_old_timeline_tables_reads_the_same_after_opening() {
+    use super::migrate::{OLD_CATEGORY_TIMELINE, OLD_TIMELINE};
+    use super::tables::TIMELINES;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    let queries = || {
+        [None, Some(Category::Accounting), Some(Category::Workflow)].map(|category| PageQuery {
+            limit: 4,
+            before: None,
+            category,
+        })
+    };
+    let before: Vec<_> = {
+        let store = RedbStore::open(&path).unwrap();
+        let batch: Vec<Capture> = (0..9)
+            .map(|i| {
+                let category = [Category::Workflow, Category::Accounting][i % 2];
+                let entry = entry("job:5", category, i as i64, None);
+                capture(Some(&format!("o{i}")), vec![entry])
+            })
+            .collect();
+        store.append(&batch).unwrap();
+        queries()
+            .into_iter()
+            .map(|query| page(&store, "job:5", query))
+            .collect()
+    };
+    // Rewrite the rows as an earlier version kept them: two tables.
+    {
+        let db = redb::Database::builder().create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let timelines = txn.open_table(TIMELINES).unwrap();
+            let mut every = txn.open_table(OLD_TIMELINE).unwrap();
+            let mut by_category = txn.open_table(OLD_CATEGORY_TIMELINE).unwrap();
+            for row in timelines.iter().unwrap() {
+                let (key, _) = row.unwrap();
+                let (subject, lane, occurred, id) = key.value();
+                match lane {
+                    0 => every.insert((subject, occurred, id), ()).unwrap(),
+                    _ => by_category
+                        .insert((subject, lane - 1, occurred, id), ())
+                        .unwrap(),
+                };
+            }
+        }
+        txn.delete_table(TIMELINES).unwrap();
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    for (query, expected) in queries().into_iter().zip(before) {
+        let after = page(&store, "job:5", query);
+        let ids = |p: &crate::store::Page| p.entries.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(&after), ids(&expected));
+        assert_eq!(after.next, expected.next);
+        assert!(!after.entries.is_empty());
+    }
+}
