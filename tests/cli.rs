@@ -206,3 +206,50 @@ async fn demo_fills_timelines_through_the_signed_endpoint() {
     assert_eq!(quote.status, 200);
     assert!(server.terminate().success());
 }
+
+#[test]
+fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), "");
+    let (ok, out) = run_cli(
+        &config,
+        &[
+            "bench",
+            "--targets",
+            "gateway,per-request,plain",
+            "--connections",
+            "4",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let cell = |target: &str| {
+        results
+            .iter()
+            .find(|cell| cell["target"] == target)
+            .unwrap_or_else(|| panic!("no {target} cell in {out}"))
+    };
+    for target in ["gateway", "per-request", "plain"] {
+        assert!(cell(target)["acked"].as_u64().unwrap() > 0, "{out}");
+        assert_eq!(cell(target)["errors"], 0, "{out}");
+    }
+    // Read from each gateway's own /metrics: one delivery a commit is what per-request means.
+    assert_eq!(cell("per-request")["commits"]["deliveries_per_commit"], 1.0);
+    let grouped = &cell("gateway")["commits"];
+    assert!(
+        grouped["deliveries_per_commit"].as_f64().unwrap() >= 1.0,
+        "{out}"
+    );
+    assert!(grouped["commit_ms"].as_f64().unwrap() > 0.0, "{out}");
+    assert!(cell("plain").get("commits").is_none(), "{out}");
+    assert!(
+        report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+}

@@ -14,6 +14,10 @@
 //! - `plain-get`: an actix handler answering `GET` with a fixed page, the HTTP-alone baseline
 //!   for `pages`.
 //!
+//! For the intake targets the report also shows what explains their numbers: each gateway's
+//! group commits over the measured window (how many, how large, how long; read from its own
+//! `/metrics`), and what an fsync costs on the disk the stores live on ([`disk`]).
+//!
 //! Every cell (one target at one connection count) gets a fresh server and fresh keep-alive
 //! connections. Each connection posts back to back; only answers that arrive inside the
 //! measured window count, as a load tester like wrk counts them: in a closed loop that is an
@@ -46,6 +50,8 @@ use crate::config::Config;
 use crate::sources::Source;
 use crate::store::Store;
 
+mod commits;
+mod disk;
 mod pages;
 
 /// HTTP worker threads for every server under test, so the targets compete on equal terms.
@@ -134,6 +140,11 @@ impl Target {
     fn reads_pages(&self) -> bool {
         matches!(self, Target::Pages | Target::PagesUncached)
     }
+
+    /// Whether the target is a gateway taking deliveries, whose commits are worth reporting.
+    fn commits(&self) -> bool {
+        matches!(self, Target::Gateway | Target::PerRequest)
+    }
 }
 
 impl fmt::Display for Target {
@@ -183,8 +194,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .thread_name("bench-client")
         .build()
         .context("cannot start the client runtime")?;
-    let results = runtime.block_on(run_cells(&args))?;
-    let report = Report::new(&args, results);
+    let (disk, results) = runtime.block_on(async {
+        let disk = probe_disk(&args).await;
+        Ok::<_, anyhow::Error>((disk, run_cells(&args).await?))
+    })?;
+    let report = Report::new(&args, results, disk);
     let table = report.render_text();
     if args.json {
         // The table stays visible while stdout carries only JSON, ready to redirect.
@@ -194,6 +208,27 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         print!("{table}");
     }
     Ok(())
+}
+
+/// Measures the disk the gateways' stores live on, when a gateway takes deliveries in this run.
+/// A failed probe is reported and left out: it explains the results, it is not one of them.
+async fn probe_disk(args: &BenchArgs) -> Option<disk::DiskProbe> {
+    if !args.targets.iter().any(Target::commits) {
+        return None;
+    }
+    eprintln!("bench: measuring what an fsync costs on this disk…");
+    let probed = tokio::task::spawn_blocking(|| disk::probe(&std::env::temp_dir())).await;
+    match probed {
+        Ok(Ok(probe)) => Some(probe),
+        Ok(Err(err)) => {
+            eprintln!("bench: cannot measure the disk: {err}");
+            None
+        }
+        Err(err) => {
+            eprintln!("bench: cannot measure the disk: {err}");
+            None
+        }
+    }
 }
 
 /// Runs every cell, connection counts outermost: the targets compared with each other then
@@ -241,12 +276,46 @@ async fn run_cell(
         .with_context(|| format!("cannot start the {cell} server"))?;
     let client = Arc::new(Client::new(server.addr(), load));
     let window = Window::starting_now(args.warmup, args.duration);
+    let commits = cell
+        .target
+        .commits()
+        .then(|| tokio::spawn(watch_commits(server.addr(), window)));
     let load = apply_load(client, connections, window).await;
+    let commits = match commits {
+        Some(watch) => match watch.await {
+            Ok(Ok(stats)) => stats,
+            Ok(Err(err)) => {
+                eprintln!("bench: cannot read the {cell} server's commits: {err:#}");
+                None
+            }
+            Err(err) => {
+                eprintln!("bench: cannot read the {cell} server's commits: {err}");
+                None
+            }
+        },
+        None => None,
+    };
     // Stop the server whatever the load did, so that nothing outlives its cell.
     let stopped = server.stop().await;
     let tally = load?;
     stopped.with_context(|| format!("cannot stop the {cell} server"))?;
-    Ok(summarize(cell, connections, tally, args.duration))
+    let mut result = summarize(cell, connections, tally, args.duration);
+    result.commits = commits;
+    Ok(result)
+}
+
+/// The gateway's commits over the measured window, read from its `/metrics` as it opens and
+/// as it closes.
+async fn watch_commits(
+    addr: SocketAddr,
+    window: Window,
+) -> anyhow::Result<Option<commits::CommitStats>> {
+    tokio::time::sleep_until(window.measure_from.into()).await;
+    let start = commits::read_totals(addr).await?;
+    let opened = Instant::now();
+    tokio::time::sleep_until(window.until.into()).await;
+    let end = commits::read_totals(addr).await?;
+    Ok(commits::CommitStats::between(start, end, opened.elapsed()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -722,6 +791,9 @@ struct CellResult {
     errors: u64,
     /// Errors by kind ("HTTP 503", "timeout after 10 s", …).
     error_kinds: BTreeMap<String, u64>,
+    /// For gateways taking deliveries: what their writer did in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commits: Option<commits::CommitStats>,
 }
 
 fn summarize(cell: Cell, connections: u32, tally: Tally, measured: Duration) -> CellResult {
@@ -743,6 +815,7 @@ fn summarize(cell: Cell, connections: u32, tally: Tally, measured: Duration) -> 
             .iter()
             .map(|(failure, count)| (failure.to_string(), *count))
             .collect(),
+        commits: None,
     }
 }
 
@@ -772,6 +845,8 @@ struct Report {
     page_ratios: Vec<PageRatios>,
     /// Present when the gateway ran at 64 connections.
     goals_at_64_connections: Option<Vec<Goal>>,
+    /// What an fsync costs on the stores' disk; present when a gateway took deliveries.
+    disk: Option<disk::DiskProbe>,
 }
 
 /// How a timeline page compares, at one connection count and job history: with HTTP alone
@@ -804,7 +879,7 @@ struct Goal {
 }
 
 impl Report {
-    fn new(args: &BenchArgs, results: Vec<CellResult>) -> Report {
+    fn new(args: &BenchArgs, results: Vec<CellResult>, disk: Option<disk::DiskProbe>) -> Report {
         let ratios = args
             .connections
             .iter()
@@ -827,6 +902,7 @@ impl Report {
             ratios,
             page_ratios,
             goals_at_64_connections: goals,
+            disk,
         }
     }
 
@@ -857,6 +933,7 @@ impl Report {
         self.write_table(out)?;
         self.write_errors(out)?;
         self.write_ratios(out)?;
+        self.write_commits(out)?;
         self.write_goals(out)
     }
 
@@ -943,6 +1020,52 @@ impl Report {
                 ratios.connections,
                 optional(ratios.gateway_over_plain, 2),
                 optional(ratios.gateway_over_per_request, 1)
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The writer's side of the intake numbers: commits, their size and time, and what the
+    /// disk charges for the fsync each one ends with.
+    fn write_commits(&self, out: &mut String) -> fmt::Result {
+        let cells: Vec<(&CellResult, &commits::CommitStats)> = self
+            .results
+            .iter()
+            .filter_map(|cell| Some((cell, cell.commits.as_ref()?)))
+            .collect();
+        if !cells.is_empty() {
+            writeln!(
+                out,
+                "\nGroup commits in the measured window (the gateway's /metrics):"
+            )?;
+            writeln!(
+                out,
+                "{:<12} {:>11} {:>10} {:>13} {:>10} {:>6}",
+                "target", "connections", "commits/s", "per commit", "commit ms", "busy"
+            )?;
+            for (cell, stats) in cells {
+                writeln!(
+                    out,
+                    "{:<12} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}%",
+                    cell.name(),
+                    cell.connections,
+                    stats.commits_per_sec,
+                    stats.deliveries_per_commit,
+                    stats.commit_ms,
+                    stats.busy * 100.0
+                )?;
+            }
+        }
+        if let Some(disk) = &self.disk {
+            writeln!(
+                out,
+                "\nThis disk, write then fdatasync (median): 1 page {:.2} ms; {pages} adjacent pages \
+                 {:.2} ms; {pages} scattered pages {:.2} ms (+{:.3} ms a page).",
+                disk.one_page_ms,
+                disk.adjacent_pages_ms,
+                disk.scattered_pages_ms,
+                disk.per_scattered_page_ms(),
+                pages = disk::PAGES_PER_SYNC,
             )?;
         }
         Ok(())
@@ -1135,7 +1258,45 @@ mod tests {
             p99_ms: Some(p99_ms),
             errors: 0,
             error_kinds: BTreeMap::new(),
+            commits: None,
         }
+    }
+
+    #[test]
+    fn the_report_explains_intake_by_its_commits_and_the_disk() {
+        let args = BenchArgs {
+            connections: vec![64],
+            duration: Duration::from_secs(3),
+            warmup: Duration::from_secs(1),
+            targets: vec![Target::Gateway, Target::Plain],
+            json: false,
+        };
+        let mut gateway = cell(Target::Gateway, 20_000.0, 4.0);
+        gateway.commits = Some(commits::CommitStats {
+            commits_per_sec: 625.0,
+            deliveries_per_commit: 32.0,
+            commit_ms: 1.5,
+            busy: 0.94,
+        });
+        let disk = disk::DiskProbe {
+            one_page_ms: 0.17,
+            adjacent_pages_ms: 0.21,
+            scattered_pages_ms: 0.863,
+        };
+        let results = vec![gateway, cell(Target::Plain, 80_000.0, 1.0)];
+        let text = Report::new(&args, results, Some(disk)).render_text();
+        let commits_row = text
+            .lines()
+            .find(|line| line.starts_with("gateway") && line.ends_with('%'))
+            .unwrap_or_else(|| panic!("no commit row in {text}"));
+        let columns: Vec<&str> = commits_row.split_whitespace().collect();
+        assert_eq!(columns, ["gateway", "64", "625", "32.0", "1.50", "94%"]);
+        assert!(
+            text.contains("64 scattered pages 0.86 ms (+0.011 ms a page)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(Report::new(&args, Vec::new(), Some(disk))).unwrap();
+        assert_eq!(json["disk"]["one_page_ms"], 0.17);
     }
 
     #[test]
