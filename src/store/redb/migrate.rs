@@ -5,7 +5,10 @@
 //! their rows moved over in one transaction the first time the gateway opens it. Everything
 //! moved is projection, so a move cut short by a crash is simply not committed and runs again.
 
-use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, TableDefinition, TableHandle, UntypedTableHandle,
+    WriteTransaction,
+};
 
 use super::tables::{TIMELINES, lane};
 use crate::activity::Category;
@@ -16,14 +19,21 @@ pub(super) const OLD_TIMELINE: TableDefinition<(&str, i64, u128), ()> =
 pub(super) const OLD_CATEGORY_TIMELINE: TableDefinition<(&str, u8, i64, u128), ()> =
     TableDefinition::new("subject_category_timeline");
 
+/// Whether a file still has the tables of an earlier layout: it can be read only after a
+/// writer has opened it once (which moves them over).
+pub fn is_outdated(txn: &ReadTransaction) -> Result<bool, StoreError> {
+    Ok(has_old_tables(txn.list_tables()?))
+}
+
+fn has_old_tables(mut tables: impl Iterator<Item = UntypedTableHandle>) -> bool {
+    let old_names = [OLD_TIMELINE.name(), OLD_CATEGORY_TIMELINE.name()];
+    tables.any(|table| old_names.contains(&table.name()))
+}
+
 /// Moves the rows of the old timeline tables into their lanes and drops the old tables.
 /// Returns how many rows moved (0 for a file already in the current layout).
 pub fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
-    let old_names = [OLD_TIMELINE.name(), OLD_CATEGORY_TIMELINE.name()];
-    let has_old = txn
-        .list_tables()?
-        .any(|table| old_names.contains(&table.name()));
-    if !has_old {
+    if !has_old_tables(txn.list_tables()?) {
         return Ok(0);
     }
     let mut moved = 0;

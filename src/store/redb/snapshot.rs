@@ -5,7 +5,7 @@ use std::path::Path;
 
 use redb::{Builder, ReadOnlyDatabase, ReadableDatabase};
 
-use super::{backup, export, maintenance};
+use super::{backup, export, maintenance, migrate};
 use crate::activity::{Entry, Subject};
 use crate::store::{ChainReport, Cursor, Page, StoreError};
 
@@ -14,10 +14,17 @@ pub struct RedbSnapshot {
 }
 
 impl RedbSnapshot {
-    /// Fails if the file needs recovery after a crash (only a writer may repair it: start the
-    /// gateway, or use a verb that opens it for writing).
+    /// Fails if the file needs recovery after a crash, or still has an earlier version's table
+    /// layout: only a writer may repair or upgrade it (start the gateway, or open it with
+    /// [`super::RedbStore::open`] once, as the CLI's read-only verbs do for a stopped gateway).
     pub fn open(path: &Path) -> Result<RedbSnapshot, StoreError> {
         let db = Builder::new().open_read_only(path)?;
+        if migrate::is_outdated(&db.begin_read()?)? {
+            return Err(StoreError::Unavailable(format!(
+                "{} has an earlier version's table layout; opening it for writing once moves it over",
+                path.display()
+            )));
+        }
         Ok(RedbSnapshot { db })
     }
 

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use redb::ReadableTable;
 
-use super::RedbStore;
 use super::tables::{DELIVERIES, to_json};
+use super::{RedbSnapshot, RedbStore};
 use crate::activity::details::{Details, EmailEvent, EmailStatus};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Actor, Category, EntryKind, NewEntry, Normalized, Outcome, Subject};
@@ -668,6 +668,9 @@ fn a_file_with_the_old_timeline_tables_reads_the_same_after_opening() {
         txn.delete_table(TIMELINES).unwrap();
         txn.commit().unwrap();
     }
+    // Read-only access cannot move the rows: it refuses, rather than miss every timeline.
+    let refused = RedbSnapshot::open(&path).err().unwrap();
+    assert!(refused.to_string().contains("earlier version"), "{refused}");
     let store = RedbStore::open(&path).unwrap();
     for (query, expected) in queries().into_iter().zip(before) {
         let after = page(&store, "job:5", query);
@@ -676,4 +679,8 @@ fn a_file_with_the_old_timeline_tables_reads_the_same_after_opening() {
         assert_eq!(after.next, expected.next);
         assert!(!after.entries.is_empty());
     }
+    drop(store);
+    let snapshot = RedbSnapshot::open(&path).unwrap();
+    let job: Subject = "job:5".parse().unwrap();
+    assert_eq!(snapshot.count(Some(&job)).unwrap(), 9);
 }
