@@ -284,14 +284,13 @@ async fn retention_drops_old_bodies_keeps_entries_and_verifies() {
                 headers: &signed.headers,
                 body: &body,
             });
-            let capture = hooktrail::store::Capture {
-                source: "hoops".into(),
+            let capture = hooktrail::store::Capture::new(
+                "hoops",
                 received_at,
-                headers: signed.headers,
-                body: body.into(),
+                signed.headers,
+                body.into(),
                 normalized,
-                replay_key: None,
-            };
+            );
             store.append(&[capture]).unwrap();
         }
     }

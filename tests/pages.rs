@@ -69,18 +69,17 @@ fn at(text: &str) -> DateTime<Utc> {
 /// Appends entries straight to a store, for what no configured source produces yet
 /// (provider callbacks, unmatched entries).
 fn seed(store: &RedbStore, id: &str, entries: Vec<NewEntry>) {
-    let capture = Capture {
-        source: "seed".into(),
-        received_at: Utc::now(),
-        headers: Vec::new(),
-        body: Bytes::from(id.to_owned()),
-        normalized: Normalized {
+    let capture = Capture::new(
+        "seed",
+        Utc::now(),
+        Vec::new(),
+        Bytes::from(id.to_owned()),
+        Normalized {
             delivery_id: Some(id.to_owned()),
             entries,
             outcome: Outcome::Normalized,
         },
-        replay_key: None,
-    };
+    );
     store.append(&[capture]).expect("seed");
 }
 

@@ -197,18 +197,17 @@ fn capture(n: usize, occurred: i64, category: Category) -> Capture {
         event_id: None,
         correlation: Vec::new(),
     };
-    Capture {
-        source: "hoops".into(),
-        received_at: Utc::now(),
-        headers: Vec::new(),
-        body: Bytes::from(format!("delivery {n}")),
-        normalized: Normalized {
+    Capture::new(
+        "hoops",
+        Utc::now(),
+        Vec::new(),
+        Bytes::from(format!("delivery {n}")),
+        Normalized {
             delivery_id: Some(format!("msg_{n}")),
             entries: vec![entry],
             outcome: Outcome::Normalized,
         },
-        replay_key: None,
-    }
+    )
 }
 
 /// Appends the timeline in arrival order, in batches of the given sizes (cycled).

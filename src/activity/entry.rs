@@ -207,7 +207,9 @@ pub struct Entry {
     pub id: EntryId,
     pub kind: EntryKind,
     pub category: Category,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub received_at: DateTime<Utc>,
     pub actor: Actor,
     pub subjects: Vec<Subject>,

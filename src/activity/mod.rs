@@ -7,6 +7,7 @@ pub mod entry;
 pub mod links;
 pub mod redact;
 pub mod subject;
+pub mod timestamp;
 
 pub use details::Details;
 pub use entry::{Actor, ActorKind, Category, Entry, EntryId, EntryKind, NewEntry, SourceRef};

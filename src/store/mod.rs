@@ -20,17 +20,81 @@ use crate::sources::RawDelivery;
 
 pub use cursor::Cursor;
 
-/// A verified delivery on its way into the log, normalized already (normalizing is pure and
-/// runs on the request's thread, which keeps the single writer's work small).
+/// A verified delivery on its way into the log, normalized and hashed already. Both are pure
+/// work that runs on the request's thread, in parallel, which keeps the single writer's share
+/// small (hashing alone would be a large part of it on CPUs without SHA instructions). What the
+/// hashes cover is fixed when the capture is made, so they always match it.
 #[derive(Debug, Clone)]
 pub struct Capture {
-    pub source: String,
-    pub received_at: DateTime<Utc>,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
+    source: String,
+    received_at: DateTime<Utc>,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    body_sha256: [u8; 32],
+    delivery_hash: [u8; 32],
     pub normalized: Normalized,
     /// A value this source must never accept twice (see [`crate::sources::Verified`]).
     pub replay_key: Option<String>,
+}
+
+impl Capture {
+    pub fn new(
+        source: impl Into<String>,
+        received_at: DateTime<Utc>,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+        normalized: Normalized,
+    ) -> Capture {
+        let source = source.into();
+        let body_sha256 = chain::body_hash(&body);
+        let delivery_hash = chain::delivery_hash(
+            &source,
+            received_at.timestamp_micros(),
+            &headers,
+            &body_sha256,
+        );
+        Capture {
+            source,
+            received_at,
+            headers,
+            body,
+            body_sha256,
+            delivery_hash,
+            normalized,
+            replay_key: None,
+        }
+    }
+
+    pub fn with_replay_key(mut self, replay_key: Option<String>) -> Capture {
+        self.replay_key = replay_key;
+        self
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn received_at(&self) -> DateTime<Utc> {
+        self.received_at
+    }
+
+    /// The request headers the source keeps.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    pub fn body_sha256(&self) -> &[u8; 32] {
+        &self.body_sha256
+    }
+
+    /// What the integrity chain links for this delivery (see [`chain::delivery_hash`]).
+    pub fn delivery_hash(&self) -> &[u8; 32] {
+        &self.delivery_hash
+    }
 }
 
 /// What appending one capture did.
@@ -56,6 +120,7 @@ pub enum Appended {
 pub struct StoredDelivery {
     pub seq: u64,
     pub source: String,
+    #[serde(serialize_with = "crate::activity::timestamp::serialize")]
     pub received_at: DateTime<Utc>,
     pub headers: Vec<(String, String)>,
     /// `None` once retention has dropped the body; its hash stays.
@@ -239,7 +304,11 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
+        // On the stack and whole: the writer encodes two of these per delivery.
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(bytes, &mut text).map_err(serde::ser::Error::custom)?;
+        let text = std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {

@@ -84,18 +84,17 @@ impl PageFixture {
                     .map(|i| entry(i, base))
                     .collect::<anyhow::Result<_>>()?;
                 written += entries.len() as u64;
-                batch.push(Capture {
-                    source: "bench".to_owned(),
+                batch.push(Capture::new(
+                    "bench",
                     received_at,
-                    headers: Vec::new(),
-                    body: Bytes::from(format!("{{\"bench_delivery\":{delivery}}}")),
-                    normalized: Normalized {
+                    Vec::new(),
+                    Bytes::from(format!("{{\"bench_delivery\":{delivery}}}")),
+                    Normalized {
                         delivery_id: Some(format!("bench-{delivery}")),
                         entries,
                         outcome: Outcome::Normalized,
                     },
-                    replay_key: None,
-                });
+                ));
                 delivery += 1;
             }
             store.append(&batch)?;

@@ -45,7 +45,7 @@ pub(super) fn append_one(
     let normalized = &capture.normalized;
     let plan = match plan(
         tables,
-        &capture.source,
+        capture.source(),
         normalized,
         capture.replay_key.as_deref(),
     )? {
@@ -55,22 +55,14 @@ pub(super) fn append_one(
     };
 
     let seq = head.seq + 1;
-    let received_micros = capture.received_at.timestamp_micros();
-    let body_sha256 = chain::body_hash(&capture.body);
-    let delivery_hash = chain::delivery_hash(
-        &capture.source,
-        received_micros,
-        &capture.headers,
-        &body_sha256,
-    );
-    let chained = chain::link(&head.hash, seq, &delivery_hash);
+    let chained = chain::link(&head.hash, seq, capture.delivery_hash());
     let delivery = StoredDelivery {
         seq,
-        source: capture.source.clone(),
-        received_at: capture.received_at,
-        headers: capture.headers.clone(),
+        source: capture.source().to_owned(),
+        received_at: capture.received_at(),
+        headers: capture.headers().to_vec(),
         body: None,
-        body_sha256,
+        body_sha256: *capture.body_sha256(),
         chain: chained,
         delivery_id: normalized.delivery_id.clone(),
         replay_key: capture.replay_key.clone(),
@@ -79,7 +71,7 @@ pub(super) fn append_one(
     tables
         .deliveries
         .insert(seq, to_json(&delivery)?.as_slice())?;
-    tables.bodies.insert(seq, capture.body.as_ref())?;
+    tables.bodies.insert(seq, capture.body().as_ref())?;
     *head = ChainHead { seq, hash: chained };
 
     let entries = project(tables, &delivery, normalized, &plan)?;

@@ -138,14 +138,13 @@ fn log_erasure(
         headers: &[],
         body: &body,
     });
-    let capture = Capture {
-        source: internal::SOURCE.to_owned(),
-        received_at: now,
-        headers: Vec::new(),
-        body: Bytes::from(body),
+    let capture = Capture::new(
+        internal::SOURCE,
+        now,
+        Vec::new(),
+        Bytes::from(body),
         normalized,
-        replay_key: None,
-    };
+    );
     let mut head = tables.chain_head()?;
     append_one(tables, &mut head, &capture)?;
     tables.set_chain_head(head)

@@ -51,18 +51,17 @@ fn entry(subject: &str, category: Category, occurred: i64, event_id: Option<&str
 }
 
 fn capture(delivery_id: Option<&str>, entries: Vec<NewEntry>) -> Capture {
-    Capture {
-        source: "hoops".into(),
-        received_at: Utc::now(),
-        headers: vec![("webhook-id".into(), delivery_id.unwrap_or("-").into())],
-        body: Bytes::from(format!("{{\"id\":{delivery_id:?}}}")),
-        normalized: Normalized {
+    Capture::new(
+        "hoops",
+        Utc::now(),
+        vec![("webhook-id".into(), delivery_id.unwrap_or("-").into())],
+        Bytes::from(format!("{{\"id\":{delivery_id:?}}}")),
+        Normalized {
             delivery_id: delivery_id.map(str::to_owned),
             entries,
             outcome: Outcome::Normalized,
         },
-        replay_key: None,
-    }
+    )
 }
 
 fn single(id: &str, subject: &str, occurred: i64) -> Capture {
@@ -500,12 +499,10 @@ fn callbacks_before_their_link_are_unmatched_then_attached_retroactively() {
 #[test]
 fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate() {
     let (_dir, store) = store();
-    let mut first = single("evt-1", "job:1", 1);
-    first.replay_key = Some("token-1".into());
-    let mut retry = first.clone();
-    retry.received_at = Utc::now();
-    let mut replay = single("evt-2", "job:1", 2);
-    replay.replay_key = Some("token-1".into());
+    let first = single("evt-1", "job:1", 1).with_replay_key(Some("token-1".into()));
+    // The provider's own retry: the same delivery, received again later.
+    let retry = single("evt-1", "job:1", 1).with_replay_key(Some("token-1".into()));
+    let replay = single("evt-2", "job:1", 2).with_replay_key(Some("token-1".into()));
     assert_eq!(
         store.append(&[first]).unwrap(),
         vec![Appended::Stored {
