@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
+use super::records::encode_delivery;
 use super::tables::{ChainHead, LinkTarget, WriteTables, from_json, lane, to_json};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Details, Entry, EntryId, NewEntry, Normalized, SourceRef, Subject, links};
@@ -70,37 +71,16 @@ pub(super) fn append_one(
     };
     tables
         .deliveries
-        .insert(seq, to_json(&delivery)?.as_slice())?;
+        .insert(seq, encode_delivery(&delivery)?.as_slice())?;
     tables.bodies.insert(seq, capture.body().as_ref())?;
     *head = ChainHead { seq, hash: chained };
 
-    let entries = project(tables, &delivery, normalized, &plan)?;
-    let unmatched = count_unmatched(tables, &delivery, &plan)?;
+    let projected = project(tables, &delivery, normalized, &plan)?;
     Ok(Appended::Stored {
         seq,
-        entries,
-        unmatched,
+        entries: projected.written,
+        unmatched: projected.unmatched,
     })
-}
-
-/// How many of the entries just written resolved to no subject. Entry ids are derived from
-/// (receipt time, seq, index), so this is a lookup per written entry, not a scan.
-fn count_unmatched(
-    tables: &WriteTables<'_>,
-    delivery: &StoredDelivery,
-    plan: &ProjectionPlan,
-) -> Result<usize, StoreError> {
-    let mut unmatched = 0;
-    for &index in &plan.fresh {
-        let Ok(index16) = u16::try_from(index) else {
-            break;
-        };
-        let id = EntryId::derive(delivery.received_at, delivery.seq, index16);
-        if tables.unmatched.get(id.as_u128())?.is_some() {
-            unmatched += 1;
-        }
-    }
-    Ok(unmatched)
 }
 
 /// Which of a delivery's entries are new.
@@ -160,13 +140,20 @@ pub fn plan(
     }
 }
 
+/// What projecting a delivery wrote.
+pub struct Projected {
+    pub written: usize,
+    /// How many of the written entries resolved to no subject yet.
+    pub unmatched: usize,
+}
+
 /// Writes the entries, indexes, dedup keys, links and flags of a logged delivery.
 pub fn project(
     tables: &mut WriteTables<'_>,
     delivery: &StoredDelivery,
     normalized: &Normalized,
     plan: &ProjectionPlan,
-) -> Result<usize, StoreError> {
+) -> Result<Projected, StoreError> {
     let source = delivery.source.as_str();
     if let Some(id) = &normalized.delivery_id {
         tables
@@ -182,6 +169,7 @@ pub fn project(
         tables.flagged.insert(delivery.seq, ())?;
     }
     let mut written = 0;
+    let mut unmatched = Vec::new();
     for &index in &plan.fresh {
         let Ok(index16) = u16::try_from(index) else {
             tracing::warn!(
@@ -194,15 +182,24 @@ pub fn project(
         if let Some(key) = entry_key(normalized, new) {
             tables.dedup.insert((source, key.as_str()), delivery.seq)?;
         }
-        write_entry(
-            tables,
-            delivery,
-            new,
-            EntryId::derive(delivery.received_at, delivery.seq, index16),
-        )?;
+        let id = EntryId::derive(delivery.received_at, delivery.seq, index16);
+        if write_entry(tables, delivery, new, id)? == Placed::Unmatched {
+            unmatched.push(id);
+        }
         written += 1;
     }
-    Ok(written)
+    // A later entry of the same delivery may have established the link an earlier one was
+    // waiting for; only the (rare) entries placed unmatched need looking at again.
+    let mut still_unmatched = 0;
+    for id in unmatched {
+        if tables.unmatched.get(id.as_u128())?.is_some() {
+            still_unmatched += 1;
+        }
+    }
+    Ok(Projected {
+        written,
+        unmatched: still_unmatched,
+    })
 }
 
 fn write_entry(
@@ -210,7 +207,7 @@ fn write_entry(
     delivery: &StoredDelivery,
     new: &NewEntry,
     id: EntryId,
-) -> Result<(), StoreError> {
+) -> Result<Placed, StoreError> {
     let source = SourceRef {
         name: delivery.source.clone(),
         event_id: new.event_id.clone(),
@@ -222,11 +219,20 @@ fn write_entry(
     )
 }
 
+/// Where [`place`] put an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// On the timelines of its subjects.
+    OnTimelines,
+    /// Nowhere yet: no link resolves it (it waits on the unmatched list).
+    Unmatched,
+}
+
 /// Stores an entry with everything that hangs off it: the subjects its correlation keys
 /// resolve to, its timeline rows, its unmatched record, the email rollups it feeds, and the
 /// links it establishes (attaching whatever was waiting for them). Idempotent, so `reindex`
 /// can place kept entries again.
-pub fn place(tables: &mut WriteTables<'_>, mut entry: Entry) -> Result<(), StoreError> {
+pub fn place(tables: &mut WriteTables<'_>, mut entry: Entry) -> Result<Placed, StoreError> {
     let raw_id = entry.id.as_u128();
     let mut linked_entries = Vec::new();
     for key in &entry.correlation {
@@ -243,7 +249,12 @@ pub fn place(tables: &mut WriteTables<'_>, mut entry: Entry) -> Result<(), Store
 
     tables.entries.insert(raw_id, to_json(&entry)?.as_slice())?;
     index(tables, &entry, &entry.subjects)?;
-    if entry.subjects.is_empty() {
+    let placed = if entry.subjects.is_empty() {
+        Placed::Unmatched
+    } else {
+        Placed::OnTimelines
+    };
+    if placed == Placed::Unmatched {
         // Nothing resolves it yet: visible as unmatched, attached when a link arrives.
         tables.unmatched.insert(raw_id, ())?;
         for key in &entry.correlation {
@@ -266,7 +277,7 @@ pub fn place(tables: &mut WriteTables<'_>, mut entry: Entry) -> Result<(), Store
             attach_pending(tables, key, &target)?;
         }
     }
-    Ok(())
+    Ok(placed)
 }
 
 /// Adds timeline index rows for `entry` under each of `subjects`.

@@ -3,9 +3,10 @@
 use redb::{Database, ReadTransaction, ReadableTable};
 
 use super::append::{Plan, delivery_key, event_key, place, plan, project, replay_dedup_key};
+use super::records::{decode_delivery, encode_delivery};
 use super::tables::{
     BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META, PENDING_LINKS, TIMELINES,
-    UNMATCHED, WriteTables, from_json, read_chain_head, to_json,
+    UNMATCHED, WriteTables, from_json, read_chain_head,
 };
 use crate::activity::{Entry, EntryId, Normalized};
 use crate::sources::RawDelivery;
@@ -28,7 +29,7 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
                 reason: format!("missing; the log jumps to {seq}"),
             });
         }
-        let delivery: StoredDelivery = match from_json(raw.value()) {
+        let delivery = match decode_delivery(raw.value()) {
             Ok(delivery) => delivery,
             Err(err) => return broken(format!("unreadable record: {err}")),
         };
@@ -100,7 +101,7 @@ pub fn reindex(
             let Some(raw) = tables.deliveries.get(seq)? else {
                 continue;
             };
-            let mut delivery: StoredDelivery = from_json(raw.value())?;
+            let mut delivery = decode_delivery(raw.value())?;
             drop(raw);
             delivery.body = tables.bodies.get(seq)?.map(|body| body.value().to_vec());
             let Some(normalized) = delivery.as_raw().and_then(|raw| normalize(&raw)) else {
@@ -117,14 +118,15 @@ pub fn reindex(
             delivery.outcome = normalized.outcome.clone();
             tables
                 .deliveries
-                .insert(seq, to_json(&delivery)?.as_slice())?;
+                .insert(seq, encode_delivery(&delivery)?.as_slice())?;
             if let Plan::Store(plan) = plan(
                 &tables,
                 &delivery.source,
                 &normalized,
                 delivery.replay_key.as_deref(),
             )? {
-                report.entries += project(&mut tables, &delivery, &normalized, &plan)? as u64;
+                report.entries +=
+                    project(&mut tables, &delivery, &normalized, &plan)?.written as u64;
             }
         }
     }

@@ -8,6 +8,7 @@ mod export;
 mod maintenance;
 mod migrate;
 mod query;
+mod records;
 mod retention;
 mod snapshot;
 mod tables;

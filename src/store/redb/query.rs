@@ -4,6 +4,7 @@ use std::ops::Bound;
 
 use redb::{ReadTransaction, ReadableTableMetadata};
 
+use super::records::decode_delivery;
 use super::tables::{
     BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, TimelineKey, UNMATCHED, from_json, lane,
     lane_rows,
@@ -151,7 +152,7 @@ pub fn deliveries(
     let mut out = Vec::with_capacity(limit.min(1024));
     for item in table.range(from..)?.take(limit) {
         let (seq, raw) = item?;
-        let mut delivery: StoredDelivery = from_json(raw.value())?;
+        let mut delivery = decode_delivery(raw.value())?;
         delivery.body = bodies.get(seq.value())?.map(|body| body.value().to_vec());
         out.push(delivery);
     }

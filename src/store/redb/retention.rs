@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
-use super::tables::{BODIES, DELIVERIES, from_json};
-use crate::store::{StoreError, StoredDelivery};
+use super::records::decode_delivery;
+use super::tables::{BODIES, DELIVERIES};
+use crate::store::StoreError;
 
 /// Bodies dropped per write transaction, so the intake writer is never held up for long.
 const CHUNK: usize = 1_000;
@@ -24,7 +25,7 @@ pub fn prune_bodies(db: &Database, cutoff: DateTime<Utc>) -> Result<u64, StoreEr
             for item in bodies.iter()? {
                 let seq = item?.0.value();
                 let received_at = match deliveries.get(seq)? {
-                    Some(raw) => from_json::<StoredDelivery>(raw.value())?.received_at,
+                    Some(raw) => decode_delivery(raw.value())?.received_at,
                     None => {
                         return Err(StoreError::Corrupt(format!(
                             "a body without its delivery record (seq {seq})"

@@ -2,7 +2,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `deliveries` | seq | delivery metadata (JSON) — the log |
+//! | `deliveries` | seq | delivery metadata (see [`super::records`]) — the log |
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
 //! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — lane 0: every entry; 1 + category code: that category's |

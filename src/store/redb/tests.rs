@@ -4,12 +4,13 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use redb::ReadableTable;
 
-use super::tables::{DELIVERIES, to_json};
+use super::records::{decode_delivery, encode_delivery};
+use super::tables::DELIVERIES;
 use super::{RedbSnapshot, RedbStore};
 use crate::activity::details::{Details, EmailEvent, EmailStatus};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Actor, Category, EntryKind, NewEntry, Normalized, Outcome, Subject};
-use crate::store::{Appended, Capture, ChainReport, PageQuery, Store, StoredDelivery};
+use crate::store::{Appended, Capture, ChainReport, PageQuery, Store};
 
 fn store() -> (tempfile::TempDir, RedbStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -290,16 +291,38 @@ fn verify_names_the_first_altered_delivery() {
     {
         let mut table = txn.open_table(DELIVERIES).unwrap();
         let raw = table.get(2).unwrap().unwrap().value().to_vec();
-        let mut delivery: StoredDelivery = serde_json::from_slice(&raw).unwrap();
+        let mut delivery = decode_delivery(&raw).unwrap();
         delivery.source = "forged".into();
         table
-            .insert(2, to_json(&delivery).unwrap().as_slice())
+            .insert(2, encode_delivery(&delivery).unwrap().as_slice())
             .unwrap();
     }
     txn.commit().unwrap();
     assert!(matches!(
         store.verify_chain().unwrap(),
         ChainReport::Broken { seq: 2, .. }
+    ));
+}
+
+#[test]
+fn delivery_rows_written_as_json_by_earlier_versions_still_verify_and_read() {
+    let (_dir, store) = store_with_three_deliveries();
+    let before = store.deliveries(1, 10).unwrap();
+    let txn = store.db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(DELIVERIES).unwrap();
+        for seq in [1, 3] {
+            let raw = table.get(seq).unwrap().unwrap().value().to_vec();
+            let json = super::tables::to_json(&decode_delivery(&raw).unwrap()).unwrap();
+            assert_eq!(json[0], b'{');
+            table.insert(seq, json.as_slice()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    assert_eq!(store.deliveries(1, 10).unwrap(), before);
+    assert!(matches!(
+        store.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 3, .. }
     ));
 }
 
@@ -453,6 +476,27 @@ fn callbacks_attach_to_their_email_and_roll_up_its_status() {
         Some(status)
     );
     assert!(store.unmatched(10, None).unwrap().is_empty());
+}
+
+#[test]
+fn an_entry_attached_later_in_its_own_delivery_is_not_counted_unmatched() {
+    let (_dir, store) = store();
+    let waiting = callback("ev1", "sg-same", EmailStatus::Delivered, 5)
+        .normalized
+        .entries;
+    let email = email_sent("m1", "job:7", "sg-same").normalized.entries;
+    let both = capture(Some("d1"), [waiting, email].concat());
+    let appended = store.append(&[both]).unwrap();
+    assert_eq!(
+        appended,
+        [Appended::Stored {
+            seq: 1,
+            entries: 2,
+            unmatched: 0
+        }]
+    );
+    assert_eq!(store.unmatched_count().unwrap(), 0);
+    assert_eq!(page(&store, "job:7", query(10)).entries.len(), 2);
 }
 
 #[test]
