@@ -19,7 +19,7 @@ const PAGE: u64 = 4096;
 const FILE_PAGES: u64 = 4096;
 /// Pages per write-and-sync in the multi-page trials, about one group commit's worth.
 pub const PAGES_PER_SYNC: u64 = 64;
-/// Trials per kind; the median is reported.
+/// Trials of each kind; the median is reported.
 const TRIALS: usize = 25;
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -52,21 +52,24 @@ pub fn probe(dir: &Path) -> std::io::Result<DiskProbe> {
 
     let page = [0xa5_u8; PAGE as usize];
     let mut offsets = Scatter(0x9e37_79b9_7f4a_7c15);
-    let one_page_ms = median(TRIALS, || {
-        write_and_sync(&file, &page, [offsets.next_page()].into_iter())
-    })?;
-    let adjacent_pages_ms = median(TRIALS, || {
+    // The kinds take turns, so a slow spell of the disk (writeback of something else, a
+    // neighbour's burst) weighs on all three alike instead of on whichever ran then.
+    let (mut one, mut adjacent, mut scattered) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TRIALS {
+        one.push(write_and_sync(
+            &file,
+            &page,
+            [offsets.next_page()].into_iter(),
+        )?);
         let first = offsets.next_page() % (FILE_PAGES - PAGES_PER_SYNC);
-        write_and_sync(&file, &page, first..first + PAGES_PER_SYNC)
-    })?;
-    let scattered_pages_ms = median(TRIALS, || {
+        adjacent.push(write_and_sync(&file, &page, first..first + PAGES_PER_SYNC)?);
         let pages: Vec<u64> = (0..PAGES_PER_SYNC).map(|_| offsets.next_page()).collect();
-        write_and_sync(&file, &page, pages.into_iter())
-    })?;
+        scattered.push(write_and_sync(&file, &page, pages.into_iter())?);
+    }
     Ok(DiskProbe {
-        one_page_ms,
-        adjacent_pages_ms,
-        scattered_pages_ms,
+        one_page_ms: median_ms(one),
+        adjacent_pages_ms: median_ms(adjacent),
+        scattered_pages_ms: median_ms(scattered),
     })
 }
 
@@ -83,15 +86,11 @@ fn write_and_sync(
     Ok(started.elapsed())
 }
 
-fn median(
-    trials: usize,
-    mut trial: impl FnMut() -> std::io::Result<Duration>,
-) -> std::io::Result<f64> {
-    let mut times = (0..trials)
-        .map(|_| trial())
-        .collect::<std::io::Result<Vec<_>>>()?;
+fn median_ms(mut times: Vec<Duration>) -> f64 {
     times.sort_unstable();
-    Ok(times[times.len() / 2].as_secs_f64() * 1e3)
+    times
+        .get(times.len() / 2)
+        .map_or(0.0, |time| time.as_secs_f64() * 1e3)
 }
 
 /// Page numbers spread over the probe file (xorshift: the same sequence every run).
