@@ -290,11 +290,9 @@ fn index(
     let raw_id = entry.id.as_u128();
     for subject in subjects {
         let key = subject.key();
-        for lane in [lane(None), lane(Some(entry.category))] {
-            tables
-                .timelines
-                .insert((key.as_str(), lane, occurred, raw_id), ())?;
-        }
+        tables
+            .timelines
+            .insert((key.as_str(), lane(entry.category), occurred, raw_id), ())?;
         tables.touched.insert(key);
     }
     Ok(())

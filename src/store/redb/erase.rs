@@ -3,13 +3,15 @@
 //! log the erasure itself as an internal delivery.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableTable};
 
 use super::append::append_one;
-use super::tables::{WriteTables, from_json, lane, lane_rows, to_json};
+use super::tables::{WriteTables, from_json, to_json};
+use super::timelines::{self, Order};
 use crate::activity::Entry;
 use crate::activity::details::DeliveryStatus;
 use crate::activity::redact::{ErasureTarget, redact_entry, redact_status};
@@ -77,10 +79,9 @@ fn affected_entries(
     match target {
         ErasureTarget::Subject(subject) => {
             let key = subject.key();
-            tables
-                .timelines
-                .range(lane_rows(key.as_str(), lane(None)))?
-                .map(|item| item.map(|(k, _)| k.value().3).map_err(StoreError::from))
+            let all = Bound::Unbounded;
+            timelines::positions(&tables.timelines, &key, None, all, all, Order::OldestFirst)?
+                .map(|position| position.map(|(_, id)| id))
                 .collect()
         }
         ErasureTarget::Email(_) => {

@@ -4,8 +4,9 @@
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::query::with_status;
-use super::tables::{ENTRIES, TIMELINES, TimelineKey, from_json, lane, lane_rows};
-use crate::activity::{Entry, EntryId, Subject};
+use super::tables::{ENTRIES, TIMELINES, from_json, lane, lane_rows};
+use super::timelines::{self, Order};
+use crate::activity::{Category, Entry, EntryId, Subject};
 use std::ops::Bound;
 
 use crate::store::{Cursor, Page, StoreError};
@@ -20,10 +21,11 @@ pub fn entries(
     match subject {
         Some(subject) => {
             let key = subject.key();
-            let timelines = txn.open_table(TIMELINES)?;
-            for item in timelines.range(lane_rows(key.as_str(), lane(None)))? {
-                let (position, _) = item?;
-                let id = position.value().3;
+            let table = txn.open_table(TIMELINES)?;
+            let all = Bound::Unbounded;
+            for position in timelines::positions(&table, &key, None, all, all, Order::OldestFirst)?
+            {
+                let (_, id) = position?;
                 let raw = entries.get(id)?.ok_or_else(|| {
                     StoreError::Corrupt(format!(
                         "index names missing entry {}",
@@ -50,9 +52,12 @@ pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, St
         None => Ok(txn.open_table(ENTRIES)?.len()?),
         Some(subject) => {
             let key = subject.key();
-            let timelines = txn.open_table(TIMELINES)?;
-            let range = timelines.range(lane_rows(key.as_str(), lane(None)))?;
-            Ok(range.count() as u64)
+            let table = txn.open_table(TIMELINES)?;
+            let mut count = 0;
+            for category in Category::ALL {
+                count += table.range(lane_rows(&key, lane(category)))?.count() as u64;
+            }
+            Ok(count)
         }
     }
 }
@@ -68,17 +73,21 @@ pub fn page(
     let positions: Vec<(i64, u128)> = match subject {
         Some(subject) => {
             let key = subject.key();
-            let all = lane(None);
-            let lower = match after {
-                Some(c) => Bound::Excluded((key.as_str(), all, c.occurred_micros, c.id.as_u128())),
-                None => Bound::Included((key.as_str(), all, i64::MIN, 0)),
+            let after = match after {
+                Some(c) => Bound::Excluded((c.occurred_micros, c.id.as_u128())),
+                None => Bound::Unbounded,
             };
-            let upper = Bound::Included((key.as_str(), all, i64::MAX, u128::MAX));
-            txn.open_table(TIMELINES)?
-                .range::<TimelineKey<'_>>((lower, upper))?
-                .take(limit)
-                .map(|item| item.map(|(k, _)| (k.value().2, k.value().3)))
-                .collect::<Result<_, _>>()?
+            let table = txn.open_table(TIMELINES)?;
+            timelines::positions(
+                &table,
+                &key,
+                None,
+                after,
+                Bound::Unbounded,
+                Order::OldestFirst,
+            )?
+            .take(limit)
+            .collect::<Result<_, _>>()?
         }
         None => {
             let from = after.map_or(0, |c| c.id.as_u128().saturating_add(1));

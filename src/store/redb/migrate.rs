@@ -1,16 +1,18 @@
-//! Bringing files written by earlier versions to the current table layout, on open.
+//! Bringing files written by earlier versions to the current timeline layout, on open.
 //!
-//! Earlier versions kept a subject's timelines in two tables (every entry; by category). They
-//! are now lanes of one table ([`super::tables::TIMELINES`]); a file with the old tables gets
-//! their rows moved over in one transaction the first time the gateway opens it. Everything
-//! moved is projection, so a move cut short by a crash is simply not committed and runs again.
+//! Earlier layouts: first two tables (every entry; by category), then one table of lanes in
+//! which lane 0 held every entry besides each category's lane. Now an entry has one row per
+//! subject, in its category's lane, and the whole timeline is the lanes merged (see
+//! [`super::timelines`]). The first time a writer opens an older file, one transaction moves
+//! the category rows over, removes the rest, and records the layout in `meta`. Everything it
+//! touches is projection, so a migration cut short by a crash is not committed and runs again.
 
 use redb::{
-    ReadTransaction, ReadableTable, TableDefinition, TableHandle, UntypedTableHandle,
-    WriteTransaction,
+    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+    UntypedTableHandle, WriteTransaction,
 };
 
-use super::tables::{TIMELINES, lane};
+use super::tables::{META, TIMELINES, lane};
 use crate::activity::Category;
 use crate::store::StoreError;
 
@@ -19,10 +21,20 @@ pub(super) const OLD_TIMELINE: TableDefinition<(&str, i64, u128), ()> =
 pub(super) const OLD_CATEGORY_TIMELINE: TableDefinition<(&str, u8, i64, u128), ()> =
     TableDefinition::new("subject_category_timeline");
 
-/// Whether a file still has the tables of an earlier layout: it can be read only after a
-/// writer has opened it once (which moves them over).
+/// The `meta` row naming the timeline layout, and the current layout's name.
+pub(super) const LAYOUT: &str = "timeline_layout";
+const CATEGORY_LANES: &[u8] = b"category-lanes";
+/// The lane of every entry in the previous layout.
+const EVERY_ENTRY_LANE: u8 = 0;
+
+/// Whether a file is in an earlier layout: it can be read only after a writer has opened it
+/// once (which upgrades it).
 pub fn is_outdated(txn: &ReadTransaction) -> Result<bool, StoreError> {
-    Ok(has_old_tables(txn.list_tables()?))
+    if has_old_tables(txn.list_tables()?) {
+        return Ok(true);
+    }
+    let layout = txn.open_table(META)?.get(LAYOUT)?;
+    Ok(layout.is_none_or(|layout| layout.value() != CATEGORY_LANES))
 }
 
 fn has_old_tables(mut tables: impl Iterator<Item = UntypedTableHandle>) -> bool {
@@ -30,22 +42,34 @@ fn has_old_tables(mut tables: impl Iterator<Item = UntypedTableHandle>) -> bool 
     tables.any(|table| old_names.contains(&table.name()))
 }
 
-/// Moves the rows of the old timeline tables into their lanes and drops the old tables.
-/// Returns how many rows moved (0 for a file already in the current layout).
-pub fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
+/// Brings the timelines to the current layout; returns how many rows it moved or removed
+/// (0 for a file in the current layout, or a new one).
+pub fn upgrade_timelines(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut changed = merge_timeline_tables(txn)?;
+    let mut meta = txn.open_table(META)?;
+    let current = meta
+        .get(LAYOUT)?
+        .is_some_and(|layout| layout.value() == CATEGORY_LANES);
+    if !current {
+        let mut timelines = txn.open_table(TIMELINES)?;
+        let before = timelines.len()?;
+        timelines.retain(|(_, lane, _, _), ()| lane != EVERY_ENTRY_LANE)?;
+        changed += before - timelines.len()?;
+        meta.insert(LAYOUT, CATEGORY_LANES)?;
+    }
+    Ok(changed)
+}
+
+/// Moves the category rows of the oldest layout's tables into their lanes and drops both
+/// tables (the table of every entry repeats what the category rows hold). Returns how many
+/// rows it read.
+fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
     if !has_old_tables(txn.list_tables()?) {
         return Ok(0);
     }
-    let mut moved = 0;
-    let mut timelines = txn.open_table(TIMELINES)?;
+    let mut moved = txn.open_table(OLD_TIMELINE)?.len()?;
     {
-        let every = txn.open_table(OLD_TIMELINE)?;
-        for row in every.iter()? {
-            let (key, _) = row?;
-            let (subject, occurred, id) = key.value();
-            timelines.insert((subject, lane(None), occurred, id), ())?;
-            moved += 1;
-        }
+        let mut timelines = txn.open_table(TIMELINES)?;
         let by_category = txn.open_table(OLD_CATEGORY_TIMELINE)?;
         for row in by_category.iter()? {
             let (key, _) = row?;
@@ -54,11 +78,10 @@ pub fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> 
                 .into_iter()
                 .find(|category| category.code() == code)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown category code {code}")))?;
-            timelines.insert((subject, lane(Some(category)), occurred, id), ())?;
+            timelines.insert((subject, lane(category), occurred, id), ())?;
             moved += 1;
         }
     }
-    drop(timelines);
     txn.delete_table(OLD_TIMELINE)?;
     txn.delete_table(OLD_CATEGORY_TIMELINE)?;
     Ok(moved)
@@ -70,8 +93,21 @@ mod tests {
     use crate::store::redb::tables::TimelineKey;
     use redb::Database;
 
+    fn rows(txn: &WriteTransaction) -> Vec<(String, u8, i64, u128)> {
+        let timelines = txn.open_table(TIMELINES).unwrap();
+        timelines
+            .iter()
+            .unwrap()
+            .map(|row| {
+                let (guard, _) = row.unwrap();
+                let key: TimelineKey<'_> = guard.value();
+                (key.0.to_owned(), key.1, key.2, key.3)
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_old_tables_move_into_lanes_and_disappear() {
+    fn the_oldest_tables_leave_their_category_rows_in_lanes() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::builder()
             .create(dir.path().join("old.redb"))
@@ -82,41 +118,54 @@ mod tests {
             every.insert(("job:1", 10, 7), ()).unwrap();
             every.insert(("job:1", 20, 8), ()).unwrap();
             let mut by_category = txn.open_table(OLD_CATEGORY_TIMELINE).unwrap();
-            let code = Category::Communication.code();
-            by_category.insert(("job:1", code, 20, 8), ()).unwrap();
+            by_category
+                .insert(("job:1", Category::Workflow.code(), 10, 7), ())
+                .unwrap();
+            by_category
+                .insert(("job:1", Category::Communication.code(), 20, 8), ())
+                .unwrap();
         }
-        assert_eq!(merge_timeline_tables(&txn).unwrap(), 3);
+        assert_eq!(upgrade_timelines(&txn).unwrap(), 4);
         txn.commit().unwrap();
 
         let txn = db.begin_write().unwrap();
-        let names: Vec<String> = txn
+        let mut names: Vec<String> = txn
             .list_tables()
             .unwrap()
             .map(|t| t.name().to_owned())
             .collect();
-        assert_eq!(names, ["subject_timelines"]);
-        {
-            let timelines = txn.open_table(TIMELINES).unwrap();
-            let rows: Vec<(String, u8, i64, u128)> = timelines
-                .iter()
-                .unwrap()
-                .map(|row| {
-                    let (guard, _) = row.unwrap();
-                    let key: TimelineKey<'_> = guard.value();
-                    (key.0.to_owned(), key.1, key.2, key.3)
-                })
-                .collect();
-            let emails = lane(Some(Category::Communication));
-            assert_eq!(
-                rows,
-                [
-                    ("job:1".to_owned(), 0, 10, 7),
-                    ("job:1".to_owned(), 0, 20, 8),
-                    ("job:1".to_owned(), emails, 20, 8),
-                ]
-            );
-        }
+        names.sort();
+        assert_eq!(names, ["meta", "subject_timelines"]);
+        assert_eq!(
+            rows(&txn),
+            [
+                ("job:1".to_owned(), lane(Category::Workflow), 10, 7),
+                ("job:1".to_owned(), lane(Category::Communication), 20, 8),
+            ]
+        );
         // A file in the current layout is left alone.
-        assert_eq!(merge_timeline_tables(&txn).unwrap(), 0);
+        assert_eq!(upgrade_timelines(&txn).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_lane_of_every_entry_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::builder()
+            .create(dir.path().join("lanes.redb"))
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut timelines = txn.open_table(TIMELINES).unwrap();
+            let accounting = lane(Category::Accounting);
+            for (lane, occurred, id) in [(0, 5, 1), (accounting, 5, 1), (0, 6, 2)] {
+                timelines.insert(("job:1", lane, occurred, id), ()).unwrap();
+            }
+        }
+        assert_eq!(upgrade_timelines(&txn).unwrap(), 2);
+        assert_eq!(
+            rows(&txn),
+            [("job:1".to_owned(), lane(Category::Accounting), 5, 1)]
+        );
+        assert_eq!(upgrade_timelines(&txn).unwrap(), 0);
     }
 }

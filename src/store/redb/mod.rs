@@ -14,6 +14,7 @@ mod snapshot;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod timelines;
 
 use std::path::Path;
 
@@ -61,12 +62,9 @@ impl RedbStore {
 
     fn create_tables(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        let moved = migrate::merge_timeline_tables(&txn)?;
-        if moved > 0 {
-            tracing::info!(
-                rows = moved,
-                "timeline rows moved to the current table layout"
-            );
+        let changed = migrate::upgrade_timelines(&txn)?;
+        if changed > 0 {
+            tracing::info!(rows = changed, "timelines brought to the current layout");
         }
         tables::WriteTables::open(&txn)?;
         txn.commit()?;

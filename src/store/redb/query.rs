@@ -5,10 +5,8 @@ use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::records::decode_delivery;
-use super::tables::{
-    BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, TimelineKey, UNMATCHED, from_json, lane,
-    lane_rows,
-};
+use super::tables::{BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED, from_json};
+use super::timelines::{self, Order};
 use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
@@ -20,20 +18,22 @@ pub fn subject_entries(
 ) -> Result<Page, StoreError> {
     let key = subject.key();
     let limit = query.limit.clamp(1, PageQuery::MAX_LIMIT);
-    // One more than asked tells whether an older page exists.
-    let lane = lane(query.category);
     let table = txn.open_table(TIMELINES)?;
-    let upper = match query.before {
-        Some(c) => Bound::Excluded((key.as_str(), lane, c.occurred_micros, c.id.as_u128())),
-        None => Bound::Included((key.as_str(), lane, i64::MAX, u128::MAX)),
+    let before = match query.before {
+        Some(c) => Bound::Excluded((c.occurred_micros, c.id.as_u128())),
+        None => Bound::Unbounded,
     };
-    let lower = Bound::Included((key.as_str(), lane, i64::MIN, 0));
-    let positions: Vec<(i64, u128)> = table
-        .range::<TimelineKey<'_>>((lower, upper))?
-        .rev()
-        .take(limit + 1)
-        .map(|item| item.map(|(k, _)| (k.value().2, k.value().3)))
-        .collect::<Result<_, _>>()?;
+    // One more than asked tells whether an older page exists.
+    let positions: Vec<(i64, u128)> = timelines::positions(
+        &table,
+        &key,
+        query.category,
+        Bound::Unbounded,
+        before,
+        Order::NewestFirst,
+    )?
+    .take(limit + 1)
+    .collect::<Result<_, _>>()?;
 
     let entries_table = txn.open_table(ENTRIES)?;
     let mut entries = Vec::with_capacity(limit.min(positions.len()));
@@ -82,12 +82,18 @@ pub fn subject_origin(
 ) -> Result<Option<Entry>, StoreError> {
     let key = subject.key();
     let table = txn.open_table(TIMELINES)?;
-    let first = table
-        .range(lane_rows(key.as_str(), lane(None)))?
-        .next()
-        .transpose()?;
+    let first = timelines::positions(
+        &table,
+        &key,
+        None,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Order::OldestFirst,
+    )?
+    .next()
+    .transpose()?;
     match first {
-        Some((position, _)) => entry(txn, EntryId::from_u128(position.value().3)),
+        Some((_, id)) => entry(txn, EntryId::from_u128(id)),
         None => Ok(None),
     }
 }

@@ -5,7 +5,7 @@
 //! | `deliveries` | seq | delivery metadata (see [`super::records`]) — the log |
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
-//! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — lane 0: every entry; 1 + category code: that category's |
+//! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — the lane is 1 + the entry's category code |
 //! | `dedup_keys` | (source, `d:`/`e:` + provider id) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
@@ -42,13 +42,12 @@ const CHAIN_HEAD: &str = "chain_head";
 /// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).
 pub type TimelineKey<'a> = (&'a str, u8, i64, u128);
 
-/// Which of a subject's timelines a row is in: lane 0 holds every entry, lane 1 + a category's
-/// code that category's entries (so a filtered page is one range too). Both live in one table,
-/// keyed subject first, so an entry's rows sit side by side: a delivery about a subject usually
-/// dirties one B-tree leaf, not one in each of two tables — with deliveries spread over
-/// thousands of jobs, those leaves are most of what a commit writes.
-pub fn lane(category: Option<Category>) -> u8 {
-    category.map_or(0, |category| category.code() + 1)
+/// The lane of a subject's timeline that holds a category's entries: 1 + the category's code.
+/// A filtered page is one lane, read as one range; the whole timeline is the lanes merged
+/// (see [`super::timelines`]). Lane 0 held every entry in earlier versions: a second row per
+/// entry, which [`super::migrate`] removes.
+pub fn lane(category: Category) -> u8 {
+    category.code() + 1
 }
 
 /// A subject's rows in one lane, oldest first.

@@ -658,11 +658,10 @@ fn stamps_change_with_everything_a_timeline_shows_and_nothing_else() {
     assert!(stamp(job) != erased.0 && stamp(other) != erased.1);
 }
 
-#[test]
-fn a_file_with_the_old_timeline_tables_reads_the_same_after_opening() {
-    use super::migrate::{OLD_CATEGORY_TIMELINE, OLD_TIMELINE};
-    use super::tables::TIMELINES;
-
+/// Writes a timeline, lets `rewrite` turn the file into an earlier layout, and checks that
+/// read-only access refuses it until a writer has opened it, after which every page (whole and
+/// filtered, with its cursor) reads as before.
+fn reads_the_same_after_upgrading(rewrite: impl FnOnce(&redb::WriteTransaction)) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.redb");
     let queries = || {
@@ -687,29 +686,17 @@ fn a_file_with_the_old_timeline_tables_reads_the_same_after_opening() {
             .map(|query| page(&store, "job:5", query))
             .collect()
     };
-    // Rewrite the rows as an earlier version kept them: two tables.
     {
         let db = redb::Database::builder().create(&path).unwrap();
         let txn = db.begin_write().unwrap();
-        {
-            let timelines = txn.open_table(TIMELINES).unwrap();
-            let mut every = txn.open_table(OLD_TIMELINE).unwrap();
-            let mut by_category = txn.open_table(OLD_CATEGORY_TIMELINE).unwrap();
-            for row in timelines.iter().unwrap() {
-                let (key, _) = row.unwrap();
-                let (subject, lane, occurred, id) = key.value();
-                match lane {
-                    0 => every.insert((subject, occurred, id), ()).unwrap(),
-                    _ => by_category
-                        .insert((subject, lane - 1, occurred, id), ())
-                        .unwrap(),
-                };
-            }
-        }
-        txn.delete_table(TIMELINES).unwrap();
+        rewrite(&txn);
+        txn.open_table(super::tables::META)
+            .unwrap()
+            .remove(super::migrate::LAYOUT)
+            .unwrap();
         txn.commit().unwrap();
     }
-    // Read-only access cannot move the rows: it refuses, rather than miss every timeline.
+    // Read-only access cannot upgrade the file: it refuses, rather than misread the timelines.
     let refused = RedbSnapshot::open(&path).err().unwrap();
     assert!(refused.to_string().contains("earlier version"), "{refused}");
     let store = RedbStore::open(&path).unwrap();
@@ -724,4 +711,62 @@ fn a_file_with_the_old_timeline_tables_reads_the_same_after_opening() {
     let snapshot = RedbSnapshot::open(&path).unwrap();
     let job: Subject = "job:5".parse().unwrap();
     assert_eq!(snapshot.count(Some(&job)).unwrap(), 9);
+    drop(snapshot);
+    // One row per entry, each in its category's lane.
+    let db = redb::Database::builder().create(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let timelines = txn.open_table(super::tables::TIMELINES).unwrap();
+    let lanes: Vec<u8> = timelines
+        .iter()
+        .unwrap()
+        .map(|row| row.unwrap().0.value().1)
+        .collect();
+    assert_eq!(lanes.len(), 9);
+    assert!(!lanes.contains(&0), "{lanes:?}");
+}
+
+#[test]
+fn a_file_with_the_oldest_timeline_tables_reads_the_same_after_opening() {
+    use super::migrate::{OLD_CATEGORY_TIMELINE, OLD_TIMELINE};
+    use super::tables::TIMELINES;
+    // Two tables: every entry, and by category.
+    reads_the_same_after_upgrading(|txn| {
+        {
+            let timelines = txn.open_table(TIMELINES).unwrap();
+            let mut every = txn.open_table(OLD_TIMELINE).unwrap();
+            let mut by_category = txn.open_table(OLD_CATEGORY_TIMELINE).unwrap();
+            for row in timelines.iter().unwrap() {
+                let (key, _) = row.unwrap();
+                let (subject, lane, occurred, id) = key.value();
+                every.insert((subject, occurred, id), ()).unwrap();
+                by_category
+                    .insert((subject, lane - 1, occurred, id), ())
+                    .unwrap();
+            }
+        }
+        txn.delete_table(TIMELINES).unwrap();
+    });
+}
+
+#[test]
+fn a_file_with_a_lane_of_every_entry_reads_the_same_after_opening() {
+    use super::tables::TIMELINES;
+    // One table of lanes, lane 0 holding every entry besides its category's lane.
+    reads_the_same_after_upgrading(|txn| {
+        let mut timelines = txn.open_table(TIMELINES).unwrap();
+        let rows: Vec<(String, i64, u128)> = timelines
+            .iter()
+            .unwrap()
+            .map(|row| {
+                let (key, _) = row.unwrap();
+                let (subject, _, occurred, id) = key.value();
+                (subject.to_owned(), occurred, id)
+            })
+            .collect();
+        for (subject, occurred, id) in rows {
+            timelines
+                .insert((subject.as_str(), 0, occurred, id), ())
+                .unwrap();
+        }
+    });
 }
