@@ -223,6 +223,8 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
             "0.5",
             "--warmup",
             "0.2",
+            "--repeat",
+            "2",
             "--json",
         ],
     );
@@ -235,9 +237,18 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
             .find(|cell| cell["target"] == target)
             .unwrap_or_else(|| panic!("no {target} cell in {out}"))
     };
+    assert_eq!(
+        results.len(),
+        3,
+        "one row per cell, the median of its runs: {out}"
+    );
     for target in ["gateway", "per-request", "plain"] {
         assert!(cell(target)["acked"].as_u64().unwrap() > 0, "{out}");
         assert_eq!(cell(target)["errors"], 0, "{out}");
+        assert_eq!(
+            cell(target)["runs_acked_per_sec"].as_array().unwrap().len(),
+            2
+        );
     }
     // Read from each gateway's own /metrics: one delivery a commit is what per-request means.
     assert_eq!(cell("per-request")["commits"]["deliveries_per_commit"], 1.0);

@@ -53,6 +53,7 @@ use crate::store::Store;
 mod commits;
 mod disk;
 mod pages;
+mod repeat;
 
 /// HTTP worker threads for every server under test, so the targets compete on equal terms.
 const SERVER_WORKERS: usize = 2;
@@ -102,6 +103,14 @@ pub struct BenchArgs {
         default_value = "gateway,plain,per-request"
     )]
     targets: Vec<Target>,
+    /// Runs of every cell, the targets taking turns; the report keeps each cell's median run
+    /// and shows the range of all of them.
+    #[arg(
+        long,
+        default_value = "1",
+        value_parser = clap::value_parser!(u32).range(1..=20)
+    )]
+    repeat: u32,
     /// Also print the results as JSON on stdout; the table then goes to stderr.
     #[arg(long)]
     json: bool,
@@ -196,7 +205,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .context("cannot start the client runtime")?;
     let (disk, results) = runtime.block_on(async {
         let disk = probe_disk(&args).await;
-        Ok::<_, anyhow::Error>((disk, run_cells(&args).await?))
+        let runs = run_cells(&args).await?;
+        Ok::<_, anyhow::Error>((disk, repeat::median_runs(runs)))
     })?;
     let report = Report::new(&args, results, disk);
     let table = report.render_text();
@@ -247,18 +257,26 @@ async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
     };
     let mut results = Vec::new();
     for &connections in &args.connections {
-        for &target in &args.targets {
-            let histories: Vec<Option<u64>> = match target {
-                Target::Pages | Target::PagesUncached => {
-                    pages::HISTORIES.into_iter().map(Some).collect()
-                }
-                _ => vec![None],
+        for round in 1..=args.repeat {
+            let of_runs = if args.repeat > 1 {
+                format!(", run {round} of {}", args.repeat)
+            } else {
+                String::new()
             };
-            for history in histories {
-                let cell = Cell { target, history };
-                eprintln!("bench: {cell} with {connections} connection(s)…");
-                let result = run_cell(cell, connections, args, &source, fixture.as_deref()).await?;
-                results.push(result);
+            for &target in &args.targets {
+                let histories: Vec<Option<u64>> = match target {
+                    Target::Pages | Target::PagesUncached => {
+                        pages::HISTORIES.into_iter().map(Some).collect()
+                    }
+                    _ => vec![None],
+                };
+                for history in histories {
+                    let cell = Cell { target, history };
+                    eprintln!("bench: {cell} with {connections} connection(s){of_runs}…");
+                    let result =
+                        run_cell(cell, connections, args, &source, fixture.as_deref()).await?;
+                    results.push(result);
+                }
             }
         }
     }
@@ -794,6 +812,9 @@ struct CellResult {
     /// For gateways taking deliveries: what their writer did in the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     commits: Option<commits::CommitStats>,
+    /// With `--repeat`: the throughput of every run, this row being the median one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    runs_acked_per_sec: Vec<f64>,
 }
 
 fn summarize(cell: Cell, connections: u32, tally: Tally, measured: Duration) -> CellResult {
@@ -816,6 +837,7 @@ fn summarize(cell: Cell, connections: u32, tally: Tally, measured: Duration) -> 
             .map(|(failure, count)| (failure.to_string(), *count))
             .collect(),
         commits: None,
+        runs_acked_per_sec: Vec::new(),
     }
 }
 
@@ -837,6 +859,7 @@ fn percentile(sorted: &[Duration], percent: u32) -> Option<Duration> {
 struct Report {
     duration_secs: f64,
     warmup_secs: f64,
+    runs_per_cell: u32,
     server_workers: usize,
     event_bytes: usize,
     results: Vec<CellResult>,
@@ -896,6 +919,7 @@ impl Report {
         Report {
             duration_secs: args.duration.as_secs_f64(),
             warmup_secs: args.warmup.as_secs_f64(),
+            runs_per_cell: args.repeat,
             server_workers: SERVER_WORKERS,
             event_bytes: EVENT_BYTES,
             results,
@@ -924,10 +948,18 @@ impl Report {
         } else {
             String::new()
         };
+        let runs = if self.runs_per_cell > 1 {
+            format!(
+                "the median of {} runs per cell (targets taking turns); ",
+                self.runs_per_cell
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "\n{} s measured per cell after {} s warm-up; {events}{} server workers; client and \
-             servers share {cores} cores.\n",
+            "\n{} s measured per cell after {} s warm-up; {runs}{events}{} server workers; \
+             client and servers share {cores} cores.\n",
             self.duration_secs, self.warmup_secs, self.server_workers
         )?;
         self.write_table(out)?;
@@ -938,13 +970,15 @@ impl Report {
     }
 
     fn write_table(&self, out: &mut String) -> fmt::Result {
-        writeln!(
+        let repeated = self.runs_per_cell > 1;
+        write!(
             out,
             "{:<12} {:>11} {:>11} {:>9} {:>9} {:>8}",
             "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors"
         )?;
+        writeln!(out, "{}", if repeated { "   ok/s of the runs" } else { "" })?;
         for cell in &self.results {
-            writeln!(
+            write!(
                 out,
                 "{:<12} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
                 cell.name(),
@@ -954,6 +988,18 @@ impl Report {
                 optional(cell.p99_ms, 2),
                 cell.errors
             )?;
+            if repeated {
+                let (low, high) = cell
+                    .runs_acked_per_sec
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(low, high), &rate| {
+                        (low.min(rate), high.max(rate))
+                    });
+                if low <= high {
+                    write!(out, "   {low:.0}–{high:.0}")?;
+                }
+            }
+            writeln!(out)?;
         }
         Ok(())
     }
@@ -1247,7 +1293,7 @@ mod tests {
         assert_eq!(cell.acked_per_sec, 0.0);
     }
 
-    fn cell(target: Target, acked_per_sec: f64, p99_ms: f64) -> CellResult {
+    pub(super) fn cell(target: Target, acked_per_sec: f64, p99_ms: f64) -> CellResult {
         CellResult {
             target,
             history: None,
@@ -1259,6 +1305,7 @@ mod tests {
             errors: 0,
             error_kinds: BTreeMap::new(),
             commits: None,
+            runs_acked_per_sec: Vec::new(),
         }
     }
 
@@ -1269,6 +1316,7 @@ mod tests {
             duration: Duration::from_secs(3),
             warmup: Duration::from_secs(1),
             targets: vec![Target::Gateway, Target::Plain],
+            repeat: 1,
             json: false,
         };
         let mut gateway = cell(Target::Gateway, 20_000.0, 4.0);
@@ -1297,6 +1345,27 @@ mod tests {
         );
         let json = serde_json::to_value(Report::new(&args, Vec::new(), Some(disk))).unwrap();
         assert_eq!(json["disk"]["one_page_ms"], 0.17);
+    }
+
+    #[test]
+    fn repeated_runs_show_their_range_beside_the_median() {
+        let args = BenchArgs {
+            connections: vec![64],
+            duration: Duration::from_secs(3),
+            warmup: Duration::from_secs(1),
+            targets: vec![Target::Gateway],
+            repeat: 3,
+            json: false,
+        };
+        let mut gateway = cell(Target::Gateway, 20_000.0, 4.0);
+        gateway.runs_acked_per_sec = vec![21_000.0, 19_000.0, 20_000.0];
+        let text = Report::new(&args, vec![gateway], None).render_text();
+        assert!(text.contains("the median of 3 runs per cell"), "{text}");
+        let row = text
+            .lines()
+            .find(|line| line.starts_with("gateway"))
+            .unwrap_or_else(|| panic!("no gateway row in {text}"));
+        assert!(row.ends_with("   19000–21000"), "{row}");
     }
 
     #[test]
