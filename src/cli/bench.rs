@@ -10,7 +10,7 @@
 //! Two more measure the staff pages:
 //! - `pages`: `GET /jobs/{id}` signed in, for jobs with 100, 10 000 and 100 000 entries in one
 //!   store of 1 000 000 (built once per run, see [`pages`]): what a page costs, and whether
-//!   that grows with the job's history (it should not: a page is one index range);
+//!   that grows with the job's history (it should not: a page reads only as far into the index as it shows);
 //! - `plain-get`: an actix handler answering `GET` with a fixed page, the HTTP-alone baseline
 //!   for `pages`.
 //!

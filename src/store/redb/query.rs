@@ -1,4 +1,5 @@
-//! The read path: one index range per page, then a point lookup per entry — O(page).
+//! The read path: a subject's timeline lanes read only as far as a page needs (see
+//! [`super::timelines`]), then a point lookup per entry — O(page).
 
 use std::ops::Bound;
 
