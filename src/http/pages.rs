@@ -3,9 +3,9 @@
 //!
 //! Every page reads the subject's timeline lanes only as far as the page needs and renders
 //! what it found: O(page), whatever the history. Reading and rendering run together on the
-//! blocking pool, so a page never holds up
-//! the async workers that also take webhooks. Timelines are kept once rendered and reused while
-//! still right ([`super::page_cache`]): serving a kept one touches neither store nor pool.
+//! blocking pool, so a page never holds up the async workers that also take webhooks.
+//! Timelines are kept once rendered and reused while still right ([`super::page_cache`]):
+//! serving a kept one touches neither store nor pool.
 
 use std::sync::Arc;
 
