@@ -1,0 +1,184 @@
+//! The store's write path alone, without HTTP: what one delivery costs the single writer.
+//!
+//! `cargo bench --bench append` appends signed 1 KiB `status.changed` deliveries about 5,000
+//! jobs, in commits of 32 (what the gateway's batches settle at with 64 connections), each
+//! commit fsync'd, into a fresh store on the machine's temporary disk. It measures two stretches
+//! — the store's first deliveries, and the same number after 100,000 more — because the cost
+//! grows with the store as its B-trees deepen. For each: wall time and the writer thread's own
+//! CPU time per delivery, bytes the writer wrote per delivery, and commit-time percentiles.
+//! (Thread CPU time and bytes come from Linux's /proc; elsewhere they show as "-".)
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use hooktrail::config::Config;
+use hooktrail::sources::RawDelivery;
+use hooktrail::store::redb::RedbStore;
+use hooktrail::store::{Capture, Store};
+
+const BATCH: usize = 32;
+const JOBS: usize = 5_000;
+const MEASURED: usize = 20_000;
+const GROWTH: usize = 100_000;
+const EVENT_BYTES: usize = 1024;
+const CONFIG: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+[storage]
+path = "unused.redb"
+[[sources]]
+name = "bench"
+kind = "standard-webhooks"
+secrets = ["whsec_aG9va3RyYWlsLWJlbmNoLWtleS0zMi1ieXRlcy14eCE="]
+"#;
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::from_toml(CONFIG, Path::new("(bench)"), std::iter::empty())?;
+    let source = config
+        .source("bench")
+        .ok_or_else(|| anyhow::anyhow!("the bench config names no source"))?;
+    let dir = tempfile::tempdir()?;
+    let store = RedbStore::open(&dir.path().join("append.redb"))?;
+    let mut sequence = 0;
+    let mut next_batch = || {
+        (0..BATCH)
+            .map(|_| {
+                sequence += 1;
+                capture(source, sequence)
+            })
+            .collect::<anyhow::Result<Vec<Capture>>>()
+    };
+
+    println!(
+        "append: commits of {BATCH} signed {EVENT_BYTES}-byte status.changed deliveries about \
+         {JOBS} jobs, each commit fsync'd\n"
+    );
+    println!(
+        "{:<24} {:>14} {:>14} {:>15} {:>14} {:>14}",
+        "deliveries", "wall µs each", "CPU µs each", "bytes each", "commit p50 ms", "commit p99 ms"
+    );
+    let first = measure(&store, &mut next_batch, MEASURED)?;
+    print_row(&format!("first {MEASURED}"), &first);
+    for _ in 0..GROWTH / BATCH {
+        store.append(&next_batch()?)?;
+    }
+    let later = measure(&store, &mut next_batch, MEASURED)?;
+    print_row(&format!("{MEASURED} after {GROWTH} more"), &later);
+    println!(
+        "\nlater / first: wall {:.2}×",
+        later.wall_per_delivery.as_secs_f64() / first.wall_per_delivery.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A signed delivery as intake makes it: verified headers kept, normalized, hashed.
+fn capture(source: &hooktrail::sources::Source, sequence: usize) -> anyhow::Result<Capture> {
+    let now = Utc::now();
+    let head = format!(
+        r#"{{"type":"status.changed","timestamp":"{}","data":{{"subject":{{"kind":"job","id":"{}"}},"from":"approved","to":"in_production","actor":{{"kind":"user","id":"u-17","name":"Dana Whitfield"}},"note":""#,
+        now.to_rfc3339(),
+        1000 + sequence % JOBS
+    );
+    let tail = r#""}}"#;
+    let padding = EVENT_BYTES.saturating_sub(head.len() + tail.len());
+    let body = format!("{head}{}{tail}", "n".repeat(padding));
+    let signed = source
+        .sign(body.as_bytes(), now.timestamp(), None)
+        .map_err(anyhow::Error::msg)?;
+    let headers: Vec<(String, String)> = signed
+        .headers
+        .into_iter()
+        .filter(|(name, _)| source.captured_headers().contains(name))
+        .collect();
+    let normalized = source.normalize(&RawDelivery {
+        source: "bench",
+        received_at: now,
+        headers: &headers,
+        body: body.as_bytes(),
+    });
+    Ok(Capture::new(
+        "bench",
+        now,
+        headers,
+        Bytes::from(body),
+        normalized,
+    ))
+}
+
+struct Stretch {
+    wall_per_delivery: Duration,
+    cpu_per_delivery: Option<Duration>,
+    bytes_per_delivery: Option<f64>,
+    commit_p50: Duration,
+    commit_p99: Duration,
+}
+
+/// Appends `count` deliveries (made beforehand, so only appending is timed) and measures them.
+fn measure(
+    store: &RedbStore,
+    next_batch: &mut impl FnMut() -> anyhow::Result<Vec<Capture>>,
+    count: usize,
+) -> anyhow::Result<Stretch> {
+    let batches = (0..count / BATCH)
+        .map(|_| next_batch())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let delivered = (batches.len() * BATCH) as u32;
+    let (cpu_before, bytes_before) = (thread_cpu(), thread_bytes_written());
+    let started = Instant::now();
+    let mut commits = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        let commit = Instant::now();
+        store.append(batch)?;
+        commits.push(commit.elapsed());
+    }
+    let wall = started.elapsed();
+    let cpu = thread_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before) / delivered);
+    let bytes = thread_bytes_written()
+        .zip(bytes_before)
+        .map(|(after, before)| after.saturating_sub(before) as f64 / f64::from(delivered));
+    commits.sort_unstable();
+    let at = |percent: usize| commits[(commits.len() * percent / 100).min(commits.len() - 1)];
+    Ok(Stretch {
+        wall_per_delivery: wall / delivered,
+        cpu_per_delivery: cpu,
+        bytes_per_delivery: bytes,
+        commit_p50: at(50),
+        commit_p99: at(99),
+    })
+}
+
+fn print_row(label: &str, stretch: &Stretch) {
+    let micros = |time: Duration| format!("{:.1}", time.as_secs_f64() * 1e6);
+    let millis = |time: Duration| format!("{:.2}", time.as_secs_f64() * 1e3);
+    println!(
+        "{label:<24} {:>14} {:>14} {:>15} {:>14} {:>14}",
+        micros(stretch.wall_per_delivery),
+        stretch.cpu_per_delivery.map_or("-".to_owned(), micros),
+        stretch
+            .bytes_per_delivery
+            .map_or("-".to_owned(), |bytes| format!("{bytes:.0}")),
+        millis(stretch.commit_p50),
+        millis(stretch.commit_p99),
+    );
+}
+
+/// This thread's CPU time so far (Linux: the first field of /proc/thread-self/schedstat).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// Bytes this thread has handed to `write` calls so far (Linux: `wchar` of /proc/thread-self/io).
+fn thread_bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar:"))?
+        .trim()
+        .parse()
+        .ok()
+}
