@@ -190,6 +190,16 @@ mod tests {
     }
 
     proptest! {
+        /// A damaged row is an error to report, never a panic or a wild allocation.
+        #[test]
+        fn any_bytes_decode_to_a_delivery_or_an_error(
+            version in prop_oneof![Just(VERSION_1), Just(b'{'), any::<u8>()],
+            rest in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let raw = [vec![version], rest].concat();
+            let _ = decode_delivery(&raw);
+        }
+
         #[test]
         fn any_delivery_round_trips(
             seq in any::<u64>(),
