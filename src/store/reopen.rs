@@ -121,8 +121,17 @@ impl Store for ReopeningStore {
         self.with(|store| store.subject_origin(subject))
     }
 
+    /// Read on the async workers (see [`Store::subject_stamp`]), so unlike every other
+    /// operation it never reopens the file (a repair scan) and never waits for a reopen in
+    /// progress: the next operation on the blocking pool does that.
     fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
-        self.with(|store| store.subject_stamp(subject))
+        let current = self.current.try_read().map_err(|_| {
+            StoreError::Unavailable("storage is being reopened after a failure".to_owned())
+        })?;
+        let store = current.as_deref().ok_or_else(|| {
+            StoreError::Unavailable("storage failed and could not be reopened yet".to_owned())
+        })?;
+        store.subject_stamp(subject)
     }
 
     fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
@@ -307,5 +316,42 @@ mod tests {
         assert_eq!(opened.load(Ordering::SeqCst), 2);
         store.check_writable().unwrap();
         assert_eq!(opened.load(Ordering::SeqCst), 2, "healthy: no reopen");
+    }
+
+    #[test]
+    fn reading_a_stamp_never_reopens_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stamps.redb");
+        let failing = Arc::new(AtomicBool::new(false));
+        let opened = Arc::new(AtomicUsize::new(0));
+        let store = ReopeningStore::open({
+            let (failing, opened) = (failing.clone(), opened.clone());
+            move || {
+                opened.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(Flaky {
+                    inner: RedbStore::open(&path)?,
+                    failing: failing.clone(),
+                }) as Box<dyn Store>)
+            }
+        })
+        .unwrap();
+        let job: Subject = "job:1".parse().unwrap();
+        failing.store(true, Ordering::SeqCst);
+        assert!(store.append(&[]).is_err());
+        // Stamps are read on the async workers: a repair scan there would stall them.
+        store.subject_stamp(&job).unwrap();
+        assert_eq!(opened.load(Ordering::SeqCst), 1);
+        // The next real operation reopens, as before.
+        failing.store(false, Ordering::SeqCst);
+        store.check_writable().unwrap();
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        // A reopen in progress holds the lock: the stamp is refused, not waited for.
+        let reopening = store.current.write().unwrap();
+        assert!(matches!(
+            store.subject_stamp(&job),
+            Err(StoreError::Unavailable(_))
+        ));
+        drop(reopening);
+        store.subject_stamp(&job).unwrap();
     }
 }
