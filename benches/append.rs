@@ -8,45 +8,28 @@
 //! CPU time per delivery, bytes the writer wrote per delivery, and commit-time percentiles.
 //! (Thread CPU time and bytes come from Linux's /proc; elsewhere they show as "-".)
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use chrono::Utc;
-use hooktrail::config::Config;
-use hooktrail::sources::RawDelivery;
+use chrono::{SecondsFormat, Utc};
+use hooktrail::cli::bench_workload::{EVENT_BYTES, JOBS, signing_source, status_changed_event};
+use hooktrail::sources::{RawDelivery, Source};
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{Capture, Store};
 
 const BATCH: usize = 32;
-const JOBS: usize = 5_000;
 const MEASURED: usize = 20_000;
 const GROWTH: usize = 100_000;
-const EVENT_BYTES: usize = 1024;
-const CONFIG: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-[storage]
-path = "unused.redb"
-[[sources]]
-name = "bench"
-kind = "standard-webhooks"
-secrets = ["whsec_aG9va3RyYWlsLWJlbmNoLWtleS0zMi1ieXRlcy14eCE="]
-"#;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::from_toml(CONFIG, Path::new("(bench)"), std::iter::empty())?;
-    let source = config
-        .source("bench")
-        .ok_or_else(|| anyhow::anyhow!("the bench config names no source"))?;
+    let source = signing_source()?;
     let dir = tempfile::tempdir()?;
     let store = RedbStore::open(&dir.path().join("append.redb"))?;
-    let mut sequence = 0;
+    let mut sequence = 0u64;
     let mut next_batch = || {
         (0..BATCH)
             .map(|_| {
                 sequence += 1;
-                capture(source, sequence)
+                capture(&source, sequence)
             })
             .collect::<anyhow::Result<Vec<Capture>>>()
     };
@@ -74,18 +57,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// A signed delivery as intake makes it: verified headers kept, normalized, hashed.
-fn capture(source: &hooktrail::sources::Source, sequence: usize) -> anyhow::Result<Capture> {
+fn capture(source: &Source, sequence: u64) -> anyhow::Result<Capture> {
     let now = Utc::now();
-    let head = format!(
-        r#"{{"type":"status.changed","timestamp":"{}","data":{{"subject":{{"kind":"job","id":"{}"}},"from":"approved","to":"in_production","actor":{{"kind":"user","id":"u-17","name":"Dana Whitfield"}},"note":""#,
-        now.to_rfc3339(),
-        1000 + sequence % JOBS
-    );
-    let tail = r#""}}"#;
-    let padding = EVENT_BYTES.saturating_sub(head.len() + tail.len());
-    let body = format!("{head}{}{tail}", "n".repeat(padding));
+    let body = status_changed_event(sequence, &now.to_rfc3339_opts(SecondsFormat::Millis, true));
     let signed = source
-        .sign(body.as_bytes(), now.timestamp(), None)
+        .sign(&body, now.timestamp(), None)
         .map_err(anyhow::Error::msg)?;
     let headers: Vec<(String, String)> = signed
         .headers
@@ -93,16 +69,16 @@ fn capture(source: &hooktrail::sources::Source, sequence: usize) -> anyhow::Resu
         .filter(|(name, _)| source.captured_headers().contains(name))
         .collect();
     let normalized = source.normalize(&RawDelivery {
-        source: "bench",
+        source: &source.name,
         received_at: now,
         headers: &headers,
-        body: body.as_bytes(),
+        body: &body,
     });
     Ok(Capture::new(
-        "bench",
+        source.name.clone(),
         now,
         headers,
-        Bytes::from(body),
+        body,
         normalized,
     ))
 }

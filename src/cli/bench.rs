@@ -49,20 +49,16 @@ use crate::app::Gateway;
 use crate::config::Config;
 use crate::sources::Source;
 use crate::store::Store;
+use workload::{EVENT_BYTES, SOURCE_NAME, signing_source, status_changed_event};
 
 mod commits;
 mod disk;
 mod pages;
 mod repeat;
+pub mod workload;
 
 /// HTTP worker threads for every server under test, so the targets compete on equal terms.
 const SERVER_WORKERS: usize = 2;
-/// The configured source every request is signed for and posted to.
-const SOURCE_NAME: &str = "bench";
-/// A fixed key: the bench signs its own traffic, there is nothing to protect.
-const SOURCE_SECRET: &str = "whsec_aG9va3RyYWlsLWJlbmNoLWtleS0zMi1ieXRlcy14eCE=";
-/// The size of every event body, close to a typical catalog event with a note attached.
-const EVENT_BYTES: usize = 1024;
 /// A request slower than this counts as failed and its connection is replaced. It also bounds
 /// how long a cell can run past its deadline while the last requests drain.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -227,18 +223,13 @@ async fn probe_disk(args: &BenchArgs) -> Option<disk::DiskProbe> {
         return None;
     }
     eprintln!("bench: measuring what an fsync costs on this disk…");
-    let probed = tokio::task::spawn_blocking(|| disk::probe(&std::env::temp_dir())).await;
-    match probed {
-        Ok(Ok(probe)) => Some(probe),
-        Ok(Err(err)) => {
-            eprintln!("bench: cannot measure the disk: {err}");
-            None
-        }
-        Err(err) => {
-            eprintln!("bench: cannot measure the disk: {err}");
-            None
-        }
-    }
+    let probed = tokio::task::spawn_blocking(|| disk::probe(&std::env::temp_dir()))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|probed| Ok(probed?));
+    probed
+        .inspect_err(|err| eprintln!("bench: cannot measure the disk: {err:#}"))
+        .ok()
 }
 
 /// Runs every cell, connection counts outermost: the targets compared with each other then
@@ -300,17 +291,13 @@ async fn run_cell(
         .then(|| tokio::spawn(watch_commits(server.addr(), window)));
     let load = apply_load(client, connections, window).await;
     let commits = match commits {
-        Some(watch) => match watch.await {
-            Ok(Ok(stats)) => stats,
-            Ok(Err(err)) => {
-                eprintln!("bench: cannot read the {cell} server's commits: {err:#}");
-                None
-            }
-            Err(err) => {
-                eprintln!("bench: cannot read the {cell} server's commits: {err}");
-                None
-            }
-        },
+        Some(watch) => watch
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|watched| watched)
+            .inspect_err(|err| eprintln!("bench: cannot read the {cell} server's commits: {err:#}"))
+            .ok()
+            .flatten(),
         None => None,
     };
     // Stop the server whatever the load did, so that nothing outlives its cell.
@@ -459,23 +446,10 @@ fn gateway_config(store_path: &Path, max_batch: Option<usize>) -> anyhow::Result
     if let Some(max_batch) = max_batch {
         writeln!(text, "max_batch = {max_batch}")?;
     }
-    write!(
-        text,
-        "[[sources]]\nname = \"{SOURCE_NAME}\"\nkind = \"standard-webhooks\"\nsecrets = [\"{SOURCE_SECRET}\"]\n"
-    )?;
+    text.push_str(&workload::source_toml());
     // No environment: HOOKTRAIL_… overrides meant for `serve` must not change what is measured.
     let config = Config::from_toml(&text, Path::new("(bench)"), std::iter::empty())?;
     Ok(config)
-}
-
-/// The source as the client sees it: what signs every request like a real sender would.
-fn signing_source() -> anyhow::Result<Source> {
-    let config = gateway_config(Path::new("unused.redb"), None)?;
-    config
-        .sources
-        .into_iter()
-        .next()
-        .context("the bench config names no source")
 }
 
 fn start_plain() -> anyhow::Result<RunningServer> {
@@ -715,30 +689,6 @@ impl Connection {
     fn abandon(self) {
         self.driver.abort();
     }
-}
-
-/// A `status.changed` event from the catalog, padded with a note to exactly [`EVENT_BYTES`].
-fn status_changed_event(sequence: u64, timestamp: &str) -> Bytes {
-    const STEPS: [(&str, &str); 4] = [
-        ("quoted", "approved"),
-        ("approved", "in_production"),
-        ("in_production", "ready_for_pickup"),
-        ("ready_for_pickup", "completed"),
-    ];
-    const NOTE: &str = "Customer confirmed the revised proof by phone; rush fee waived. ";
-    let job_id = 1000 + sequence % 5000;
-    let (from, to) = STEPS[(sequence % STEPS.len() as u64) as usize];
-    // Every value spliced in is plain ASCII without quotes or backslashes: no escaping needed.
-    let head = format!(
-        r#"{{"type":"status.changed","timestamp":"{timestamp}","data":{{"subject":{{"kind":"job","id":"{job_id}"}},"from":"{from}","to":"{to}","actor":{{"kind":"user","id":"u-17","name":"Dana Whitfield"}},"note":""#
-    );
-    let tail = r#""}}"#;
-    let padding = EVENT_BYTES.saturating_sub(head.len() + tail.len());
-    let mut body = String::with_capacity(EVENT_BYTES);
-    body.push_str(&head);
-    body.extend(NOTE.chars().cycle().take(padding));
-    body.push_str(tail);
-    Bytes::from(body)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1309,16 +1259,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_report_explains_intake_by_its_commits_and_the_disk() {
-        let args = BenchArgs {
+    fn args_at_64(targets: Vec<Target>, repeat: u32) -> BenchArgs {
+        BenchArgs {
             connections: vec![64],
             duration: Duration::from_secs(3),
             warmup: Duration::from_secs(1),
-            targets: vec![Target::Gateway, Target::Plain],
-            repeat: 1,
+            targets,
+            repeat,
             json: false,
-        };
+        }
+    }
+
+    #[test]
+    fn the_report_explains_intake_by_its_commits_and_the_disk() {
+        let args = args_at_64(vec![Target::Gateway, Target::Plain], 1);
         let mut gateway = cell(Target::Gateway, 20_000.0, 4.0);
         gateway.commits = Some(commits::CommitStats {
             commits_per_sec: 625.0,
@@ -1349,14 +1303,7 @@ mod tests {
 
     #[test]
     fn repeated_runs_show_their_range_beside_the_median() {
-        let args = BenchArgs {
-            connections: vec![64],
-            duration: Duration::from_secs(3),
-            warmup: Duration::from_secs(1),
-            targets: vec![Target::Gateway],
-            repeat: 3,
-            json: false,
-        };
+        let args = args_at_64(vec![Target::Gateway], 3);
         let mut gateway = cell(Target::Gateway, 20_000.0, 4.0);
         gateway.runs_acked_per_sec = vec![21_000.0, 19_000.0, 20_000.0];
         let text = Report::new(&args, vec![gateway], None).render_text();

@@ -1,6 +1,7 @@
 //! The command line: `hooktrail serve | send | demo | hash-password | verify | reindex | bench`.
 
 mod bench;
+pub use bench::workload as bench_workload;
 mod demo;
 mod export;
 mod maintenance;
