@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tables::from_json;
 use crate::activity::Outcome;
+use crate::sources::ReplayKey;
 use crate::store::{StoreError, StoredDelivery};
 
 /// The first byte of a version-1 record. JSON rows start with `{` (0x7b).
@@ -61,7 +62,7 @@ pub fn encode_delivery(delivery: &StoredDelivery) -> Result<Vec<u8>, StoreError>
         body_sha256: delivery.body_sha256,
         chain: delivery.chain,
         delivery_id: delivery.delivery_id.as_deref().map(Cow::Borrowed),
-        replay_key: delivery.replay_key.as_deref().map(Cow::Borrowed),
+        replay_key: delivery.replay_key.as_ref().map(ReplayKey::to_stored),
         outcome: match &delivery.outcome {
             Outcome::Normalized => OutcomeRecord::Normalized,
             Outcome::UnknownType { event_type } => OutcomeRecord::UnknownType(event_type.into()),
@@ -108,7 +109,7 @@ fn from_record(raw: &[u8]) -> Result<StoredDelivery, StoreError> {
         body_sha256: record.body_sha256,
         chain: record.chain,
         delivery_id: record.delivery_id.map(Cow::into_owned),
-        replay_key: record.replay_key.map(Cow::into_owned),
+        replay_key: record.replay_key.as_deref().map(ReplayKey::from_stored),
         outcome: match record.outcome {
             OutcomeRecord::Normalized => Outcome::Normalized,
             OutcomeRecord::UnknownType(event_type) => Outcome::UnknownType {
@@ -173,9 +174,32 @@ mod tests {
     }
 
     #[test]
+    fn replay_keys_are_written_as_pinned_text() {
+        let token = ReplayKey::Token("mailgun-token:abc".into());
+        let content = ReplayKey::SignedContent([0xab; 32]);
+        let content_text = format!("signed-content:{}", "ab".repeat(32));
+        assert_eq!(token.to_stored(), "mailgun-token:abc");
+        assert_eq!(content.to_stored(), content_text);
+        assert_eq!(ReplayKey::from_stored("mailgun-token:abc"), token);
+        assert_eq!(ReplayKey::from_stored(&content_text), content);
+        // Anything else is a token, as every key of earlier versions was.
+        for text in ["token-1", "signed-content:", "signed-content:zz"] {
+            assert_eq!(ReplayKey::from_stored(text), ReplayKey::Token(text.into()));
+        }
+        let mut written = delivery(Outcome::Normalized);
+        written.replay_key = Some(content);
+        let raw = encode_delivery(&written).unwrap();
+        assert_eq!(decode_delivery(&raw).unwrap(), written);
+        assert_eq!(
+            decode_delivery(&to_json(&written).unwrap()).unwrap(),
+            written
+        );
+    }
+
+    #[test]
     fn rows_written_as_json_still_read() {
         let mut written = delivery(Outcome::Normalized);
-        written.replay_key = Some("token-1".into());
+        written.replay_key = Some(ReplayKey::Token("token-1".into()));
         let json = to_json(&written).unwrap();
         assert_eq!(decode_delivery(&json).unwrap(), written);
     }
@@ -229,7 +253,7 @@ mod tests {
                 body_sha256,
                 chain,
                 delivery_id,
-                replay_key,
+                replay_key: replay_key.as_deref().map(ReplayKey::from_stored),
                 outcome,
             };
             let raw = encode_delivery(&written).unwrap();

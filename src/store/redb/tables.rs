@@ -6,7 +6,7 @@
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
 //! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — the lane is 1 + the entry's category code |
-//! | `dedup_keys` | (source, `d:`/`e:` + provider id) | seq |
+//! | `dedup_keys` | (source, `d:` delivery id / `e:` event id / `r:` token / `c:` signed-content hash) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
 //! | `meta` | name | value (the chain head: seq ‖ hash) |
