@@ -39,7 +39,9 @@ struct DeliveryRecord<'a> {
     outcome: OutcomeRecord<'a>,
 }
 
-/// [`Outcome`] in a shape postcard can read back (it has no self-describing tags).
+/// [`Outcome`] in a shape postcard can read back (it has no self-describing tags). Postcard
+/// writes a variant as its position in this list, so the positions are on disk: never reorder
+/// them; a new variant goes at the end. (The same holds for the fields of [`DeliveryRecord`].)
 #[derive(Serialize, Deserialize)]
 enum OutcomeRecord<'a> {
     Normalized,
@@ -171,6 +173,50 @@ mod tests {
             assert_eq!(decode_delivery(&raw).unwrap(), written);
             assert!(raw.len() * 2 < to_json(&written).unwrap().len());
         }
+    }
+
+    #[test]
+    fn outcome_variants_are_written_as_their_pinned_numbers() {
+        let cases = [
+            (OutcomeRecord::Normalized, vec![0]),
+            (OutcomeRecord::UnknownType("x".into()), vec![1, 1, b'x']),
+            (OutcomeRecord::Malformed("x".into()), vec![2, 1, b'x']),
+            (OutcomeRecord::Unparseable("x".into()), vec![3, 1, b'x']),
+        ];
+        for (record, bytes) in cases {
+            let written = postcard::to_allocvec(&record).unwrap();
+            assert_eq!(written, bytes);
+            let read: OutcomeRecord<'_> = postcard::from_bytes(&written).unwrap();
+            assert_eq!(postcard::to_allocvec(&read).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn a_record_is_written_byte_for_byte_as_pinned() {
+        let mut written = delivery(Outcome::Malformed { reason: "r".into() });
+        written.replay_key = Some(ReplayKey::Token("t".into()));
+        let raw = encode_delivery(&written).unwrap();
+        // Version, seq, source, seconds (zigzag), nanos, headers, body hash, chain, delivery
+        // id, replay key, outcome — in that order, as postcard lays them out.
+        let pinned = concat!(
+            "01",
+            "2a",
+            "05686f6f7073",
+            "8094c5a10d",
+            "959aef3a",
+            "02",
+            "0a776562686f6f6b2d6964",
+            "076d73675f325930",
+            "11776562686f6f6b2d7369676e6174757265",
+            "1076312c6162633d2076312c64c3a9663d",
+            "0707070707070707070707070707070707070707070707070707070707070707",
+            "0909090909090909090909090909090909090909090909090909090909090909",
+            "01076d73675f325930",
+            "010174",
+            "020172",
+        );
+        assert_eq!(hex::encode(&raw), pinned);
+        assert_eq!(decode_delivery(&raw).unwrap(), written);
     }
 
     #[test]

@@ -618,6 +618,21 @@ fn seen_signed_content_is_a_duplicate_under_any_delivery_id_across_reopens_and_r
 }
 
 #[test]
+fn dedup_keys_are_written_with_pinned_prefixes() {
+    use super::append::{delivery_key, event_key, replay_dedup_key};
+    assert_eq!(delivery_key("msg_1"), "d:msg_1");
+    assert_eq!(event_key("sg-1"), "e:sg-1");
+    assert_eq!(
+        replay_dedup_key(&ReplayKey::Token("mailgun-token:abc".into())),
+        "r:mailgun-token:abc"
+    );
+    assert_eq!(
+        replay_dedup_key(&ReplayKey::SignedContent([0x0f; 32])),
+        format!("c:{}", "0f".repeat(32))
+    );
+}
+
+#[test]
 fn recent_reads_every_subject_newest_receipt_first_in_pages() {
     let (_dir, store) = store();
     // Appended one by one, so each has a later receipt (and a later id) than the one before.
