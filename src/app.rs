@@ -217,6 +217,7 @@ fn serve_metrics_apart(
 /// `hooktrail serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     warn_about_development_secrets(&config);
+    crate::sources::warn_about_replays_that_never_expire(&config.sources);
     let listener = TcpListener::bind(config.server.listen)
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.server.listen))?;
     let gateway = Gateway::start(config, listener)?;

@@ -175,6 +175,36 @@ async fn redelivered_batches_add_nothing() {
 }
 
 #[actix_web::test]
+async fn a_sendgrid_retry_signed_hours_ago_is_accepted_once() {
+    let mut gateway = start().await;
+    // A batch first signed six hours ago, retried with its signature as it was.
+    let signed_at = chrono::Utc::now().timestamp() - 6 * 60 * 60;
+    let body = fixture("sendgrid/batch.json");
+    let signed = common::parse_config(&gateway.config_text)
+        .source("sendgrid")
+        .unwrap()
+        .sign(&body, signed_at, None)
+        .unwrap();
+    let first = gateway
+        .client
+        .post("sendgrid", &signed.body, &signed.headers)
+        .await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["outcome"], "stored", "{first}");
+    // Its events' ids were seen: the next retry adds nothing.
+    let again: Value = gateway
+        .client
+        .post("sendgrid", &signed.body, &signed.headers)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["outcome"], "duplicate", "{again}");
+    gateway.stop().await;
+}
+
+#[actix_web::test]
 async fn a_reused_mailgun_token_is_a_replay() {
     let mut gateway = start().await;
     let signed = gateway

@@ -10,15 +10,19 @@ use ulid::Ulid;
 use super::details::Details;
 use super::subject::Subject;
 
+/// What an entry is about. Each category's number is on disk — timeline index keys hold it
+/// (see [`Category::code`]) — so the numbers are written out: never change one; a new
+/// category takes the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[repr(u8)]
 pub enum Category {
-    Workflow,
-    Communication,
-    Accounting,
-    Purchasing,
-    Automation,
-    System,
+    Workflow = 0,
+    Communication = 1,
+    Accounting = 2,
+    Purchasing = 3,
+    Automation = 4,
+    System = 5,
 }
 
 impl Category {
@@ -42,9 +46,16 @@ impl Category {
         }
     }
 
-    /// A stable one-byte code, used in index keys.
+    /// A stable one-byte code, used in index keys: the category's written-out number.
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The category whose [`Category::code`] this is.
+    pub fn from_code(code: u8) -> Option<Category> {
+        Category::ALL
+            .into_iter()
+            .find(|category| category.code() == code)
     }
 }
 
@@ -277,6 +288,34 @@ mod tests {
         assert!(a < b && b < c);
         assert_eq!(a, EntryId::derive(t1, 7, 0));
         assert_eq!(a.to_string().parse::<EntryId>().unwrap(), a);
+    }
+
+    /// The codes timeline keys hold. A match, so a new category cannot go unpinned.
+    fn pinned_code(category: Category) -> u8 {
+        match category {
+            Category::Workflow => 0,
+            Category::Communication => 1,
+            Category::Accounting => 2,
+            Category::Purchasing => 3,
+            Category::Automation => 4,
+            Category::System => 5,
+        }
+    }
+
+    #[test]
+    fn category_codes_are_pinned_both_ways() {
+        for category in Category::ALL {
+            assert_eq!(category.code(), pinned_code(category), "{category:?}");
+            assert_eq!(Category::from_code(pinned_code(category)), Some(category));
+        }
+        assert_eq!(Category::ALL.map(Category::code), [0, 1, 2, 3, 4, 5]);
+        // Every code belongs to one category at most, and only pinned ones to any.
+        for code in 0..=u8::MAX {
+            match Category::from_code(code) {
+                Some(category) => assert_eq!(pinned_code(category), code),
+                None => assert!(Category::ALL.iter().all(|c| pinned_code(*c) != code)),
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,15 @@
 //! base64), a prefix to strip (`sha256=`), and what was signed: a template over the raw body,
 //! an optional timestamp header and an optional delivery id header. Bodies are the event
 //! catalog, as from the business app.
+//!
+//! Replays: the id header is the delivery's dedup id, but unless `signed_content` includes
+//! `{id}` anyone can change it, so a captured delivery re-sent under a new id (or none) would
+//! pass for a new one. Where the id is not signed, verification therefore hands the store the
+//! hash of the signed content as a [`ReplayKey::SignedContent`]: the same signed content again
+//! is a duplicate, whatever the id header says, across restarts. With `{id}` signed, the id
+//! cannot change without breaking the signature, and dedup on it is enough. A source that
+//! signs neither `{id}` nor a checked `{timestamp}` is named in a warning at startup: its
+//! captured deliveries never expire.
 
 use ::hmac::{Hmac, KeyInit, Mac};
 use base64::Engine;
@@ -11,10 +20,12 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use chrono::DateTime;
 use serde::Deserialize;
 use sha1::Sha1;
-use sha2::{Sha256, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 
 use super::signing::{Secret, text_secrets};
-use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
+use super::{
+    DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window,
+};
 use crate::activity::Normalized;
 use crate::activity::catalog::{self, CatalogContext};
 
@@ -44,7 +55,9 @@ pub struct Settings {
     pub signed_content: String,
     #[serde(default)]
     pub timestamp_header: Option<String>,
-    /// The sender's delivery id (the dedup key), e.g. `X-GitHub-Delivery`.
+    /// The sender's delivery id (the dedup key), e.g. `X-GitHub-Delivery`. Unless
+    /// `signed_content` includes `{id}`, it is not authenticated: deliveries are then also
+    /// deduplicated on the hash of what was signed.
     #[serde(default)]
     pub id_header: Option<String>,
     /// Only meaningful when `signed_content` signs `{timestamp}`; default 300, 0 turns it off.
@@ -197,14 +210,26 @@ impl HmacSource {
             .secrets
             .iter()
             .any(|secret| self.algorithm.matches(secret.expose(), &content, &expected));
-        if matched {
-            Ok(Verified {
-                signed_at,
-                replay_key: None,
-            })
-        } else {
-            Err(Rejection::BadSignature)
+        if !matched {
+            return Err(Rejection::BadSignature);
         }
+        // A signed id is the dedup key already; otherwise what was signed must be the key.
+        let replay_key = (!self.signs_id()).then(|| signed_content_key(&content));
+        Ok(Verified {
+            signed_at,
+            replay_key,
+        })
+    }
+
+    fn signs_id(&self) -> bool {
+        self.template.contains(&Part::Id)
+    }
+
+    /// Whether nothing the signature covers ever makes a captured delivery invalid: no
+    /// delivery id, and no timestamp (or one whose window is turned off).
+    pub fn replays_never_expire(&self) -> bool {
+        let checks_time = self.template.contains(&Part::Timestamp) && self.tolerance_secs > 0;
+        !self.signs_id() && !checks_time
     }
 
     /// The headers a sender configured like this would put on `body` at time `now`: the
@@ -287,6 +312,15 @@ impl HmacSource {
             })
             .collect()
     }
+}
+
+/// The SHA-256 of the exact bytes the MAC covered.
+fn signed_content_key(parts: &[&[u8]]) -> ReplayKey {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    ReplayKey::SignedContent(hash.finalize().into())
 }
 
 /// A header name as HTTP allows it (letters, digits, `-`, `_`), stored as configured.
@@ -426,6 +460,13 @@ mod tests {
     const ID_TIMESTAMPED_SHA512: &str =
         "lmoWVVAupNxJ0xIfrmhUfc+sKjvPwmGp8UyOW6Fnu3dTjXu/ONweFahLELT3+GVRpNeXtyeyTx/5byvGXlHQiw==";
     const NOW: i64 = 1_772_700_000;
+    /// SHA-256 of "Hello, World!", computed apart from this code.
+    const GH_BODY_SHA256: &str = "dffd6021bb2bd5b0af676290809ec3a53191dd81c7f70a4b28688a362182986f";
+
+    /// The key of a delivery whose signed content is these parts, put together.
+    fn content_key(parts: &[&[u8]]) -> ReplayKey {
+        ReplayKey::SignedContent(Sha256::digest(parts.concat()).into())
+    }
 
     fn settings(secret: &str, header: &str) -> Settings {
         Settings {
@@ -484,7 +525,9 @@ mod tests {
             verified,
             Ok(Verified {
                 signed_at: None,
-                replay_key: None
+                replay_key: Some(ReplayKey::SignedContent(
+                    hex::decode(GH_BODY_SHA256).unwrap().try_into().unwrap()
+                ))
             })
         );
         let signed = source.sign_request(GH_BODY, NOW);
@@ -658,7 +701,7 @@ mod tests {
             source.verify(&headers, CATALOG_BODY, NOW),
             Ok(Verified {
                 signed_at: Some(NOW),
-                replay_key: None
+                replay_key: Some(content_key(&[b"1772700000.", CATALOG_BODY]))
             })
         );
         assert!(source.verify(&headers, CATALOG_BODY, NOW + 300).is_ok());
@@ -742,6 +785,98 @@ mod tests {
         let signed = source.sign_request(CATALOG_BODY, NOW);
         assert_eq!(signed.len(), 3);
         assert!(source.verify(&signed, CATALOG_BODY, NOW).is_ok());
+    }
+
+    fn source_signing(template: &str, tolerance_secs: Option<u64>) -> HmacSource {
+        HmacSource::from_settings(Settings {
+            signed_content: template.to_owned(),
+            timestamp_header: Some("X-Timestamp".to_owned()),
+            id_header: Some("X-Delivery-Id".to_owned()),
+            tolerance_secs,
+            ..settings("zap-secret", "X-Signature")
+        })
+        .unwrap()
+    }
+
+    /// The signed headers with the id header replaced (`Some`) or removed (`None`).
+    fn with_id(signed: &[(String, String)], id: Option<&str>) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = signed
+            .iter()
+            .filter(|(name, _)| name != "X-Delivery-Id")
+            .cloned()
+            .collect();
+        if let Some(id) = id {
+            headers.push(("X-Delivery-Id".to_owned(), id.to_owned()));
+        }
+        headers
+    }
+
+    #[test]
+    fn without_a_signed_id_the_signed_content_is_the_replay_key() {
+        for (template, signed_content) in [
+            ("{body}", CATALOG_BODY.to_vec()),
+            (
+                "{timestamp}.{body}",
+                [b"1772700000.", CATALOG_BODY].concat(),
+            ),
+            (
+                "v0:{timestamp}:{body}",
+                [b"v0:1772700000:", CATALOG_BODY].concat(),
+            ),
+        ] {
+            let source = source_signing(template, None);
+            let signed = source.sign_request(CATALOG_BODY, NOW);
+            let key = source
+                .verify(&signed, CATALOG_BODY, NOW)
+                .unwrap()
+                .replay_key;
+            assert_eq!(key, Some(content_key(&[&signed_content])), "{template}");
+            // The unsigned id plays no part: a new one, or none, gives the same key.
+            for id in [Some("another-id"), None] {
+                let resent = source.verify(&with_id(&signed, id), CATALOG_BODY, NOW);
+                assert_eq!(resent.unwrap().replay_key, key, "{template}, id {id:?}");
+            }
+        }
+        // Other signed content, another key: a later signature over the same body.
+        let source = source_signing("{timestamp}.{body}", None);
+        let first = source.sign_request(CATALOG_BODY, NOW);
+        let later = source.sign_request(CATALOG_BODY, NOW + 1);
+        assert_ne!(
+            source.verify(&first, CATALOG_BODY, NOW).unwrap().replay_key,
+            source.verify(&later, CATALOG_BODY, NOW).unwrap().replay_key
+        );
+    }
+
+    #[test]
+    fn a_signed_id_needs_no_replay_key() {
+        for template in ["{id}.{body}", "{id}.{timestamp}.{body}", "{body}|{id}"] {
+            let source = source_signing(template, None);
+            let signed = source.sign_request(CATALOG_BODY, NOW);
+            assert_eq!(
+                source
+                    .verify(&signed, CATALOG_BODY, NOW)
+                    .unwrap()
+                    .replay_key,
+                None,
+                "{template}"
+            );
+            // The id cannot change without the signature breaking, so dedup on it holds.
+            assert_eq!(
+                source.verify(&with_id(&signed, Some("another-id")), CATALOG_BODY, NOW),
+                Err(Rejection::BadSignature),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn replays_never_expire_without_a_signed_id_or_a_checked_timestamp() {
+        assert!(source_signing("{body}", None).replays_never_expire());
+        assert!(github().replays_never_expire());
+        assert!(source_signing("{timestamp}.{body}", Some(0)).replays_never_expire());
+        assert!(!source_signing("{timestamp}.{body}", None).replays_never_expire());
+        assert!(!source_signing("{id}.{body}", None).replays_never_expire());
+        assert!(!source_signing("{id}.{timestamp}.{body}", Some(0)).replays_never_expire());
     }
 
     #[test]

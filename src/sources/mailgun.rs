@@ -15,7 +15,7 @@ use super::email::{
     unix_time,
 };
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
-use super::{Headers, RawDelivery, Rejection, Verified, check_window};
+use super::{Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
 use crate::activity::{Normalized, Outcome};
 
@@ -84,7 +84,7 @@ impl Mailgun {
         }
         Ok(Verified {
             signed_at: Some(signed.timestamp),
-            replay_key: Some(format!("mailgun-token:{}", signed.token)),
+            replay_key: Some(ReplayKey::Token(format!("mailgun-token:{}", signed.token))),
         })
     }
 
@@ -412,7 +412,7 @@ mod tests {
             verified,
             Ok(Verified {
                 signed_at: Some(NOW),
-                replay_key: Some(format!("mailgun-token:{TOKEN}"))
+                replay_key: Some(ReplayKey::Token(format!("mailgun-token:{TOKEN}")))
             })
         );
     }
@@ -582,7 +582,9 @@ mod tests {
         let bare = br#"{"event":"delivered","id":"e1","recipient":"ann@acme.test"}"#;
         let signed = source.sign_body(bare, NOW).unwrap();
         let verified = source.verify(&Vec::new(), &signed, NOW).unwrap();
-        let token = verified.replay_key.unwrap();
+        let Some(ReplayKey::Token(token)) = verified.replay_key else {
+            panic!("no token: {verified:?}");
+        };
         assert_eq!(token.len(), "mailgun-token:".len() + 50);
         let parsed: Value = serde_json::from_slice(&signed).unwrap();
         assert_eq!(parsed["event-data"]["id"], "e1");
@@ -590,7 +592,10 @@ mod tests {
         // A whole body gets a fresh signature (and token) in place of the old one.
         let resigned = source.sign_body(DELIVERED.as_bytes(), NOW + 60).unwrap();
         let again = source.verify(&Vec::new(), &resigned, NOW + 60).unwrap();
-        assert_ne!(again.replay_key, Some(format!("mailgun-token:{TOKEN}")));
+        assert_ne!(
+            again.replay_key,
+            Some(ReplayKey::Token(format!("mailgun-token:{TOKEN}")))
+        );
         assert!(source.sign_body(b"[]", NOW).is_err());
     }
 

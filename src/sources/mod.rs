@@ -85,9 +85,71 @@ impl Rejection {
 pub struct Verified {
     /// The time the sender signed, where the scheme signs one.
     pub signed_at: Option<i64>,
-    /// A value that must never verify twice (Mailgun's signature token): the store refuses a
-    /// delivery whose replay key it has seen, across restarts.
-    pub replay_key: Option<String>,
+    /// For schemes whose signature covers no unique id of the delivery: what the store checks,
+    /// across restarts, so that a captured delivery is never stored twice.
+    pub replay_key: Option<ReplayKey>,
+}
+
+/// What keeps a captured delivery from being stored again when its signature covers no unique
+/// id of the delivery (the "Replay keys" decision in docs/architecture.md). The store keeps
+/// every key it has seen, per source, for good; it checks them after the delivery id, so a
+/// provider's retry that repeats its id is a duplicate either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayKey {
+    /// A one-time value the signature covers while the event beside it is unsigned (Mailgun's
+    /// token, as `mailgun-token:…`). Seen again on a delivery that is not a retry of the
+    /// first, it is a captured signature put on other content: refused
+    /// ([`Rejection::Replayed`], 401).
+    Token(String),
+    /// The SHA-256 of exactly what the signature covers. Seen again, the delivery is the same
+    /// authenticated message — a provider's retry under a fresh delivery id and a replay
+    /// cannot be told apart, and neither may add anything — so it is a duplicate of the
+    /// first: 2xx, nothing stored.
+    SignedContent([u8; 32]),
+}
+
+impl ReplayKey {
+    /// How a signed-content key is written in delivery records; tokens are written as they
+    /// are. A token never starts like this: verifiers name their scheme first
+    /// (`mailgun-token:`).
+    const SIGNED_CONTENT_PREFIX: &'static str = "signed-content:";
+
+    /// The key as delivery records keep it.
+    pub fn to_stored(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ReplayKey::Token(token) => std::borrow::Cow::Borrowed(token),
+            ReplayKey::SignedContent(hash) => std::borrow::Cow::Owned(format!(
+                "{}{}",
+                Self::SIGNED_CONTENT_PREFIX,
+                hex::encode(hash)
+            )),
+        }
+    }
+
+    /// Reads what [`ReplayKey::to_stored`] wrote (and the plain tokens of earlier versions).
+    pub fn from_stored(text: &str) -> ReplayKey {
+        let hash = text
+            .strip_prefix(Self::SIGNED_CONTENT_PREFIX)
+            .and_then(|hex_text| hex::decode(hex_text).ok())
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        match hash {
+            Some(hash) => ReplayKey::SignedContent(hash),
+            None => ReplayKey::Token(text.to_owned()),
+        }
+    }
+}
+
+impl serde::Serialize for ReplayKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_stored())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReplayKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(ReplayKey::from_stored(&text))
+    }
 }
 
 /// A delivery as the log keeps it, which is all a normalizer may look at: normalizing again
@@ -233,6 +295,34 @@ impl Source {
     /// Xero requires every answer to have an empty body (and no cookies).
     pub fn wants_empty_responses(&self) -> bool {
         matches!(self.kind, SourceKind::Xero(_))
+    }
+
+    /// Whether a captured delivery of this source stays valid for good: its signature covers
+    /// neither a timestamp that is checked nor a delivery id. Only a generic `hmac` source
+    /// can be configured so; every provider's scheme signs one or the other.
+    pub fn replays_never_expire(&self) -> bool {
+        match &self.kind {
+            SourceKind::Hmac(source) => source.replays_never_expire(),
+            _ => false,
+        }
+    }
+}
+
+/// Names, at startup, each source whose captured deliveries never expire. They are still
+/// deduplicated on the hash of what was signed, so a replay stores nothing; but the operator
+/// should know that only the store's memory of that hash stands between a capture and a
+/// second entry (a restored backup forgets what came after it).
+pub fn warn_about_replays_that_never_expire(sources: &[Source]) {
+    for source in sources
+        .iter()
+        .filter(|source| source.replays_never_expire())
+    {
+        tracing::warn!(
+            source = %source.name,
+            "this hmac source signs neither a checked timestamp nor a delivery id, so a captured \
+             delivery never expires: only dedup on the hash of the signed content stops a replay. \
+             Sign {{timestamp}} or {{id}} (signed_content) to bound replays."
+        );
     }
 }
 

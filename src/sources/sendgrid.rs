@@ -3,6 +3,14 @@
 //! is base64 DER in `X-Twilio-Email-Event-Webhook-Signature`, the timestamp in
 //! `X-Twilio-Email-Event-Webhook-Timestamp`, and the verification key is the base64 DER
 //! SubjectPublicKeyInfo shown in SendGrid's mail settings.
+//!
+//! The window is a day and an hour by default, not five minutes. SendGrid documents no
+//! tolerance, its own verifiers apply none, and it retries a failed POST for 24 hours; whether
+//! a retry is signed afresh is not documented. Under a five-minute window, a retry that kept
+//! its first timestamp would be refused once it came more than five minutes after the first
+//! attempt, and so would every later one, until SendGrid gave up and the events were lost. The window is not what stops replays: every
+//! event's `sg_event_id` is signed (it is in the body) and deduplicated, so a replayed batch
+//! adds nothing. The window only bounds how long a captured batch stays usable at all.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -18,7 +26,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, SUMMARY_MAX_CHARS, UnknownEmailEvent, correlation_keys,
     literal_kind, subjects_from, text_of, unix_time,
 };
-use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
+use super::{Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
 use crate::activity::entry::one_line;
 use crate::activity::{Actor, Category, Details, NewEntry, Normalized, Outcome};
@@ -54,10 +62,12 @@ pub struct Settings {
 }
 
 fn default_tolerance() -> u64 {
-    // SendGrid documents no tolerance; five minutes both ways is the usual receiver choice
-    // and matches the other timestamped schemes.
     DEFAULT_TOLERANCE_SECS
 }
+
+/// SendGrid's 24 hours of retries plus an hour for the last attempt and for clocks (see the
+/// module documentation).
+pub const DEFAULT_TOLERANCE_SECS: u64 = 25 * 60 * 60;
 
 #[derive(Debug)]
 pub struct SendGrid {
@@ -594,7 +604,30 @@ mod tests {
             serde_json::from_str(r#"{"public_key":"x","secrets":[]}"#);
         assert!(unknown.is_err());
         let defaulted: Settings = serde_json::from_str(r#"{"public_key":"x"}"#).unwrap();
-        assert_eq!(defaulted.tolerance_secs, 300);
+        assert_eq!(defaulted.tolerance_secs, DEFAULT_TOLERANCE_SECS);
+    }
+
+    #[test]
+    fn a_retry_signed_hours_ago_verifies_under_the_default_window() {
+        let settings = format!(r#"{{"public_key":"{TEST_PUBLIC_KEY}"}}"#);
+        let source = SendGrid::from_settings(serde_json::from_str(&settings).unwrap()).unwrap();
+        let hours = |h: i64| h * 60 * 60;
+        for age in [hours(1), hours(6), hours(24)] {
+            let signed = sign_with_private_key(TEST_PRIVATE_KEY, PAYLOAD, NOW - age).unwrap();
+            assert_eq!(
+                source.verify(&signed, PAYLOAD, NOW).map(|v| v.signed_at),
+                Ok(Some(NOW - age)),
+                "signed {age} s ago"
+            );
+        }
+        // Past SendGrid's retries and the hour of slack, a capture is stale.
+        let old = sign_with_private_key(TEST_PRIVATE_KEY, PAYLOAD, NOW - hours(25) - 1).unwrap();
+        assert_eq!(
+            source.verify(&old, PAYLOAD, NOW),
+            Err(Rejection::StaleTimestamp {
+                tolerance_secs: DEFAULT_TOLERANCE_SECS
+            })
+        );
     }
 
     #[test]

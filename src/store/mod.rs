@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
-use crate::sources::RawDelivery;
+use crate::sources::{RawDelivery, ReplayKey};
 
 pub use cursor::Cursor;
 
@@ -33,8 +33,8 @@ pub struct Capture {
     body_sha256: [u8; 32],
     delivery_hash: [u8; 32],
     pub normalized: Normalized,
-    /// A value this source must never accept twice (see [`crate::sources::Verified`]).
-    pub replay_key: Option<String>,
+    /// What must not be stored twice for this source (see [`ReplayKey`]).
+    pub replay_key: Option<ReplayKey>,
 }
 
 impl Capture {
@@ -65,7 +65,7 @@ impl Capture {
         }
     }
 
-    pub fn with_replay_key(mut self, replay_key: Option<String>) -> Capture {
+    pub fn with_replay_key(mut self, replay_key: Option<ReplayKey>) -> Capture {
         self.replay_key = replay_key;
         self
     }
@@ -111,7 +111,8 @@ pub enum Appended {
     },
     /// Seen before (the original is `seq`): nothing was written.
     Duplicate { seq: u64 },
-    /// A new delivery carrying a replay key already used: refused, nothing was written.
+    /// A new delivery carrying a token already used ([`ReplayKey::Token`]): refused, nothing
+    /// was written.
     Replayed,
 }
 
@@ -133,7 +134,7 @@ pub struct StoredDelivery {
     pub chain: [u8; 32],
     pub delivery_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replay_key: Option<String>,
+    pub replay_key: Option<ReplayKey>,
     pub outcome: Outcome,
 }
 

@@ -246,6 +246,8 @@ impl TestGateway {
 pub struct ChildGateway {
     pub child: Child,
     pub base: String,
+    /// What it logged before it was listening (startup warnings).
+    pub startup_log: Vec<String>,
 }
 
 pub fn binary() -> &'static str {
@@ -270,6 +272,7 @@ impl ChildGateway {
             .expect("spawn hooktrail");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        let mut startup_log = Vec::new();
         let base = loop {
             let line = lines
                 .next()
@@ -282,10 +285,15 @@ impl ChildGateway {
                     .expect("url");
                 break url.to_owned();
             }
+            startup_log.push(line);
         };
         // Keep draining stderr so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
-        ChildGateway { child, base }
+        ChildGateway {
+            child,
+            base,
+            startup_log,
+        }
     }
 
     pub fn kill9(&mut self) {

@@ -9,6 +9,7 @@ use super::records::encode_delivery;
 use super::tables::{ChainHead, LinkTarget, WriteTables, from_json, lane, to_json};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Details, Entry, EntryId, NewEntry, Normalized, SourceRef, Subject, links};
+use crate::sources::ReplayKey;
 use crate::store::chain;
 use crate::store::{Appended, Capture, StoreError, StoredDelivery};
 
@@ -48,7 +49,7 @@ pub(super) fn append_one(
         tables,
         capture.source(),
         normalized,
-        capture.replay_key.as_deref(),
+        capture.replay_key.as_ref(),
     )? {
         Plan::Duplicate(seq) => return Ok(Appended::Duplicate { seq }),
         Plan::Replayed => return Ok(Appended::Replayed),
@@ -98,13 +99,15 @@ pub enum Plan {
 /// event id is checked: entries seen before are skipped (an overlapping batch adds only what
 /// is new), and a delivery with nothing new is a duplicate.
 ///
-/// A replay key (checked after the delivery id, so a provider's own retry is still a harmless
-/// duplicate) that was used before means someone resent a captured signature: refused.
+/// Replay keys are checked after the delivery id, so a provider's own retry is a harmless
+/// duplicate either way. Signed content seen before is the same authenticated message again:
+/// a duplicate, whatever unsigned id it came with. A token seen before means someone put a
+/// captured signature on other content: refused.
 pub fn plan(
     tables: &WriteTables<'_>,
     source: &str,
     normalized: &Normalized,
-    replay_key: Option<&str>,
+    replay_key: Option<&ReplayKey>,
 ) -> Result<Plan, StoreError> {
     if let Some(id) = &normalized.delivery_id
         && let Some(seq) = tables.dedup.get((source, delivery_key(id).as_str()))?
@@ -112,12 +115,12 @@ pub fn plan(
         return Ok(Plan::Duplicate(seq.value()));
     }
     if let Some(key) = replay_key
-        && tables
-            .dedup
-            .get((source, replay_dedup_key(key).as_str()))?
-            .is_some()
+        && let Some(seq) = tables.dedup.get((source, replay_dedup_key(key).as_str()))?
     {
-        return Ok(Plan::Replayed);
+        return Ok(match key {
+            ReplayKey::SignedContent(_) => Plan::Duplicate(seq.value()),
+            ReplayKey::Token(_) => Plan::Replayed,
+        });
     }
     let mut fresh = Vec::with_capacity(normalized.entries.len());
     let mut first_seen = None;
@@ -363,8 +366,12 @@ pub fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
-pub(super) fn replay_dedup_key(key: &str) -> String {
-    format!("r:{key}")
+/// A token's key is `r:` + the token; signed content's is `c:` + its hash in hex.
+pub(super) fn replay_dedup_key(key: &ReplayKey) -> String {
+    match key {
+        ReplayKey::Token(token) => format!("r:{token}"),
+        ReplayKey::SignedContent(hash) => format!("c:{}", hex::encode(hash)),
+    }
 }
 
 pub(super) fn event_key(id: &str) -> String {

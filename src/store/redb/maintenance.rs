@@ -123,7 +123,7 @@ pub fn reindex(
                 &tables,
                 &delivery.source,
                 &normalized,
-                delivery.replay_key.as_deref(),
+                delivery.replay_key.as_ref(),
             )? {
                 report.entries +=
                     project(&mut tables, &delivery, &normalized, &plan)?.written as u64;

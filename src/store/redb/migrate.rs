@@ -74,9 +74,7 @@ fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
         for row in by_category.iter()? {
             let (key, _) = row?;
             let (subject, code, occurred, id) = key.value();
-            let category = Category::ALL
-                .into_iter()
-                .find(|category| category.code() == code)
+            let category = Category::from_code(code)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown category code {code}")))?;
             timelines.insert((subject, lane(category), occurred, id), ())?;
             moved += 1;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tables::from_json;
 use crate::activity::Outcome;
+use crate::sources::ReplayKey;
 use crate::store::{StoreError, StoredDelivery};
 
 /// The first byte of a version-1 record. JSON rows start with `{` (0x7b).
@@ -38,7 +39,9 @@ struct DeliveryRecord<'a> {
     outcome: OutcomeRecord<'a>,
 }
 
-/// [`Outcome`] in a shape postcard can read back (it has no self-describing tags).
+/// [`Outcome`] in a shape postcard can read back (it has no self-describing tags). Postcard
+/// writes a variant as its position in this list, so the positions are on disk: never reorder
+/// them; a new variant goes at the end. (The same holds for the fields of [`DeliveryRecord`].)
 #[derive(Serialize, Deserialize)]
 enum OutcomeRecord<'a> {
     Normalized,
@@ -61,7 +64,7 @@ pub fn encode_delivery(delivery: &StoredDelivery) -> Result<Vec<u8>, StoreError>
         body_sha256: delivery.body_sha256,
         chain: delivery.chain,
         delivery_id: delivery.delivery_id.as_deref().map(Cow::Borrowed),
-        replay_key: delivery.replay_key.as_deref().map(Cow::Borrowed),
+        replay_key: delivery.replay_key.as_ref().map(ReplayKey::to_stored),
         outcome: match &delivery.outcome {
             Outcome::Normalized => OutcomeRecord::Normalized,
             Outcome::UnknownType { event_type } => OutcomeRecord::UnknownType(event_type.into()),
@@ -108,7 +111,7 @@ fn from_record(raw: &[u8]) -> Result<StoredDelivery, StoreError> {
         body_sha256: record.body_sha256,
         chain: record.chain,
         delivery_id: record.delivery_id.map(Cow::into_owned),
-        replay_key: record.replay_key.map(Cow::into_owned),
+        replay_key: record.replay_key.as_deref().map(ReplayKey::from_stored),
         outcome: match record.outcome {
             OutcomeRecord::Normalized => Outcome::Normalized,
             OutcomeRecord::UnknownType(event_type) => Outcome::UnknownType {
@@ -173,9 +176,76 @@ mod tests {
     }
 
     #[test]
+    fn outcome_variants_are_written_as_their_pinned_numbers() {
+        let cases = [
+            (OutcomeRecord::Normalized, vec![0]),
+            (OutcomeRecord::UnknownType("x".into()), vec![1, 1, b'x']),
+            (OutcomeRecord::Malformed("x".into()), vec![2, 1, b'x']),
+            (OutcomeRecord::Unparseable("x".into()), vec![3, 1, b'x']),
+        ];
+        for (record, bytes) in cases {
+            let written = postcard::to_allocvec(&record).unwrap();
+            assert_eq!(written, bytes);
+            let read: OutcomeRecord<'_> = postcard::from_bytes(&written).unwrap();
+            assert_eq!(postcard::to_allocvec(&read).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn a_record_is_written_byte_for_byte_as_pinned() {
+        let mut written = delivery(Outcome::Malformed { reason: "r".into() });
+        written.replay_key = Some(ReplayKey::Token("t".into()));
+        let raw = encode_delivery(&written).unwrap();
+        // Version, seq, source, seconds (zigzag), nanos, headers, body hash, chain, delivery
+        // id, replay key, outcome — in that order, as postcard lays them out.
+        let pinned = concat!(
+            "01",
+            "2a",
+            "05686f6f7073",
+            "8094c5a10d",
+            "959aef3a",
+            "02",
+            "0a776562686f6f6b2d6964",
+            "076d73675f325930",
+            "11776562686f6f6b2d7369676e6174757265",
+            "1076312c6162633d2076312c64c3a9663d",
+            "0707070707070707070707070707070707070707070707070707070707070707",
+            "0909090909090909090909090909090909090909090909090909090909090909",
+            "01076d73675f325930",
+            "010174",
+            "020172",
+        );
+        assert_eq!(hex::encode(&raw), pinned);
+        assert_eq!(decode_delivery(&raw).unwrap(), written);
+    }
+
+    #[test]
+    fn replay_keys_are_written_as_pinned_text() {
+        let token = ReplayKey::Token("mailgun-token:abc".into());
+        let content = ReplayKey::SignedContent([0xab; 32]);
+        let content_text = format!("signed-content:{}", "ab".repeat(32));
+        assert_eq!(token.to_stored(), "mailgun-token:abc");
+        assert_eq!(content.to_stored(), content_text);
+        assert_eq!(ReplayKey::from_stored("mailgun-token:abc"), token);
+        assert_eq!(ReplayKey::from_stored(&content_text), content);
+        // Anything else is a token, as every key of earlier versions was.
+        for text in ["token-1", "signed-content:", "signed-content:zz"] {
+            assert_eq!(ReplayKey::from_stored(text), ReplayKey::Token(text.into()));
+        }
+        let mut written = delivery(Outcome::Normalized);
+        written.replay_key = Some(content);
+        let raw = encode_delivery(&written).unwrap();
+        assert_eq!(decode_delivery(&raw).unwrap(), written);
+        assert_eq!(
+            decode_delivery(&to_json(&written).unwrap()).unwrap(),
+            written
+        );
+    }
+
+    #[test]
     fn rows_written_as_json_still_read() {
         let mut written = delivery(Outcome::Normalized);
-        written.replay_key = Some("token-1".into());
+        written.replay_key = Some(ReplayKey::Token("token-1".into()));
         let json = to_json(&written).unwrap();
         assert_eq!(decode_delivery(&json).unwrap(), written);
     }
@@ -229,7 +299,7 @@ mod tests {
                 body_sha256,
                 chain,
                 delivery_id,
-                replay_key,
+                replay_key: replay_key.as_deref().map(ReplayKey::from_stored),
                 outcome,
             };
             let raw = encode_delivery(&written).unwrap();

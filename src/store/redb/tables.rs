@@ -6,7 +6,7 @@
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
 //! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — the lane is 1 + the entry's category code |
-//! | `dedup_keys` | (source, `d:`/`e:` + provider id) | seq |
+//! | `dedup_keys` | (source, `d:` delivery id / `e:` event id / `r:` token / `c:` signed-content hash) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
 //! | `meta` | name | value (the chain head: seq ‖ hash) |
@@ -168,4 +168,28 @@ const JSON_RECORD_CAPACITY: usize = 1024;
 
 pub fn from_json<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(raw).map_err(|err| StoreError::Corrupt(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_pinned() {
+        // Lane 0 held every entry in the previous layout; categories start at 1.
+        let lanes = Category::ALL.map(lane);
+        assert_eq!(lanes, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn the_chain_head_is_written_as_pinned() {
+        let head = ChainHead {
+            seq: 0x0102,
+            hash: [0xee; 32],
+        };
+        let raw = head.encode();
+        assert_eq!(raw[..8], [0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(raw[8..], [0xee; 32]);
+        assert_eq!(ChainHead::decode(&raw).unwrap(), head);
+    }
 }

@@ -10,6 +10,7 @@ use super::{RedbSnapshot, RedbStore};
 use crate::activity::details::{Details, EmailEvent, EmailStatus};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Actor, Category, EntryKind, NewEntry, Normalized, Outcome, Subject};
+use crate::sources::ReplayKey;
 use crate::store::{Appended, Capture, ChainReport, PageQuery, Store};
 
 fn store() -> (tempfile::TempDir, RedbStore) {
@@ -543,10 +544,13 @@ fn callbacks_before_their_link_are_unmatched_then_attached_retroactively() {
 #[test]
 fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate() {
     let (_dir, store) = store();
-    let first = single("evt-1", "job:1", 1).with_replay_key(Some("token-1".into()));
+    let first =
+        single("evt-1", "job:1", 1).with_replay_key(Some(ReplayKey::Token("token-1".into())));
     // The provider's own retry: the same delivery, received again later.
-    let retry = single("evt-1", "job:1", 1).with_replay_key(Some("token-1".into()));
-    let replay = single("evt-2", "job:1", 2).with_replay_key(Some("token-1".into()));
+    let retry =
+        single("evt-1", "job:1", 1).with_replay_key(Some(ReplayKey::Token("token-1".into())));
+    let replay =
+        single("evt-2", "job:1", 2).with_replay_key(Some(ReplayKey::Token("token-1".into())));
     assert_eq!(
         store.append(&[first]).unwrap(),
         vec![Appended::Stored {
@@ -560,6 +564,72 @@ fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate() {
         vec![Appended::Duplicate { seq: 1 }, Appended::Replayed]
     );
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
+}
+
+#[test]
+fn seen_signed_content_is_a_duplicate_under_any_delivery_id_across_reopens_and_reindex() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.redb");
+    let content = || Some(ReplayKey::SignedContent([7; 32]));
+    let first = single("id-1", "job:1", 1).with_replay_key(content());
+    {
+        let store = RedbStore::open(&path).unwrap();
+        assert!(matches!(
+            store.append(&[first]).unwrap()[..],
+            [Appended::Stored { seq: 1, .. }]
+        ));
+        // The same signed content under a new unsigned id, and under none.
+        let new_id = single("id-2", "job:1", 1).with_replay_key(content());
+        let no_id = capture(None, vec![entry("job:1", Category::Workflow, 1, None)])
+            .with_replay_key(content());
+        assert_eq!(
+            store.append(&[new_id, no_id]).unwrap(),
+            vec![Appended::Duplicate { seq: 1 }; 2]
+        );
+    }
+    let store = RedbStore::open(&path).unwrap();
+    let after_restart = single("id-3", "job:1", 1).with_replay_key(content());
+    assert_eq!(
+        store.append(&[after_restart]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    // Kept in the delivery record, so reindex rebuilds it with the other dedup keys.
+    store
+        .reindex(&|_| {
+            Some(Normalized {
+                delivery_id: Some("id-1".into()),
+                entries: vec![entry("job:1", Category::Workflow, 1, Some("id-1"))],
+                outcome: Outcome::Normalized,
+            })
+        })
+        .unwrap();
+    let after_reindex = single("id-4", "job:1", 1).with_replay_key(content());
+    assert_eq!(
+        store.append(&[after_reindex]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    // Other signed content is new.
+    let other = single("id-5", "job:1", 2).with_replay_key(Some(ReplayKey::SignedContent([8; 32])));
+    assert!(matches!(
+        store.append(&[other]).unwrap()[..],
+        [Appended::Stored { seq: 2, .. }]
+    ));
+    assert_eq!(page(&store, "job:1", query(10)).entries.len(), 2);
+}
+
+#[test]
+fn dedup_keys_are_written_with_pinned_prefixes() {
+    use super::append::{delivery_key, event_key, replay_dedup_key};
+    assert_eq!(delivery_key("msg_1"), "d:msg_1");
+    assert_eq!(event_key("sg-1"), "e:sg-1");
+    assert_eq!(
+        replay_dedup_key(&ReplayKey::Token("mailgun-token:abc".into())),
+        "r:mailgun-token:abc"
+    );
+    assert_eq!(
+        replay_dedup_key(&ReplayKey::SignedContent([0x0f; 32])),
+        format!("c:{}", "0f".repeat(32))
+    );
 }
 
 #[test]
