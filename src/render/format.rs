@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -40,9 +40,16 @@ pub fn exact_time(at: DateTime<Utc>, zone: Tz) -> String {
             .parse_to_owned()
             .unwrap_or_default()
     });
-    at.with_timezone(&zone)
-        .format_with_items(EXACT.iter())
-        .to_string()
+    zoned(at, zone).format_with_items(EXACT.iter()).to_string()
+}
+
+/// `at` in `zone`; in UTC when its local time there would be beyond the dates chrono can hold
+/// (within a day of its limits, years ±262,143), where chrono's local-time accessors panic.
+/// Entries are kept to a plausible range when written, but a page shows whatever is stored.
+fn zoned(at: DateTime<Utc>, zone: Tz) -> DateTime<Tz> {
+    let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+    let representable = at.naive_utc().checked_add_offset(offset).is_some();
+    at.with_timezone(if representable { &zone } else { &Tz::UTC })
 }
 
 /// `just now`, `5 minutes ago`, `3 hours ago`, `2 days ago`, then the local date. Times a
@@ -58,8 +65,8 @@ pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String 
     if seconds < 30 * 86_400 {
         return format!("{} ago", span(seconds));
     }
-    let local = at.with_timezone(&zone);
-    if local.year() == now.with_timezone(&zone).year() {
+    let local = zoned(at, zone);
+    if local.year() == zoned(now, zone).year() {
         local.format("%b %-d").to_string()
     } else {
         local.format("%b %-d, %Y").to_string()
@@ -73,8 +80,13 @@ const RELATIVE_THRESHOLDS: [i64; 7] = [45, 90, 3_600, 5_400, 86_400, 129_600, 30
 /// it does at `now` (sooner is allowed: it only means rendering again). Dates (after 30 days)
 /// change at most with the year, so they hold until the next local midnight.
 pub fn relative_time_changes_at(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
-    // Ages are counted in whole seconds, so a change can come up to a second early.
-    let in_seconds = |seconds: i64| now + TimeDelta::seconds(seconds - 1);
+    // Ages are counted in whole seconds, so a change can come up to a second early. (At the
+    // end of time, `now` itself: sooner only means rendering again.)
+    let in_seconds = |seconds: i64| {
+        TimeDelta::try_seconds(seconds - 1)
+            .and_then(|delta| now.checked_add_signed(delta))
+            .unwrap_or(now)
+    };
     let age = (now - at).num_seconds();
     if age < 45 {
         // `just now` until 45 s; before -90 s (skewed clocks) `in 2 minutes`, which turns
@@ -109,7 +121,11 @@ pub fn next_local_midnight(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
             zone.from_local_datetime(&tomorrow.and_hms_opt(hour, 0, 0)?)
                 .earliest()
         })
-        .map_or(now + TimeDelta::hours(1), |start| start.with_timezone(&Utc))
+        .map_or_else(
+            || now.checked_add_signed(TimeDelta::hours(1)).unwrap_or(now),
+            |start| start.with_timezone(&Utc),
+        )
+        .max(now)
 }
 
 fn span(seconds: i64) -> String {
@@ -130,7 +146,7 @@ fn span(seconds: i64) -> String {
 
 /// The local calendar day an instant falls on.
 pub fn local_date(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
-    at.with_timezone(&zone).date_naive()
+    zoned(at, zone).date_naive()
 }
 
 /// `Today`, `Yesterday`, `Tuesday, March 3`, or with the year when it is not this year's.
@@ -302,6 +318,47 @@ mod tests {
         assert_eq!(local_date(start, havana).to_string(), "2026-03-08");
         let just_before = start - TimeDelta::seconds(1);
         assert_eq!(local_date(just_before, havana).to_string(), "2026-03-07");
+    }
+
+    /// Zones at both ends of the offsets in use, with and without DST.
+    fn far_zones() -> [Tz; 5] {
+        [
+            "America/Chicago",
+            "Pacific/Kiritimati",
+            "Pacific/Pago_Pago",
+            "Australia/Lord_Howe",
+            "UTC",
+        ]
+        .map(|name| name.parse().unwrap())
+    }
+
+    #[test]
+    fn times_at_the_limits_of_a_date_read_in_every_zone() {
+        let edge = DateTime::from_timestamp(-8_334_601_228_800, 0).unwrap();
+        let limits = [
+            edge,
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 4, 15, 16, 17).unwrap(),
+        ];
+        for zone in far_zones() {
+            for now in limits {
+                let _ = next_local_midnight(now, zone);
+                for at in limits {
+                    let view = TimeView::new(at, now, zone);
+                    assert!(!view.exact.is_empty() && !view.relative.is_empty());
+                    assert!(relative_time_changes_at(at, now, zone) >= now);
+                    let _ = day_heading(local_date(at, zone), local_date(now, zone));
+                }
+            }
+        }
+        // At the very edge, where the local time cannot be held, UTC stands in.
+        let chicago: Tz = "America/Chicago".parse().unwrap();
+        assert_eq!(local_date(edge, chicago), edge.date_naive());
+        assert!(exact_time(edge, chicago).ends_with("UTC"));
+        let kiritimati: Tz = "Pacific/Kiritimati".parse().unwrap();
+        assert_eq!(local_date(edge, kiritimati).to_string(), "-262143-01-01");
     }
 
     #[test]

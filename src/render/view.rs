@@ -17,7 +17,8 @@ use crate::activity::details::{
     AccountingEvent, DeliveryStatus, EmailEvent, EmailMessage, EmailStatus, InvoiceInfo,
     ProofDecision, Text,
 };
-use crate::activity::{ActorKind, Category, Details, Entry, Subject, SubjectKind};
+use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
+use crate::activity::{ActorKind, Category, Details, Entry, EntryFlag, Subject, SubjectKind};
 
 /// What the clock and calendar read when a page is rendered, and how long what they read
 /// stays true: every relative time and day heading shown is remembered, so a rendered page
@@ -105,6 +106,34 @@ pub struct EntryView {
     /// The template of the detail (`details/email`) and its data.
     pub detail: DetailView,
     pub source: SourceView,
+    /// A mark beside the time, and a note in the detail, when the entry is flagged.
+    pub flag: Option<FlagView>,
+}
+
+/// What a flagged entry says about itself.
+#[derive(Debug, Serialize)]
+pub struct FlagView {
+    /// Short, beside the time: `Time not used`.
+    pub label: &'static str,
+    /// The whole story, in the detail and on hover.
+    pub note: String,
+}
+
+impl FlagView {
+    fn new(flag: EntryFlag) -> FlagView {
+        match flag {
+            EntryFlag::OccurredAtOutOfRange {
+                claimed_occurred_at,
+            } => FlagView {
+                label: "Time not used",
+                note: format!(
+                    "The event says it happened at {claimed_occurred_at}, outside the times an \
+                     entry can plausibly have ({PLAUSIBLE_RANGE_TEXT}), so it is shown when it \
+                     was received."
+                ),
+            },
+        }
+    }
 }
 
 impl EntryView {
@@ -134,6 +163,7 @@ impl EntryView {
             },
             detail: DetailView::new(entry.details, entry.delivery_status, clock),
             summary: entry.summary,
+            flag: entry.flag.map(FlagView::new),
         }
     }
 }
