@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod details;
 pub mod entry;
 pub mod links;
+pub mod money;
 pub mod occurred;
 pub mod redact;
 pub mod subject;

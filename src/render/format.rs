@@ -1,5 +1,6 @@
-//! How values read on a page: money in its currency, times in the configured timezone,
-//! relative times, day headings. Pure functions, so they are tested without a page.
+//! How times read on a page: in the configured timezone, relative, day headings. Pure
+//! functions, so they are tested without a page. (Money reads through
+//! [`crate::activity::money`], the same on a page as in a summary.)
 
 use std::sync::LazyLock;
 
@@ -7,8 +8,6 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-
-use crate::activity::details::Amount;
 
 /// One instant as a page shows it: relative text, with the exact local time on hover and the
 /// machine-readable value in `<time datetime>` (which the page script uses to keep the
@@ -164,107 +163,10 @@ pub fn day_heading(day: NaiveDate, today: NaiveDate) -> String {
     }
 }
 
-/// An amount in its currency: `$1,234.50`, `€99.00`, `¥5,000`, `1,234.50 CHF`. Rounded half
-/// away from zero to the currency's minor unit; without a currency, two decimals.
-pub fn money(amount: &Amount, currency: Option<&str>) -> String {
-    let code = currency
-        .map(|c| c.trim().to_ascii_uppercase())
-        .filter(|c| !c.is_empty());
-    let minor_digits = code.as_deref().map_or(2, minor_digits);
-    let number = grouped_decimal(amount.as_str(), minor_digits);
-    let (sign, digits) = match number.strip_prefix('-') {
-        Some(rest) => ("-", rest.to_owned()),
-        None => ("", number),
-    };
-    match code.as_deref() {
-        None => format!("{sign}{digits}"),
-        Some(code) => match symbol(code) {
-            Some(symbol) => format!("{sign}{symbol}{digits}"),
-            None => format!("{sign}{digits} {code}"),
-        },
-    }
-}
-
-fn symbol(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "USD" => "$",
-        "CAD" => "CA$",
-        "AUD" => "A$",
-        "NZD" => "NZ$",
-        "MXN" => "MX$",
-        "EUR" => "€",
-        "GBP" => "£",
-        "JPY" => "¥",
-        "INR" => "₹",
-        _ => return None,
-    })
-}
-
-/// ISO 4217 minor units for the currencies that do not use two.
-fn minor_digits(code: &str) -> u32 {
-    match code {
-        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "UGX" | "XAF" | "XOF" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
-        _ => 2,
-    }
-}
-
-/// `-1234.567` with 2 digits → `-1,234.57`. `Amount` guarantees plain decimal text of at most
-/// 18 whole and 8 fraction digits, so the arithmetic fits a u128.
-fn grouped_decimal(text: &str, minor_digits: u32) -> String {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let whole: u128 = whole.parse().unwrap_or(0);
-    let kept: String = fraction
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(minor_digits as usize)
-        .collect();
-    let next_digit = fraction
-        .chars()
-        .nth(minor_digits as usize)
-        .and_then(|c| c.to_digit(10))
-        .unwrap_or(0);
-    let scale = 10u128.pow(minor_digits);
-    let mut scaled = whole * scale + kept.parse::<u128>().unwrap_or(0);
-    if next_digit >= 5 {
-        scaled += 1;
-    }
-    let (units, cents) = (scaled / scale, scaled % scale);
-    let mut out = String::new();
-    if negative && scaled > 0 {
-        out.push('-');
-    }
-    out.push_str(&group_thousands(units));
-    if minor_digits > 0 {
-        out.push_str(&format!(".{cents:0width$}", width = minor_digits as usize));
-    }
-    out
-}
-
-fn group_thousands(value: u128) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    fn amount(text: &str) -> Amount {
-        Amount::parse(text).unwrap()
-    }
 
     #[test]
     fn a_relative_time_reads_the_same_until_it_is_said_to_change() {
@@ -359,20 +261,6 @@ mod tests {
         assert!(exact_time(edge, chicago).ends_with("UTC"));
         let kiritimati: Tz = "Pacific/Kiritimati".parse().unwrap();
         assert_eq!(local_date(edge, kiritimati).to_string(), "-262143-01-01");
-    }
-
-    #[test]
-    fn money_reads_in_its_currency() {
-        assert_eq!(money(&amount("1234.5"), Some("usd")), "$1,234.50");
-        assert_eq!(money(&amount("1234567.891"), Some("EUR")), "€1,234,567.89");
-        assert_eq!(money(&amount("0.005"), Some("GBP")), "£0.01");
-        assert_eq!(money(&amount("5000.4"), Some("JPY")), "¥5,000");
-        assert_eq!(money(&amount("12"), Some("CHF")), "12.00 CHF");
-        assert_eq!(money(&amount("1.2345"), Some("KWD")), "1.235 KWD");
-        assert_eq!(money(&amount("-45.5"), Some("USD")), "-$45.50");
-        assert_eq!(money(&amount("-0.001"), Some("USD")), "$0.00");
-        assert_eq!(money(&amount("999.999"), None), "1,000.00");
-        assert_eq!(money(&amount("100"), Some(" ")), "100.00");
     }
 
     #[test]
