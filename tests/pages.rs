@@ -1164,6 +1164,74 @@ async fn hostile_webhook_content_never_becomes_markup() {
     gateway.stop().await;
 }
 
+/// A signed event can claim any time at all. -8334601228800 s is -262143-01-01T00:00:00Z,
+/// the earliest instant a date can hold, so Chicago (behind UTC) has no local time for it: it
+/// used to fail its job's page on every view. Now such claims are placed at their receipt,
+/// flagged, and keep what they claimed.
+#[actix_web::test]
+async fn an_event_claiming_an_impossible_time_is_shown_at_its_receipt_and_flagged() {
+    let mut gateway = gateway_with_staff(CHICAGO).await;
+    post_job_story(&gateway.client, "1042").await;
+    let claims = [
+        (json!(-8_334_601_228_800i64), "-262143-01-01T00:00:00Z"),
+        (json!("9999-12-31T23:59:59Z"), "9999-12-31T23:59:59Z"),
+        (json!("0001-01-01T00:00:00Z"), "0001-01-01T00:00:00Z"),
+    ];
+    for (n, (claim, _)) in claims.iter().enumerate() {
+        let body = serde_json::to_vec(&json!({
+            "type": "status.changed",
+            "timestamp": claim,
+            "data": {"subject": {"kind": "job", "id": "1042"}, "from": "Printing", "to": format!("Step {n}")},
+        }))
+        .unwrap();
+        assert_eq!(gateway.client.post_signed(&body).await.status(), 200);
+    }
+    let mut browser = signed_in(&gateway).await;
+    for path in ["/jobs/1042?category=workflow", "/", "/unmatched"] {
+        assert_eq!(browser.get(path).await.status, 200, "{path}");
+    }
+    let page = browser.get("/jobs/1042").await;
+    assert_eq!(page.status, 200);
+    let html = page.html();
+
+    // Received last, so newest: the three sit on top, under today, each marked beside its
+    // time and saying in its detail what it claimed. The story's entries are not marked.
+    assert_eq!(texts(&html, ".day-heading")[0], "Today");
+    let entries = select(&html, "li.entry");
+    assert_eq!(entries.len(), 13);
+    let marked = |entry: &ElementRef| {
+        entry
+            .select(&Selector::parse("summary .entry-flag").unwrap())
+            .count()
+    };
+    for (n, entry) in entries.iter().enumerate() {
+        assert_eq!(marked(entry), usize::from(n < 3), "entry {n}");
+    }
+    let notes = texts(&html, "li.entry .entry-flag-note").join("\n");
+    for (_, claimed) in &claims {
+        assert!(notes.contains(claimed), "{claimed} in {notes}");
+    }
+
+    // The API: placed at receipt, the claim kept beside it.
+    let entries = gateway.client.all_entries("job", "1042").await;
+    let flagged: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| !e["flag"].is_null()).collect();
+    assert_eq!(flagged.len(), 3);
+    for entry in &flagged {
+        assert_eq!(entry["occurred_at"], entry["received_at"]);
+        assert_eq!(entry["flag"]["reason"], "occurred_at_out_of_range");
+    }
+    let mut claimed: Vec<&str> = flagged
+        .iter()
+        .filter_map(|e| e["flag"]["claimed_occurred_at"].as_str())
+        .collect();
+    claimed.sort_unstable();
+    let mut expected: Vec<&str> = claims.iter().map(|(_, text)| *text).collect();
+    expected.sort_unstable();
+    assert_eq!(claimed, expected);
+    gateway.stop().await;
+}
+
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {

@@ -11,6 +11,7 @@ use super::details::{
     PurchaseOrderAction, PurchaseOrderInfo, RuleInfo, SalesdocInfo, Text,
 };
 use super::entry::{Actor, ActorKind, Category, EntryKind, NewEntry, one_line};
+use super::money;
 use super::subject::Subject;
 use super::{Normalized, Outcome};
 
@@ -288,7 +289,7 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             if let Some(total) = &d.invoice.total {
                 summary.push_str(&format!(
                     " for {}",
-                    money(total, d.invoice.currency.as_deref())
+                    money::format(total, d.invoice.currency.as_deref())
                 ));
             }
             Typed::new(
@@ -340,7 +341,7 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             let d: PaymentRecorded = parse(data)?;
             let mut summary = format!(
                 "Payment of {} recorded",
-                money(&d.amount, d.currency.as_deref())
+                money::format(&d.amount, d.currency.as_deref())
             );
             if let Some(invoice) = &d.invoice {
                 summary.push_str(&format!(
@@ -570,13 +571,6 @@ fn proof_label(proof: &ProofInfo) -> String {
         (Some(name), None) => format!("Proof “{name}”"),
         (None, Some(version)) => format!("Proof v{version}"),
         (None, None) => "Proof".to_owned(),
-    }
-}
-
-fn money(amount: &Amount, currency: Option<&str>) -> String {
-    match currency {
-        Some(currency) => format!("{amount} {}", currency.to_uppercase()),
-        None => amount.to_string(),
     }
 }
 

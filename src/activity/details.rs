@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use super::money::Amount;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Details {
@@ -104,43 +106,6 @@ impl<'de> Deserialize<'de> for Text {
 }
 
 impl fmt::Display for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A decimal amount exactly as sent (`"1234.50"` or `1234.5`), validated to be a plain
-/// decimal number so it can be formatted without surprises.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Amount(String);
-
-impl Amount {
-    pub fn parse(text: &str) -> Option<Amount> {
-        let text = text.trim();
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-        let valid = !whole.is_empty()
-            && whole.len() <= 18
-            && fraction.len() <= 8
-            && whole.bytes().all(|b| b.is_ascii_digit())
-            && fraction.bytes().all(|b| b.is_ascii_digit());
-        valid.then(|| Amount(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Text::deserialize(deserializer)?;
-        Amount::parse(&text.0).ok_or_else(|| serde::de::Error::custom("expected a decimal amount"))
-    }
-}
-
-impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -417,17 +382,6 @@ pub struct RuleInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_accept_plain_decimals_only() {
-        assert_eq!(Amount::parse("1234.50").unwrap().as_str(), "1234.50");
-        assert!(Amount::parse("-5").is_some());
-        for bad in ["", "1e5", "12,50", "abc", "1.2.3", "-", ".5"] {
-            assert!(Amount::parse(bad).is_none(), "{bad} accepted");
-        }
-        let from_number: Amount = serde_json::from_str("1234.5").unwrap();
-        assert_eq!(from_number.as_str(), "1234.5");
-    }
 
     #[test]
     fn only_http_urls_are_safe() {

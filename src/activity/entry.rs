@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use super::details::Details;
+use super::occurred::{self, EntryFlag};
 use super::subject::Subject;
 
 /// What an entry is about. Each category's number is on disk — timeline index keys hold it
@@ -198,6 +199,7 @@ pub struct SourceRef {
 pub struct NewEntry {
     pub kind: EntryKind,
     pub category: Category,
+    /// When the event says it happened; [`Entry::from_new`] decides whether that is used.
     pub occurred_at: DateTime<Utc>,
     pub actor: Actor,
     pub subjects: Vec<Subject>,
@@ -234,20 +236,28 @@ pub struct Entry {
     /// The link keys this entry is correlated through (see [`NewEntry::correlation`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub correlation: Vec<String>,
+    /// Set when something about the entry wants a person's look (a time it claimed that could
+    /// not be used: see [`occurred`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag: Option<EntryFlag>,
 }
 
 impl Entry {
+    /// The stored entry of `new`. Its time is settled here, where every source's entry meets
+    /// its receipt time: a claim outside the plausible range is replaced by the receipt and
+    /// kept in the flag ([`occurred::settle`]).
     pub fn from_new(
         new: NewEntry,
         id: EntryId,
         received_at: DateTime<Utc>,
         source: SourceRef,
     ) -> Self {
+        let (occurred_at, flag) = occurred::settle(new.occurred_at, received_at);
         Entry {
             id,
             kind: new.kind,
             category: new.category,
-            occurred_at: new.occurred_at,
+            occurred_at,
             received_at,
             actor: new.actor,
             subjects: new.subjects,
@@ -256,6 +266,7 @@ impl Entry {
             source,
             delivery_status: None,
             correlation: new.correlation,
+            flag,
         }
     }
 }

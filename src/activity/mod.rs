@@ -5,12 +5,15 @@ pub mod catalog;
 pub mod details;
 pub mod entry;
 pub mod links;
+pub mod money;
+pub mod occurred;
 pub mod redact;
 pub mod subject;
 pub mod timestamp;
 
 pub use details::Details;
 pub use entry::{Actor, ActorKind, Category, Entry, EntryId, EntryKind, NewEntry, SourceRef};
+pub use occurred::EntryFlag;
 pub use subject::{Subject, SubjectKind};
 
 use serde::{Deserialize, Serialize};

@@ -1,14 +1,13 @@
-//! How values read on a page: money in its currency, times in the configured timezone,
-//! relative times, day headings. Pure functions, so they are tested without a page.
+//! How times read on a page: in the configured timezone, relative, day headings. Pure
+//! functions, so they are tested without a page. (Money reads through
+//! [`crate::activity::money`], the same on a page as in a summary.)
 
 use std::sync::LazyLock;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-
-use crate::activity::details::Amount;
 
 /// One instant as a page shows it: relative text, with the exact local time on hover and the
 /// machine-readable value in `<time datetime>` (which the page script uses to keep the
@@ -40,9 +39,16 @@ pub fn exact_time(at: DateTime<Utc>, zone: Tz) -> String {
             .parse_to_owned()
             .unwrap_or_default()
     });
-    at.with_timezone(&zone)
-        .format_with_items(EXACT.iter())
-        .to_string()
+    zoned(at, zone).format_with_items(EXACT.iter()).to_string()
+}
+
+/// `at` in `zone`; in UTC when its local time there would be beyond the dates chrono can hold
+/// (within a day of its limits, years ±262,143), where chrono's local-time accessors panic.
+/// Entries are kept to a plausible range when written, but a page shows whatever is stored.
+fn zoned(at: DateTime<Utc>, zone: Tz) -> DateTime<Tz> {
+    let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
+    let representable = at.naive_utc().checked_add_offset(offset).is_some();
+    at.with_timezone(if representable { &zone } else { &Tz::UTC })
 }
 
 /// `just now`, `5 minutes ago`, `3 hours ago`, `2 days ago`, then the local date. Times a
@@ -58,8 +64,8 @@ pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String 
     if seconds < 30 * 86_400 {
         return format!("{} ago", span(seconds));
     }
-    let local = at.with_timezone(&zone);
-    if local.year() == now.with_timezone(&zone).year() {
+    let local = zoned(at, zone);
+    if local.year() == zoned(now, zone).year() {
         local.format("%b %-d").to_string()
     } else {
         local.format("%b %-d, %Y").to_string()
@@ -73,8 +79,13 @@ const RELATIVE_THRESHOLDS: [i64; 7] = [45, 90, 3_600, 5_400, 86_400, 129_600, 30
 /// it does at `now` (sooner is allowed: it only means rendering again). Dates (after 30 days)
 /// change at most with the year, so they hold until the next local midnight.
 pub fn relative_time_changes_at(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
-    // Ages are counted in whole seconds, so a change can come up to a second early.
-    let in_seconds = |seconds: i64| now + TimeDelta::seconds(seconds - 1);
+    // Ages are counted in whole seconds, so a change can come up to a second early. (At the
+    // end of time, `now` itself: sooner only means rendering again.)
+    let in_seconds = |seconds: i64| {
+        TimeDelta::try_seconds(seconds - 1)
+            .and_then(|delta| now.checked_add_signed(delta))
+            .unwrap_or(now)
+    };
     let age = (now - at).num_seconds();
     if age < 45 {
         // `just now` until 45 s; before -90 s (skewed clocks) `in 2 minutes`, which turns
@@ -109,7 +120,11 @@ pub fn next_local_midnight(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
             zone.from_local_datetime(&tomorrow.and_hms_opt(hour, 0, 0)?)
                 .earliest()
         })
-        .map_or(now + TimeDelta::hours(1), |start| start.with_timezone(&Utc))
+        .map_or_else(
+            || now.checked_add_signed(TimeDelta::hours(1)).unwrap_or(now),
+            |start| start.with_timezone(&Utc),
+        )
+        .max(now)
 }
 
 fn span(seconds: i64) -> String {
@@ -130,7 +145,7 @@ fn span(seconds: i64) -> String {
 
 /// The local calendar day an instant falls on.
 pub fn local_date(at: DateTime<Utc>, zone: Tz) -> NaiveDate {
-    at.with_timezone(&zone).date_naive()
+    zoned(at, zone).date_naive()
 }
 
 /// `Today`, `Yesterday`, `Tuesday, March 3`, or with the year when it is not this year's.
@@ -148,107 +163,10 @@ pub fn day_heading(day: NaiveDate, today: NaiveDate) -> String {
     }
 }
 
-/// An amount in its currency: `$1,234.50`, `€99.00`, `¥5,000`, `1,234.50 CHF`. Rounded half
-/// away from zero to the currency's minor unit; without a currency, two decimals.
-pub fn money(amount: &Amount, currency: Option<&str>) -> String {
-    let code = currency
-        .map(|c| c.trim().to_ascii_uppercase())
-        .filter(|c| !c.is_empty());
-    let minor_digits = code.as_deref().map_or(2, minor_digits);
-    let number = grouped_decimal(amount.as_str(), minor_digits);
-    let (sign, digits) = match number.strip_prefix('-') {
-        Some(rest) => ("-", rest.to_owned()),
-        None => ("", number),
-    };
-    match code.as_deref() {
-        None => format!("{sign}{digits}"),
-        Some(code) => match symbol(code) {
-            Some(symbol) => format!("{sign}{symbol}{digits}"),
-            None => format!("{sign}{digits} {code}"),
-        },
-    }
-}
-
-fn symbol(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "USD" => "$",
-        "CAD" => "CA$",
-        "AUD" => "A$",
-        "NZD" => "NZ$",
-        "MXN" => "MX$",
-        "EUR" => "€",
-        "GBP" => "£",
-        "JPY" => "¥",
-        "INR" => "₹",
-        _ => return None,
-    })
-}
-
-/// ISO 4217 minor units for the currencies that do not use two.
-fn minor_digits(code: &str) -> u32 {
-    match code {
-        "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "UGX" | "XAF" | "XOF" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
-        _ => 2,
-    }
-}
-
-/// `-1234.567` with 2 digits → `-1,234.57`. `Amount` guarantees plain decimal text of at most
-/// 18 whole and 8 fraction digits, so the arithmetic fits a u128.
-fn grouped_decimal(text: &str, minor_digits: u32) -> String {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let whole: u128 = whole.parse().unwrap_or(0);
-    let kept: String = fraction
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(minor_digits as usize)
-        .collect();
-    let next_digit = fraction
-        .chars()
-        .nth(minor_digits as usize)
-        .and_then(|c| c.to_digit(10))
-        .unwrap_or(0);
-    let scale = 10u128.pow(minor_digits);
-    let mut scaled = whole * scale + kept.parse::<u128>().unwrap_or(0);
-    if next_digit >= 5 {
-        scaled += 1;
-    }
-    let (units, cents) = (scaled / scale, scaled % scale);
-    let mut out = String::new();
-    if negative && scaled > 0 {
-        out.push('-');
-    }
-    out.push_str(&group_thousands(units));
-    if minor_digits > 0 {
-        out.push_str(&format!(".{cents:0width$}", width = minor_digits as usize));
-    }
-    out
-}
-
-fn group_thousands(value: u128) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    fn amount(text: &str) -> Amount {
-        Amount::parse(text).unwrap()
-    }
 
     #[test]
     fn a_relative_time_reads_the_same_until_it_is_said_to_change() {
@@ -304,18 +222,45 @@ mod tests {
         assert_eq!(local_date(just_before, havana).to_string(), "2026-03-07");
     }
 
+    /// Zones at both ends of the offsets in use, with and without DST.
+    fn far_zones() -> [Tz; 5] {
+        [
+            "America/Chicago",
+            "Pacific/Kiritimati",
+            "Pacific/Pago_Pago",
+            "Australia/Lord_Howe",
+            "UTC",
+        ]
+        .map(|name| name.parse().unwrap())
+    }
+
     #[test]
-    fn money_reads_in_its_currency() {
-        assert_eq!(money(&amount("1234.5"), Some("usd")), "$1,234.50");
-        assert_eq!(money(&amount("1234567.891"), Some("EUR")), "€1,234,567.89");
-        assert_eq!(money(&amount("0.005"), Some("GBP")), "£0.01");
-        assert_eq!(money(&amount("5000.4"), Some("JPY")), "¥5,000");
-        assert_eq!(money(&amount("12"), Some("CHF")), "12.00 CHF");
-        assert_eq!(money(&amount("1.2345"), Some("KWD")), "1.235 KWD");
-        assert_eq!(money(&amount("-45.5"), Some("USD")), "-$45.50");
-        assert_eq!(money(&amount("-0.001"), Some("USD")), "$0.00");
-        assert_eq!(money(&amount("999.999"), None), "1,000.00");
-        assert_eq!(money(&amount("100"), Some(" ")), "100.00");
+    fn times_at_the_limits_of_a_date_read_in_every_zone() {
+        let edge = DateTime::from_timestamp(-8_334_601_228_800, 0).unwrap();
+        let limits = [
+            edge,
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 4, 15, 16, 17).unwrap(),
+        ];
+        for zone in far_zones() {
+            for now in limits {
+                let _ = next_local_midnight(now, zone);
+                for at in limits {
+                    let view = TimeView::new(at, now, zone);
+                    assert!(!view.exact.is_empty() && !view.relative.is_empty());
+                    assert!(relative_time_changes_at(at, now, zone) >= now);
+                    let _ = day_heading(local_date(at, zone), local_date(now, zone));
+                }
+            }
+        }
+        // At the very edge, where the local time cannot be held, UTC stands in.
+        let chicago: Tz = "America/Chicago".parse().unwrap();
+        assert_eq!(local_date(edge, chicago), edge.date_naive());
+        assert!(exact_time(edge, chicago).ends_with("UTC"));
+        let kiritimati: Tz = "Pacific/Kiritimati".parse().unwrap();
+        assert_eq!(local_date(edge, kiritimati).to_string(), "-262143-01-01");
     }
 
     #[test]

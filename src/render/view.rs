@@ -17,7 +17,9 @@ use crate::activity::details::{
     AccountingEvent, DeliveryStatus, EmailEvent, EmailMessage, EmailStatus, InvoiceInfo,
     ProofDecision, Text,
 };
-use crate::activity::{ActorKind, Category, Details, Entry, Subject, SubjectKind};
+use crate::activity::money;
+use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
+use crate::activity::{ActorKind, Category, Details, Entry, EntryFlag, Subject, SubjectKind};
 
 /// What the clock and calendar read when a page is rendered, and how long what they read
 /// stays true: every relative time and day heading shown is remembered, so a rendered page
@@ -105,6 +107,34 @@ pub struct EntryView {
     /// The template of the detail (`details/email`) and its data.
     pub detail: DetailView,
     pub source: SourceView,
+    /// A mark beside the time, and a note in the detail, when the entry is flagged.
+    pub flag: Option<FlagView>,
+}
+
+/// What a flagged entry says about itself.
+#[derive(Debug, Serialize)]
+pub struct FlagView {
+    /// Short, beside the time: `Time not used`.
+    pub label: &'static str,
+    /// The whole story, in the detail and on hover.
+    pub note: String,
+}
+
+impl FlagView {
+    fn new(flag: EntryFlag) -> FlagView {
+        match flag {
+            EntryFlag::OccurredAtOutOfRange {
+                claimed_occurred_at,
+            } => FlagView {
+                label: "Time not used",
+                note: format!(
+                    "The event says it happened at {claimed_occurred_at}, outside the times an \
+                     entry can plausibly have ({PLAUSIBLE_RANGE_TEXT}), so it is shown when it \
+                     was received."
+                ),
+            },
+        }
+    }
 }
 
 impl EntryView {
@@ -134,6 +164,7 @@ impl EntryView {
             },
             detail: DetailView::new(entry.details, entry.delivery_status, clock),
             summary: entry.summary,
+            flag: entry.flag.map(FlagView::new),
         }
     }
 }
@@ -352,7 +383,7 @@ impl DetailView {
                 currency,
                 method,
             } => DetailView::Payment(PaymentView {
-                amount: format::money(&amount, currency.as_deref()),
+                amount: money::format(&amount, currency.as_deref()),
                 method,
                 invoice: invoice.as_ref().map(InvoiceView::new),
             }),
@@ -365,7 +396,7 @@ impl DetailView {
                 total: po
                     .total
                     .as_ref()
-                    .map(|total| format::money(total, po.currency.as_deref())),
+                    .map(|total| money::format(total, po.currency.as_deref())),
                 action: action.verb(),
             }),
             Details::Email { message } => {
@@ -457,7 +488,7 @@ impl InvoiceView {
             total: invoice
                 .total
                 .as_ref()
-                .map(|total| format::money(total, invoice.currency.as_deref())),
+                .map(|total| money::format(total, invoice.currency.as_deref())),
         }
     }
 }
@@ -679,7 +710,7 @@ impl AccountingEventView {
             amount: event
                 .amount
                 .as_ref()
-                .map(|amount| format::money(amount, event.currency.as_deref())),
+                .map(|amount| money::format(amount, event.currency.as_deref())),
             status: event.status,
         }
     }
@@ -694,7 +725,64 @@ pub struct GenericView {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
     use super::*;
+    use crate::activity::catalog::{self, CatalogContext};
+    use crate::activity::{EntryId, SourceRef};
+
+    /// The one entry the catalog makes of `event_type` with `data`, as a page shows it.
+    fn shown(event_type: &str, data: serde_json::Value) -> EntryView {
+        let received = Utc.with_ymd_and_hms(2026, 3, 4, 15, 0, 0).unwrap();
+        let body = json!({"type": event_type, "timestamp": "2026-03-04T14:00:00Z", "data": data});
+        let context = CatalogContext {
+            source: "hoops",
+            event_id: Some("msg_1"),
+            fallback_time: received,
+        };
+        let normalized = catalog::normalize_value(body, &context);
+        let [new] = <[_; 1]>::try_from(normalized.entries).unwrap();
+        let source = SourceRef {
+            name: "hoops".to_owned(),
+            event_id: None,
+            delivery_seq: 1,
+        };
+        let entry = Entry::from_new(new, EntryId::derive(received, 1, 0), received, source);
+        EntryView::new(entry, &Clock::new(received, Tz::UTC), false)
+    }
+
+    #[test]
+    fn a_summary_and_its_detail_show_an_amount_the_same_way() {
+        let job = json!({"kind": "job", "id": "1042"});
+        for (amount, currency, reads) in [
+            ("1284.5", "usd", "$1,284.50"),
+            ("1284.5", "PYG", "1,285 PYG"),
+            ("1284", "XPF", "1,284 XPF"),
+            ("1.2345", "KWD", "1.235 KWD"),
+            ("1284.5", "xyz", "1,284.50 XYZ"),
+        ] {
+            let payment = shown(
+                "payment.recorded",
+                json!({"subject": job, "amount": amount, "currency": currency}),
+            );
+            assert_eq!(payment.summary, format!("Payment of {reads} recorded"));
+            let DetailView::Payment(detail) = payment.detail else {
+                panic!("not a payment")
+            };
+            assert_eq!(detail.amount, reads);
+
+            let invoice = shown(
+                "invoice.created",
+                json!({"subject": job, "invoice": {"number": 7, "total": amount, "currency": currency}}),
+            );
+            assert_eq!(invoice.summary, format!("Invoice #7 created for {reads}"));
+            let DetailView::Invoice(detail) = invoice.detail else {
+                panic!("not an invoice")
+            };
+            assert_eq!(detail.total.as_deref(), Some(reads));
+        }
+    }
 
     #[test]
     fn subject_paths_encode_the_id() {

@@ -30,6 +30,7 @@ use crate::activity::catalog::parse_time;
 use crate::activity::details::{AccountingEvent, Amount, InvoiceInfo, Text};
 use crate::activity::entry::one_line;
 use crate::activity::links::accounting_key;
+use crate::activity::money::{Currency, Money};
 use crate::activity::{
     Actor, Category, Details, EntryKind, NewEntry, Normalized, Outcome, Subject,
 };
@@ -426,7 +427,7 @@ impl Described {
             summary,
             number: None,
             amount: None,
-            currency: currency_of(object),
+            currency: currency_of(object).map(|currency| currency.code().to_owned()),
             status: text(&object.status),
             payment: None,
         }
@@ -448,7 +449,7 @@ fn payment_intent(object: &StripeObject, event_type: &str, verb: &str) -> Descri
     };
     let amount = money(minor, object);
     if succeeded && let Some(amount) = &amount {
-        let summary = format!("Stripe payment of {} received ({id})", amount.label);
+        let summary = format!("Stripe payment of {amount} received ({id})");
         let method = match object.payment_method_types.as_deref() {
             Some([only]) => Some(only.clone()),
             _ => None,
@@ -481,7 +482,7 @@ fn charge(object: &StripeObject, event_type: &str, verb: &str) -> Described {
         && object.payment_intent.is_none()
         && let Some(amount) = &amount
     {
-        let summary = format!("Stripe payment of {} received ({id})", amount.label);
+        let summary = format!("Stripe payment of {amount} received ({id})");
         let mut described = Described::new("Charge", Category::Accounting, summary, object);
         described.payment = Some(payment_details(object, amount, method));
         return described.with_amount(Some(amount.amount.clone()));
@@ -582,7 +583,7 @@ fn payment_details(object: &StripeObject, amount: &Money, method: Option<String>
     Details::Payment {
         invoice,
         amount: amount.amount.clone(),
-        currency: currency_of(object),
+        currency: amount.currency.map(|currency| currency.code().to_owned()),
         method,
     }
 }
@@ -730,61 +731,45 @@ fn text(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn currency_of(object: &StripeObject) -> Option<String> {
-    text(&object.currency).map(|currency| currency.to_ascii_uppercase())
+fn currency_of(object: &StripeObject) -> Option<Currency> {
+    object.currency.as_deref().and_then(Currency::parse)
 }
 
-/// An amount with its currency, and how it reads in a summary.
-struct Money {
-    amount: Amount,
-    label: String,
-}
-
-/// Minor units as a decimal amount in the object's currency; `None` without a currency, since
-/// the number alone cannot be read.
+/// Stripe's amount in minor units as money in the object's currency; `None` without a
+/// currency, since the number alone cannot be read.
 fn money(minor: Option<i64>, object: &StripeObject) -> Option<Money> {
     let currency = currency_of(object)?;
-    let amount = from_minor_units(minor?, &currency)?;
-    let label = format!("{amount} {currency}");
-    Some(Money { amount, label })
+    let amount = from_minor_units(minor?, currency)?;
+    Some(Money::new(amount, Some(currency)))
 }
 
 fn with_money(mut summary: String, money: Option<&Money>) -> String {
     if let Some(money) = money {
-        summary.push_str(": ");
-        summary.push_str(&money.label);
+        summary.push_str(&format!(": {money}"));
     }
     summary
 }
 
-/// Stripe amounts are integers in the currency's minor unit: cents for most, whole units for
-/// zero-decimal currencies, thousandths for the three-decimal ones. (ISK, HUF and TWD stay
-/// two-decimal in the API even where only whole units can be charged.)
-pub fn from_minor_units(minor: i64, currency: &str) -> Option<Amount> {
-    let exponent = minor_unit_exponent(currency);
-    let sign = if minor < 0 { "-" } else { "" };
-    let units = minor.unsigned_abs();
-    let text = if exponent == 0 {
-        format!("{sign}{units}")
-    } else {
-        let scale = 10u64.pow(exponent);
-        let width = exponent as usize;
-        format!("{sign}{}.{:0width$}", units / scale, units % scale)
-    };
-    Amount::parse(&text)
+/// Stripe amounts are integers in what Stripe calls the currency's minor unit.
+pub fn from_minor_units(minor: i64, currency: Currency) -> Option<Amount> {
+    Amount::from_minor_units(minor, minor_unit_exponent(currency))
 }
 
-/// How many decimal places Stripe's minor unit has for `currency` (any case).
-pub fn minor_unit_exponent(currency: &str) -> u32 {
+/// How many decimal places Stripe's minor unit has, as Stripe documents it: none for its
+/// zero-decimal currencies, three for the three-decimal ones, two for every other. This is
+/// Stripe's API, not ISO 4217, and the two differ: ISK has no minor unit in ISO but stays
+/// two-decimal in Stripe's API (500 is 5 krónur), and MGA is two-decimal in ISO but
+/// zero-decimal at Stripe. (HUF and TWD are two-decimal in both; Stripe only pays them out in
+/// whole units.) Pages then show the amount with ISO's decimals, like any other.
+fn minor_unit_exponent(currency: Currency) -> u32 {
     const ZERO_DECIMAL: &[&str] = &[
-        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-        "xaf", "xof", "xpf",
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+        "XAF", "XOF", "XPF",
     ];
-    const THREE_DECIMAL: &[&str] = &["bhd", "jod", "kwd", "omr", "tnd"];
-    let currency = currency.trim().to_ascii_lowercase();
-    if ZERO_DECIMAL.contains(&currency.as_str()) {
+    const THREE_DECIMAL: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
+    if ZERO_DECIMAL.contains(&currency.code()) {
         0
-    } else if THREE_DECIMAL.contains(&currency.as_str()) {
+    } else if THREE_DECIMAL.contains(&currency.code()) {
         3
     } else {
         2
@@ -1081,7 +1066,7 @@ mod tests {
         assert!(entry.correlation.is_empty());
         assert_eq!(
             entry.summary,
-            "Stripe payment of 1250.00 USD received (pi_3QxYm2LkdIwHu7ix0kS1hT9q)"
+            "Stripe payment of $1,250.00 received (pi_3QxYm2LkdIwHu7ix0kS1hT9q)"
         );
         match &entry.details {
             Details::Payment {
@@ -1103,10 +1088,7 @@ mod tests {
     fn a_connect_invoice_correlates_through_its_account() {
         let entry = one(INVOICE_PAID);
         assert_eq!(entry.kind.as_str(), "stripe.invoice.paid");
-        assert_eq!(
-            entry.summary,
-            "Stripe invoice A1B2C3D-0042 paid: 480.00 USD"
-        );
+        assert_eq!(entry.summary, "Stripe invoice A1B2C3D-0042 paid: $480.00");
         assert!(entry.subjects.is_empty());
         assert_eq!(
             entry.correlation,
@@ -1145,7 +1127,7 @@ mod tests {
         );
         assert_eq!(
             entry.summary,
-            "Stripe charge ch_3QxZ1aLkdIwHu7ix1Pq9Rs8T refunded: 2000 JPY"
+            "Stripe charge ch_3QxZ1aLkdIwHu7ix1Pq9Rs8T refunded: ¥2,000"
         );
         let details = event(&entry);
         assert_eq!(details.amount.as_ref().map(Amount::as_str), Some("2000"));
@@ -1211,7 +1193,7 @@ mod tests {
         assert_eq!(entry.kind.as_str(), "stripe.invoice_payment.paid");
         assert_eq!(
             entry.summary,
-            "Stripe invoice payment inpay_1 paid: 480.00 USD"
+            "Stripe invoice payment inpay_1 paid: $480.00"
         );
         assert_eq!(
             entry.correlation,
@@ -1240,10 +1222,7 @@ mod tests {
         let failed = br#"{"id":"evt_f","object":"event","type":"payment_intent.payment_failed","created":1772637377,"livemode":true,
             "data":{"object":{"id":"pi_2","object":"payment_intent","amount":-250,"currency":"usd","status":"requires_payment_method","invoice":{"id":"in_2","object":"invoice"}}}}"#;
         let entry = one(failed);
-        assert_eq!(
-            entry.summary,
-            "Stripe payment pi_2 payment failed: -2.50 USD"
-        );
+        assert_eq!(entry.summary, "Stripe payment pi_2 payment failed: -$2.50");
         assert_eq!(entry.correlation[0], "stripe:default:Invoice:in_2");
         assert_eq!(
             event(&entry).status.as_deref(),
@@ -1287,9 +1266,18 @@ mod tests {
             (7, "omr", "0.007"),
             (-1999, "usd", "-19.99"),
             (10000, "isk", "100.00"),
+            (150000, "pyg", "150000"),
+            (4500, "xpf", "4500"),
+            (2000, "bif", "2000"),
+            (1000, "mga", "1000"),
+            (1000, "ugx", "1000"),
+            (1000, "huf", "10.00"),
+            (1000, "twd", "10.00"),
+            (1000, "bhd", "1.000"),
             (i64::MIN, "usd", "-92233720368547758.08"),
         ];
         for (minor, currency, expected) in cases {
+            let currency = Currency::parse(currency).unwrap();
             assert_eq!(
                 from_minor_units(minor, currency).map(|a| a.as_str().to_owned()),
                 Some(expected.to_owned()),
@@ -1297,9 +1285,46 @@ mod tests {
             );
         }
         assert!(
-            from_minor_units(i64::MAX, "jpy").is_none(),
+            from_minor_units(i64::MAX, Currency::parse("jpy").unwrap()).is_none(),
             "too many digits for Amount"
         );
+    }
+
+    #[test]
+    fn zero_decimal_amounts_are_whole_units_in_the_summary_and_the_details() {
+        let body = |currency: &str, amount: i64| {
+            format!(
+                r#"{{"id":"evt_z","object":"event","type":"payment_intent.succeeded","created":1772637377,"livemode":true,
+                "data":{{"object":{{"id":"pi_z","object":"payment_intent","amount":{amount},"amount_received":{amount},
+                "currency":"{currency}","payment_method_types":["card"],"metadata":{{"hooktrail_subject":"job:1042"}}}}}}}}"#
+            )
+        };
+        for (currency, minor, shown, stored) in [
+            ("pyg", 150_000, "150,000 PYG", "150000"),
+            ("xpf", 4_500, "4,500 XPF", "4500"),
+            ("bif", 2_000, "2,000 BIF", "2000"),
+            ("jpy", 5_000, "¥5,000", "5000"),
+            // Two decimals in Stripe's API, none in ISO 4217: 500 krónur.
+            ("isk", 50_000, "500 ISK", "500.00"),
+        ] {
+            let entry = one(body(currency, minor).as_bytes());
+            assert_eq!(
+                entry.summary,
+                format!("Stripe payment of {shown} received (pi_z)")
+            );
+            let Details::Payment {
+                amount, currency, ..
+            } = &entry.details
+            else {
+                panic!("not a payment: {:?}", entry.details)
+            };
+            assert_eq!(amount.as_str(), stored);
+            assert_eq!(
+                crate::activity::money::format(amount, currency.as_deref()),
+                shown,
+                "the page shows what the summary says"
+            );
+        }
     }
 
     #[test]

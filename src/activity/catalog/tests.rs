@@ -74,7 +74,7 @@ fn every_catalog_type_becomes_a_typed_entry_in_its_category() {
             "invoice.created",
             json!({"subject": job(), "invoice": invoice}),
             Category::Accounting,
-            "Invoice #INV-1001 created for 1234.50 USD",
+            "Invoice #INV-1001 created for $1,234.50",
         ),
         (
             "invoice.sent_to_accounting",
@@ -92,7 +92,7 @@ fn every_catalog_type_becomes_a_typed_entry_in_its_category() {
             "payment.recorded",
             json!({"subject": job(), "invoice": invoice, "amount": 500, "currency": "USD", "method": "card"}),
             Category::Accounting,
-            "Payment of 500 USD recorded on invoice #INV-1001 by card",
+            "Payment of $500.00 recorded on invoice #INV-1001 by card",
         ),
         (
             "purchase_order.created",

@@ -173,7 +173,7 @@ fn entry(i: u64, base: DateTime<Utc>) -> anyhow::Result<NewEntry> {
             3 => (
                 "invoice.created",
                 Category::Accounting,
-                format!("Invoice #INV-{i} created for 1284.50 USD"),
+                format!("Invoice #INV-{i} created for $1,284.50"),
                 Details::Invoice {
                     invoice: InvoiceInfo {
                         id: Some(Text(format!("inv-{i}"))),
