@@ -14,7 +14,7 @@ use crate::http::limits::IntakeBudget;
 use crate::http::page_cache::PageCache;
 use crate::http::page_error::{no_such_route, render_error_pages};
 use crate::http::session::SessionCodec;
-use crate::http::throttle::LoginThrottle;
+use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
@@ -101,6 +101,7 @@ impl Gateway {
             page_cache: PageCache::new(config.display.page_cache_mib.saturating_mul(1 << 20)),
             sessions,
             login_throttle: LoginThrottle::default(),
+            password_checks: PasswordChecks::new(config.auth.max_password_checks),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
         let read_timeout = Duration::from_secs(config.server.read_timeout_secs);

@@ -183,40 +183,42 @@ async fn login(
     }
 
     let client = client_address(&request);
-    if let Err(wait) = state
+    let attempt = match state
         .login_throttle
-        .check(&username, client, Instant::now())
+        .reserve(&username, client, Instant::now())
     {
-        let seconds = wait.as_secs().max(1);
-        tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
-        let mut response = render_login(
-            &request,
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            retry(&format!(
-                "Too many failed sign-ins. Please wait {seconds} seconds and try again."
-            )),
-        )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        return Ok(response);
-    }
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
+            let seconds = wait.as_secs().max(1);
+            let message =
+                format!("Too many failed sign-ins. Please wait {seconds} seconds and try again.");
+            return come_back_later(&request, &state, seconds, retry(&message));
+        }
+    };
+    let Some(slot) = state.password_checks.try_start() else {
+        attempt.withdraw();
+        tracing::warn!(%client, username, "sign-in refused: every password check slot is taken");
+        let message = "Many sign-ins are being checked right now. Please try again in a moment.";
+        return come_back_later(&request, &state, BUSY_RETRY_SECS, retry(message));
+    };
 
-    // Argon2 is deliberately slow: off the async workers.
+    // Argon2 is deliberately slow: off the async workers. The slot goes with the check, so
+    // it is held until the check ends even if this request is dropped meanwhile.
     let user = state.config.auth.user(&username).cloned();
-    let verified = web::block(move || match &user {
-        Some(user) => password::verify(&password, &user.password_hash).then_some(user.clone()),
-        None => {
-            password::verify_decoy(&password);
-            None
+    let verified = web::block(move || {
+        let _slot = slot;
+        match &user {
+            Some(user) => password::verify(&password, &user.password_hash).then_some(user.clone()),
+            None => {
+                password::verify_decoy(&password);
+                None
+            }
         }
     })
     .await?;
     let Some(user) = verified else {
-        state
-            .login_throttle
-            .record_failure(&username, client, Instant::now());
+        attempt.failed(Instant::now());
         tracing::info!(%client, username, "sign-in failed");
         return render_login(
             &request,
@@ -226,7 +228,7 @@ async fn login(
         );
     };
 
-    state.login_throttle.record_success(&username);
+    attempt.succeeded();
     tracing::info!(%client, username, "signed in");
     let now = Utc::now().timestamp();
     let session = Session::staff(&user, now)?;
@@ -237,6 +239,24 @@ async fn login(
     response
         .add_cookie(&cookie)
         .map_err(|_| PageError::Internal)?;
+    Ok(response)
+}
+
+/// When to try again after every password check slot was taken: checks take a fraction of a
+/// second, so a slot is soon free.
+const BUSY_RETRY_SECS: u64 = 1;
+
+/// The login page again with `429 Too Many Requests`, saying why and for how long.
+fn come_back_later(
+    request: &HttpRequest,
+    state: &AppState,
+    seconds: u64,
+    form: LoginForm,
+) -> Result<HttpResponse, PageError> {
+    let mut response = render_login(request, state, StatusCode::TOO_MANY_REQUESTS, form)?;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
     Ok(response)
 }
 

@@ -43,6 +43,7 @@ pub struct AppState {
     pub page_cache: page_cache::PageCache,
     pub sessions: session::SessionCodec,
     pub login_throttle: throttle::LoginThrottle,
+    pub password_checks: throttle::PasswordChecks,
 }
 
 /// Registers every route.

@@ -244,6 +244,7 @@ mod tests {
                 .collect(),
             api_tokens: Vec::new(),
             session_key: key.and_then(|k| Secret::new(k.as_bytes().to_vec())),
+            max_password_checks: 0,
         }
     }
 
