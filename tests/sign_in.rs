@@ -1,5 +1,7 @@
-//! Signing in under attack, over real HTTP: attempts sent at once get no more password checks
-//! than attempts sent one after another, and checks beyond the slots are refused at once.
+//! Signing in under attack, and signing out for good, over real HTTP: attempts sent at once
+//! get no more password checks than attempts sent one after another, checks beyond the slots
+//! are refused at once, and a session that was signed out stays signed out — for a copy of
+//! its cookie, across restarts, everywhere at once, and after a password change.
 
 mod common;
 
@@ -189,5 +191,169 @@ async fn checks_beyond_the_slots_are_refused_at_once_with_retry_after() {
     // The slot is free again, and refusals for want of one were not counted as failures.
     let signed_in = attempt(base.clone(), form.clone(), STAFF_USER, STAFF_PASSWORD).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    gateway.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing out
+
+/// Sessions outlive a restart only with a configured key: with it, a signed-out session
+/// failing after a restart fails because it was signed out, not because the key changed.
+const SESSION_KEY: &str =
+    "\n[auth]\nsession_key = \"sign-in-tests-session-key-0123456789abcdef\"\n";
+
+const OTHER_USER: &str = "kim";
+const OTHER_PASSWORD: &str = "kim's own password";
+
+fn other_user(password: &str) -> String {
+    let hash = hooktrail::password::hash(password).expect("hash");
+    format!("\n[[auth.users]]\nusername = \"{OTHER_USER}\"\npassword_hash = \"{hash}\"\n")
+}
+
+/// A browser holding `cookie` (a copy of another browser's session, say).
+fn with_cookie(base: &str, cookie: &str) -> Browser {
+    let mut browser = Browser::new(base);
+    browser.cookie = Some(cookie.to_owned());
+    browser
+}
+
+/// Whether a browser with this cookie is signed in, asked of a page and of the API.
+async fn signed_in(base: &str, cookie: &str) -> bool {
+    let mut browser = with_cookie(base, cookie);
+    let page = browser.get("/").await;
+    let api = browser.get("/api/v1/unmatched").await;
+    match (page.status, api.status) {
+        (200, 200) => true,
+        (303, 401) => {
+            assert_eq!(page.location(), Some("/login"));
+            false
+        }
+        other => panic!("page and API disagree: {other:?}"),
+    }
+}
+
+async fn sign_out(browser: &mut Browser, scope: &str) -> Answer {
+    let home = browser.get("/").await;
+    assert_eq!(home.status, 200, "signed in to sign out");
+    let csrf = Browser::csrf_of(&home);
+    browser
+        .post_form("/logout", &[("csrf", &csrf), ("scope", scope)])
+        .await
+}
+
+#[actix_web::test]
+async fn a_copied_cookie_stops_working_at_sign_out_and_after_a_restart() {
+    let extra = format!("{}{SESSION_KEY}", staff_users());
+    let mut gateway = TestGateway::start_with(&extra, None).await;
+    let base = gateway.client.base.clone();
+    let mut browser = Browser::new(&base);
+    browser.sign_in().await;
+    let copied = browser.cookie.clone().expect("a session cookie");
+    let mut kept = Browser::new(&base);
+    kept.sign_in().await;
+    let kept = kept.cookie.expect("a session cookie");
+    assert!(signed_in(&base, &copied).await);
+
+    let out = sign_out(&mut browser, "").await;
+    assert_eq!(out.location(), Some("/login?signed_out=1"));
+    assert!(browser.cookie.is_none(), "the browser's cookie is removed");
+    assert!(!signed_in(&base, &copied).await, "the copy ends with it");
+    assert!(signed_in(&base, &kept).await, "another session goes on");
+    // Signing out with the copy again is harmless.
+    let mut copy = with_cookie(&base, &copied);
+    let login = copy.get("/login").await;
+    let again = copy
+        .post_form("/logout", &[("csrf", &Browser::csrf_of(&login))])
+        .await;
+    assert_eq!(again.status, 303);
+
+    gateway.restart_with(&extra).await;
+    let base = gateway.client.base.clone();
+    assert!(
+        !signed_in(&base, &copied).await,
+        "still ended after a restart"
+    );
+    assert!(
+        signed_in(&base, &kept).await,
+        "the same key opens the others"
+    );
+    gateway.stop().await;
+}
+
+#[actix_web::test]
+async fn signing_out_everywhere_ends_every_session_of_that_user_and_no_one_elses() {
+    let extra = format!(
+        "{}{}{SESSION_KEY}",
+        staff_users(),
+        other_user(OTHER_PASSWORD)
+    );
+    let mut gateway = TestGateway::start_with(&extra, None).await;
+    let base = gateway.client.base.clone();
+    let mut laptop = Browser::new(&base);
+    laptop.sign_in().await;
+    let mut phone = Browser::new(&base);
+    phone.sign_in().await;
+    let phone = phone.cookie.expect("a session cookie");
+    let mut colleague = Browser::new(&base);
+    colleague.sign_in_as(OTHER_USER, OTHER_PASSWORD).await;
+    let colleague = colleague.cookie.expect("a session cookie");
+    let laptop_copy = laptop.cookie.clone().expect("a session cookie");
+
+    let out = sign_out(&mut laptop, "everywhere").await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), Some("/login?signed_out=everywhere"));
+    let notice = laptop.get("/login?signed_out=everywhere").await;
+    assert!(notice.body.contains("You have signed out on every device."));
+    assert!(!signed_in(&base, &laptop_copy).await);
+    assert!(
+        !signed_in(&base, &phone).await,
+        "the other session ends too"
+    );
+    assert!(
+        signed_in(&base, &colleague).await,
+        "another user's does not"
+    );
+    // Signing in again afterwards works.
+    let mut again = Browser::new(&base);
+    again.sign_in().await;
+    let again = again.cookie.expect("a session cookie");
+    assert!(signed_in(&base, &again).await);
+
+    gateway.restart_with(&extra).await;
+    let base = gateway.client.base.clone();
+    assert!(!signed_in(&base, &phone).await);
+    assert!(signed_in(&base, &colleague).await);
+    assert!(signed_in(&base, &again).await);
+    gateway.stop().await;
+}
+
+#[actix_web::test]
+async fn changing_a_password_in_the_config_ends_that_users_sessions() {
+    let colleague_user = other_user(OTHER_PASSWORD);
+    let extra = format!("{}{colleague_user}{SESSION_KEY}", staff_users());
+    let mut gateway = TestGateway::start_with(&extra, None).await;
+    let base = gateway.client.base.clone();
+    let mut dana = Browser::new(&base);
+    dana.sign_in().await;
+    let dana = dana.cookie.expect("a session cookie");
+    let mut colleague = Browser::new(&base);
+    colleague.sign_in_as(OTHER_USER, OTHER_PASSWORD).await;
+    let colleague = colleague.cookie.expect("a session cookie");
+
+    // The same config but for Dana's new password hash.
+    let new_hash = hooktrail::password::hash("a new password").expect("hash");
+    let changed = format!(
+        "\n[[auth.users]]\nusername = \"{STAFF_USER}\"\npassword_hash = \"{new_hash}\"\n\
+         {colleague_user}{SESSION_KEY}"
+    );
+    gateway.restart_with(&changed).await;
+    let base = gateway.client.base.clone();
+    assert!(
+        !signed_in(&base, &dana).await,
+        "the old password's session ended"
+    );
+    assert!(signed_in(&base, &colleague).await);
+    let mut renewed = Browser::new(&base);
+    renewed.sign_in_as(STAFF_USER, "a new password").await;
     gateway.stop().await;
 }

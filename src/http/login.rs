@@ -1,9 +1,12 @@
-//! `GET /login`, `POST /login`, `POST /logout`.
+//! `GET /login`, `POST /login`, `POST /logout` (with `everywhere`: every session of the user).
 //!
 //! Both forms carry the session's CSRF token (a synchronizer token kept in the signed session
 //! cookie, see [`super::session`]): a page on another site can make a browser submit a form,
 //! but it cannot read ours to learn the token, nor forge the cookie that holds it. Checking it
 //! on the login form too stops another site from signing a browser in as someone else.
+//!
+//! Signing out is recorded in the store before it is answered, so a copy of the cookie stops
+//! working too, on every gateway and after restarts (see [`super::revoked`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
@@ -11,7 +14,7 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -20,6 +23,7 @@ use super::pages::{Layout, Nav, html_response, redirect};
 use super::session::{self, Session};
 use crate::password;
 use crate::render::view::encode_query_value;
+use crate::store::Revocation;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form).service(login).service(logout);
@@ -80,10 +84,13 @@ async fn login_form(
     if session::staff(&request).is_some() {
         return Ok(redirect(&next));
     }
-    let notice = query
-        .signed_out
-        .is_some()
-        .then(|| "You have signed out.".to_owned());
+    let notice = query.signed_out.as_deref().map(|scope| {
+        if scope == EVERYWHERE {
+            "You have signed out on every device.".to_owned()
+        } else {
+            "You have signed out.".to_owned()
+        }
+    });
     let form = LoginForm {
         next,
         username: String::new(),
@@ -110,7 +117,7 @@ fn render_login(
     status: StatusCode,
     form: LoginForm,
 ) -> Result<HttpResponse, PageError> {
-    let now = Utc::now().timestamp();
+    let now = Utc::now();
     let (session, is_new) = match session::from_request(request, state) {
         Some(session) => (session, false),
         None => (Session::visitor(now)?, true),
@@ -130,7 +137,7 @@ fn render_login(
     if is_new {
         let cookie = state
             .sessions
-            .cookie(&session, session::is_https(request), now);
+            .cookie(&session, session::is_https(request), now.timestamp());
         response
             .add_cookie(&cookie)
             .map_err(|_| PageError::Internal)?;
@@ -230,12 +237,12 @@ async fn login(
 
     attempt.succeeded();
     tracing::info!(%client, username, "signed in");
-    let now = Utc::now().timestamp();
+    let now = Utc::now();
     let session = Session::staff(&user, now)?;
     let mut response = redirect(&next);
     let cookie = state
         .sessions
-        .cookie(&session, session::is_https(&request), now);
+        .cookie(&session, session::is_https(&request), now.timestamp());
     response
         .add_cookie(&cookie)
         .map_err(|_| PageError::Internal)?;
@@ -260,10 +267,16 @@ fn come_back_later(
     Ok(response)
 }
 
+/// The `signed_out` value (and the sign-out button's `scope`) that means every session.
+const EVERYWHERE: &str = "everywhere";
+
 #[derive(Deserialize)]
 struct SignOut {
     #[serde(default)]
     csrf: String,
+    /// `everywhere` ends every session of the user, not only this one.
+    #[serde(default)]
+    scope: String,
 }
 
 #[post("/logout")]
@@ -279,7 +292,39 @@ async fn logout(
     if !session.csrf_matches(&form.csrf) {
         return Err(PageError::FormExpired);
     }
-    let mut response = redirect("/login?signed_out=1");
+    let everywhere = form.scope == EVERYWHERE;
+    // Only a live staff session has anything to end on the server. A visitor's, or one that
+    // has ended already, is only removed from the browser: nothing is written, so posting
+    // this form cannot fill the store without signing in each time.
+    if let Some(username) = session::signed_in_user(&session, &state) {
+        let now = Utc::now();
+        let revocation = if everywhere {
+            Revocation::AllSessionsOf {
+                username: username.to_owned(),
+                issued_up_to: now,
+                // Every session issued up to now has expired by then.
+                expires: now + chrono::Duration::seconds(session::STAFF_LIFETIME_SECS),
+            }
+        } else {
+            Revocation::Session {
+                id: session.id(),
+                expires: DateTime::from_timestamp(session.expires(), 0)
+                    .ok_or(PageError::Internal)?,
+            }
+        };
+        // Committed before the answer: once the browser hears "signed out", no copy of the
+        // cookie works, here or after a restart.
+        let store = state.store.clone();
+        let record = revocation.clone();
+        web::block(move || store.revoke_sessions(&record, now)).await??;
+        state.revoked_sessions.record(&revocation, now);
+        tracing::info!(username, everywhere, "signed out");
+    }
+    let mut response = redirect(if everywhere {
+        "/login?signed_out=everywhere"
+    } else {
+        "/login?signed_out=1"
+    });
     response
         .add_cookie(&session::removal_cookie(session::is_https(&request)))
         .map_err(|_| PageError::Internal)?;
