@@ -13,8 +13,9 @@ use crate::config::Config;
 use crate::http::limits::IntakeBudget;
 use crate::http::page_cache::PageCache;
 use crate::http::page_error::{no_such_route, render_error_pages};
+use crate::http::revoked::RevokedSessions;
 use crate::http::session::SessionCodec;
-use crate::http::throttle::LoginThrottle;
+use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
@@ -84,6 +85,7 @@ impl Gateway {
         }
         let renderer = Renderer::new(origin)?;
         let sessions = SessionCodec::from_config(&config.auth)?;
+        let revoked_sessions = RevokedSessions::new(store.revocations(chrono::Utc::now())?);
         let config = Arc::new(config);
         let retention = config
             .retention
@@ -100,7 +102,9 @@ impl Gateway {
             renderer,
             page_cache: PageCache::new(config.display.page_cache_mib.saturating_mul(1 << 20)),
             sessions,
+            revoked_sessions,
             login_throttle: LoginThrottle::default(),
+            password_checks: PasswordChecks::new(config.auth.max_password_checks),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
         let read_timeout = Duration::from_secs(config.server.read_timeout_secs);

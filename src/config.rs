@@ -195,6 +195,10 @@ pub struct AuthConfig {
     /// sessions end when it restarts.
     #[serde(default, deserialize_with = "session_key")]
     pub session_key: Option<Secret>,
+    /// Password checks that may run at once (each holds argon2's 19 MiB); further sign-ins
+    /// are answered 429 at once. 0 = one per core, at most 8.
+    #[serde(default)]
+    pub max_password_checks: usize,
 }
 
 impl AuthConfig {

@@ -1,9 +1,12 @@
-//! `GET /login`, `POST /login`, `POST /logout`.
+//! `GET /login`, `POST /login`, `POST /logout` (with `everywhere`: every session of the user).
 //!
 //! Both forms carry the session's CSRF token (a synchronizer token kept in the signed session
 //! cookie, see [`super::session`]): a page on another site can make a browser submit a form,
 //! but it cannot read ours to learn the token, nor forge the cookie that holds it. Checking it
 //! on the login form too stops another site from signing a browser in as someone else.
+//!
+//! Signing out is recorded in the store before it is answered, so a copy of the cookie stops
+//! working too, on every gateway and after restarts (see [`super::revoked`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
@@ -11,7 +14,7 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -20,6 +23,7 @@ use super::pages::{Layout, Nav, html_response, redirect};
 use super::session::{self, Session};
 use crate::password;
 use crate::render::view::encode_query_value;
+use crate::store::Revocation;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form).service(login).service(logout);
@@ -80,10 +84,13 @@ async fn login_form(
     if session::staff(&request).is_some() {
         return Ok(redirect(&next));
     }
-    let notice = query
-        .signed_out
-        .is_some()
-        .then(|| "You have signed out.".to_owned());
+    let notice = query.signed_out.as_deref().map(|scope| {
+        if scope == EVERYWHERE {
+            "You have signed out on every device.".to_owned()
+        } else {
+            "You have signed out.".to_owned()
+        }
+    });
     let form = LoginForm {
         next,
         username: String::new(),
@@ -110,7 +117,7 @@ fn render_login(
     status: StatusCode,
     form: LoginForm,
 ) -> Result<HttpResponse, PageError> {
-    let now = Utc::now().timestamp();
+    let now = Utc::now();
     let (session, is_new) = match session::from_request(request, state) {
         Some(session) => (session, false),
         None => (Session::visitor(now)?, true),
@@ -130,7 +137,7 @@ fn render_login(
     if is_new {
         let cookie = state
             .sessions
-            .cookie(&session, session::is_https(request), now);
+            .cookie(&session, session::is_https(request), now.timestamp());
         response
             .add_cookie(&cookie)
             .map_err(|_| PageError::Internal)?;
@@ -183,40 +190,42 @@ async fn login(
     }
 
     let client = client_address(&request);
-    if let Err(wait) = state
+    let attempt = match state
         .login_throttle
-        .check(&username, client, Instant::now())
+        .reserve(&username, client, Instant::now())
     {
-        let seconds = wait.as_secs().max(1);
-        tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
-        let mut response = render_login(
-            &request,
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            retry(&format!(
-                "Too many failed sign-ins. Please wait {seconds} seconds and try again."
-            )),
-        )?;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        return Ok(response);
-    }
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
+            let seconds = wait.as_secs().max(1);
+            let message =
+                format!("Too many failed sign-ins. Please wait {seconds} seconds and try again.");
+            return come_back_later(&request, &state, seconds, retry(&message));
+        }
+    };
+    let Some(slot) = state.password_checks.try_start() else {
+        attempt.withdraw();
+        tracing::warn!(%client, username, "sign-in refused: every password check slot is taken");
+        let message = "Many sign-ins are being checked right now. Please try again in a moment.";
+        return come_back_later(&request, &state, BUSY_RETRY_SECS, retry(message));
+    };
 
-    // Argon2 is deliberately slow: off the async workers.
+    // Argon2 is deliberately slow: off the async workers. The slot goes with the check, so
+    // it is held until the check ends even if this request is dropped meanwhile.
     let user = state.config.auth.user(&username).cloned();
-    let verified = web::block(move || match &user {
-        Some(user) => password::verify(&password, &user.password_hash).then_some(user.clone()),
-        None => {
-            password::verify_decoy(&password);
-            None
+    let verified = web::block(move || {
+        let _slot = slot;
+        match &user {
+            Some(user) => password::verify(&password, &user.password_hash).then_some(user.clone()),
+            None => {
+                password::verify_decoy(&password);
+                None
+            }
         }
     })
     .await?;
     let Some(user) = verified else {
-        state
-            .login_throttle
-            .record_failure(&username, client, Instant::now());
+        attempt.failed(Instant::now());
         tracing::info!(%client, username, "sign-in failed");
         return render_login(
             &request,
@@ -226,24 +235,48 @@ async fn login(
         );
     };
 
-    state.login_throttle.record_success(&username);
+    attempt.succeeded();
     tracing::info!(%client, username, "signed in");
-    let now = Utc::now().timestamp();
+    let now = Utc::now();
     let session = Session::staff(&user, now)?;
     let mut response = redirect(&next);
     let cookie = state
         .sessions
-        .cookie(&session, session::is_https(&request), now);
+        .cookie(&session, session::is_https(&request), now.timestamp());
     response
         .add_cookie(&cookie)
         .map_err(|_| PageError::Internal)?;
     Ok(response)
 }
 
+/// When to try again after every password check slot was taken: checks take a fraction of a
+/// second, so a slot is soon free.
+const BUSY_RETRY_SECS: u64 = 1;
+
+/// The login page again with `429 Too Many Requests`, saying why and for how long.
+fn come_back_later(
+    request: &HttpRequest,
+    state: &AppState,
+    seconds: u64,
+    form: LoginForm,
+) -> Result<HttpResponse, PageError> {
+    let mut response = render_login(request, state, StatusCode::TOO_MANY_REQUESTS, form)?;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    Ok(response)
+}
+
+/// The `signed_out` value (and the sign-out button's `scope`) that means every session.
+const EVERYWHERE: &str = "everywhere";
+
 #[derive(Deserialize)]
 struct SignOut {
     #[serde(default)]
     csrf: String,
+    /// `everywhere` ends every session of the user, not only this one.
+    #[serde(default)]
+    scope: String,
 }
 
 #[post("/logout")]
@@ -259,7 +292,39 @@ async fn logout(
     if !session.csrf_matches(&form.csrf) {
         return Err(PageError::FormExpired);
     }
-    let mut response = redirect("/login?signed_out=1");
+    let everywhere = form.scope == EVERYWHERE;
+    // Only a live staff session has anything to end on the server. A visitor's, or one that
+    // has ended already, is only removed from the browser: nothing is written, so posting
+    // this form cannot fill the store without signing in each time.
+    if let Some(username) = session::signed_in_user(&session, &state) {
+        let now = Utc::now();
+        let revocation = if everywhere {
+            Revocation::AllSessionsOf {
+                username: username.to_owned(),
+                issued_up_to: now,
+                // Every session issued up to now has expired by then.
+                expires: now + chrono::Duration::seconds(session::STAFF_LIFETIME_SECS),
+            }
+        } else {
+            Revocation::Session {
+                id: session.id(),
+                expires: DateTime::from_timestamp(session.expires(), 0)
+                    .ok_or(PageError::Internal)?,
+            }
+        };
+        // Committed before the answer: once the browser hears "signed out", no copy of the
+        // cookie works, here or after a restart.
+        let store = state.store.clone();
+        let record = revocation.clone();
+        web::block(move || store.revoke_sessions(&record, now)).await??;
+        state.revoked_sessions.record(&revocation, now);
+        tracing::info!(username, everywhere, "signed out");
+    }
+    let mut response = redirect(if everywhere {
+        "/login?signed_out=everywhere"
+    } else {
+        "/login?signed_out=1"
+    });
     response
         .add_cookie(&session::removal_cookie(session::is_https(&request)))
         .map_err(|_| PageError::Internal)?;

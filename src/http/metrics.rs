@@ -26,6 +26,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         queue_capacity: state.config.storage.queue_capacity,
         buffered_bytes: state.intake_budget.in_use(),
         buffer_capacity_bytes: state.intake_budget.capacity(),
+        password_checks: state.password_checks.running(),
+        password_checks_capacity: state.password_checks.capacity(),
     };
     match state.metrics.render(live) {
         Ok(text) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(text),

@@ -13,6 +13,7 @@ pub mod page_cache;
 pub mod page_error;
 pub mod pages;
 pub mod problem;
+pub mod revoked;
 pub mod security;
 pub mod session;
 pub mod throttle;
@@ -42,7 +43,9 @@ pub struct AppState {
     pub renderer: Renderer,
     pub page_cache: page_cache::PageCache,
     pub sessions: session::SessionCodec,
+    pub revoked_sessions: revoked::RevokedSessions,
     pub login_throttle: throttle::LoginThrottle,
+    pub password_checks: throttle::PasswordChecks,
 }
 
 /// Registers every route.

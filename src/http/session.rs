@@ -1,11 +1,13 @@
-//! Staff sessions in one signed cookie, with no server-side state.
+//! Staff sessions in one signed cookie; the server remembers only the sessions that ended
+//! early (see [`super::revoked`]).
 //!
 //! The cookie is `base64url(json) "." base64url(HMAC-SHA256(key, json))`: the server can read
 //! back only what it wrote, and a change to any byte (another username, a later expiry) breaks
 //! the signature. The JSON holds the username, a fingerprint of that user's configured password
-//! hash (changing the password or removing the user ends their sessions), the CSRF token of
-//! the session, and an absolute expiry. Visitors who have not signed in get a session without a
-//! user, so the login form has a CSRF token too.
+//! hash (changing the password or removing the user ends their sessions), the session's random
+//! id and when it was issued (what signing out records), the CSRF token of the session, and an
+//! absolute expiry. Visitors who have not signed in get a session without a user, so the login
+//! form has a CSRF token too.
 //!
 //! The cookie is `HttpOnly` (scripts cannot read it), `SameSite=Lax` (other sites cannot make
 //! the browser send it with a POST, while links from email or chat still open pages signed in)
@@ -18,7 +20,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -43,6 +45,13 @@ pub struct Session {
     user: Option<String>,
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
     password: Option<String>,
+    /// 128 random bits: how a sign-out names this session and no other.
+    #[serde(rename = "i")]
+    id: u128,
+    /// When it was issued, in µs since the epoch ("sign out everywhere" ends those issued
+    /// before it).
+    #[serde(rename = "t")]
+    issued: i64,
     #[serde(rename = "c")]
     csrf: String,
     #[serde(rename = "x")]
@@ -51,22 +60,36 @@ pub struct Session {
 
 impl Session {
     /// A session for someone who has not signed in (yet).
-    pub fn visitor(now: i64) -> Result<Session, NoRandomness> {
-        Ok(Session {
-            user: None,
-            password: None,
-            csrf: random_token()?,
-            expires: now + VISITOR_LIFETIME_SECS,
-        })
+    pub fn visitor(now: DateTime<Utc>) -> Result<Session, NoRandomness> {
+        Session::new(None, None, now, VISITOR_LIFETIME_SECS)
     }
 
-    /// A signed-in session, with a fresh CSRF token (nothing from before sign-in carries over).
-    pub fn staff(user: &UserConfig, now: i64) -> Result<Session, NoRandomness> {
+    /// A signed-in session, with a fresh id and CSRF token (nothing from before sign-in
+    /// carries over).
+    pub fn staff(user: &UserConfig, now: DateTime<Utc>) -> Result<Session, NoRandomness> {
+        Session::new(
+            Some(user.username.clone()),
+            Some(password_fingerprint(&user.password_hash)),
+            now,
+            STAFF_LIFETIME_SECS,
+        )
+    }
+
+    fn new(
+        user: Option<String>,
+        password: Option<String>,
+        now: DateTime<Utc>,
+        lifetime_secs: i64,
+    ) -> Result<Session, NoRandomness> {
+        let mut id = [0u8; 16];
+        fill_random(&mut id)?;
         Ok(Session {
-            user: Some(user.username.clone()),
-            password: Some(password_fingerprint(&user.password_hash)),
+            user,
+            password,
+            id: u128::from_be_bytes(id),
+            issued: now.timestamp_micros(),
             csrf: random_token()?,
-            expires: now + STAFF_LIFETIME_SECS,
+            expires: now.timestamp() + lifetime_secs,
         })
     }
 
@@ -89,6 +112,20 @@ impl Session {
 
     pub fn expires(&self) -> i64 {
         self.expires
+    }
+
+    /// The username the session was issued to, whether or not it is still valid.
+    pub fn username(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    pub fn id(&self) -> u128 {
+        self.id
+    }
+
+    /// When the session was issued, µs since the epoch.
+    pub fn issued_micros(&self) -> i64 {
+        self.issued
     }
 }
 
@@ -222,11 +259,18 @@ impl FromRequest for Staff {
 pub fn staff(request: &HttpRequest) -> Option<Staff> {
     let state = request.app_data::<web::Data<AppState>>()?;
     let session = from_request(request, state)?;
-    let username = session.staff_user(&state.config.auth)?.to_owned();
+    let username = signed_in_user(&session, state)?.to_owned();
     Some(Staff {
         username,
         csrf: session.csrf,
     })
+}
+
+/// Whom `session` signs in: its user while still configured with the same password, unless
+/// the session was signed out. A memory read, no I/O: every page and API request asks.
+pub fn signed_in_user<'s>(session: &'s Session, state: &AppState) -> Option<&'s str> {
+    let username = session.staff_user(&state.config.auth)?;
+    (!state.revoked_sessions.covers(session)).then_some(username)
 }
 
 #[cfg(test)]
@@ -244,16 +288,37 @@ mod tests {
                 .collect(),
             api_tokens: Vec::new(),
             session_key: key.and_then(|k| Secret::new(k.as_bytes().to_vec())),
+            max_password_checks: 0,
         }
     }
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn each_session_has_its_own_id_and_knows_when_it_was_issued() {
+        let config = auth(&[("dana", "$argon2id$one")], Some(KEY));
+        let codec = SessionCodec::from_config(&config).unwrap();
+        let now = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let a = Session::staff(&config.users[0], now).unwrap();
+        let b = Session::staff(&config.users[0], now).unwrap();
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.issued_micros(), 1_700_000_000_123_456);
+        let opened = codec.open(&codec.seal(&a), now.timestamp()).unwrap();
+        assert_eq!(
+            (opened.id(), opened.issued_micros()),
+            (a.id(), a.issued_micros())
+        );
+    }
+
     #[test]
     fn sealed_sessions_open_only_untouched_and_unexpired() {
         let config = auth(&[("dana", "$argon2id$one")], Some(KEY));
         let codec = SessionCodec::from_config(&config).unwrap();
-        let session = Session::staff(&config.users[0], 1_000).unwrap();
+        let session = Session::staff(&config.users[0], at(1_000)).unwrap();
         let sealed = codec.seal(&session);
         assert_eq!(codec.open(&sealed, 1_001), Some(session.clone()));
         assert_eq!(codec.open(&sealed, 1_000 + STAFF_LIFETIME_SECS), None);
@@ -279,20 +344,20 @@ mod tests {
     #[test]
     fn a_password_change_or_removed_user_ends_the_session() {
         let before = auth(&[("dana", "$argon2id$one")], Some(KEY));
-        let session = Session::staff(&before.users[0], 0).unwrap();
+        let session = Session::staff(&before.users[0], at(0)).unwrap();
         assert_eq!(session.staff_user(&before), Some("dana"));
         assert_eq!(
             session.staff_user(&auth(&[("dana", "$argon2id$two")], Some(KEY))),
             None
         );
         assert_eq!(session.staff_user(&auth(&[], Some(KEY))), None);
-        assert_eq!(Session::visitor(0).unwrap().staff_user(&before), None);
+        assert_eq!(Session::visitor(at(0)).unwrap().staff_user(&before), None);
     }
 
     #[test]
     fn csrf_tokens_are_random_and_compared_exactly() {
-        let a = Session::visitor(0).unwrap();
-        let b = Session::visitor(0).unwrap();
+        let a = Session::visitor(at(0)).unwrap();
+        let b = Session::visitor(at(0)).unwrap();
         assert_ne!(a.csrf_token(), b.csrf_token());
         assert!(a.csrf_matches(a.csrf_token()));
         assert!(!a.csrf_matches(b.csrf_token()));
@@ -303,7 +368,7 @@ mod tests {
     fn cookies_are_http_only_lax_and_secure_over_https() {
         let codec = SessionCodec::from_config(&auth(&[], Some(KEY))).unwrap();
         let cookie = codec
-            .cookie(&Session::visitor(0).unwrap(), true, 0)
+            .cookie(&Session::visitor(at(0)).unwrap(), true, 0)
             .to_string();
         for part in [
             "HttpOnly",
@@ -315,7 +380,7 @@ mod tests {
             assert!(cookie.contains(part), "{cookie}");
         }
         let plain = codec
-            .cookie(&Session::visitor(0).unwrap(), false, 0)
+            .cookie(&Session::visitor(at(0)).unwrap(), false, 0)
             .to_string();
         assert!(!plain.contains("Secure"));
         assert!(removal_cookie(false).to_string().contains("Max-Age=0"));

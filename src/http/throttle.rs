@@ -3,6 +3,12 @@
 //! further failure, up to a ceiling. Attempts during the wait are refused without checking the
 //! password, so guessing costs the guesser time, not this server CPU.
 //!
+//! An attempt is counted the moment it is let through, before its password is checked, and
+//! stays counted unless it proves a success ([`Attempt`]): a burst of attempts sent at once
+//! gets no more checks than one sent after another. And however many different usernames and
+//! addresses arrive at once, at most [`PasswordChecks`] checks run together — each holds
+//! argon2's memory (19 MiB) — and the rest are told to come back, without waiting in a queue.
+//!
 //! Memory is bounded: each table holds at most [`MAX_TRACKED`] keys; records expire after
 //! [`Policy::forget_after`] without failures, and when a table is full the stalest record
 //! makes room. Usernames are tracked whether or not they exist, so the throttle does not
@@ -11,8 +17,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The most keys each table remembers.
 pub const MAX_TRACKED: usize = 10_000;
@@ -58,9 +66,13 @@ impl Policy {
     }
 }
 
+/// What a table remembers of one key.
 #[derive(Debug, Clone, Copy)]
 struct Failures {
+    /// Failed attempts, counting those still being checked (see [`Attempt`]).
     count: u32,
+    /// Attempts reserved and not yet settled: part of `count` until they prove a success.
+    pending: u32,
     last: Instant,
 }
 
@@ -80,19 +92,26 @@ impl<K: Hash + Eq + Clone> Tracker<K> {
 
     fn wait(&self, key: &K, now: Instant) -> Option<Duration> {
         let record = self.records.get(key)?;
+        let delay = self.policy.delay_after(record.count);
+        if record.pending > 0 {
+            // Attempts still being checked are failures that have not ended yet: the wait
+            // after them cannot have begun.
+            return (!delay.is_zero()).then_some(delay);
+        }
         let elapsed = now.saturating_duration_since(record.last);
         if elapsed >= self.policy.forget_after {
             return None;
         }
-        let delay = self.policy.delay_after(record.count);
         (elapsed < delay).then(|| delay - elapsed)
     }
 
-    fn fail(&mut self, key: K, now: Instant) {
+    /// Counts an attempt as a failure from now on, and as pending until it is settled.
+    fn reserve(&mut self, key: K, now: Instant) {
         let forget_after = self.policy.forget_after;
         if !self.records.contains_key(&key) && self.records.len() >= MAX_TRACKED {
-            self.records
-                .retain(|_, record| now.saturating_duration_since(record.last) < forget_after);
+            self.records.retain(|_, record| {
+                record.pending > 0 || now.saturating_duration_since(record.last) < forget_after
+            });
             if self.records.len() >= MAX_TRACKED
                 && let Some(stalest) = self
                     .records
@@ -105,16 +124,51 @@ impl<K: Hash + Eq + Clone> Tracker<K> {
         }
         let record = self.records.entry(key).or_insert(Failures {
             count: 0,
+            pending: 0,
             last: now,
         });
         if now.saturating_duration_since(record.last) >= forget_after {
-            record.count = 0;
+            // Settled failures this old are forgotten; attempts still running are not.
+            record.count = record.pending;
         }
         record.count = record.count.saturating_add(1);
+        record.pending = record.pending.saturating_add(1);
         record.last = now;
+    }
+
+    /// A reserved attempt failed: it stays counted, and the wait runs from now.
+    fn settle_failure(&mut self, key: &K, now: Instant) {
+        if let Some(record) = self.records.get_mut(key) {
+            record.pending = record.pending.saturating_sub(1);
+            record.last = record.last.max(now);
+        }
+    }
+
+    /// A reserved attempt is not counted after all.
+    fn refund(&mut self, key: &K) {
+        if let Some(record) = self.records.get_mut(key) {
+            record.pending = record.pending.saturating_sub(1);
+            record.count = record.count.saturating_sub(1);
+            if record.count == 0 && record.pending == 0 {
+                self.records.remove(key);
+            }
+        }
+    }
+
+    /// A reserved attempt succeeded: the key's settled failures are forgiven, while attempts
+    /// still running keep counting until they settle themselves.
+    fn forgive(&mut self, key: &K) {
+        if let Some(record) = self.records.get_mut(key) {
+            record.pending = record.pending.saturating_sub(1);
+            record.count = record.pending;
+            if record.pending == 0 {
+                self.records.remove(key);
+            }
+        }
     }
 }
 
+/// The sign-in throttle: one table per username, one per client address.
 pub struct LoginThrottle {
     state: Mutex<State>,
 }
@@ -140,35 +194,39 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(wait)` when this attempt must not be checked yet.
-    pub fn check(&self, username: &str, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let state = self.lock();
+    /// Reserves a sign-in attempt of `username` from `client`, or `Err(wait)` when either must
+    /// wait first (and then nothing is counted).
+    ///
+    /// Checking and counting happen under one lock, and the attempt counts as a failure of
+    /// both from this moment until it proves a success. So attempts running at once cannot all
+    /// pass the check: once the free failures are reserved, the next attempt waits, however
+    /// many arrive together.
+    pub fn reserve(
+        &self,
+        username: &str,
+        client: IpAddr,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Duration> {
+        let (username, client) = (username_key(username), client_key(client));
+        let mut state = self.lock();
         let wait = [
-            state.usernames.wait(&username_key(username), now),
-            state.clients.wait(&client_key(client), now),
+            state.usernames.wait(&username, now),
+            state.clients.wait(&client, now),
         ]
         .into_iter()
         .flatten()
         .max();
-        match wait {
-            Some(wait) => Err(wait),
-            None => Ok(()),
+        if let Some(wait) = wait {
+            return Err(wait);
         }
-    }
-
-    pub fn record_failure(&self, username: &str, client: IpAddr, now: Instant) {
-        let mut state = self.lock();
-        state.usernames.fail(username_key(username), now);
-        state.clients.fail(client_key(client), now);
-    }
-
-    /// A successful sign-in clears its username's record (the address keeps its own, so one
-    /// valid account cannot launder guesses at others).
-    pub fn record_success(&self, username: &str) {
-        self.lock()
-            .usernames
-            .records
-            .remove(&username_key(username));
+        state.usernames.reserve(username.clone(), now);
+        state.clients.reserve(client, now);
+        Ok(Attempt {
+            throttle: self,
+            username,
+            client,
+            settled: false,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -176,6 +234,101 @@ impl LoginThrottle {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A reserved sign-in attempt, counted as a failure until settled otherwise. Dropping it
+/// unsettled (the request went away mid-check, say) settles it as a failure.
+#[must_use = "an attempt counts as a failure unless it is settled otherwise"]
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    username: String,
+    client: IpAddr,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong (or the user unknown): it stays counted, the wait starts now.
+    pub fn failed(mut self, now: Instant) {
+        self.fail(now);
+    }
+
+    /// The password matched: the username's earlier failures are forgiven, and this attempt
+    /// no longer counts against the address (which keeps its other failures, so one valid
+    /// account cannot launder guesses at others).
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        let mut state = self.throttle.lock();
+        state.usernames.forgive(&self.username);
+        state.clients.refund(&self.client);
+    }
+
+    /// The password was not checked after all (no room to check it now): not counted.
+    pub fn withdraw(mut self) {
+        self.settled = true;
+        let mut state = self.throttle.lock();
+        state.usernames.refund(&self.username);
+        state.clients.refund(&self.client);
+    }
+
+    fn fail(&mut self, now: Instant) {
+        if std::mem::replace(&mut self.settled, true) {
+            return;
+        }
+        let mut state = self.throttle.lock();
+        state.usernames.settle_failure(&self.username, now);
+        state.clients.settle_failure(&self.client, now);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.fail(Instant::now());
+    }
+}
+
+/// The most password checks that run at once when the config leaves it to the cores.
+pub const MAX_AUTOMATIC_PASSWORD_CHECKS: usize = 8;
+
+/// A fixed number of slots for password checks. Argon2 is slow and holds its memory (19 MiB
+/// with the default parameters) for the whole check, so checks that run at once cost that
+/// much each; beyond the slots a sign-in is refused at once rather than queued, since a queue
+/// that grows with the attack would only move the memory elsewhere.
+pub struct PasswordChecks {
+    slots: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl PasswordChecks {
+    /// `configured` slots, or with 0, one per core up to [`MAX_AUTOMATIC_PASSWORD_CHECKS`]:
+    /// a check is CPU work, so more at once than cores only makes each one slower.
+    pub fn new(configured: usize) -> PasswordChecks {
+        let capacity = match configured {
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(MAX_AUTOMATIC_PASSWORD_CHECKS),
+            slots => slots,
+        };
+        PasswordChecks {
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
+        }
+    }
+
+    /// A slot for one check, held until the permit is dropped; `None` when all are taken.
+    /// Move it into the blocking task that runs the check, so it is held until the check
+    /// really ends, even when the request that started it has gone.
+    pub fn try_start(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Checks running right now.
+    pub fn running(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 }
 
@@ -212,7 +365,14 @@ mod tests {
         forget_after: Duration::from_secs(100),
     };
     const LOOSE: Policy = Policy {
-        free_failures: 1000,
+        free_failures: u32::MAX,
+        ..FAST
+    };
+    /// Waits long enough that no test could outlast one.
+    const PATIENT: Policy = Policy {
+        first_delay: Duration::from_secs(3600),
+        max_delay: Duration::from_secs(3600),
+        forget_after: Duration::from_secs(7200),
         ..FAST
     };
 
@@ -220,40 +380,115 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// One attempt that fails at `at`.
+    fn fail(throttle: &LoginThrottle, username: &str, client: IpAddr, at: Instant) {
+        throttle
+            .reserve(username, client, at)
+            .expect("may try")
+            .failed(at);
+    }
+
     #[test]
     fn waits_grow_after_the_free_failures_and_cap() {
         let throttle = LoginThrottle::new(FAST, LOOSE);
         let t0 = Instant::now();
         let client = ip("192.0.2.1");
-        for _ in 0..2 {
-            assert!(throttle.check("dana", client, t0).is_ok(), "two are free");
-            throttle.record_failure("Dana", client, t0);
-        }
+        fail(&throttle, "dana", client, t0);
+        fail(&throttle, "Dana", client, t0);
         assert_eq!(
-            throttle.check("DANA", client, t0),
-            Err(Duration::from_secs(1))
+            throttle.reserve("DANA", client, t0).err(),
+            Some(Duration::from_secs(1)),
+            "two are free, case-folded"
         );
-        throttle.record_failure("dana", client, t0 + Duration::from_secs(1));
+        fail(&throttle, "dana", client, t0 + Duration::from_secs(1));
         assert_eq!(
-            throttle.check("dana", client, t0 + Duration::from_secs(1)),
-            Err(Duration::from_secs(2)),
+            throttle
+                .reserve("dana", client, t0 + Duration::from_secs(1))
+                .err(),
+            Some(Duration::from_secs(2)),
             "doubling"
         );
-        assert!(
-            throttle
-                .check("dana", client, t0 + Duration::from_secs(3))
-                .is_ok()
-        );
+        fail(&throttle, "dana", client, t0 + Duration::from_secs(3));
         for _ in 0..10 {
-            throttle.record_failure("dana", client, t0);
+            // Refused attempts are not counted; these are refused until the ceiling.
+            assert!(
+                throttle
+                    .reserve("dana", client, t0 + Duration::from_secs(3))
+                    .is_err()
+            );
         }
+        let later = t0 + Duration::from_secs(7);
+        fail(&throttle, "dana", client, later);
+        fail_until_capped(&throttle, "dana", client, later);
+        assert!(throttle.reserve("someone-else", client, later).is_ok());
+    }
+
+    /// Fails as soon as allowed, until the wait stops growing: it must stop at the ceiling.
+    fn fail_until_capped(throttle: &LoginThrottle, username: &str, client: IpAddr, from: Instant) {
+        let mut at = from;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let wait = throttle.reserve(username, client, at).err().unwrap();
+            waits.push(wait);
+            at += wait;
+            fail(throttle, username, client, at);
+        }
+        assert_eq!(waits.last(), Some(&Duration::from_secs(8)), "{waits:?}");
+        assert!(waits.windows(2).all(|pair| pair[0] <= pair[1]), "{waits:?}");
+    }
+
+    #[test]
+    fn attempts_at_once_are_counted_before_their_passwords_are_checked() {
+        let throttle = LoginThrottle::new(FAST, LOOSE);
+        let t0 = Instant::now();
+        let client = ip("192.0.2.1");
+        // Two attempts let through and still being checked: the third must already wait.
+        let first = throttle.reserve("dana", client, t0).unwrap();
+        let second = throttle.reserve("dana", client, t0).unwrap();
+        assert!(throttle.reserve("dana", client, t0).is_err());
+        assert!(throttle.reserve("dana", client, t0).is_err());
+        // One proves a success: the other is still running and still counts.
+        first.succeeded();
+        let third = throttle.reserve("dana", client, t0).unwrap();
+        assert!(throttle.reserve("dana", client, t0).is_err());
+        // Failing starts the wait from when the check ended.
+        second.failed(t0 + Duration::from_secs(5));
+        third.failed(t0 + Duration::from_secs(5));
         assert_eq!(
-            throttle.check("dana", client, t0),
-            Err(Duration::from_secs(8))
+            throttle
+                .reserve("dana", client, t0 + Duration::from_secs(5))
+                .err(),
+            Some(Duration::from_secs(1))
         );
-        assert!(throttle.check("someone-else", client, t0).is_ok());
-        throttle.record_success("dana");
-        assert!(throttle.check("dana", client, t0).is_ok());
+    }
+
+    #[test]
+    fn an_attempt_that_goes_away_counts_and_one_not_checked_does_not() {
+        let throttle = LoginThrottle::new(PATIENT, LOOSE);
+        let t0 = Instant::now();
+        let client = ip("192.0.2.1");
+        // Withdrawn (no room to check it): as if it never happened.
+        for _ in 0..5 {
+            throttle.reserve("dana", client, t0).unwrap().withdraw();
+        }
+        assert!(throttle.lock().usernames.records.is_empty());
+        // Dropped unsettled (the request went away mid-check): a failure.
+        drop(throttle.reserve("dana", client, t0).unwrap());
+        drop(throttle.reserve("dana", client, t0).unwrap());
+        assert!(throttle.reserve("dana", client, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn a_success_forgives_the_username_but_not_the_address() {
+        let throttle = LoginThrottle::new(FAST, FAST);
+        let t0 = Instant::now();
+        let client = ip("192.0.2.1");
+        fail(&throttle, "dana", client, t0);
+        throttle.reserve("dana", client, t0).unwrap().succeeded();
+        // Dana's record is gone; the address keeps its one failure, not the success.
+        assert!(throttle.lock().usernames.records.is_empty());
+        fail(&throttle, "lee", client, t0);
+        assert!(throttle.reserve("kim", client, t0).is_err());
     }
 
     #[test]
@@ -261,28 +496,45 @@ mod tests {
         let throttle = LoginThrottle::new(LOOSE, FAST);
         let t0 = Instant::now();
         let client = ip("2001:db8::1");
-        for n in 0..3 {
-            throttle.record_failure(&format!("user{n}"), client, t0);
-        }
+        // At once, for different usernames: the address's reservations add up.
+        let running: Vec<_> = (0..2)
+            .map(|n| throttle.reserve(&format!("user{n}"), client, t0).unwrap())
+            .collect();
         // The same /64 is the same client.
-        assert!(throttle.check("user9", ip("2001:db8::2"), t0).is_err());
-        assert!(throttle.check("user9", ip("2001:db9::1"), t0).is_ok());
+        assert!(throttle.reserve("user9", ip("2001:db8::2"), t0).is_err());
+        assert!(throttle.reserve("user9", ip("2001:db9::1"), t0).is_ok());
+        drop(running);
+        assert!(throttle.reserve("user9", client, t0).is_err());
     }
 
     #[test]
     fn records_are_forgotten_and_memory_is_bounded() {
-        let throttle = LoginThrottle::new(FAST, FAST);
+        let throttle = LoginThrottle::new(FAST, LOOSE);
         let t0 = Instant::now();
-        for _ in 0..5 {
-            throttle.record_failure("dana", ip("192.0.2.1"), t0);
-        }
+        fail(&throttle, "dana", ip("192.0.2.1"), t0);
+        fail(&throttle, "dana", ip("192.0.2.1"), t0);
         let later = t0 + Duration::from_secs(101);
-        assert!(throttle.check("dana", ip("192.0.2.1"), later).is_ok());
+        assert!(throttle.reserve("dana", ip("192.0.2.1"), later).is_ok());
 
         for n in 0..(MAX_TRACKED + 50) {
-            throttle.record_failure(&format!("guess{n}"), ip("192.0.2.9"), later);
+            fail(&throttle, &format!("guess{n}"), ip("192.0.2.9"), later);
         }
         let state = throttle.lock();
         assert!(state.usernames.records.len() <= MAX_TRACKED);
+    }
+
+    #[test]
+    fn password_checks_beyond_the_slots_are_refused_not_queued() {
+        let checks = PasswordChecks::new(2);
+        let first = checks.try_start().unwrap();
+        let second = checks.try_start().unwrap();
+        assert_eq!(checks.running(), 2);
+        assert!(checks.try_start().is_none());
+        drop(first);
+        assert_eq!(checks.running(), 1);
+        assert!(checks.try_start().is_some());
+        drop(second);
+        let automatic = PasswordChecks::new(0).capacity();
+        assert!((1..=MAX_AUTOMATIC_PASSWORD_CHECKS).contains(&automatic));
     }
 }

@@ -28,6 +28,9 @@ pub struct LiveGauges {
     pub buffer_capacity_bytes: usize,
     /// Entries waiting for a link right now; `None` when the store could not say.
     pub unmatched: Option<u64>,
+    /// Sign-in password checks running right now, and how many may run at once.
+    pub password_checks: usize,
+    pub password_checks_capacity: usize,
 }
 
 pub struct Metrics {
@@ -47,6 +50,8 @@ pub struct Metrics {
     buffered_bytes: IntGauge,
     buffer_capacity_bytes: IntGauge,
     unmatched: IntGauge,
+    password_checks: IntGauge,
+    password_checks_capacity: IntGauge,
 }
 
 impl Metrics {
@@ -195,6 +200,20 @@ impl Metrics {
                     "Entries no link resolves to a job or salesdoc yet (read at scrape time).",
                 )?,
             )?,
+            password_checks: register(
+                &registry,
+                IntGauge::new(
+                    "hooktrail_password_checks_running",
+                    "Sign-in password checks running now (each holds argon2's memory).",
+                )?,
+            )?,
+            password_checks_capacity: register(
+                &registry,
+                IntGauge::new(
+                    "hooktrail_password_checks_capacity",
+                    "Password checks that may run at once before sign-ins are answered 429.",
+                )?,
+            )?,
             registry,
         };
         Ok(metrics)
@@ -262,6 +281,9 @@ impl Metrics {
         self.buffered_bytes.set(as_i64(live.buffered_bytes));
         self.buffer_capacity_bytes
             .set(as_i64(live.buffer_capacity_bytes));
+        self.password_checks.set(as_i64(live.password_checks));
+        self.password_checks_capacity
+            .set(as_i64(live.password_checks_capacity));
         if let Some(unmatched) = live.unmatched {
             self.unmatched
                 .set(i64::try_from(unmatched).unwrap_or(i64::MAX));
@@ -372,6 +394,8 @@ mod tests {
                 buffered_bytes: 0,
                 buffer_capacity_bytes: 100,
                 unmatched: Some(4),
+                password_checks: 1,
+                password_checks_capacity: 2,
             })
             .unwrap();
         assert!(text.contains("hooktrail_unmatched_entries 4"));
@@ -379,6 +403,7 @@ mod tests {
             "hooktrail_deliveries_rejected_total{cause=\"bad_signature\",source=\"hoops\"} 1"
         ));
         assert!(text.contains("hooktrail_intake_queue_depth 3"));
+        assert!(text.contains("hooktrail_password_checks_running 1"));
         assert!(text.contains("hooktrail_verify_duration_seconds_count{source=\"hoops\"} 1"));
     }
 }

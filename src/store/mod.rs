@@ -209,6 +209,33 @@ pub struct ErasureReport {
     pub subjects: Vec<Subject>,
 }
 
+/// Staff sessions ended before their expiry (signing out). Sessions live in signed cookies, so
+/// ending one early means remembering that it ended, for as long as its cookie would still
+/// open: each record carries the moment after which it can be forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// One session, by its random id, until it would have expired anyway.
+    Session { id: u128, expires: DateTime<Utc> },
+    /// Every session of `username` issued at or before `issued_up_to` ("sign out
+    /// everywhere"); forgotten at `expires`, when all of those sessions have expired.
+    AllSessionsOf {
+        username: String,
+        issued_up_to: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    },
+}
+
+impl Revocation {
+    /// After this the record changes nothing: every session it covers has expired.
+    pub fn expires(&self) -> DateTime<Utc> {
+        match self {
+            Revocation::Session { expires, .. } | Revocation::AllSessionsOf { expires, .. } => {
+                *expires
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is in use by another process (a running gateway)")]
@@ -299,6 +326,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;
+
+    /// Records that sessions ended, durably: committed before this returns. Records expired
+    /// by `now` are dropped in the same transaction, so the table only holds live ones.
+    fn revoke_sessions(
+        &self,
+        revocation: &Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every revocation still in force at `now` (a small table: sign-outs of the last hours).
+    fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError>;
 }
 
 mod hex_bytes {

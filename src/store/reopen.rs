@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
-    ReindexReport, Store, StoreError, StoredDelivery,
+    ReindexReport, Revocation, Store, StoreError, StoredDelivery,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Normalized, Subject};
@@ -197,6 +197,18 @@ impl Store for ReopeningStore {
     fn check_writable(&self) -> Result<(), StoreError> {
         self.with(|store| store.check_writable())
     }
+
+    fn revoke_sessions(
+        &self,
+        revocation: &Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|store| store.revoke_sessions(revocation, now))
+    }
+
+    fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
+        self.with(|store| store.revocations(now))
+    }
 }
 
 #[cfg(test)]
@@ -286,6 +298,12 @@ mod tests {
         }
         fn check_writable(&self) -> Result<(), StoreError> {
             self.inner.check_writable()
+        }
+        fn revoke_sessions(&self, r: &Revocation, now: DateTime<Utc>) -> Result<(), StoreError> {
+            self.inner.revoke_sessions(r, now)
+        }
+        fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
+            self.inner.revocations(now)
         }
     }
 

@@ -235,6 +235,19 @@ impl TestGateway {
         self.dir.path().join("hooktrail.redb")
     }
 
+    /// Stops the gateway and starts it again on the same store file, with `extra` in its
+    /// config (the same as before, or changed). It listens on a new port: see `client.base`.
+    pub async fn restart_with(&mut self, extra: &str) {
+        self.stop().await;
+        let text = config_text(&self.storage_path(), extra);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let gateway = Gateway::start(parse_config(&text), listener).expect("gateway restarts");
+        self.gateway = Some(gateway);
+        self.client = Client::new(base, &text);
+        self.config_text = text;
+    }
+
     pub async fn stop(&mut self) {
         if let Some(gateway) = self.gateway.take() {
             gateway.stop().await.expect("clean stop");
@@ -416,14 +429,19 @@ impl Browser {
 
     /// Signs in as [`STAFF_USER`] through the login form.
     pub async fn sign_in(&mut self) {
+        self.sign_in_as(STAFF_USER, STAFF_PASSWORD).await;
+    }
+
+    /// Signs in through the login form.
+    pub async fn sign_in_as(&mut self, username: &str, password: &str) {
         let form = self.get("/login").await;
         let csrf = Browser::csrf_of(&form);
         let answer = self
             .post_form(
                 "/login",
                 &[
-                    ("username", STAFF_USER),
-                    ("password", STAFF_PASSWORD),
+                    ("username", username),
+                    ("password", password),
                     ("csrf", &csrf),
                     ("next", "/"),
                 ],

@@ -12,7 +12,7 @@ use hooktrail::sources::RawDelivery;
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{
     Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
-    ReindexReport, Store, StoreError, StoredDelivery,
+    ReindexReport, Revocation, Store, StoreError, StoredDelivery,
 };
 
 /// A store that can be held shut (to fill the queue) or made to fail (to break commits).
@@ -104,6 +104,19 @@ impl Store for ControlledStore {
     }
     fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.check_writable()
+    }
+    fn revoke_sessions(
+        &self,
+        revocation: &Revocation,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.revoke_sessions(revocation, now)
+    }
+    fn revocations(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        self.inner.revocations(now)
     }
 }
 

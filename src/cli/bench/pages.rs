@@ -124,7 +124,7 @@ pub fn session_cookie(config: &Config) -> anyhow::Result<String> {
         .first()
         .context("the bench config names no user")?;
     let codec = SessionCodec::from_config(&config.auth)?;
-    let session = Session::staff(user, Utc::now().timestamp())?;
+    let session = Session::staff(user, Utc::now())?;
     Ok(format!(
         "{}={}",
         crate::http::session::COOKIE_NAME,

@@ -8,7 +8,7 @@ use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value
 
 use super::tables::{
     BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META, PENDING_LINKS,
-    TIMELINES, UNMATCHED,
+    REVOKED_SESSIONS, SESSION_CUTOFFS, TIMELINES, UNMATCHED,
 };
 use crate::store::{BackupReport, StoreError};
 
@@ -39,6 +39,9 @@ pub fn copy(source: &ReadTransaction, target: &Path) -> Result<BackupReport, Sto
     add(copy_table(source, &copy, PENDING_LINKS)?);
     add(copy_table(source, &copy, EMAIL_STATUS)?);
     add(copy_table(source, &copy, META)?);
+    // Restoring a backup must not bring signed-out sessions back.
+    add(copy_table(source, &copy, REVOKED_SESSIONS)?);
+    add(copy_table(source, &copy, SESSION_CUTOFFS)?);
     Ok(report)
 }
 

@@ -10,6 +10,7 @@ mod migrate;
 mod query;
 mod records;
 mod retention;
+mod sessions;
 mod snapshot;
 mod tables;
 #[cfg(test)]
@@ -29,7 +30,7 @@ use super::{
 use chrono::{DateTime, Utc};
 
 use super::stamps::SubjectStamps;
-use super::{BackupReport, Cursor, ErasureReport};
+use super::{BackupReport, Cursor, ErasureReport, Revocation};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Normalized, Subject};
 use crate::sources::RawDelivery;
@@ -67,6 +68,7 @@ impl RedbStore {
             tracing::info!(rows = changed, "timelines brought to the current layout");
         }
         tables::WriteTables::open(&txn)?;
+        sessions::create_tables(&txn)?;
         txn.commit()?;
         Ok(())
     }
@@ -172,6 +174,18 @@ impl Store for RedbStore {
         let txn = self.db.begin_write()?;
         txn.abort()?;
         Ok(())
+    }
+
+    fn revoke_sessions(
+        &self,
+        revocation: &Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sessions::revoke(&self.db, revocation, now)
+    }
+
+    fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
+        sessions::revocations(&self.db.begin_read()?, now)
     }
 }
 

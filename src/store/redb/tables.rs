@@ -13,6 +13,11 @@
 //! | `unmatched_entries` | entry id | () — entries no link resolves yet |
 //! | `pending_links` | (link key, entry id) | () — what to attach when the link arrives |
 //! | `email_status` | `email.sent` entry id | delivery-status rollup (JSON) |
+//! | `revoked_sessions` | session id (u128) | the session's expiry (i64 µs since the epoch) |
+//! | `session_cutoffs` | username | (issued up to, expiry): i64 µs since the epoch each |
+//!
+//! The two session tables are not projections of the log: `reindex` leaves them alone, and
+//! their rows are dropped once expired (see [`super::sessions`]).
 
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -36,6 +41,12 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const UNMATCHED: TableDefinition<u128, ()> = TableDefinition::new("unmatched_entries");
 pub const PENDING_LINKS: TableDefinition<(&str, u128), ()> = TableDefinition::new("pending_links");
 pub const EMAIL_STATUS: TableDefinition<u128, &[u8]> = TableDefinition::new("email_status");
+/// One signed-out session: its random id → when its cookie would have expired (µs).
+pub const REVOKED_SESSIONS: TableDefinition<u128, i64> = TableDefinition::new("revoked_sessions");
+/// "Sign out everywhere": username → (sessions issued up to this µs are void, the µs from
+/// which the row is no longer needed).
+pub const SESSION_CUTOFFS: TableDefinition<&str, (i64, i64)> =
+    TableDefinition::new("session_cutoffs");
 
 const CHAIN_HEAD: &str = "chain_head";
 
