@@ -21,8 +21,7 @@ async fn a_signed_event_is_stored_and_served_with_its_subject_kind_and_category(
         .await;
     assert_eq!(response.status(), 200);
     let ack: Value = response.json().await.unwrap();
-    assert_eq!(ack["outcome"], "stored");
-    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack, json!({"outcome": "stored", "seq": 1, "entries": 1}));
 
     let entries = entries_of(&gateway, "1042").await;
     assert_eq!(entries.len(), 1);
@@ -180,6 +179,16 @@ async fn a_signed_body_that_is_not_json_is_kept_flagged_and_acknowledged() {
     let response = gateway.client.post_signed(b"this is not json {").await;
     assert_eq!(response.status(), 200);
     let ack: Value = response.json().await.unwrap();
+    // The sender is told that, and why.
+    assert_eq!(ack["outcome"], "stored");
+    assert_eq!(ack["entries"], 0);
+    assert_eq!(ack["flagged"]["status"], "unparseable", "{ack}");
+    assert!(
+        ack["flagged"]["reason"]
+            .as_str()
+            .is_some_and(|why| !why.is_empty()),
+        "{ack}"
+    );
     let (status, delivery) = gateway
         .client
         .get(&format!("/api/v1/deliveries/{}", ack["seq"]))
