@@ -7,8 +7,16 @@
 # nothing is downloaded — and runs the binaries directly. Either way the committed seeds in
 # corpus/<target>/ are read but never written: what the fuzzer learns goes to a scratch folder,
 # and a crashing input is left there (its path is printed) to be kept as a regression seed.
+#
+# Under CI (CI set, and not "false" or "0") fuzzing that cannot run is a failure. Elsewhere,
+# where the instrumented build may not work, it is skipped with a message saying so.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+case "${CI:-}" in
+  "" | false | 0) under_ci=false ;;
+  *) under_ci=true ;;
+esac
 
 seconds="${FUZZ_SECONDS:-10}"
 if [ "$#" -gt 0 ]; then
@@ -39,8 +47,13 @@ export RUSTFLAGS="-Cpasses=sancov-module \
   --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 # --target keeps build scripts and proc macros uninstrumented, and these artifacts apart.
 if ! cargo build --release --target "$host" --bins; then
-  echo "!!! SKIPPED FUZZING: the targets cannot be built with libFuzzer instrumentation here."
-  echo "!!! Their saved inputs still run as tests: cargo test --manifest-path fuzz/Cargo.toml"
+  if [ "$under_ci" = true ]; then
+    echo "FUZZING FAILED: the targets cannot be built with libFuzzer instrumentation (CI=$CI)." >&2
+    exit 1
+  fi
+  echo "!!! SKIPPED FUZZING: the targets cannot be built with libFuzzer instrumentation here." >&2
+  echo "!!! Nothing was fuzzed. Their saved inputs still run as tests:" >&2
+  echo "!!!   cargo test --manifest-path fuzz/Cargo.toml" >&2
   exit 0
 fi
 bin="${CARGO_TARGET_DIR:-target}/$host/release"

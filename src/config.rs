@@ -28,7 +28,8 @@ pub const DEVELOPMENT_MARKER: &str = "development-only";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    /// The OS error is the source, printed once by whoever prints the chain.
+    #[error("cannot read the config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{ChildGateway, Client, run_cli, status_changed, write_config};
+use std::path::Path;
+
+use common::{ChildGateway, Client, run_cli, run_cli_output, status_changed, write_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_posts_a_signed_file_that_the_api_then_serves() {
@@ -40,20 +42,178 @@ async fn send_posts_a_signed_file_that_the_api_then_serves() {
         "Status changed from Proofing to Printing"
     );
 
-    // A source that does not exist is an error, not a request.
-    let (ok, _) = run_cli(
+    // A source that does not exist is an error, not a request, and says what would work.
+    let output = run_cli_output(
         &config,
         &[
             "send",
             "--source",
-            "nope",
+            "hoosp",
             "--url",
             &url,
             &payload.display().to_string(),
         ],
     );
-    assert!(!ok);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no source named \"hoosp\""), "{stderr}");
+    assert!(
+        stderr.contains("the configured sources are: hoops (standard-webhooks)"),
+        "{stderr}"
+    );
     assert!(server.terminate().success());
+}
+
+fn send(
+    config: &Path,
+    url: &str,
+    source: &str,
+    file: &Path,
+    more: &[&str],
+) -> std::process::Output {
+    let file = file.display().to_string();
+    let mut args = vec!["send", "--source", source, "--url", url];
+    args.extend_from_slice(more);
+    args.push(&file);
+    run_cli_output(config, &args)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_with_an_id_already_sent_is_answered_as_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{}{}",
+        common::provider_sources(),
+        r#"
+[[sources]]
+name = "zapier"
+kind = "hmac"
+secrets = ["zapier-test-secret"]
+header = "X-Signature"
+signed_content = "{id}.{body}"
+id_header = "X-Delivery-Id"
+
+[[sources]]
+name = "make"
+kind = "hmac"
+secrets = ["make-test-secret"]
+header = "X-Signature"
+"#
+    );
+    let (config, text_config) = write_config(dir.path(), &extra);
+    let mut server = ChildGateway::start(&config);
+    let url = server.base.clone();
+    let payload = dir.path().join("event.json");
+    std::fs::write(
+        &payload,
+        status_changed("1042", "Printing", "2026-03-04T10:00:00Z"),
+    )
+    .unwrap();
+
+    // The id travels in a header (signed or not): the second send is the same delivery.
+    for source in ["hoops", "zapier"] {
+        let first = send(&config, &url, source, &payload, &["--id", "msg_try-dedup"]);
+        assert!(first.status.success(), "{source}: {}", text(&first.stderr));
+        assert!(
+            text(&first.stdout).contains("\"outcome\":\"stored\""),
+            "{source}: {}",
+            text(&first.stdout)
+        );
+        let again = send(&config, &url, source, &payload, &["--id", "msg_try-dedup"]);
+        assert!(again.status.success(), "{source}: {}", text(&again.stderr));
+        assert!(
+            text(&again.stdout).contains("\"outcome\":\"duplicate\""),
+            "{source}: {}",
+            text(&again.stdout)
+        );
+    }
+    let postmark = dir.path().join("postmark.json");
+    std::fs::write(&postmark, br#"{"RecordType":"Delivery","MessageID":"pm-1","Recipient":"a@b.test","DeliveredAt":"2026-03-04T10:00:00Z","Metadata":{"hooktrail_subject":"job:1042"}}"#).unwrap();
+    for _ in 0..2 {
+        let output = send(&config, &url, "postmark", &postmark, &["--id", "trace-1"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    let client = Client::new(url.clone(), &text_config);
+    assert_eq!(
+        client.all_entries("job", "1042").await.len(),
+        3,
+        "one entry per distinct delivery"
+    );
+
+    // Where the id is in the body, or there is none, --id is refused and says what to do.
+    let stripe = dir.path().join("stripe.json");
+    std::fs::write(&stripe, br#"{"id":"evt_1","object":"event","type":"charge.succeeded","created":1772618177,"data":{"object":{"id":"ch_1","object":"charge","amount":100,"currency":"usd"}}}"#).unwrap();
+    for (source, file, says) in [
+        ("stripe", &stripe, "the event's `id`"),
+        ("quickbooks", &payload, "has no id"),
+        ("make", &payload, "has no id_header"),
+    ] {
+        let output = send(&config, &url, source, file, &["--id", "x1"]);
+        assert_eq!(output.status.code(), Some(1), "{source}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(says), "{source}: {stderr}");
+        assert!(
+            stderr.contains("send the same file again") || source == "make",
+            "{source}: {stderr}"
+        );
+    }
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_of_a_file_the_gateway_flags_prints_why_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let url = server.base.clone();
+    for (name, body, says) in [
+        ("notes.txt", &b"Dana: proof approved, print Monday"[..], "unparseable"),
+        (
+            "no-subject.json",
+            &br#"{"type":"status.changed","timestamp":"2026-03-04T10:00:00Z","data":{"from":"A","to":"B"}}"#[..],
+            "",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, body).unwrap();
+        let output = send(&config, &url, "hoops", &file, &[]);
+        let stdout = text(&output.stdout);
+        assert_eq!(output.status.code(), Some(3), "{name}: {stdout}");
+        assert!(stdout.starts_with("200 OK"), "{name}: {stdout}");
+        assert!(stdout.contains("\"flagged\":{"), "{name}: {stdout}");
+        let verdict = stdout
+            .lines()
+            .find(|line| line.starts_with("Flagged "))
+            .unwrap_or_else(|| panic!("{name}: no verdict in {stdout}"));
+        assert!(verdict.contains(says), "{name}: {verdict}");
+        assert!(!verdict.contains("no reason given"), "{name}: {verdict}");
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn a_missing_config_file_is_named_and_the_os_error_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("hooktrail.toml");
+    let output = run_cli_output(&missing, &["verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot read the config file {}",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,9 +348,19 @@ async fn demo_fills_timelines_through_the_signed_endpoint() {
     let mut server = ChildGateway::start(&config);
     let (ok, out) = run_cli(&config, &["demo", "--url", &server.base]);
     assert!(ok, "{out}");
-    assert!(out.contains("Posted 42 signed events"), "{out}");
+    let base = &server.base;
+    assert!(
+        out.contains(&format!(
+            "Posted 42 signed events:\n   42 to {base}/hooks/hoops (standard-webhooks source)\n"
+        )),
+        "{out}"
+    );
     assert!(
         out.contains("Skipped 6 SendGrid delivery event batches (no source of kind `sendgrid`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Skipped 2 QuickBooks invoice notifications (no source of kind `quickbooks`"),
         "{out}"
     );
     assert!(out.contains("/jobs/1042"), "{out}");
@@ -204,6 +374,26 @@ async fn demo_fills_timelines_through_the_signed_endpoint() {
     assert_eq!(html.select(&entries).count(), 22);
     let quote = browser.get("/salesdocs/Q-2291").await;
     assert_eq!(quote.status, 200);
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn demo_reports_what_went_to_each_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), &common::provider_sources());
+    let mut server = ChildGateway::start(&config);
+    let (ok, out) = run_cli(&config, &["demo", "--url", &server.base]);
+    assert!(ok, "{out}");
+    let base = &server.base;
+    assert!(
+        out.contains(&format!(
+            "Posted 50 signed events:\n   42 to {base}/hooks/hoops (standard-webhooks source)\n    \
+             6 to {base}/hooks/sendgrid (sendgrid source)\n    \
+             2 to {base}/hooks/quickbooks (quickbooks source)\n"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("Skipped"), "{out}");
     assert!(server.terminate().success());
 }
 
@@ -263,4 +453,119 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
         report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
         "{out}"
     );
+}
+
+/// A TLS front for a plain-HTTP gateway, as a reverse proxy terminating https would be: its
+/// certificate (for 127.0.0.1 and localhost) is signed by a throwaway CA that no system
+/// trusts. Returns the https base URL and the CA certificate as PEM.
+async fn tls_front(backend: &str) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Hooktrail test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let certificate = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certificate.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front = format!("https://{}", listener.local_addr().unwrap());
+    let backend = backend.trim_start_matches("http://").to_owned();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to forward.
+                if let Ok(mut client) = acceptor.accept(client).await {
+                    let mut gateway = tokio::net::TcpStream::connect(&backend).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut gateway).await;
+                }
+            });
+        }
+    });
+    (front, ca.pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_verify_reach_a_gateway_over_https_trusting_the_given_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let (front, ca_pem) = tls_front(&server.base).await;
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let payload = dir.path().join("event.json");
+    std::fs::write(
+        &payload,
+        status_changed("1042", "Printing", "2026-03-04T10:00:00Z"),
+    )
+    .unwrap();
+    // The CLI blocks; the TLS front needs the runtime meanwhile.
+    let run = |args: Vec<String>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli_output(&config, &args)
+        })
+    };
+    let send_args = |more: &[&str]| {
+        let mut args = vec!["send", "--source", "hoops", "--url", &front];
+        args.extend_from_slice(more);
+        let payload = payload.display().to_string();
+        args.into_iter()
+            .map(str::to_owned)
+            .chain([payload])
+            .collect::<Vec<String>>()
+    };
+
+    // https is spoken and the certificate checked: a CA nobody trusts is refused.
+    let untrusted = run(send_args(&[])).await.unwrap();
+    assert_eq!(untrusted.status.code(), Some(1));
+    let stderr = text(&untrusted.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach {front}/hooks/hoops")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+
+    let ca_arg = ca.display().to_string();
+    let trusted = run(send_args(&["--ca-cert", &ca_arg])).await.unwrap();
+    assert!(trusted.status.success(), "{}", text(&trusted.stderr));
+    let stdout = text(&trusted.stdout);
+    assert!(stdout.starts_with("200 OK"), "{stdout}");
+    assert!(stdout.contains("\"outcome\":\"stored\""), "{stdout}");
+
+    // The verbs that ask a running gateway take the same CA.
+    let verify = run([
+        "verify",
+        "--url",
+        &front,
+        "--token",
+        common::TOKEN,
+        "--ca-cert",
+        &ca_arg,
+    ]
+    .map(str::to_owned)
+    .to_vec())
+    .await
+    .unwrap();
+    let stdout = text(&verify.stdout);
+    assert!(verify.status.success(), "{stdout}{}", text(&verify.stderr));
+    assert!(stdout.starts_with("ok: 1 deliveries"), "{stdout}");
+    assert!(server.terminate().success());
 }

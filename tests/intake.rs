@@ -1,6 +1,7 @@
 //! Intake end to end: signed deliveries in over real HTTP, entries out of the API.
 
 mod common;
+mod ops_support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,8 +22,7 @@ async fn a_signed_event_is_stored_and_served_with_its_subject_kind_and_category(
         .await;
     assert_eq!(response.status(), 200);
     let ack: Value = response.json().await.unwrap();
-    assert_eq!(ack["outcome"], "stored");
-    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack, json!({"outcome": "stored", "seq": 1, "entries": 1}));
 
     let entries = entries_of(&gateway, "1042").await;
     assert_eq!(entries.len(), 1);
@@ -180,6 +180,16 @@ async fn a_signed_body_that_is_not_json_is_kept_flagged_and_acknowledged() {
     let response = gateway.client.post_signed(b"this is not json {").await;
     assert_eq!(response.status(), 200);
     let ack: Value = response.json().await.unwrap();
+    // The sender is told that, and why.
+    assert_eq!(ack["outcome"], "stored");
+    assert_eq!(ack["entries"], 0);
+    assert_eq!(ack["flagged"]["status"], "unparseable", "{ack}");
+    assert!(
+        ack["flagged"]["reason"]
+            .as_str()
+            .is_some_and(|why| !why.is_empty()),
+        "{ack}"
+    );
     let (status, delivery) = gateway
         .client
         .get(&format!("/api/v1/deliveries/{}", ack["seq"]))
@@ -382,7 +392,15 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledge
                 .status()
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Wait until the second is in the queue (the gauge counts what waits for the writer).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ops_support::scrape(&client.base).await["hooktrail_intake_queue_depth"] < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second delivery never reached the queue"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     // Third: the queue is full.
     let third = client
         .post_signed(&status_changed("q", "C", "2026-03-04T10:02:00Z"))

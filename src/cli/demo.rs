@@ -13,6 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 
+use super::connect::{TlsArgs, base_url};
+use super::source_named;
 use crate::config::Config;
 use crate::sources::{Source, standard_webhooks};
 use story::{Posting, Sender};
@@ -26,38 +28,38 @@ pub struct DemoArgs {
     /// one configured).
     #[arg(long)]
     source: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let app_source = business_app_source(config, args.source.as_deref())?;
-    let base = args
-        .url
-        .unwrap_or_else(|| format!("http://{}", config.server.listen));
-    let base = base.trim_end_matches('/').to_owned();
-    let client = reqwest::blocking::Client::new();
+    let base = base_url(config, args.url.as_deref());
+    let client = args.tls.client()?;
     let postings = story::lifecycle(Utc::now(), config.display.timezone);
 
-    let mut posted = 0usize;
+    // Per source, in the order first used: what the closing report says went where.
+    let mut posted: Vec<(&Source, usize)> = Vec::new();
     let mut skipped: Vec<(Sender, usize)> = Vec::new();
     for posting in &postings {
-        let Some(source) = sender_source(config, posting.sender, app_source) else {
-            match skipped
-                .iter_mut()
-                .find(|(sender, _)| *sender == posting.sender)
-            {
-                Some((_, count)) => *count += 1,
-                None => skipped.push((posting.sender, 1)),
+        match sender_source(config, posting.sender, app_source) {
+            Some(source) => {
+                post(&client, &base, source, posting)?;
+                tally(&mut posted, source, |a, b| a.name == b.name);
             }
-            continue;
-        };
-        post(&client, &base, source, posting)?;
-        posted += 1;
+            None => tally(&mut skipped, posting.sender, |a, b| a == b),
+        }
     }
 
-    println!(
-        "Posted {posted} signed events to {base}/hooks/{}.",
-        app_source.name
-    );
+    let total: usize = posted.iter().map(|(_, count)| count).sum();
+    println!("Posted {total} signed events:");
+    for (source, count) in &posted {
+        println!(
+            "  {count:>3} to {base}/hooks/{} ({} source)",
+            source.name,
+            source.kind_name()
+        );
+    }
     for (sender, count) in skipped {
         println!(
             "Skipped {count} {} (no source of kind `{}` is configured).",
@@ -82,13 +84,19 @@ pub fn run(config: &Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Counts one more `item`, keeping the order in which items first came.
+fn tally<T: Copy>(counts: &mut Vec<(T, usize)>, item: T, same: impl Fn(T, T) -> bool) {
+    match counts.iter_mut().find(|(seen, _)| same(*seen, item)) {
+        Some((_, count)) => *count += 1,
+        None => counts.push((item, 1)),
+    }
+}
+
 /// The source the business app's events are signed with.
 fn business_app_source<'c>(config: &'c Config, name: Option<&str>) -> anyhow::Result<&'c Source> {
     match name {
         Some(name) => {
-            let source = config
-                .source(name)
-                .with_context(|| format!("no source named {name:?} in the config"))?;
+            let source = source_named(config, name)?;
             anyhow::ensure!(
                 source.kind_name() == standard_webhooks::KIND,
                 "source {name:?} is of kind {}, but the demo's business-app events need a \

@@ -2,6 +2,7 @@
 
 mod bench;
 pub use bench::workload as bench_workload;
+mod connect;
 mod demo;
 mod export;
 mod maintenance;
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
+use crate::sources::Source;
 
 #[derive(Parser)]
 #[command(
@@ -123,10 +125,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The configured source called `name`; the error lists the configured ones, so a typo is
+/// answered with what would have worked.
+fn source_named<'c>(config: &'c Config, name: &str) -> anyhow::Result<&'c Source> {
+    config.source(name).ok_or_else(|| {
+        let known: Vec<String> = config
+            .sources
+            .iter()
+            .map(|source| format!("{} ({})", source.name, source.kind_name()))
+            .collect();
+        if known.is_empty() {
+            anyhow::anyhow!("no source named {name:?}: the config has no [[sources]]")
+        } else {
+            anyhow::anyhow!(
+                "no source named {name:?} in the config; the configured sources are: {}",
+                known.join(", ")
+            )
+        }
+    })
+}
+
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("HOOKTRAIL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The certificate verifier logs a refused certificate as an error of its own; the verb
+    // that met it reports the same failure once, with what it was doing.
+    let filter = EnvFilter::try_from_env("HOOKTRAIL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,rustls_platform_verifier=off"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::connect::{TlsArgs, base_url};
 use crate::activity::{Entry, Subject};
 use crate::config::Config;
 
@@ -17,6 +18,8 @@ pub struct RemoteArgs {
     /// An API bearer token, needed when the gateway is running.
     #[arg(long, env = "HOOKTRAIL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 pub struct Remote {
@@ -30,18 +33,10 @@ impl Remote {
         let token = args.token.clone().ok_or_else(|| {
             anyhow::anyhow!("a gateway is running and owns the store: pass --token (or HOOKTRAIL_TOKEN) so it can be asked")
         })?;
-        let base = args.url.clone().unwrap_or_else(|| {
-            let mut listen = config.server.listen;
-            if listen.ip().is_unspecified() {
-                listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            format!("http://{listen}")
-        });
-        let http = reqwest::blocking::Client::builder().timeout(None).build()?;
         Ok(Remote {
-            base: base.trim_end_matches('/').to_owned(),
+            base: base_url(config, args.url.as_deref()),
             token,
-            http,
+            http: args.tls.client()?,
         })
     }
 

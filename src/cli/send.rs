@@ -5,8 +5,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use serde_json::Value;
 
+use super::connect::{TlsArgs, base_url};
+use super::source_named;
 use crate::config::Config;
+use crate::sources::{Signed, Source, SourceKind, postmark};
+
+/// The exit status when the gateway stored the delivery but flagged it: its content could not
+/// be read as that source's events. Not 1, so a script can tell "refused" from "kept, but look".
+pub const EXIT_FLAGGED: u8 = 3;
 
 #[derive(clap::Args)]
 pub struct SendArgs {
@@ -16,33 +24,40 @@ pub struct SendArgs {
     /// The gateway's base URL (default: the configured listen address).
     #[arg(long)]
     url: Option<String>,
+    /// Reuse this delivery id instead of a fresh one, as a provider's retry does: the gateway
+    /// answers `duplicate` for an id it has stored. It is the `webhook-id` of a
+    /// standard-webhooks source, the `id_header` of an hmac source, Postmark's trace id; the
+    /// other kinds carry their ids in the body (send the same file again).
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
     /// For SendGrid sources: the P-256 private key to sign with (base64 DER, SEC1 or PKCS#8).
     /// Defaults to SendGrid's published test key when the source verifies with its public half.
     #[arg(long)]
     signing_key: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// The payload file, sent byte for byte.
     file: PathBuf,
 }
 
 pub fn run(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
-    let source = config
-        .source(&args.source)
-        .with_context(|| format!("no source named {:?} in the config", args.source))?;
+    let source = source_named(config, &args.source)?;
     let body = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let signed = source
-        .sign(
-            &body,
-            chrono::Utc::now().timestamp(),
-            args.signing_key.as_deref(),
-        )
-        .map_err(anyhow::Error::msg)?;
-    let base = args
-        .url
-        .unwrap_or_else(|| format!("http://{}", config.server.listen));
-    let url = format!("{}/hooks/{}", base.trim_end_matches('/'), source.name);
+    let now = chrono::Utc::now().timestamp();
+    let signed = match &args.id {
+        Some(id) => sign_with_id(source, &body, now, id)?,
+        None => source
+            .sign(&body, now, args.signing_key.as_deref())
+            .map_err(anyhow::Error::msg)?,
+    };
+    let url = format!(
+        "{}/hooks/{}",
+        base_url(config, args.url.as_deref()),
+        source.name
+    );
 
-    let client = reqwest::blocking::Client::new();
+    let client = args.tls.client()?;
     let mut request = client
         .post(&url)
         .header("content-type", "application/json")
@@ -63,9 +78,69 @@ pub fn run(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     if !text.is_empty() {
         println!("{text}");
     }
-    Ok(if status.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    if !status.is_success() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let flagged = &answer["flagged"];
+    if flagged.is_object() {
+        println!(
+            "Flagged {}: {}. The delivery is kept in the log for a look (GET /api/v1/deliveries/{}), \
+             but its content was not understood.",
+            flagged["status"].as_str().unwrap_or("for a look"),
+            flagged["reason"].as_str().unwrap_or("no reason given"),
+            answer["seq"]
+        );
+        return Ok(ExitCode::from(EXIT_FLAGGED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs `body` as a retry of delivery `id` would be signed. Only kinds whose delivery id
+/// travels beside the body can take one; the others say where their id lives instead.
+fn sign_with_id(source: &Source, body: &[u8], now: i64, id: &str) -> anyhow::Result<Signed> {
+    anyhow::ensure!(
+        !id.is_empty() && id.bytes().all(|byte| byte.is_ascii_graphic()),
+        "--id must be printable ASCII without spaces"
+    );
+    let kind = source.kind_name();
+    let in_body = |field: &str| {
+        anyhow::anyhow!(
+            "a {kind} delivery carries its id in the body ({field}), so --id cannot set it: \
+             send the same file again to send a duplicate"
+        )
+    };
+    let headers = match &source.kind {
+        SourceKind::StandardWebhooks(scheme) => scheme.sign_request_with_id(body, now, id),
+        SourceKind::Hmac(scheme) => {
+            anyhow::ensure!(
+                scheme.id_header().is_some(),
+                "source {:?} has no id_header, so its deliveries carry no id to reuse: \
+                 they are deduplicated by the ids of the events in the body",
+                source.name
+            );
+            scheme.sign_request_with_id(body, now, id)
+        }
+        // The trace id is not signed: the credentials stay, the id is the one given.
+        SourceKind::Postmark(scheme) => {
+            let mut headers = scheme.sign_request(body, now);
+            for (name, value) in &mut headers {
+                if name.eq_ignore_ascii_case(postmark::TRACE_HEADER) {
+                    id.clone_into(value);
+                }
+            }
+            headers
+        }
+        SourceKind::Stripe(_) => return Err(in_body("the event's `id`, evt_…")),
+        SourceKind::Mailgun(_) => return Err(in_body("`event-data.id`")),
+        SourceKind::SendGrid(_) => return Err(in_body("each event's `sg_event_id`")),
+        SourceKind::QuickBooks(_) | SourceKind::Xero(_) => anyhow::bail!(
+            "a {kind} delivery has no id: each change in it is deduplicated on what it \
+             says (entity, operation, time), so send the same file again to send a duplicate"
+        ),
+    };
+    Ok(Signed {
+        headers,
+        body: body.to_vec(),
     })
 }

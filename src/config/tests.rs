@@ -189,3 +189,20 @@ fn session_keys_and_users_are_validated() {
     let twice = format!("{BASE}{}{}", user("dana", &hash), user("dana", &hash));
     assert!(error_of(&twice, &[]).contains("auth.users[1].username"));
 }
+
+#[test]
+fn a_missing_file_is_named_with_the_os_error_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.toml");
+    let err = Config::load(&missing).unwrap_err();
+    // Printed as the CLI prints errors: the chain, joined.
+    let printed = format!("{:#}", anyhow::Error::from(err));
+    assert!(
+        printed.starts_with(&format!(
+            "cannot read the config file {}",
+            missing.display()
+        )),
+        "{printed}"
+    );
+    assert_eq!(printed.matches("os error 2").count(), 1, "{printed}");
+}

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
 use chrono::Utc;
+use serde::Serialize;
 
 use super::limits::read_body;
 use super::{ApiError, AppState};
-use crate::activity::Category;
+use crate::activity::{Category, Outcome};
 use crate::observability::metrics::UNKNOWN_SOURCE;
 use crate::sources::{Headers, RawDelivery, Rejection, Source};
 use crate::store::{Appended, Capture};
@@ -115,9 +116,24 @@ async fn capture(
             state
                 .metrics
                 .delivery_accepted(&source.name, &appended, &categories, &outcome);
-            Ok(HttpResponse::Ok().json(appended))
+            let flagged = matches!(appended, Appended::Stored { .. }) && outcome.is_flagged();
+            Ok(HttpResponse::Ok().json(Answer {
+                appended,
+                flagged: flagged.then_some(&outcome),
+            }))
         }
     }
+}
+
+/// What a sender is told: how the delivery was taken and, when it was stored but its content
+/// could not be read, why it was flagged (`{"status": "unparseable", "reason": …}`). A sender
+/// trying an integration learns at once that a delivery made no entries, and why.
+#[derive(Serialize)]
+struct Answer<'a> {
+    #[serde(flatten)]
+    appended: Appended,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flagged: Option<&'a Outcome>,
 }
 
 /// The `cause` label of a refused delivery in `hooktrail_deliveries_rejected_total`.

@@ -235,13 +235,18 @@ impl HmacSource {
     /// The headers a sender configured like this would put on `body` at time `now`: the
     /// signature under the first secret, the timestamp and a fresh id where configured.
     pub fn sign_request(&self, body: &[u8], now: i64) -> Vec<(String, String)> {
+        self.sign_request_with_id(body, now, &ulid::Ulid::generate().to_string())
+    }
+
+    /// As [`HmacSource::sign_request`], with delivery id `id` (used only where an `id_header`
+    /// is configured): how `hooktrail send --id` makes a duplicate.
+    pub fn sign_request_with_id(&self, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
         let timestamp = now.to_string();
-        let id = ulid::Ulid::generate().to_string();
         let mut headers = Vec::new();
         if let Some(secret) = self.secrets.first() {
             let mac = self
                 .algorithm
-                .sign(secret.expose(), &self.content(body, &timestamp, &id));
+                .sign(secret.expose(), &self.content(body, &timestamp, id));
             let prefix = self.prefix.as_deref().unwrap_or("");
             headers.push((
                 self.header.clone(),
@@ -252,9 +257,14 @@ impl HmacSource {
             headers.push((name.clone(), timestamp));
         }
         if let Some(name) = &self.id_header {
-            headers.push((name.clone(), id));
+            headers.push((name.clone(), id.to_owned()));
         }
         headers
+    }
+
+    /// The header that carries the sender's delivery id (its dedup key), where configured.
+    pub fn id_header(&self) -> Option<&str> {
+        self.id_header.as_deref()
     }
 
     /// The configured signature, timestamp and id headers (so a signature can be re-checked

@@ -93,14 +93,19 @@ impl StandardWebhooks {
 impl StandardWebhooks {
     /// Signs as a Standard Webhooks sender: a fresh `msg_` id, the time, every secret's signature.
     pub fn sign_request(&self, body: &[u8], now: i64) -> Vec<(String, String)> {
-        let id = format!("msg_{}", ulid::Ulid::generate());
+        self.sign_request_with_id(body, now, &format!("msg_{}", ulid::Ulid::generate()))
+    }
+
+    /// Signs as a sender retrying delivery `id` would (the id is signed, so it cannot simply be
+    /// swapped afterwards): how `hooktrail send --id` makes a duplicate.
+    pub fn sign_request_with_id(&self, body: &[u8], now: i64, id: &str) -> Vec<(String, String)> {
         let signatures: Vec<String> = self
             .secrets
             .iter()
-            .map(|secret| sign(secret, &id, now, body))
+            .map(|secret| sign(secret, id, now, body))
             .collect();
         vec![
-            ("webhook-id".to_owned(), id),
+            ("webhook-id".to_owned(), id.to_owned()),
             ("webhook-timestamp".to_owned(), now.to_string()),
             ("webhook-signature".to_owned(), signatures.join(" ")),
         ]

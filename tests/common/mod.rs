@@ -327,15 +327,21 @@ impl ChildGateway {
 
 /// Runs a CLI verb of the binary on a config file; returns (success, stdout).
 pub fn run_cli(config: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(binary())
-        .args(["--config", &config.display().to_string()])
-        .args(args)
-        .output()
-        .expect("run hooktrail");
+    let output = run_cli_output(config, args);
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+/// Runs a CLI verb of the binary on a config file; returns everything: exit status, stdout
+/// and stderr.
+pub fn run_cli_output(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(["--config", &config.display().to_string()])
+        .args(args)
+        .output()
+        .expect("run hooktrail")
 }
 
 /// The staff member the page tests sign in as.
