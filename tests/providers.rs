@@ -205,6 +205,31 @@ async fn a_sendgrid_retry_signed_hours_ago_is_accepted_once() {
 }
 
 #[actix_web::test]
+async fn a_captured_sendgrid_batch_without_event_ids_is_stored_once() {
+    let mut gateway = start().await;
+    // Nothing in it to deduplicate on: no sg_event_id, and an event that is not an object.
+    let body =
+        br#"[{"event": "processed", "email": "pat@example.com", "timestamp": 1772700000}, 7]"#;
+    let signed = gateway.client.signed("sendgrid", body);
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let answer = gateway
+            .client
+            .post("sendgrid", &signed.body, &signed.headers)
+            .await;
+        assert_eq!(answer.status(), 200);
+        let answer: Value = answer.json().await.unwrap();
+        outcomes.push(answer["outcome"].clone());
+    }
+    assert_eq!(
+        outcomes,
+        ["stored", "duplicate"],
+        "the signed request itself is the key"
+    );
+    gateway.stop().await;
+}
+
+#[actix_web::test]
 async fn a_reused_mailgun_token_is_a_replay() {
     let mut gateway = start().await;
     let signed = gateway

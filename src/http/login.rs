@@ -23,7 +23,7 @@ use super::pages::{Layout, Nav, html_response, redirect};
 use super::session::{self, Session};
 use crate::password;
 use crate::render::view::encode_query_value;
-use crate::store::Revocation;
+use crate::store::{Revocation, StoreError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form).service(login).service(logout);
@@ -190,24 +190,26 @@ async fn login(
     }
 
     let client = client_address(&request);
+    // The slot first, then the attempt: an attempt refused for want of a slot is never
+    // counted, not even for a moment, so it cannot make another sign-in for the same name wait.
+    let Some(slot) = state.password_checks.try_start() else {
+        tracing::warn!(%client, username, "sign-in refused: every password check slot is taken");
+        let message = "Many sign-ins are being checked right now. Please try again in a moment.";
+        return come_back_later(&request, &state, BUSY_RETRY_SECS, retry(message));
+    };
     let attempt = match state
         .login_throttle
         .reserve(&username, client, Instant::now())
     {
         Ok(attempt) => attempt,
         Err(wait) => {
+            drop(slot);
             tracing::warn!(%client, username, "sign-in refused: too many failed attempts");
             let seconds = wait.as_secs().max(1);
             let message =
                 format!("Too many failed sign-ins. Please wait {seconds} seconds and try again.");
             return come_back_later(&request, &state, seconds, retry(&message));
         }
-    };
-    let Some(slot) = state.password_checks.try_start() else {
-        attempt.withdraw();
-        tracing::warn!(%client, username, "sign-in refused: every password check slot is taken");
-        let message = "Many sign-ins are being checked right now. Please try again in a moment.";
-        return come_back_later(&request, &state, BUSY_RETRY_SECS, retry(message));
     };
 
     // Argon2 is deliberately slow: off the async workers. The slot goes with the check, so
@@ -313,11 +315,16 @@ async fn logout(
             }
         };
         // Committed before the answer: once the browser hears "signed out", no copy of the
-        // cookie works, here or after a restart.
-        let store = state.store.clone();
-        let record = revocation.clone();
-        web::block(move || store.revoke_sessions(&record, now)).await??;
-        state.revoked_sessions.record(&revocation, now);
+        // cookie works, here or after a restart. The in-memory copy learns of it in the same
+        // blocking task, right after the commit: a blocking task runs to its end even when
+        // the request is dropped, so the two cannot disagree.
+        let gateway = state.clone();
+        web::block(move || {
+            gateway.store.revoke_sessions(&revocation, now)?;
+            gateway.revoked_sessions.record(&revocation, now);
+            Ok::<_, StoreError>(())
+        })
+        .await??;
         tracing::info!(username, everywhere, "signed out");
     }
     let mut response = redirect(if everywhere {

@@ -263,14 +263,6 @@ impl Attempt<'_> {
         state.clients.refund(&self.client);
     }
 
-    /// The password was not checked after all (no room to check it now): not counted.
-    pub fn withdraw(mut self) {
-        self.settled = true;
-        let mut state = self.throttle.lock();
-        state.usernames.refund(&self.username);
-        state.clients.refund(&self.client);
-    }
-
     fn fail(&mut self, now: Instant) {
         if std::mem::replace(&mut self.settled, true) {
             return;
@@ -463,15 +455,10 @@ mod tests {
     }
 
     #[test]
-    fn an_attempt_that_goes_away_counts_and_one_not_checked_does_not() {
+    fn an_attempt_that_goes_away_counts_as_a_failure() {
         let throttle = LoginThrottle::new(PATIENT, LOOSE);
         let t0 = Instant::now();
         let client = ip("192.0.2.1");
-        // Withdrawn (no room to check it): as if it never happened.
-        for _ in 0..5 {
-            throttle.reserve("dana", client, t0).unwrap().withdraw();
-        }
-        assert!(throttle.lock().usernames.records.is_empty());
         // Dropped unsettled (the request went away mid-check): a failure.
         drop(throttle.reserve("dana", client, t0).unwrap());
         drop(throttle.reserve("dana", client, t0).unwrap());

@@ -214,7 +214,7 @@ impl HmacSource {
             return Err(Rejection::BadSignature);
         }
         // A signed id is the dedup key already; otherwise what was signed must be the key.
-        let replay_key = (!self.signs_id()).then(|| signed_content_key(&content));
+        let replay_key = (!self.signs_id()).then(|| ReplayKey::signed_content(&content));
         Ok(Verified {
             signed_at,
             replay_key,
@@ -322,15 +322,6 @@ impl HmacSource {
             })
             .collect()
     }
-}
-
-/// The SHA-256 of the exact bytes the MAC covered.
-fn signed_content_key(parts: &[&[u8]]) -> ReplayKey {
-    let mut hash = Sha256::new();
-    for part in parts {
-        hash.update(part);
-    }
-    ReplayKey::SignedContent(hash.finalize().into())
 }
 
 /// A header name as HTTP allows it (letters, digits, `-`, `_`), stored as configured.

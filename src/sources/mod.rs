@@ -109,6 +109,17 @@ pub enum ReplayKey {
 }
 
 impl ReplayKey {
+    /// The key of a signature over these parts, in order: the SHA-256 of exactly the bytes
+    /// it covers.
+    pub fn signed_content(parts: &[&[u8]]) -> ReplayKey {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for part in parts {
+            hash.update(part);
+        }
+        ReplayKey::SignedContent(hash.finalize().into())
+    }
+
     /// How a signed-content key is written in delivery records; tokens are written as they
     /// are. A token never starts like this: verifiers name their scheme first
     /// (`mailgun-token:`).
@@ -299,7 +310,9 @@ impl Source {
 
     /// Whether a captured delivery of this source stays valid for good: its signature covers
     /// neither a timestamp that is checked nor a delivery id. Only a generic `hmac` source
-    /// can be configured so; every provider's scheme signs one or the other.
+    /// can be configured so: every provider's scheme signs a timestamp or the event ids in
+    /// the body (Postmark signs nothing — its password is the whole defence — and its events
+    /// are deduplicated on their ids).
     pub fn replays_never_expire(&self) -> bool {
         match &self.kind {
             SourceKind::Hmac(source) => source.replays_never_expire(),

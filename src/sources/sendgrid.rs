@@ -8,9 +8,12 @@
 //! tolerance, its own verifiers apply none, and it retries a failed POST for 24 hours; whether
 //! a retry is signed afresh is not documented. Under a five-minute window, a retry that kept
 //! its first timestamp would be refused once it came more than five minutes after the first
-//! attempt, and so would every later one, until SendGrid gave up and the events were lost. The window is not what stops replays: every
-//! event's `sg_event_id` is signed (it is in the body) and deduplicated, so a replayed batch
-//! adds nothing. The window only bounds how long a captured batch stays usable at all.
+//! attempt, and so would every later one, until SendGrid gave up and the events were lost.
+//!
+//! The window is not what stops replays. Every event's `sg_event_id` is signed (it is in the
+//! body) and deduplicated, and the signed request itself is a replay key (the hash of
+//! `timestamp ‖ body`), so a replayed batch adds nothing even when its events carry no id.
+//! The window only bounds how long a captured batch stays usable at all.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -26,7 +29,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, SUMMARY_MAX_CHARS, UnknownEmailEvent, correlation_keys,
     literal_kind, subjects_from, text_of, unix_time,
 };
-use super::{Headers, RawDelivery, Rejection, Verified, check_window};
+use super::{Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
 use crate::activity::entry::one_line;
 use crate::activity::{Actor, Category, Details, NewEntry, Normalized, Outcome};
@@ -121,7 +124,13 @@ impl SendGrid {
             .map_err(|_| Rejection::BadSignature)?;
         Ok(Verified {
             signed_at: Some(timestamp),
-            replay_key: None,
+            // The window is a day long, and an event without `sg_event_id` (or a batch of
+            // unreadable ones) has no id to deduplicate on: the signed request itself must
+            // not be storable twice.
+            replay_key: Some(ReplayKey::signed_content(&[
+                timestamp_text.as_bytes(),
+                body,
+            ])),
         })
     }
 }
@@ -419,7 +428,7 @@ mod tests {
             verified,
             Ok(Verified {
                 signed_at: Some(NOW),
-                replay_key: None
+                replay_key: Some(ReplayKey::signed_content(&[TIMESTAMP.as_bytes(), PAYLOAD]))
             })
         );
     }
