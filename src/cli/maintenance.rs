@@ -7,13 +7,12 @@ use std::process::ExitCode;
 use chrono::Utc;
 
 use super::remote::{Remote, RemoteArgs};
-use crate::activity::Normalized;
 use crate::activity::Subject;
 use crate::activity::redact::ErasureTarget;
 use crate::config::Config;
 use crate::sources::{RawDelivery, internal};
 use crate::store::redb::{RedbSnapshot, RedbStore};
-use crate::store::{ChainReport, Store, StoreError};
+use crate::store::{ChainReport, Reread, Store, StoreError};
 
 /// The store for writing; refused while a gateway has it open.
 pub fn open_for_writing(config: &Config) -> anyhow::Result<RedbStore> {
@@ -96,19 +95,22 @@ fn print_chain(report: ChainReport) -> ExitCode {
     }
 }
 
-/// How `reindex` normalizes a logged delivery: by its configured source, or as an internal
+/// How `reindex` reads a logged delivery again: by its configured source, or as an internal
 /// record; `None` when its source is gone (its entries are kept as they are).
-pub fn renormalize(config: &Config, delivery: &RawDelivery<'_>) -> Option<Normalized> {
+pub fn reread(config: &Config, delivery: &RawDelivery<'_>) -> Option<Reread> {
     match config.source(delivery.source) {
-        Some(source) => Some(source.normalize(delivery)),
-        None if delivery.source == internal::SOURCE => Some(internal::normalize(delivery)),
+        Some(source) => Some(Reread {
+            normalized: source.normalize(delivery),
+            replay_key: source.replay_key(delivery),
+        }),
+        None if delivery.source == internal::SOURCE => Some(internal::normalize(delivery).into()),
         None => None,
     }
 }
 
 pub fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
     let store = open_for_writing(config)?;
-    let report = store.reindex(&|delivery| renormalize(config, delivery))?;
+    let report = store.reindex(&|delivery| reread(config, delivery))?;
     println!(
         "reindexed {} deliveries: {} entries, {} flagged, {} kept as they were (source not configured or body dropped)",
         report.deliveries, report.entries, report.flagged, report.skipped

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use chrono::DateTime;
 use serde::Deserialize;
 use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Sha256, Sha512};
 
 use super::signing::{Secret, text_secrets};
 use super::{
@@ -219,6 +219,25 @@ impl HmacSource {
             signed_at,
             replay_key,
         })
+    }
+
+    /// The replay key [`HmacSource::verify`] gives a delivery, worked out again from a logged
+    /// one (its captured headers and body): for deliveries logged before it gave one.
+    pub fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
+        if self.signs_id() {
+            return None;
+        }
+        let timestamp = match &self.timestamp_header {
+            Some(name) if self.template.contains(&Part::Timestamp) => {
+                delivery.headers.header(name)?.trim()
+            }
+            _ => "",
+        };
+        Some(ReplayKey::signed_content(&self.content(
+            delivery.body,
+            timestamp,
+            "",
+        )))
     }
 
     fn signs_id(&self) -> bool {
@@ -440,6 +459,8 @@ impl Encoding {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
+
+    use sha2::Digest;
 
     use super::*;
     use crate::activity::Outcome;
@@ -865,6 +886,33 @@ mod tests {
             assert_eq!(
                 source.verify(&with_id(&signed, Some("another-id")), CATALOG_BODY, NOW),
                 Err(Rejection::BadSignature),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_logged_delivery_gives_the_replay_key_its_verification_gave() {
+        let body = br#"{"type": "status.changed"}"#;
+        for template in ["{body}", "{timestamp}.{body}", "{id}.{timestamp}.{body}"] {
+            let source = source_signing(template, None);
+            let signed = source.sign_request(body, NOW);
+            let verified = source.verify(&signed, body, NOW).unwrap();
+            // What the log keeps: the captured headers only.
+            let captured = source.captured_headers();
+            let logged: Vec<(String, String)> = signed
+                .into_iter()
+                .filter(|(name, _)| captured.contains(&name.to_ascii_lowercase()))
+                .collect();
+            let delivery = RawDelivery {
+                source: "zapier",
+                received_at: Utc::now(),
+                headers: &logged,
+                body,
+            };
+            assert_eq!(
+                source.replay_key(&delivery),
+                verified.replay_key,
                 "{template}"
             );
         }

@@ -308,6 +308,17 @@ impl Source {
         matches!(self.kind, SourceKind::Xero(_))
     }
 
+    /// The replay key verification gives a delivery of this source, worked out again from the
+    /// logged delivery: `reindex` gives it to deliveries logged before their scheme had one.
+    /// Mailgun's tokens have always been logged.
+    pub fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
+        match &self.kind {
+            SourceKind::Hmac(source) => source.replay_key(delivery),
+            SourceKind::SendGrid(source) => source.replay_key(delivery),
+            _ => None,
+        }
+    }
+
     /// Whether a captured delivery of this source stays valid for good: its signature covers
     /// neither a timestamp that is checked nor a delivery id. Only a generic `hmac` source
     /// can be configured so: every provider's scheme signs a timestamp or the event ids in

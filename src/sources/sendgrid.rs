@@ -124,15 +124,22 @@ impl SendGrid {
             .map_err(|_| Rejection::BadSignature)?;
         Ok(Verified {
             signed_at: Some(timestamp),
-            // The window is a day long, and an event without `sg_event_id` (or a batch of
-            // unreadable ones) has no id to deduplicate on: the signed request itself must
-            // not be storable twice.
-            replay_key: Some(ReplayKey::signed_content(&[
-                timestamp_text.as_bytes(),
-                body,
-            ])),
+            replay_key: Some(replay_key(timestamp_text, body)),
         })
     }
+
+    /// The replay key [`SendGrid::verify`] gives a delivery, worked out again from a logged
+    /// one: for deliveries logged before it gave one.
+    pub fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
+        let timestamp = delivery.headers.header(TIMESTAMP_HEADER)?.trim();
+        Some(replay_key(timestamp, delivery.body))
+    }
+}
+
+/// The window is a day long, and an event without `sg_event_id` (or a batch of unreadable
+/// ones) has no id to deduplicate on: the signed request itself must not be storable twice.
+fn replay_key(timestamp: &str, body: &[u8]) -> ReplayKey {
+    ReplayKey::signed_content(&[timestamp.as_bytes(), body])
 }
 
 /// A base64 DER SubjectPublicKeyInfo (as SendGrid shows it), or the same in PEM armour.
@@ -419,6 +426,17 @@ mod tests {
             headers,
             body,
         }
+    }
+
+    #[test]
+    fn a_logged_delivery_gives_the_replay_key_its_verification_gave() {
+        let headers = headers(SIGNATURE, TIMESTAMP);
+        let verified = source(300).verify(&headers, PAYLOAD, NOW).unwrap();
+        assert!(verified.replay_key.is_some());
+        assert_eq!(
+            source(300).replay_key(&delivery(&headers, PAYLOAD)),
+            verified.replay_key
+        );
     }
 
     #[test]

@@ -182,6 +182,27 @@ pub enum ChainReport {
     },
 }
 
+/// How `reindex` reads a logged delivery again, with the sources configured today.
+pub type Rereader<'a> = dyn Fn(&RawDelivery<'_>) -> Option<Reread> + 'a;
+
+/// A logged delivery read again by today's source.
+#[derive(Debug, Clone)]
+pub struct Reread {
+    pub normalized: Normalized,
+    /// The replay key the source's verification gives such a delivery, worked out again from
+    /// its captured headers and body: a delivery logged before its scheme had one gains it.
+    pub replay_key: Option<ReplayKey>,
+}
+
+impl From<Normalized> for Reread {
+    fn from(normalized: Normalized) -> Self {
+        Reread {
+            normalized,
+            replay_key: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReindexReport {
     pub deliveries: u64,
@@ -286,12 +307,9 @@ pub trait Store: Send + Sync + 'static {
     /// Recomputes the integrity chain over the whole log.
     fn verify_chain(&self) -> Result<ChainReport, StoreError>;
 
-    /// Drops every projection and rebuilds it from the delivery log, normalizing each delivery
-    /// again with `normalize` (`None`: its source is gone; keep the delivery, project nothing).
-    fn reindex(
-        &self,
-        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-    ) -> Result<ReindexReport, StoreError>;
+    /// Drops every projection and rebuilds it from the delivery log, reading each delivery
+    /// again with `reread` (`None`: its source is gone; keep the delivery, project nothing).
+    fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError>;
 
     /// Drops the raw bodies of deliveries received before `cutoff`; their hashes (and so the
     /// chain) and their entries stay. Returns how many bodies were dropped.

@@ -17,11 +17,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
-    ReindexReport, Revocation, Store, StoreError, StoredDelivery,
+    ReindexReport, Rereader, Revocation, Store, StoreError, StoredDelivery,
 };
 use crate::activity::redact::ErasureTarget;
-use crate::activity::{Entry, EntryId, Normalized, Subject};
-use crate::sources::RawDelivery;
+use crate::activity::{Entry, EntryId, Subject};
 
 /// The least time between two attempts to reopen a failed store.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
@@ -154,10 +153,7 @@ impl Store for ReopeningStore {
         self.with(|store| store.verify_chain())
     }
 
-    fn reindex(
-        &self,
-        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-    ) -> Result<ReindexReport, StoreError> {
+    fn reindex(&self, normalize: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.with(|store| store.reindex(normalize))
     }
 
@@ -262,10 +258,7 @@ mod tests {
         fn verify_chain(&self) -> Result<ChainReport, StoreError> {
             self.inner.verify_chain()
         }
-        fn reindex(
-            &self,
-            n: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-        ) -> Result<ReindexReport, StoreError> {
+        fn reindex(&self, n: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
             self.inner.reindex(n)
         }
         fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use hooktrail::activity::redact::ErasureTarget;
-use hooktrail::activity::{Entry, EntryId, Normalized, Subject};
-use hooktrail::sources::RawDelivery;
+use hooktrail::activity::{Entry, EntryId, Subject};
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{
     Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
-    ReindexReport, Revocation, Store, StoreError, StoredDelivery,
+    ReindexReport, Rereader, Revocation, Store, StoreError, StoredDelivery,
 };
 
 /// A store that can be held shut (to fill the queue) or made to fail (to break commits).
@@ -68,10 +67,7 @@ impl Store for ControlledStore {
     fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         self.inner.verify_chain()
     }
-    fn reindex(
-        &self,
-        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-    ) -> Result<ReindexReport, StoreError> {
+    fn reindex(&self, normalize: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(normalize)
     }
     fn prune_bodies(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {

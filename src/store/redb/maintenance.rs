@@ -8,10 +8,9 @@ use super::tables::{
     BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META, PENDING_LINKS, TIMELINES,
     UNMATCHED, WriteTables, from_json, read_chain_head,
 };
-use crate::activity::{Entry, EntryId, Normalized};
-use crate::sources::RawDelivery;
+use crate::activity::{Entry, EntryId};
 use crate::store::chain;
-use crate::store::{ChainReport, ReindexReport, StoreError, StoredDelivery};
+use crate::store::{ChainReport, ReindexReport, Reread, Rereader, StoreError, StoredDelivery};
 
 pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
     let deliveries = txn.open_table(DELIVERIES)?;
@@ -76,10 +75,7 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
 /// rebuilt: a delivery whose body is still there is normalized again (its old entries replaced
 /// by the new ones); a delivery whose body retention or erasure dropped — or whose source is
 /// no longer configured — keeps the entries it has (redacted ones stay redacted), re-placed.
-pub fn reindex(
-    db: &Database,
-    normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-) -> Result<ReindexReport, StoreError> {
+pub fn reindex(db: &Database, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
     let txn = db.begin_write()?;
     txn.delete_table(TIMELINES)?;
     txn.delete_table(DEDUP)?;
@@ -104,7 +100,11 @@ pub fn reindex(
             let mut delivery = decode_delivery(raw.value())?;
             drop(raw);
             delivery.body = tables.bodies.get(seq)?.map(|body| body.value().to_vec());
-            let Some(normalized) = delivery.as_raw().and_then(|raw| normalize(&raw)) else {
+            let Some(Reread {
+                normalized,
+                replay_key,
+            }) = delivery.as_raw().and_then(|raw| reread(&raw))
+            else {
                 report.skipped += 1;
                 report.entries += keep_entries(&mut tables, &delivery)?;
                 continue;
@@ -116,6 +116,11 @@ pub fn reindex(
             // The outcome may change with a newer normalizer; it is not part of the chain.
             delivery.delivery_id = normalized.delivery_id.clone();
             delivery.outcome = normalized.outcome.clone();
+            // Logged before its scheme had a replay key: it gains the one verification would
+            // give it now, so a capture of it cannot be stored again under a new id.
+            if delivery.replay_key.is_none() {
+                delivery.replay_key = replay_key;
+            }
             tables
                 .deliveries
                 .insert(seq, encode_delivery(&delivery)?.as_slice())?;

@@ -30,10 +30,9 @@ use super::{
 use chrono::{DateTime, Utc};
 
 use super::stamps::SubjectStamps;
-use super::{BackupReport, Cursor, ErasureReport, Revocation};
+use super::{BackupReport, Cursor, ErasureReport, Rereader, Revocation};
 use crate::activity::redact::ErasureTarget;
-use crate::activity::{Entry, EntryId, Normalized, Subject};
-use crate::sources::RawDelivery;
+use crate::activity::{Entry, EntryId, Subject};
 
 pub struct RedbStore {
     db: Database,
@@ -124,10 +123,7 @@ impl Store for RedbStore {
         maintenance::verify_chain(&self.db.begin_read()?)
     }
 
-    fn reindex(
-        &self,
-        normalize: &dyn Fn(&RawDelivery<'_>) -> Option<Normalized>,
-    ) -> Result<ReindexReport, StoreError> {
+    fn reindex(&self, normalize: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         let report = maintenance::reindex(&self.db, normalize);
         // Reindexing and erasing may change any timeline, and both are rare: every subject
         // gets a new stamp, whatever the outcome.

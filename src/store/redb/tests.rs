@@ -10,8 +10,8 @@ use super::{RedbSnapshot, RedbStore};
 use crate::activity::details::{Details, EmailEvent, EmailStatus};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Actor, Category, EntryKind, NewEntry, Normalized, Outcome, Subject};
-use crate::sources::ReplayKey;
-use crate::store::{Appended, Capture, ChainReport, PageQuery, Store};
+use crate::sources::{RawDelivery, ReplayKey};
+use crate::store::{Appended, Capture, ChainReport, PageQuery, Reread, Store};
 
 fn store() -> (tempfile::TempDir, RedbStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -364,11 +364,14 @@ fn reindex_rebuilds_identical_projections() {
                 "b" => 2,
                 _ => 3,
             };
-            Some(Normalized {
-                delivery_id: Some(id.clone()),
-                entries: vec![entry(subject, Category::Workflow, occurred, Some(&id))],
-                outcome: Outcome::Normalized,
-            })
+            Some(
+                Normalized {
+                    delivery_id: Some(id.clone()),
+                    entries: vec![entry(subject, Category::Workflow, occurred, Some(&id))],
+                    outcome: Outcome::Normalized,
+                }
+                .into(),
+            )
         })
         .unwrap();
     assert_eq!(report.deliveries, 3);
@@ -596,11 +599,14 @@ fn seen_signed_content_is_a_duplicate_under_any_delivery_id_across_reopens_and_r
     // Kept in the delivery record, so reindex rebuilds it with the other dedup keys.
     store
         .reindex(&|_| {
-            Some(Normalized {
-                delivery_id: Some("id-1".into()),
-                entries: vec![entry("job:1", Category::Workflow, 1, Some("id-1"))],
-                outcome: Outcome::Normalized,
-            })
+            Some(
+                Normalized {
+                    delivery_id: Some("id-1".into()),
+                    entries: vec![entry("job:1", Category::Workflow, 1, Some("id-1"))],
+                    outcome: Outcome::Normalized,
+                }
+                .into(),
+            )
         })
         .unwrap();
     let after_reindex = single("id-4", "job:1", 1).with_replay_key(content());
@@ -615,6 +621,46 @@ fn seen_signed_content_is_a_duplicate_under_any_delivery_id_across_reopens_and_r
         [Appended::Stored { seq: 2, .. }]
     ));
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 2);
+}
+
+#[test]
+fn a_delivery_logged_without_a_replay_key_gains_the_one_reindex_reads_again() {
+    let (_dir, store) = store();
+    let content = || Some(ReplayKey::SignedContent([9; 32]));
+    // Logged before its scheme gave one.
+    store.append(&[single("id-1", "job:1", 1)]).unwrap();
+    let reread = |raw: &RawDelivery<'_>| {
+        Some(Reread {
+            normalized: Normalized {
+                delivery_id: Some(format!("id-{}", raw.body.len())),
+                entries: vec![entry("job:1", Category::Workflow, 1, None)],
+                outcome: Outcome::Normalized,
+            },
+            replay_key: content(),
+        })
+    };
+    store.reindex(&reread).unwrap();
+    assert_eq!(
+        store.delivery(1).unwrap().unwrap().replay_key,
+        content(),
+        "kept in the record"
+    );
+    let resent = single("id-2", "job:1", 1).with_replay_key(content());
+    assert_eq!(
+        store.append(&[resent]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    // A key the record already holds is never replaced.
+    let other = || Some(ReplayKey::SignedContent([10; 32]));
+    store
+        .reindex(&|raw| {
+            reread(raw).map(|read| Reread {
+                replay_key: other(),
+                ..read
+            })
+        })
+        .unwrap();
+    assert_eq!(store.delivery(1).unwrap().unwrap().replay_key, content());
 }
 
 #[test]
@@ -686,7 +732,7 @@ fn the_unmatched_count_survives_reindex() {
         callback("ev1", "sg-x", EmailStatus::Delivered, 5),
     ]);
     store
-        .reindex(&|_| replayed.lock().unwrap().pop().map(|c| c.normalized))
+        .reindex(&|_| replayed.lock().unwrap().pop().map(|c| c.normalized.into()))
         .unwrap();
     assert_eq!(store.unmatched_count().unwrap(), 2);
 }
