@@ -393,14 +393,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledge
         }
     });
     // Wait until the second is in the queue (the gauge counts what waits for the writer).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while ops_support::scrape(&client.base).await["hooktrail_intake_queue_depth"] < 1.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second delivery never reached the queue"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    ops_support::until_at_least(&client.base, "hooktrail_intake_queue_depth", 1.0).await;
     // Third: the queue is full.
     let third = client
         .post_signed(&status_changed("q", "C", "2026-03-04T10:02:00Z"))

@@ -4,8 +4,7 @@
 //! its cookie, across restarts, everywhere at once, and after a password change.
 
 mod common;
-
-use std::time::{Duration, Instant};
+mod ops_support;
 
 use common::{Answer, Browser, STAFF_PASSWORD, STAFF_USER, TestGateway, staff_users};
 
@@ -68,30 +67,9 @@ async fn attempt(
     }
 }
 
-/// Password checks running now, from `/metrics`.
-async fn checks_running(base: &str) -> usize {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("hooktrail_password_checks_running "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no password checks gauge in {text}"))
-}
-
 /// Polls until at least `at_least` password checks are running.
 async fn until_checks_running(base: &str, at_least: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while checks_running(base).await < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "never saw {at_least} checks running"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    ops_support::until_at_least(base, "hooktrail_password_checks_running", at_least as f64).await;
 }
 
 fn is_retry_later(answer: &Answer, message: &str) -> bool {

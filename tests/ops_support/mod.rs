@@ -42,6 +42,22 @@ pub fn series(name: &str, labels: &[(&str, &str)]) -> String {
     format!("{name}{{{}}}", inner.join(","))
 }
 
+/// Polls `/metrics` until the series `key` reads at least `at_least`; fails after 60 s.
+pub async fn until_at_least(base: &str, key: &str, at_least: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = scrape(base).await.get(key).copied().unwrap_or(0.0);
+        if now >= at_least {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{key} stayed at {now}, below {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// How much a series grew between two scrapes (a series not there yet counts as 0).
 pub fn delta(before: &Scrape, after: &Scrape, key: &str) -> f64 {
     after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
