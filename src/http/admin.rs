@@ -7,13 +7,14 @@ use std::path::{Component, Path, PathBuf};
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::api::ensure_received;
 use super::auth::Caller;
 use super::{ApiError, AppState};
 use crate::activity::{Entry, Subject};
 use crate::store::redb::RedbSnapshot;
 use crate::store::{ChainReport, Cursor};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(integrity).service(export).service(backup);
 }
 
@@ -37,7 +38,7 @@ impl From<ChainReport> for Integrity {
 }
 
 /// Recomputes the integrity chain over the whole log (O(history): an operator's check).
-#[get("/api/v1/integrity")]
+#[get("/integrity")]
 async fn integrity(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let report = web::block(move || store.verify_chain()).await??;
@@ -58,7 +59,7 @@ struct EntriesPage {
 }
 
 /// A page of an export, oldest first: `?subject=job:1042` for one timeline, else everything.
-#[get("/api/v1/export")]
+#[get("/export")]
 async fn export(
     _caller: Caller,
     state: web::Data<AppState>,
@@ -80,7 +81,14 @@ async fn export(
         None => None,
     };
     let store = state.store.clone();
-    let page = web::block(move || store.export_page(subject.as_ref(), after, limit)).await??;
+    let page = web::block(move || {
+        let page = store.export_page(subject.as_ref(), after, limit)?;
+        if let Some(subject) = subject.as_ref().filter(|_| page.entries.is_empty()) {
+            ensure_received(store.as_ref(), subject)?;
+        }
+        Ok::<_, ApiError>(page)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(EntriesPage {
         entries: page.entries,
         next_cursor: page.next.map(|cursor| cursor.to_string()),
@@ -103,7 +111,7 @@ struct BackupDone {
 /// Copies a consistent snapshot into a new file inside the configured backup folder (a live
 /// gateway writes only there: an API token must not become a way to write anywhere), then
 /// verifies the copy.
-#[post("/api/v1/backups")]
+#[post("/backups")]
 async fn backup(
     _caller: Caller,
     state: web::Data<AppState>,

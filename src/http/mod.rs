@@ -48,8 +48,7 @@ pub struct AppState {
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(intake::routes)
-        .configure(api::routes)
-        .configure(admin::routes)
+        .service(api::scope())
         .configure(health::routes)
         .configure(login::routes)
         .configure(pages::routes);
