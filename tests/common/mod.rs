@@ -309,17 +309,55 @@ impl ChildGateway {
     }
 }
 
+/// A CLI verb of the binary on a config file, to run.
+pub fn cli(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .args(["--config", &config.display().to_string()])
+        .args(args);
+    command
+}
+
 /// Runs a CLI verb of the binary on a config file; returns (success, stdout).
 pub fn run_cli(config: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(binary())
-        .args(["--config", &config.display().to_string()])
-        .args(args)
-        .output()
-        .expect("run hooktrail");
+    let output = cli(config, args).output().expect("run hooktrail");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+/// Writes signed `bodies` of the `hoops` source straight into the (stopped) store at `storage`,
+/// as intake would have received them now: for stores larger than posting would fill quickly.
+pub fn append_directly(storage: &Path, config_text: &str, bodies: &[Vec<u8>]) {
+    let store = hooktrail::store::redb::RedbStore::open(storage).expect("open the store");
+    let config = parse_config(config_text);
+    let source = config.source("hoops").expect("the hoops source");
+    for chunk in bodies.chunks(500) {
+        let batch: Vec<hooktrail::store::Capture> = chunk
+            .iter()
+            .map(|body| {
+                let received_at = Utc::now();
+                let signed = source
+                    .sign(body, received_at.timestamp(), None)
+                    .expect("sign");
+                let normalized = source.normalize(&hooktrail::sources::RawDelivery {
+                    source: "hoops",
+                    received_at,
+                    headers: &signed.headers,
+                    body,
+                });
+                hooktrail::store::Capture::new(
+                    "hoops",
+                    received_at,
+                    signed.headers,
+                    body.clone().into(),
+                    normalized,
+                )
+            })
+            .collect();
+        store.append(&batch).expect("append");
+    }
 }
 
 /// The staff member the page tests sign in as.
