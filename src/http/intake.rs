@@ -135,6 +135,8 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         | ApiError::NothingReceived(_)
         | ApiError::UnsupportedMediaType
         | ApiError::BackupRunning
+        | ApiError::BackupPath(_)
+        | ApiError::BackupExists(_)
         | ApiError::Unauthenticated
         | ApiError::Internal => "internal",
     }

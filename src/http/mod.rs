@@ -43,6 +43,8 @@ pub struct AppState {
     pub page_cache: page_cache::PageCache,
     pub sessions: session::SessionCodec,
     pub login_throttle: throttle::LoginThrottle,
+    /// Held while a live backup is being written: one at a time.
+    pub backup_running: tokio::sync::Mutex<()>,
 }
 
 /// Registers every route.

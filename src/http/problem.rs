@@ -40,6 +40,12 @@ pub enum ApiError {
     /// pages bounded.
     #[error("a backup is already being written; retry when it has finished")]
     BackupRunning,
+    /// A backup may not be written where it was asked to be.
+    #[error("{0}")]
+    BackupPath(String),
+    /// Backups never overwrite.
+    #[error("{0}")]
+    BackupExists(String),
     #[error("the request was not received in time")]
     RequestTimeout,
     #[error("too many deliveries are waiting to be stored; retry shortly")]
@@ -61,6 +67,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad-request",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::BackupRunning => "backup-running",
+            ApiError::BackupPath(_) => "invalid-backup-path",
+            ApiError::BackupExists(_) => "backup-exists",
             ApiError::RequestTimeout => "request-timeout",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage-unavailable",
@@ -78,6 +86,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "Bad request",
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::BackupRunning => "Backup already running",
+            ApiError::BackupPath(_) => "Invalid backup path",
+            ApiError::BackupExists(_) => "Backup exists",
             ApiError::RequestTimeout => "Request timeout",
             ApiError::Overloaded => "Overloaded",
             ApiError::StorageUnavailable => "Storage unavailable",
@@ -111,9 +121,9 @@ impl ResponseError for ApiError {
             }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Rejected(_) | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BackupPath(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::BackupRunning => StatusCode::CONFLICT,
+            ApiError::BackupRunning | ApiError::BackupExists(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
