@@ -101,7 +101,7 @@ impl Gateway {
             page_cache: PageCache::new(config.display.page_cache_mib.saturating_mul(1 << 20)),
             sessions,
             login_throttle: LoginThrottle::default(),
-            backup_running: tokio::sync::Mutex::new(()),
+            backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
         let read_timeout = Duration::from_secs(config.server.read_timeout_secs);

@@ -121,13 +121,17 @@ async fn backup(
     state: web::Data<AppState>,
     request: web::Json<BackupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let _only_one = state
+    // Held by the copy itself, not by this request: a client that hangs up does not let a
+    // second backup start beside a copy still running.
+    let only_one = state
         .backup_running
-        .try_lock()
+        .clone()
+        .try_lock_owned()
         .map_err(|_| ApiError::BackupRunning)?;
     let configured = state.config.storage.backup_folder();
     let store = state.store.clone();
     let done = web::block(move || {
+        let _only_one = only_one;
         let folder = BackupFolder::open(&configured)?;
         let target = folder.create(&folder.relative(&request.path)?)?;
         match copy_and_verify(store.as_ref(), &target.file) {

@@ -44,7 +44,7 @@ pub struct AppState {
     pub sessions: session::SessionCodec,
     pub login_throttle: throttle::LoginThrottle,
     /// Held while a live backup is being written: one at a time.
-    pub backup_running: tokio::sync::Mutex<()>,
+    pub backup_running: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Registers every route.
