@@ -105,6 +105,7 @@ impl Gateway {
             revoked_sessions,
             login_throttle: LoginThrottle::default(),
             password_checks: PasswordChecks::new(config.auth.max_password_checks),
+            backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
         let read_timeout = Duration::from_secs(config.server.read_timeout_secs);

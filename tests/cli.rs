@@ -1,10 +1,12 @@
-//! The command line against the real binary: send, verify, reindex, graceful shutdown.
+//! The command line against the real binary: send, verify, reindex, export, graceful shutdown.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::Stdio;
 
-use common::{ChildGateway, Client, run_cli, run_cli_output, status_changed, write_config};
+use common::{ChildGateway, Client, cli, run_cli, run_cli_output, status_changed, write_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_posts_a_signed_file_that_the_api_then_serves() {
@@ -568,4 +570,86 @@ async fn send_and_verify_reach_a_gateway_over_https_trusting_the_given_ca() {
     assert!(verify.status.success(), "{stdout}{}", text(&verify.stderr));
     assert!(stdout.starts_with("ok: 1 deliveries"), "{stdout}");
     assert!(server.terminate().success());
+}
+
+#[test]
+fn export_without_a_subject_or_all_names_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), "");
+    let output = cli(&config, &["export"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--subject") && stderr.contains("--all"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn export_into_a_reader_that_stops_early_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    // Far more than a pipe holds (64 KiB), so the export is still writing when the pipe closes.
+    let bodies: Vec<Vec<u8>> = (0..2000)
+        .map(|i| status_changed("7", &format!("Step {i}"), "2026-03-04T10:00:00Z"))
+        .collect();
+    common::append_directly(&dir.path().join("hooktrail.redb"), &text, &bodies);
+
+    for format in ["jsonl", "csv"] {
+        // `hooktrail export … | head -1`
+        let mut child = cli(&config, &["export", "--all", "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{format}: the first line arrived");
+        // The reader is dropped here: the pipe is closed while the export still writes.
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{format}: {stderr}");
+        assert!(
+            !stderr.to_lowercase().contains("broken pipe") && !stderr.contains("error"),
+            "{format}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporting_a_subject_nothing_was_received_for_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let client = Client::new(server.base.clone(), &text);
+    let event = status_changed("1", "Printing", "2026-03-04T10:00:00Z");
+    assert_eq!(client.post_signed(&event).await.status(), 200);
+    let output_file = dir.path().join("nope.jsonl");
+    let output_arg = output_file.display().to_string();
+    let export_nope = ["export", "--subject", "job:nope", "--output", &output_arg];
+
+    let live = ["--url", server.base.as_str(), "--token", common::TOKEN];
+    let asked_the_gateway = cli(&config, &[&export_nope[..], &live[..]].concat())
+        .output()
+        .unwrap();
+    assert!(server.terminate().success());
+    let read_the_file = cli(&config, &export_nope).output().unwrap();
+
+    for (how, output) in [("live", asked_the_gateway), ("offline", read_the_file)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{how}: {stderr}");
+        assert!(
+            stderr.contains("nothing has been received about job:nope"),
+            "{how}: {stderr}"
+        );
+        assert!(
+            !output_file.exists(),
+            "{how}: no empty export is left behind"
+        );
+    }
+    // A subject with history still exports, with success.
+    let (ok, out) = run_cli(&config, &["export", "--subject", "job:1"]);
+    assert!(ok && out.lines().count() == 1, "{out}");
 }

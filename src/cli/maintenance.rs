@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use chrono::Utc;
 
 use super::remote::{Remote, RemoteArgs};
@@ -159,7 +160,22 @@ pub fn erase(
 pub fn backup(config: &Config, remote: &RemoteArgs, target: &Path) -> anyhow::Result<ExitCode> {
     match access(config, remote)? {
         Access::Local(snapshot) => {
-            let report = snapshot.backup(target)?;
+            // Never over an existing file, nor through a link planted at its name.
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
+            let written = file.try_clone()?;
+            let report = match snapshot.backup(file) {
+                Ok(report) => report,
+                Err(err) => {
+                    // A partial copy is not a backup; leave nothing behind.
+                    let _ = std::fs::remove_file(target);
+                    return Err(err.into());
+                }
+            };
             drop(snapshot);
             println!(
                 "copied {} rows in {} tables to {}",
@@ -168,7 +184,9 @@ pub fn backup(config: &Config, remote: &RemoteArgs, target: &Path) -> anyhow::Re
                 target.display()
             );
             // A backup that does not verify is not a backup.
-            Ok(print_chain(RedbSnapshot::open(target)?.verify_chain()?))
+            Ok(print_chain(
+                RedbSnapshot::from_file(written)?.verify_chain()?,
+            ))
         }
         Access::Live(remote) => {
             let target = std::path::absolute(target)?;

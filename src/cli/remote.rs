@@ -22,6 +22,16 @@ pub struct RemoteArgs {
     pub tls: TlsArgs,
 }
 
+/// The gateway's refusal, from its problem+json (a verb may act on its type).
+#[derive(Debug, thiserror::Error)]
+#[error("the gateway answered {status}: {detail}")]
+pub struct Refusal {
+    pub status: reqwest::StatusCode,
+    /// e.g. `urn:hooktrail:problem:not-found`.
+    pub problem: Option<String>,
+    pub detail: String,
+}
+
 pub struct Remote {
     base: String,
     token: String,
@@ -48,8 +58,12 @@ impl Remote {
         let status = response.status();
         let body: Value = response.json().unwrap_or(Value::Null);
         if !status.is_success() {
-            let detail = body["detail"].as_str().unwrap_or("no detail");
-            anyhow::bail!("the gateway answered {status}: {detail}");
+            return Err(Refusal {
+                status,
+                problem: body["type"].as_str().map(str::to_owned),
+                detail: body["detail"].as_str().unwrap_or("no detail").to_owned(),
+            }
+            .into());
         }
         Ok(body)
     }

@@ -2,18 +2,22 @@
 //! (the gateway owns the file, so other processes ask it): integrity, paging through every
 //! entry, and consistent backups. Every route requires a [`Caller`].
 
-use std::path::{Component, Path, PathBuf};
+mod backup_target;
+
+use std::path::PathBuf;
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::api::ensure_received;
 use super::auth::Caller;
 use super::{ApiError, AppState};
 use crate::activity::{Entry, Subject};
 use crate::store::redb::RedbSnapshot;
-use crate::store::{ChainReport, Cursor};
+use crate::store::{BackupReport, ChainReport, Cursor, Store};
+use backup_target::{BackupFolder, TargetError};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(integrity).service(export).service(backup);
 }
 
@@ -37,7 +41,7 @@ impl From<ChainReport> for Integrity {
 }
 
 /// Recomputes the integrity chain over the whole log (O(history): an operator's check).
-#[get("/api/v1/integrity")]
+#[get("/integrity")]
 async fn integrity(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let report = web::block(move || store.verify_chain()).await??;
@@ -58,7 +62,7 @@ struct EntriesPage {
 }
 
 /// A page of an export, oldest first: `?subject=job:1042` for one timeline, else everything.
-#[get("/api/v1/export")]
+#[get("/export")]
 async fn export(
     _caller: Caller,
     state: web::Data<AppState>,
@@ -80,7 +84,14 @@ async fn export(
         None => None,
     };
     let store = state.store.clone();
-    let page = web::block(move || store.export_page(subject.as_ref(), after, limit)).await??;
+    let page = web::block(move || {
+        let page = store.export_page(subject.as_ref(), after, limit)?;
+        if let Some(subject) = subject.as_ref().filter(|_| page.entries.is_empty()) {
+            ensure_received(store.as_ref(), subject)?;
+        }
+        Ok::<_, ApiError>(page)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(EntriesPage {
         entries: page.entries,
         next_cursor: page.next.map(|cursor| cursor.to_string()),
@@ -100,67 +111,73 @@ struct BackupDone {
     integrity: Integrity,
 }
 
-/// Copies a consistent snapshot into a new file inside the configured backup folder (a live
-/// gateway writes only there: an API token must not become a way to write anywhere), then
-/// verifies the copy.
-#[post("/api/v1/backups")]
+/// Copies a consistent snapshot into a new file inside the configured backup folder, then
+/// verifies the copy. A live gateway writes only there, and follows no link on the way (see
+/// [`backup_target`]): an API token must not become a way to write anywhere. One backup at a
+/// time: another request meanwhile answers 409.
+#[post("/backups")]
 async fn backup(
     _caller: Caller,
     state: web::Data<AppState>,
     request: web::Json<BackupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let folder = state.config.storage.backup_folder();
-    let target = inside(&folder, &request.path).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "a running gateway writes backups only inside {}",
-            folder.display()
-        ))
-    })?;
-    if target.exists() {
-        return Err(ApiError::BadRequest(
-            "that file exists already; backups never overwrite".into(),
-        ));
-    }
-    std::fs::create_dir_all(&folder).map_err(|_| ApiError::StorageUnavailable)?;
+    // Held by the copy itself, not by this request: a client that hangs up does not let a
+    // second backup start beside a copy still running.
+    let only_one = state
+        .backup_running
+        .clone()
+        .try_lock_owned()
+        .map_err(|_| ApiError::BackupRunning)?;
+    let configured = state.config.storage.backup_folder();
     let store = state.store.clone();
-    let copy_to = target.clone();
-    let report = web::block(move || store.backup(&copy_to)).await??;
-    let check = target.clone();
-    let chain = web::block(move || RedbSnapshot::open(&check)?.verify_chain()).await??;
-    Ok(HttpResponse::Created().json(BackupDone {
-        path: target,
-        rows: report.rows,
-        tables: report.tables,
-        integrity: chain.into(),
-    }))
+    let done = web::block(move || {
+        let _only_one = only_one;
+        let folder = BackupFolder::open(&configured)?;
+        let target = folder.create(&folder.relative(&request.path)?)?;
+        match copy_and_verify(store.as_ref(), &target.file) {
+            Ok((report, chain)) => Ok(BackupDone {
+                path: target.path,
+                rows: report.rows,
+                tables: report.tables,
+                integrity: chain.into(),
+            }),
+            Err(err) => {
+                target.discard();
+                Err(err)
+            }
+        }
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(done))
 }
 
-/// `requested` resolved inside `folder` (a bare file name, or a path under it without `..`).
-fn inside(folder: &Path, requested: &Path) -> Option<PathBuf> {
-    let relative = requested.strip_prefix(folder).unwrap_or(requested);
-    let clean = relative
-        .components()
-        .all(|part| matches!(part, Component::Normal(_)));
-    (clean && relative.file_name().is_some()).then(|| folder.join(relative))
+/// The copy, then its verification through the same file handle.
+fn copy_and_verify(
+    store: &dyn Store,
+    file: &std::fs::File,
+) -> Result<(BackupReport, ChainReport), ApiError> {
+    let handle = || {
+        file.try_clone().map_err(|err| {
+            tracing::error!(error = %err, "cannot duplicate the backup file's handle");
+            ApiError::Internal
+        })
+    };
+    let report = store.backup(handle()?)?;
+    let chain = RedbSnapshot::from_file(handle()?)?.verify_chain()?;
+    Ok((report, chain))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backups_stay_inside_their_folder() {
-        let folder = Path::new("/var/lib/hooktrail/backups");
-        assert_eq!(
-            inside(folder, Path::new("a.redb")),
-            Some(folder.join("a.redb"))
-        );
-        assert_eq!(
-            inside(folder, Path::new("/var/lib/hooktrail/backups/b.redb")),
-            Some(folder.join("b.redb"))
-        );
-        assert_eq!(inside(folder, Path::new("../escape.redb")), None);
-        assert_eq!(inside(folder, Path::new("/etc/passwd")), None);
-        assert_eq!(inside(folder, Path::new("")), None);
+impl From<TargetError> for ApiError {
+    fn from(err: TargetError) -> Self {
+        match err {
+            TargetError::Exists(_) => ApiError::BackupExists(err.to_string()),
+            TargetError::Unwritable(ref io) => {
+                tracing::error!(error = %io, "the backup folder cannot be written");
+                ApiError::StorageUnavailable
+            }
+            TargetError::Outside { .. }
+            | TargetError::NoSuchFolder(_)
+            | TargetError::NotAFolder(_) => ApiError::BackupPath(err.to_string()),
+        }
     }
 }

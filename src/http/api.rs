@@ -1,15 +1,34 @@
 //! The JSON API: `GET /api/v1/subjects/{kind}/{id}/entries`, `GET /api/v1/entries/{id}`,
 //! `GET /api/v1/deliveries/{seq}`, `GET /api/v1/unmatched`. Every route requires a [`Caller`].
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, Scope, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, admin, problem};
 use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
-use crate::store::{Cursor, PageQuery, StoredDelivery};
+use crate::store::{Cursor, PageQuery, Store, StoredDelivery};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Everything under `/api/v1` — the routes here and the operators' in [`admin`] — in one
+/// scope, whose extractor settings answer a malformed query, path or body as problem+json.
+pub fn scope() -> Scope {
+    web::scope("/api/v1")
+        .configure(problem::extractor_configs)
+        .configure(routes)
+        .configure(admin::routes)
+}
+
+/// An empty first page from a subject nothing was ever received for is a 404, as on the
+/// pages: an empty list would look like a job without history. (A filter, or a cursor past the
+/// end, that finds nothing is not an error; only a subject without any entry is.)
+pub(super) fn ensure_received(store: &dyn Store, subject: &Subject) -> Result<(), ApiError> {
+    match store.subject_origin(subject)? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NothingReceived(subject.clone())),
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(subject_entries)
         .service(entry)
         .service(delivery)
@@ -64,7 +83,7 @@ impl EntriesQuery {
     }
 }
 
-#[get("/api/v1/subjects/{kind}/{id}/entries")]
+#[get("/subjects/{kind}/{id}/entries")]
 async fn subject_entries(
     _caller: Caller,
     state: web::Data<AppState>,
@@ -78,14 +97,21 @@ async fn subject_entries(
     let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let page_query = query.parse()?;
     let store = state.store.clone();
-    let page = web::block(move || store.subject_entries(&subject, &page_query)).await??;
+    let page = web::block(move || {
+        let page = store.subject_entries(&subject, &page_query)?;
+        if page.entries.is_empty() {
+            ensure_received(store.as_ref(), &subject)?;
+        }
+        Ok::<_, ApiError>(page)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(EntriesPage {
         entries: page.entries,
         next_cursor: page.next.map(|cursor| cursor.to_string()),
     }))
 }
 
-#[get("/api/v1/entries/{id}")]
+#[get("/entries/{id}")]
 async fn entry(
     _caller: Caller,
     state: web::Data<AppState>,
@@ -103,7 +129,7 @@ async fn entry(
 
 /// A delivery's record in the log (without its body): how it was received and understood,
 /// including whether it was flagged.
-#[get("/api/v1/deliveries/{seq}")]
+#[get("/deliveries/{seq}")]
 async fn delivery(
     _caller: Caller,
     state: web::Data<AppState>,
@@ -132,7 +158,7 @@ struct UnmatchedQuery {
 
 /// Entries that no link resolves to a job or salesdoc yet (an email callback before its
 /// `email.sent`, an accounting change before `invoice.sent_to_accounting`), newest first.
-#[get("/api/v1/unmatched")]
+#[get("/unmatched")]
 async fn unmatched(
     _caller: Caller,
     state: web::Data<AppState>,

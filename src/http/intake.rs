@@ -146,7 +146,15 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         ApiError::StorageUnavailable => "storage_unavailable",
         ApiError::RequestTimeout => "timeout",
         ApiError::BadRequest(_) => "unreadable_body",
-        ApiError::NotFound(_) | ApiError::Unauthenticated | ApiError::Internal => "internal",
+        // Never raised on intake.
+        ApiError::NotFound(_)
+        | ApiError::NothingReceived(_)
+        | ApiError::UnsupportedMediaType
+        | ApiError::BackupRunning
+        | ApiError::BackupPath(_)
+        | ApiError::BackupExists(_)
+        | ApiError::Unauthenticated
+        | ApiError::Internal => "internal",
     }
 }
 

@@ -46,13 +46,14 @@ pub struct AppState {
     pub revoked_sessions: revoked::RevokedSessions,
     pub login_throttle: throttle::LoginThrottle,
     pub password_checks: throttle::PasswordChecks,
+    /// Held while a live backup is being written: one at a time.
+    pub backup_running: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(intake::routes)
-        .configure(api::routes)
-        .configure(admin::routes)
+        .service(api::scope())
         .configure(health::routes)
         .configure(login::routes)
         .configure(pages::routes);

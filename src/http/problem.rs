@@ -1,11 +1,17 @@
 //! The HTTP layer's one error type, mapped once to responses: RFC 9457 problem+json for the
 //! API and intake. Messages never carry internals (no stack traces, no storage paths).
+//!
+//! Requests that actix's extractors refuse before a handler runs (a query, path or JSON body
+//! that does not fit the route) are mapped here too, through [`extractor_configs`], so no API
+//! route ever answers in plain text.
 
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError, web};
 use serde::Serialize;
 
+use crate::activity::Subject;
 use crate::sources::Rejection;
 use crate::store::StoreError;
 use crate::store::writer::SubmitError;
@@ -16,6 +22,10 @@ pub enum ApiError {
     UnknownSource,
     #[error("{0}")]
     NotFound(&'static str),
+    /// A subject with no history at all (an id is the business app's: the gateway cannot tell
+    /// a job that has sent nothing yet from a mistyped id).
+    #[error("nothing has been received about {}", .0.key())]
+    NothingReceived(Subject),
     #[error("the body is larger than the {limit} byte limit")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -24,6 +34,18 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{0}")]
     BadRequest(String),
+    #[error("the body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// Another backup is being written; one at a time keeps the disk and the snapshot's pinned
+    /// pages bounded.
+    #[error("a backup is already being written; retry when it has finished")]
+    BackupRunning,
+    /// A backup may not be written where it was asked to be.
+    #[error("{0}")]
+    BackupPath(String),
+    /// Backups never overwrite.
+    #[error("{0}")]
+    BackupExists(String),
     #[error("the request was not received in time")]
     RequestTimeout,
     #[error("too many deliveries are waiting to be stored; retry shortly")]
@@ -38,11 +60,15 @@ impl ApiError {
     fn slug(&self) -> &'static str {
         match self {
             ApiError::UnknownSource => "unknown-source",
-            ApiError::NotFound(_) => "not-found",
+            ApiError::NotFound(_) | ApiError::NothingReceived(_) => "not-found",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::Rejected(_) => "invalid-signature",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::BadRequest(_) => "bad-request",
+            ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::BackupRunning => "backup-running",
+            ApiError::BackupPath(_) => "invalid-backup-path",
+            ApiError::BackupExists(_) => "backup-exists",
             ApiError::RequestTimeout => "request-timeout",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage-unavailable",
@@ -53,11 +79,15 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::UnknownSource => "Unknown source",
-            ApiError::NotFound(_) => "Not found",
+            ApiError::NotFound(_) | ApiError::NothingReceived(_) => "Not found",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::Rejected(_) => "Signature verification failed",
             ApiError::Unauthenticated => "Authentication required",
             ApiError::BadRequest(_) => "Bad request",
+            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::BackupRunning => "Backup already running",
+            ApiError::BackupPath(_) => "Invalid backup path",
+            ApiError::BackupExists(_) => "Backup exists",
             ApiError::RequestTimeout => "Request timeout",
             ApiError::Overloaded => "Overloaded",
             ApiError::StorageUnavailable => "Storage unavailable",
@@ -86,10 +116,14 @@ struct Problem<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::UnknownSource | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownSource | ApiError::NotFound(_) | ApiError::NothingReceived(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Rejected(_) | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BackupPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BackupRunning | ApiError::BackupExists(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -141,5 +175,55 @@ impl From<SubmitError> for ApiError {
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         ApiError::Internal
+    }
+}
+
+/// The extractor settings for every API route: each refusal becomes an [`ApiError`].
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::from(err).into()))
+        .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::from(err).into()))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(JSON_BODY_LIMIT)
+                .error_handler(|err, _| ApiError::from(err).into()),
+        );
+}
+
+/// The API's JSON bodies are small requests (`{"path": …}`), never data.
+const JSON_BODY_LIMIT: usize = 16 * 1024;
+
+impl From<QueryPayloadError> for ApiError {
+    fn from(err: QueryPayloadError) -> Self {
+        match err {
+            QueryPayloadError::Deserialize(reason) => ApiError::BadRequest(format!(
+                "the query string does not fit this route: {reason}"
+            )),
+            _ => ApiError::BadRequest("the query string does not fit this route".into()),
+        }
+    }
+}
+
+impl From<PathError> for ApiError {
+    /// A path segment that cannot be an id (`/api/v1/deliveries/abc`) names nothing, just as
+    /// an id nothing was stored under does.
+    fn from(_: PathError) -> Self {
+        ApiError::NotFound("nothing is found at this address")
+    }
+}
+
+impl From<JsonPayloadError> for ApiError {
+    fn from(err: JsonPayloadError) -> Self {
+        match err {
+            JsonPayloadError::OverflowKnownLength { limit, .. }
+            | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
+            JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+            JsonPayloadError::Deserialize(reason) => {
+                ApiError::BadRequest(format!("the body does not fit this route: {reason}"))
+            }
+            JsonPayloadError::Payload(_) => {
+                ApiError::BadRequest("the body could not be read".into())
+            }
+            _ => ApiError::Internal,
+        }
     }
 }

@@ -339,8 +339,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Page, StoreError>;
 
-    /// Copies one consistent snapshot of the store into a new file at `target`.
-    fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError>;
+    /// Copies one consistent snapshot of the store into `target`, a new, empty file the caller
+    /// created (the store never resolves a path for a backup: where one may land is the
+    /// caller's decision).
+    fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError>;
 
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;

@@ -186,7 +186,7 @@ impl Store for ReopeningStore {
         self.with(|store| store.export_page(subject, after, limit))
     }
 
-    fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError> {
+    fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
         self.with(|store| store.backup(target))
     }
 
@@ -286,7 +286,7 @@ mod tests {
         ) -> Result<Page, StoreError> {
             self.inner.export_page(s, a, l)
         }
-        fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError> {
+        fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
             self.inner.backup(target)
         }
         fn check_writable(&self) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
-//! Stores for fault tests: one that holds its first commit (to fill the queue), one that fails
-//! commits (as on a full disk). Both delegate everything else to a real redb store.
+//! Stores for fault tests: one that holds its first commit (to fill the queue), one that holds
+//! its first backup (to ask for another meanwhile), one that fails commits (as on a full disk).
+//! All delegate everything else to a real redb store.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct ControlledStore {
     inner: RedbStore,
     entered: std::sync::Mutex<Option<mpsc::Sender<()>>>,
     gate: std::sync::Mutex<Option<mpsc::Receiver<()>>>,
+    /// Like `entered` and `gate`, for the first backup.
+    backup_hold: std::sync::Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
     pub failing: AtomicBool,
 }
 
@@ -95,7 +98,12 @@ impl Store for ControlledStore {
     ) -> Result<Page, StoreError> {
         self.inner.export_page(subject, after, limit)
     }
-    fn backup(&self, target: &std::path::Path) -> Result<BackupReport, StoreError> {
+    fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
+        if let Some((entered, gate)) = self.backup_hold.lock().unwrap().take() {
+            let _ = entered.send(());
+            // Released when the gate opens, or when a failing test drops it.
+            let _ = gate.recv();
+        }
         self.inner.backup(target)
     }
     fn check_writable(&self) -> Result<(), StoreError> {
@@ -127,6 +135,24 @@ pub fn controlled(
         inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
         entered: std::sync::Mutex::new(Some(entered_tx)),
         gate: std::sync::Mutex::new(Some(gate_rx)),
+        backup_hold: std::sync::Mutex::new(None),
+        failing: AtomicBool::new(false),
+    });
+    (store, entered_rx, gate_tx)
+}
+
+/// A store whose first backup waits for the gate: the receiver hears when it is held (the
+/// backup file exists, nothing is copied yet), the sender opens it.
+pub fn holding_backup(
+    dir: &tempfile::TempDir,
+) -> (Arc<ControlledStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (gate_tx, gate_rx) = mpsc::channel();
+    let store = Arc::new(ControlledStore {
+        inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
+        entered: std::sync::Mutex::new(None),
+        gate: std::sync::Mutex::new(None),
+        backup_hold: std::sync::Mutex::new(Some((entered_tx, gate_rx))),
         failing: AtomicBool::new(false),
     });
     (store, entered_rx, gate_tx)
@@ -138,6 +164,7 @@ pub fn failing(dir: &tempfile::TempDir) -> Arc<ControlledStore> {
         inner: RedbStore::open(&dir.path().join("failing.redb")).unwrap(),
         entered: std::sync::Mutex::new(None),
         gate: std::sync::Mutex::new(None),
+        backup_hold: std::sync::Mutex::new(None),
         failing: AtomicBool::new(true),
     })
 }

@@ -1,9 +1,13 @@
 //! `hooktrail backup`: a consistent copy of a live store. One read transaction pins a snapshot;
 //! every table is copied from it into a new file, in bounded write transactions so memory stays
 //! flat, and the copy is then verified like the original.
+//!
+//! The copy goes into a file the caller has already created: where a backup may land (and that
+//! no link is followed on the way there) is decided before the store is involved.
 
-use std::path::Path;
+use std::fs::File;
 
+use redb::backends::FileBackend;
 use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value};
 
 use super::tables::{
@@ -15,14 +19,19 @@ use crate::store::{BackupReport, StoreError};
 /// Rows per write transaction in the copy.
 const CHUNK: usize = 20_000;
 
-pub fn copy(source: &ReadTransaction, target: &Path) -> Result<BackupReport, StoreError> {
-    if target.exists() {
-        return Err(StoreError::Unavailable(format!(
-            "{} exists already; backups never overwrite",
-            target.display()
-        )));
+/// Copies the snapshot `source` into `target`, a new, empty file.
+pub fn copy(source: &ReadTransaction, target: File) -> Result<BackupReport, StoreError> {
+    let length = target
+        .metadata()
+        .map_err(|err| StoreError::Unavailable(format!("cannot read the backup file: {err}")))?
+        .len();
+    if length != 0 {
+        // Never merged into an existing store, nor written over anything.
+        return Err(StoreError::Unavailable(
+            "a backup is written only into a new, empty file".to_owned(),
+        ));
     }
-    let copy = Database::builder().create(target)?;
+    let copy = Database::builder().create_with_backend(FileBackend::new(target)?)?;
     let mut report = BackupReport { rows: 0, tables: 0 };
     let mut add = |rows: u64| {
         report.rows += rows;

@@ -162,7 +162,7 @@ impl Store for RedbStore {
         export::page(&self.db.begin_read()?, subject, after, limit)
     }
 
-    fn backup(&self, target: &Path) -> Result<BackupReport, StoreError> {
+    fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
         backup::copy(&self.db.begin_read()?, target)
     }
 

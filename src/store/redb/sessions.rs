@@ -161,7 +161,9 @@ mod tests {
         };
         store.revoke_sessions(&revocation, at(0)).unwrap();
         let copy = dir.path().join("copy.redb");
-        store.backup(&copy).unwrap();
+        store
+            .backup(std::fs::File::create_new(&copy).unwrap())
+            .unwrap();
         let restored = RedbStore::open(&copy).unwrap();
         assert_eq!(restored.revocations(at(1)).unwrap(), [revocation]);
     }

@@ -1,8 +1,10 @@
 //! Read-only access to a store file no gateway has open (CLI verbs on a stopped gateway; a
 //! running one answers the same questions through its API).
 
+use std::fs::File;
 use std::path::Path;
 
+use redb::backends::FileBackend;
 use redb::{Builder, ReadOnlyDatabase, ReadableDatabase};
 
 use super::{backup, export, maintenance, migrate};
@@ -18,11 +20,23 @@ impl RedbSnapshot {
     /// layout: only a writer may repair or upgrade it (start the gateway, or open it with
     /// [`super::RedbStore::open`] once, as the CLI's read-only verbs do for a stopped gateway).
     pub fn open(path: &Path) -> Result<RedbSnapshot, StoreError> {
-        let db = Builder::new().open_read_only(path)?;
+        RedbSnapshot::checked(Builder::new().open_read_only(path)?, path.display())
+    }
+
+    /// A store file already open: a backup just written, read back through the very handle
+    /// it was written through (its path is not looked up again).
+    pub fn from_file(file: File) -> Result<RedbSnapshot, StoreError> {
+        let db = Builder::new().open_read_only_with_backend(FileBackend::new(file)?)?;
+        RedbSnapshot::checked(db, "the file")
+    }
+
+    fn checked(
+        db: ReadOnlyDatabase,
+        name: impl std::fmt::Display,
+    ) -> Result<RedbSnapshot, StoreError> {
         if migrate::is_outdated(&db.begin_read()?)? {
             return Err(StoreError::Unavailable(format!(
-                "{} has an earlier version's table layout; opening it for writing once moves it over",
-                path.display()
+                "{name} has an earlier version's table layout; opening it for writing once moves it over"
             )));
         }
         Ok(RedbSnapshot { db })
@@ -56,8 +70,8 @@ impl RedbSnapshot {
         export::count(&self.db.begin_read()?, subject)
     }
 
-    /// Copies the snapshot into a new store file at `target`.
-    pub fn backup(&self, target: &Path) -> Result<crate::store::BackupReport, StoreError> {
+    /// Copies the snapshot into `target`, a new, empty file.
+    pub fn backup(&self, target: File) -> Result<crate::store::BackupReport, StoreError> {
         backup::copy(&self.db.begin_read()?, target)
     }
 }
