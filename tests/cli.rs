@@ -618,6 +618,45 @@ fn export_into_a_reader_that_stops_early_ends_quietly() {
     }
 }
 
+#[test]
+fn csv_export_keeps_the_time_an_entry_claimed_but_could_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    let claims = [
+        status_changed("8", "Printing", "1999-12-31T23:00:00Z"),
+        status_changed("8", "Packing", "2026-03-04T10:00:00Z"),
+    ];
+    common::append_directly(&dir.path().join("hooktrail.redb"), &text, &claims);
+    let (ok, out) = run_cli(
+        &config,
+        &["export", "--subject", "job:8", "--format", "csv"],
+    );
+    assert!(ok, "{out}");
+    let mut rows = csv::Reader::from_reader(out.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let flag = header
+        .iter()
+        .position(|name| name == "flag")
+        .expect("a flag column");
+    assert_eq!(flag, header.len() - 1, "added last: {header:?}");
+    let flags: Vec<String> = rows
+        .records()
+        .map(|row| row.unwrap()[flag].to_owned())
+        .collect();
+    assert_eq!(flags.len(), 2);
+    assert!(
+        flags.contains(&String::new()),
+        "the plausible one carries none: {flags:?}"
+    );
+    assert!(
+        flags
+            .iter()
+            .any(|flag| flag.contains("occurred_at_out_of_range")
+                && flag.contains("1999-12-31T23:00:00Z")),
+        "{flags:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exporting_a_subject_nothing_was_received_for_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();

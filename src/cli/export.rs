@@ -41,7 +41,7 @@ pub struct ExportArgs {
     remote: RemoteArgs,
 }
 
-pub const CSV_HEADER: [&str; 13] = [
+pub const CSV_HEADER: [&str; 14] = [
     "id",
     "occurred_at",
     "received_at",
@@ -55,6 +55,9 @@ pub const CSV_HEADER: [&str; 13] = [
     "event_id",
     "delivery_seq",
     "details",
+    // Last, so that the columns before it keep their places: why the entry wants a look
+    // (a time it claimed that was not used, with the claim), as JSON; empty when nothing.
+    "flag",
 ];
 
 pub fn run(config: &Config, args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -238,6 +241,11 @@ fn csv_record(entry: &Entry) -> Vec<String> {
         entry.source.event_id.clone().unwrap_or_default(),
         entry.source.delivery_seq.to_string(),
         serde_json::to_string(&entry.details).unwrap_or_default(),
+        entry
+            .flag
+            .as_ref()
+            .and_then(|flag| serde_json::to_string(flag).ok())
+            .unwrap_or_default(),
     ]
 }
 
