@@ -737,6 +737,40 @@ async fn filters_and_older_pages_keep_each_others_state() {
 }
 
 #[actix_web::test]
+async fn a_query_or_form_a_page_cannot_read_gets_the_friendly_error_page() {
+    let mut gateway = gateway_with_staff("").await;
+    let mut browser = signed_in(&gateway).await;
+    for path in [
+        "/jobs/1042?category=workflow&category=system",
+        "/unmatched?before=1&before=2",
+    ] {
+        let answer = browser.get(path).await;
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        assert_eq!(answer.headers["content-type"], "text/html; charset=utf-8");
+        let html = answer.html();
+        assert_eq!(
+            texts(&html, ".who"),
+            [STAFF_USER],
+            "{path}: the page keeps its header"
+        );
+    }
+    // A sign-in form that is not a form.
+    let refused = reqwest::Client::new()
+        .post(format!("{}/login", gateway.client.base))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    gateway.stop().await;
+}
+
+#[actix_web::test]
 async fn unknown_ids_and_routes_get_friendly_404_pages() {
     let mut gateway = gateway_with_staff("").await;
     let mut browser = signed_in(&gateway).await;

@@ -52,7 +52,8 @@ pub struct AppState {
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(intake::routes)
+    cfg.configure(page_error::extractor_configs)
+        .configure(intake::routes)
         .service(api::scope())
         .configure(health::routes)
         .configure(login::routes)

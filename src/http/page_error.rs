@@ -106,6 +106,26 @@ impl ResponseError for PageError {
     }
 }
 
+/// The extractor settings outside the API (which has its own, in [`super::problem`]): a query,
+/// path or form the route cannot read gets the friendly error page, not actix's plain text.
+pub fn extractor_configs(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
+        PageError::BadRequest(format!(
+            "This address asks for something Hooktrail cannot read ({err})."
+        ))
+        .into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|_, _| {
+        PageError::not_found("Page not found", "Nothing is found at this address.").into()
+    }))
+    .app_data(web::FormConfig::default().error_handler(|err, _| {
+        PageError::BadRequest(format!(
+            "This form could not be read ({err}). Please try again."
+        ))
+        .into()
+    }));
+}
+
 impl From<StoreError> for PageError {
     fn from(err: StoreError) -> Self {
         tracing::error!(error = %err, "storage error while rendering a page");
