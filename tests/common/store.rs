@@ -18,22 +18,27 @@ use hooktrail::store::{
 /// A store that can be held shut (to fill the queue) or made to fail (to break commits).
 pub struct ControlledStore {
     inner: RedbStore,
-    entered: std::sync::Mutex<Option<mpsc::Sender<()>>>,
-    gate: std::sync::Mutex<Option<mpsc::Receiver<()>>>,
-    /// Like `entered` and `gate`, for the first backup.
-    backup_hold: std::sync::Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    commit_hold: std::sync::Mutex<Option<Hold>>,
+    backup_hold: std::sync::Mutex<Option<Hold>>,
     pub failing: AtomicBool,
+}
+
+/// Where a held operation says it has been entered, and the gate it then waits for.
+type Hold = (mpsc::Sender<()>, mpsc::Receiver<()>);
+
+/// Which operation a gated store holds: its first commit or its first backup.
+enum Held {
+    Commit,
+    Backup,
 }
 
 impl Store for ControlledStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        if let Some(entered) = self.entered.lock().unwrap().take() {
+        if let Some((entered, gate)) = self.commit_hold.lock().unwrap().take() {
             // Nobody listens when a test does not need to know.
             let _ = entered.send(());
             // Hold this first commit until the test opens the gate.
-            if let Some(gate) = self.gate.lock().unwrap().take() {
-                gate.recv().unwrap();
-            }
+            gate.recv().unwrap();
         }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("simulated disk failure".into()));
@@ -129,16 +134,7 @@ impl Store for ControlledStore {
 pub fn controlled(
     dir: &tempfile::TempDir,
 ) -> (Arc<ControlledStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (gate_tx, gate_rx) = mpsc::channel();
-    let store = Arc::new(ControlledStore {
-        inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
-        entered: std::sync::Mutex::new(Some(entered_tx)),
-        gate: std::sync::Mutex::new(Some(gate_rx)),
-        backup_hold: std::sync::Mutex::new(None),
-        failing: AtomicBool::new(false),
-    });
-    (store, entered_rx, gate_tx)
+    gated(dir, Held::Commit)
 }
 
 /// A store whose first backup waits for the gate: the receiver hears when it is held (the
@@ -146,13 +142,24 @@ pub fn controlled(
 pub fn holding_backup(
     dir: &tempfile::TempDir,
 ) -> (Arc<ControlledStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    gated(dir, Held::Backup)
+}
+
+fn gated(
+    dir: &tempfile::TempDir,
+    held: Held,
+) -> (Arc<ControlledStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (entered_tx, entered_rx) = mpsc::channel();
     let (gate_tx, gate_rx) = mpsc::channel();
+    let hold = Some((entered_tx, gate_rx));
+    let (commit_hold, backup_hold) = match held {
+        Held::Commit => (hold, None),
+        Held::Backup => (None, hold),
+    };
     let store = Arc::new(ControlledStore {
         inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
-        entered: std::sync::Mutex::new(None),
-        gate: std::sync::Mutex::new(None),
-        backup_hold: std::sync::Mutex::new(Some((entered_tx, gate_rx))),
+        commit_hold: std::sync::Mutex::new(commit_hold),
+        backup_hold: std::sync::Mutex::new(backup_hold),
         failing: AtomicBool::new(false),
     });
     (store, entered_rx, gate_tx)
@@ -162,8 +169,7 @@ pub fn holding_backup(
 pub fn failing(dir: &tempfile::TempDir) -> Arc<ControlledStore> {
     Arc::new(ControlledStore {
         inner: RedbStore::open(&dir.path().join("failing.redb")).unwrap(),
-        entered: std::sync::Mutex::new(None),
-        gate: std::sync::Mutex::new(None),
+        commit_hold: std::sync::Mutex::new(None),
         backup_hold: std::sync::Mutex::new(None),
         failing: AtomicBool::new(true),
     })
