@@ -107,7 +107,7 @@ fn nothing_received(subject: &Subject) -> ExitCode {
     ExitCode::from(NOTHING_RECEIVED)
 }
 
-/// The running gateway's answer for a subject without history (see `api::ensure_received`).
+/// The running gateway's answer for a subject without history (see `api::unless_nothing_received`).
 fn refused_as_not_found(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Refusal>().is_some_and(|refusal| {
         refusal.status == reqwest::StatusCode::NOT_FOUND

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
-use super::api::ensure_received;
+use super::api::unless_nothing_received;
 use super::auth::Caller;
 use super::{ApiError, AppState};
 use crate::activity::{Entry, Subject};
@@ -86,10 +86,10 @@ async fn export(
     let store = state.store.clone();
     let page = web::block(move || {
         let page = store.export_page(subject.as_ref(), after, limit)?;
-        if let Some(subject) = subject.as_ref().filter(|_| page.entries.is_empty()) {
-            ensure_received(store.as_ref(), subject)?;
+        match &subject {
+            Some(subject) => unless_nothing_received(store.as_ref(), subject, page),
+            None => Ok(page),
         }
-        Ok::<_, ApiError>(page)
     })
     .await??;
     Ok(HttpResponse::Ok().json(EntriesPage {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::{ApiError, AppState, admin, problem};
 use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
-use crate::store::{Cursor, PageQuery, Store, StoredDelivery};
+use crate::store::{Cursor, Page, PageQuery, Store, StoredDelivery};
 
 /// Everything under `/api/v1` — the routes here and the operators' in [`admin`] — in one
 /// scope, whose extractor settings answer a malformed query, path or body as problem+json.
@@ -18,14 +18,19 @@ pub fn scope() -> Scope {
         .configure(admin::routes)
 }
 
-/// An empty first page from a subject nothing was ever received for is a 404, as on the
-/// pages: an empty list would look like a job without history. (A filter, or a cursor past the
-/// end, that finds nothing is not an error; only a subject without any entry is.)
-pub(super) fn ensure_received(store: &dyn Store, subject: &Subject) -> Result<(), ApiError> {
-    match store.subject_origin(subject)? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::NothingReceived(subject.clone())),
+/// `page` of `subject`, unless it is empty because nothing was ever received about the
+/// subject: that is a 404, as on the pages, since an empty list would look like a job without
+/// history. (A filter, or a cursor past the end, that finds nothing is not an error; only a
+/// subject without any entry is.) The check costs a seek, and only for an empty page.
+pub(super) fn unless_nothing_received(
+    store: &dyn Store,
+    subject: &Subject,
+    page: Page,
+) -> Result<Page, ApiError> {
+    if page.entries.is_empty() && store.subject_origin(subject)?.is_none() {
+        return Err(ApiError::NothingReceived(subject.clone()));
     }
+    Ok(page)
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -99,10 +104,7 @@ async fn subject_entries(
     let store = state.store.clone();
     let page = web::block(move || {
         let page = store.subject_entries(&subject, &page_query)?;
-        if page.entries.is_empty() {
-            ensure_received(store.as_ref(), &subject)?;
-        }
-        Ok::<_, ApiError>(page)
+        unless_nothing_received(store.as_ref(), &subject, page)
     })
     .await??;
     Ok(HttpResponse::Ok().json(EntriesPage {
