@@ -5,6 +5,8 @@
 pub mod chain;
 pub mod cursor;
 pub mod health;
+mod json;
+pub mod project;
 pub mod redb;
 pub mod reopen;
 pub mod stamps;
@@ -19,6 +21,7 @@ use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
 use crate::sources::{RawDelivery, ReplayKey};
 
 pub use cursor::Cursor;
+pub use json::{from_json, to_json};
 
 /// A verified delivery on its way into the log, normalized and hashed already. Both are pure
 /// work that runs on the request's thread, in parallel, which keeps the single writer's share

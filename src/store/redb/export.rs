@@ -4,9 +4,10 @@
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::query::with_status;
-use super::tables::{ENTRIES, TIMELINES, from_json, lane, lane_rows};
+use super::tables::{ENTRIES, TIMELINES, lane, lane_rows};
 use super::timelines::{self, Order};
 use crate::activity::{Category, Entry, EntryId, Subject};
+use crate::store::from_json;
 use std::ops::Bound;
 
 use crate::store::{Cursor, Page, StoreError};

@@ -16,6 +16,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 mod timelines;
+mod write;
 
 use std::path::Path;
 

@@ -6,10 +6,11 @@ use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::records::decode_delivery;
-use super::tables::{BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED, from_json};
+use super::tables::{BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED};
 use super::timelines::{self, Order};
 use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
+use crate::store::from_json;
 use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
 pub fn subject_entries(

@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::tables::from_json;
 use crate::activity::Outcome;
 use crate::sources::ReplayKey;
+use crate::store::from_json;
 use crate::store::{StoreError, StoredDelivery};
 
 /// The first byte of a version-1 record. JSON rows start with `{` (0x7b).
@@ -133,7 +133,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::store::redb::tables::to_json;
+    use crate::store::to_json;
 
     fn delivery(outcome: Outcome) -> StoredDelivery {
         StoredDelivery {

@@ -19,15 +19,13 @@
 //! The two session tables are not projections of the log: `reindex` leaves them alone, and
 //! their rows are dropped once expired (see [`super::sessions`]).
 
-use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
-use crate::activity::{Category, EntryId, Subject};
+use crate::activity::Category;
 use crate::store::StoreError;
-use crate::store::chain::GENESIS;
+use crate::store::project::ChainHead;
 
 pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_bodies");
@@ -48,7 +46,7 @@ pub const REVOKED_SESSIONS: TableDefinition<u128, i64> = TableDefinition::new("r
 pub const SESSION_CUTOFFS: TableDefinition<&str, (i64, i64)> =
     TableDefinition::new("session_cutoffs");
 
-const CHAIN_HEAD: &str = "chain_head";
+pub const CHAIN_HEAD: &str = "chain_head";
 
 /// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).
 pub type TimelineKey<'a> = (&'a str, u8, i64, u128);
@@ -66,47 +64,23 @@ pub fn lane_rows(subject_key: &str, lane: u8) -> RangeInclusive<TimelineKey<'_>>
     (subject_key, lane, i64::MIN, 0)..=(subject_key, lane, i64::MAX, u128::MAX)
 }
 
-/// Where a link points: the entry that established it and that entry's subjects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkTarget {
-    pub entry_id: EntryId,
-    pub subjects: Vec<Subject>,
+const CORRUPT_HEAD: &str = "chain head";
+
+/// The chain head as `meta` keeps it: seq (big-endian) ‖ hash.
+pub fn encode_head(head: &ChainHead) -> [u8; 40] {
+    let mut raw = [0u8; 40];
+    raw[..8].copy_from_slice(&head.seq.to_be_bytes());
+    raw[8..].copy_from_slice(&head.hash);
+    raw
 }
 
-/// The last delivery in the log and its chain value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainHead {
-    pub seq: u64,
-    pub hash: [u8; 32],
-}
-
-impl ChainHead {
-    pub const EMPTY: ChainHead = ChainHead {
-        seq: 0,
-        hash: GENESIS,
-    };
-
-    fn encode(&self) -> [u8; 40] {
-        let mut raw = [0u8; 40];
-        raw[..8].copy_from_slice(&self.seq.to_be_bytes());
-        raw[8..].copy_from_slice(&self.hash);
-        raw
-    }
-
-    pub fn decode(raw: &[u8]) -> Result<ChainHead, StoreError> {
-        let raw: &[u8; 40] = raw
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("chain head".into()))?;
-        let (seq, hash) = raw.split_at(8);
-        let seq = u64::from_be_bytes(
-            seq.try_into()
-                .map_err(|_| StoreError::Corrupt("chain head".into()))?,
-        );
-        let hash = hash
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("chain head".into()))?;
-        Ok(ChainHead { seq, hash })
-    }
+pub fn decode_head(raw: &[u8]) -> Result<ChainHead, StoreError> {
+    let corrupt = || StoreError::Corrupt(CORRUPT_HEAD.into());
+    let raw: &[u8; 40] = raw.try_into().map_err(|_| corrupt())?;
+    let (seq, hash) = raw.split_at(8);
+    let seq = u64::from_be_bytes(seq.try_into().map_err(|_| corrupt())?);
+    let hash = hash.try_into().map_err(|_| corrupt())?;
+    Ok(ChainHead { seq, hash })
 }
 
 /// Every table, open for writing in one transaction.
@@ -122,9 +96,6 @@ pub struct WriteTables<'txn> {
     pub unmatched: Table<'txn, u128, ()>,
     pub pending_links: Table<'txn, (&'static str, u128), ()>,
     pub email_status: Table<'txn, u128, &'static [u8]>,
-    /// The keys of the subjects whose timelines this transaction changed, for their stamps
-    /// (see [`crate::store::stamps`]). A set: a reindex touches every subject many times.
-    pub touched: HashSet<String>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -141,20 +112,7 @@ impl<'txn> WriteTables<'txn> {
             unmatched: txn.open_table(UNMATCHED)?,
             pending_links: txn.open_table(PENDING_LINKS)?,
             email_status: txn.open_table(EMAIL_STATUS)?,
-            touched: HashSet::new(),
         })
-    }
-
-    pub fn chain_head(&self) -> Result<ChainHead, StoreError> {
-        match self.meta.get(CHAIN_HEAD)? {
-            Some(raw) => ChainHead::decode(raw.value()),
-            None => Ok(ChainHead::EMPTY),
-        }
-    }
-
-    pub fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError> {
-        self.meta.insert(CHAIN_HEAD, head.encode().as_slice())?;
-        Ok(())
     }
 }
 
@@ -162,23 +120,9 @@ pub fn read_chain_head(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
 ) -> Result<ChainHead, StoreError> {
     match table.get(CHAIN_HEAD)? {
-        Some(raw) => ChainHead::decode(raw.value()),
+        Some(raw) => decode_head(raw.value()),
         None => Ok(ChainHead::EMPTY),
     }
-}
-
-pub fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    // Entries and delivery records run to a few hundred bytes: room for them from the start
-    // spares the writer a string of reallocations per record.
-    let mut json = Vec::with_capacity(JSON_RECORD_CAPACITY);
-    serde_json::to_writer(&mut json, value).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-    Ok(json)
-}
-
-const JSON_RECORD_CAPACITY: usize = 1024;
-
-pub fn from_json<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(raw).map_err(|err| StoreError::Corrupt(err.to_string()))
 }
 
 #[cfg(test)]
@@ -198,9 +142,9 @@ mod tests {
             seq: 0x0102,
             hash: [0xee; 32],
         };
-        let raw = head.encode();
+        let raw = encode_head(&head);
         assert_eq!(raw[..8], [0, 0, 0, 0, 0, 0, 1, 2]);
         assert_eq!(raw[8..], [0xee; 32]);
-        assert_eq!(ChainHead::decode(&raw).unwrap(), head);
+        assert_eq!(decode_head(&raw).unwrap(), head);
     }
 }

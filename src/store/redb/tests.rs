@@ -314,7 +314,7 @@ fn delivery_rows_written_as_json_by_earlier_versions_still_verify_and_read() {
         let mut table = txn.open_table(DELIVERIES).unwrap();
         for seq in [1, 3] {
             let raw = table.get(seq).unwrap().unwrap().value().to_vec();
-            let json = super::tables::to_json(&decode_delivery(&raw).unwrap()).unwrap();
+            let json = crate::store::to_json(&decode_delivery(&raw).unwrap()).unwrap();
             assert_eq!(json[0], b'{');
             table.insert(seq, json.as_slice()).unwrap();
         }
@@ -661,21 +661,6 @@ fn a_delivery_logged_without_a_replay_key_gains_the_one_reindex_reads_again() {
         })
         .unwrap();
     assert_eq!(store.delivery(1).unwrap().unwrap().replay_key, content());
-}
-
-#[test]
-fn dedup_keys_are_written_with_pinned_prefixes() {
-    use super::append::{delivery_key, event_key, replay_dedup_key};
-    assert_eq!(delivery_key("msg_1"), "d:msg_1");
-    assert_eq!(event_key("sg-1"), "e:sg-1");
-    assert_eq!(
-        replay_dedup_key(&ReplayKey::Token("mailgun-token:abc".into())),
-        "r:mailgun-token:abc"
-    );
-    assert_eq!(
-        replay_dedup_key(&ReplayKey::SignedContent([0x0f; 32])),
-        format!("c:{}", "0f".repeat(32))
-    );
 }
 
 #[test]

@@ -1,0 +1,122 @@
+//! The rules of projecting, written once for every backend.
+//!
+//! What a delivery means for the timelines — which of its entries are new (dedup), which
+//! subjects they belong to (links and pending links, attached retroactively), how email
+//! callbacks roll up into their email's status, and how `reindex` and `erase` rebuild or
+//! redact all of that — lives here, against [`Tables`]: the few primitives a backend offers
+//! inside its write transaction. A backend stores rows; it never decides what they mean. Both
+//! backends run this same code, so entry ids, dedup answers and timelines agree between them.
+
+mod append;
+mod erase;
+pub mod keys;
+mod reindex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::activity::details::DeliveryStatus;
+use crate::activity::{Entry, EntryId, Subject};
+use crate::store::chain::GENESIS;
+use crate::store::{StoreError, StoredDelivery};
+
+pub use append::{Committed, Projector, append_batch};
+pub use erase::erase;
+pub use reindex::reindex;
+
+/// The last delivery in the log and its chain value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+impl ChainHead {
+    pub const EMPTY: ChainHead = ChainHead {
+        seq: 0,
+        hash: GENESIS,
+    };
+}
+
+/// Where a link points: the entry that established it and that entry's subjects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkTarget {
+    pub entry_id: EntryId,
+    pub subjects: Vec<Subject>,
+}
+
+/// The primitives a backend provides inside one write transaction. Each is a plain read or
+/// write of one kind of row; none carries a rule. Writes replace what was there.
+pub trait Tables {
+    // The log.
+    fn chain_head(&mut self) -> Result<ChainHead, StoreError>;
+    fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError>;
+    /// Writes a delivery's record, and its body when given (a record written again keeps the
+    /// body it has).
+    fn put_delivery(
+        &mut self,
+        delivery: &StoredDelivery,
+        body: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+    /// Deliveries with seq ≥ `from`, in order, at most `limit`, with their bodies.
+    fn deliveries_from(
+        &mut self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
+    /// Drops a delivery's body; whether there was one.
+    fn drop_body(&mut self, seq: u64) -> Result<bool, StoreError>;
+    fn flag_delivery(&mut self, seq: u64) -> Result<(), StoreError>;
+
+    // Dedup keys, per source (see [`keys`]).
+    fn dedup(&mut self, source: &str, key: &str) -> Result<Option<u64>, StoreError>;
+    fn put_dedup(&mut self, source: &str, key: &str, seq: u64) -> Result<(), StoreError>;
+
+    // Entries and timelines.
+    fn entry(&mut self, id: EntryId) -> Result<Option<Entry>, StoreError>;
+    fn put_entry(&mut self, entry: &Entry) -> Result<(), StoreError>;
+    /// The entries a delivery produced (their ids are derived from it: see
+    /// [`EntryId::derive`]), in id order.
+    fn delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<Vec<Entry>, StoreError>;
+    fn remove_delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<(), StoreError>;
+    /// Adds the entry's row to `subject`'s timeline (in its category's lane).
+    fn add_to_timeline(&mut self, subject: &Subject, entry: &Entry) -> Result<(), StoreError>;
+    /// The ids on `subject`'s timeline, oldest first.
+    fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
+
+    // Correlation.
+    fn link(&mut self, key: &str) -> Result<Option<LinkTarget>, StoreError>;
+    fn put_link(&mut self, key: &str, target: &LinkTarget) -> Result<(), StoreError>;
+    fn set_unmatched(&mut self, id: EntryId, unmatched: bool) -> Result<(), StoreError>;
+    fn is_unmatched(&mut self, id: EntryId) -> Result<bool, StoreError>;
+    fn add_pending(&mut self, key: &str, id: EntryId) -> Result<(), StoreError>;
+    /// Removes and returns the entries waiting for `key`, in id order.
+    fn take_pending(&mut self, key: &str) -> Result<Vec<EntryId>, StoreError>;
+
+    // Email roll-ups.
+    fn email_status(&mut self, email: EntryId) -> Result<Option<DeliveryStatus>, StoreError>;
+    fn put_email_status(
+        &mut self,
+        email: EntryId,
+        status: &DeliveryStatus,
+    ) -> Result<(), StoreError>;
+
+    // Whole-store passes (reindex and erasure: rare, and allowed to cost O(store)).
+    /// Drops every projection: timelines, dedup keys, links, flags, unmatched and pending
+    /// rows, roll-ups. The log and the entries stay.
+    fn clear_projections(&mut self) -> Result<(), StoreError>;
+    /// Each entry's id and stored form (JSON), for `visit` to pick from.
+    fn scan_entries(
+        &mut self,
+        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Each kept body, by seq.
+    fn scan_bodies(
+        &mut self,
+        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Each email roll-up, with its stored form (JSON).
+    fn scan_email_statuses(
+        &mut self,
+        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
