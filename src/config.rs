@@ -16,6 +16,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+mod storage;
+
+pub use storage::{Backend, DatabaseUrl, StorageConfig};
+
 use crate::password;
 use crate::sources::{
     Secret, Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks,
@@ -81,35 +85,6 @@ pub struct ServerConfig {
     /// Body bytes intake may hold at once (reading, verifying, queued); 503 beyond.
     #[serde(default = "defaults::intake_buffer_bytes")]
     pub intake_buffer_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    pub path: PathBuf,
-    /// Captures that may wait for the writer before intake answers 503.
-    #[serde(default = "defaults::queue_capacity")]
-    pub queue_capacity: usize,
-    /// The most deliveries one commit takes (1 = commit per request).
-    #[serde(default = "defaults::max_batch")]
-    pub max_batch: usize,
-    /// Where a running gateway writes backups asked of it (default: `backups/` beside the
-    /// store file).
-    #[serde(default)]
-    pub backup_dir: Option<PathBuf>,
-}
-
-impl StorageConfig {
-    pub fn backup_folder(&self) -> PathBuf {
-        self.backup_dir.clone().unwrap_or_else(|| {
-            let parent = self
-                .path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            parent.join("backups")
-        })
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,12 +264,6 @@ mod defaults {
     pub fn metrics_enabled() -> bool {
         true
     }
-    pub fn queue_capacity() -> usize {
-        4096
-    }
-    pub fn max_batch() -> usize {
-        1024
-    }
     pub fn timezone() -> chrono_tz::Tz {
         chrono_tz::UTC
     }
@@ -347,7 +316,7 @@ impl Config {
                     message: err.to_string(),
                 })?;
         apply_env(&mut table, env)?;
-        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+        let mut raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|err| key_error(err.path().to_string(), err.inner().to_string()))?;
         let mut development_secrets = Vec::new();
         let sources = build_sources(raw.sources, &mut development_secrets)?;
@@ -363,6 +332,21 @@ impl Config {
         }
         if raw.storage.max_batch == 0 {
             return Err(key_error("storage.max_batch", "must be at least 1"));
+        }
+        raw.storage
+            .check_url()
+            .map_err(|message| key_error("storage.url", message))?;
+        if raw.storage.backend == Backend::Postgres && raw.storage.url.is_none() {
+            return Err(key_error(
+                "storage.url",
+                "is required with backend = \"postgres\"",
+            ));
+        }
+        if raw.storage.pool_size < 2 {
+            return Err(key_error(
+                "storage.pool_size",
+                "must be at least 2 (one for the writer, one for reads)",
+            ));
         }
         if raw.server.max_body_bytes == 0 {
             return Err(key_error("server.max_body_bytes", "must be at least 1"));

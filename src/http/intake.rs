@@ -153,6 +153,7 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         | ApiError::BackupRunning
         | ApiError::BackupPath(_)
         | ApiError::BackupExists(_)
+        | ApiError::Unsupported(_)
         | ApiError::Unauthenticated
         | ApiError::Internal => "internal",
     }

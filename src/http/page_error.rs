@@ -131,7 +131,7 @@ impl From<StoreError> for PageError {
         tracing::error!(error = %err, "storage error while rendering a page");
         match err {
             StoreError::Unavailable(_) | StoreError::InUse => PageError::StorageUnavailable,
-            StoreError::Corrupt(_) => PageError::Internal,
+            StoreError::Corrupt(_) | StoreError::Unsupported(_) => PageError::Internal,
         }
     }
 }

@@ -48,6 +48,10 @@ pub enum ApiError {
     BackupExists(String),
     #[error("the request was not received in time")]
     RequestTimeout,
+    /// The storage backend does not do this (a backup of a PostgreSQL deployment is
+    /// `pg_dump`'s job).
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("too many deliveries are waiting to be stored; retry shortly")]
     Overloaded,
     #[error("storage is unavailable; retry shortly")]
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::BackupPath(_) => "invalid-backup-path",
             ApiError::BackupExists(_) => "backup-exists",
             ApiError::RequestTimeout => "request-timeout",
+            ApiError::Unsupported(_) => "not-supported",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage-unavailable",
             ApiError::Internal => "internal",
@@ -89,6 +94,7 @@ impl ApiError {
             ApiError::BackupPath(_) => "Invalid backup path",
             ApiError::BackupExists(_) => "Backup exists",
             ApiError::RequestTimeout => "Request timeout",
+            ApiError::Unsupported(_) => "Not supported by this storage backend",
             ApiError::Overloaded => "Overloaded",
             ApiError::StorageUnavailable => "Storage unavailable",
             ApiError::Internal => "Internal error",
@@ -125,6 +131,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BackupRunning | ApiError::BackupExists(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -159,6 +166,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Unavailable(_) | StoreError::InUse => ApiError::StorageUnavailable,
             StoreError::Corrupt(_) => ApiError::Internal,
+            StoreError::Unsupported(what) => ApiError::Unsupported(what),
         }
     }
 }

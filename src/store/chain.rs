@@ -5,6 +5,9 @@
 
 use sha2::{Digest, Sha256};
 
+use super::project::ChainHead;
+use super::{ChainReport, StoredDelivery};
+
 pub const GENESIS: [u8; 32] = [0; 32];
 
 pub fn body_hash(body: &[u8]) -> [u8; 32] {
@@ -37,6 +40,85 @@ pub fn link(previous: &[u8; 32], seq: u64, delivery_hash: &[u8; 32]) -> [u8; 32]
     hasher.update(seq.to_be_bytes());
     hasher.update(delivery_hash);
     hasher.finalize().into()
+}
+
+/// Walks the log in seq order, checking each delivery against the chain — the same check for
+/// every backend.
+pub struct ChainWalk {
+    previous: [u8; 32],
+    expected_seq: u64,
+}
+
+impl Default for ChainWalk {
+    fn default() -> Self {
+        ChainWalk {
+            previous: GENESIS,
+            expected_seq: 1,
+        }
+    }
+}
+
+impl ChainWalk {
+    /// Checks the next delivery of the log: `seq` as keyed, its record (or why it could not be
+    /// read), and the hash of its body as kept now (`None` once dropped). Returns the break, if
+    /// this is where the chain breaks.
+    pub fn check(
+        &mut self,
+        seq: u64,
+        record: Result<&StoredDelivery, String>,
+        kept_body_hash: Option<[u8; 32]>,
+    ) -> Option<ChainReport> {
+        let broken = |reason: String| Some(ChainReport::Broken { seq, reason });
+        if seq != self.expected_seq {
+            return Some(ChainReport::Broken {
+                seq: self.expected_seq,
+                reason: format!("missing; the log jumps to {seq}"),
+            });
+        }
+        let delivery = match record {
+            Ok(delivery) => delivery,
+            Err(err) => return broken(format!("unreadable record: {err}")),
+        };
+        if delivery.seq != seq {
+            return broken(format!("record says seq {}", delivery.seq));
+        }
+        if kept_body_hash.is_some_and(|hash| hash != delivery.body_sha256) {
+            return broken("the body does not match its hash".to_owned());
+        }
+        let hash = delivery_hash(
+            &delivery.source,
+            delivery.received_at.timestamp_micros(),
+            &delivery.headers,
+            &delivery.body_sha256,
+        );
+        let chained = link(&self.previous, seq, &hash);
+        if chained != delivery.chain {
+            return broken(
+                "the chain value does not match (altered, removed or reordered)".to_owned(),
+            );
+        }
+        self.previous = chained;
+        self.expected_seq += 1;
+        None
+    }
+
+    /// The verdict once every delivery was checked, against the head the log records.
+    pub fn finish(self, head: ChainHead) -> ChainReport {
+        let count = self.expected_seq - 1;
+        if head.seq != count || head.hash != self.previous {
+            return ChainReport::Broken {
+                seq: head.seq.max(count),
+                reason: format!(
+                    "the chain head names seq {} but the log ends at {count}",
+                    head.seq
+                ),
+            };
+        }
+        ChainReport::Intact {
+            deliveries: count,
+            head: self.previous,
+        }
+    }
 }
 
 fn hash_field(hasher: &mut Sha256, bytes: &[u8]) {

@@ -3,9 +3,12 @@
 //! gateways implements the same trait. The group-commit [`writer`] drives any backend.
 
 pub mod chain;
+#[cfg(test)]
+mod contract;
 pub mod cursor;
 pub mod health;
 mod json;
+pub mod postgres;
 pub mod project;
 pub mod redb;
 pub mod reopen;
@@ -268,6 +271,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The backend does not do this; the message says what does.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// The storage seam. Appends come from one writer at a time; reads from anywhere.

@@ -58,6 +58,12 @@ impl SubjectStamps {
         }
     }
 
+    /// A stamp no one holds: what a subject's stamp is while changes cannot be followed (a
+    /// shared backend whose change feed is down), so that no rendered page is reused.
+    pub fn unknown() -> u64 {
+        fresh_stamp()
+    }
+
     /// Gives every subject a new stamp (after a reindex or an erasure, which may change any).
     pub fn bump_all(&self) {
         let stamp = fresh_stamp();

@@ -1,0 +1,692 @@
+//! The cases every backend must pass (see [`super`]).
+
+use chrono::Utc;
+
+use super::Fixture;
+use super::support::*;
+use crate::activity::details::EmailStatus;
+use crate::activity::redact::ErasureTarget;
+use crate::activity::{Category, Normalized, Outcome, Subject};
+use crate::sources::{RawDelivery, ReplayKey};
+use crate::store::{Appended, Capture, ChainReport, PageQuery, Reread};
+
+pub fn a_batch_is_stored_with_gap_free_seqs_and_dedup(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let outcomes = store
+        .append(&[
+            single("a", "job:1", 1),
+            single("b", "job:1", 2),
+            single("a", "job:1", 3),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Appended::Stored {
+                seq: 1,
+                entries: 1,
+                unmatched: 0
+            },
+            Appended::Stored {
+                seq: 2,
+                entries: 1,
+                unmatched: 0
+            },
+            Appended::Duplicate { seq: 1 },
+        ]
+    );
+    assert_eq!(
+        store.append(&[single("b", "job:1", 9)]).unwrap(),
+        vec![Appended::Duplicate { seq: 2 }]
+    );
+    assert_eq!(page(store, "job:1", query(10)).entries.len(), 2);
+    assert!(matches!(
+        store.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 2, .. }
+    ));
+}
+
+pub fn overlapping_batches_without_delivery_ids_add_only_what_is_new(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let first = capture(
+        None,
+        vec![
+            entry("job:1", Category::Accounting, 1, Some("e1")),
+            entry("job:1", Category::Accounting, 2, Some("e2")),
+        ],
+    );
+    let again = first.clone();
+    let overlap = capture(
+        None,
+        vec![
+            entry("job:1", Category::Accounting, 2, Some("e2")),
+            entry("job:1", Category::Accounting, 3, Some("e3")),
+        ],
+    );
+    assert_eq!(
+        store.append(&[first]).unwrap(),
+        vec![Appended::Stored {
+            seq: 1,
+            entries: 2,
+            unmatched: 0
+        }]
+    );
+    assert_eq!(
+        store.append(&[again]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    assert_eq!(
+        store.append(&[overlap]).unwrap(),
+        vec![Appended::Stored {
+            seq: 2,
+            entries: 1,
+            unmatched: 0
+        }]
+    );
+    assert_eq!(page(store, "job:1", query(10)).entries.len(), 3);
+}
+
+pub fn timelines_are_newest_first_by_occurred_at_even_when_late(fixture: &mut Fixture) {
+    let store = fixture.store();
+    store
+        .append(&[single("a", "job:1", 10), single("b", "job:1", 30)])
+        .unwrap();
+    store
+        .append(&[single("late", "job:1", 20), single("other", "job:2", 25)])
+        .unwrap();
+    let summaries: Vec<String> = page(store, "job:1", query(10))
+        .entries
+        .into_iter()
+        .map(|e| e.summary)
+        .collect();
+    assert_eq!(summaries, ["at 30", "at 20", "at 10"]);
+}
+
+pub fn cursor_pages_cover_everything_once(fixture: &mut Fixture) {
+    let store = fixture.store();
+    // Several entries share an occurred_at, so the cursor must break ties by id.
+    let batch: Vec<Capture> = (0..23)
+        .map(|i| single(&format!("d{i}"), "job:7", i / 3))
+        .collect();
+    store.append(&batch).unwrap();
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = page(
+            store,
+            "job:7",
+            PageQuery {
+                limit: 5,
+                before,
+                category: None,
+            },
+        );
+        assert!(page.entries.len() <= 5);
+        seen.extend(page.entries.iter().map(|e| (e.occurred_at, e.id)));
+        match page.next {
+            Some(cursor) => before = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 23);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(
+        seen, sorted,
+        "pages must be strictly newest first with nothing repeated"
+    );
+}
+
+pub fn category_pages_use_their_own_index(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let batch: Vec<Capture> = (0..10)
+        .map(|i| {
+            let category = if i % 2 == 0 {
+                Category::Workflow
+            } else {
+                Category::Accounting
+            };
+            capture(
+                Some(&format!("c{i}")),
+                vec![entry("job:3", category, i, None)],
+            )
+        })
+        .collect();
+    store.append(&batch).unwrap();
+    let accounting = page(
+        store,
+        "job:3",
+        PageQuery {
+            limit: 3,
+            before: None,
+            category: Some(Category::Accounting),
+        },
+    );
+    assert_eq!(accounting.entries.len(), 3);
+    assert!(
+        accounting
+            .entries
+            .iter()
+            .all(|e| e.category == Category::Accounting)
+    );
+    let rest = page(
+        store,
+        "job:3",
+        PageQuery {
+            limit: 10,
+            before: accounting.next,
+            category: Some(Category::Accounting),
+        },
+    );
+    assert_eq!(rest.entries.len(), 2);
+    assert!(rest.next.is_none());
+}
+
+pub fn flagged_deliveries_are_kept_without_entries(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let mut flagged = capture(Some("bad"), Vec::new());
+    flagged.normalized.outcome = Outcome::Unparseable {
+        reason: "not JSON".into(),
+    };
+    assert_eq!(
+        store.append(&[flagged]).unwrap(),
+        vec![Appended::Stored {
+            seq: 1,
+            entries: 0,
+            unmatched: 0
+        }]
+    );
+    let delivery = store.delivery(1).unwrap().unwrap();
+    assert!(delivery.outcome.is_flagged());
+    assert!(delivery.body.is_some());
+}
+
+pub fn reindex_rebuilds_identical_projections(fixture: &mut Fixture) {
+    let store = fixture.store();
+    store
+        .append(&[
+            single("a", "job:1", 1),
+            single("b", "job:1", 2),
+            single("c", "salesdoc:9", 3),
+        ])
+        .unwrap();
+    let before = page(store, "job:1", query(10));
+    // The stand-in normalizer rebuilds what intake produced, from the log alone.
+    let report = store
+        .reindex(&|raw| {
+            let id = raw
+                .headers
+                .iter()
+                .find(|(k, _)| k == "webhook-id")
+                .map(|(_, v)| v.clone())?;
+            let subject = if id == "c" { "salesdoc:9" } else { "job:1" };
+            let occurred = match id.as_str() {
+                "a" => 1,
+                "b" => 2,
+                _ => 3,
+            };
+            Some(
+                Normalized {
+                    delivery_id: Some(id.clone()),
+                    entries: vec![entry(subject, Category::Workflow, occurred, Some(&id))],
+                    outcome: Outcome::Normalized,
+                }
+                .into(),
+            )
+        })
+        .unwrap();
+    assert_eq!(report.deliveries, 3);
+    assert_eq!(report.entries, 3);
+    assert_eq!(page(store, "job:1", query(10)), before);
+    // Dedup keys were rebuilt too.
+    assert_eq!(
+        store.append(&[single("a", "job:1", 1)]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+}
+
+pub fn callbacks_attach_to_their_email_and_roll_up_its_status(fixture: &mut Fixture) {
+    let store = fixture.store();
+    store
+        .append(&[email_sent("m1", "job:1042", "sg-abc")])
+        .unwrap();
+    store
+        .append(&[
+            callback("ev1", "sg-abc", EmailStatus::Delivered, 5),
+            callback("ev2", "sg-abc", EmailStatus::Opened, 9),
+        ])
+        .unwrap();
+    let entries = page(store, "job:1042", query(10)).entries;
+    assert_eq!(entries.len(), 3, "both callbacks join the job's timeline");
+    let email = entries
+        .iter()
+        .find(|e| e.kind.as_str() == "email.sent")
+        .unwrap();
+    let status = email.delivery_status.clone().unwrap();
+    assert_eq!(status.current, Some(EmailStatus::Opened));
+    assert_eq!(
+        status.history.iter().map(|u| u.status).collect::<Vec<_>>(),
+        [EmailStatus::Delivered, EmailStatus::Opened]
+    );
+    assert_eq!(
+        store.entry(email.id).unwrap().unwrap().delivery_status,
+        Some(status)
+    );
+    assert!(store.unmatched(10, None).unwrap().is_empty());
+}
+
+pub fn an_entry_attached_later_in_its_own_delivery_is_not_counted_unmatched(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let waiting = callback("ev1", "sg-same", EmailStatus::Delivered, 5)
+        .normalized
+        .entries;
+    let email = email_sent("m1", "job:7", "sg-same").normalized.entries;
+    let both = capture(Some("d1"), [waiting, email].concat());
+    let appended = store.append(&[both]).unwrap();
+    assert_eq!(
+        appended,
+        [Appended::Stored {
+            seq: 1,
+            entries: 2,
+            unmatched: 0
+        }]
+    );
+    assert_eq!(store.unmatched_count().unwrap(), 0);
+    assert_eq!(page(store, "job:7", query(10)).entries.len(), 2);
+}
+
+pub fn callbacks_before_their_link_are_unmatched_then_attached_retroactively(
+    fixture: &mut Fixture,
+) {
+    let store = fixture.store();
+    let appended = store
+        .append(&[callback("ev1", "sg-late", EmailStatus::Bounced, 5)])
+        .unwrap();
+    assert!(
+        matches!(appended[..], [Appended::Stored { unmatched: 1, .. }]),
+        "{appended:?}"
+    );
+    let unmatched = store.unmatched(10, None).unwrap();
+    assert_eq!(unmatched.len(), 1);
+    assert!(unmatched[0].subjects.is_empty());
+    assert!(page(store, "job:7", query(10)).entries.is_empty());
+
+    assert_eq!(store.unmatched_count().unwrap(), 1);
+
+    store
+        .append(&[email_sent("m1", "job:7", "sg-late")])
+        .unwrap();
+    assert!(store.unmatched(10, None).unwrap().is_empty());
+    assert_eq!(store.unmatched_count().unwrap(), 0);
+    let entries = page(store, "job:7", query(10)).entries;
+    assert_eq!(entries.len(), 2);
+    let bounce = entries
+        .iter()
+        .find(|e| e.kind.as_str() == "email.bounced")
+        .unwrap();
+    assert_eq!(bounce.subjects, vec!["job:7".parse::<Subject>().unwrap()]);
+    let email = entries
+        .iter()
+        .find(|e| e.kind.as_str() == "email.sent")
+        .unwrap();
+    let status = email.delivery_status.clone().unwrap();
+    assert_eq!(status.current, Some(EmailStatus::Bounced));
+    assert_eq!(
+        status.history[0].reason.as_deref(),
+        Some("550 no such user")
+    );
+}
+
+pub fn a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let first =
+        single("evt-1", "job:1", 1).with_replay_key(Some(ReplayKey::Token("token-1".into())));
+    // The provider's own retry: the same delivery, received again later.
+    let retry =
+        single("evt-1", "job:1", 1).with_replay_key(Some(ReplayKey::Token("token-1".into())));
+    let replay =
+        single("evt-2", "job:1", 2).with_replay_key(Some(ReplayKey::Token("token-1".into())));
+    assert_eq!(
+        store.append(&[first]).unwrap(),
+        vec![Appended::Stored {
+            seq: 1,
+            entries: 1,
+            unmatched: 0
+        }]
+    );
+    assert_eq!(
+        store.append(&[retry, replay]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }, Appended::Replayed]
+    );
+    assert_eq!(page(store, "job:1", query(10)).entries.len(), 1);
+}
+
+pub fn seen_signed_content_is_a_duplicate_under_any_delivery_id_across_reopens_and_reindex(
+    fixture: &mut Fixture,
+) {
+    let content = || Some(ReplayKey::SignedContent([7; 32]));
+    let first = single("id-1", "job:1", 1).with_replay_key(content());
+    {
+        let store = fixture.store();
+        assert!(matches!(
+            store.append(&[first]).unwrap()[..],
+            [Appended::Stored { seq: 1, .. }]
+        ));
+        // The same signed content under a new unsigned id, and under none.
+        let new_id = single("id-2", "job:1", 1).with_replay_key(content());
+        let no_id = capture(None, vec![entry("job:1", Category::Workflow, 1, None)])
+            .with_replay_key(content());
+        assert_eq!(
+            store.append(&[new_id, no_id]).unwrap(),
+            vec![Appended::Duplicate { seq: 1 }; 2]
+        );
+    }
+    fixture.reopen();
+    let store = fixture.store();
+    let after_restart = single("id-3", "job:1", 1).with_replay_key(content());
+    assert_eq!(
+        store.append(&[after_restart]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    // Kept in the delivery record, so reindex rebuilds it with the other dedup keys.
+    store
+        .reindex(&|_| {
+            Some(
+                Normalized {
+                    delivery_id: Some("id-1".into()),
+                    entries: vec![entry("job:1", Category::Workflow, 1, Some("id-1"))],
+                    outcome: Outcome::Normalized,
+                }
+                .into(),
+            )
+        })
+        .unwrap();
+    let after_reindex = single("id-4", "job:1", 1).with_replay_key(content());
+    assert_eq!(
+        store.append(&[after_reindex]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    // Other signed content is new.
+    let other = single("id-5", "job:1", 2).with_replay_key(Some(ReplayKey::SignedContent([8; 32])));
+    assert!(matches!(
+        store.append(&[other]).unwrap()[..],
+        [Appended::Stored { seq: 2, .. }]
+    ));
+    assert_eq!(page(store, "job:1", query(10)).entries.len(), 2);
+}
+
+pub fn a_delivery_logged_without_a_replay_key_gains_the_one_reindex_reads_again(
+    fixture: &mut Fixture,
+) {
+    let store = fixture.store();
+    let content = || Some(ReplayKey::SignedContent([9; 32]));
+    // Logged before its scheme gave one.
+    store.append(&[single("id-1", "job:1", 1)]).unwrap();
+    let reread = |raw: &RawDelivery<'_>| {
+        Some(Reread {
+            normalized: Normalized {
+                delivery_id: Some(format!("id-{}", raw.body.len())),
+                entries: vec![entry("job:1", Category::Workflow, 1, None)],
+                outcome: Outcome::Normalized,
+            },
+            replay_key: content(),
+        })
+    };
+    store.reindex(&reread).unwrap();
+    assert_eq!(
+        store.delivery(1).unwrap().unwrap().replay_key,
+        content(),
+        "kept in the record"
+    );
+    let resent = single("id-2", "job:1", 1).with_replay_key(content());
+    assert_eq!(
+        store.append(&[resent]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    // A key the record already holds is never replaced.
+    let other = || Some(ReplayKey::SignedContent([10; 32]));
+    store
+        .reindex(&|raw| {
+            reread(raw).map(|read| Reread {
+                replay_key: other(),
+                ..read
+            })
+        })
+        .unwrap();
+    assert_eq!(store.delivery(1).unwrap().unwrap().replay_key, content());
+}
+
+pub fn recent_reads_every_subject_newest_receipt_first_in_pages(fixture: &mut Fixture) {
+    let store = fixture.store();
+    // Appended one by one, so each has a later receipt (and a later id) than the one before.
+    for (id, subject, occurred) in [("a", "job:1", 9), ("b", "salesdoc:2", 1), ("c", "job:3", 5)] {
+        store.append(&[single(id, subject, occurred)]).unwrap();
+    }
+    let newest: Vec<String> = store
+        .recent(2, None)
+        .unwrap()
+        .iter()
+        .map(|e| e.source.event_id.clone().unwrap())
+        .collect();
+    assert_eq!(newest, ["c", "b"]);
+    let second = store.recent(2, Some(store.recent(2, None).unwrap()[1].id));
+    let older: Vec<String> = second
+        .unwrap()
+        .iter()
+        .map(|e| e.source.event_id.clone().unwrap())
+        .collect();
+    assert_eq!(older, ["a"]);
+}
+
+pub fn the_origin_is_the_oldest_entry_of_a_timeline(fixture: &mut Fixture) {
+    let store = three_deliveries(fixture);
+    let origin = store
+        .subject_origin(&"job:1".parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(origin.source.event_id.as_deref(), Some("a"));
+    assert!(
+        store
+            .subject_origin(&"job:2".parse().unwrap())
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub fn the_unmatched_count_survives_reindex(fixture: &mut Fixture) {
+    let store = fixture.store();
+    store
+        .append(&[
+            callback("ev1", "sg-x", EmailStatus::Delivered, 5),
+            callback("ev2", "sg-y", EmailStatus::Delivered, 6),
+        ])
+        .unwrap();
+    assert_eq!(store.unmatched_count().unwrap(), 2);
+    let replayed = std::sync::Mutex::new(vec![
+        callback("ev2", "sg-y", EmailStatus::Delivered, 6),
+        callback("ev1", "sg-x", EmailStatus::Delivered, 5),
+    ]);
+    store
+        .reindex(&|_| replayed.lock().unwrap().pop().map(|c| c.normalized.into()))
+        .unwrap();
+    assert_eq!(store.unmatched_count().unwrap(), 2);
+}
+
+pub fn stamps_change_with_everything_a_timeline_shows_and_nothing_else(fixture: &mut Fixture) {
+    let store = fixture.store();
+    let stamp = |key: &str| store.subject_stamp(&key.parse().unwrap()).unwrap();
+    let (job, other) = ("job:1042", "job:9");
+    let before = (stamp(job), stamp(other));
+
+    store.append(&[email_sent("m1", job, "sg-abc")]).unwrap();
+    let written = stamp(job);
+    assert_ne!(written, before.0, "a new entry");
+    assert_eq!(stamp(other), before.1, "another subject keeps its stamp");
+
+    // A duplicate changes nothing.
+    store.append(&[email_sent("m1", job, "sg-abc")]).unwrap();
+    assert_eq!(stamp(job), written);
+
+    // A callback that names no subject reaches the job through the email's link.
+    store
+        .append(&[callback("ev1", "sg-abc", EmailStatus::Delivered, 5)])
+        .unwrap();
+    let rolled_up = stamp(job);
+    assert_ne!(rolled_up, written);
+    assert_eq!(stamp(other), before.1);
+
+    store
+        .erase(&ErasureTarget::Email("nobody@else.test".into()), Utc::now())
+        .unwrap();
+    let erased = (stamp(job), stamp(other));
+    assert!(
+        erased.0 != rolled_up && erased.1 != before.1,
+        "erasure may change any"
+    );
+
+    store.reindex(&|_| None).unwrap();
+    assert!(stamp(job) != erased.0 && stamp(other) != erased.1);
+}
+
+pub fn retention_drops_old_bodies_and_keeps_hashes_chain_and_entries(fixture: &mut Fixture) {
+    let store = three_deliveries(fixture);
+    let day = chrono::Duration::days(1);
+    assert_eq!(
+        store.prune_bodies(Utc::now() - day).unwrap(),
+        0,
+        "all younger"
+    );
+    assert_eq!(store.prune_bodies(Utc::now() + day).unwrap(), 3);
+    assert_eq!(
+        store.prune_bodies(Utc::now() + day).unwrap(),
+        0,
+        "nothing left"
+    );
+    let delivery = store.delivery(2).unwrap().unwrap();
+    assert!(delivery.body.is_none());
+    assert!(matches!(
+        store.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 3, .. }
+    ));
+    assert_eq!(page(store, "job:1", query(10)).entries.len(), 3);
+}
+
+pub fn erasing_an_address_redacts_it_everywhere_and_logs_the_erasure(fixture: &mut Fixture) {
+    let store = fixture.store();
+    store
+        .append(&[email_sent("m1", "job:5", "sg-erase")])
+        .unwrap();
+    store
+        .append(&[callback("ev1", "sg-erase", EmailStatus::Bounced, 5)])
+        .unwrap();
+    let mentions = |store: &dyn crate::store::Store| {
+        let mut found = 0;
+        store
+            .export(None, &mut |entry| {
+                let json = serde_json::to_string(&entry).unwrap();
+                found += usize::from(json.contains("ann@acme.test"));
+                Ok(())
+            })
+            .unwrap();
+        found
+    };
+    assert!(mentions(store) > 0);
+    let target = ErasureTarget::email("Ann@acme.test").unwrap();
+    let report = store.erase(&target, Utc::now()).unwrap();
+    assert!(report.entries >= 1, "{report:?}");
+    assert_eq!(report.raw_bodies, 1, "the callback's body");
+    assert_eq!(report.subjects, vec!["job:5".parse::<Subject>().unwrap()]);
+    assert_eq!(mentions(store), 0, "entries and roll-ups are redacted");
+    assert!(store.delivery(2).unwrap().unwrap().body.is_none());
+    assert!(store.delivery(1).unwrap().unwrap().body.is_some());
+    // The erasure is itself a delivery in the chain, and on the timeline it touched.
+    assert!(matches!(
+        store.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 3, .. }
+    ));
+    let kinds: Vec<String> = page(store, "job:5", query(10))
+        .entries
+        .iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect();
+    assert!(kinds.iter().any(|k| k == "system.erasure"), "{kinds:?}");
+}
+
+pub fn erasing_a_subject_redacts_its_timeline_only(fixture: &mut Fixture) {
+    let store = fixture.store();
+    store
+        .append(&[
+            email_sent("m1", "job:5", "sg-a"),
+            email_sent("m2", "job:6", "sg-b"),
+        ])
+        .unwrap();
+    let job: Subject = "job:5".parse().unwrap();
+    let report = store
+        .erase(&ErasureTarget::Subject(job.clone()), Utc::now())
+        .unwrap();
+    assert_eq!(report.subjects, vec![job]);
+    assert_eq!(report.raw_bodies, 1);
+    assert!(store.delivery(1).unwrap().unwrap().body.is_none());
+    assert!(store.delivery(2).unwrap().unwrap().body.is_some());
+}
+
+pub fn exports_read_oldest_first_in_pages_that_cover_everything_once(fixture: &mut Fixture) {
+    let store = fixture.store();
+    // Late events and ties on occurred_at: the export follows the timeline's order.
+    let mut batch: Vec<Capture> = (0..12)
+        .map(|i| single(&format!("x{i}"), "job:7", (12 - i) / 2))
+        .collect();
+    batch.extend((0..3).map(|i| single(&format!("y{i}"), "job:8", i)));
+    store.append(&batch).unwrap();
+    let job: Subject = "job:7".parse().unwrap();
+    for subject in [Some(&job), None] {
+        let mut whole = Vec::new();
+        let count = store
+            .export(subject, &mut |entry| {
+                whole.push(entry);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(count as usize, whole.len());
+        assert_eq!(whole.len(), if subject.is_some() { 12 } else { 15 });
+        let order: Vec<_> = match subject {
+            Some(_) => whole.iter().map(|e| (e.occurred_at, e.id)).collect(),
+            None => whole.iter().map(|e| (e.received_at, e.id)).collect(),
+        };
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "oldest first");
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.export_page(subject, after, 5).unwrap();
+            paged.extend(page.entries);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "pages cover the export once, in its order");
+    }
+}
+
+pub fn deliveries_read_in_seq_order_from_any_point(fixture: &mut Fixture) {
+    let store = three_deliveries(fixture);
+    let seqs = |from, limit| -> Vec<u64> {
+        store
+            .deliveries(from, limit)
+            .unwrap()
+            .iter()
+            .map(|d| d.seq)
+            .collect()
+    };
+    assert_eq!(seqs(1, 10), [1, 2, 3]);
+    assert_eq!(seqs(2, 1), [2]);
+    assert!(seqs(4, 10).is_empty());
+    let delivery = store.delivery(3).unwrap().unwrap();
+    assert_eq!(delivery.source, "hoops");
+    assert_eq!(delivery.delivery_id.as_deref(), Some("c"));
+    assert_eq!(delivery.body.as_deref(), Some(&b"{\"id\":Some(\"c\")}"[..]));
+    assert!(store.delivery(4).unwrap().is_none());
+}

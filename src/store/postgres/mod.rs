@@ -1,0 +1,542 @@
+//! The shared backend: one PostgreSQL database, any number of stateless gateways.
+//!
+//! The rules are the same code as the embedded backend's ([`crate::store::project`]); this
+//! module provides their primitives ([`tables`]), the reads ([`query`]), the schema
+//! ([`schema`]) and the change feed ([`feed`]). Each gateway group-commits its own batches;
+//! across gateways, commits serialize on the one chain-head row, which keeps seq gap-free, the
+//! integrity chain one chain, and dedup exact.
+
+mod bridge;
+pub mod feed;
+mod query;
+mod rows;
+pub mod schema;
+pub mod scratch;
+mod tables;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use self::bridge::Bridge;
+use self::feed::{Listening, Origin};
+use self::query::Direction;
+use self::rows::{DELIVERY_COLUMNS, delivery_from, hash_from, seq_from_sql};
+use self::tables::PgTables;
+use super::chain::ChainWalk;
+use super::project::{self, ChainHead};
+use super::stamps::SubjectStamps;
+use super::{
+    Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
+    ReindexReport, Rereader, Revocation, Store, StoreError, StoredDelivery,
+};
+use crate::activity::redact::ErasureTarget;
+use crate::activity::{Entry, EntryId, Subject};
+use crate::config::DatabaseUrl;
+
+/// How long a request waits for a connection, or for one to be made, before storage counts
+/// as unavailable (503) rather than slow.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Rows per round trip for whole-log reads (verify, export).
+const PAGE_ROWS: usize = 500;
+
+pub struct PgStore {
+    bridge: Bridge,
+    pool: Pool,
+    stamps: Arc<SubjectStamps>,
+    listening: Arc<Listening>,
+    origin: Origin,
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to date (under a lock: gateways may start together),
+    /// checks that commits are durable, and starts following the change feed.
+    pub fn connect(url: &DatabaseUrl, pool_size: usize) -> Result<PgStore, StoreError> {
+        let bridge = Bridge::new()?;
+        let mut config = url.connect_config().clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("hooktrail");
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|err| StoreError::Unavailable(format!("PostgreSQL pool: {err}")))?;
+        let applied = bridge.run(async move {
+            let (mut client, connection) = config.connect(NoTls).await?;
+            let driver = tokio::spawn(connection);
+            let applied = schema::migrate(&mut client).await;
+            let durable = schema::check_durability(&client).await;
+            drop(client);
+            let _ = driver.await;
+            durable?;
+            applied
+        })?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, database = %url, "schema migrations applied");
+        }
+        let stamps = Arc::new(SubjectStamps::new());
+        let listening = Arc::new(Listening::default());
+        let origin = Origin::random();
+        bridge.handle().spawn(feed::listen(
+            url.clone(),
+            origin,
+            stamps.clone(),
+            listening.clone(),
+        ));
+        // Serve once changes can be followed; if the feed is slow to come up, pages are
+        // rendered afresh until it is (see `subject_stamp`).
+        let live = bridge.run({
+            let listening = listening.clone();
+            async move { Ok(listening.wait(CONNECT_TIMEOUT).await) }
+        })?;
+        if !live {
+            tracing::warn!(
+                "the change feed is not listening yet; rendered pages are not reused until it is"
+            );
+        }
+        Ok(PgStore {
+            bridge,
+            pool,
+            stamps,
+            listening,
+            origin,
+        })
+    }
+
+    /// Runs `work` with a pooled connection.
+    fn read<T: Send + 'static, F>(
+        &self,
+        work: impl FnOnce(Object) -> F + Send + 'static,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.bridge
+            .run(async move { work(pool.get().await?).await })
+    }
+
+    /// Runs `work` in one write transaction holding the chain-head lock; commits with
+    /// `notify(result)` as the change feed's message, or rolls back on any failure.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&mut PgTables<'_>) -> Result<T, StoreError>,
+        notify: impl FnOnce(&T) -> Option<String>,
+    ) -> Result<T, StoreError> {
+        let pool = self.pool.clone();
+        let client = Arc::new(self.bridge.run(async move { Ok(pool.get().await?) })?);
+        let result = PgTables::begin(&self.bridge, client.clone()).and_then(|mut tables| {
+            let done = work(&mut tables)?;
+            let message = notify(&done);
+            tables.commit(message)?;
+            Ok(done)
+        });
+        if result.is_err() {
+            self.abandon(client);
+        }
+        result
+    }
+
+    /// Rolls back a failed transaction; a connection that cannot even do that is closed rather
+    /// than handed to the next request.
+    fn abandon(&self, client: Arc<Object>) {
+        let rolled_back = self.bridge.run({
+            let client = client.clone();
+            async move { Ok(client.batch_execute("ROLLBACK").await?) }
+        });
+        if rolled_back.is_err()
+            && let Ok(object) = Arc::try_unwrap(client)
+        {
+            drop(Object::take(object));
+        }
+    }
+
+    /// Runs `work` against one consistent snapshot (a read-only repeatable-read transaction):
+    /// verify and export see the log as it was when they began, while gateways go on writing.
+    fn snapshot<T>(
+        &self,
+        work: impl FnOnce(&Snapshot<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pool = self.pool.clone();
+        let client = Arc::new(self.bridge.run(async move {
+            let client = pool.get().await?;
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?;
+            Ok(client)
+        })?);
+        let snapshot = Snapshot {
+            bridge: &self.bridge,
+            client: client.clone(),
+        };
+        let result = work(&snapshot);
+        self.abandon(client);
+        result
+    }
+}
+
+/// A read-only snapshot, for whole-log reads.
+struct Snapshot<'b> {
+    bridge: &'b Bridge,
+    client: Arc<Object>,
+}
+
+impl Snapshot<'_> {
+    fn run<T: Send + 'static, F>(
+        &self,
+        work: impl FnOnce(Arc<Object>) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.bridge.run(work(self.client.clone()))
+    }
+
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.max(1);
+        let subject = subject.cloned();
+        let positioned: Vec<(Cursor, Entry)> = self.run(|client| async move {
+            match subject {
+                Some(subject) => {
+                    query::timeline(&***client, &subject, None, after, Direction::Newer, limit)
+                        .await
+                }
+                None => Ok(query::oldest_after(&***client, after.map(|c| c.id), limit)
+                    .await?
+                    .into_iter()
+                    .map(|entry| {
+                        let cursor = Cursor {
+                            occurred_micros: 0,
+                            id: entry.id,
+                        };
+                        (cursor, entry)
+                    })
+                    .collect()),
+            }
+        })?;
+        let next = (positioned.len() == limit)
+            .then(|| positioned.last().map(|(cursor, _)| *cursor))
+            .flatten();
+        Ok(Page {
+            entries: positioned.into_iter().map(|(_, entry)| entry).collect(),
+            next,
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
+        let committed = self.write(
+            |tables| {
+                tables.prefetch(batch)?;
+                project::append_batch(tables, batch)
+            },
+            |committed| feed::payload(self.origin, &committed.touched),
+        )?;
+        // This gateway's own pages follow at once; the others on the notification.
+        self.stamps
+            .bump(committed.touched.iter().map(String::as_str));
+        Ok(committed.outcomes)
+    }
+
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+        let (subject, query) = (subject.clone(), *query);
+        self.read(
+            move |client| async move { query::subject_entries(&**client, &subject, &query).await },
+        )
+    }
+
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        self.read(move |client| async move { query::entry(&**client, id).await })
+    }
+
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        let subject = subject.clone();
+        self.read(move |client| async move {
+            let first =
+                query::timeline(&**client, &subject, None, None, Direction::Newer, 1).await?;
+            Ok(first.into_iter().next().map(|(_, entry)| entry))
+        })
+    }
+
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        if !self.listening.is_live() {
+            // Other gateways' changes cannot be followed right now: trust no rendered page.
+            return Ok(SubjectStamps::unknown());
+        }
+        Ok(self.stamps.get(&subject.key()))
+    }
+
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |client| async move { query::recent(&**client, before, limit).await })
+    }
+
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |client| async move { query::unmatched(&**client, before, limit).await })
+    }
+
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.read(|client| async move { query::unmatched_count(&**client).await })
+    }
+
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
+        Ok(self
+            .deliveries(seq, 1)?
+            .into_iter()
+            .find(|delivery| delivery.seq == seq))
+    }
+
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.read(move |client| async move { query::deliveries(&**client, from, limit).await })
+    }
+
+    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        self.snapshot(|snapshot| {
+            let head = snapshot.run(|client| async move {
+                let row = client
+                    .query_one("SELECT seq, hash FROM chain_head", &[])
+                    .await?;
+                Ok(ChainHead {
+                    seq: seq_from_sql(row.try_get(0)?)?,
+                    hash: hash_from(row.try_get(1)?, "the chain head")?,
+                })
+            })?;
+            let mut walk = ChainWalk::default();
+            let mut from = 0i64;
+            loop {
+                let rows = snapshot.run(|client| async move {
+                    // The body's hash is computed by the server: bodies never cross the wire.
+                    let sql = format!(
+                        "SELECT {DELIVERY_COLUMNS}, sha256(b.body) FROM deliveries d \
+                         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
+                         WHERE d.seq > $1 ORDER BY d.seq LIMIT $2"
+                    );
+                    Ok(client.query(&sql, &[&from, &(PAGE_ROWS as i64)]).await?)
+                })?;
+                let Some(last) = rows.last() else {
+                    return Ok(walk.finish(head));
+                };
+                from = last.try_get(0)?;
+                for row in &rows {
+                    let seq = seq_from_sql(row.try_get(0)?)?;
+                    let record = delivery_from(row, false).map_err(|err| err.to_string());
+                    let kept = row
+                        .try_get::<_, Option<&[u8]>>(9)?
+                        .map(|hash| hash_from(hash, "a body hash"))
+                        .transpose()?;
+                    if let Some(broken) =
+                        walk.check(seq, record.as_ref().map_err(Clone::clone), kept)
+                    {
+                        return Ok(broken);
+                    }
+                }
+            }
+        })
+    }
+
+    fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
+        let report = self.write(
+            |tables| project::reindex(tables, reread),
+            |_| Some(feed::everything(self.origin)),
+        );
+        self.stamps.bump_all();
+        report
+    }
+
+    fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = rows::nanos(cutoff)?;
+        // In chunks, each its own short transaction: gateways go on committing in between.
+        let mut dropped = 0u64;
+        loop {
+            let chunk = self.read(move |client| async move {
+                Ok(client
+                    .execute(
+                        "DELETE FROM delivery_bodies WHERE seq IN (\
+                         SELECT b.seq FROM delivery_bodies b JOIN deliveries d ON d.seq = b.seq \
+                         WHERE d.received_at_nanos < $1 ORDER BY b.seq LIMIT 1000)",
+                        &[&cutoff],
+                    )
+                    .await?)
+            })?;
+            dropped += chunk;
+            if chunk == 0 {
+                return Ok(dropped);
+            }
+        }
+    }
+
+    fn erase(
+        &self,
+        target: &ErasureTarget,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureReport, StoreError> {
+        let report = self.write(
+            |tables| project::erase(tables, target, now),
+            |_| Some(feed::everything(self.origin)),
+        );
+        self.stamps.bump_all();
+        report
+    }
+
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.snapshot(|snapshot| {
+            let mut written = 0;
+            let mut after = None;
+            loop {
+                let page = snapshot.export_page(subject, after, PAGE_ROWS)?;
+                for entry in page.entries {
+                    sink(entry)?;
+                    written += 1;
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok(written),
+                }
+            }
+        })
+    }
+
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.snapshot(|snapshot| snapshot.export_page(subject, after, limit))
+    }
+
+    fn backup(&self, _target: std::fs::File) -> Result<BackupReport, StoreError> {
+        Err(StoreError::Unsupported(
+            "a PostgreSQL deployment is backed up with pg_dump (see docs/operations.md)",
+        ))
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.read(|client| async move {
+            let row = client
+                .query_one(
+                    "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')",
+                    &[],
+                )
+                .await?;
+            let (standby, read_only): (bool, String) = (row.try_get(0)?, row.try_get(1)?);
+            if standby || read_only == "on" {
+                return Err(StoreError::Unavailable(
+                    "PostgreSQL is read-only here (a standby?): the gateway needs the primary"
+                        .to_owned(),
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn revoke_sessions(
+        &self,
+        revocation: &Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let revocation = revocation.clone();
+        let now = now.timestamp_micros();
+        self.read(move |mut client| async move {
+            let txn = client.transaction().await?;
+            txn.execute("DELETE FROM revoked_sessions WHERE expires <= $1", &[&now])
+                .await?;
+            txn.execute("DELETE FROM session_cutoffs WHERE expires <= $1", &[&now])
+                .await?;
+            match revocation {
+                Revocation::Session { id, expires } => {
+                    txn.execute(
+                        "INSERT INTO revoked_sessions (id, expires) VALUES ($1, $2) \
+                         ON CONFLICT (id) DO UPDATE SET expires = excluded.expires",
+                        &[&id.to_be_bytes().to_vec(), &expires.timestamp_micros()],
+                    )
+                    .await?;
+                }
+                Revocation::AllSessionsOf {
+                    username,
+                    issued_up_to,
+                    expires,
+                } => {
+                    txn.execute(
+                        "INSERT INTO session_cutoffs (username, issued_up_to, expires) \
+                         VALUES ($1, $2, $3) ON CONFLICT (username) DO UPDATE SET \
+                         issued_up_to = greatest(session_cutoffs.issued_up_to, excluded.issued_up_to), \
+                         expires = greatest(session_cutoffs.expires, excluded.expires)",
+                        &[
+                            &username,
+                            &issued_up_to.timestamp_micros(),
+                            &expires.timestamp_micros(),
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            txn.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
+        let now = now.timestamp_micros();
+        self.read(move |client| async move {
+            let mut out = Vec::new();
+            for row in client
+                .query("SELECT id, expires FROM revoked_sessions WHERE expires > $1", &[&now])
+                .await?
+            {
+                let id: &[u8] = row.try_get(0)?;
+                let id: [u8; 16] = id
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a session id is not 16 bytes".into()))?;
+                out.push(Revocation::Session {
+                    id: u128::from_be_bytes(id),
+                    expires: from_micros(row.try_get(1)?)?,
+                });
+            }
+            for row in client
+                .query(
+                    "SELECT username, issued_up_to, expires FROM session_cutoffs WHERE expires > $1",
+                    &[&now],
+                )
+                .await?
+            {
+                out.push(Revocation::AllSessionsOf {
+                    username: row.try_get(0)?,
+                    issued_up_to: from_micros(row.try_get(1)?)?,
+                    expires: from_micros(row.try_get(2)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Corrupt(format!("{micros} µs is out of range")))
+}

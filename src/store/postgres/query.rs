@@ -1,0 +1,194 @@
+//! The read side on PostgreSQL. Every page is one index range: the timeline indexes match the
+//! cursor (occurred µs, entry id) and the category lanes, entries and their roll-ups are
+//! joined by key, so a page costs O(page) however long the history.
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+use super::rows::{DELIVERY_COLUMNS, delivery_from, entry_from, id_bytes, id_from, seq_to_sql};
+use crate::activity::{Entry, EntryId, Subject};
+use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Which way a timeline is read.
+#[derive(Clone, Copy)]
+pub enum Direction {
+    /// Newest first, before a cursor (pages).
+    Older,
+    /// Oldest first, after a cursor (exports).
+    Newer,
+}
+
+/// A page of `subject`'s timeline: `limit` rows from `cursor` in `direction`.
+pub async fn timeline(
+    client: &impl GenericClient,
+    subject: &Subject,
+    category_lane: Option<i16>,
+    cursor: Option<Cursor>,
+    direction: Direction,
+    limit: usize,
+) -> Result<Vec<(Cursor, Entry)>, StoreError> {
+    let mut params: Vec<Param> = vec![Box::new(subject.key())];
+    let mut sql = String::from(
+        "SELECT t.occurred, t.entry_id, e.entry, s.status FROM subject_timelines t \
+         JOIN entries e ON e.id = t.entry_id \
+         LEFT JOIN email_status s ON s.entry_id = t.entry_id \
+         WHERE t.subject = $1",
+    );
+    if let Some(lane) = category_lane {
+        params.push(Box::new(lane));
+        sql.push_str(&format!(" AND t.lane = ${}", params.len()));
+    }
+    let (compare, order) = match direction {
+        Direction::Older => ("<", "DESC"),
+        Direction::Newer => (">", "ASC"),
+    };
+    if let Some(cursor) = cursor {
+        params.push(Box::new(cursor.occurred_micros));
+        params.push(Box::new(id_bytes(cursor.id)));
+        let (a, b) = (params.len() - 1, params.len());
+        sql.push_str(&format!(
+            " AND (t.occurred, t.entry_id) {compare} (${a}, ${b})"
+        ));
+    }
+    params.push(Box::new(limit as i64));
+    sql.push_str(&format!(
+        " ORDER BY t.occurred {order}, t.entry_id {order} LIMIT ${}",
+        params.len()
+    ));
+    let rows = query(client, &sql, &params).await?;
+    rows.iter()
+        .map(|row| {
+            let cursor = Cursor {
+                occurred_micros: row.try_get(0)?,
+                id: id_from(row.try_get(1)?)?,
+            };
+            Ok((cursor, entry_from(row.try_get(2)?, row.try_get(3)?)?))
+        })
+        .collect()
+}
+
+/// A page of a subject's timeline, newest first.
+pub async fn subject_entries(
+    client: &impl GenericClient,
+    subject: &Subject,
+    page: &PageQuery,
+) -> Result<Page, StoreError> {
+    let limit = page.limit.clamp(1, PageQuery::MAX_LIMIT);
+    let lane = page.category.map(|c| i16::from(c.code()) + 1);
+    // One more than asked tells whether an older page exists.
+    let mut rows = timeline(
+        client,
+        subject,
+        lane,
+        page.before,
+        Direction::Older,
+        limit + 1,
+    )
+    .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = more
+        .then(|| rows.last().map(|(cursor, _)| *cursor))
+        .flatten();
+    Ok(Page {
+        entries: rows.into_iter().map(|(_, entry)| entry).collect(),
+        next,
+    })
+}
+
+const ENTRY_WITH_STATUS: &str = "SELECT e.entry, s.status FROM entries e \
+     LEFT JOIN email_status s ON s.entry_id = e.id";
+
+pub async fn entry(client: &impl GenericClient, id: EntryId) -> Result<Option<Entry>, StoreError> {
+    let sql = format!("{ENTRY_WITH_STATUS} WHERE e.id = $1");
+    let row = client.query_opt(&sql, &[&id_bytes(id)]).await?;
+    row.map(|row| entry_from(row.try_get(0)?, row.try_get(1)?))
+        .transpose()
+}
+
+/// The latest entries by receipt (entry ids are time-ordered), before `before` if given.
+pub async fn recent(
+    client: &impl GenericClient,
+    before: Option<EntryId>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let limit = limit.clamp(1, PageQuery::MAX_LIMIT) as i64;
+    let before = before.map_or_else(|| vec![0xff; 17], id_bytes);
+    let sql = format!("{ENTRY_WITH_STATUS} WHERE e.id < $1 ORDER BY e.id DESC LIMIT $2");
+    entries(&client.query(&sql, &[&before, &limit]).await?)
+}
+
+/// The oldest entries by receipt, after `after` if given.
+pub async fn oldest_after(
+    client: &impl GenericClient,
+    after: Option<EntryId>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let limit = limit as i64;
+    let after = after.map_or_else(Vec::new, id_bytes);
+    let sql = format!("{ENTRY_WITH_STATUS} WHERE e.id > $1 ORDER BY e.id LIMIT $2");
+    entries(&client.query(&sql, &[&after, &limit]).await?)
+}
+
+pub async fn unmatched(
+    client: &impl GenericClient,
+    before: Option<EntryId>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let limit = limit.clamp(1, PageQuery::MAX_LIMIT) as i64;
+    let before = before.map_or_else(|| vec![0xff; 17], id_bytes);
+    let rows = client
+        .query(
+            "SELECT e.entry FROM unmatched_entries u JOIN entries e ON e.id = u.entry_id \
+             WHERE u.entry_id < $1 ORDER BY u.entry_id DESC LIMIT $2",
+            &[&before, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| crate::store::from_json(row.try_get::<_, &[u8]>(0)?))
+        .collect()
+}
+
+pub async fn unmatched_count(client: &impl GenericClient) -> Result<u64, StoreError> {
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM unmatched_entries", &[])
+        .await?
+        .try_get(0)?;
+    Ok(count.unsigned_abs())
+}
+
+pub async fn deliveries(
+    client: &impl GenericClient,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS}, b.body FROM deliveries d \
+         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
+         WHERE d.seq >= $1 ORDER BY d.seq LIMIT $2"
+    );
+    let rows = client
+        .query(&sql, &[&seq_to_sql(from)?, &(limit as i64)])
+        .await?;
+    rows.iter().map(|row| delivery_from(row, true)).collect()
+}
+
+fn entries(rows: &[Row]) -> Result<Vec<Entry>, StoreError> {
+    rows.iter()
+        .map(|row| entry_from(row.try_get(0)?, row.try_get(1)?))
+        .collect()
+}
+
+async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<Row>, StoreError> {
+    let params: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    Ok(client.query(sql, &params).await?)
+}

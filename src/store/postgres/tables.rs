@@ -1,0 +1,869 @@
+//! The projection primitives on PostgreSQL (see [`crate::store::project::Tables`]).
+//!
+//! A round trip per primitive would cost a batch hundreds of them. Instead the transaction
+//! keeps what it has read and what it has written in memory: [`PgTables::prefetch`] reads, in
+//! one pipelined round trip, every row a batch is likely to look at (its dedup keys, the links
+//! its entries correlate through, the entries waiting for the links it establishes); the rules
+//! then run against memory; and [`PgTables::flush`] writes everything with one multi-row
+//! statement per table. A row nobody foresaw is read on demand, so the rules stay exact
+//! whatever they ask. Every commit holds the chain-head row lock, so what a transaction has
+//! read cannot change under it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use deadpool_postgres::Object;
+use tokio_postgres::types::ToSql;
+
+use super::bridge::Bridge;
+use super::rows::{
+    DELIVERY_COLUMNS, DeliveryRow, delivery_from, hash_from, id_bytes, id_from, seq_from_sql,
+    seq_to_sql,
+};
+use crate::activity::details::DeliveryStatus;
+use crate::activity::{Entry, EntryId, Subject, links};
+use crate::store::project::{ChainHead, LinkTarget, Tables, keys};
+use crate::store::{Capture, StoreError, StoredDelivery, from_json, to_json};
+
+type Client = Arc<Object>;
+type Work<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Rows read per round trip by the whole-store passes.
+const SCAN_PAGE: i64 = 1_000;
+
+/// One write transaction's view of the tables: what it read, what it will write.
+pub struct PgTables<'b> {
+    bridge: &'b Bridge,
+    client: Client,
+    /// The chain head as locked at the start.
+    locked_head: ChainHead,
+    dedup: HashMap<(String, String), Option<u64>>,
+    links: HashMap<String, Option<LinkTarget>>,
+    entries: HashMap<EntryId, Option<Entry>>,
+    statuses: HashMap<EntryId, Option<DeliveryStatus>>,
+    unmatched: HashMap<EntryId, bool>,
+    /// The entries waiting on a link key, for keys read whole.
+    pending: HashMap<String, BTreeSet<EntryId>>,
+    writes: Writes,
+}
+
+#[derive(Default)]
+struct Writes {
+    head: Option<ChainHead>,
+    deliveries: BTreeMap<i64, DeliveryRow>,
+    bodies: Vec<(i64, Vec<u8>)>,
+    flagged: BTreeSet<i64>,
+    dedup: HashMap<(String, String), i64>,
+    /// Ids whose cached entry is to be written.
+    entries: BTreeSet<EntryId>,
+    timelines: Vec<(String, i16, i64, EntryId)>,
+    links: BTreeSet<String>,
+    unmatched: BTreeSet<EntryId>,
+    pending_taken: BTreeSet<String>,
+    pending_added: Vec<(String, EntryId)>,
+    statuses: BTreeSet<EntryId>,
+}
+
+impl<'b> PgTables<'b> {
+    /// Starts a write transaction on `client` and takes the chain-head row lock, which every
+    /// writer of every gateway takes first: from here on nobody else writes.
+    pub fn begin(bridge: &'b Bridge, client: Client) -> Result<PgTables<'b>, StoreError> {
+        let head = bridge.run({
+            let client = client.clone();
+            async move {
+                client.batch_execute("BEGIN").await?;
+                let row = client
+                    .query_one("SELECT seq, hash FROM chain_head FOR UPDATE", &[])
+                    .await?;
+                Ok(ChainHead {
+                    seq: seq_from_sql(row.try_get(0)?)?,
+                    hash: hash_from(row.try_get(1)?, "the chain head")?,
+                })
+            }
+        })?;
+        Ok(PgTables {
+            bridge,
+            client,
+            locked_head: head,
+            dedup: HashMap::new(),
+            links: HashMap::new(),
+            entries: HashMap::new(),
+            statuses: HashMap::new(),
+            unmatched: HashMap::new(),
+            pending: HashMap::new(),
+            writes: Writes::default(),
+        })
+    }
+
+    /// Writes what is buffered, then commits; `notify` is sent on commit (see
+    /// [`super::feed`]).
+    pub fn commit(mut self, notify: Option<String>) -> Result<(), StoreError> {
+        self.flush()?;
+        self.bridge.run({
+            let client = self.client.clone();
+            async move {
+                if let Some(payload) = notify {
+                    client
+                        .execute(
+                            "SELECT pg_notify($1, $2)",
+                            &[&super::feed::CHANNEL, &payload],
+                        )
+                        .await?;
+                }
+                client.batch_execute("COMMIT").await?;
+                Ok(())
+            }
+        })
+    }
+
+    fn run<T: Send + 'static, F>(&self, work: impl FnOnce(Client) -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.bridge.run(work(self.client.clone()))
+    }
+
+    /// Reads, in one pipelined round trip, the rows appending `batch` will look at.
+    pub fn prefetch(&mut self, batch: &[Capture]) -> Result<(), StoreError> {
+        let mut dedup = BTreeSet::new();
+        let mut correlation = BTreeSet::new();
+        let mut established = BTreeSet::new();
+        for capture in batch {
+            let source = capture.source();
+            let normalized = &capture.normalized;
+            if let Some(id) = &normalized.delivery_id {
+                dedup.insert((source.to_owned(), keys::delivery(id)));
+            }
+            if let Some(key) = &capture.replay_key {
+                dedup.insert((source.to_owned(), keys::replay(key)));
+            }
+            for entry in &normalized.entries {
+                if let Some(key) = keys::entry(normalized, entry) {
+                    dedup.insert((source.to_owned(), key));
+                }
+                correlation.extend(entry.correlation.iter().cloned());
+                established.extend(links::established_by(&entry.details));
+            }
+        }
+        let dedup: Vec<(String, String)> = dedup.into_iter().collect();
+        let correlation: Vec<String> = correlation.into_iter().collect();
+        let established: Vec<String> = established.into_iter().collect();
+        let (sources, dedup_keys): (Vec<String>, Vec<String>) = dedup.iter().cloned().unzip();
+        let (found_dedup, found_links, found_pending) = self.run(|client| {
+            let (correlation, established) = (correlation.clone(), established.clone());
+            async move {
+                let dedup = client.prepare_cached(
+                    "SELECT k.source, k.key, k.seq FROM dedup_keys k \
+                     JOIN unnest($1::text[], $2::text[]) AS w(source, key) \
+                     ON k.source = w.source AND k.key = w.key",
+                );
+                let links = client.prepare_cached(
+                    "SELECT l.key, l.target, s.status FROM links l \
+                     LEFT JOIN email_status s ON s.entry_id = l.entry_id \
+                     WHERE l.key = ANY($1)",
+                );
+                let pending = client.prepare_cached(
+                    "SELECT p.key, p.entry_id, e.entry, s.status FROM pending_links p \
+                     LEFT JOIN entries e ON e.id = p.entry_id \
+                     LEFT JOIN email_status s ON s.entry_id = p.entry_id \
+                     WHERE p.key = ANY($1)",
+                );
+                let (dedup, links, pending) = tokio::try_join!(dedup, links, pending)?;
+                let dedup_params: [&(dyn ToSql + Sync); 2] = [&sources, &dedup_keys];
+                let links_params: [&(dyn ToSql + Sync); 1] = [&correlation];
+                let pending_params: [&(dyn ToSql + Sync); 1] = [&established];
+                let (dedup, links, pending) = tokio::try_join!(
+                    client.query(&dedup, &dedup_params),
+                    client.query(&links, &links_params),
+                    client.query(&pending, &pending_params),
+                )?;
+                Ok((dedup, links, pending))
+            }
+        })?;
+        for key in dedup {
+            self.dedup.entry(key).or_insert(None);
+        }
+        for row in found_dedup {
+            let key = (row.try_get(0)?, row.try_get(1)?);
+            self.dedup.insert(key, Some(seq_from_sql(row.try_get(2)?)?));
+        }
+        for key in &correlation {
+            self.links.entry(key.clone()).or_insert(None);
+        }
+        for row in found_links {
+            let target: LinkTarget = from_json(row.try_get(1)?)?;
+            let status = row.try_get::<_, Option<&[u8]>>(2)?;
+            self.statuses
+                .insert(target.entry_id, status.map(from_json).transpose()?);
+            self.links.insert(row.try_get(0)?, Some(target));
+        }
+        for key in &established {
+            self.pending.entry(key.clone()).or_default();
+        }
+        for row in found_pending {
+            let key: String = row.try_get(0)?;
+            let id = id_from(row.try_get(1)?)?;
+            if let Some(stored) = row.try_get::<_, Option<&[u8]>>(2)? {
+                let status = row.try_get::<_, Option<&[u8]>>(3)?;
+                self.entries.insert(id, Some(from_json(stored)?));
+                self.statuses.insert(id, status.map(from_json).transpose()?);
+            }
+            self.pending.entry(key).or_default().insert(id);
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered, one multi-row statement per table, pipelined. What was
+    /// read stays known (nobody else writes while the lock is held), except entries, which
+    /// the whole-store passes may remove.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        let writes = std::mem::take(&mut self.writes);
+        let statements = Statements::build(writes, self)?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.run(|client| async move { statements.execute(&client).await })?;
+        self.entries.clear();
+        Ok(())
+    }
+
+    fn immediately<T: Send + 'static, F>(
+        &mut self,
+        work: impl FnOnce(Client) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.flush()?;
+        self.run(work)
+    }
+}
+
+/// The owned parameters of a flush.
+#[derive(Default)]
+struct Statements {
+    head: Option<(i64, Vec<u8>)>,
+    deliveries: Vec<DeliveryRow>,
+    bodies: (Vec<i64>, Vec<Vec<u8>>),
+    flagged: Vec<i64>,
+    dedup: (Vec<String>, Vec<String>, Vec<i64>),
+    entries: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+    timelines: (Vec<String>, Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
+    links: (Vec<String>, Vec<Vec<u8>>, Vec<Vec<u8>>),
+    unmatched_on: Vec<Vec<u8>>,
+    unmatched_off: Vec<Vec<u8>>,
+    pending_taken: Vec<String>,
+    pending_added: (Vec<String>, Vec<Vec<u8>>),
+    statuses: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+}
+
+impl Statements {
+    /// The statements for `writes`, with the values they name taken from `tables`' caches.
+    fn build(writes: Writes, tables: &PgTables<'_>) -> Result<Statements, StoreError> {
+        let mut out = Statements {
+            head: writes
+                .head
+                .map(|head| Ok::<_, StoreError>((seq_to_sql(head.seq)?, head.hash.to_vec())))
+                .transpose()?,
+            deliveries: writes.deliveries.into_values().collect(),
+            flagged: writes.flagged.into_iter().collect(),
+            pending_taken: writes.pending_taken.into_iter().collect(),
+            ..Statements::default()
+        };
+        for (seq, body) in writes.bodies {
+            out.bodies.0.push(seq);
+            out.bodies.1.push(body);
+        }
+        for ((source, key), seq) in writes.dedup {
+            out.dedup.0.push(source);
+            out.dedup.1.push(key);
+            out.dedup.2.push(seq);
+        }
+        for id in writes.entries {
+            if let Some(Some(entry)) = tables.entries.get(&id) {
+                out.entries.0.push(id_bytes(id));
+                out.entries.1.push(to_json(entry)?);
+            }
+        }
+        for (subject, lane, occurred, id) in writes.timelines {
+            out.timelines.0.push(subject);
+            out.timelines.1.push(lane);
+            out.timelines.2.push(occurred);
+            out.timelines.3.push(id_bytes(id));
+        }
+        for id in writes.unmatched {
+            match tables.unmatched.get(&id) {
+                Some(true) => out.unmatched_on.push(id_bytes(id)),
+                _ => out.unmatched_off.push(id_bytes(id)),
+            }
+        }
+        for (key, id) in writes.pending_added {
+            out.pending_added.0.push(key);
+            out.pending_added.1.push(id_bytes(id));
+        }
+        for key in writes.links {
+            if let Some(Some(target)) = tables.links.get(&key) {
+                out.links.0.push(key);
+                out.links.1.push(id_bytes(target.entry_id));
+                out.links.2.push(to_json(target)?);
+            }
+        }
+        for id in writes.statuses {
+            if let Some(Some(status)) = tables.statuses.get(&id) {
+                out.statuses.0.push(id_bytes(id));
+                out.statuses.1.push(to_json(status)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+            && self.deliveries.is_empty()
+            && self.bodies.0.is_empty()
+            && self.flagged.is_empty()
+            && self.dedup.0.is_empty()
+            && self.entries.0.is_empty()
+            && self.timelines.0.is_empty()
+            && self.links.0.is_empty()
+            && self.unmatched_on.is_empty()
+            && self.unmatched_off.is_empty()
+            && self.pending_taken.is_empty()
+            && self.pending_added.0.is_empty()
+            && self.statuses.0.is_empty()
+    }
+
+    async fn execute(self, client: &Object) -> Result<(), StoreError> {
+        let mut work: Vec<Work<'_>> = Vec::new();
+        if !self.deliveries.is_empty() {
+            work.push(Box::pin(write_deliveries(client, &self.deliveries)));
+        }
+        macro_rules! push {
+            ($when:expr, $sql:expr, $($param:expr),+) => {
+                if $when {
+                    work.push(Box::pin(async {
+                        let statement = client.prepare_cached($sql).await?;
+                        client.execute(&statement, &[$($param),+]).await?;
+                        Ok(())
+                    }));
+                }
+            };
+        }
+        push!(
+            !self.bodies.0.is_empty(),
+            "INSERT INTO delivery_bodies (seq, body) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (seq) DO NOTHING",
+            &self.bodies.0,
+            &self.bodies.1
+        );
+        push!(
+            !self.flagged.is_empty(),
+            "INSERT INTO flagged_deliveries (seq) SELECT * FROM unnest($1::bigint[]) \
+             ON CONFLICT DO NOTHING",
+            &self.flagged
+        );
+        push!(
+            !self.dedup.0.is_empty(),
+            "INSERT INTO dedup_keys (source, key, seq) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) \
+             ON CONFLICT (source, key) DO UPDATE SET seq = excluded.seq",
+            &self.dedup.0,
+            &self.dedup.1,
+            &self.dedup.2
+        );
+        push!(
+            !self.entries.0.is_empty(),
+            "INSERT INTO entries (id, entry) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+             ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
+            &self.entries.0,
+            &self.entries.1
+        );
+        push!(
+            !self.timelines.0.is_empty(),
+            "INSERT INTO subject_timelines (subject, lane, occurred, entry_id) \
+             SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bytea[]) \
+             ON CONFLICT DO NOTHING",
+            &self.timelines.0,
+            &self.timelines.1,
+            &self.timelines.2,
+            &self.timelines.3
+        );
+        push!(
+            !self.links.0.is_empty(),
+            "INSERT INTO links (key, entry_id, target) \
+             SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
+             ON CONFLICT (key) DO UPDATE SET entry_id = excluded.entry_id, \
+             target = excluded.target",
+            &self.links.0,
+            &self.links.1,
+            &self.links.2
+        );
+        push!(
+            !self.unmatched_on.is_empty(),
+            "INSERT INTO unmatched_entries (entry_id) SELECT * FROM unnest($1::bytea[]) \
+             ON CONFLICT DO NOTHING",
+            &self.unmatched_on
+        );
+        push!(
+            !self.unmatched_off.is_empty(),
+            "DELETE FROM unmatched_entries WHERE entry_id = ANY($1)",
+            &self.unmatched_off
+        );
+        if !self.pending_taken.is_empty() || !self.pending_added.0.is_empty() {
+            // In this order: a key taken and waited on again within one flush keeps only
+            // what came after the take.
+            work.push(Box::pin(async {
+                if !self.pending_taken.is_empty() {
+                    client
+                        .execute(
+                            "DELETE FROM pending_links WHERE key = ANY($1)",
+                            &[&self.pending_taken],
+                        )
+                        .await?;
+                }
+                if !self.pending_added.0.is_empty() {
+                    client
+                        .execute(
+                            "INSERT INTO pending_links (key, entry_id) \
+                             SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                            &[&self.pending_added.0, &self.pending_added.1],
+                        )
+                        .await?;
+                }
+                Ok(())
+            }));
+        }
+        push!(
+            !self.statuses.0.is_empty(),
+            "INSERT INTO email_status (entry_id, status) \
+             SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+             ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status",
+            &self.statuses.0,
+            &self.statuses.1
+        );
+        if let Some((seq, hash)) = &self.head {
+            work.push(Box::pin(async move {
+                let statement = client
+                    .prepare_cached("UPDATE chain_head SET seq = $1, hash = $2")
+                    .await?;
+                client.execute(&statement, &[seq, hash]).await?;
+                Ok(())
+            }));
+        }
+        futures_util::future::try_join_all(work).await?;
+        Ok(())
+    }
+}
+
+async fn write_deliveries(client: &Object, rows: &[DeliveryRow]) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO deliveries (seq, source, received_at_nanos, headers, body_sha256, \
+             chain, delivery_id, replay_key, outcome) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], \
+             $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[]) \
+             ON CONFLICT (seq) DO UPDATE SET delivery_id = excluded.delivery_id, \
+             replay_key = excluded.replay_key, outcome = excluded.outcome",
+        )
+        .await?;
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+    let received: Vec<i64> = rows.iter().map(|r| r.received_at_nanos).collect();
+    let headers: Vec<&[u8]> = rows.iter().map(|r| r.headers.as_slice()).collect();
+    let hashes: Vec<&[u8]> = rows.iter().map(|r| r.body_sha256.as_slice()).collect();
+    let chains: Vec<&[u8]> = rows.iter().map(|r| r.chain.as_slice()).collect();
+    let ids: Vec<Option<&str>> = rows.iter().map(|r| r.delivery_id.as_deref()).collect();
+    let replay: Vec<Option<&str>> = rows.iter().map(|r| r.replay_key.as_deref()).collect();
+    let outcomes: Vec<&[u8]> = rows.iter().map(|r| r.outcome.as_slice()).collect();
+    client
+        .execute(
+            &statement,
+            &[
+                &seqs, &sources, &received, &headers, &hashes, &chains, &ids, &replay, &outcomes,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+impl Tables for PgTables<'_> {
+    fn chain_head(&mut self) -> Result<ChainHead, StoreError> {
+        Ok(self.locked_head)
+    }
+
+    fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError> {
+        self.locked_head = head;
+        self.writes.head = Some(head);
+        Ok(())
+    }
+
+    fn put_delivery(
+        &mut self,
+        delivery: &StoredDelivery,
+        body: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let row = DeliveryRow::from_delivery(delivery)?;
+        if let Some(body) = body {
+            self.writes.bodies.push((row.seq, body.to_vec()));
+        }
+        self.writes.deliveries.insert(row.seq, row);
+        Ok(())
+    }
+
+    fn deliveries_from(
+        &mut self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        let (from, limit) = (seq_to_sql(from)?, limit as i64);
+        self.immediately(|client| async move {
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS}, b.body FROM deliveries d \
+                 LEFT JOIN delivery_bodies b ON b.seq = d.seq \
+                 WHERE d.seq >= $1 ORDER BY d.seq LIMIT $2"
+            );
+            let rows = client.query(&sql, &[&from, &limit]).await?;
+            rows.iter().map(|row| delivery_from(row, true)).collect()
+        })
+    }
+
+    fn drop_body(&mut self, seq: u64) -> Result<bool, StoreError> {
+        let seq = seq_to_sql(seq)?;
+        self.immediately(|client| async move {
+            let dropped = client
+                .execute("DELETE FROM delivery_bodies WHERE seq = $1", &[&seq])
+                .await?;
+            Ok(dropped > 0)
+        })
+    }
+
+    fn flag_delivery(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.writes.flagged.insert(seq_to_sql(seq)?);
+        Ok(())
+    }
+
+    fn dedup(&mut self, source: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        let cache_key = (source.to_owned(), key.to_owned());
+        if let Some(known) = self.dedup.get(&cache_key) {
+            return Ok(*known);
+        }
+        let found = self.run(|client| {
+            let (source, key) = cache_key.clone();
+            async move {
+                let row = client
+                    .query_opt(
+                        "SELECT seq FROM dedup_keys WHERE source = $1 AND key = $2",
+                        &[&source, &key],
+                    )
+                    .await?;
+                row.map(|row| seq_from_sql(row.try_get(0)?)).transpose()
+            }
+        })?;
+        self.dedup.insert(cache_key, found);
+        Ok(found)
+    }
+
+    fn put_dedup(&mut self, source: &str, key: &str, seq: u64) -> Result<(), StoreError> {
+        let cache_key = (source.to_owned(), key.to_owned());
+        self.dedup.insert(cache_key.clone(), Some(seq));
+        self.writes.dedup.insert(cache_key, seq_to_sql(seq)?);
+        Ok(())
+    }
+
+    fn entry(&mut self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        if let Some(known) = self.entries.get(&id) {
+            return Ok(known.clone());
+        }
+        let found = self.run(|client| async move {
+            let row = client
+                .query_opt("SELECT entry FROM entries WHERE id = $1", &[&id_bytes(id)])
+                .await?;
+            row.map(|row| from_json::<Entry>(row.try_get(0)?))
+                .transpose()
+        })?;
+        self.entries.insert(id, found.clone());
+        Ok(found)
+    }
+
+    fn put_entry(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        self.entries.insert(entry.id, Some(entry.clone()));
+        self.writes.entries.insert(entry.id);
+        Ok(())
+    }
+
+    fn delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<Vec<Entry>, StoreError> {
+        let (first, last) = entry_id_bounds(delivery);
+        self.immediately(|client| async move {
+            let rows = client
+                .query(
+                    "SELECT entry FROM entries WHERE id BETWEEN $1 AND $2 ORDER BY id",
+                    &[&first, &last],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| from_json(row.try_get::<_, &[u8]>(0)?))
+                .collect()
+        })
+    }
+
+    fn remove_delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<(), StoreError> {
+        let (first, last) = entry_id_bounds(delivery);
+        self.immediately(|client| async move {
+            client
+                .execute(
+                    "DELETE FROM entries WHERE id BETWEEN $1 AND $2",
+                    &[&first, &last],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn add_to_timeline(&mut self, subject: &Subject, entry: &Entry) -> Result<(), StoreError> {
+        self.writes.timelines.push((
+            subject.key(),
+            i16::from(entry.category.code()) + 1,
+            entry.occurred_at.timestamp_micros(),
+            entry.id,
+        ));
+        Ok(())
+    }
+
+    fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError> {
+        let key = subject.key();
+        self.immediately(|client| async move {
+            let rows = client
+                .query(
+                    "SELECT entry_id FROM subject_timelines WHERE subject = $1 \
+                     ORDER BY occurred, entry_id",
+                    &[&key],
+                )
+                .await?;
+            rows.iter().map(|row| id_from(row.try_get(0)?)).collect()
+        })
+    }
+
+    fn link(&mut self, key: &str) -> Result<Option<LinkTarget>, StoreError> {
+        if let Some(known) = self.links.get(key) {
+            return Ok(known.clone());
+        }
+        let found = self.run(|client| {
+            let key = key.to_owned();
+            async move {
+                let row = client
+                    .query_opt("SELECT target FROM links WHERE key = $1", &[&key])
+                    .await?;
+                row.map(|row| from_json::<LinkTarget>(row.try_get(0)?))
+                    .transpose()
+            }
+        })?;
+        self.links.insert(key.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    fn put_link(&mut self, key: &str, target: &LinkTarget) -> Result<(), StoreError> {
+        self.links.insert(key.to_owned(), Some(target.clone()));
+        self.writes.links.insert(key.to_owned());
+        Ok(())
+    }
+
+    fn set_unmatched(&mut self, id: EntryId, unmatched: bool) -> Result<(), StoreError> {
+        self.unmatched.insert(id, unmatched);
+        self.writes.unmatched.insert(id);
+        Ok(())
+    }
+
+    fn is_unmatched(&mut self, id: EntryId) -> Result<bool, StoreError> {
+        if let Some(known) = self.unmatched.get(&id) {
+            return Ok(*known);
+        }
+        let found = self.run(|client| async move {
+            let row = client
+                .query_opt(
+                    "SELECT 1 FROM unmatched_entries WHERE entry_id = $1",
+                    &[&id_bytes(id)],
+                )
+                .await?;
+            Ok(row.is_some())
+        })?;
+        self.unmatched.insert(id, found);
+        Ok(found)
+    }
+
+    fn add_pending(&mut self, key: &str, id: EntryId) -> Result<(), StoreError> {
+        if let Some(waiting) = self.pending.get_mut(key) {
+            waiting.insert(id);
+        }
+        self.writes.pending_added.push((key.to_owned(), id));
+        Ok(())
+    }
+
+    fn take_pending(&mut self, key: &str) -> Result<Vec<EntryId>, StoreError> {
+        if !self.pending.contains_key(key) {
+            let stored = self.run(|client| {
+                let key = key.to_owned();
+                async move {
+                    let rows = client
+                        .query("SELECT entry_id FROM pending_links WHERE key = $1", &[&key])
+                        .await?;
+                    rows.iter()
+                        .map(|row| id_from(row.try_get(0)?))
+                        .collect::<Result<BTreeSet<_>, _>>()
+                }
+            })?;
+            // Added in this transaction but not yet written: waiting all the same.
+            let buffered = self
+                .writes
+                .pending_added
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, id)| *id);
+            let waiting = stored.into_iter().chain(buffered).collect();
+            self.pending.insert(key.to_owned(), waiting);
+        }
+        let waiting = self.pending.insert(key.to_owned(), BTreeSet::new());
+        self.writes.pending_added.retain(|(k, _)| k != key);
+        self.writes.pending_taken.insert(key.to_owned());
+        Ok(waiting.unwrap_or_default().into_iter().collect())
+    }
+
+    fn email_status(&mut self, email: EntryId) -> Result<Option<DeliveryStatus>, StoreError> {
+        if let Some(known) = self.statuses.get(&email) {
+            return Ok(known.clone());
+        }
+        let found = self.run(|client| async move {
+            let row = client
+                .query_opt(
+                    "SELECT status FROM email_status WHERE entry_id = $1",
+                    &[&id_bytes(email)],
+                )
+                .await?;
+            row.map(|row| from_json::<DeliveryStatus>(row.try_get(0)?))
+                .transpose()
+        })?;
+        self.statuses.insert(email, found.clone());
+        Ok(found)
+    }
+
+    fn put_email_status(
+        &mut self,
+        email: EntryId,
+        status: &DeliveryStatus,
+    ) -> Result<(), StoreError> {
+        self.statuses.insert(email, Some(status.clone()));
+        self.writes.statuses.insert(email);
+        Ok(())
+    }
+
+    fn clear_projections(&mut self) -> Result<(), StoreError> {
+        self.immediately(|client| async move {
+            client
+                // DELETE rather than TRUNCATE: readers on every gateway keep seeing the old
+                // projections until the rebuilt ones commit.
+                .batch_execute(
+                    "DELETE FROM subject_timelines; DELETE FROM dedup_keys; DELETE FROM links; \
+                     DELETE FROM flagged_deliveries; DELETE FROM unmatched_entries; \
+                     DELETE FROM pending_links; DELETE FROM email_status;",
+                )
+                .await?;
+            Ok(())
+        })?;
+        self.dedup.clear();
+        self.links.clear();
+        self.statuses.clear();
+        self.unmatched.clear();
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn scan_entries(
+        &mut self,
+        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.scan_by_entry_id(
+            "SELECT id, entry FROM entries WHERE id > $1 ORDER BY id LIMIT $2",
+            visit,
+        )
+    }
+
+    fn scan_bodies(
+        &mut self,
+        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.flush()?;
+        let mut after = 0i64;
+        loop {
+            let rows = self.run(|client| async move {
+                let rows = client
+                    .query(
+                        "SELECT seq, body FROM delivery_bodies WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        &[&after, &SCAN_PAGE],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get::<_, i64>(0)?, row.try_get::<_, Vec<u8>>(1)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            let Some(&(last, _)) = rows.last() else {
+                return Ok(());
+            };
+            for (seq, body) in rows {
+                visit(seq_from_sql(seq)?, &body)?;
+            }
+            after = last;
+        }
+    }
+
+    fn scan_email_statuses(
+        &mut self,
+        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.scan_by_entry_id(
+            "SELECT entry_id, status FROM email_status WHERE entry_id > $1 \
+             ORDER BY entry_id LIMIT $2",
+            visit,
+        )
+    }
+}
+
+impl PgTables<'_> {
+    /// Walks a table keyed by entry id, (id, stored JSON) in pages of [`SCAN_PAGE`] rows:
+    /// memory stays bounded whatever its size.
+    fn scan_by_entry_id(
+        &mut self,
+        sql: &'static str,
+        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.flush()?;
+        let mut after: Vec<u8> = Vec::new();
+        loop {
+            let rows = self.run(|client| async move {
+                let rows = client.query(sql, &[&after, &SCAN_PAGE]).await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get::<_, Vec<u8>>(0)?, row.try_get::<_, Vec<u8>>(1)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })?;
+            let Some((last, _)) = rows.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            for (id, stored) in rows {
+                visit(id_from(&id)?, &stored)?;
+            }
+        }
+    }
+}
+
+/// The ids a delivery's entries can have (see [`EntryId::derive`]), as stored.
+fn entry_id_bounds(delivery: &StoredDelivery) -> (Vec<u8>, Vec<u8>) {
+    (
+        id_bytes(EntryId::derive(delivery.received_at, delivery.seq, 0)),
+        id_bytes(EntryId::derive(
+            delivery.received_at,
+            delivery.seq,
+            u16::MAX,
+        )),
+    )
+}
