@@ -14,7 +14,7 @@ use chrono::{SecondsFormat, Utc};
 use hooktrail::cli::bench_workload::{EVENT_BYTES, JOBS, signing_source, status_changed_event};
 use hooktrail::sources::{RawDelivery, Source};
 use hooktrail::store::redb::RedbStore;
-use hooktrail::store::{Capture, Store};
+use hooktrail::store::{Capture, WriteSide};
 
 const BATCH: usize = 32;
 const MEASURED: usize = 20_000;

@@ -19,11 +19,9 @@ use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
-use crate::store::Store;
 use crate::store::health::StorageHealth;
-use crate::store::redb::RedbStore;
-use crate::store::reopen::ReopeningStore;
 use crate::store::writer::{Writer, WriterConfig};
+use crate::store::{Storage, WriteSide};
 
 /// A running HTTP server, to await.
 type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -41,19 +39,24 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Opens the store named in `config` and serves on `listener`.
-    /// The store reopens its file by itself after an I/O failure (see [`ReopeningStore`]).
+    /// Opens the storage named in `config` and serves on `listener`.
     pub fn start(config: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
-        let path = config.storage.path.clone();
-        let store: Arc<dyn Store> = Arc::new(ReopeningStore::open(move || {
-            Ok(Box::new(RedbStore::open(&path)?) as Box<dyn Store>)
-        })?);
-        Gateway::start_with_store(config, store, listener)
+        let storage =
+            Storage::open(&config.storage).map_err(|err| match config.storage.backend {
+                crate::config::Backend::Redb => anyhow::anyhow!(
+                    "cannot open the store {}: {err}",
+                    config.storage.path.display()
+                ),
+                crate::config::Backend::Postgres => {
+                    anyhow::anyhow!("cannot use the database: {err}")
+                }
+            })?;
+        Gateway::start_with_storage(config, storage, listener)
     }
 
-    pub fn start_with_store(
+    pub fn start_with_storage(
         config: Config,
-        store: Arc<dyn Store>,
+        storage: Storage,
         listener: TcpListener,
     ) -> anyhow::Result<Gateway> {
         let addr = listener.local_addr()?;
@@ -63,7 +66,7 @@ impl Gateway {
         };
         let metrics = Arc::new(Metrics::new()?);
         let health = Arc::new(StorageHealth::default());
-        let (writer, handle) = Writer::spawn(store.clone(), writer_config, {
+        let (writer, handle) = Writer::spawn(storage.write.clone(), writer_config, {
             let (metrics, health) = (metrics.clone(), health.clone());
             move |report| {
                 tracing::trace!(
@@ -85,16 +88,16 @@ impl Gateway {
         }
         let renderer = Renderer::new(origin)?;
         let sessions = SessionCodec::from_config(&config.auth)?;
-        let revoked_sessions = RevokedSessions::new(store.revocations(chrono::Utc::now())?);
+        let revoked_sessions = RevokedSessions::new(storage.read.revocations(chrono::Utc::now())?);
         let config = Arc::new(config);
         let retention = config
             .retention
             .raw_bodies_days
             .is_some()
-            .then(|| tokio::spawn(prune_periodically(config.clone(), store.clone())));
+            .then(|| tokio::spawn(prune_periodically(config.clone(), storage.write.clone())));
         let state = web::Data::new(AppState {
             config: config.clone(),
-            store,
+            storage,
             writer: handle,
             metrics,
             health,
@@ -178,7 +181,7 @@ impl Gateway {
 
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
-async fn prune_periodically(config: Arc<Config>, store: Arc<dyn Store>) {
+async fn prune_periodically(config: Arc<Config>, store: Arc<dyn WriteSide>) {
     let period = Duration::from_secs(config.retention.prune_interval_secs.max(1));
     let mut ticks = tokio::time::interval(period);
     loop {

@@ -148,7 +148,7 @@ async fn paths_outside_the_folder_or_through_missing_folders_are_bad_requests() 
 async fn a_second_backup_while_one_is_written_answers_409() {
     let stores = tempfile::tempdir().unwrap();
     let (store, held, gate) = common::store::holding_backup(&stores);
-    let mut gateway = TestGateway::start_with("", Some(store)).await;
+    let mut gateway = TestGateway::start_with("", Some(store.storage())).await;
     // Declared after the gateway, so a failing assertion drops (opens) the gate before the
     // gateway: the held backup never outlives the test.
     let gate = gate;

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::{Client, run_cli, status_changed, write_config};
 use hooktrail::activity::Subject;
+use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
-use hooktrail::store::{ChainReport, PageQuery, Store};
+use hooktrail::store::{ChainReport, PageQuery};
 use ops_support::{LoggedChild, Rng};
 
 /// Every round is bounded (a kill at most 0.9 s after start, requests with a 5 s timeout), so

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Client, TestGateway, event, status_changed, write_config};
-use hooktrail::store::Store;
+use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
 use ops_support::{LoggedChild, SmallDisk, delta, rss_kib, scrape, series};
 use serde_json::json;
@@ -285,7 +285,7 @@ async fn slow_clients_are_cut_off_at_the_read_timeout() {
 async fn a_failed_commit_shows_in_readyz_and_metrics_until_a_commit_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let store = common::store::failing(&dir);
-    let mut gateway = TestGateway::start_with("", Some(store.clone())).await;
+    let mut gateway = TestGateway::start_with("", Some(store.storage())).await;
     let base = gateway.client.base.clone();
     let before = scrape(&base).await;
     assert_eq!(

@@ -361,9 +361,9 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledge
     );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let small = hooktrail::app::Gateway::start_with_store(
+    let small = hooktrail::app::Gateway::start_with_storage(
         common::parse_config(&text),
-        store.clone(),
+        store.storage(),
         listener,
     )
     .unwrap();
@@ -421,7 +421,7 @@ async fn a_failed_commit_acknowledges_nothing_and_the_gateway_recovers() {
     store.failing.store(true, Ordering::SeqCst);
     drop(entered);
     gate.send(()).unwrap();
-    let mut gateway = TestGateway::start_with("", Some(store.clone())).await;
+    let mut gateway = TestGateway::start_with("", Some(store.storage())).await;
     let response = gateway
         .client
         .post_signed(&status_changed("f", "Lost?", "2026-03-04T10:00:00Z"))

@@ -5,7 +5,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{ChildGateway, Client, event, run_cli, status_changed, write_config};
 use hooktrail::activity::Entry;
-use hooktrail::store::Store;
+use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
 use serde_json::{Value, json};
 

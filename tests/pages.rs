@@ -15,8 +15,9 @@ use hooktrail::activity::details::{AccountingEvent, EmailEvent, EmailStatus};
 use hooktrail::activity::{
     Actor, ActorKind, Category, Details, EntryKind, NewEntry, Normalized, Outcome, Subject,
 };
+use hooktrail::store::Capture;
+use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
-use hooktrail::store::{Capture, Store};
 use scraper::{ElementRef, Html, Selector};
 use serde_json::json;
 
@@ -552,7 +553,8 @@ async fn email_delivery_status_and_provider_callbacks_show_on_the_timeline() {
     seed(&store, "d2", vec![delivered("sg-77")]);
 
     let extra = format!("{}{CHICAGO}", staff_users());
-    let mut gateway = TestGateway::start_with(&extra, Some(store.clone())).await;
+    let mut gateway =
+        TestGateway::start_with(&extra, Some(hooktrail::store::Storage::new(store.clone()))).await;
     let mut browser = signed_in(&gateway).await;
     let html = browser.get("/jobs/77").await.html();
     assert_eq!(kinds(&html), ["email.delivered", "email.sent"]);
@@ -583,7 +585,11 @@ async fn a_timeline_seen_before_shows_everything_that_arrives_after() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(&dir.path().join("kept.redb")).unwrap());
     seed(&store, "d1", vec![email_sent("job:88", "sg-88", "Proof")]);
-    let mut gateway = TestGateway::start_with(&staff_users(), Some(store.clone())).await;
+    let mut gateway = TestGateway::start_with(
+        &staff_users(),
+        Some(hooktrail::store::Storage::new(store.clone())),
+    )
+    .await;
     let mut browser = signed_in(&gateway).await;
 
     let first = browser.get("/jobs/88").await.html();
@@ -837,7 +843,8 @@ async fn home_lists_the_latest_activity_with_links_and_the_unmatched_count() {
         callback_entry(Vec::new(), "sg-orphan", "2026-03-01T10:00:00Z"),
     );
     let extra = format!("{}{CHICAGO}", staff_users());
-    let mut gateway = TestGateway::start_with(&extra, Some(store.clone())).await;
+    let mut gateway =
+        TestGateway::start_with(&extra, Some(hooktrail::store::Storage::new(store.clone()))).await;
     for (job, to) in [("1", "A"), ("2", "B")] {
         let body = status_changed(job, to, "2026-03-04T10:00:00Z");
         assert_eq!(gateway.client.post_signed(&body).await.status(), 200);
@@ -1132,7 +1139,8 @@ async fn hostile_webhook_content_never_becomes_markup() {
         );
     }
     let extra = format!("{}{CHICAGO}", staff_users());
-    let mut gateway = TestGateway::start_with(&extra, Some(store.clone())).await;
+    let mut gateway =
+        TestGateway::start_with(&extra, Some(hooktrail::store::Storage::new(store.clone()))).await;
     let mut posted = 0;
     for (n, text) in CORPUS.iter().enumerate() {
         for body in hostile_events("x", text, n) {

@@ -22,8 +22,9 @@ use hooktrail::activity::{
 use hooktrail::config::Config;
 use hooktrail::render::view::{Clock, DayGroup, group_by_day};
 use hooktrail::render::{Origin, Renderer};
+use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
-use hooktrail::store::{Capture, PageQuery, Store};
+use hooktrail::store::{Capture, PageQuery};
 use proptest::prelude::*;
 
 const NOW: i64 = 1_772_700_000;

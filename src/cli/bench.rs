@@ -48,7 +48,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::app::Gateway;
 use crate::config::Config;
 use crate::sources::Source;
-use crate::store::Store;
+use crate::store::{Storage, Store};
 use workload::{EVENT_BYTES, SOURCE_NAME, signing_source, status_changed_event};
 
 mod commits;
@@ -410,7 +410,7 @@ fn start_pages_gateway(
     let cookie = pages::session_cookie(&config)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let store: Arc<dyn Store> = fixture.store.clone();
-    let gateway = Gateway::start_with_store(config, store, listener)?;
+    let gateway = Gateway::start_with_storage(config, Storage::new(store), listener)?;
     Ok((
         RunningServer::Gateway {
             gateway,

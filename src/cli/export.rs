@@ -76,7 +76,7 @@ pub fn run(config: &Config, args: ExportArgs) -> anyhow::Result<ExitCode> {
     };
     let total = match &access {
         Access::Local(snapshot) => Some(snapshot.count(subject)?),
-        Access::Live(_) => None,
+        Access::Database(_) | Access::Live(_) => None,
     };
     let progress = progress_bar(total, draw_target());
     let written = write_pages(&access, subject, first, &args, &progress);
@@ -133,6 +133,11 @@ fn fetch(
         Access::Local(snapshot) => {
             let cursor = after.map(str::parse::<Cursor>).transpose()?;
             let page = snapshot.export_page(subject, cursor, PAGE)?;
+            Ok((page.entries, page.next.map(|cursor| cursor.to_string())))
+        }
+        Access::Database(store) => {
+            let cursor = after.map(str::parse::<Cursor>).transpose()?;
+            let page = store.export_page(subject, cursor, PAGE)?;
             Ok((page.entries, page.next.map(|cursor| cursor.to_string())))
         }
         Access::Live(remote) => remote.export_page(subject, after),

@@ -1,5 +1,7 @@
-//! Whole-log operations. Read-only ones (`verify`, `export`, `backup`) open a snapshot and run
-//! beside a live gateway; writing ones (`reindex`, `prune`, `erase`) need it stopped.
+//! Whole-log operations. On the embedded backend, read-only ones (`verify`, `export`,
+//! `backup`) open a snapshot or ask the running gateway, and writing ones (`reindex`, `prune`,
+//! `erase`) need the gateway stopped: one process owns the file. On PostgreSQL every verb runs
+//! against the database while the gateways run (backups are `pg_dump`'s).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,18 +12,20 @@ use chrono::Utc;
 use super::remote::{Remote, RemoteArgs};
 use crate::activity::Subject;
 use crate::activity::redact::ErasureTarget;
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::sources::{RawDelivery, internal};
 use crate::store::redb::{RedbSnapshot, RedbStore};
 use crate::store::{ChainReport, Reread, Store, StoreError};
 
-/// The store for writing; refused while a gateway has it open.
-pub fn open_for_writing(config: &Config) -> anyhow::Result<RedbStore> {
-    RedbStore::open(&config.storage.path).map_err(|err| {
-        anyhow::anyhow!(
+/// The store for writing: the redb file (refused while a gateway has it open), or the
+/// PostgreSQL database (shared with the running gateways).
+pub fn open_for_writing(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    crate::store::open(&config.storage).map_err(|err| match config.storage.backend {
+        Backend::Redb => anyhow::anyhow!(
             "{err} (is `hooktrail serve` running on {}? stop it first)",
             config.storage.path.display()
-        )
+        ),
+        Backend::Postgres => anyhow::anyhow!("cannot use the database: {err}"),
     })
 }
 
@@ -29,13 +33,18 @@ pub fn open_for_writing(config: &Config) -> anyhow::Result<RedbStore> {
 pub enum Access {
     /// No gateway runs: read the file directly.
     Local(RedbSnapshot),
+    /// The shared database, read directly while the gateways write.
+    Database(std::sync::Arc<dyn Store>),
     /// A gateway owns the file: ask it.
     Live(Remote),
 }
 
-/// The file when no gateway has it (repairing it first if a crash left it unclean, which takes
-/// opening it for writing once), else the running gateway's API.
+/// PostgreSQL directly; else the file when no gateway has it (repairing it first if a crash
+/// left it unclean, which takes opening it for writing once), else the running gateway's API.
 pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
+    if config.storage.backend == Backend::Postgres {
+        return Ok(Access::Database(open_for_writing(config)?));
+    }
     let path = &config.storage.path;
     if !path.exists() {
         anyhow::bail!("no store at {}", path.display());
@@ -57,6 +66,7 @@ pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
 pub fn verify(config: &Config, remote: &RemoteArgs) -> anyhow::Result<ExitCode> {
     let report = match access(config, remote)? {
         Access::Local(snapshot) => snapshot.verify_chain()?,
+        Access::Database(store) => store.verify_chain()?,
         Access::Live(remote) => {
             let answer = remote.integrity()?;
             match answer["status"].as_str() {
@@ -159,6 +169,10 @@ pub fn erase(
 
 pub fn backup(config: &Config, remote: &RemoteArgs, target: &Path) -> anyhow::Result<ExitCode> {
     match access(config, remote)? {
+        Access::Database(_) => anyhow::bail!(
+            "a PostgreSQL deployment is backed up with pg_dump, which takes a consistent \
+             snapshot while the gateways run (see docs/operations.md)"
+        ),
         Access::Local(snapshot) => {
             // Never over an existing file, nor through a link planted at its name.
             let file = std::fs::OpenOptions::new()

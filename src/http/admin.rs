@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::{ApiError, AppState};
 use crate::activity::{Entry, Subject};
 use crate::store::redb::RedbSnapshot;
-use crate::store::{BackupReport, ChainReport, Cursor, Store};
+use crate::store::{BackupReport, ChainReport, Cursor, WriteSide};
 use backup_target::{BackupFolder, TargetError};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -43,7 +43,7 @@ impl From<ChainReport> for Integrity {
 /// Recomputes the integrity chain over the whole log (O(history): an operator's check).
 #[get("/integrity")]
 async fn integrity(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let report = web::block(move || store.verify_chain()).await??;
     Ok(HttpResponse::Ok().json(Integrity::from(report)))
 }
@@ -83,7 +83,7 @@ async fn export(
         ),
         None => None,
     };
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let page = web::block(move || {
         let page = store.export_page(subject.as_ref(), after, limit)?;
         match &subject {
@@ -129,7 +129,7 @@ async fn backup(
         .try_lock_owned()
         .map_err(|_| ApiError::BackupRunning)?;
     let configured = state.config.storage.backup_folder();
-    let store = state.store.clone();
+    let store = state.storage.write.clone();
     let done = web::block(move || {
         let _only_one = only_one;
         let folder = BackupFolder::open(&configured)?;
@@ -153,7 +153,7 @@ async fn backup(
 
 /// The copy, then its verification through the same file handle.
 fn copy_and_verify(
-    store: &dyn Store,
+    store: &dyn WriteSide,
     file: &std::fs::File,
 ) -> Result<(BackupReport, ChainReport), ApiError> {
     let handle = || {

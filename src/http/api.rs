@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::{ApiError, AppState, admin, problem};
 use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
-use crate::store::{Cursor, Page, PageQuery, Store, StoredDelivery};
+use crate::store::{Cursor, Page, PageQuery, ReadSide, StoredDelivery};
 
 /// Everything under `/api/v1` — the routes here and the operators' in [`admin`] — in one
 /// scope, whose extractor settings answer a malformed query, path or body as problem+json.
@@ -23,7 +23,7 @@ pub fn scope() -> Scope {
 /// history. (A filter, or a cursor past the end, that finds nothing is not an error; only a
 /// subject without any entry is.) The check costs a seek, and only for an empty page.
 pub(super) fn unless_nothing_received(
-    store: &dyn Store,
+    store: &dyn ReadSide,
     subject: &Subject,
     page: Page,
 ) -> Result<Page, ApiError> {
@@ -101,7 +101,7 @@ async fn subject_entries(
         .map_err(|_| ApiError::NotFound("no such subject kind"))?;
     let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
     let page_query = query.parse()?;
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let page = web::block(move || {
         let page = store.subject_entries(&subject, &page_query)?;
         unless_nothing_received(store.as_ref(), &subject, page)
@@ -122,7 +122,7 @@ async fn entry(
     let id: EntryId = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such entry"))?;
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let entry = web::block(move || store.entry(id))
         .await??
         .ok_or(ApiError::NotFound("no such entry"))?;
@@ -138,7 +138,7 @@ async fn delivery(
     seq: web::Path<u64>,
 ) -> Result<HttpResponse, ApiError> {
     let seq = seq.into_inner();
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let delivery: StoredDelivery = web::block(move || store.delivery(seq))
         .await??
         .ok_or(ApiError::NotFound("no such delivery"))?;
@@ -177,7 +177,7 @@ async fn unmatched(
         ),
         None => None,
     };
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let entries = web::block(move || store.unmatched(limit + 1, before)).await??;
     let next_cursor = (entries.len() > limit).then(|| entries[limit - 1].id.to_string());
     Ok(HttpResponse::Ok().json(EntriesPage {

@@ -19,7 +19,7 @@ async fn healthz() -> HttpResponse {
 /// reopen itself, so an idle gateway notices recovery without a delivery to prove it.
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.clone();
+    let store = state.storage.write.clone();
     let writable = match web::block(move || store.check_writable()).await {
         Ok(result) => result.map_err(|err| err.to_string()),
         Err(_) => Err("the storage check did not finish".to_owned()),

@@ -320,7 +320,7 @@ async fn logout(
         // the request is dropped, so the two cannot disagree.
         let gateway = state.clone();
         web::block(move || {
-            gateway.store.revoke_sessions(&revocation, now)?;
+            gateway.storage.write.revoke_sessions(&revocation, now)?;
             gateway.revoked_sessions.record(&revocation, now);
             Ok::<_, StoreError>(())
         })

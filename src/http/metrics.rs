@@ -15,7 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     // An O(1) read (redb keeps each table's length); a failing store leaves the last value.
-    let store = state.store.clone();
+    let store = state.storage.read.clone();
     let unmatched = web::block(move || store.unmatched_count())
         .await
         .ok()

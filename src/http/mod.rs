@@ -25,7 +25,7 @@ use actix_web::web;
 use crate::config::Config;
 use crate::observability::Metrics;
 use crate::render::Renderer;
-use crate::store::Store;
+use crate::store::Storage;
 use crate::store::health::StorageHealth;
 use crate::store::writer::WriterHandle;
 
@@ -35,7 +35,7 @@ pub use problem::ApiError;
 /// What every handler can reach.
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
+    pub storage: Storage,
     pub writer: WriterHandle,
     pub metrics: Arc<Metrics>,
     pub health: Arc<StorageHealth>,

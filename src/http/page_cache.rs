@@ -4,7 +4,7 @@
 //! its subject arrives. So the part of a timeline page that is the same for everyone (heading,
 //! filters, days, pager) is kept after rendering, with what it was rendered from:
 //!
-//! - the subject's stamp ([`crate::store::Store::subject_stamp`]), which changes with anything
+//! - the subject's stamp ([`crate::store::ChangeFeed::subject_stamp`]), which changes with anything
 //!   the timeline shows (new or late entries, email delivery status, erasure, reindex);
 //! - how long its relative times and day headings read the same
 //!   ([`crate::render::view::Clock::fresh_until`]).

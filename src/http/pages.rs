@@ -345,12 +345,12 @@ async fn timeline(
         category: parse_category(query.category.as_deref())?,
         before: parse_cursor(query.before.as_deref())?,
     };
-    // Stamps come from memory (see `Store::subject_stamp`), so a page kept from an earlier
+    // Stamps come from memory (see `ChangeFeed::subject_stamp`), so a page kept from an earlier
     // request is served right here; only rendering goes to the blocking pool. They are read
     // before the timeline, so a page rendered from data newer than its stamps is at worst
     // rendered again, never served stale.
     let stamps = Stamps {
-        subject: state.store.subject_stamp(&key.subject)?,
+        subject: state.storage.feed.subject_stamp(&key.subject)?,
         templates: state.renderer.templates_version(),
     };
     let timeline = match state.page_cache.get(&key, stamps, Utc::now()) {
@@ -398,11 +398,12 @@ fn render_timeline(
         before,
         category,
     };
-    let page = state.store.subject_entries(subject, &query)?;
+    let page = state.storage.read.subject_entries(subject, &query)?;
     // The kind answer to an id nothing was ever received for: a 404 that says so, rather
     // than an empty page that looks like a job without history.
     let origin = state
-        .store
+        .storage
+        .read
         .subject_origin(subject)?
         .ok_or_else(|| unknown_subject(subject.kind(), subject.id()))?;
     let heading = SubjectHeading::new(subject, &origin);
@@ -551,8 +552,8 @@ async fn home(
 ) -> Result<HttpResponse, PageError> {
     let before = parse_entry_cursor(query.before.as_deref())?;
     let body = web::block(move || -> Result<String, PageError> {
-        let entries = state.store.recent(PAGE_SIZE + 1, before)?;
-        let unmatched = UnmatchedSummary::new(state.store.unmatched_count()?);
+        let entries = state.storage.read.recent(PAGE_SIZE + 1, before)?;
+        let unmatched = UnmatchedSummary::new(state.storage.read.unmatched_count()?);
         let list = list_page(&state, "/", entries, before);
         let empty = list.days.is_empty().then(|| EmptyState {
             title: "Nothing has arrived yet".to_owned(),
@@ -594,7 +595,7 @@ async fn unmatched_page(
 ) -> Result<HttpResponse, PageError> {
     let before = parse_entry_cursor(query.before.as_deref())?;
     let body = web::block(move || -> Result<String, PageError> {
-        let entries = state.store.unmatched(PAGE_SIZE + 1, before)?;
+        let entries = state.storage.read.unmatched(PAGE_SIZE + 1, before)?;
         let list = list_page(&state, "/unmatched", entries, before);
         let empty = list.days.is_empty().then(|| EmptyState {
             title: "Nothing is waiting for a match".to_owned(),

@@ -1,6 +1,9 @@
 //! Storage: the delivery log (the source of truth) and the projections built from it, behind
-//! one seam, [`Store`]. redb is the embedded default; a PostgreSQL backend for several stateless
-//! gateways implements the same trait. The group-commit [`writer`] drives any backend.
+//! one seam with three faces: the writer's side ([`WriteSide`]), the read side ([`ReadSide`])
+//! and the change feed ([`ChangeFeed`]). The rules of projecting are written once, in
+//! [`project`], against the primitives each backend offers inside its write transaction. redb
+//! is the embedded default ([`redb`]); [`postgres`] lets several stateless gateways share one
+//! database. The group-commit [`writer`] drives either.
 
 pub mod chain;
 #[cfg(test)]
@@ -11,9 +14,10 @@ mod json;
 pub mod postgres;
 pub mod project;
 pub mod redb;
-pub mod reopen;
 pub mod stamps;
 pub mod writer;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -21,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
+use crate::config::{Backend, StorageConfig};
 use crate::sources::{RawDelivery, ReplayKey};
 
 pub use cursor::Cursor;
@@ -276,45 +281,12 @@ pub enum StoreError {
     Unsupported(&'static str),
 }
 
-/// The storage seam. Appends come from one writer at a time; reads from anywhere.
-pub trait Store: Send + Sync + 'static {
+/// The writer's side of the seam: appending batches (from one writer at a time) and the
+/// maintenance that rewrites or copies the store.
+pub trait WriteSide: Send + Sync {
     /// Appends a batch of captures in one durable transaction: the deliveries, their entries,
     /// indexes, dedup keys and links, all or nothing. Returns one result per capture, in order.
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError>;
-
-    /// A page of a subject's timeline, newest `occurred_at` first. Costs O(page).
-    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError>;
-
-    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
-
-    /// The oldest entry of a subject's timeline, if it has any. Costs O(1): pages use it for
-    /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
-    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError>;
-
-    /// A number that changes whenever anything a subject's timeline shows may have changed:
-    /// new or late entries, an email's delivery status, an erasure, a reindex. While it stays
-    /// the same, a page rendered from the timeline earlier is still right. Answered from memory
-    /// without I/O (pages ask it on the async workers); a backend shared by several gateways
-    /// keeps its stamps current from the database's change notifications.
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
-
-    /// The latest entries across every subject, newest receipt first (entry ids are
-    /// time-ordered), before `before` if given. Costs O(limit).
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
-
-    /// Entries no link resolves to a subject yet, newest first, before `before` if given.
-    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
-
-    /// How many entries are unmatched. Costs O(1).
-    fn unmatched_count(&self) -> Result<u64, StoreError>;
-
-    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError>;
-
-    /// Deliveries with seq ≥ `from`, in order, at most `limit`.
-    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError>;
-
-    /// Recomputes the integrity chain over the whole log.
-    fn verify_chain(&self) -> Result<ChainReport, StoreError>;
 
     /// Drops every projection and rebuilds it from the delivery log, reading each delivery
     /// again with `reread` (`None`: its source is gone; keep the delivery, project nothing).
@@ -332,22 +304,6 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError>;
 
-    /// Every entry (of `subject`, or all), oldest first, handed to `sink` one at a time.
-    fn export(
-        &self,
-        subject: Option<&Subject>,
-        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
-    ) -> Result<u64, StoreError>;
-
-    /// A page of an export, oldest first: a subject's timeline by `occurred_at`, or every entry
-    /// by receipt; resumes after `after`. O(page) per call — how a live export reads.
-    fn export_page(
-        &self,
-        subject: Option<&Subject>,
-        after: Option<Cursor>,
-        limit: usize,
-    ) -> Result<Page, StoreError>;
-
     /// Copies one consistent snapshot of the store into `target`, a new, empty file the caller
     /// created (the store never resolves a path for a backup: where one may land is the
     /// caller's decision).
@@ -363,9 +319,129 @@ pub trait Store: Send + Sync + 'static {
         revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+}
+
+/// The read side of the seam: pages, entries, deliveries, exports, the chain. Every read sees
+/// what any writer committed before it began.
+pub trait ReadSide: Send + Sync {
+    /// A page of a subject's timeline, newest `occurred_at` first. Costs O(page).
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError>;
+
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
+
+    /// The oldest entry of a subject's timeline, if it has any. Costs O(1): pages use it for
+    /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError>;
+
+    /// The latest entries across every subject, newest receipt first (entry ids are
+    /// time-ordered), before `before` if given. Costs O(limit).
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
+
+    /// Entries no link resolves to a subject yet, newest first, before `before` if given.
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
+
+    /// How many entries are unmatched.
+    fn unmatched_count(&self) -> Result<u64, StoreError>;
+
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError>;
+
+    /// Deliveries with seq ≥ `from`, in order, at most `limit`.
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// Recomputes the integrity chain over the whole log, as of one snapshot.
+    fn verify_chain(&self) -> Result<ChainReport, StoreError>;
+
+    /// Every entry (of `subject`, or all), oldest first, handed to `sink` one at a time, from
+    /// one snapshot.
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError>;
+
+    /// A page of an export, oldest first: a subject's timeline by `occurred_at`, or every entry
+    /// by receipt; resumes after `after`. O(page) per call — how a live export reads.
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
 
     /// Every revocation still in force at `now` (a small table: sign-outs of the last hours).
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError>;
+}
+
+/// The change feed: which subjects' timelines changed, whichever gateway committed it. Page
+/// caches follow it (and live timelines will).
+pub trait ChangeFeed: Send + Sync {
+    /// A number that changes whenever anything a subject's timeline shows may have changed:
+    /// new or late entries, an email's delivery status, an erasure, a reindex. While it stays
+    /// the same, a page rendered from the timeline earlier is still right. Answered from memory
+    /// without I/O (pages ask it on the async workers): the embedded backend bumps it at each
+    /// commit, a shared one also on the database's notifications of other gateways' commits.
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
+}
+
+/// The seam's traits, for code that calls a backend's methods.
+pub mod prelude {
+    pub use super::{ChangeFeed, ReadSide, Store, WriteSide};
+}
+
+/// A whole backend: its three faces.
+pub trait Store: WriteSide + ReadSide + ChangeFeed + 'static {}
+
+impl<T: WriteSide + ReadSide + ChangeFeed + 'static> Store for T {}
+
+/// A backend as a gateway holds it: the read side and the change feed, and the write side —
+/// the same store, unless something (a test injecting faults) wraps the write side alone.
+#[derive(Clone)]
+pub struct Storage {
+    pub read: Arc<dyn ReadSide>,
+    pub feed: Arc<dyn ChangeFeed>,
+    pub write: Arc<dyn WriteSide>,
+}
+
+impl Storage {
+    pub fn new(store: Arc<dyn Store>) -> Storage {
+        Storage {
+            read: store.clone(),
+            feed: store.clone(),
+            write: store,
+        }
+    }
+
+    /// The same storage with its write side wrapped by `wrap`.
+    pub fn wrap_write_side(
+        self,
+        wrap: impl FnOnce(Arc<dyn WriteSide>) -> Arc<dyn WriteSide>,
+    ) -> Storage {
+        Storage {
+            write: wrap(self.write),
+            ..self
+        }
+    }
+
+    /// Opens the backend `config` names: the redb file (reopened by itself after an I/O
+    /// failure), or the PostgreSQL database (its schema migrated first).
+    pub fn open(config: &StorageConfig) -> Result<Storage, StoreError> {
+        Ok(Storage::new(open(config)?))
+    }
+}
+
+/// Opens the backend `config` names.
+pub fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match config.backend {
+        Backend::Redb => Arc::new(redb::RedbStore::open(&config.path)?),
+        Backend::Postgres => {
+            let url = config.url.as_ref().ok_or_else(|| {
+                StoreError::Unavailable(
+                    "[storage] url is required with backend = \"postgres\"".into(),
+                )
+            })?;
+            Arc::new(postgres::PgStore::connect(url, config.pool_size)?)
+        }
+    })
 }
 
 mod hex_bytes {

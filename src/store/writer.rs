@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Appended, Capture, Store, StoreError};
+use super::{Appended, Capture, StoreError, WriteSide};
 
 /// Tuning for the writer.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +96,7 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer. It runs until [`Writer::shutdown`] (or until every handle is gone).
     pub fn spawn(
-        store: Arc<dyn Store>,
+        store: Arc<dyn WriteSide>,
         config: WriterConfig,
         on_batch: impl Fn(BatchReport) + Send + 'static,
     ) -> std::io::Result<(Writer, WriterHandle)> {
@@ -128,7 +128,7 @@ impl Writer {
 }
 
 fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn WriteSide>,
     mut receiver: mpsc::Receiver<Message>,
     depth: Arc<AtomicUsize>,
     max_batch: usize,

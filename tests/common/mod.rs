@@ -8,12 +8,12 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use chrono::Utc;
 use hooktrail::app::Gateway;
 use hooktrail::config::Config;
-use hooktrail::store::Store;
+use hooktrail::store::Storage;
+use hooktrail::store::prelude::*;
 use serde_json::{Value, json};
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -97,6 +97,16 @@ impl Client {
         body: &[u8],
         headers: &[(String, String)],
     ) -> reqwest::Response {
+        self.try_post(source, body, headers).await.expect("request")
+    }
+
+    /// Posts, answering with the failure when the gateway cannot be reached (it was killed).
+    pub async fn try_post(
+        &self,
+        source: &str,
+        body: &[u8],
+        headers: &[(String, String)],
+    ) -> reqwest::Result<reqwest::Response> {
         let mut request = self
             .http
             .post(format!("{}/hooks/{source}", self.base))
@@ -104,7 +114,7 @@ impl Client {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        request.send().await.expect("request")
+        request.send().await
     }
 
     pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
@@ -218,13 +228,13 @@ impl TestGateway {
         TestGateway::start_with("", None).await
     }
 
-    pub async fn start_with(extra: &str, store: Option<Arc<dyn Store>>) -> TestGateway {
+    pub async fn start_with(extra: &str, storage: Option<Storage>) -> TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = config_text(&dir.path().join("hooktrail.redb"), extra);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let gateway = match store {
-            Some(store) => Gateway::start_with_store(parse_config(&text), store, listener),
+        let gateway = match storage {
+            Some(storage) => Gateway::start_with_storage(parse_config(&text), storage, listener),
             None => Gateway::start(parse_config(&text), listener),
         }
         .expect("gateway starts");

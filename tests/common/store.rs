@@ -1,26 +1,35 @@
 //! Stores for fault tests: one that holds its first commit (to fill the queue), one that holds
 //! its first backup (to ask for another meanwhile), one that fails commits (as on a full disk).
-//! All delegate everything else to a real redb store.
+//! Each wraps the write side of a real redb store, and leaves the rest alone.
 #![allow(dead_code)]
 
+use hooktrail::store::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use hooktrail::activity::redact::ErasureTarget;
-use hooktrail::activity::{Entry, EntryId, Subject};
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{
-    Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
-    ReindexReport, Rereader, Revocation, Store, StoreError, StoredDelivery,
+    Appended, BackupReport, Capture, ErasureReport, ReindexReport, Rereader, Revocation, Storage,
+    StoreError,
 };
 
-/// A store that can be held shut (to fill the queue) or made to fail (to break commits).
+/// A store whose write side can be held shut (to fill the queue) or made to fail (to break
+/// commits). Reads and the change feed go to the real store untouched.
 pub struct ControlledStore {
-    inner: RedbStore,
+    inner: Arc<RedbStore>,
     commit_hold: std::sync::Mutex<Option<Hold>>,
     backup_hold: std::sync::Mutex<Option<Hold>>,
     pub failing: AtomicBool,
+}
+
+impl ControlledStore {
+    /// The storage a gateway is started with: the real store, this around its write side.
+    pub fn storage(self: &Arc<Self>) -> Storage {
+        let controlled = self.clone();
+        Storage::new(self.inner.clone()).wrap_write_side(|_| controlled)
+    }
 }
 
 /// Where a held operation says it has been entered, and the gate it then waits for.
@@ -32,51 +41,26 @@ enum Held {
     Backup,
 }
 
-impl Store for ControlledStore {
+/// Waits at the gate if this operation is the held one.
+fn pass(hold: &std::sync::Mutex<Option<Hold>>) {
+    if let Some((entered, gate)) = hold.lock().unwrap().take() {
+        // Nobody listens when a test does not need to know.
+        let _ = entered.send(());
+        // Released when the gate opens, or when a failing test drops it.
+        let _ = gate.recv();
+    }
+}
+
+impl WriteSide for ControlledStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        if let Some((entered, gate)) = self.commit_hold.lock().unwrap().take() {
-            // Nobody listens when a test does not need to know.
-            let _ = entered.send(());
-            // Hold this first commit until the test opens the gate.
-            gate.recv().unwrap();
-        }
+        pass(&self.commit_hold);
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("simulated disk failure".into()));
         }
         self.inner.append(batch)
     }
-    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
-        self.inner.subject_entries(subject, query)
-    }
-    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
-        self.inner.entry(id)
-    }
-    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
-        self.inner.subject_origin(subject)
-    }
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
-        self.inner.subject_stamp(subject)
-    }
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.inner.recent(limit, before)
-    }
-    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.inner.unmatched(limit, before)
-    }
-    fn unmatched_count(&self) -> Result<u64, StoreError> {
-        self.inner.unmatched_count()
-    }
-    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
-        self.inner.delivery(seq)
-    }
-    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
-        self.inner.deliveries(from, limit)
-    }
-    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        self.inner.verify_chain()
-    }
-    fn reindex(&self, normalize: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
-        self.inner.reindex(normalize)
+    fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
+        self.inner.reindex(reread)
     }
     fn prune_bodies(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
         self.inner.prune_bodies(cutoff)
@@ -88,27 +72,8 @@ impl Store for ControlledStore {
     ) -> Result<ErasureReport, StoreError> {
         self.inner.erase(target, now)
     }
-    fn export(
-        &self,
-        subject: Option<&Subject>,
-        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
-    ) -> Result<u64, StoreError> {
-        self.inner.export(subject, sink)
-    }
-    fn export_page(
-        &self,
-        subject: Option<&Subject>,
-        after: Option<Cursor>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.inner.export_page(subject, after, limit)
-    }
     fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
-        if let Some((entered, gate)) = self.backup_hold.lock().unwrap().take() {
-            let _ = entered.send(());
-            // Released when the gate opens, or when a failing test drops it.
-            let _ = gate.recv();
-        }
+        pass(&self.backup_hold);
         self.inner.backup(target)
     }
     fn check_writable(&self) -> Result<(), StoreError> {
@@ -120,12 +85,6 @@ impl Store for ControlledStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         self.inner.revoke_sessions(revocation, now)
-    }
-    fn revocations(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<Revocation>, StoreError> {
-        self.inner.revocations(now)
     }
 }
 
@@ -157,7 +116,7 @@ fn gated(
         Held::Backup => (None, hold),
     };
     let store = Arc::new(ControlledStore {
-        inner: RedbStore::open(&dir.path().join("controlled.redb")).unwrap(),
+        inner: Arc::new(RedbStore::open(&dir.path().join("controlled.redb")).unwrap()),
         commit_hold: std::sync::Mutex::new(commit_hold),
         backup_hold: std::sync::Mutex::new(backup_hold),
         failing: AtomicBool::new(false),
@@ -168,7 +127,7 @@ fn gated(
 /// A store whose commits fail until `failing` is cleared, as on an I/O error.
 pub fn failing(dir: &tempfile::TempDir) -> Arc<ControlledStore> {
     Arc::new(ControlledStore {
-        inner: RedbStore::open(&dir.path().join("failing.redb")).unwrap(),
+        inner: Arc::new(RedbStore::open(&dir.path().join("failing.redb")).unwrap()),
         commit_hold: std::sync::Mutex::new(None),
         backup_hold: std::sync::Mutex::new(None),
         failing: AtomicBool::new(true),

@@ -20,7 +20,7 @@ use crate::activity::{Outcome, Subject, SubjectKind};
 use crate::config::Config;
 use crate::http::session::{Session, SessionCodec};
 use crate::store::redb::RedbStore;
-use crate::store::{Capture, Store};
+use crate::store::{Capture, WriteSide};
 
 pub const TOTAL_ENTRIES: u64 = 1_000_000;
 /// The histories measured: jobs with this many entries each.
@@ -223,6 +223,7 @@ fn entry(i: u64, base: DateTime<Utc>) -> anyhow::Result<NewEntry> {
 mod tests {
     use super::*;
     use crate::store::PageQuery;
+    use crate::store::ReadSide;
 
     #[test]
     fn a_small_store_is_shared_out_like_the_full_one() {

@@ -12,7 +12,9 @@ use crate::store::postgres::PgStore;
 use crate::store::postgres::scratch::ScratchDatabase;
 use crate::store::redb::RedbStore;
 
-/// A fresh, empty store of one backend, which a case may close and open again.
+/// A fresh, empty store of one backend, which a case may close and open again. (One per
+/// test: the size of its variants does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum Fixture {
     Redb {
         dir: tempfile::TempDir,

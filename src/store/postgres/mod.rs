@@ -30,8 +30,9 @@ use super::chain::ChainWalk;
 use super::project::{self, ChainHead};
 use super::stamps::SubjectStamps;
 use super::{
-    Appended, BackupReport, Capture, ChainReport, Cursor, ErasureReport, Page, PageQuery,
-    ReindexReport, Rereader, Revocation, Store, StoreError, StoredDelivery,
+    Appended, BackupReport, Capture, ChainReport, ChangeFeed, Cursor, ErasureReport, Page,
+    PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError, StoredDelivery,
+    WriteSide,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
@@ -245,7 +246,7 @@ impl Snapshot<'_> {
     }
 }
 
-impl Store for PgStore {
+impl WriteSide for PgStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
         let committed = self.write(
             |tables| {
@@ -258,101 +259,6 @@ impl Store for PgStore {
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));
         Ok(committed.outcomes)
-    }
-
-    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
-        let (subject, query) = (subject.clone(), *query);
-        self.read(
-            move |client| async move { query::subject_entries(&**client, &subject, &query).await },
-        )
-    }
-
-    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
-        self.read(move |client| async move { query::entry(&**client, id).await })
-    }
-
-    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
-        let subject = subject.clone();
-        self.read(move |client| async move {
-            let first =
-                query::timeline(&**client, &subject, None, None, Direction::Newer, 1).await?;
-            Ok(first.into_iter().next().map(|(_, entry)| entry))
-        })
-    }
-
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
-        if !self.listening.is_live() {
-            // Other gateways' changes cannot be followed right now: trust no rendered page.
-            return Ok(SubjectStamps::unknown());
-        }
-        Ok(self.stamps.get(&subject.key()))
-    }
-
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.read(move |client| async move { query::recent(&**client, before, limit).await })
-    }
-
-    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.read(move |client| async move { query::unmatched(&**client, before, limit).await })
-    }
-
-    fn unmatched_count(&self) -> Result<u64, StoreError> {
-        self.read(|client| async move { query::unmatched_count(&**client).await })
-    }
-
-    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
-        Ok(self
-            .deliveries(seq, 1)?
-            .into_iter()
-            .find(|delivery| delivery.seq == seq))
-    }
-
-    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
-        self.read(move |client| async move { query::deliveries(&**client, from, limit).await })
-    }
-
-    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        self.snapshot(|snapshot| {
-            let head = snapshot.run(|client| async move {
-                let row = client
-                    .query_one("SELECT seq, hash FROM chain_head", &[])
-                    .await?;
-                Ok(ChainHead {
-                    seq: seq_from_sql(row.try_get(0)?)?,
-                    hash: hash_from(row.try_get(1)?, "the chain head")?,
-                })
-            })?;
-            let mut walk = ChainWalk::default();
-            let mut from = 0i64;
-            loop {
-                let rows = snapshot.run(|client| async move {
-                    // The body's hash is computed by the server: bodies never cross the wire.
-                    let sql = format!(
-                        "SELECT {DELIVERY_COLUMNS}, sha256(b.body) FROM deliveries d \
-                         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
-                         WHERE d.seq > $1 ORDER BY d.seq LIMIT $2"
-                    );
-                    Ok(client.query(&sql, &[&from, &(PAGE_ROWS as i64)]).await?)
-                })?;
-                let Some(last) = rows.last() else {
-                    return Ok(walk.finish(head));
-                };
-                from = last.try_get(0)?;
-                for row in &rows {
-                    let seq = seq_from_sql(row.try_get(0)?)?;
-                    let record = delivery_from(row, false).map_err(|err| err.to_string());
-                    let kept = row
-                        .try_get::<_, Option<&[u8]>>(9)?
-                        .map(|hash| hash_from(hash, "a body hash"))
-                        .transpose()?;
-                    if let Some(broken) =
-                        walk.check(seq, record.as_ref().map_err(Clone::clone), kept)
-                    {
-                        return Ok(broken);
-                    }
-                }
-            }
-        })
     }
 
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
@@ -397,37 +303,6 @@ impl Store for PgStore {
         );
         self.stamps.bump_all();
         report
-    }
-
-    fn export(
-        &self,
-        subject: Option<&Subject>,
-        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
-    ) -> Result<u64, StoreError> {
-        self.snapshot(|snapshot| {
-            let mut written = 0;
-            let mut after = None;
-            loop {
-                let page = snapshot.export_page(subject, after, PAGE_ROWS)?;
-                for entry in page.entries {
-                    sink(entry)?;
-                    written += 1;
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => return Ok(written),
-                }
-            }
-        })
-    }
-
-    fn export_page(
-        &self,
-        subject: Option<&Subject>,
-        after: Option<Cursor>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.snapshot(|snapshot| snapshot.export_page(subject, after, limit))
     }
 
     fn backup(&self, _target: std::fs::File) -> Result<BackupReport, StoreError> {
@@ -500,6 +375,126 @@ impl Store for PgStore {
             Ok(())
         })
     }
+}
+
+impl ReadSide for PgStore {
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+        let (subject, query) = (subject.clone(), *query);
+        self.read(
+            move |client| async move { query::subject_entries(&**client, &subject, &query).await },
+        )
+    }
+
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        self.read(move |client| async move { query::entry(&**client, id).await })
+    }
+
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        let subject = subject.clone();
+        self.read(move |client| async move {
+            let first =
+                query::timeline(&**client, &subject, None, None, Direction::Newer, 1).await?;
+            Ok(first.into_iter().next().map(|(_, entry)| entry))
+        })
+    }
+
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |client| async move { query::recent(&**client, before, limit).await })
+    }
+
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |client| async move { query::unmatched(&**client, before, limit).await })
+    }
+
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.read(|client| async move { query::unmatched_count(&**client).await })
+    }
+
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
+        Ok(self
+            .deliveries(seq, 1)?
+            .into_iter()
+            .find(|delivery| delivery.seq == seq))
+    }
+
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.read(move |client| async move { query::deliveries(&**client, from, limit).await })
+    }
+
+    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        self.snapshot(|snapshot| {
+            let head = snapshot.run(|client| async move {
+                let row = client
+                    .query_one("SELECT seq, hash FROM chain_head", &[])
+                    .await?;
+                Ok(ChainHead {
+                    seq: seq_from_sql(row.try_get(0)?)?,
+                    hash: hash_from(row.try_get(1)?, "the chain head")?,
+                })
+            })?;
+            let mut walk = ChainWalk::default();
+            let mut from = 0i64;
+            loop {
+                let rows = snapshot.run(|client| async move {
+                    // The body's hash is computed by the server: bodies never cross the wire.
+                    let sql = format!(
+                        "SELECT {DELIVERY_COLUMNS}, sha256(b.body) FROM deliveries d \
+                         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
+                         WHERE d.seq > $1 ORDER BY d.seq LIMIT $2"
+                    );
+                    Ok(client.query(&sql, &[&from, &(PAGE_ROWS as i64)]).await?)
+                })?;
+                let Some(last) = rows.last() else {
+                    return Ok(walk.finish(head));
+                };
+                from = last.try_get(0)?;
+                for row in &rows {
+                    let seq = seq_from_sql(row.try_get(0)?)?;
+                    let record = delivery_from(row, false).map_err(|err| err.to_string());
+                    let kept = row
+                        .try_get::<_, Option<&[u8]>>(9)?
+                        .map(|hash| hash_from(hash, "a body hash"))
+                        .transpose()?;
+                    if let Some(broken) =
+                        walk.check(seq, record.as_ref().map_err(Clone::clone), kept)
+                    {
+                        return Ok(broken);
+                    }
+                }
+            }
+        })
+    }
+
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.snapshot(|snapshot| {
+            let mut written = 0;
+            let mut after = None;
+            loop {
+                let page = snapshot.export_page(subject, after, PAGE_ROWS)?;
+                for entry in page.entries {
+                    sink(entry)?;
+                    written += 1;
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return Ok(written),
+                }
+            }
+        })
+    }
+
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.snapshot(|snapshot| snapshot.export_page(subject, after, limit))
+    }
 
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
         let now = now.timestamp_micros();
@@ -533,6 +528,16 @@ impl Store for PgStore {
             }
             Ok(out)
         })
+    }
+}
+
+impl ChangeFeed for PgStore {
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        if !self.listening.is_live() {
+            // Other gateways' changes cannot be followed right now: trust no rendered page.
+            return Ok(SubjectStamps::unknown());
+        }
+        Ok(self.stamps.get(&subject.key()))
     }
 }
 

@@ -24,7 +24,7 @@ use super::rows::{
 };
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject, links};
-use crate::store::project::{ChainHead, LinkTarget, Tables, keys};
+use crate::store::project::{ChainHead, LinkTarget, Tables, Visit, keys};
 use crate::store::{Capture, StoreError, StoredDelivery, from_json, to_json};
 
 type Client = Arc<Object>;
@@ -778,20 +778,14 @@ impl Tables for PgTables<'_> {
         Ok(())
     }
 
-    fn scan_entries(
-        &mut self,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_entries(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError> {
         self.scan_by_entry_id(
             "SELECT id, entry FROM entries WHERE id > $1 ORDER BY id LIMIT $2",
             visit,
         )
     }
 
-    fn scan_bodies(
-        &mut self,
-        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_bodies(&mut self, visit: Visit<'_, u64>) -> Result<(), StoreError> {
         self.flush()?;
         let mut after = 0i64;
         loop {
@@ -816,10 +810,7 @@ impl Tables for PgTables<'_> {
         }
     }
 
-    fn scan_email_statuses(
-        &mut self,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_email_statuses(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError> {
         self.scan_by_entry_id(
             "SELECT entry_id, status FROM email_status WHERE entry_id > $1 \
              ORDER BY entry_id LIMIT $2",
@@ -834,7 +825,7 @@ impl PgTables<'_> {
     fn scan_by_entry_id(
         &mut self,
         sql: &'static str,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
+        visit: Visit<'_, EntryId>,
     ) -> Result<(), StoreError> {
         self.flush()?;
         let mut after: Vec<u8> = Vec::new();

@@ -44,6 +44,9 @@ pub struct LinkTarget {
     pub subjects: Vec<Subject>,
 }
 
+/// What a whole-store pass hands each row to: its key and its stored form.
+pub type Visit<'a, K> = &'a mut dyn FnMut(K, &[u8]) -> Result<(), StoreError>;
+
 /// The primitives a backend provides inside one write transaction. Each is a plain read or
 /// write of one kind of row; none carries a rule. Writes replace what was there.
 pub trait Tables {
@@ -105,18 +108,9 @@ pub trait Tables {
     /// rows, roll-ups. The log and the entries stay.
     fn clear_projections(&mut self) -> Result<(), StoreError>;
     /// Each entry's id and stored form (JSON), for `visit` to pick from.
-    fn scan_entries(
-        &mut self,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    fn scan_entries(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError>;
     /// Each kept body, by seq.
-    fn scan_bodies(
-        &mut self,
-        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    fn scan_bodies(&mut self, visit: Visit<'_, u64>) -> Result<(), StoreError>;
     /// Each email roll-up, with its stored form (JSON).
-    fn scan_email_statuses(
-        &mut self,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError>;
+    fn scan_email_statuses(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError>;
 }

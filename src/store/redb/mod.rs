@@ -9,6 +9,7 @@ mod maintenance;
 mod migrate;
 mod query;
 mod records;
+pub mod reopen;
 mod retention;
 mod sessions;
 mod snapshot;
@@ -18,114 +19,119 @@ mod tests;
 mod timelines;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase};
 
 pub use snapshot::RedbSnapshot;
 
-use super::{
-    Appended, Capture, ChainReport, Page, PageQuery, ReindexReport, Store, StoreError,
-    StoredDelivery,
-};
-use chrono::{DateTime, Utc};
-
+use self::reopen::ReopeningDatabase;
 use super::stamps::SubjectStamps;
-use super::{BackupReport, Cursor, ErasureReport, Rereader, Revocation};
+use super::{
+    Appended, BackupReport, Capture, ChainReport, ChangeFeed, Cursor, ErasureReport, Page,
+    PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError, StoredDelivery,
+    WriteSide,
+};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 
 pub struct RedbStore {
-    db: Database,
+    db: ReopeningDatabase,
     stamps: SubjectStamps,
 }
 
 impl RedbStore {
     /// Opens the store at `path` for writing, creating the file (and its folder) on first use.
-    /// redb recovers from an unclean shutdown by itself on open.
+    /// redb recovers from an unclean shutdown by itself on open; after an I/O failure the
+    /// store reopens the file by itself (see [`reopen`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|err| {
-                StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
-            })?;
-        }
-        // One process owns the file. (redb's multi-process modes would let other processes read
-        // it live, but they force a second fsync on every commit; live reads go through the
-        // gateway's API instead.)
-        let db = Database::builder().create(path)?;
-        let store = RedbStore {
+        let path: PathBuf = path.to_owned();
+        let db = ReopeningDatabase::open(move || open_file(&path))?;
+        Ok(RedbStore {
             db,
             stamps: SubjectStamps::new(),
-        };
-        store.create_tables()?;
-        Ok(store)
+        })
     }
 
-    fn create_tables(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        let changed = migrate::upgrade_timelines(&txn)?;
-        if changed > 0 {
-            tracing::info!(rows = changed, "timelines brought to the current layout");
-        }
-        tables::WriteTables::open(&txn)?;
-        sessions::create_tables(&txn)?;
-        txn.commit()?;
-        Ok(())
+    /// How many times the file was opened, the first time included.
+    pub fn times_opened(&self) -> usize {
+        self.db.times_opened()
+    }
+
+    /// The open file itself, for tests that alter it behind the store's back.
+    #[cfg(test)]
+    pub(crate) fn raw<T>(&self, work: impl FnOnce(&Database) -> T) -> T {
+        let mut out = None;
+        self.db
+            .with(|db| {
+                out = Some(work(db));
+                Ok(())
+            })
+            .ok();
+        out.expect("the test's file is open")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fail_operations(&self, failing: bool) {
+        self.db
+            .failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Runs `operation` on the open file (see [`ReopeningDatabase::with`]).
+    fn with<T>(
+        &self,
+        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.db.with(operation)
     }
 }
 
-impl Store for RedbStore {
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|err| {
+            StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
+        })?;
+    }
+    // One process owns the file. (redb's multi-process modes would let other processes read
+    // it live, but they force a second fsync on every commit; live reads go through the
+    // gateway's API instead.)
+    let db = Database::builder().create(path)?;
+    create_tables(&db)?;
+    Ok(db)
+}
+
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    let changed = migrate::upgrade_timelines(&txn)?;
+    if changed > 0 {
+        tracing::info!(rows = changed, "timelines brought to the current layout");
+    }
+    tables::WriteTables::open(&txn)?;
+    sessions::create_tables(&txn)?;
+    txn.commit()?;
+    Ok(())
+}
+
+impl ChangeFeed for RedbStore {
+    /// One process owns the file, so every change passes through this store: the stamps it
+    /// bumps at each commit are the whole feed.
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        Ok(self.stamps.get(&subject.key()))
+    }
+}
+
+impl WriteSide for RedbStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        let committed = append::append(&self.db, batch)?;
+        let committed = self.with(|db| append::append(db, batch))?;
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));
         Ok(committed.outcomes)
     }
 
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
-        Ok(self.stamps.get(&subject.key()))
-    }
-
-    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
-        query::subject_entries(&self.db.begin_read()?, subject, query)
-    }
-
-    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
-        query::entry(&self.db.begin_read()?, id)
-    }
-
-    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
-        query::subject_origin(&self.db.begin_read()?, subject)
-    }
-
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        query::recent(&self.db.begin_read()?, limit, before)
-    }
-
-    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        query::unmatched(&self.db.begin_read()?, limit, before)
-    }
-
-    fn unmatched_count(&self) -> Result<u64, StoreError> {
-        query::unmatched_count(&self.db.begin_read()?)
-    }
-
-    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
-        Ok(query::deliveries(&self.db.begin_read()?, seq, 1)?
-            .into_iter()
-            .find(|d| d.seq == seq))
-    }
-
-    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
-        query::deliveries(&self.db.begin_read()?, from, limit)
-    }
-
-    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        maintenance::verify_chain(&self.db.begin_read()?)
-    }
-
-    fn reindex(&self, normalize: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
-        let report = maintenance::reindex(&self.db, normalize);
+    fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
+        let report = self.with(|db| maintenance::reindex(db, reread));
         // Reindexing and erasing may change any timeline, and both are rare: every subject
         // gets a new stamp, whatever the outcome.
         self.stamps.bump_all();
@@ -133,7 +139,7 @@ impl Store for RedbStore {
     }
 
     fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        retention::prune_bodies(&self.db, cutoff)
+        self.with(|db| retention::prune_bodies(db, cutoff))
     }
 
     fn erase(
@@ -141,9 +147,70 @@ impl Store for RedbStore {
         target: &ErasureTarget,
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError> {
-        let report = erase::erase(&self.db, target, now);
+        let report = self.with(|db| erase::erase(db, target, now));
         self.stamps.bump_all();
         report
+    }
+
+    fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
+        self.with(|db| backup::copy(&db.begin_read()?, target))
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.with(|db| {
+            let txn = db.begin_write()?;
+            txn.abort()?;
+            Ok(())
+        })
+    }
+
+    fn revoke_sessions(
+        &self,
+        revocation: &Revocation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|db| sessions::revoke(db, revocation, now))
+    }
+}
+
+impl ReadSide for RedbStore {
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+        self.with(|db| query::subject_entries(&db.begin_read()?, subject, query))
+    }
+
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        self.with(|db| query::entry(&db.begin_read()?, id))
+    }
+
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        self.with(|db| query::subject_origin(&db.begin_read()?, subject))
+    }
+
+    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.with(|db| query::recent(&db.begin_read()?, limit, before))
+    }
+
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.with(|db| query::unmatched(&db.begin_read()?, limit, before))
+    }
+
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.with(|db| query::unmatched_count(&db.begin_read()?))
+    }
+
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
+        Ok(self
+            .deliveries(seq, 1)?
+            .into_iter()
+            .find(|delivery| delivery.seq == seq))
+    }
+
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.with(|db| query::deliveries(&db.begin_read()?, from, limit))
+    }
+
+    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        self.with(|db| maintenance::verify_chain(&db.begin_read()?))
     }
 
     fn export(
@@ -151,7 +218,7 @@ impl Store for RedbStore {
         subject: Option<&Subject>,
         sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        export::entries(&self.db.begin_read()?, subject, sink)
+        self.with(|db| export::entries(&db.begin_read()?, subject, sink))
     }
 
     fn export_page(
@@ -160,29 +227,11 @@ impl Store for RedbStore {
         after: Option<Cursor>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        export::page(&self.db.begin_read()?, subject, after, limit)
-    }
-
-    fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
-        backup::copy(&self.db.begin_read()?, target)
-    }
-
-    fn check_writable(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        txn.abort()?;
-        Ok(())
-    }
-
-    fn revoke_sessions(
-        &self,
-        revocation: &Revocation,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sessions::revoke(&self.db, revocation, now)
+        self.with(|db| export::page(&db.begin_read()?, subject, after, limit))
     }
 
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
-        sessions::revocations(&self.db.begin_read()?, now)
+        self.with(|db| sessions::revocations(&db.begin_read()?, now))
     }
 }
 

@@ -106,7 +106,7 @@ mod tests {
     use redb::{ReadableDatabase, ReadableTableMetadata};
 
     use super::*;
-    use crate::store::Store;
+    use crate::store::prelude::*;
     use crate::store::redb::RedbStore;
 
     fn at(seconds: i64) -> DateTime<Utc> {
@@ -146,9 +146,11 @@ mod tests {
         };
         store.revoke_sessions(&other, at(600)).unwrap();
         assert_eq!(store.revocations(at(0)).unwrap(), [other]);
-        let rows = store.db.begin_read().unwrap();
-        assert_eq!(rows.open_table(REVOKED_SESSIONS).unwrap().len().unwrap(), 1);
-        assert_eq!(rows.open_table(SESSION_CUTOFFS).unwrap().len().unwrap(), 0);
+        store.raw(|db| {
+            let rows = db.begin_read().unwrap();
+            assert_eq!(rows.open_table(REVOKED_SESSIONS).unwrap().len().unwrap(), 1);
+            assert_eq!(rows.open_table(SESSION_CUTOFFS).unwrap().len().unwrap(), 0);
+        });
     }
 
     #[test]

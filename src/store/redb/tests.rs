@@ -8,7 +8,8 @@ use super::tables::DELIVERIES;
 use super::{RedbSnapshot, RedbStore};
 use crate::activity::{Category, Subject};
 use crate::store::contract::support::*;
-use crate::store::{Appended, Capture, ChainReport, PageQuery, Store};
+use crate::store::prelude::*;
+use crate::store::{Appended, Capture, ChainReport, PageQuery};
 
 /// Three deliveries on job:1, seqs 1 to 3, in a file the test may alter.
 fn store_with_three_deliveries() -> (tempfile::TempDir, RedbStore) {
@@ -28,17 +29,19 @@ fn store_with_three_deliveries() -> (tempfile::TempDir, RedbStore) {
 #[test]
 fn verify_names_the_first_altered_delivery() {
     let (_dir, store) = store_with_three_deliveries();
-    let txn = store.db.begin_write().unwrap();
-    {
-        let mut table = txn.open_table(DELIVERIES).unwrap();
-        let raw = table.get(2).unwrap().unwrap().value().to_vec();
-        let mut delivery = decode_delivery(&raw).unwrap();
-        delivery.source = "forged".into();
-        table
-            .insert(2, encode_delivery(&delivery).unwrap().as_slice())
-            .unwrap();
-    }
-    txn.commit().unwrap();
+    store.raw(|db| {
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(DELIVERIES).unwrap();
+            let raw = table.get(2).unwrap().unwrap().value().to_vec();
+            let mut delivery = decode_delivery(&raw).unwrap();
+            delivery.source = "forged".into();
+            table
+                .insert(2, encode_delivery(&delivery).unwrap().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    });
     assert!(matches!(
         store.verify_chain().unwrap(),
         ChainReport::Broken { seq: 2, .. }
@@ -49,17 +52,19 @@ fn verify_names_the_first_altered_delivery() {
 fn delivery_rows_written_as_json_by_earlier_versions_still_verify_and_read() {
     let (_dir, store) = store_with_three_deliveries();
     let before = store.deliveries(1, 10).unwrap();
-    let txn = store.db.begin_write().unwrap();
-    {
-        let mut table = txn.open_table(DELIVERIES).unwrap();
-        for seq in [1, 3] {
-            let raw = table.get(seq).unwrap().unwrap().value().to_vec();
-            let json = crate::store::to_json(&decode_delivery(&raw).unwrap()).unwrap();
-            assert_eq!(json[0], b'{');
-            table.insert(seq, json.as_slice()).unwrap();
+    store.raw(|db| {
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(DELIVERIES).unwrap();
+            for seq in [1, 3] {
+                let raw = table.get(seq).unwrap().unwrap().value().to_vec();
+                let json = crate::store::to_json(&decode_delivery(&raw).unwrap()).unwrap();
+                assert_eq!(json[0], b'{');
+                table.insert(seq, json.as_slice()).unwrap();
+            }
         }
-    }
-    txn.commit().unwrap();
+        txn.commit().unwrap();
+    });
     assert_eq!(store.deliveries(1, 10).unwrap(), before);
     assert!(matches!(
         store.verify_chain().unwrap(),
@@ -70,9 +75,11 @@ fn delivery_rows_written_as_json_by_earlier_versions_still_verify_and_read() {
 #[test]
 fn verify_notices_a_removed_delivery() {
     let (_dir, store) = store_with_three_deliveries();
-    let txn = store.db.begin_write().unwrap();
-    txn.open_table(DELIVERIES).unwrap().remove(2).unwrap();
-    txn.commit().unwrap();
+    store.raw(|db| {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(DELIVERIES).unwrap().remove(2).unwrap();
+        txn.commit().unwrap();
+    });
     assert!(matches!(
         store.verify_chain().unwrap(),
         ChainReport::Broken { seq: 2, .. }
@@ -210,4 +217,33 @@ fn a_file_with_a_lane_of_every_entry_reads_the_same_after_opening() {
                 .unwrap();
         }
     });
+}
+
+#[test]
+fn a_failed_operation_makes_the_next_one_reopen_the_file() {
+    let (_dir, store) = store_with_three_deliveries();
+    assert_eq!(store.times_opened(), 1);
+    store.fail_operations(true);
+    assert!(store.append(&[single("d", "job:1", 4)]).is_err());
+    store.fail_operations(false);
+    // The file is still locked by the failed handle unless it was closed first.
+    store.check_writable().unwrap();
+    assert_eq!(store.times_opened(), 2);
+    store.check_writable().unwrap();
+    assert_eq!(store.times_opened(), 2, "healthy: no reopen");
+    assert_eq!(page(&store, "job:1", query(10)).entries.len(), 3);
+}
+
+#[test]
+fn reading_a_stamp_never_touches_the_file() {
+    let (_dir, store) = store_with_three_deliveries();
+    let job: Subject = "job:1".parse().unwrap();
+    store.fail_operations(true);
+    assert!(store.append(&[single("d", "job:1", 4)]).is_err());
+    // Stamps are read on the async workers: a repair scan there would stall them.
+    store.subject_stamp(&job).unwrap();
+    assert_eq!(store.times_opened(), 1);
+    store.fail_operations(false);
+    store.check_writable().unwrap();
+    assert_eq!(store.times_opened(), 2);
 }

@@ -7,7 +7,7 @@ use super::records::{decode_delivery, encode_delivery};
 use super::tables::{CHAIN_HEAD, WriteTables, decode_head, encode_head, lane};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject};
-use crate::store::project::{ChainHead, LinkTarget, Tables};
+use crate::store::project::{ChainHead, LinkTarget, Tables, Visit};
 use crate::store::{StoreError, StoredDelivery, from_json, to_json};
 
 /// The ids a delivery's entries can have (see [`EntryId::derive`]).
@@ -204,10 +204,7 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
-    fn scan_entries(
-        &mut self,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_entries(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError> {
         for item in self.entries.iter()? {
             let (id, raw) = item?;
             visit(EntryId::from_u128(id.value()), raw.value())?;
@@ -215,10 +212,7 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
-    fn scan_bodies(
-        &mut self,
-        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_bodies(&mut self, visit: Visit<'_, u64>) -> Result<(), StoreError> {
         for item in self.bodies.iter()? {
             let (seq, body) = item?;
             visit(seq.value(), body.value())?;
@@ -226,10 +220,7 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
-    fn scan_email_statuses(
-        &mut self,
-        visit: &mut dyn FnMut(EntryId, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    fn scan_email_statuses(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError> {
         for item in self.email_status.iter()? {
             let (id, raw) = item?;
             visit(EntryId::from_u128(id.value()), raw.value())?;
