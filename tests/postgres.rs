@@ -298,3 +298,53 @@ async fn a_callback_on_one_gateway_attaches_when_its_link_reaches_the_other() {
     a.terminate();
     b.terminate();
 }
+
+#[actix_web::test]
+#[cfg_attr(
+    not(hooktrail_ci),
+    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
+)]
+async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
+    let pair = Pair::new("outage");
+    let mut gateway = ChildGateway::start(pair.config());
+    let client = pair.client(&gateway);
+    let before = status_changed("8000", "Printing", "2026-03-04T10:00:00Z");
+    assert_eq!(client.post_signed(&before).await.status(), 200);
+
+    pair.database.set_reachable(false).unwrap();
+    let during = status_changed("8000", "Shipped", "2026-03-04T11:00:00Z");
+    let signed = client.signed("hoops", &during);
+    let refused = client.post("hoops", &signed.body, &signed.headers).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let ready = reqwest::get(format!("{}/readyz", gateway.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let reason = ready.text().await.unwrap();
+    assert!(reason.contains("PostgreSQL"), "{reason}");
+
+    // The database returns: the sender's retry of the refused delivery is taken, once.
+    pair.database.set_reachable(true).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let retry = client.post("hoops", &signed.body, &signed.headers).await;
+        if retry.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery: {}",
+            retry.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ready = reqwest::get(format!("{}/readyz", gateway.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let entries = client.all_entries("job", "8000").await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_verified(&pair, 2);
+    gateway.terminate();
+}

@@ -7,6 +7,14 @@
 //! - `plain`: an actix handler that reads the body and answers 202, the ceiling that HTTP
 //!   alone allows on this machine.
 //!
+//! Two measure the shared backend, PostgreSQL (on a scratch database of the server named by
+//! `HOOKTRAIL_TEST_DATABASE_URL`, by default the local one):
+//! - `postgres`: one gateway on PostgreSQL, otherwise as `gateway`;
+//! - `postgres-pair`: two gateways on one database, the connections split between them.
+//!
+//! For them the report also says where a batch's time goes: taking a connection, waiting for
+//! the chain-head lock, reading ahead, the rules, the writes, the commit.
+//!
 //! Two more measure the staff pages:
 //! - `pages`: `GET /jobs/{id}` signed in, for jobs with 100, 10 000 and 100 000 entries in one
 //!   store of 1 000 000 (built once per run, see [`pages`]): what a page costs, and whether
@@ -48,6 +56,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::app::Gateway;
 use crate::config::Config;
 use crate::sources::Source;
+use crate::store::postgres::PgStore;
+use crate::store::postgres::scratch::ScratchDatabase;
+use crate::store::postgres::timing::{PhaseMillis, PhaseSnapshot};
 use crate::store::{Storage, Store};
 use workload::{EVENT_BYTES, SOURCE_NAME, signing_source, status_changed_event};
 
@@ -139,6 +150,10 @@ enum Target {
     PagesUncached,
     /// A handler that answers GET with a fixed page: HTTP alone, the baseline for `pages`.
     PlainGet,
+    /// One gateway on PostgreSQL.
+    Postgres,
+    /// Two gateways on one PostgreSQL database, the load split between them.
+    PostgresPair,
 }
 
 impl Target {
@@ -148,7 +163,19 @@ impl Target {
 
     /// Whether the target is a gateway taking deliveries, whose commits are worth reporting.
     fn commits(&self) -> bool {
-        matches!(self, Target::Gateway | Target::PerRequest)
+        matches!(
+            self,
+            Target::Gateway | Target::PerRequest | Target::Postgres | Target::PostgresPair
+        )
+    }
+
+    /// How many gateways on PostgreSQL the target runs (0: none).
+    fn postgres_gateways(&self) -> usize {
+        match self {
+            Target::Postgres => 1,
+            Target::PostgresPair => 2,
+            _ => 0,
+        }
     }
 }
 
@@ -161,6 +188,8 @@ impl fmt::Display for Target {
             Target::Pages => "pages",
             Target::PagesUncached => "pages-uncached",
             Target::PlainGet => "plain-get",
+            Target::Postgres => "postgres",
+            Target::PostgresPair => "postgres-pair",
         })
     }
 }
@@ -283,12 +312,15 @@ async fn run_cell(
 ) -> anyhow::Result<CellResult> {
     let (server, load) = start_server(cell, source, fixture)
         .with_context(|| format!("cannot start the {cell} server"))?;
-    let client = Arc::new(Client::new(server.addr(), load));
+    let client = Arc::new(Client::new(server.addrs(), load));
     let window = Window::starting_now(args.warmup, args.duration);
     let commits = cell
         .target
         .commits()
-        .then(|| tokio::spawn(watch_commits(server.addr(), window)));
+        .then(|| tokio::spawn(watch_commits(server.addrs(), window)));
+    let phases = server
+        .postgres_stores()
+        .map(|stores| tokio::spawn(watch_phases(stores, window)));
     let load = apply_load(client, connections, window).await;
     let commits = match commits {
         Some(watch) => watch
@@ -300,26 +332,45 @@ async fn run_cell(
             .flatten(),
         None => None,
     };
+    let phases = match phases {
+        Some(watch) => watch.await.ok().flatten(),
+        None => None,
+    };
     // Stop the server whatever the load did, so that nothing outlives its cell.
     let stopped = server.stop().await;
     let tally = load?;
     stopped.with_context(|| format!("cannot stop the {cell} server"))?;
     let mut result = summarize(cell, connections, tally, args.duration);
     result.commits = commits;
+    result.phases = phases;
     Ok(result)
+}
+
+/// Where the PostgreSQL gateways' batches spent their time over the measured window.
+async fn watch_phases(stores: Vec<Arc<PgStore>>, window: Window) -> Option<PhaseMillis> {
+    let total = |stores: &[Arc<PgStore>]| {
+        stores
+            .iter()
+            .map(|store| store.phases())
+            .fold(PhaseSnapshot::default(), PhaseSnapshot::plus)
+    };
+    tokio::time::sleep_until(window.measure_from.into()).await;
+    let start = total(&stores);
+    tokio::time::sleep_until(window.until.into()).await;
+    total(&stores).per_batch_since(start)
 }
 
 /// The gateway's commits over the measured window, read from its `/metrics` as it opens and
 /// as it closes.
 async fn watch_commits(
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     window: Window,
 ) -> anyhow::Result<Option<commits::CommitStats>> {
     tokio::time::sleep_until(window.measure_from.into()).await;
-    let start = commits::read_totals(addr).await?;
+    let start = commits::read_all_totals(&addrs).await?;
     let opened = Instant::now();
     tokio::time::sleep_until(window.until.into()).await;
-    let end = commits::read_totals(addr).await?;
+    let end = commits::read_all_totals(&addrs).await?;
     Ok(commits::CommitStats::between(start, end, opened.elapsed()))
 }
 
@@ -332,6 +383,12 @@ enum RunningServer {
         /// The store's folder, removed after the cell; `None` for the shared page store.
         data: Option<tempfile::TempDir>,
     },
+    /// Gateways on one scratch PostgreSQL database, dropped after the cell.
+    Postgres {
+        gateways: Vec<Gateway>,
+        stores: Vec<Arc<PgStore>>,
+        database: Box<ScratchDatabase>,
+    },
     Plain {
         addr: SocketAddr,
         handle: ServerHandle,
@@ -340,10 +397,19 @@ enum RunningServer {
 }
 
 impl RunningServer {
-    fn addr(&self) -> SocketAddr {
+    /// Where its clients connect, one address per gateway.
+    fn addrs(&self) -> Vec<SocketAddr> {
         match self {
-            RunningServer::Gateway { gateway, .. } => gateway.addr,
-            RunningServer::Plain { addr, .. } => *addr,
+            RunningServer::Gateway { gateway, .. } => vec![gateway.addr],
+            RunningServer::Postgres { gateways, .. } => gateways.iter().map(|g| g.addr).collect(),
+            RunningServer::Plain { addr, .. } => vec![*addr],
+        }
+    }
+
+    fn postgres_stores(&self) -> Option<Vec<Arc<PgStore>>> {
+        match self {
+            RunningServer::Postgres { stores, .. } => Some(stores.clone()),
+            _ => None,
         }
     }
 
@@ -355,6 +421,18 @@ impl RunningServer {
                 if let Some(data) = data {
                     data.close().context("cannot remove the bench store")?;
                 }
+            }
+            RunningServer::Postgres {
+                gateways,
+                stores,
+                database,
+            } => {
+                for gateway in gateways {
+                    gateway.stop().await?;
+                }
+                // Every connection closes before the database is dropped.
+                drop(stores);
+                tokio::task::spawn_blocking(move || drop(database)).await?;
             }
             RunningServer::Plain {
                 handle, serving, ..
@@ -382,6 +460,10 @@ fn start_server(
         Target::Gateway => (start_gateway(None)?, intake()),
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
         Target::Plain => (start_plain()?, intake()),
+        Target::Postgres | Target::PostgresPair => (
+            start_postgres_gateways(cell.target.postgres_gateways())?,
+            intake(),
+        ),
         Target::PlainGet => (start_plain()?, page(100, None)),
         Target::Pages | Target::PagesUncached => {
             let fixture = fixture.context("the page store was not built")?;
@@ -431,6 +513,27 @@ fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningServer> {
     Ok(RunningServer::Gateway {
         gateway,
         data: Some(data),
+    })
+}
+
+/// `count` gateways on one fresh scratch database, each with its own connection pool.
+fn start_postgres_gateways(count: usize) -> anyhow::Result<RunningServer> {
+    let database = ScratchDatabase::create("bench")
+        .context("the postgres targets need a PostgreSQL server (HOOKTRAIL_TEST_DATABASE_URL)")?;
+    let mut gateways = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..count {
+        let config = gateway_config(Path::new("unused.redb"), None)?;
+        let store = Arc::new(PgStore::connect(database.url(), config.storage.pool_size)?);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let storage = Storage::new(store.clone());
+        gateways.push(Gateway::start_with_storage(config, storage, listener)?);
+        stores.push(store);
+    }
+    Ok(RunningServer::Postgres {
+        gateways,
+        stores,
+        database: Box::new(database),
     })
 }
 
@@ -503,7 +606,8 @@ enum Load {
 
 /// What every connection of a cell shares.
 struct Client {
-    addr: SocketAddr,
+    /// Connection `n` goes to `addrs[n % len]`: several gateways share the load evenly.
+    addrs: Vec<SocketAddr>,
     host: String,
     load: Load,
     /// Numbers the events across connections, so they spread over many subjects.
@@ -511,10 +615,10 @@ struct Client {
 }
 
 impl Client {
-    fn new(addr: SocketAddr, load: Load) -> Client {
+    fn new(addrs: Vec<SocketAddr>, load: Load) -> Client {
         Client {
-            addr,
-            host: addr.to_string(),
+            host: addrs.first().map(ToString::to_string).unwrap_or_default(),
+            addrs,
             load,
             events_sent: AtomicU64::new(0),
         }
@@ -582,8 +686,9 @@ async fn apply_load(
 ) -> anyhow::Result<Tally> {
     // A JoinSet aborts the remaining connections if one of them fails outright.
     let mut tasks = JoinSet::new();
-    for _ in 0..connections {
-        tasks.spawn(drive_connection(client.clone(), window));
+    for n in 0..connections as usize {
+        let addr = client.addrs[n % client.addrs.len().max(1)];
+        tasks.spawn(drive_connection(client.clone(), addr, window));
     }
     let mut total = Tally::default();
     while let Some(finished) = tasks.join_next().await {
@@ -595,12 +700,16 @@ async fn apply_load(
 /// One keep-alive connection posting sequentially until the window ends. A request in flight
 /// at the end is allowed to finish (within [`REQUEST_TIMEOUT`]), so that the server is idle
 /// and the connection closes cleanly before the next cell; its answer is not counted.
-async fn drive_connection(client: Arc<Client>, window: Window) -> anyhow::Result<Tally> {
+async fn drive_connection(
+    client: Arc<Client>,
+    addr: SocketAddr,
+    window: Window,
+) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     let mut connection: Option<Connection> = None;
     while Instant::now() < window.until {
         if connection.is_none() {
-            match Connection::open(client.addr).await {
+            match Connection::open(addr).await {
                 Ok(opened) => connection = Some(opened),
                 Err(_) => {
                     tally.count_failure(window, Instant::now(), Failure::Connect);
@@ -762,6 +871,9 @@ struct CellResult {
     /// For gateways taking deliveries: what their writer did in the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     commits: Option<commits::CommitStats>,
+    /// For gateways on PostgreSQL: mean ms per batch in each phase of its transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases: Option<PhaseMillis>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     runs_acked_per_sec: Vec<f64>,
@@ -787,6 +899,7 @@ fn summarize(cell: Cell, connections: u32, tally: Tally, measured: Duration) -> 
             .map(|(failure, count)| (failure.to_string(), *count))
             .collect(),
         commits: None,
+        phases: None,
         runs_acked_per_sec: Vec::new(),
     }
 }
@@ -840,6 +953,10 @@ struct Ratios {
     connections: u32,
     gateway_over_plain: Option<f64>,
     gateway_over_per_request: Option<f64>,
+    /// One gateway on PostgreSQL against the same gateway on redb.
+    postgres_over_gateway: Option<f64>,
+    /// Two gateways on one PostgreSQL against one.
+    pair_over_postgres: Option<f64>,
 }
 
 /// One stated performance goal, and whether this run met it (`None`: not measured).
@@ -864,7 +981,8 @@ impl Report {
             .flat_map(|&connections| page_ratios_at(&results, connections))
             .collect();
         let goals = (args.connections.contains(&GOAL_CONNECTIONS)
-            && args.targets.contains(&Target::Gateway))
+            && (args.targets.contains(&Target::Gateway)
+                || args.targets.contains(&Target::Postgres)))
         .then(|| goals_at(&results, GOAL_CONNECTIONS));
         Report {
             duration_secs: args.duration.as_secs_f64(),
@@ -916,6 +1034,7 @@ impl Report {
         self.write_errors(out)?;
         self.write_ratios(out)?;
         self.write_commits(out)?;
+        self.write_phases(out)?;
         self.write_goals(out)
     }
 
@@ -923,14 +1042,14 @@ impl Report {
         let repeated = self.runs_per_cell > 1;
         write!(
             out,
-            "{:<12} {:>11} {:>11} {:>9} {:>9} {:>8}",
+            "{:<14} {:>11} {:>11} {:>9} {:>9} {:>8}",
             "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors"
         )?;
         writeln!(out, "{}", if repeated { "   ok/s of the runs" } else { "" })?;
         for cell in &self.results {
             write!(
                 out,
-                "{:<12} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
+                "{:<14} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
                 cell.name(),
                 cell.connections,
                 cell.acked_per_sec,
@@ -1036,13 +1155,13 @@ impl Report {
             )?;
             writeln!(
                 out,
-                "{:<12} {:>11} {:>10} {:>13} {:>10} {:>6}",
+                "{:<14} {:>11} {:>10} {:>13} {:>10} {:>6}",
                 "target", "connections", "commits/s", "per commit", "commit ms", "busy"
             )?;
             for (cell, stats) in cells {
                 writeln!(
                     out,
-                    "{:<12} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}%",
+                    "{:<14} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}%",
                     cell.name(),
                     cell.connections,
                     stats.commits_per_sec,
@@ -1063,6 +1182,56 @@ impl Report {
                 disk.per_scattered_page_ms(),
                 pages = disk::PAGES_PER_SYNC,
             )?;
+        }
+        Ok(())
+    }
+
+    /// The shared backend: how it compares with redb, and where its batches spend their time.
+    fn write_phases(&self, out: &mut String) -> fmt::Result {
+        if self
+            .results
+            .iter()
+            .any(|cell| cell.target.postgres_gateways() > 0)
+        {
+            writeln!(
+                out,
+                "\n{:>11} {:>17} {:>22}",
+                "connections", "postgres/gateway", "postgres-pair/postgres"
+            )?;
+            for ratios in &self.ratios {
+                writeln!(
+                    out,
+                    "{:>11} {:>17} {:>22}",
+                    ratios.connections,
+                    optional(ratios.postgres_over_gateway, 2),
+                    optional(ratios.pair_over_postgres, 2)
+                )?;
+            }
+        }
+        let cells: Vec<(&CellResult, &PhaseMillis)> = self
+            .results
+            .iter()
+            .filter_map(|cell| Some((cell, cell.phases.as_ref()?)))
+            .collect();
+        if cells.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "\nWhere a PostgreSQL batch's time goes (mean ms per batch; lock = waiting for the \
+             chain-head row, which other gateways' commits hold):"
+        )?;
+        write!(out, "{:<14} {:>11}", "target", "connections")?;
+        for (phase, _) in cells[0].1.by_phase() {
+            write!(out, " {:>8}", phase.name())?;
+        }
+        writeln!(out)?;
+        for (cell, phases) in cells {
+            write!(out, "{:<14} {:>11}", cell.name(), cell.connections)?;
+            for (_, ms) in phases.by_phase() {
+                write!(out, " {ms:>8.3}")?;
+            }
+            writeln!(out)?;
         }
         Ok(())
     }
@@ -1136,9 +1305,19 @@ fn page_ratios_at(results: &[CellResult], connections: u32) -> Vec<PageRatios> {
 }
 
 fn throughput_ratio(results: &[CellResult], connections: u32, denominator: Target) -> Option<f64> {
-    let gateway = find(results, Target::Gateway, connections)?.acked_per_sec;
-    let other = find(results, denominator, connections)?.acked_per_sec;
-    (other > 0.0).then(|| gateway / other)
+    ratio_of(results, connections, Target::Gateway, denominator)
+}
+
+/// `numerator`'s acked/s over `denominator`'s, at one connection count.
+fn ratio_of(
+    results: &[CellResult],
+    connections: u32,
+    numerator: Target,
+    denominator: Target,
+) -> Option<f64> {
+    let top = find(results, numerator, connections)?.acked_per_sec;
+    let bottom = find(results, denominator, connections)?.acked_per_sec;
+    (bottom > 0.0).then(|| top / bottom)
 }
 
 fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
@@ -1146,6 +1325,8 @@ fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
         connections,
         gateway_over_plain: throughput_ratio(results, connections, Target::Plain),
         gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
+        postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),
+        pair_over_postgres: ratio_of(results, connections, Target::PostgresPair, Target::Postgres),
     }
 }
 
@@ -1159,7 +1340,26 @@ fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
         met: measured.map(|value| value >= floor),
     };
     let p99 = find(results, Target::Gateway, connections).and_then(|cell| cell.p99_ms);
-    vec![
+    let mut goals = Vec::new();
+    if find(results, Target::Postgres, connections).is_some() {
+        let p99 = find(results, Target::Postgres, connections).and_then(|cell| cell.p99_ms);
+        goals.push(at_least(
+            "postgres throughput >= 0.5 x gateway (redb)",
+            ratio_of(results, connections, Target::Postgres, Target::Gateway),
+            " x",
+            0.5,
+        ));
+        goals.push(Goal {
+            goal: "postgres p99 <= 10 ms",
+            measured: p99,
+            unit: " ms",
+            met: p99.map(|value| value <= 10.0),
+        });
+    }
+    if find(results, Target::Gateway, connections).is_none() {
+        return goals;
+    }
+    let mut gateway_goals = vec![
         at_least(
             "gateway throughput >= 0.5 x plain",
             throughput_ratio(results, connections, Target::Plain),
@@ -1178,7 +1378,9 @@ fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
             " x",
             10.0,
         ),
-    ]
+    ];
+    gateway_goals.append(&mut goals);
+    gateway_goals
 }
 
 #[cfg(test)]
@@ -1255,6 +1457,7 @@ mod tests {
             errors: 0,
             error_kinds: BTreeMap::new(),
             commits: None,
+            phases: None,
             runs_acked_per_sec: Vec::new(),
         }
     }

@@ -53,7 +53,8 @@ pub struct CommitStats {
     pub deliveries_per_commit: f64,
     /// Mean time to write and fsync one commit.
     pub commit_ms: f64,
-    /// The share of the window the writer spent committing (1.0 = never idle).
+    /// The share of the window the writer spent committing (1.0 = never idle; summed over the
+    /// writers of several gateways).
     pub busy: f64,
 }
 
@@ -77,6 +78,23 @@ impl CommitStats {
             busy: committing / seconds,
         })
     }
+}
+
+/// The writers' totals of every gateway at `addrs`, added up (several gateways share one
+/// database: their commits are the backend's commits).
+pub async fn read_all_totals(addrs: &[SocketAddr]) -> anyhow::Result<CommitTotals> {
+    let mut sum = CommitTotals {
+        commits: 0.0,
+        deliveries: 0.0,
+        seconds: 0.0,
+    };
+    for addr in addrs {
+        let totals = read_totals(*addr).await?;
+        sum.commits += totals.commits;
+        sum.deliveries += totals.deliveries;
+        sum.seconds += totals.seconds;
+    }
+    Ok(sum)
 }
 
 /// Fetches `/metrics` from the gateway at `addr` and reads the writer's totals.

@@ -13,8 +13,9 @@ mod rows;
 pub mod schema;
 pub mod scratch;
 mod tables;
+pub mod timing;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +27,7 @@ use self::feed::{Listening, Origin};
 use self::query::Direction;
 use self::rows::{DELIVERY_COLUMNS, delivery_from, hash_from, seq_from_sql};
 use self::tables::PgTables;
+use self::timing::{Laps, Phase, PhaseSnapshot, PhaseTotals};
 use super::chain::ChainWalk;
 use super::project::{self, ChainHead};
 use super::stamps::SubjectStamps;
@@ -51,6 +53,9 @@ pub struct PgStore {
     stamps: Arc<SubjectStamps>,
     listening: Arc<Listening>,
     origin: Origin,
+    phases: PhaseTotals,
+    /// The writer's connection between batches.
+    writer: Mutex<Option<Arc<Object>>>,
 }
 
 impl PgStore {
@@ -117,7 +122,62 @@ impl PgStore {
             stamps,
             listening,
             origin,
+            phases: PhaseTotals::default(),
+            writer: Mutex::new(None),
         })
+    }
+
+    /// Where appends spent their time so far, phase by phase.
+    pub fn phases(&self) -> PhaseSnapshot {
+        self.phases.snapshot()
+    }
+
+    /// Appends a batch in one transaction, timing each phase.
+    fn append_timed(&self, batch: &[Capture]) -> Result<project::Committed, StoreError> {
+        let mut laps = Laps::start();
+        let client = self.writer_connection()?;
+        laps.lap(Phase::Connect);
+        let begun = PgTables::begin(&self.bridge, client.clone(), Some(batch));
+        let result = begun.and_then(|mut tables| {
+            laps.split(Phase::Lock, Phase::Read, tables.lock_wait());
+            let committed = project::append_batch(&mut tables, batch)?;
+            laps.lap(Phase::Rules);
+            tables.commit(feed::payload(self.origin, &committed.touched))?;
+            laps.lap(Phase::Commit);
+            Ok(committed)
+        });
+        match &result {
+            Ok(_) => self.phases.record(&laps),
+            Err(_) => {
+                self.writer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                self.abandon(client);
+            }
+        }
+        result
+    }
+
+    /// The writer's own connection, kept from batch to batch (taking one from the pool costs a
+    /// round trip to the client's runtime each time); replaced after any failure.
+    fn writer_connection(&self) -> Result<Arc<Object>, StoreError> {
+        let mut kept = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        match kept.as_ref() {
+            Some(client) if !client.is_closed() => Ok(client.clone()),
+            _ => {
+                let client = self.connection()?;
+                *kept = Some(client.clone());
+                Ok(client)
+            }
+        }
+    }
+
+    fn connection(&self) -> Result<Arc<Object>, StoreError> {
+        let pool = self.pool.clone();
+        Ok(Arc::new(
+            self.bridge.run(async move { Ok(pool.get().await?) })?,
+        ))
     }
 
     /// Runs `work` with a pooled connection.
@@ -140,9 +200,8 @@ impl PgStore {
         work: impl FnOnce(&mut PgTables<'_>) -> Result<T, StoreError>,
         notify: impl FnOnce(&T) -> Option<String>,
     ) -> Result<T, StoreError> {
-        let pool = self.pool.clone();
-        let client = Arc::new(self.bridge.run(async move { Ok(pool.get().await?) })?);
-        let result = PgTables::begin(&self.bridge, client.clone()).and_then(|mut tables| {
+        let client = self.connection()?;
+        let result = PgTables::begin(&self.bridge, client.clone(), None).and_then(|mut tables| {
             let done = work(&mut tables)?;
             let message = notify(&done);
             tables.commit(message)?;
@@ -248,13 +307,7 @@ impl Snapshot<'_> {
 
 impl WriteSide for PgStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        let committed = self.write(
-            |tables| {
-                tables.prefetch(batch)?;
-                project::append_batch(tables, batch)
-            },
-            |committed| feed::payload(self.origin, &committed.touched),
-        )?;
+        let committed = self.append_timed(batch)?;
         // This gateway's own pages follow at once; the others on the notification.
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));

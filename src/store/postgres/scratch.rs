@@ -38,6 +38,26 @@ impl ScratchDatabase {
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
     }
+
+    /// An outage drill: refuses new connections and ends the open ones (`false`), or lets
+    /// clients connect again (`true`).
+    pub fn set_reachable(&self, reachable: bool) -> Result<(), StoreError> {
+        admin(
+            &self.server,
+            format!("ALTER DATABASE {} ALLOW_CONNECTIONS {reachable}", self.name),
+        )?;
+        if !reachable {
+            admin(
+                &self.server,
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                    self.name
+                ),
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for ScratchDatabase {

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
@@ -39,6 +40,8 @@ pub struct PgTables<'b> {
     client: Client,
     /// The chain head as locked at the start.
     locked_head: ChainHead,
+    /// How long taking the lock waited for other writers (the server's clock).
+    lock_wait: Duration,
     dedup: HashMap<(String, String), Option<u64>>,
     links: HashMap<String, Option<LinkTarget>>,
     entries: HashMap<EntryId, Option<Entry>>,
@@ -68,25 +71,88 @@ struct Writes {
 
 impl<'b> PgTables<'b> {
     /// Starts a write transaction on `client` and takes the chain-head row lock, which every
-    /// writer of every gateway takes first: from here on nobody else writes.
-    pub fn begin(bridge: &'b Bridge, client: Client) -> Result<PgTables<'b>, StoreError> {
-        let head = bridge.run({
+    /// writer of every gateway takes first: from here on nobody else writes. With a `batch`,
+    /// reads ahead what appending it will look at (see [`ReadAhead`]) in the same pipelined
+    /// round trip, executed once the lock is held.
+    pub fn begin(
+        bridge: &'b Bridge,
+        client: Client,
+        batch: Option<&[Capture]>,
+    ) -> Result<PgTables<'b>, StoreError> {
+        let ahead = batch.map(ReadAhead::for_batch).unwrap_or_default();
+        let (head, lock_wait, found) = bridge.run({
             let client = client.clone();
+            let ahead = ahead.clone();
             async move {
-                client.batch_execute("BEGIN").await?;
-                let row = client
-                    .query_one("SELECT seq, hash FROM chain_head FOR UPDATE", &[])
-                    .await?;
-                Ok(ChainHead {
-                    seq: seq_from_sql(row.try_get(0)?)?,
-                    hash: hash_from(row.try_get(1)?, "the chain head")?,
-                })
+                let (clock, lock, dedup, links, pending) = tokio::try_join!(
+                    client.prepare_cached(
+                        "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint"
+                    ),
+                    client.prepare_cached("SELECT seq, hash FROM chain_head FOR UPDATE"),
+                    client.prepare_cached(
+                        "SELECT k.source, k.key, k.seq FROM dedup_keys k \
+                         JOIN unnest($1::text[], $2::text[]) AS w(source, key) \
+                         ON k.source = w.source AND k.key = w.key",
+                    ),
+                    client.prepare_cached(
+                        "SELECT l.key, l.target, s.status FROM links l \
+                         LEFT JOIN email_status s ON s.entry_id = l.entry_id \
+                         WHERE l.key = ANY($1)",
+                    ),
+                    client.prepare_cached(
+                        "SELECT p.key, p.entry_id, e.entry, s.status FROM pending_links p \
+                         LEFT JOIN entries e ON e.id = p.entry_id \
+                         LEFT JOIN email_status s ON s.entry_id = p.entry_id \
+                         WHERE p.key = ANY($1)",
+                    ),
+                )?;
+                // Sent together, executed in order: the reads run once the lock is held.
+                let dedup_params: [&(dyn ToSql + Sync); 2] = [&ahead.sources, &ahead.dedup_keys];
+                let links_params: [&(dyn ToSql + Sync); 1] = [&ahead.correlation];
+                let pending_params: [&(dyn ToSql + Sync); 1] = [&ahead.established];
+                let read_ahead = !ahead.is_empty();
+                // The server's clock on both sides of the lock: how long it was waited for.
+                let (_, before, head, after, dedup, links, pending) = tokio::try_join!(
+                    client.batch_execute("BEGIN"),
+                    client.query_one(&clock, &[]),
+                    client.query_one(&lock, &[]),
+                    client.query_one(&clock, &[]),
+                    async {
+                        if read_ahead {
+                            client.query(&dedup, &dedup_params).await
+                        } else {
+                            Ok(Vec::new())
+                        }
+                    },
+                    async {
+                        if read_ahead {
+                            client.query(&links, &links_params).await
+                        } else {
+                            Ok(Vec::new())
+                        }
+                    },
+                    async {
+                        if read_ahead {
+                            client.query(&pending, &pending_params).await
+                        } else {
+                            Ok(Vec::new())
+                        }
+                    },
+                )?;
+                let head = ChainHead {
+                    seq: seq_from_sql(head.try_get(0)?)?,
+                    hash: hash_from(head.try_get(1)?, "the chain head")?,
+                };
+                let waited = after.try_get::<_, i64>(0)? - before.try_get::<_, i64>(0)?;
+                let lock_wait = Duration::from_micros(waited.max(0).unsigned_abs());
+                Ok((head, lock_wait, (dedup, links, pending)))
             }
         })?;
-        Ok(PgTables {
+        let mut tables = PgTables {
             bridge,
             client,
             locked_head: head,
+            lock_wait,
             dedup: HashMap::new(),
             links: HashMap::new(),
             entries: HashMap::new(),
@@ -94,28 +160,17 @@ impl<'b> PgTables<'b> {
             unmatched: HashMap::new(),
             pending: HashMap::new(),
             writes: Writes::default(),
-        })
+        };
+        tables.remember(ahead, found)?;
+        Ok(tables)
     }
 
-    /// Writes what is buffered, then commits; `notify` is sent on commit (see
-    /// [`super::feed`]).
+    /// Writes what is buffered and commits, in one pipelined round trip; `notify` is sent
+    /// with the commit (see [`super::feed`]).
     pub fn commit(mut self, notify: Option<String>) -> Result<(), StoreError> {
-        self.flush()?;
-        self.bridge.run({
-            let client = self.client.clone();
-            async move {
-                if let Some(payload) = notify {
-                    client
-                        .execute(
-                            "SELECT pg_notify($1, $2)",
-                            &[&super::feed::CHANNEL, &payload],
-                        )
-                        .await?;
-                }
-                client.batch_execute("COMMIT").await?;
-                Ok(())
-            }
-        })
+        let writes = std::mem::take(&mut self.writes);
+        let statements = Statements::build(writes, &self)?;
+        self.run(|client| async move { statements.execute(&client, Some(notify)).await })
     }
 
     fn run<T: Send + 'static, F>(&self, work: impl FnOnce(Client) -> F) -> Result<T, StoreError>
@@ -125,63 +180,21 @@ impl<'b> PgTables<'b> {
         self.bridge.run(work(self.client.clone()))
     }
 
-    /// Reads, in one pipelined round trip, the rows appending `batch` will look at.
-    pub fn prefetch(&mut self, batch: &[Capture]) -> Result<(), StoreError> {
-        let mut dedup = BTreeSet::new();
-        let mut correlation = BTreeSet::new();
-        let mut established = BTreeSet::new();
-        for capture in batch {
-            let source = capture.source();
-            let normalized = &capture.normalized;
-            if let Some(id) = &normalized.delivery_id {
-                dedup.insert((source.to_owned(), keys::delivery(id)));
-            }
-            if let Some(key) = &capture.replay_key {
-                dedup.insert((source.to_owned(), keys::replay(key)));
-            }
-            for entry in &normalized.entries {
-                if let Some(key) = keys::entry(normalized, entry) {
-                    dedup.insert((source.to_owned(), key));
-                }
-                correlation.extend(entry.correlation.iter().cloned());
-                established.extend(links::established_by(&entry.details));
-            }
-        }
-        let dedup: Vec<(String, String)> = dedup.into_iter().collect();
-        let correlation: Vec<String> = correlation.into_iter().collect();
-        let established: Vec<String> = established.into_iter().collect();
-        let (sources, dedup_keys): (Vec<String>, Vec<String>) = dedup.iter().cloned().unzip();
-        let (found_dedup, found_links, found_pending) = self.run(|client| {
-            let (correlation, established) = (correlation.clone(), established.clone());
-            async move {
-                let dedup = client.prepare_cached(
-                    "SELECT k.source, k.key, k.seq FROM dedup_keys k \
-                     JOIN unnest($1::text[], $2::text[]) AS w(source, key) \
-                     ON k.source = w.source AND k.key = w.key",
-                );
-                let links = client.prepare_cached(
-                    "SELECT l.key, l.target, s.status FROM links l \
-                     LEFT JOIN email_status s ON s.entry_id = l.entry_id \
-                     WHERE l.key = ANY($1)",
-                );
-                let pending = client.prepare_cached(
-                    "SELECT p.key, p.entry_id, e.entry, s.status FROM pending_links p \
-                     LEFT JOIN entries e ON e.id = p.entry_id \
-                     LEFT JOIN email_status s ON s.entry_id = p.entry_id \
-                     WHERE p.key = ANY($1)",
-                );
-                let (dedup, links, pending) = tokio::try_join!(dedup, links, pending)?;
-                let dedup_params: [&(dyn ToSql + Sync); 2] = [&sources, &dedup_keys];
-                let links_params: [&(dyn ToSql + Sync); 1] = [&correlation];
-                let pending_params: [&(dyn ToSql + Sync); 1] = [&established];
-                let (dedup, links, pending) = tokio::try_join!(
-                    client.query(&dedup, &dedup_params),
-                    client.query(&links, &links_params),
-                    client.query(&pending, &pending_params),
-                )?;
-                Ok((dedup, links, pending))
-            }
-        })?;
+    /// How long taking the chain-head lock waited for other writers.
+    pub fn lock_wait(&self) -> Duration {
+        self.lock_wait
+    }
+
+    /// Keeps what was read ahead: found rows, and the absence of the rest.
+    fn remember(&mut self, ahead: ReadAhead, found: Found) -> Result<(), StoreError> {
+        let (found_dedup, found_links, found_pending) = found;
+        let ReadAhead {
+            sources,
+            dedup_keys,
+            correlation,
+            established,
+        } = ahead;
+        let dedup = sources.into_iter().zip(dedup_keys);
         for key in dedup {
             self.dedup.entry(key).or_insert(None);
         }
@@ -224,7 +237,7 @@ impl<'b> PgTables<'b> {
         if statements.is_empty() {
             return Ok(());
         }
-        self.run(|client| async move { statements.execute(&client).await })?;
+        self.run(|client| async move { statements.execute(&client, None).await })?;
         self.entries.clear();
         Ok(())
     }
@@ -238,6 +251,59 @@ impl<'b> PgTables<'b> {
     {
         self.flush()?;
         self.run(work)
+    }
+}
+
+type Found = (
+    Vec<tokio_postgres::Row>,
+    Vec<tokio_postgres::Row>,
+    Vec<tokio_postgres::Row>,
+);
+
+/// The rows a batch is likely to look at, read while the lock is taken: its dedup keys, the
+/// links its entries correlate through (with their emails' roll-ups), and what waits on the
+/// links it establishes (with those entries).
+#[derive(Clone, Default)]
+struct ReadAhead {
+    sources: Vec<String>,
+    dedup_keys: Vec<String>,
+    correlation: Vec<String>,
+    established: Vec<String>,
+}
+
+impl ReadAhead {
+    fn for_batch(batch: &[Capture]) -> ReadAhead {
+        let mut dedup = BTreeSet::new();
+        let mut correlation = BTreeSet::new();
+        let mut established = BTreeSet::new();
+        for capture in batch {
+            let source = capture.source();
+            let normalized = &capture.normalized;
+            if let Some(id) = &normalized.delivery_id {
+                dedup.insert((source.to_owned(), keys::delivery(id)));
+            }
+            if let Some(key) = &capture.replay_key {
+                dedup.insert((source.to_owned(), keys::replay(key)));
+            }
+            for entry in &normalized.entries {
+                if let Some(key) = keys::entry(normalized, entry) {
+                    dedup.insert((source.to_owned(), key));
+                }
+                correlation.extend(entry.correlation.iter().cloned());
+                established.extend(links::established_by(&entry.details));
+            }
+        }
+        let (sources, dedup_keys) = dedup.into_iter().unzip();
+        ReadAhead {
+            sources,
+            dedup_keys,
+            correlation: correlation.into_iter().collect(),
+            established: established.into_iter().collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sources.is_empty() && self.correlation.is_empty() && self.established.is_empty()
     }
 }
 
@@ -335,120 +401,87 @@ impl Statements {
             && self.statuses.0.is_empty()
     }
 
-    async fn execute(self, client: &Object) -> Result<(), StoreError> {
+    /// Sends every statement at once, in order, after preparing them all (a statement
+    /// prepared on the way would reach the server behind the ones sent after it). With
+    /// `commit`, the notification and `COMMIT` follow in the same round trip: if any statement
+    /// fails, the server turns the `COMMIT` into a rollback, and the error is what this returns.
+    async fn execute(
+        self,
+        client: &Object,
+        commit: Option<Option<String>>,
+    ) -> Result<(), StoreError> {
+        let used: Vec<&'static str> = [
+            (!self.deliveries.is_empty(), sql::DELIVERIES),
+            (!self.bodies.0.is_empty(), sql::BODIES),
+            (!self.flagged.is_empty(), sql::FLAGGED),
+            (!self.dedup.0.is_empty(), sql::DEDUP),
+            (!self.entries.0.is_empty(), sql::ENTRIES),
+            (!self.timelines.0.is_empty(), sql::TIMELINES),
+            (!self.links.0.is_empty(), sql::LINKS),
+            (!self.unmatched_on.is_empty(), sql::UNMATCHED_ON),
+            (!self.unmatched_off.is_empty(), sql::UNMATCHED_OFF),
+            (!self.pending_taken.is_empty(), sql::PENDING_TAKEN),
+            (!self.pending_added.0.is_empty(), sql::PENDING_ADDED),
+            (!self.statuses.0.is_empty(), sql::STATUSES),
+            (self.head.is_some(), sql::HEAD),
+            (commit.as_ref().is_some_and(Option::is_some), sql::NOTIFY),
+        ]
+        .into_iter()
+        .filter_map(|(used, sql)| used.then_some(sql))
+        .collect();
+        let prepared: HashMap<&str, tokio_postgres::Statement> =
+            futures_util::future::try_join_all(used.iter().map(|sql| async move {
+                Ok::<_, StoreError>((*sql, client.prepare_cached(sql).await?))
+            }))
+            .await?
+            .into_iter()
+            .collect();
+        let statement = |sql: &str| prepared.get(sql).cloned();
+        let delivery_columns = DeliveryColumns::of(&self.deliveries);
+        let channel = super::feed::CHANNEL;
+        let notify = commit.clone().flatten();
         let mut work: Vec<Work<'_>> = Vec::new();
-        if !self.deliveries.is_empty() {
-            work.push(Box::pin(write_deliveries(client, &self.deliveries)));
-        }
-        macro_rules! push {
-            ($when:expr, $sql:expr, $($param:expr),+) => {
-                if $when {
-                    work.push(Box::pin(async {
-                        let statement = client.prepare_cached($sql).await?;
-                        client.execute(&statement, &[$($param),+]).await?;
-                        Ok(())
-                    }));
-                }
-            };
-        }
-        push!(
-            !self.bodies.0.is_empty(),
-            "INSERT INTO delivery_bodies (seq, body) \
-             SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (seq) DO NOTHING",
-            &self.bodies.0,
-            &self.bodies.1
+        let mut run = |sql: &'static str, params| push(&mut work, client, statement(sql), params);
+        run(sql::DELIVERIES, delivery_columns.params());
+        run(sql::BODIES, vec![&self.bodies.0, &self.bodies.1]);
+        run(sql::FLAGGED, vec![&self.flagged]);
+        run(
+            sql::DEDUP,
+            vec![&self.dedup.0, &self.dedup.1, &self.dedup.2],
         );
-        push!(
-            !self.flagged.is_empty(),
-            "INSERT INTO flagged_deliveries (seq) SELECT * FROM unnest($1::bigint[]) \
-             ON CONFLICT DO NOTHING",
-            &self.flagged
+        run(sql::ENTRIES, vec![&self.entries.0, &self.entries.1]);
+        run(
+            sql::TIMELINES,
+            vec![
+                &self.timelines.0,
+                &self.timelines.1,
+                &self.timelines.2,
+                &self.timelines.3,
+            ],
         );
-        push!(
-            !self.dedup.0.is_empty(),
-            "INSERT INTO dedup_keys (source, key, seq) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (source, key) DO UPDATE SET seq = excluded.seq",
-            &self.dedup.0,
-            &self.dedup.1,
-            &self.dedup.2
+        run(
+            sql::LINKS,
+            vec![&self.links.0, &self.links.1, &self.links.2],
         );
-        push!(
-            !self.entries.0.is_empty(),
-            "INSERT INTO entries (id, entry) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-             ON CONFLICT (id) DO UPDATE SET entry = excluded.entry",
-            &self.entries.0,
-            &self.entries.1
+        run(sql::UNMATCHED_ON, vec![&self.unmatched_on]);
+        run(sql::UNMATCHED_OFF, vec![&self.unmatched_off]);
+        // In this order: a key taken and waited on again within one flush keeps only what
+        // came after the take.
+        run(sql::PENDING_TAKEN, vec![&self.pending_taken]);
+        run(
+            sql::PENDING_ADDED,
+            vec![&self.pending_added.0, &self.pending_added.1],
         );
-        push!(
-            !self.timelines.0.is_empty(),
-            "INSERT INTO subject_timelines (subject, lane, occurred, entry_id) \
-             SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bytea[]) \
-             ON CONFLICT DO NOTHING",
-            &self.timelines.0,
-            &self.timelines.1,
-            &self.timelines.2,
-            &self.timelines.3
-        );
-        push!(
-            !self.links.0.is_empty(),
-            "INSERT INTO links (key, entry_id, target) \
-             SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
-             ON CONFLICT (key) DO UPDATE SET entry_id = excluded.entry_id, \
-             target = excluded.target",
-            &self.links.0,
-            &self.links.1,
-            &self.links.2
-        );
-        push!(
-            !self.unmatched_on.is_empty(),
-            "INSERT INTO unmatched_entries (entry_id) SELECT * FROM unnest($1::bytea[]) \
-             ON CONFLICT DO NOTHING",
-            &self.unmatched_on
-        );
-        push!(
-            !self.unmatched_off.is_empty(),
-            "DELETE FROM unmatched_entries WHERE entry_id = ANY($1)",
-            &self.unmatched_off
-        );
-        if !self.pending_taken.is_empty() || !self.pending_added.0.is_empty() {
-            // In this order: a key taken and waited on again within one flush keeps only
-            // what came after the take.
-            work.push(Box::pin(async {
-                if !self.pending_taken.is_empty() {
-                    client
-                        .execute(
-                            "DELETE FROM pending_links WHERE key = ANY($1)",
-                            &[&self.pending_taken],
-                        )
-                        .await?;
-                }
-                if !self.pending_added.0.is_empty() {
-                    client
-                        .execute(
-                            "INSERT INTO pending_links (key, entry_id) \
-                             SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-                            &[&self.pending_added.0, &self.pending_added.1],
-                        )
-                        .await?;
-                }
-                Ok(())
-            }));
-        }
-        push!(
-            !self.statuses.0.is_empty(),
-            "INSERT INTO email_status (entry_id, status) \
-             SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-             ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status",
-            &self.statuses.0,
-            &self.statuses.1
-        );
+        run(sql::STATUSES, vec![&self.statuses.0, &self.statuses.1]);
         if let Some((seq, hash)) = &self.head {
+            run(sql::HEAD, vec![seq, hash]);
+        }
+        if let Some(payload) = &notify {
+            run(sql::NOTIFY, vec![&channel, payload]);
+        }
+        if commit.is_some() {
             work.push(Box::pin(async move {
-                let statement = client
-                    .prepare_cached("UPDATE chain_head SET seq = $1, hash = $2")
-                    .await?;
-                client.execute(&statement, &[seq, hash]).await?;
+                client.batch_execute("COMMIT").await?;
                 Ok(())
             }));
         }
@@ -457,35 +490,99 @@ impl Statements {
     }
 }
 
-async fn write_deliveries(client: &Object, rows: &[DeliveryRow]) -> Result<(), StoreError> {
-    let statement = client
-        .prepare_cached(
-            "INSERT INTO deliveries (seq, source, received_at_nanos, headers, body_sha256, \
-             chain, delivery_id, replay_key, outcome) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], \
-             $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[]) \
-             ON CONFLICT (seq) DO UPDATE SET delivery_id = excluded.delivery_id, \
-             replay_key = excluded.replay_key, outcome = excluded.outcome",
-        )
-        .await?;
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    let sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
-    let received: Vec<i64> = rows.iter().map(|r| r.received_at_nanos).collect();
-    let headers: Vec<&[u8]> = rows.iter().map(|r| r.headers.as_slice()).collect();
-    let hashes: Vec<&[u8]> = rows.iter().map(|r| r.body_sha256.as_slice()).collect();
-    let chains: Vec<&[u8]> = rows.iter().map(|r| r.chain.as_slice()).collect();
-    let ids: Vec<Option<&str>> = rows.iter().map(|r| r.delivery_id.as_deref()).collect();
-    let replay: Vec<Option<&str>> = rows.iter().map(|r| r.replay_key.as_deref()).collect();
-    let outcomes: Vec<&[u8]> = rows.iter().map(|r| r.outcome.as_slice()).collect();
-    client
-        .execute(
-            &statement,
-            &[
-                &seqs, &sources, &received, &headers, &hashes, &chains, &ids, &replay, &outcomes,
-            ],
-        )
-        .await?;
-    Ok(())
+/// Adds `statement` (when it is used) with `params` to what a flush sends.
+fn push<'a>(
+    work: &mut Vec<Work<'a>>,
+    client: &'a Object,
+    statement: Option<tokio_postgres::Statement>,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+) {
+    if let Some(statement) = statement {
+        work.push(Box::pin(async move {
+            client.execute(&statement, &params).await?;
+            Ok(())
+        }));
+    }
+}
+
+/// The flush's statements.
+mod sql {
+    pub const DELIVERIES: &str = "INSERT INTO deliveries (seq, source, received_at_nanos, \
+         headers, body_sha256, chain, delivery_id, replay_key, outcome) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], \
+         $5::bytea[], $6::bytea[], $7::text[], $8::text[], $9::bytea[]) \
+         ON CONFLICT (seq) DO UPDATE SET delivery_id = excluded.delivery_id, \
+         replay_key = excluded.replay_key, outcome = excluded.outcome";
+    pub const BODIES: &str = "INSERT INTO delivery_bodies (seq, body) \
+         SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (seq) DO NOTHING";
+    pub const FLAGGED: &str = "INSERT INTO flagged_deliveries (seq) \
+         SELECT * FROM unnest($1::bigint[]) ON CONFLICT DO NOTHING";
+    pub const DEDUP: &str = "INSERT INTO dedup_keys (source, key, seq) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) \
+         ON CONFLICT (source, key) DO UPDATE SET seq = excluded.seq";
+    pub const ENTRIES: &str = "INSERT INTO entries (id, entry) \
+         SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+         ON CONFLICT (id) DO UPDATE SET entry = excluded.entry";
+    pub const TIMELINES: &str = "INSERT INTO subject_timelines (subject, lane, occurred, entry_id) \
+         SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bytea[]) \
+         ON CONFLICT DO NOTHING";
+    pub const LINKS: &str = "INSERT INTO links (key, entry_id, target) \
+         SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
+         ON CONFLICT (key) DO UPDATE SET entry_id = excluded.entry_id, target = excluded.target";
+    pub const UNMATCHED_ON: &str = "INSERT INTO unmatched_entries (entry_id) \
+         SELECT * FROM unnest($1::bytea[]) ON CONFLICT DO NOTHING";
+    pub const UNMATCHED_OFF: &str = "DELETE FROM unmatched_entries WHERE entry_id = ANY($1)";
+    pub const PENDING_TAKEN: &str = "DELETE FROM pending_links WHERE key = ANY($1)";
+    pub const PENDING_ADDED: &str = "INSERT INTO pending_links (key, entry_id) \
+         SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING";
+    pub const STATUSES: &str = "INSERT INTO email_status (entry_id, status) \
+         SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+         ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status";
+    pub const HEAD: &str = "UPDATE chain_head SET seq = $1, hash = $2";
+    pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+}
+
+/// The delivery rows as one array per column.
+struct DeliveryColumns<'a> {
+    seqs: Vec<i64>,
+    sources: Vec<&'a str>,
+    received: Vec<i64>,
+    headers: Vec<&'a [u8]>,
+    hashes: Vec<&'a [u8]>,
+    chains: Vec<&'a [u8]>,
+    ids: Vec<Option<&'a str>>,
+    replay: Vec<Option<&'a str>>,
+    outcomes: Vec<&'a [u8]>,
+}
+
+impl<'a> DeliveryColumns<'a> {
+    fn of(rows: &'a [DeliveryRow]) -> DeliveryColumns<'a> {
+        DeliveryColumns {
+            seqs: rows.iter().map(|r| r.seq).collect(),
+            sources: rows.iter().map(|r| r.source.as_str()).collect(),
+            received: rows.iter().map(|r| r.received_at_nanos).collect(),
+            headers: rows.iter().map(|r| r.headers.as_slice()).collect(),
+            hashes: rows.iter().map(|r| r.body_sha256.as_slice()).collect(),
+            chains: rows.iter().map(|r| r.chain.as_slice()).collect(),
+            ids: rows.iter().map(|r| r.delivery_id.as_deref()).collect(),
+            replay: rows.iter().map(|r| r.replay_key.as_deref()).collect(),
+            outcomes: rows.iter().map(|r| r.outcome.as_slice()).collect(),
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.seqs,
+            &self.sources,
+            &self.received,
+            &self.headers,
+            &self.hashes,
+            &self.chains,
+            &self.ids,
+            &self.replay,
+            &self.outcomes,
+        ]
+    }
 }
 
 impl Tables for PgTables<'_> {
