@@ -13,6 +13,8 @@ mod rows;
 pub mod schema;
 pub mod scratch;
 mod tables;
+#[cfg(test)]
+mod tests;
 pub mod timing;
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -39,6 +39,11 @@ impl ScratchDatabase {
         &self.url
     }
 
+    /// Runs SQL on this database (statements separated by `;`), from a thread of its own.
+    pub fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        admin(&self.url, sql.to_owned())
+    }
+
     /// An outage drill: refuses new connections and ends the open ones (`false`), or lets
     /// clients connect again (`true`).
     pub fn set_reachable(&self, reachable: bool) -> Result<(), StoreError> {
@@ -80,8 +85,8 @@ fn server() -> Result<DatabaseUrl, StoreError> {
         .map_err(|err| StoreError::Unavailable(format!("HOOKTRAIL_TEST_DATABASE_URL {err}")))
 }
 
-/// Runs one statement on the server's own database, from a thread of its own (callers may be
-/// inside a runtime).
+/// Runs SQL on the database `url` names, from a thread of its own (callers may be inside a
+/// runtime).
 fn admin(server: &DatabaseUrl, sql: String) -> Result<(), StoreError> {
     let config = server.connect_config().clone();
     let shown = server.to_string();

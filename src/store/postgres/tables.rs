@@ -89,22 +89,9 @@ impl<'b> PgTables<'b> {
                         "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint"
                     ),
                     client.prepare_cached("SELECT seq, hash FROM chain_head FOR UPDATE"),
-                    client.prepare_cached(
-                        "SELECT k.source, k.key, k.seq FROM dedup_keys k \
-                         JOIN unnest($1::text[], $2::text[]) AS w(source, key) \
-                         ON k.source = w.source AND k.key = w.key",
-                    ),
-                    client.prepare_cached(
-                        "SELECT l.key, l.target, s.status FROM links l \
-                         LEFT JOIN email_status s ON s.entry_id = l.entry_id \
-                         WHERE l.key = ANY($1)",
-                    ),
-                    client.prepare_cached(
-                        "SELECT p.key, p.entry_id, e.entry, s.status FROM pending_links p \
-                         LEFT JOIN entries e ON e.id = p.entry_id \
-                         LEFT JOIN email_status s ON s.entry_id = p.entry_id \
-                         WHERE p.key = ANY($1)",
-                    ),
+                    client.prepare_cached(READ_AHEAD_DEDUP),
+                    client.prepare_cached(READ_AHEAD_LINKS),
+                    client.prepare_cached(READ_AHEAD_PENDING),
                 )?;
                 // Sent together, executed in order: the reads run once the lock is held.
                 let dedup_params: [&(dyn ToSql + Sync); 2] = [&ahead.sources, &ahead.dedup_keys];
@@ -253,6 +240,27 @@ impl<'b> PgTables<'b> {
         self.run(work)
     }
 }
+
+/// The dedup keys a batch names that are stored already. One primary-key probe per key,
+/// whatever the planner believes about the table's size: a plain join, planned while the table
+/// was small, went on scanning all of it as it grew (O(history) per batch). `LIMIT 1` keeps
+/// the lookup a subquery of its own, run once per key.
+pub(super) const READ_AHEAD_DEDUP: &str = "SELECT k.source, k.key, k.seq \
+     FROM unnest($1::text[], $2::text[]) AS w(source, key), \
+     LATERAL (SELECT d.source, d.key, d.seq FROM dedup_keys d \
+              WHERE d.source = w.source AND d.key = w.key LIMIT 1) AS k";
+
+/// The links a batch's entries correlate through, with their emails' roll-ups.
+pub(super) const READ_AHEAD_LINKS: &str = "SELECT l.key, l.target, s.status FROM links l \
+     LEFT JOIN LATERAL (SELECT status FROM email_status WHERE entry_id = l.entry_id LIMIT 1) s \
+     ON true WHERE l.key = ANY($1)";
+
+/// What waits on the links a batch establishes, with those entries and their roll-ups.
+pub(super) const READ_AHEAD_PENDING: &str = "SELECT p.key, p.entry_id, e.entry, s.status \
+     FROM pending_links p \
+     LEFT JOIN LATERAL (SELECT entry FROM entries WHERE id = p.entry_id LIMIT 1) e ON true \
+     LEFT JOIN LATERAL (SELECT status FROM email_status WHERE entry_id = p.entry_id LIMIT 1) s \
+     ON true WHERE p.key = ANY($1)";
 
 type Found = (
     Vec<tokio_postgres::Row>,

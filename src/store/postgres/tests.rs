@@ -1,0 +1,122 @@
+//! What only the shared backend has: its schema's migrations, its change feed across
+//! gateways, and query plans that stay O(batch) however the tables grew. (The storage contract
+//! both backends pass is in [`crate::store::contract`].)
+
+use std::time::{Duration, Instant};
+
+use super::PgStore;
+use super::scratch::ScratchDatabase;
+use super::tables::{READ_AHEAD_DEDUP, READ_AHEAD_LINKS, READ_AHEAD_PENDING};
+use crate::activity::Subject;
+use crate::store::contract::support::single;
+use crate::store::prelude::*;
+
+fn database(purpose: &str) -> ScratchDatabase {
+    ScratchDatabase::create(purpose)
+        .unwrap_or_else(|err| panic!("these tests need a PostgreSQL server: {err}"))
+}
+
+macro_rules! needs_postgres {
+    ($($test:item)*) => {$(
+        #[test]
+        #[cfg_attr(
+            not(hooktrail_ci),
+            ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
+        )]
+        $test
+    )*};
+}
+
+needs_postgres! {
+    fn gateways_starting_together_migrate_once() {
+        let database = database("migrate");
+        let url = database.url().clone();
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || PgStore::connect(&url, 2).map(drop))
+            })
+            .collect();
+        for start in starts {
+            start.join().unwrap().unwrap();
+        }
+        database
+            .execute(
+                "DO $$ BEGIN IF (SELECT count(*) FROM schema_migrations) <> \
+                 (SELECT count(DISTINCT version) FROM schema_migrations) \
+                 OR NOT EXISTS (SELECT 1 FROM schema_migrations WHERE version = 1) \
+                 THEN RAISE EXCEPTION 'migrations applied more than once, or not at all'; \
+                 END IF; END $$",
+            )
+            .unwrap();
+    }
+
+    fn a_schema_newer_than_the_gateway_is_refused() {
+        let database = database("newer");
+        drop(PgStore::connect(database.url(), 2).unwrap());
+        database
+            .execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')")
+            .unwrap();
+        let refused = PgStore::connect(database.url(), 2).err().unwrap();
+        assert!(refused.to_string().contains("newer than this gateway"), "{refused}");
+    }
+
+    fn a_commit_on_one_gateway_retires_the_pages_of_another() {
+        let database = database("feed");
+        let (a, b) = (
+            PgStore::connect(database.url(), 2).unwrap(),
+            PgStore::connect(database.url(), 2).unwrap(),
+        );
+        let (job, other): (Subject, Subject) = ("job:1".parse().unwrap(), "job:2".parse().unwrap());
+        let before = (a.subject_stamp(&job).unwrap(), b.subject_stamp(&job).unwrap());
+        let other_before = b.subject_stamp(&other).unwrap();
+        a.append(&[single("x", "job:1", 1)]).unwrap();
+        assert_ne!(a.subject_stamp(&job).unwrap(), before.0, "at once on the committer");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while b.subject_stamp(&job).unwrap() == before.1 {
+            assert!(Instant::now() < deadline, "the other gateway never heard of the commit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(b.subject_stamp(&other).unwrap(), other_before);
+        // And what it reads is what the other committed.
+        assert_eq!(b.subject_origin(&job).unwrap().unwrap().summary, "at 1");
+    }
+
+    fn the_read_ahead_probes_the_index_however_the_table_grew() {
+        let database = database("plans");
+        drop(PgStore::connect(database.url(), 2).unwrap());
+        // The plans a gateway's connection caches while the tables are small (generic plans,
+        // on the statistics of tables never analyzed yet), then the tables grow far beyond.
+        let statements = [
+            ("dedup", READ_AHEAD_DEDUP, "ARRAY['hoops','hoops'], ARRAY['d:a','d:b']"),
+            ("links", READ_AHEAD_LINKS, "ARRAY['k:1','k:2']"),
+            ("pending", READ_AHEAD_PENDING, "ARRAY['k:1','k:2']"),
+        ];
+        let mut sql = String::from("SET plan_cache_mode = force_generic_plan;");
+        for (name, statement, args) in statements {
+            let types = if name == "dedup" { "text[], text[]" } else { "text[]" };
+            sql += &format!("PREPARE {name}({types}) AS {statement}; EXECUTE {name}({args});");
+        }
+        sql += "
+            INSERT INTO dedup_keys SELECT 'hoops', 'd:' || n, n FROM generate_series(1, 50000) n;
+            INSERT INTO entries SELECT int8send(n), '{}' FROM generate_series(1, 50000) n;
+            INSERT INTO email_status SELECT int8send(n), '{}' FROM generate_series(1, 50000) n;
+            INSERT INTO links SELECT 'k:' || n, int8send(n), '{}' FROM generate_series(1, 50000) n;
+            INSERT INTO pending_links SELECT 'p:' || n, int8send(n) FROM generate_series(1, 50000) n;";
+        for (name, _, args) in statements {
+            sql += &format!(
+                "DO $$ DECLARE line text; BEGIN
+                   FOR line IN EXECUTE 'EXPLAIN EXECUTE {name}({})' LOOP
+                     IF line LIKE '%Seq Scan%' THEN
+                       RAISE EXCEPTION '{name} scans a whole table: %', line;
+                     END IF;
+                   END LOOP;
+                 END $$;",
+                args.replace('\'', "''")
+            );
+        }
+        database
+            .execute(&sql)
+            .unwrap();
+    }
+}
