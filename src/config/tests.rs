@@ -206,3 +206,39 @@ fn a_missing_file_is_named_with_the_os_error_said_once() {
     );
     assert_eq!(printed.matches("os error 2").count(), 1, "{printed}");
 }
+
+#[test]
+fn the_postgres_backend_needs_a_url_and_never_shows_its_password() {
+    let postgres = BASE.replace("[storage]", "[storage]\nbackend = \"postgres\"");
+    assert!(error_of(&postgres, &[]).contains("storage.url"));
+
+    let env = [(
+        "HOOKTRAIL_STORAGE__URL",
+        "postgres://app:hunter2@db.internal:5432/hooktrail",
+    )];
+    let config = load(&postgres, &env).unwrap();
+    assert_eq!(config.storage.backend, crate::config::Backend::Postgres);
+    let url = config.storage.url.as_ref().unwrap();
+    assert_eq!(url.connect_config().get_dbname(), Some("hooktrail"));
+    for shown in [format!("{config:?}"), url.to_string()] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    let malformed = [("HOOKTRAIL_STORAGE__URL", "postgres://app:hunter2@db:port/x")];
+    let err = error_of(&postgres, &malformed);
+    assert!(err.contains("storage.url") && !err.contains("hunter2"), "{err}");
+    let in_the_file = postgres.replace(
+        "backend = \"postgres\"",
+        "backend = \"postgres\"\nurl = \"postgres://app:hunter2@db:port/x\"",
+    );
+    let err = error_of(&in_the_file, &[]);
+    assert!(err.contains("storage.url") && !err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn the_backend_is_redb_unless_chosen() {
+    let config = load(BASE, &[]).unwrap();
+    assert_eq!(config.storage.backend, crate::config::Backend::Redb);
+    assert!(error_of(&BASE.replace("[storage]", "[storage]\nbackend = \"sqlite\""), &[])
+        .contains("storage.backend"));
+}
