@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ChildGateway, Client, event, provider_sources, run_cli, status_changed};
+use common::{
+    Browser, ChildGateway, Client, event, provider_sources, run_cli, staff_users, status_changed,
+};
 use hooktrail::store::postgres::scratch::ScratchDatabase;
 use serde_json::json;
 
@@ -25,16 +27,21 @@ struct Pair {
 
 impl Pair {
     fn new(purpose: &str) -> Pair {
+        Pair::with(purpose, "")
+    }
+
+    /// Two gateways' config, with `extra` after the providers' sources.
+    fn with(purpose: &str, extra: &str) -> Pair {
         let database = ScratchDatabase::create(purpose).expect("a PostgreSQL server");
         let dir = tempfile::tempdir().unwrap();
-        let text = common::config_text(&dir.path().join("unused.redb"), &provider_sources())
-            .replace(
-                "[storage]\n",
-                &format!(
-                    "[storage]\nbackend = \"postgres\"\nurl = \"{}\"\npool_size = 8\n",
-                    database.url()
-                ),
-            );
+        let extra = format!("{}{extra}", provider_sources());
+        let text = common::config_text(&dir.path().join("unused.redb"), &extra).replace(
+            "[storage]\n",
+            &format!(
+                "[storage]\nbackend = \"postgres\"\nurl = \"{}\"\npool_size = 8\n",
+                database.url()
+            ),
+        );
         let config = dir.path().join("hooktrail.toml");
         std::fs::write(&config, &text).unwrap();
         Pair {
@@ -347,4 +354,49 @@ async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_verified(&pair, 2);
     gateway.terminate();
+}
+
+#[actix_web::test]
+#[cfg_attr(
+    not(hooktrail_ci),
+    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
+)]
+async fn a_session_signed_out_on_one_gateway_ends_on_the_other() {
+    let key = "\n[auth]\nsession_key = \"postgres-tests-session-key-0123456789abcdef\"\n";
+    let pair = Pair::with("signout", &format!("{}{key}", staff_users()));
+    let (mut a, mut b) = pair.start_two();
+    let mut browser = Browser::new(&a.base);
+    browser.sign_in().await;
+    let cookie = browser.cookie.clone().expect("a session cookie");
+    let mut on_b = Browser::new(&b.base);
+    on_b.cookie = Some(cookie.clone());
+    assert_eq!(on_b.get("/").await.status, 200, "one session, any gateway");
+
+    let home = browser.get("/").await;
+    let csrf = Browser::csrf_of(&home);
+    let out = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    // B hears of it through the database's notification, within moments.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        on_b.cookie = Some(cookie.clone());
+        let page = on_b.get("/").await;
+        if page.status == 303 {
+            assert_eq!(page.location(), Some("/login"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still takes the signed-out cookie"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A gateway started afterwards knows it from the start.
+    let mut c = ChildGateway::start(pair.config());
+    let mut on_c = Browser::new(&c.base);
+    on_c.cookie = Some(cookie);
+    assert_eq!(on_c.get("/").await.status, 303);
+    a.terminate();
+    b.terminate();
+    c.terminate();
 }

@@ -226,19 +226,30 @@ fn the_postgres_backend_needs_a_url_and_never_shows_its_password() {
 
     let malformed = [("HOOKTRAIL_STORAGE__URL", "postgres://app:hunter2@db:port/x")];
     let err = error_of(&postgres, &malformed);
-    assert!(err.contains("storage.url") && !err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("storage.url") && !err.contains("hunter2"),
+        "{err}"
+    );
     let in_the_file = postgres.replace(
         "backend = \"postgres\"",
         "backend = \"postgres\"\nurl = \"postgres://app:hunter2@db:port/x\"",
     );
     let err = error_of(&in_the_file, &[]);
-    assert!(err.contains("storage.url") && !err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("storage.url") && !err.contains("hunter2"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_backend_is_redb_unless_chosen() {
     let config = load(BASE, &[]).unwrap();
     assert_eq!(config.storage.backend, crate::config::Backend::Redb);
-    assert!(error_of(&BASE.replace("[storage]", "[storage]\nbackend = \"sqlite\""), &[])
-        .contains("storage.backend"));
+    assert!(
+        error_of(
+            &BASE.replace("[storage]", "[storage]\nbackend = \"sqlite\""),
+            &[]
+        )
+        .contains("storage.backend")
+    );
 }

@@ -3,10 +3,11 @@
 //! Every page and API request asks whether its session was signed out, so the answer must
 //! cost no I/O: this is a copy of the store's revocations, loaded when the gateway starts and
 //! added to after each revocation is committed. With one redb file, every revocation passes
-//! through this process, so the copy is exact. (A backend shared by several gateways keeps
-//! each gateway's copy current from the database's change notifications, as it does the
-//! subjects' stamps.) Records are dropped once every session they cover has expired, so the
-//! copy holds only the sign-outs of the last session lifetime.
+//! through this process, so the copy is exact. A backend shared by several gateways hands each
+//! gateway the others' revocations from the database's change notifications
+//! ([`crate::store::ChangeFeed::revocations_from_elsewhere`]), which the session check adds
+//! here before it answers. Records are dropped once every session they cover has expired, so
+//! the copy holds only the sign-outs of the last session lifetime.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};

@@ -270,6 +270,13 @@ pub fn staff(request: &HttpRequest) -> Option<Staff> {
 /// the session was signed out. A memory read, no I/O: every page and API request asks.
 pub fn signed_in_user<'s>(session: &'s Session, state: &AppState) -> Option<&'s str> {
     let username = session.staff_user(&state.config.auth)?;
+    let elsewhere = state.storage.feed.revocations_from_elsewhere();
+    if !elsewhere.is_empty() {
+        let now = chrono::Utc::now();
+        for revocation in &elsewhere {
+            state.revoked_sessions.record(revocation, now);
+        }
+    }
     (!state.revoked_sessions.covers(session)).then_some(username)
 }
 

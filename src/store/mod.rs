@@ -381,6 +381,14 @@ pub trait ChangeFeed: Send + Sync {
     /// without I/O (pages ask it on the async workers): the embedded backend bumps it at each
     /// commit, a shared one also on the database's notifications of other gateways' commits.
     fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
+
+    /// Sign-outs other gateways committed since the last call (and, after the feed
+    /// (re)connects, every sign-out still in force): each gateway adds them to its in-memory
+    /// copy, so a cookie signed out on one gateway stops working on all. Answered from memory.
+    /// A backend with a single owner has none: every sign-out passes through it.
+    fn revocations_from_elsewhere(&self) -> Vec<Revocation> {
+        Vec::new()
+    }
 }
 
 /// The seam's traits, for code that calls a backend's methods.

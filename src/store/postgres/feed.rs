@@ -3,17 +3,22 @@
 //! subjects new stamps, so its rendered pages of them are retired (and live timelines can
 //! follow). PostgreSQL delivers notifications only on commit, in commit order.
 //!
-//! A listener that loses its connection may have missed notifications: it retires every page
-//! when it is back, and while it is away the gateway treats every stamp as changed.
+//! Sign-outs travel the same way: a gateway that commits one notifies it, and the others add it
+//! to their in-memory copies ([`crate::store::ChangeFeed::revocations_from_elsewhere`]).
+//!
+//! A listener that loses its connection may have missed notifications: when it is back it
+//! retires every page and reads every sign-out still in force, and while it is away the
+//! gateway treats every stamp as changed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::config::DatabaseUrl;
+use crate::store::Revocation;
 use crate::store::stamps::SubjectStamps;
 
 pub const CHANNEL: &str = "hooktrail_timelines";
@@ -67,26 +72,104 @@ pub fn everything(origin: Origin) -> String {
     format!("{:016x}\n{EVERY_SUBJECT}", origin.0)
 }
 
-/// Applies one notification to the stamps, unless `own` sent it.
-pub fn apply(stamps: &SubjectStamps, own: Origin, payload: &str) {
-    let (sender, keys) = payload.split_once('\n').unwrap_or((payload, ""));
-    if u64::from_str_radix(sender, 16).is_ok_and(|sender| sender == own.0) {
-        return;
-    }
-    if keys == EVERY_SUBJECT {
-        stamps.bump_all();
-    } else {
-        stamps.bump(keys.split('\n'));
+/// Marks a notification of a sign-out (subject keys never start with it).
+const REVOKED: &str = "!revoked ";
+
+/// The payload that tells the other gateways of a sign-out.
+pub fn revoked(origin: Origin, revocation: &Revocation) -> String {
+    let body = match revocation {
+        Revocation::Session { id, expires } => {
+            format!("session {id:032x} {}", expires.timestamp_micros())
+        }
+        Revocation::AllSessionsOf {
+            username,
+            issued_up_to,
+            expires,
+        } => format!(
+            "everywhere {} {} {username}",
+            issued_up_to.timestamp_micros(),
+            expires.timestamp_micros()
+        ),
+    };
+    format!("{:016x}\n{REVOKED}{body}", origin.0)
+}
+
+fn parse_revocation(text: &str) -> Option<Revocation> {
+    let micros = |text: &str| chrono::DateTime::from_timestamp_micros(text.parse().ok()?);
+    let (kind, rest) = text.split_once(' ')?;
+    match kind {
+        "session" => {
+            let (id, expires) = rest.split_once(' ')?;
+            Some(Revocation::Session {
+                id: u128::from_str_radix(id, 16).ok()?,
+                expires: micros(expires)?,
+            })
+        }
+        "everywhere" => {
+            let mut parts = rest.splitn(3, ' ');
+            let issued_up_to = micros(parts.next()?)?;
+            let expires = micros(parts.next()?)?;
+            Some(Revocation::AllSessionsOf {
+                username: parts.next()?.to_owned(),
+                issued_up_to,
+                expires,
+            })
+        }
+        _ => None,
     }
 }
 
-/// Whether the listener is connected; while it is not, pages must not trust stamps.
+/// Applies one notification, unless `own` sent it: subjects' stamps are bumped, a sign-out is
+/// handed to the gateway through `feed`.
+pub fn apply(stamps: &SubjectStamps, feed: &Listening, own: Origin, payload: &str) {
+    let (sender, body) = payload.split_once('\n').unwrap_or((payload, ""));
+    if u64::from_str_radix(sender, 16).is_ok_and(|sender| sender == own.0) {
+        return;
+    }
+    if let Some(revocation) = body.strip_prefix(REVOKED) {
+        match parse_revocation(revocation) {
+            Some(revocation) => feed.deliver(vec![revocation]),
+            None => tracing::warn!(payload, "an unreadable sign-out notification"),
+        }
+    } else if body == EVERY_SUBJECT {
+        stamps.bump_all();
+    } else {
+        stamps.bump(body.split('\n'));
+    }
+}
+
+/// What the listener shares with its gateway: whether it is connected (while it is not, pages
+/// must not trust stamps), and the sign-outs it heard of that the gateway has not taken yet.
 #[derive(Default)]
-pub struct Listening(AtomicBool);
+pub struct Listening {
+    live: AtomicBool,
+    revocations: Mutex<Vec<Revocation>>,
+}
 
 impl Listening {
     pub fn is_live(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.live.load(Ordering::Acquire)
+    }
+
+    fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Release);
+    }
+
+    fn deliver(&self, revocations: Vec<Revocation>) {
+        self.revocations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(revocations);
+    }
+
+    /// The sign-outs heard of since the last call.
+    pub fn take_revocations(&self) -> Vec<Revocation> {
+        std::mem::take(
+            &mut *self
+                .revocations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Waits, up to `limit`, for the listener to be live.
@@ -113,7 +196,7 @@ pub async fn listen(
         if let Err(err) = listen_once(&url, own, &stamps, &listening).await {
             tracing::warn!(error = %err, "the change feed lost its connection; reconnecting");
         }
-        listening.0.store(false, Ordering::Release);
+        listening.set_live(false);
         stamps.bump_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -136,18 +219,58 @@ async fn listen_once(
         }
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // Anything committed while no one listened is covered by retiring every page once.
+    // Anything committed while no one listened is covered by retiring every page once, and
+    // by reading every sign-out still in force (listening already: none can slip between).
+    listening.deliver(revocations_in_force(&client).await?);
     stamps.bump_all();
-    listening.0.store(true, Ordering::Release);
+    listening.set_live(true);
     while let Some(message) = messages.recv().await {
         match message? {
-            AsyncMessage::Notification(note) => apply(stamps, own, note.payload()),
+            AsyncMessage::Notification(note) => apply(stamps, listening, own, note.payload()),
             AsyncMessage::Notice(notice) => tracing::debug!(%notice, "PostgreSQL notice"),
             _ => {}
         }
     }
     driver.abort();
     Ok(())
+}
+
+/// Every sign-out not yet expired.
+pub async fn revocations_in_force(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<Revocation>, tokio_postgres::Error> {
+    let now = chrono::Utc::now().timestamp_micros();
+    let micros = |value: i64| chrono::DateTime::from_timestamp_micros(value).unwrap_or_default();
+    let mut out = Vec::new();
+    for row in client
+        .query(
+            "SELECT id, expires FROM revoked_sessions WHERE expires > $1",
+            &[&now],
+        )
+        .await?
+    {
+        let id: &[u8] = row.try_get(0)?;
+        if let Ok(id) = <[u8; 16]>::try_from(id) {
+            out.push(Revocation::Session {
+                id: u128::from_be_bytes(id),
+                expires: micros(row.try_get(1)?),
+            });
+        }
+    }
+    for row in client
+        .query(
+            "SELECT username, issued_up_to, expires FROM session_cutoffs WHERE expires > $1",
+            &[&now],
+        )
+        .await?
+    {
+        out.push(Revocation::AllSessionsOf {
+            username: row.try_get(0)?,
+            issued_up_to: micros(row.try_get(1)?),
+            expires: micros(row.try_get(2)?),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -165,17 +288,45 @@ mod tests {
         assert_eq!(payload(other, &many), Some(everything(other)));
 
         let stamps = SubjectStamps::new();
+        let feed = Listening::default();
         let before = (stamps.get("job:1"), stamps.get("job:3"));
-        apply(&stamps, own, &payload(own, &keys).unwrap());
+        apply(&stamps, &feed, own, &payload(own, &keys).unwrap());
         assert_eq!(
             stamps.get("job:1"),
             before.0,
             "its own commit: bumped already"
         );
-        apply(&stamps, own, &sent);
+        apply(&stamps, &feed, own, &sent);
         assert_ne!(stamps.get("job:1"), before.0);
         assert_eq!(stamps.get("job:3"), before.1);
-        apply(&stamps, own, &everything(other));
+        apply(&stamps, &feed, own, &everything(other));
         assert_ne!(stamps.get("job:3"), before.1);
+        assert!(feed.take_revocations().is_empty());
+    }
+
+    #[test]
+    fn sign_outs_travel_whole_and_only_to_others() {
+        let (own, other) = (Origin(1), Origin(2));
+        let at = |micros| chrono::DateTime::from_timestamp_micros(micros).unwrap();
+        let revocations = [
+            Revocation::Session {
+                id: u128::MAX - 7,
+                expires: at(1_700_000_000_123_456),
+            },
+            Revocation::AllSessionsOf {
+                username: "dana with spaces".to_owned(),
+                issued_up_to: at(1_700_000_000_000_001),
+                expires: at(1_700_000_900_000_000),
+            },
+        ];
+        let (stamps, feed) = (SubjectStamps::new(), Listening::default());
+        let job = stamps.get("job:1");
+        for revocation in &revocations {
+            apply(&stamps, &feed, own, &revoked(own, revocation));
+            apply(&stamps, &feed, own, &revoked(other, revocation));
+        }
+        assert_eq!(feed.take_revocations(), revocations);
+        assert!(feed.take_revocations().is_empty(), "taken once");
+        assert_eq!(stamps.get("job:1"), job, "a sign-out retires no page");
     }
 }

@@ -390,6 +390,7 @@ impl WriteSide for PgStore {
         revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let notice = feed::revoked(self.origin, revocation);
         let revocation = revocation.clone();
         let now = now.timestamp_micros();
         self.read(move |mut client| async move {
@@ -426,6 +427,9 @@ impl WriteSide for PgStore {
                     .await?;
                 }
             }
+            // The other gateways hear of it when it commits.
+            txn.execute("SELECT pg_notify($1, $2)", &[&feed::CHANNEL, &notice])
+                .await?;
             txn.commit().await?;
             Ok(())
         })
@@ -587,6 +591,10 @@ impl ReadSide for PgStore {
 }
 
 impl ChangeFeed for PgStore {
+    fn revocations_from_elsewhere(&self) -> Vec<Revocation> {
+        self.listening.take_revocations()
+    }
+
     fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
         if !self.listening.is_live() {
             // Other gateways' changes cannot be followed right now: trust no rendered page.

@@ -120,3 +120,32 @@ needs_postgres! {
             .unwrap();
     }
 }
+
+needs_postgres! {
+    fn a_sign_out_on_one_gateway_reaches_the_others_even_those_started_later() {
+        use crate::store::Revocation;
+        let database = database("signout");
+        let (a, b) = (
+            PgStore::connect(database.url(), 2).unwrap(),
+            PgStore::connect(database.url(), 2).unwrap(),
+        );
+        let now = chrono::Utc::now();
+        let revocation = Revocation::Session {
+            id: 42,
+            // Cookies carry whole seconds.
+            expires: chrono::DateTime::from_timestamp(now.timestamp() + 3600, 0).unwrap(),
+        };
+        a.revoke_sessions(&revocation, now).unwrap();
+        assert!(a.revocations_from_elsewhere().is_empty(), "its own: recorded already");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut heard = Vec::new();
+        while heard.is_empty() {
+            assert!(Instant::now() < deadline, "the other gateway never heard of it");
+            std::thread::sleep(Duration::from_millis(10));
+            heard = b.revocations_from_elsewhere();
+        }
+        assert_eq!(heard, std::slice::from_ref(&revocation));
+        let later = PgStore::connect(database.url(), 2).unwrap();
+        assert!(later.revocations_from_elsewhere().contains(&revocation));
+    }
+}
