@@ -690,3 +690,26 @@ pub fn deliveries_read_in_seq_order_from_any_point(fixture: &mut Fixture) {
     assert_eq!(delivery.body.as_deref(), Some(&b"{\"id\":Some(\"c\")}"[..]));
     assert!(store.delivery(4).unwrap().is_none());
 }
+
+pub fn sign_outs_are_kept_until_every_session_they_cover_expired(fixture: &mut Fixture) {
+    use crate::store::Revocation;
+    let store = fixture.store();
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
+    let one = Revocation::Session {
+        id: 7,
+        expires: at(100),
+    };
+    let everywhere = Revocation::AllSessionsOf {
+        username: "dana".to_owned(),
+        issued_up_to: at(10),
+        expires: at(500),
+    };
+    store.revoke_sessions(&one, at(0)).unwrap();
+    store.revoke_sessions(&everywhere, at(1)).unwrap();
+    let mut live = store.revocations(at(50)).unwrap();
+    live.sort_by_key(|r| r.expires());
+    assert_eq!(live, [one, everywhere.clone()]);
+    assert_eq!(store.revocations(at(200)).unwrap(), [everywhere]);
+    fixture.reopen();
+    assert!(fixture.store().revocations(at(600)).unwrap().is_empty());
+}

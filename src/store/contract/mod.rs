@@ -119,6 +119,7 @@ contract!(
     erasing_a_subject_redacts_its_timeline_only,
     exports_read_oldest_first_in_pages_that_cover_everything_once,
     deliveries_read_in_seq_order_from_any_point,
+    sign_outs_are_kept_until_every_session_they_cover_expired,
 );
 
 /// The same deliveries, appended to each backend, give the same entries — ids included — and
