@@ -17,6 +17,19 @@ use common::{
 use hooktrail::store::postgres::scratch::ScratchDatabase;
 use serde_json::json;
 
+/// A test that needs the PostgreSQL server: run under CI, listed as ignored elsewhere.
+macro_rules! postgres_tests {
+    ($($(#[$doc:meta])* async fn $name:ident() $body:block)*) => {$(
+        $(#[$doc])*
+        #[actix_web::test]
+        #[cfg_attr(
+            not(hooktrail_ci),
+            ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
+        )]
+        async fn $name() $body
+    )*};
+}
+
 /// Two gateways' configs on one scratch database, and the client that signs for them.
 struct Pair {
     _dir: tempfile::TempDir,
@@ -133,11 +146,7 @@ fn assert_verified(pair: &Pair, deliveries: usize) {
     assert_eq!(verified_count(pair), deliveries);
 }
 
-#[actix_web::test]
-#[cfg_attr(
-    not(hooktrail_ci),
-    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
-)]
+postgres_tests! {
 async fn load_on_two_gateways_is_stored_once_in_one_gap_free_chain() {
     let pair = Pair::new("load");
     let (mut a, mut b) = pair.start_two();
@@ -153,12 +162,9 @@ async fn load_on_two_gateways_is_stored_once_in_one_gap_free_chain() {
     b.terminate();
     drop(pair.database);
 }
+}
 
-#[actix_web::test]
-#[cfg_attr(
-    not(hooktrail_ci),
-    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
-)]
+postgres_tests! {
 async fn the_same_delivery_sent_to_both_at_once_is_stored_once() {
     let pair = Pair::new("twice");
     let (mut a, mut b) = pair.start_two();
@@ -188,12 +194,9 @@ async fn the_same_delivery_sent_to_both_at_once_is_stored_once() {
     a.terminate();
     b.terminate();
 }
+}
 
-#[actix_web::test]
-#[cfg_attr(
-    not(hooktrail_ci),
-    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
-)]
+postgres_tests! {
 async fn one_gateway_killed_under_load_loses_nothing_acknowledged() {
     let pair = Pair::new("kill");
     let (mut a, mut b) = pair.start_two();
@@ -245,6 +248,7 @@ async fn one_gateway_killed_under_load_loses_nothing_acknowledged() {
     a.terminate();
     b.terminate();
 }
+}
 
 /// `hooktrail verify` against the database; how many deliveries the intact chain holds.
 fn verified_count(pair: &Pair) -> usize {
@@ -256,11 +260,7 @@ fn verified_count(pair: &Pair) -> usize {
         .unwrap_or_else(|| panic!("{out}"))
 }
 
-#[actix_web::test]
-#[cfg_attr(
-    not(hooktrail_ci),
-    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
-)]
+postgres_tests! {
 async fn a_callback_on_one_gateway_attaches_when_its_link_reaches_the_other() {
     let pair = Pair::new("link");
     let (mut a, mut b) = pair.start_two();
@@ -305,12 +305,9 @@ async fn a_callback_on_one_gateway_attaches_when_its_link_reaches_the_other() {
     a.terminate();
     b.terminate();
 }
+}
 
-#[actix_web::test]
-#[cfg_attr(
-    not(hooktrail_ci),
-    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
-)]
+postgres_tests! {
 async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
     let pair = Pair::new("outage");
     let mut gateway = ChildGateway::start(pair.config());
@@ -355,12 +352,9 @@ async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
     assert_verified(&pair, 2);
     gateway.terminate();
 }
+}
 
-#[actix_web::test]
-#[cfg_attr(
-    not(hooktrail_ci),
-    ignore = "needs PostgreSQL at 127.0.0.1:5432 (HOOKTRAIL_TEST_DATABASE_URL); runs under CI"
-)]
+postgres_tests! {
 async fn a_session_signed_out_on_one_gateway_ends_on_the_other() {
     let key = "\n[auth]\nsession_key = \"postgres-tests-session-key-0123456789abcdef\"\n";
     let pair = Pair::with("signout", &format!("{}{key}", staff_users()));
@@ -399,4 +393,5 @@ async fn a_session_signed_out_on_one_gateway_ends_on_the_other() {
     a.terminate();
     b.terminate();
     c.terminate();
+}
 }

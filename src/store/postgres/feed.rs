@@ -221,7 +221,7 @@ async fn listen_once(
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
     // Anything committed while no one listened is covered by retiring every page once, and
     // by reading every sign-out still in force (listening already: none can slip between).
-    listening.deliver(revocations_in_force(&client).await?);
+    listening.deliver(revocations_in_force(&client, chrono::Utc::now()).await?);
     stamps.bump_all();
     listening.set_live(true);
     while let Some(message) = messages.recv().await {
@@ -235,11 +235,12 @@ async fn listen_once(
     Ok(())
 }
 
-/// Every sign-out not yet expired.
+/// Every sign-out still in force at `now`.
 pub async fn revocations_in_force(
     client: &tokio_postgres::Client,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Revocation>, tokio_postgres::Error> {
-    let now = chrono::Utc::now().timestamp_micros();
+    let now = now.timestamp_micros();
     let micros = |value: i64| chrono::DateTime::from_timestamp_micros(value).unwrap_or_default();
     let mut out = Vec::new();
     for row in client

@@ -556,37 +556,7 @@ impl ReadSide for PgStore {
     }
 
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
-        let now = now.timestamp_micros();
-        self.read(move |client| async move {
-            let mut out = Vec::new();
-            for row in client
-                .query("SELECT id, expires FROM revoked_sessions WHERE expires > $1", &[&now])
-                .await?
-            {
-                let id: &[u8] = row.try_get(0)?;
-                let id: [u8; 16] = id
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("a session id is not 16 bytes".into()))?;
-                out.push(Revocation::Session {
-                    id: u128::from_be_bytes(id),
-                    expires: from_micros(row.try_get(1)?)?,
-                });
-            }
-            for row in client
-                .query(
-                    "SELECT username, issued_up_to, expires FROM session_cutoffs WHERE expires > $1",
-                    &[&now],
-                )
-                .await?
-            {
-                out.push(Revocation::AllSessionsOf {
-                    username: row.try_get(0)?,
-                    issued_up_to: from_micros(row.try_get(1)?)?,
-                    expires: from_micros(row.try_get(2)?)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read(move |client| async move { Ok(feed::revocations_in_force(&client, now).await?) })
     }
 }
 
@@ -602,9 +572,4 @@ impl ChangeFeed for PgStore {
         }
         Ok(self.stamps.get(&subject.key()))
     }
-}
-
-fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Corrupt(format!("{micros} µs is out of range")))
 }
