@@ -147,107 +147,107 @@ fn assert_verified(pair: &Pair, deliveries: usize) {
 }
 
 postgres_tests! {
-async fn load_on_two_gateways_is_stored_once_in_one_gap_free_chain() {
-    let pair = Pair::new("load");
-    let (mut a, mut b) = pair.start_two();
-    let clients = [Arc::new(pair.client(&a)), Arc::new(pair.client(&b))];
-    let acked = load(&clients, 400, 20, 32).await;
-    let total: usize = acked.values().map(Vec::len).sum();
-    assert_eq!(total, 400, "every delivery acknowledged");
-    // Reads on either gateway see what both committed.
-    assert_each_stored_once(&clients[0], &acked).await;
-    assert_each_stored_once(&clients[1], &acked).await;
-    assert_verified(&pair, 400);
-    a.terminate();
-    b.terminate();
-    drop(pair.database);
-}
+    async fn load_on_two_gateways_is_stored_once_in_one_gap_free_chain() {
+        let pair = Pair::new("load");
+        let (mut a, mut b) = pair.start_two();
+        let clients = [Arc::new(pair.client(&a)), Arc::new(pair.client(&b))];
+        let acked = load(&clients, 400, 20, 32).await;
+        let total: usize = acked.values().map(Vec::len).sum();
+        assert_eq!(total, 400, "every delivery acknowledged");
+        // Reads on either gateway see what both committed.
+        assert_each_stored_once(&clients[0], &acked).await;
+        assert_each_stored_once(&clients[1], &acked).await;
+        assert_verified(&pair, 400);
+        a.terminate();
+        b.terminate();
+        drop(pair.database);
+    }
 }
 
 postgres_tests! {
-async fn the_same_delivery_sent_to_both_at_once_is_stored_once() {
-    let pair = Pair::new("twice");
-    let (mut a, mut b) = pair.start_two();
-    let (ca, cb) = (pair.client(&a), pair.client(&b));
-    for n in 0..25 {
-        let job = format!("{}", 7000 + n);
-        let body = status_changed(&job, "Printing", "2026-03-04T10:00:00Z");
-        let signed = ca.signed("hoops", &body);
-        let (ra, rb) = tokio::join!(
-            ca.post("hoops", &signed.body, &signed.headers),
-            cb.post("hoops", &signed.body, &signed.headers),
-        );
-        assert!(ra.status().is_success() && rb.status().is_success());
-        let answers = [
-            ra.json::<serde_json::Value>().await.unwrap(),
-            rb.json::<serde_json::Value>().await.unwrap(),
-        ];
-        let stored = answers.iter().filter(|a| a["outcome"] == "stored").count();
-        let duplicate = answers
-            .iter()
-            .filter(|a| a["outcome"] == "duplicate")
-            .count();
-        assert_eq!((stored, duplicate), (1, 1), "{answers:?}");
-        assert_eq!(ca.all_entries("job", &job).await.len(), 1);
-    }
-    assert_verified(&pair, 25);
-    a.terminate();
-    b.terminate();
-}
-}
-
-postgres_tests! {
-async fn one_gateway_killed_under_load_loses_nothing_acknowledged() {
-    let pair = Pair::new("kill");
-    let (mut a, mut b) = pair.start_two();
-    let clients = [Arc::new(pair.client(&a)), Arc::new(pair.client(&b))];
-    let load_clients = clients.clone();
-    let running = tokio::spawn(async move { load(&load_clients, 2_000, 30, 24).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // SIGKILL: no chance to flush or clean up.
-    a.kill9();
-    let during = running.await.unwrap();
-    // The other kept serving: everything sent to it was acknowledged.
-    let acked_during: usize = during.values().map(Vec::len).sum();
-    assert!(acked_during >= 1_000, "{acked_during} acknowledged");
-    assert!(acked_during < 2_000, "the kill came while the load ran");
-
-    let mut a = ChildGateway::start(pair.config());
-    let restarted = [Arc::new(pair.client(&a))];
-    let after = load(&restarted, 50, 5, 8).await;
-    assert_eq!(after.values().map(Vec::len).sum::<usize>(), 50);
-
-    let mut all = during;
-    for (job, ids) in after {
-        all.entry(job).or_default().extend(ids);
-    }
-    // Whatever was acknowledged, by either, before or after the kill, is there once. (A
-    // delivery the killed gateway committed but could not answer is there too, unacknowledged:
-    // the sender retries it, and dedup answers the retry.)
-    let stored = verified_count(&pair);
-    let acked_total: usize = all.values().map(Vec::len).sum();
-    assert!(
-        stored >= acked_total,
-        "{stored} stored, {acked_total} acknowledged"
-    );
-    for (job, ids) in &all {
-        let found: Vec<String> = clients[1]
-            .all_entries("job", job)
-            .await
-            .iter()
-            .map(|e| e["source"]["event_id"].as_str().unwrap().to_owned())
-            .collect();
-        for id in ids {
-            assert_eq!(
-                found.iter().filter(|f| *f == id).count(),
-                1,
-                "{id} on job {job}"
+    async fn the_same_delivery_sent_to_both_at_once_is_stored_once() {
+        let pair = Pair::new("twice");
+        let (mut a, mut b) = pair.start_two();
+        let (ca, cb) = (pair.client(&a), pair.client(&b));
+        for n in 0..25 {
+            let job = format!("{}", 7000 + n);
+            let body = status_changed(&job, "Printing", "2026-03-04T10:00:00Z");
+            let signed = ca.signed("hoops", &body);
+            let (ra, rb) = tokio::join!(
+                ca.post("hoops", &signed.body, &signed.headers),
+                cb.post("hoops", &signed.body, &signed.headers),
             );
+            assert!(ra.status().is_success() && rb.status().is_success());
+            let answers = [
+                ra.json::<serde_json::Value>().await.unwrap(),
+                rb.json::<serde_json::Value>().await.unwrap(),
+            ];
+            let stored = answers.iter().filter(|a| a["outcome"] == "stored").count();
+            let duplicate = answers
+                .iter()
+                .filter(|a| a["outcome"] == "duplicate")
+                .count();
+            assert_eq!((stored, duplicate), (1, 1), "{answers:?}");
+            assert_eq!(ca.all_entries("job", &job).await.len(), 1);
         }
+        assert_verified(&pair, 25);
+        a.terminate();
+        b.terminate();
     }
-    a.terminate();
-    b.terminate();
 }
+
+postgres_tests! {
+    async fn one_gateway_killed_under_load_loses_nothing_acknowledged() {
+        let pair = Pair::new("kill");
+        let (mut a, mut b) = pair.start_two();
+        let clients = [Arc::new(pair.client(&a)), Arc::new(pair.client(&b))];
+        let load_clients = clients.clone();
+        let running = tokio::spawn(async move { load(&load_clients, 2_000, 30, 24).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // SIGKILL: no chance to flush or clean up.
+        a.kill9();
+        let during = running.await.unwrap();
+        // The other kept serving: everything sent to it was acknowledged.
+        let acked_during: usize = during.values().map(Vec::len).sum();
+        assert!(acked_during >= 1_000, "{acked_during} acknowledged");
+        assert!(acked_during < 2_000, "the kill came while the load ran");
+
+        let mut a = ChildGateway::start(pair.config());
+        let restarted = [Arc::new(pair.client(&a))];
+        let after = load(&restarted, 50, 5, 8).await;
+        assert_eq!(after.values().map(Vec::len).sum::<usize>(), 50);
+
+        let mut all = during;
+        for (job, ids) in after {
+            all.entry(job).or_default().extend(ids);
+        }
+        // Whatever was acknowledged, by either, before or after the kill, is there once. (A
+        // delivery the killed gateway committed but could not answer is there too, unacknowledged:
+        // the sender retries it, and dedup answers the retry.)
+        let stored = verified_count(&pair);
+        let acked_total: usize = all.values().map(Vec::len).sum();
+        assert!(
+            stored >= acked_total,
+            "{stored} stored, {acked_total} acknowledged"
+        );
+        for (job, ids) in &all {
+            let found: Vec<String> = clients[1]
+                .all_entries("job", job)
+                .await
+                .iter()
+                .map(|e| e["source"]["event_id"].as_str().unwrap().to_owned())
+                .collect();
+            for id in ids {
+                assert_eq!(
+                    found.iter().filter(|f| *f == id).count(),
+                    1,
+                    "{id} on job {job}"
+                );
+            }
+        }
+        a.terminate();
+        b.terminate();
+    }
 }
 
 /// `hooktrail verify` against the database; how many deliveries the intact chain holds.
@@ -261,137 +261,137 @@ fn verified_count(pair: &Pair) -> usize {
 }
 
 postgres_tests! {
-async fn a_callback_on_one_gateway_attaches_when_its_link_reaches_the_other() {
-    let pair = Pair::new("link");
-    let (mut a, mut b) = pair.start_two();
-    let (ca, cb) = (pair.client(&a), pair.client(&b));
-    let update = br#"{"eventNotifications":[{"realmId":"9130350266011486","dataChangeEvent":{"entities":[{"name":"Invoice","id":"130","operation":"Update","lastUpdated":"2026-03-04T09:15:02-0600"}]}}]}"#;
-    assert_eq!(cb.send("quickbooks", update).await.status(), 200);
-    let (_, unmatched) = ca.get("/api/v1/unmatched").await;
-    assert_eq!(
-        unmatched["entries"].as_array().unwrap().len(),
-        1,
-        "{unmatched}"
-    );
-
-    let link = event(
-        "invoice.sent_to_accounting",
-        "2026-03-04T09:00:00Z",
-        json!({"subject": {"kind": "job", "id": "1042"}, "invoice": {"number": "INV-1001", "total": "250.00", "currency": "USD"},
-               "platform": "quickbooks", "account_id": "9130350266011486", "external_id": "130"}),
-    );
-    assert_eq!(ca.post_signed(&link).await.status(), 200);
-    for client in [&ca, &cb] {
-        let (_, unmatched) = client.get("/api/v1/unmatched").await;
-        assert!(
-            unmatched["entries"].as_array().unwrap().is_empty(),
+    async fn a_callback_on_one_gateway_attaches_when_its_link_reaches_the_other() {
+        let pair = Pair::new("link");
+        let (mut a, mut b) = pair.start_two();
+        let (ca, cb) = (pair.client(&a), pair.client(&b));
+        let update = br#"{"eventNotifications":[{"realmId":"9130350266011486","dataChangeEvent":{"entities":[{"name":"Invoice","id":"130","operation":"Update","lastUpdated":"2026-03-04T09:15:02-0600"}]}}]}"#;
+        assert_eq!(cb.send("quickbooks", update).await.status(), 200);
+        let (_, unmatched) = ca.get("/api/v1/unmatched").await;
+        assert_eq!(
+            unmatched["entries"].as_array().unwrap().len(),
+            1,
             "{unmatched}"
         );
-        let kinds: Vec<String> = client
-            .all_entries("job", "1042")
+
+        let link = event(
+            "invoice.sent_to_accounting",
+            "2026-03-04T09:00:00Z",
+            json!({"subject": {"kind": "job", "id": "1042"}, "invoice": {"number": "INV-1001", "total": "250.00", "currency": "USD"},
+                   "platform": "quickbooks", "account_id": "9130350266011486", "external_id": "130"}),
+        );
+        assert_eq!(ca.post_signed(&link).await.status(), 200);
+        for client in [&ca, &cb] {
+            let (_, unmatched) = client.get("/api/v1/unmatched").await;
+            assert!(
+                unmatched["entries"].as_array().unwrap().is_empty(),
+                "{unmatched}"
+            );
+            let kinds: Vec<String> = client
+                .all_entries("job", "1042")
+                .await
+                .iter()
+                .map(|e| e["kind"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(
+                kinds,
+                ["quickbooks.invoice.updated", "invoice.sent_to_accounting"]
+            );
+        }
+        // And a later callback on B finds the link A wrote straight away.
+        let void = br#"{"eventNotifications":[{"realmId":"9130350266011486","dataChangeEvent":{"entities":[{"name":"Invoice","id":"130","operation":"Void","lastUpdated":"2026-03-05T09:00:00Z"}]}}]}"#;
+        assert_eq!(cb.send("quickbooks", void).await.status(), 200);
+        assert_eq!(ca.all_entries("job", "1042").await.len(), 3);
+        a.terminate();
+        b.terminate();
+    }
+}
+
+postgres_tests! {
+    async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
+        let pair = Pair::new("outage");
+        let mut gateway = ChildGateway::start(pair.config());
+        let client = pair.client(&gateway);
+        let before = status_changed("8000", "Printing", "2026-03-04T10:00:00Z");
+        assert_eq!(client.post_signed(&before).await.status(), 200);
+
+        pair.database.set_reachable(false).unwrap();
+        let during = status_changed("8000", "Shipped", "2026-03-04T11:00:00Z");
+        let signed = client.signed("hoops", &during);
+        let refused = client.post("hoops", &signed.body, &signed.headers).await;
+        assert_eq!(refused.status(), 503);
+        assert!(refused.headers().contains_key("retry-after"));
+        let ready = reqwest::get(format!("{}/readyz", gateway.base))
             .await
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            kinds,
-            ["quickbooks.invoice.updated", "invoice.sent_to_accounting"]
-        );
-    }
-    // And a later callback on B finds the link A wrote straight away.
-    let void = br#"{"eventNotifications":[{"realmId":"9130350266011486","dataChangeEvent":{"entities":[{"name":"Invoice","id":"130","operation":"Void","lastUpdated":"2026-03-05T09:00:00Z"}]}}]}"#;
-    assert_eq!(cb.send("quickbooks", void).await.status(), 200);
-    assert_eq!(ca.all_entries("job", "1042").await.len(), 3);
-    a.terminate();
-    b.terminate();
-}
-}
+            .unwrap();
+        assert_eq!(ready.status(), 503);
+        let reason = ready.text().await.unwrap();
+        assert!(reason.contains("PostgreSQL"), "{reason}");
 
-postgres_tests! {
-async fn a_database_outage_answers_503_and_the_gateway_recovers_by_itself() {
-    let pair = Pair::new("outage");
-    let mut gateway = ChildGateway::start(pair.config());
-    let client = pair.client(&gateway);
-    let before = status_changed("8000", "Printing", "2026-03-04T10:00:00Z");
-    assert_eq!(client.post_signed(&before).await.status(), 200);
-
-    pair.database.set_reachable(false).unwrap();
-    let during = status_changed("8000", "Shipped", "2026-03-04T11:00:00Z");
-    let signed = client.signed("hoops", &during);
-    let refused = client.post("hoops", &signed.body, &signed.headers).await;
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    let ready = reqwest::get(format!("{}/readyz", gateway.base))
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    let reason = ready.text().await.unwrap();
-    assert!(reason.contains("PostgreSQL"), "{reason}");
-
-    // The database returns: the sender's retry of the refused delivery is taken, once.
-    pair.database.set_reachable(true).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let retry = client.post("hoops", &signed.body, &signed.headers).await;
-        if retry.status() == 200 {
-            break;
+        // The database returns: the sender's retry of the refused delivery is taken, once.
+        pair.database.set_reachable(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let retry = client.post("hoops", &signed.body, &signed.headers).await;
+            if retry.status() == 200 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no recovery: {}",
+                retry.status()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no recovery: {}",
-            retry.status()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let ready = reqwest::get(format!("{}/readyz", gateway.base))
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+        let entries = client.all_entries("job", "8000").await;
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_verified(&pair, 2);
+        gateway.terminate();
     }
-    let ready = reqwest::get(format!("{}/readyz", gateway.base))
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let entries = client.all_entries("job", "8000").await;
-    assert_eq!(entries.len(), 2, "{entries:?}");
-    assert_verified(&pair, 2);
-    gateway.terminate();
-}
 }
 
 postgres_tests! {
-async fn a_session_signed_out_on_one_gateway_ends_on_the_other() {
-    let key = "\n[auth]\nsession_key = \"postgres-tests-session-key-0123456789abcdef\"\n";
-    let pair = Pair::with("signout", &format!("{}{key}", staff_users()));
-    let (mut a, mut b) = pair.start_two();
-    let mut browser = Browser::new(&a.base);
-    browser.sign_in().await;
-    let cookie = browser.cookie.clone().expect("a session cookie");
-    let mut on_b = Browser::new(&b.base);
-    on_b.cookie = Some(cookie.clone());
-    assert_eq!(on_b.get("/").await.status, 200, "one session, any gateway");
-
-    let home = browser.get("/").await;
-    let csrf = Browser::csrf_of(&home);
-    let out = browser.post_form("/logout", &[("csrf", &csrf)]).await;
-    assert_eq!(out.status, 303);
-    // B hears of it through the database's notification, within moments.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    async fn a_session_signed_out_on_one_gateway_ends_on_the_other() {
+        let key = "\n[auth]\nsession_key = \"postgres-tests-session-key-0123456789abcdef\"\n";
+        let pair = Pair::with("signout", &format!("{}{key}", staff_users()));
+        let (mut a, mut b) = pair.start_two();
+        let mut browser = Browser::new(&a.base);
+        browser.sign_in().await;
+        let cookie = browser.cookie.clone().expect("a session cookie");
+        let mut on_b = Browser::new(&b.base);
         on_b.cookie = Some(cookie.clone());
-        let page = on_b.get("/").await;
-        if page.status == 303 {
-            assert_eq!(page.location(), Some("/login"));
-            break;
+        assert_eq!(on_b.get("/").await.status, 200, "one session, any gateway");
+
+        let home = browser.get("/").await;
+        let csrf = Browser::csrf_of(&home);
+        let out = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(out.status, 303);
+        // B hears of it through the database's notification, within moments.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            on_b.cookie = Some(cookie.clone());
+            let page = on_b.get("/").await;
+            if page.status == 303 {
+                assert_eq!(page.location(), Some("/login"));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "B still takes the signed-out cookie"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "B still takes the signed-out cookie"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // A gateway started afterwards knows it from the start.
+        let mut c = ChildGateway::start(pair.config());
+        let mut on_c = Browser::new(&c.base);
+        on_c.cookie = Some(cookie);
+        assert_eq!(on_c.get("/").await.status, 303);
+        a.terminate();
+        b.terminate();
+        c.terminate();
     }
-    // A gateway started afterwards knows it from the start.
-    let mut c = ChildGateway::start(pair.config());
-    let mut on_c = Browser::new(&c.base);
-    on_c.cookie = Some(cookie);
-    assert_eq!(on_c.get("/").await.status, 303);
-    a.terminate();
-    b.terminate();
-    c.terminate();
-}
 }
