@@ -395,3 +395,34 @@ postgres_tests! {
         c.terminate();
     }
 }
+
+postgres_tests! {
+    async fn maintenance_verbs_run_against_the_database_while_gateways_serve() {
+        let pair = Pair::new("verbs");
+        let (mut a, mut b) = pair.start_two();
+        let client = pair.client(&a);
+        for (job, to) in [("9001", "Printing"), ("9001", "Shipped"), ("9002", "Printing")] {
+            let body = status_changed(job, to, "2026-03-04T10:00:00Z");
+            assert_eq!(client.post_signed(&body).await.status(), 200);
+        }
+        let config = pair.config();
+        let (ok, out) = run_cli(config, &["reindex"]);
+        assert!(ok && out.contains("reindexed 3 deliveries: 3 entries"), "{out}");
+        let exported = common::run_cli_output(config, &["export", "--subject", "job:9001"]);
+        assert!(exported.status.success());
+        assert_eq!(String::from_utf8_lossy(&exported.stdout).lines().count(), 2);
+        let (ok, out) = run_cli(config, &["prune", "--older-than-days", "1"]);
+        assert!(ok && out.starts_with("dropped 0 raw bodies"), "{out}");
+        let (ok, out) = run_cli(config, &["erase", "--subject", "job:9002"]);
+        assert!(ok && out.contains("1 timelines noted"), "{out}");
+        // Intake went on meanwhile, on both, into the same chain.
+        let late = status_changed("9003", "Printing", "2026-03-04T11:00:00Z");
+        assert_eq!(pair.client(&b).post_signed(&late).await.status(), 200);
+        assert_verified(&pair, 5);
+        let backup = common::run_cli_output(config, &["backup", "/tmp/never-written.redb"]);
+        assert!(!backup.status.success());
+        assert!(String::from_utf8_lossy(&backup.stderr).contains("pg_dump"));
+        a.terminate();
+        b.terminate();
+    }
+}

@@ -149,3 +149,17 @@ needs_postgres! {
         assert!(later.revocations_from_elsewhere().contains(&revocation));
     }
 }
+
+needs_postgres! {
+    fn a_database_that_could_lose_acknowledged_commits_is_refused() {
+        let database = database("durable");
+        database
+            .execute(&format!(
+                "ALTER DATABASE {} SET synchronous_commit = off",
+                database.url().connect_config().get_dbname().unwrap()
+            ))
+            .unwrap();
+        let refused = PgStore::connect(database.url(), 2).err().unwrap();
+        assert!(refused.to_string().contains("synchronous_commit = off"), "{refused}");
+    }
+}
