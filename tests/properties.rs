@@ -20,7 +20,7 @@ use hooktrail::activity::{
     Outcome, SourceRef, Subject, SubjectKind,
 };
 use hooktrail::config::Config;
-use hooktrail::render::view::{Clock, DayGroup, group_by_day};
+use hooktrail::render::view::{DayGroup, TrackedClock, group_by_day};
 use hooktrail::render::{Origin, Renderer};
 use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
@@ -605,7 +605,7 @@ proptest! {
         prop_assert_eq!(&back, &entries);
 
         let count = entries.len();
-        let clock = Clock::new(now, zone);
+        let clock = TrackedClock::new(now, zone);
         let days = group_by_day(entries, &clock, by_receipt);
         prop_assert_eq!(days.iter().map(|day| day.entries.len()).sum::<usize>(), count);
         let html = RENDERER

@@ -592,7 +592,8 @@ fn channel_name(channel: &str) -> String {
     }
 }
 
-fn capitalize(text: &str) -> String {
+/// The text with its first letter in upper case.
+pub fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

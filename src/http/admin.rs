@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
+use super::api::EntriesPage;
 use super::api::unless_nothing_received;
 use super::auth::Caller;
 use super::{ApiError, AppState};
-use crate::activity::{Entry, Subject};
+use crate::activity::Subject;
 use crate::store::redb::RedbSnapshot;
 use crate::store::{BackupReport, ChainReport, Cursor, WriteSide};
 use backup_target::{BackupFolder, TargetError};
@@ -53,12 +54,6 @@ struct ExportQuery {
     subject: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
-}
-
-#[derive(Serialize)]
-struct EntriesPage {
-    entries: Vec<Entry>,
-    next_cursor: Option<String>,
 }
 
 /// A page of an export, oldest first: `?subject=job:1042` for one timeline, else everything.

@@ -47,10 +47,11 @@ struct EntriesQuery {
     category: Option<String>,
 }
 
+/// A page of entries and where the next one starts: the API's timeline and export pages.
 #[derive(Serialize)]
-struct EntriesPage {
-    entries: Vec<Entry>,
-    next_cursor: Option<String>,
+pub(super) struct EntriesPage {
+    pub entries: Vec<Entry>,
+    pub next_cursor: Option<String>,
 }
 
 impl EntriesQuery {

@@ -7,7 +7,7 @@
 //! - the subject's stamp ([`crate::store::ChangeFeed::subject_stamp`]), which changes with anything
 //!   the timeline shows (new or late entries, email delivery status, erasure, reindex);
 //! - how long its relative times and day headings read the same
-//!   ([`crate::render::view::Clock::fresh_until`]).
+//!   ([`crate::render::view::TrackedClock::fresh_until`]).
 //!
 //! A kept page is served only while both still hold; the layout around it (who is signed in,
 //! their CSRF token) is rendered for every request. Memory is bounded by the pages' size
@@ -33,7 +33,7 @@ pub struct PageKey {
 /// What a kept page must still match to be served: the subject's stamp and the templates'
 /// version ([`crate::render::Renderer::templates_version`]) when it was rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamps {
+pub struct RenderedAgainst {
     pub subject: u64,
     pub templates: u64,
 }
@@ -42,7 +42,7 @@ pub struct Stamps {
 #[derive(Debug)]
 pub struct RenderedTimeline {
     /// The subject's and the templates' stamps when it was rendered.
-    pub stamps: Stamps,
+    pub stamps: RenderedAgainst,
     /// When its relative times or day headings would first read differently.
     pub fresh_until: DateTime<Utc>,
     pub title: String,
@@ -50,7 +50,7 @@ pub struct RenderedTimeline {
 }
 
 impl RenderedTimeline {
-    fn still_right(&self, stamps: Stamps, now: DateTime<Utc>) -> bool {
+    fn still_right(&self, stamps: RenderedAgainst, now: DateTime<Utc>) -> bool {
         self.stamps == stamps && now < self.fresh_until
     }
 }
@@ -85,7 +85,7 @@ impl PageCache {
     pub fn get(
         &self,
         key: &PageKey,
-        stamps: Stamps,
+        stamps: RenderedAgainst,
         now: DateTime<Utc>,
     ) -> Option<Arc<RenderedTimeline>> {
         let pages = self.pages.as_ref()?;
@@ -118,8 +118,8 @@ mod tests {
         }
     }
 
-    fn stamps(subject: u64) -> Stamps {
-        Stamps {
+    fn stamps(subject: u64) -> RenderedAgainst {
+        RenderedAgainst {
             subject,
             templates: 0,
         }
@@ -150,7 +150,7 @@ mod tests {
         assert!(cache.get(&key("1"), stamps(7), until).is_none());
         // The templates changed (development).
         cache.insert(key("1"), page(7, until, "<ol></ol>"));
-        let edited = Stamps {
+        let edited = RenderedAgainst {
             templates: 1,
             ..stamps(7)
         };

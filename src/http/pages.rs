@@ -16,11 +16,12 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::page_cache::{PageKey, RenderedTimeline, Stamps};
+use super::page_cache::{PageKey, RenderedAgainst, RenderedTimeline};
 use super::page_error::PageError;
 use super::session::Staff;
+use crate::activity::catalog::capitalize;
 use crate::activity::{Category, Details, Entry, EntryId, Subject, SubjectKind};
-use crate::render::view::{self, Clock, DayGroup, category_label, kind_label, subject_path};
+use crate::render::view::{self, DayGroup, TrackedClock, category_label, kind_label, subject_path};
 use crate::store::{Cursor, PageQuery};
 
 /// Entries per page: a day or two of a busy job, small enough to render in a blink.
@@ -116,8 +117,8 @@ fn render_days(
     Ok(state.renderer.render("partials/days", &days)?)
 }
 
-fn clock(state: &AppState) -> Clock {
-    Clock::new(Utc::now(), state.config.display.timezone)
+fn clock(state: &AppState) -> TrackedClock {
+    TrackedClock::new(Utc::now(), state.config.display.timezone)
 }
 
 /// What a page says when it has nothing to list.
@@ -215,14 +216,6 @@ impl SubjectHeading {
             subtitle,
         }
     }
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Serialize)]
@@ -345,11 +338,11 @@ async fn timeline(
         category: parse_category(query.category.as_deref())?,
         before: parse_cursor(query.before.as_deref())?,
     };
-    // Stamps come from memory (see `ChangeFeed::subject_stamp`), so a page kept from an earlier
+    // RenderedAgainst come from memory (see `ChangeFeed::subject_stamp`), so a page kept from an earlier
     // request is served right here; only rendering goes to the blocking pool. They are read
     // before the timeline, so a page rendered from data newer than its stamps is at worst
     // rendered again, never served stale.
-    let stamps = Stamps {
+    let stamps = RenderedAgainst {
         subject: state.storage.feed.subject_stamp(&key.subject)?,
         templates: state.renderer.templates_version(),
     };
@@ -368,7 +361,7 @@ async fn timeline(
 fn render_and_keep_timeline(
     state: &AppState,
     key: PageKey,
-    stamps: Stamps,
+    stamps: RenderedAgainst,
 ) -> Result<Arc<RenderedTimeline>, PageError> {
     let clock = clock(state);
     let (title, body) = render_timeline(state, &key, &clock)?;
@@ -386,7 +379,7 @@ fn render_and_keep_timeline(
 fn render_timeline(
     state: &AppState,
     key: &PageKey,
-    clock: &Clock,
+    clock: &TrackedClock,
 ) -> Result<(String, String), PageError> {
     let &PageKey {
         ref subject,

@@ -21,19 +21,19 @@ use crate::activity::money;
 use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
 use crate::activity::{ActorKind, Category, Details, Entry, EntryFlag, Subject, SubjectKind};
 
-/// What the clock and calendar read when a page is rendered, and how long what they read
-/// stays true: every relative time and day heading shown is remembered, so a rendered page
-/// knows when its text would first read differently ([`Clock::fresh_until`]).
+/// The clock and calendar a page is rendered with, tracking what was read from them: every
+/// relative time and day heading shown is remembered, so a rendered page knows when its text
+/// would first read differently ([`TrackedClock::fresh_until`]).
 #[derive(Debug, Clone)]
-pub struct Clock {
+pub struct TrackedClock {
     pub now: DateTime<Utc>,
     pub zone: Tz,
     fresh_until: Cell<DateTime<Utc>>,
 }
 
-impl Clock {
-    pub fn new(now: DateTime<Utc>, zone: Tz) -> Clock {
-        Clock {
+impl TrackedClock {
+    pub fn new(now: DateTime<Utc>, zone: Tz) -> TrackedClock {
+        TrackedClock {
             now,
             zone,
             // Day headings (`Today`, `Yesterday`) turn at local midnight.
@@ -69,7 +69,7 @@ pub struct DayGroup {
 
 /// Groups entries (already newest first) by their local day. The day is that of
 /// `occurred_at`, or of the receipt when `by_receipt` (the home page lists by receipt).
-pub fn group_by_day(entries: Vec<Entry>, clock: &Clock, by_receipt: bool) -> Vec<DayGroup> {
+pub fn group_by_day(entries: Vec<Entry>, clock: &TrackedClock, by_receipt: bool) -> Vec<DayGroup> {
     let today = clock.today();
     let mut groups: Vec<DayGroup> = Vec::new();
     for entry in entries {
@@ -138,7 +138,7 @@ impl FlagView {
 }
 
 impl EntryView {
-    pub fn new(entry: Entry, clock: &Clock, by_receipt: bool) -> EntryView {
+    pub fn new(entry: Entry, clock: &TrackedClock, by_receipt: bool) -> EntryView {
         let time = clock.time(if by_receipt {
             entry.received_at
         } else {
@@ -318,20 +318,20 @@ pub enum DetailView {
     Generic(GenericView),
 }
 
-fn text(value: &Option<Text>) -> Option<String> {
+fn text_of(value: &Option<Text>) -> Option<String> {
     value.as_ref().map(|text| text.0.clone())
 }
 
 impl DetailView {
-    fn new(details: Details, delivery: Option<DeliveryStatus>, clock: &Clock) -> DetailView {
+    fn new(details: Details, delivery: Option<DeliveryStatus>, clock: &TrackedClock) -> DetailView {
         match details {
             Details::Job { job } => DetailView::Job(JobView {
-                number: text(&job.number).or_else(|| text(&job.id)),
+                number: text_of(&job.number).or_else(|| text_of(&job.id)),
                 title: job.title,
                 customer: job.customer,
             }),
             Details::Salesdoc { salesdoc } => DetailView::Salesdoc(SalesdocView {
-                number: text(&salesdoc.number).or_else(|| text(&salesdoc.id)),
+                number: text_of(&salesdoc.number).or_else(|| text_of(&salesdoc.id)),
                 doc_type: salesdoc.doc_type,
                 customer: salesdoc.customer,
             }),
@@ -357,7 +357,7 @@ impl DetailView {
                 comment,
             } => DetailView::Proof(ProofView {
                 name: proof.name,
-                version: text(&proof.version),
+                version: text_of(&proof.version),
                 approved: decision == ProofDecision::Approved,
                 decision: match decision {
                     ProofDecision::Approved => "Approved",
@@ -391,7 +391,7 @@ impl DetailView {
                 purchase_order: po,
                 action,
             } => DetailView::PurchaseOrder(PurchaseOrderView {
-                number: text(&po.number).or_else(|| text(&po.id)),
+                number: text_of(&po.number).or_else(|| text_of(&po.id)),
                 vendor: po.vendor,
                 total: po
                     .total
@@ -411,7 +411,7 @@ impl DetailView {
                 actions,
             } => DetailView::Automation(AutomationView {
                 rule: rule.name,
-                rule_id: text(&rule.id),
+                rule_id: text_of(&rule.id),
                 trigger,
                 actions,
             }),
@@ -484,7 +484,7 @@ pub struct InvoiceView {
 impl InvoiceView {
     fn new(invoice: &InvoiceInfo) -> InvoiceView {
         InvoiceView {
-            number: text(&invoice.number).or_else(|| text(&invoice.id)),
+            number: text_of(&invoice.number).or_else(|| text_of(&invoice.id)),
             total: invoice
                 .total
                 .as_ref()
@@ -550,7 +550,11 @@ fn join(addresses: Vec<String>) -> Option<String> {
 }
 
 impl EmailView {
-    fn new(message: EmailMessage, delivery: Option<DeliveryStatus>, clock: &Clock) -> EmailView {
+    fn new(
+        message: EmailMessage,
+        delivery: Option<DeliveryStatus>,
+        clock: &TrackedClock,
+    ) -> EmailView {
         let clean = message
             .html
             .as_deref()
@@ -583,7 +587,7 @@ pub struct DeliveryView {
 }
 
 impl DeliveryView {
-    fn new(status: DeliveryStatus, clock: &Clock) -> DeliveryView {
+    fn new(status: DeliveryStatus, clock: &TrackedClock) -> DeliveryView {
         DeliveryView {
             current: status.current.map(StatusBadge::new),
             history: status
@@ -749,7 +753,7 @@ mod tests {
             delivery_seq: 1,
         };
         let entry = Entry::from_new(new, EntryId::derive(received, 1, 0), received, source);
-        EntryView::new(entry, &Clock::new(received, Tz::UTC), false)
+        EntryView::new(entry, &TrackedClock::new(received, Tz::UTC), false)
     }
 
     #[test]

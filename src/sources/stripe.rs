@@ -428,7 +428,7 @@ impl Described {
             number: None,
             amount: None,
             currency: currency_of(object).map(|currency| currency.code().to_owned()),
-            status: text(&object.status),
+            status: non_blank(&object.status),
             payment: None,
         }
     }
@@ -475,7 +475,7 @@ fn charge(object: &StripeObject, event_type: &str, verb: &str) -> Described {
     let method = object
         .payment_method_details
         .as_ref()
-        .and_then(|details| text(&details.method));
+        .and_then(|details| non_blank(&details.method));
     // A charge made through a payment intent is also reported by the intent's own
     // payment_intent.succeeded; only a bare charge (the legacy Charges API) is the payment.
     if event_type == "charge.succeeded"
@@ -498,7 +498,7 @@ fn refund(object: &StripeObject, verb: &str) -> Described {
         format!("Stripe refund {} {verb}", object_id(object)),
         amount.as_ref(),
     );
-    if let Some(status) = text(&object.status) {
+    if let Some(status) = non_blank(&object.status) {
         summary.push_str(&format!(" ({status})"));
     }
     Described::new("Refund", Category::Accounting, summary, object)
@@ -511,7 +511,7 @@ fn dispute(object: &StripeObject, verb: &str) -> Described {
         format!("Stripe dispute {} {verb}", object_id(object)),
         amount.as_ref(),
     );
-    let details: Vec<String> = [text(&object.reason), text(&object.status)]
+    let details: Vec<String> = [non_blank(&object.reason), non_blank(&object.status)]
         .into_iter()
         .flatten()
         .map(|part| part.replace('_', " "))
@@ -524,7 +524,7 @@ fn dispute(object: &StripeObject, verb: &str) -> Described {
 }
 
 fn invoice(object: &StripeObject, event_type: &str, verb: &str) -> Described {
-    let number = text(&object.number);
+    let number = non_blank(&object.number);
     let label = number.clone().unwrap_or_else(|| object_id(object));
     // Once money has arrived the paid amount is the story; before, what is due.
     let paid = matches!(event_type, "invoice.paid" | "invoice.payment_succeeded");
@@ -720,10 +720,10 @@ fn pascal_case(object_type: &str) -> String {
 }
 
 fn object_id(object: &StripeObject) -> String {
-    text(&object.id).unwrap_or_else(|| "(no id)".to_owned())
+    non_blank(&object.id).unwrap_or_else(|| "(no id)".to_owned())
 }
 
-fn text(value: &Option<String>) -> Option<String> {
+fn non_blank(value: &Option<String>) -> Option<String> {
     value
         .as_deref()
         .map(str::trim)

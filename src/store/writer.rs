@@ -42,12 +42,12 @@ pub struct BatchReport {
 }
 
 enum Message {
-    Append(Box<Job>),
+    Append(Box<QueuedCapture>),
     /// Stop taking new work, commit what is queued, and end the thread.
     Stop,
 }
 
-struct Job {
+struct QueuedCapture {
     capture: Capture,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
@@ -68,7 +68,7 @@ impl WriterHandle {
             mpsc::error::TrySendError::Closed(()) => SubmitError::Stopped,
         })?;
         self.depth.fetch_add(1, Ordering::Relaxed);
-        permit.send(Message::Append(Box::new(Job { capture, reply })));
+        permit.send(Message::Append(Box::new(QueuedCapture { capture, reply })));
         match answer.await {
             Ok(result) => result.map_err(SubmitError::from),
             Err(_) => Err(SubmitError::Stopped),
