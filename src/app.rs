@@ -111,7 +111,7 @@ impl Gateway {
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
-        let read_timeout = Duration::from_secs(config.server.read_timeout_secs);
+        let read_timeout = Duration::from_secs(config.server.read_timeout_secs.get());
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -182,7 +182,7 @@ impl Gateway {
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
 async fn prune_periodically(config: Arc<Config>, store: Arc<dyn WriteSide>) {
-    let period = Duration::from_secs(config.retention.prune_interval_secs.max(1));
+    let period = Duration::from_secs(config.retention.prune_interval_secs.get());
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;

@@ -8,6 +8,7 @@
 //! `HOOKTRAIL_AUTH__API_TOKENS__HOOPS_APP__TOKEN_SHA256=…`.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -72,7 +73,7 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The largest webhook body accepted (413 above it).
     #[serde(default = "defaults::max_body_bytes")]
-    pub max_body_bytes: usize,
+    pub max_body_bytes: NonZeroUsize,
     /// HTTP worker threads; 0 = one per core.
     #[serde(default)]
     pub workers: usize,
@@ -81,7 +82,7 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// How long a client has to send its request headers, and again to send its body.
     #[serde(default = "defaults::read_timeout_secs")]
-    pub read_timeout_secs: u64,
+    pub read_timeout_secs: NonZeroU64,
     /// Body bytes intake may hold at once (reading, verifying, queued); 503 beyond.
     #[serde(default = "defaults::intake_buffer_bytes")]
     pub intake_buffer_bytes: usize,
@@ -114,10 +115,10 @@ impl Default for DisplayConfig {
 pub struct RetentionConfig {
     /// Drop raw bodies older than this many days; absent = keep them forever.
     #[serde(default)]
-    pub raw_bodies_days: Option<u32>,
+    pub raw_bodies_days: Option<NonZeroU32>,
     /// How often the gateway prunes in the background.
     #[serde(default = "defaults::prune_interval_secs")]
-    pub prune_interval_secs: u64,
+    pub prune_interval_secs: NonZeroU64,
 }
 
 impl Default for RetentionConfig {
@@ -156,7 +157,7 @@ impl RetentionConfig {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
         self.raw_bodies_days
-            .map(|days| now - chrono::Duration::days(i64::from(days)))
+            .map(|days| now - chrono::Duration::days(i64::from(days.get())))
     }
 }
 
@@ -248,15 +249,19 @@ fn hex_sha256<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<[u8; 
     Ok(hash)
 }
 
+/// Defaults, with the zeros a key may not hold ruled out by their types: a capacity, a
+/// batch, a limit or a timeout of nothing cannot be represented once the config is read.
 mod defaults {
-    pub fn max_body_bytes() -> usize {
-        1024 * 1024
+    use std::num::{NonZeroU64, NonZeroUsize};
+
+    pub fn max_body_bytes() -> NonZeroUsize {
+        NonZeroUsize::new(1024 * 1024).unwrap_or(NonZeroUsize::MIN)
     }
     pub fn shutdown_timeout_secs() -> u64 {
         10
     }
-    pub fn read_timeout_secs() -> u64 {
-        10
+    pub fn read_timeout_secs() -> NonZeroU64 {
+        NonZeroU64::new(10).unwrap_or(NonZeroU64::MIN)
     }
     pub fn intake_buffer_bytes() -> usize {
         64 * 1024 * 1024
@@ -270,8 +275,8 @@ mod defaults {
     pub fn page_cache_mib() -> u64 {
         64
     }
-    pub fn prune_interval_secs() -> u64 {
-        3600
+    pub fn prune_interval_secs() -> NonZeroU64 {
+        NonZeroU64::new(3600).unwrap_or(NonZeroU64::MIN)
     }
 }
 
@@ -321,18 +326,6 @@ impl Config {
         let mut development_secrets = Vec::new();
         let sources = build_sources(raw.sources, &mut development_secrets)?;
         validate_auth(&raw.auth, &mut development_secrets)?;
-        if raw.retention.raw_bodies_days == Some(0) {
-            return Err(key_error(
-                "retention.raw_bodies_days",
-                "must be at least 1 (leave it out to keep bodies forever)",
-            ));
-        }
-        if raw.storage.queue_capacity == 0 {
-            return Err(key_error("storage.queue_capacity", "must be at least 1"));
-        }
-        if raw.storage.max_batch == 0 {
-            return Err(key_error("storage.max_batch", "must be at least 1"));
-        }
         raw.storage
             .check_url()
             .map_err(|message| key_error("storage.url", message))?;
@@ -348,17 +341,11 @@ impl Config {
                 "must be at least 2 (one for the writer, one for reads)",
             ));
         }
-        if raw.server.max_body_bytes == 0 {
-            return Err(key_error("server.max_body_bytes", "must be at least 1"));
-        }
-        if raw.server.intake_buffer_bytes < raw.server.max_body_bytes {
+        if raw.server.intake_buffer_bytes < raw.server.max_body_bytes.get() {
             return Err(key_error(
                 "server.intake_buffer_bytes",
                 "must be at least server.max_body_bytes (or no body that size could be taken)",
             ));
-        }
-        if raw.server.read_timeout_secs == 0 {
-            return Err(key_error("server.read_timeout_secs", "must be at least 1"));
         }
         Ok(Config {
             server: raw.server,

@@ -131,7 +131,10 @@ pub fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
 
 pub fn prune(config: &Config, older_than_days: Option<u32>) -> anyhow::Result<ExitCode> {
     let days = older_than_days
-        .or(config.retention.raw_bodies_days)
+        .or(config
+            .retention
+            .raw_bodies_days
+            .map(std::num::NonZeroU32::get))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no retention configured: set [retention] raw_bodies_days or pass --older-than-days"

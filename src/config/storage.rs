@@ -1,6 +1,7 @@
 //! `[storage]`: which backend holds the log, and where.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -27,10 +28,10 @@ pub struct StorageConfig {
     pub pool_size: usize,
     /// Captures that may wait for the writer before intake answers 503.
     #[serde(default = "default_queue_capacity")]
-    pub queue_capacity: usize,
+    pub queue_capacity: NonZeroUsize,
     /// The most deliveries one commit takes (1 = commit per request).
     #[serde(default = "default_max_batch")]
-    pub max_batch: usize,
+    pub max_batch: NonZeroUsize,
     /// Where a running gateway writes backups asked of it (default: `backups/` beside the
     /// store file).
     #[serde(default)]
@@ -76,12 +77,12 @@ fn default_pool_size() -> usize {
     16
 }
 
-fn default_queue_capacity() -> usize {
-    4096
+fn default_queue_capacity() -> NonZeroUsize {
+    NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN)
 }
 
-fn default_max_batch() -> usize {
-    1024
+fn default_max_batch() -> NonZeroUsize {
+    NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN)
 }
 
 #[derive(Clone, Deserialize)]

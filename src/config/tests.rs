@@ -60,8 +60,8 @@ fn the_committed_configs_parse() {
 #[test]
 fn defaults_fill_optional_keys() {
     let config = load(BASE, &[]).unwrap();
-    assert_eq!(config.server.max_body_bytes, 1024 * 1024);
-    assert_eq!(config.storage.max_batch, 1024);
+    assert_eq!(config.server.max_body_bytes.get(), 1024 * 1024);
+    assert_eq!(config.storage.max_batch.get(), 1024);
     assert_eq!(config.display.timezone, chrono_tz::UTC);
     assert!(config.auth.session_key.is_none());
     assert!(config.development_secrets.len() == 1);
@@ -133,7 +133,7 @@ fn environment_overrides_every_kind_of_key() {
     )
     .unwrap();
     assert_eq!(config.server.listen.port(), 9999);
-    assert_eq!(config.storage.max_batch, 1);
+    assert_eq!(config.storage.max_batch.get(), 1);
     assert_eq!(config.auth.api_tokens[0].token_sha256, [0xab; 32]);
     assert!(config.development_secrets.is_empty());
 }
@@ -252,4 +252,23 @@ fn the_backend_is_redb_unless_chosen() {
         )
         .contains("storage.backend")
     );
+}
+
+#[test]
+fn zeros_where_something_is_needed_cannot_be_configured() {
+    for (section, key) in [
+        ("[storage]", "max_batch"),
+        ("[storage]", "queue_capacity"),
+        ("[server]", "max_body_bytes"),
+        ("[server]", "read_timeout_secs"),
+    ] {
+        let text = BASE.replace(section, &format!("{section}\n{key} = 0"));
+        let err = error_of(&text, &[]);
+        let name = format!("{}.{key}", section.trim_matches(['[', ']']));
+        assert!(err.contains(&name) && err.contains("nonzero"), "{err}");
+    }
+    let text = format!("{BASE}\n[retention]\nraw_bodies_days = 0\n");
+    assert!(error_of(&text, &[]).contains("retention.raw_bodies_days"));
+    let env = [("HOOKTRAIL_STORAGE__MAX_BATCH", "0")];
+    assert!(error_of(BASE, &env).contains("storage.max_batch"));
 }

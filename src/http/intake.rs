@@ -73,9 +73,9 @@ async fn capture(
     let (body, _held) = read_body(
         request,
         payload,
-        server.max_body_bytes,
+        server.max_body_bytes.get(),
         &state.intake_budget,
-        Duration::from_secs(server.read_timeout_secs),
+        Duration::from_secs(server.read_timeout_secs.get()),
     )
     .await?;
     let received_at = Utc::now();

@@ -23,7 +23,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let live = LiveGauges {
         unmatched,
         queue_depth: state.writer.queue_depth(),
-        queue_capacity: state.config.storage.queue_capacity,
+        queue_capacity: state.config.storage.queue_capacity.get(),
         buffered_bytes: state.intake_budget.in_use(),
         buffer_capacity_bytes: state.intake_budget.capacity(),
         password_checks: state.password_checks.running(),

@@ -3,6 +3,7 @@
 //! (one fsync for the whole batch), and only then answers each request. Under light load a
 //! request waits for one fsync; under heavy load one fsync serves hundreds of requests.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -16,9 +17,9 @@ use super::{Appended, Capture, StoreError, WriteSide};
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
     /// How many captures may wait for the writer before intake answers 503.
-    pub queue_capacity: usize,
+    pub queue_capacity: NonZeroUsize,
     /// The most captures one transaction takes (1 = commit per request).
-    pub max_batch: usize,
+    pub max_batch: NonZeroUsize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +101,10 @@ impl Writer {
         config: WriterConfig,
         on_batch: impl Fn(BatchReport) + Send + 'static,
     ) -> std::io::Result<(Writer, WriterHandle)> {
-        let (queue, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let (queue, receiver) = mpsc::channel(config.queue_capacity.get());
         let depth = Arc::new(AtomicUsize::new(0));
         let thread_depth = depth.clone();
-        let max_batch = config.max_batch.max(1);
+        let max_batch = config.max_batch.get();
         let thread = std::thread::Builder::new()
             .name("hooktrail-writer".to_owned())
             .spawn(move || run(store, receiver, thread_depth, max_batch, on_batch))?;
