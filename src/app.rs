@@ -10,9 +10,10 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
+use crate::http::error_pages::render_error_pages;
 use crate::http::limits::IntakeBudget;
 use crate::http::page_cache::PageCache;
-use crate::http::page_error::{no_such_route, render_error_pages};
+use crate::http::page_error::no_such_route;
 use crate::http::revoked::RevokedSessions;
 use crate::http::session::SessionCodec;
 use crate::http::throttle::{LoginThrottle, PasswordChecks};

@@ -18,44 +18,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::html::{Layout, Nav, html_response, redirect, safe_next};
 use super::page_error::PageError;
-use super::pages::{Layout, Nav, html_response, redirect};
 use super::session::{self, Session};
 use crate::password;
-use crate::render::view::encode_query_value;
 use crate::store::{Revocation, StoreError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form).service(login).service(logout);
-}
-
-/// `/login?next=…` for a page that needs signing in.
-pub fn login_url(next: &str) -> String {
-    let next = safe_next(Some(next));
-    if next == "/" {
-        "/login".to_owned()
-    } else {
-        format!("/login?next={}", encode_query_value(&next))
-    }
-}
-
-/// Where to go after signing in: a path on this site, never another site (`//evil.test`,
-/// `/\evil.test` and absolute URLs are refused), and never back to the login itself.
-pub fn safe_next(next: Option<&str>) -> String {
-    let Some(next) = next.map(str::trim) else {
-        return "/".to_owned();
-    };
-    let same_site_path = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control)
-        && next.len() <= 2048;
-    let loops = next == "/login" || next.starts_with("/login?") || next.starts_with("/logout");
-    if same_site_path && !loops {
-        next.to_owned()
-    } else {
-        "/".to_owned()
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -345,36 +315,4 @@ fn client_address(request: &HttpRequest) -> IpAddr {
     request
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_stays_on_this_site() {
-        assert_eq!(
-            safe_next(Some("/jobs/1?category=workflow")),
-            "/jobs/1?category=workflow"
-        );
-        for unsafe_next in [
-            "https://evil.test/",
-            "//evil.test",
-            "/\\evil.test",
-            "evil",
-            "javascript:alert(1)",
-            "/login",
-            "/login?next=/x",
-            "/logout",
-            "/jobs/1\r\nSet-Cookie: x",
-        ] {
-            assert_eq!(safe_next(Some(unsafe_next)), "/", "{unsafe_next:?}");
-        }
-        assert_eq!(safe_next(None), "/");
-        assert_eq!(login_url("/"), "/login");
-        assert_eq!(
-            login_url("/jobs/7?category=workflow"),
-            "/login?next=%2Fjobs%2F7%3Fcategory%3Dworkflow"
-        );
-    }
 }

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod error_pages;
 pub mod health;
+pub mod html;
 pub mod intake;
 pub mod limits;
 pub mod login;

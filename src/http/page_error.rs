@@ -2,21 +2,14 @@
 //! to problem+json for the API).
 //!
 //! A handler returns `Err(PageError)`; actix turns it into a bare response that still carries
-//! the error, and [`render_error_pages`] (a middleware over the whole app) replaces that with
-//! the rendered error page — it can reach the templates and the visitor's session, which an
-//! error on its own cannot. `LoginRequired` is not a page but a redirect to `/login`.
+//! the error, and [`super::error_pages::render_error_pages`] (a middleware over the whole app)
+//! replaces that with the rendered error page — it can reach the templates and the visitor's
+//! session, which an error on its own cannot. `LoginRequired` is not a page but a redirect to `/login`.
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError, web};
-use serde::Serialize;
 
-use super::AppState;
-use super::pages::{Layout, Nav, html_response};
-use super::session;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +38,8 @@ impl PageError {
         }
     }
 
-    fn title(&self) -> String {
+    /// The page's heading.
+    pub fn title(&self) -> String {
         match self {
             PageError::LoginRequired { .. } => "Please sign in".to_owned(),
             PageError::NotFound { title, .. } => title.clone(),
@@ -56,7 +50,8 @@ impl PageError {
         }
     }
 
-    fn message(&self) -> String {
+    /// What the page says under it.
+    pub fn message(&self) -> String {
         match self {
             PageError::NotFound { message, .. } => message.clone(),
             PageError::BadRequest(reason) => {
@@ -92,12 +87,12 @@ impl ResponseError for PageError {
         }
     }
 
-    /// The bare response; [`render_error_pages`] puts the page in. Plain text remains only if
+    /// The bare response; [`super::error_pages::render_error_pages`] puts the page in. Plain text remains only if
     /// rendering fails.
     fn error_response(&self) -> HttpResponse {
         match self {
             PageError::LoginRequired { next } => HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, super::login::login_url(next)))
+                .insert_header((header::LOCATION, super::html::login_url(next)))
                 .finish(),
             other => HttpResponse::build(other.status_code())
                 .content_type("text/plain; charset=utf-8")
@@ -147,67 +142,6 @@ impl From<handlebars::RenderError> for PageError {
         tracing::error!(error = %err, "a page template failed to render");
         PageError::Internal
     }
-}
-
-impl From<session::NoRandomness> for PageError {
-    fn from(err: session::NoRandomness) -> Self {
-        tracing::error!(error = %err, "cannot make a session token");
-        PageError::Internal
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorPage {
-    layout: Layout,
-    status: u16,
-    title: String,
-    message: String,
-}
-
-/// The middleware's handler: a response that carries a [`PageError`] (other than the login
-/// redirect) gets the error page as its body, with the visitor's header and navigation.
-pub fn render_error_pages<B: MessageBody + 'static>(
-    response: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let page = response
-        .response()
-        .error()
-        .and_then(|error| error.as_error::<PageError>())
-        .filter(|error| !matches!(error, PageError::LoginRequired { .. }))
-        .and_then(|error| {
-            let state = response.request().app_data::<web::Data<AppState>>()?;
-            let staff = session::staff(response.request());
-            let page = ErrorPage {
-                layout: Layout::new(state, &error.title(), Nav::Error, staff.as_ref(), false),
-                status: error.status_code().as_u16(),
-                title: error.title(),
-                message: error.message(),
-            };
-            match state
-                .renderer
-                .render_page("pages/error", &page.layout, &page)
-            {
-                Ok(body) => Some(body),
-                Err(err) => {
-                    tracing::error!(error = %err, "the error page failed to render");
-                    None
-                }
-            }
-        });
-    let Some(body) = page else {
-        return Ok(ErrorHandlerResponse::Response(
-            response.map_into_left_body(),
-        ));
-    };
-    let (request, old) = response.into_parts();
-    let mut new = html_response(old.status(), body);
-    if let Some(retry) = old.headers().get(header::RETRY_AFTER) {
-        new.headers_mut().insert(header::RETRY_AFTER, retry.clone());
-    }
-    let new: HttpResponse<BoxBody> = new;
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(request, new).map_into_right_body(),
-    ))
 }
 
 /// Any path no route claims: a friendly page, or problem+json under `/api/` and `/hooks/`.

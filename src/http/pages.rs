@@ -10,15 +10,15 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, get, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::html::{Layout, Nav, Staff, html_response, redirect};
 use super::page_cache::{PageKey, RenderedAgainst, RenderedTimeline};
 use super::page_error::PageError;
-use super::session::Staff;
 use crate::activity::catalog::capitalize;
 use crate::activity::{Category, Details, Entry, EntryId, Subject, SubjectKind};
 use crate::render::view::{self, DayGroup, TrackedClock, category_label, kind_label, subject_path};
@@ -34,65 +34,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(unmatched_page)
         .service(go)
         .service(static_file);
-}
-
-/// Which navigation item a page belongs to.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Nav {
-    Home,
-    Timeline,
-    Unmatched,
-    Login,
-    Error,
-}
-
-/// What the layout template needs on every page.
-#[derive(Debug, Serialize)]
-pub struct Layout {
-    title: String,
-    user: Option<String>,
-    /// For the sign-out form.
-    csrf: Option<String>,
-    css: String,
-    js: String,
-    favicon: String,
-    nav: Nav,
-    /// Whether the header carries the jump box (pages that show their own do not).
-    header_jump: bool,
-    timezone: String,
-}
-
-impl Layout {
-    pub fn new(
-        state: &AppState,
-        title: &str,
-        nav: Nav,
-        staff: Option<&Staff>,
-        header_jump: bool,
-    ) -> Layout {
-        let renderer = &state.renderer;
-        Layout {
-            title: title.to_owned(),
-            user: staff.map(|s| s.username.clone()),
-            csrf: staff.map(|s| s.csrf.clone()),
-            css: renderer.static_url("hooktrail.css"),
-            js: renderer.static_url("hooktrail.js"),
-            favicon: renderer.static_url("favicon.svg"),
-            nav,
-            header_jump,
-            timezone: state.config.display.timezone.name().to_owned(),
-        }
-    }
-}
-
-/// An HTML page. Pages show customer data, so no cache (shared or the browser's disk) keeps
-/// them: the back button after signing out on a shared shop computer shows nothing.
-pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .body(body)
 }
 
 /// The day list of a page, rendered on its own and handed to the page as HTML: see
@@ -641,12 +582,6 @@ async fn go(_staff: Staff, query: web::Query<GoQuery>) -> Result<HttpResponse, P
         }
     };
     Ok(redirect(&subject_path(&subject)))
-}
-
-pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
 }
 
 /// The stylesheet, script and icon. URLs carry a content hash (`?v=…`), so browsers may keep

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::html::Staff;
 use super::page_error::PageError;
 use crate::config::{AuthConfig, UserConfig};
 use crate::sources::Secret;
@@ -231,14 +232,6 @@ pub fn from_request(request: &HttpRequest, state: &AppState) -> Option<Session> 
     state.sessions.open(cookie.value(), Utc::now().timestamp())
 }
 
-/// A signed-in staff member; take it as a page handler's argument to require signing in.
-/// Without one, the page redirects to `/login?next=<this page>`.
-#[derive(Debug, Clone)]
-pub struct Staff {
-    pub username: String,
-    pub csrf: String,
-}
-
 impl FromRequest for Staff {
     type Error = PageError;
     type Future = Ready<Result<Staff, PageError>>;
@@ -278,6 +271,13 @@ pub fn signed_in_user<'s>(session: &'s Session, state: &AppState) -> Option<&'s 
         }
     }
     (!state.revoked_sessions.covers(session)).then_some(username)
+}
+
+impl From<NoRandomness> for PageError {
+    fn from(err: NoRandomness) -> Self {
+        tracing::error!(error = %err, "cannot make a session token");
+        PageError::Internal
+    }
 }
 
 #[cfg(test)]
