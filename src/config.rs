@@ -21,10 +21,11 @@ mod storage;
 
 pub use storage::{Backend, DatabaseUrl, StorageConfig};
 
+use crate::crypto::Secret;
 use crate::password;
 use crate::sources::{
-    Secret, Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks,
-    stripe, xero,
+    Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks, stripe,
+    xero,
 };
 
 /// Every development secret in the committed config contains this marker (in the clear or

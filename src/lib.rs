@@ -9,6 +9,7 @@ pub mod activity;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod observability;
 pub mod password;

@@ -13,6 +13,7 @@ use super::details::{
 use super::entry::{Actor, ActorKind, Category, EntryKind, NewEntry, one_line};
 use super::money;
 use super::subject::Subject;
+use super::wording::{capitalize, human_bytes, platform_name};
 use super::{Normalized, Outcome};
 
 /// Summaries are one line on a timeline; longer text lives in the details.
@@ -574,30 +575,11 @@ fn proof_label(proof: &ProofInfo) -> String {
     }
 }
 
-/// Display names for the accounting platforms the business app syncs to.
-pub fn platform_name(platform: &str) -> String {
-    match platform.to_ascii_lowercase().as_str() {
-        "quickbooks" | "qbo" => "QuickBooks".to_owned(),
-        "xero" => "Xero".to_owned(),
-        "stripe" => "Stripe".to_owned(),
-        _ => capitalize(platform),
-    }
-}
-
 fn channel_name(channel: &str) -> String {
     match channel.to_ascii_lowercase().as_str() {
         "sms" => "SMS".to_owned(),
         "in_app" => "In-app".to_owned(),
         other => capitalize(other),
-    }
-}
-
-/// The text with its first letter in upper case.
-pub fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
@@ -612,23 +594,6 @@ fn action_label(action: &Value) -> String {
             .unwrap_or_else(|| "action".to_owned()),
         other => one_line(&other.to_string(), 80),
     }
-}
-
-pub fn human_bytes(size: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if size < 1000 {
-        return format!("{size} B");
-    }
-    let mut value = size as f64;
-    let mut unit = "B";
-    for next in UNITS {
-        if value < 1000.0 {
-            break;
-        }
-        value /= 1000.0;
-        unit = next;
-    }
-    format!("{value:.1} {unit}")
 }
 
 #[cfg(test)]

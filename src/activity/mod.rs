@@ -10,6 +10,7 @@ pub mod occurred;
 pub mod redact;
 pub mod subject;
 pub mod timestamp;
+pub mod wording;
 
 pub use details::Details;
 pub use entry::{Actor, ActorKind, Category, Entry, EntryId, EntryKind, NewEntry, SourceRef};

@@ -484,7 +484,7 @@ fn start_pages_gateway(
     if !keep_pages {
         config.display.page_cache_mib = 0;
     }
-    config.auth.session_key = crate::sources::Secret::new(SESSION_KEY.as_bytes().to_vec());
+    config.auth.session_key = crate::crypto::Secret::new(SESSION_KEY.as_bytes().to_vec());
     config.auth.users.push(crate::config::UserConfig {
         username: "bench".to_owned(),
         password_hash: crate::password::hash("bench")?,

@@ -19,9 +19,10 @@ use super::AppState;
 use super::html::{Layout, Nav, Staff, html_response, redirect};
 use super::page_cache::{PageKey, RenderedAgainst, RenderedTimeline};
 use super::page_error::PageError;
-use crate::activity::catalog::capitalize;
-use crate::activity::{Category, Details, Entry, EntryId, Subject, SubjectKind};
-use crate::render::view::{self, DayGroup, TrackedClock, category_label, kind_label, subject_path};
+use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
+use crate::render::view::{
+    self, DayGroup, SubjectHeading, TrackedClock, category_label, kind_label, subject_path,
+};
 use crate::store::{Cursor, PageQuery};
 
 /// Entries per page: a day or two of a busy job, small enough to render in a blink.
@@ -103,60 +104,6 @@ struct TimelinePage {
     days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
-}
-
-/// How a timeline is titled: from its first entry when that is the `job.created` or
-/// `salesdoc.created` (`Job #1042`, "Business cards · Acme Print Co."), else from the id.
-#[derive(Debug, Serialize)]
-struct SubjectHeading {
-    kind_label: &'static str,
-    heading: String,
-    subtitle: Option<String>,
-}
-
-impl SubjectHeading {
-    fn new(subject: &Subject, origin: &Entry) -> SubjectHeading {
-        let kind = kind_label(subject.kind());
-        let plain = format!("{kind} {}", subject.id());
-        let joined = |parts: [Option<&String>; 2]| {
-            let parts: Vec<&str> = parts
-                .into_iter()
-                .flatten()
-                .map(|part| part.trim())
-                .filter(|part| !part.is_empty())
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" · "))
-        };
-        let (heading, subtitle) = match &origin.details {
-            Details::Job { job } => (
-                job.number
-                    .as_ref()
-                    .map_or(plain, |number| format!("{kind} #{number}")),
-                joined([job.title.as_ref(), job.customer.as_ref()]),
-            ),
-            Details::Salesdoc { salesdoc } => {
-                let doc = salesdoc
-                    .doc_type
-                    .as_deref()
-                    .map(capitalize)
-                    .unwrap_or_else(|| kind.to_owned());
-                let number = salesdoc
-                    .number
-                    .as_ref()
-                    .map_or_else(|| subject.id().to_owned(), |n| format!("#{n}"));
-                (
-                    format!("{doc} {number}"),
-                    joined([salesdoc.customer.as_ref(), None]),
-                )
-            }
-            _ => (plain, None),
-        };
-        SubjectHeading {
-            kind_label: kind,
-            heading,
-            subtitle,
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -352,10 +299,7 @@ fn render_timeline(
             .as_ref()
             .map(|next| timeline_href(&base, category, Some(next))),
     );
-    let title = match &heading.subtitle {
-        Some(subtitle) => format!("{} — {subtitle}", heading.heading),
-        None => heading.heading.clone(),
-    };
+    let title = heading.page_title();
     let days = view::group_by_day(page.entries, clock, false);
     let view = TimelinePage {
         filters: filter_chips(&base, category, before.as_ref()),

@@ -29,8 +29,7 @@ use super::AppState;
 use super::html::Staff;
 use super::page_error::PageError;
 use crate::config::{AuthConfig, UserConfig};
-use crate::sources::Secret;
-use crate::sources::signing::{hmac_sha256, hmac_sha256_matches};
+use crate::crypto::{Secret, hmac_sha256, hmac_sha256_matches};
 
 pub const COOKIE_NAME: &str = "hooktrail_session";
 /// A signed-in session lasts one long working day, then asks for the password again.

@@ -12,13 +12,13 @@ use serde::Serialize;
 
 use super::email_html;
 use super::format::{self, TimeView};
-use crate::activity::catalog::{human_bytes, platform_name};
 use crate::activity::details::{
     AccountingEvent, DeliveryStatus, EmailEvent, EmailMessage, EmailStatus, InvoiceInfo,
     ProofDecision, Text,
 };
 use crate::activity::money;
 use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
+use crate::activity::wording::{capitalize, human_bytes, platform_name};
 use crate::activity::{ActorKind, Category, Details, Entry, EntryFlag, Subject, SubjectKind};
 
 /// The clock and calendar a page is rendered with, tracking what was read from them: every
@@ -725,6 +725,68 @@ pub struct GenericView {
     pub event_type: String,
     /// The raw data, pretty-printed.
     pub json: String,
+}
+
+/// How a timeline is titled: from its first entry when that is the `job.created` or
+/// `salesdoc.created` (`Job #1042`, "Business cards · Acme Print Co."), else from the id.
+#[derive(Debug, Serialize)]
+pub struct SubjectHeading {
+    kind_label: &'static str,
+    heading: String,
+    subtitle: Option<String>,
+}
+
+impl SubjectHeading {
+    pub fn new(subject: &Subject, origin: &Entry) -> SubjectHeading {
+        let kind = kind_label(subject.kind());
+        let plain = format!("{kind} {}", subject.id());
+        let joined = |parts: [Option<&String>; 2]| {
+            let parts: Vec<&str> = parts
+                .into_iter()
+                .flatten()
+                .map(|part| part.trim())
+                .filter(|part| !part.is_empty())
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" · "))
+        };
+        let (heading, subtitle) = match &origin.details {
+            Details::Job { job } => (
+                job.number
+                    .as_ref()
+                    .map_or(plain, |number| format!("{kind} #{number}")),
+                joined([job.title.as_ref(), job.customer.as_ref()]),
+            ),
+            Details::Salesdoc { salesdoc } => {
+                let doc = salesdoc
+                    .doc_type
+                    .as_deref()
+                    .map(capitalize)
+                    .unwrap_or_else(|| kind.to_owned());
+                let number = salesdoc
+                    .number
+                    .as_ref()
+                    .map_or_else(|| subject.id().to_owned(), |n| format!("#{n}"));
+                (
+                    format!("{doc} {number}"),
+                    joined([salesdoc.customer.as_ref(), None]),
+                )
+            }
+            _ => (plain, None),
+        };
+        SubjectHeading {
+            kind_label: kind,
+            heading,
+            subtitle,
+        }
+    }
+
+    /// The page's title: the heading, and the subtitle after a dash when there is one.
+    pub fn page_title(&self) -> String {
+        match &self.subtitle {
+            Some(subtitle) => format!("{} — {subtitle}", self.heading),
+            None => self.heading.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
