@@ -5,6 +5,7 @@
 pub mod email;
 pub mod hmac;
 pub mod internal;
+mod json;
 pub mod mailgun;
 pub mod postmark;
 pub mod quickbooks;

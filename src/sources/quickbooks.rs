@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::json::lenient;
 use super::signing::{BodySignature, Secret, sign_body, text_secrets};
 use super::{Headers, RawDelivery, Rejection, Verified};
 use crate::activity::details::{AccountingEvent, Text};
@@ -600,16 +601,6 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
     T::deserialize(value).map_err(|err| err.to_string())
-}
-
-/// An optional field that does not fit reads as absent instead of failing its event.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let value = Value::deserialize(deserializer)?;
-    Ok(T::deserialize(&value).ok())
 }
 
 #[cfg(test)]

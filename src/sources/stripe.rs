@@ -21,9 +21,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::json::lenient;
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::catalog::parse_time;
@@ -774,16 +774,6 @@ fn minor_unit_exponent(currency: Currency) -> u32 {
     } else {
         2
     }
-}
-
-/// An optional field that does not fit reads as absent instead of failing its event.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let value = Value::deserialize(deserializer)?;
-    Ok(T::deserialize(&value).ok())
 }
 
 #[cfg(test)]

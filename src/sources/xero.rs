@@ -21,9 +21,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::json::lenient;
 use super::signing::{BodySignature, Secret, sign_body, text_secrets};
 use super::{Headers, RawDelivery, Rejection, Verified};
 use crate::activity::details::{AccountingEvent, Text};
@@ -340,16 +340,6 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|time| time.with_timezone(&Utc))
         })
-}
-
-/// An optional field that does not fit reads as absent instead of failing its event.
-fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    let value = Value::deserialize(deserializer)?;
-    Ok(T::deserialize(&value).ok())
 }
 
 #[cfg(test)]
