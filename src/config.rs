@@ -422,9 +422,9 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
                 standard_webhooks::StandardWebhooks::from_settings,
             )?),
             quickbooks::KIND => {
-                SourceKind::QuickBooks(settings(table, &at, quickbooks::QuickBooks::from_settings)?)
+                SourceKind::QuickBooks(settings(table, &at, quickbooks::from_settings)?)
             }
-            xero::KIND => SourceKind::Xero(settings(table, &at, xero::Xero::from_settings)?),
+            xero::KIND => SourceKind::Xero(settings(table, &at, xero::from_settings)?),
             stripe::KIND => {
                 SourceKind::Stripe(settings(table, &at, stripe::Stripe::from_settings)?)
             }

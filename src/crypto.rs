@@ -53,3 +53,36 @@ fn keyed(key: &Secret) -> HmacSha256 {
         Err(_) => unreachable!("HMAC takes keys of any length"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new(b"hunter2".to_vec()).unwrap();
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert!(Secret::new(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn github_published_vector() {
+        // GH-1: the one HMAC-SHA256 vector every provider family shares.
+        let key = Secret::new(b"It's a Secret to Everybody".to_vec()).unwrap();
+        let expected =
+            hex::decode("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+                .unwrap();
+        assert_eq!(hmac_sha256(&key, &[b"Hello, World!"]).to_vec(), expected);
+        assert!(hmac_sha256_matches(
+            &key,
+            &[b"Hello, ", b"World!"],
+            &expected
+        ));
+        assert!(!hmac_sha256_matches(&key, &[b"Hello, World?"], &expected));
+        assert!(!hmac_sha256_matches(
+            &key,
+            &[b"Hello, World!"],
+            &expected[..31]
+        ));
+    }
+}

@@ -24,9 +24,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::RawDelivery;
 use super::json::lenient;
-use super::signing::{BodySignature, Secret, sign_body, text_secrets};
-use super::{Headers, RawDelivery, Rejection, Verified};
+use super::signing::{BodySignature, KeysOnly};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
 use crate::activity::links::accounting_key;
@@ -43,48 +43,16 @@ const PLATFORM: &str = "quickbooks";
 /// Summaries are one line on a timeline.
 const SUMMARY_MAX_CHARS: usize = 200;
 
-/// The `[[sources]]` settings of a `quickbooks` source. No `tolerance_secs`: nothing signed
-/// carries a time, so the key would promise a check that cannot happen.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// Verifier tokens; several while one is being replaced (sandbox and production apps have
-    /// their own). The first is the one `sign_request` uses.
-    pub secrets: Vec<String>,
-}
+/// The `[[sources]]` settings of a `quickbooks` source: its verifier tokens.
+pub type Settings = KeysOnly;
 
-pub struct QuickBooks {
-    signature: BodySignature,
-}
+/// A `quickbooks` source: Intuit's scheme, one `intuit-signature` holding the base64
+/// HMAC-SHA256 of the raw body.
+pub type QuickBooks = BodySignature;
 
-impl QuickBooks {
-    pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        let keys = text_secrets(&settings.secrets, "verifier token")?;
-        Ok(QuickBooks {
-            signature: BodySignature::new(SIGNATURE_HEADER, keys),
-        })
-    }
-
-    /// Checks `intuit-signature` against every configured token. `now` is unused: the scheme
-    /// signs no time.
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        _now: i64,
-    ) -> Result<Verified, Rejection> {
-        self.signature.verify(headers, body)
-    }
-
-    /// Signs as Intuit does: one `intuit-signature`, made with the current (first) token.
-    pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
-        self.signature.sign_request(body)
-    }
-}
-
-/// The signature header value the provider would send for `body`.
-pub fn sign(key: &Secret, body: &[u8]) -> String {
-    sign_body(key, body)
+/// The source a `quickbooks` table configures.
+pub fn from_settings(settings: Settings) -> Result<QuickBooks, String> {
+    BodySignature::from_settings(SIGNATURE_HEADER, settings, "verifier token")
 }
 
 /// One entry per entity change, from either payload shape. Never fails: a body that is not a
@@ -610,6 +578,9 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::crypto::Secret;
+    use crate::sources::signing::sign_body;
+    use crate::sources::{Rejection, Verified};
 
     // QBO-1, published in Intuit's Java SDK tests.
     const TOKEN: &str = "b5771f19b12ddb4bcdb9f08bdc50bc63878a";
@@ -624,7 +595,7 @@ mod tests {
 
     fn source(tokens: &[&str]) -> QuickBooks {
         let secrets = tokens.iter().map(|t| t.to_string()).collect();
-        QuickBooks::from_settings(Settings { secrets }).unwrap()
+        from_settings(Settings { secrets }).unwrap()
     }
 
     fn signed(signature: &str) -> Vec<(String, String)> {
@@ -661,7 +632,7 @@ mod tests {
     #[test]
     fn published_vector_signs_and_verifies() {
         let token = Secret::new(TOKEN.as_bytes().to_vec()).unwrap();
-        assert_eq!(sign(&token, BODY), SIGNATURE);
+        assert_eq!(sign_body(&token, BODY), SIGNATURE);
         assert_eq!(
             hex::encode(STANDARD.decode(SIGNATURE).unwrap()),
             "242d865307223e6441c043bb5afad198aaaef6d18e28bf0515a965a1c4c58bc4"
@@ -742,11 +713,9 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let err = QuickBooks::from_settings(Settings { secrets: vec![] })
-            .err()
-            .unwrap();
+        let err = from_settings(Settings { secrets: vec![] }).err().unwrap();
         assert!(err.starts_with("secrets:"), "{err}");
-        let err = QuickBooks::from_settings(Settings {
+        let err = from_settings(Settings {
             secrets: vec![TOKEN.into(), " ".into()],
         })
         .err()

@@ -23,9 +23,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::RawDelivery;
 use super::json::lenient;
-use super::signing::{BodySignature, Secret, sign_body, text_secrets};
-use super::{Headers, RawDelivery, Rejection, Verified};
+use super::signing::{BodySignature, KeysOnly};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
 use crate::activity::links::accounting_key;
@@ -42,47 +42,16 @@ const PLATFORM: &str = "xero";
 /// Summaries are one line on a timeline.
 const SUMMARY_MAX_CHARS: usize = 200;
 
-/// The `[[sources]]` settings of a `xero` source. No `tolerance_secs`: Xero signs no time.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// Webhook keys; several while the app's key is being regenerated. The first is the one
-    /// `sign_request` uses.
-    pub secrets: Vec<String>,
-}
+/// The `[[sources]]` settings of a `xero` source: its webhook keys.
+pub type Settings = KeysOnly;
 
-pub struct Xero {
-    signature: BodySignature,
-}
+/// A `xero` source: Xero's scheme, one `x-xero-signature` holding the base64
+/// HMAC-SHA256 of the raw body.
+pub type Xero = BodySignature;
 
-impl Xero {
-    pub fn from_settings(settings: Settings) -> Result<Self, String> {
-        let keys = text_secrets(&settings.secrets, "webhook key")?;
-        Ok(Xero {
-            signature: BodySignature::new(SIGNATURE_HEADER, keys),
-        })
-    }
-
-    /// Checks `x-xero-signature` against every configured key. `now` is unused: the scheme
-    /// signs no time.
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        _now: i64,
-    ) -> Result<Verified, Rejection> {
-        self.signature.verify(headers, body)
-    }
-
-    /// Signs as Xero does: one `x-xero-signature`, made with the current (first) key.
-    pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
-        self.signature.sign_request(body)
-    }
-}
-
-/// The signature header value the provider would send for `body`.
-pub fn sign(key: &Secret, body: &[u8]) -> String {
-    sign_body(key, body)
+/// The source a `xero` table configures.
+pub fn from_settings(settings: Settings) -> Result<Xero, String> {
+    BodySignature::from_settings(SIGNATURE_HEADER, settings, "webhook key")
 }
 
 #[derive(Deserialize)]
@@ -349,6 +318,9 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::crypto::Secret;
+    use crate::sources::signing::sign_body;
+    use crate::sources::{Rejection, Verified};
 
     // Xero publishes no fixed vector, so these were computed from the algorithm with Python's
     // standard library, independently of this code:
@@ -368,7 +340,7 @@ mod tests {
 
     fn source(keys: &[&str]) -> Xero {
         let secrets = keys.iter().map(|k| k.to_string()).collect();
-        Xero::from_settings(Settings { secrets }).unwrap()
+        from_settings(Settings { secrets }).unwrap()
     }
 
     fn signed(signature: &str) -> Vec<(String, String)> {
@@ -411,8 +383,8 @@ mod tests {
     #[test]
     fn computed_vectors_sign_and_verify() {
         let key = Secret::new(KEY.as_bytes().to_vec()).unwrap();
-        assert_eq!(sign(&key, ITR_BODY), ITR_SIGNATURE);
-        assert_eq!(sign(&key, BATCH), BATCH_SIGNATURE);
+        assert_eq!(sign_body(&key, ITR_BODY), ITR_SIGNATURE);
+        assert_eq!(sign_body(&key, BATCH), BATCH_SIGNATURE);
         let source = source(&[KEY]);
         assert_eq!(
             source.verify(&signed(ITR_SIGNATURE), ITR_BODY, 0),
@@ -425,7 +397,7 @@ mod tests {
     fn the_key_is_text_not_base64() {
         let decoded = STANDARD.decode(KEY).unwrap();
         let as_bytes = Secret::new(decoded).unwrap();
-        assert_ne!(sign(&as_bytes, ITR_BODY), ITR_SIGNATURE);
+        assert_ne!(sign_body(&as_bytes, ITR_BODY), ITR_SIGNATURE);
     }
 
     #[test]
@@ -494,11 +466,9 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let err = Xero::from_settings(Settings { secrets: vec![] })
-            .err()
-            .unwrap();
+        let err = from_settings(Settings { secrets: vec![] }).err().unwrap();
         assert!(err.starts_with("secrets:"), "{err}");
-        let err = Xero::from_settings(Settings {
+        let err = from_settings(Settings {
             secrets: vec![String::new()],
         })
         .err()
