@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 use hooktrail::activity::catalog::{self, CatalogContext};
 use hooktrail::config::Config;
-use hooktrail::sources::{RawDelivery, resend, sendgrid};
+use hooktrail::sources::{RawDelivery, resend};
 
 /// Every target runs at one fixed "now", so a seed replays the same way on any day.
 pub const NOW: i64 = 1_772_700_000;
@@ -42,7 +42,8 @@ pub fn run(target: &str, data: &[u8]) {
     }
 }
 
-/// One source of each kind, named after its kind; `hmac` signs a timestamp and an id.
+/// One source of each kind, named after its kind (the providers' from the integration tests'
+/// fixture); `hmac` signs a timestamp and an id.
 fn sources() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
@@ -56,31 +57,7 @@ path = "unused.redb"
 name = "standard-webhooks"
 kind = "standard-webhooks"
 secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-[[sources]]
-name = "quickbooks"
-kind = "quickbooks"
-secrets = ["fuzz-verifier-token"]
-[[sources]]
-name = "xero"
-kind = "xero"
-secrets = ["fuzz-webhook-key"]
-[[sources]]
-name = "stripe"
-kind = "stripe"
-secrets = ["whsec_fuzz"]
-[[sources]]
-name = "sendgrid"
-kind = "sendgrid"
-public_key = "{}"
-[[sources]]
-name = "mailgun"
-kind = "mailgun"
-secrets = ["fuzz-signing-key"]
-[[sources]]
-name = "postmark"
-kind = "postmark"
-username = "fuzz"
-password = "fuzz-password"
+{providers}
 [[sources]]
 name = "hmac"
 kind = "hmac"
@@ -93,7 +70,7 @@ signed_content = "{{id}}.{{timestamp}}.{{body}}"
 timestamp_header = "X-Timestamp"
 id_header = "X-Delivery-Id"
 "#,
-            sendgrid::TEST_PUBLIC_KEY
+            providers = include_str!("../../tests/fixtures/provider_sources.toml"),
         );
         Config::from_toml(&text, Path::new("fuzz.toml"), Vec::new())
             .expect("the fuzzing config is valid")

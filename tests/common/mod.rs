@@ -161,43 +161,9 @@ impl Client {
 }
 
 /// `[[sources]]` of every provider kind but the generic `hmac` (whose shapes vary by test), with
-/// test keys; pass as a config's `extra`.
+/// test keys; pass as a config's `extra`. The same file configures the fuzz targets.
 pub fn provider_sources() -> String {
-    format!(
-        r#"
-[[sources]]
-name = "quickbooks"
-kind = "quickbooks"
-secrets = ["qbo-test-verifier-token"]
-
-[[sources]]
-name = "xero"
-kind = "xero"
-secrets = ["xero-test-webhook-key"]
-
-[[sources]]
-name = "stripe"
-kind = "stripe"
-secrets = ["whsec_stripe-test-endpoint-secret"]
-
-[[sources]]
-name = "sendgrid"
-kind = "sendgrid"
-public_key = "{}"
-
-[[sources]]
-name = "mailgun"
-kind = "mailgun"
-secrets = ["mailgun-test-signing-key"]
-
-[[sources]]
-name = "postmark"
-kind = "postmark"
-username = "hooktrail"
-password = "postmark-test-password"
-"#,
-        hooktrail::sources::sendgrid::TEST_PUBLIC_KEY
-    )
+    include_str!("../fixtures/provider_sources.toml").to_owned()
 }
 
 /// A catalog event body.
