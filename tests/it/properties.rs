@@ -3,7 +3,7 @@
 //! newest first; late events land in `occurred_at` order whatever the arrival order; any
 //! timeline, at any time in any zone, renders and serializes without a panic.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::LazyLock;

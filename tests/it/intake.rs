@@ -1,7 +1,7 @@
 //! Intake end to end: signed deliveries in over real HTTP, entries out of the API.
 
-mod common;
-mod ops_support;
+use crate::common;
+use crate::ops_support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -3,8 +3,8 @@
 //! are refused at once, and a session that was signed out stays signed out — for a copy of
 //! its cookie, across restarts, everywhere at once, and after a password change.
 
-mod common;
-mod ops_support;
+use crate::common;
+use crate::ops_support;
 
 use common::{Answer, Browser, STAFF_PASSWORD, STAFF_USER, TestGateway, staff_users};
 

@@ -6,7 +6,7 @@
 //! `cargo test` lists it as ignored; under CI (`CI=true`, as `.ci/run` sets after installing
 //! them) it runs, and fails if they are missing. `--include-ignored` runs it anywhere.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! never through a link, never over anything, one at a time; and offline by the CLI, never
 //! through a link either.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::symlink;
 use std::path::Path;

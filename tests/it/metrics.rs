@@ -1,8 +1,8 @@
 //! Observability: the counters move with what intake does, `/metrics` can be moved or turned
 //! off, and no secret ever reaches a log line.
 
-mod common;
-mod ops_support;
+use crate::common;
+use crate::ops_support;
 
 use std::net::TcpListener;
 use std::time::Duration;

@@ -163,7 +163,7 @@ impl Client {
 /// `[[sources]]` of every provider kind but the generic `hmac` (whose shapes vary by test), with
 /// test keys; pass as a config's `extra`. The same file configures the fuzz targets.
 pub fn provider_sources() -> String {
-    include_str!("../fixtures/provider_sources.toml").to_owned()
+    include_str!("../../fixtures/provider_sources.toml").to_owned()
 }
 
 /// A catalog event body.

@@ -1,7 +1,7 @@
 //! The staff pages over real HTTP, read as HTML: sign-in, CSRF, structure, day grouping, order,
 //! filters, pagination, the home and unmatched pages, and hostile webhook content.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

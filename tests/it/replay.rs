@@ -2,7 +2,7 @@
 //! under a new unsigned id, or with none, stores nothing new — nor after the gateway restarts
 //! on the same file. Where the id is signed it cannot be changed at all.
 
-mod common;
+use crate::common;
 
 use common::{ChildGateway, Client, status_changed, write_config};
 use serde_json::Value;

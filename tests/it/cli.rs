@@ -1,6 +1,6 @@
 //! The command line against the real binary: send, verify, reindex, export, graceful shutdown.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

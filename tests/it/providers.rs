@@ -1,7 +1,7 @@
 //! Every provider over real HTTP: its own signature in, tampering out, redelivery deduplicated,
 //! and correlation — email callbacks onto their email, accounting events onto their job.
 
-mod common;
+use crate::common;
 
 use common::{TestGateway, event};
 use serde_json::{Value, json};

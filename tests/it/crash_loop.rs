@@ -6,8 +6,8 @@
 //! The kill moments come from a seed printed at the start; `HOOKTRAIL_TEST_SEED=<seed>` replays
 //! a run.
 
-mod common;
-mod ops_support;
+use crate::common;
+use crate::ops_support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

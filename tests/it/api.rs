@@ -1,7 +1,7 @@
 //! The JSON API's refusals: whatever is malformed — query, path, body, method, route — the answer
 //! is problem+json with a stable type, never actix's plain text.
 
-mod common;
+use crate::common;
 
 use common::{TOKEN, TestGateway, status_changed};
 use hooktrail::activity::EntryId;

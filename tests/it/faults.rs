@@ -2,8 +2,8 @@
 //! slow clients are cut off; a failing or full disk answers 503, writes nothing half-way, shows
 //! in `/readyz`, and the gateway recovers by itself when the disk has room again.
 
-mod common;
-mod ops_support;
+use crate::common;
+use crate::ops_support;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Nothing acknowledged is lost: the real binary is SIGKILLed while concurrent signed requests
 //! run, restarted on the same file, and every delivery that got a 2xx must be there.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

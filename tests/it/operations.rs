@@ -1,6 +1,6 @@
 //! Looking after the data: retention, erasure, export and backup, through the real binary.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::{ChildGateway, Client, event, run_cli, status_changed, write_config};

@@ -4,7 +4,7 @@
 //! These need a server (127.0.0.1:5432, or `HOOKTRAIL_TEST_DATABASE_URL`). Under CI they run,
 //! and fail without one; elsewhere they are listed as ignored, with the reason.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
