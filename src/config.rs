@@ -23,10 +23,7 @@ pub use storage::{Backend, DatabaseUrl, StorageConfig};
 
 use crate::crypto::Secret;
 use crate::password;
-use crate::sources::{
-    Source, SourceKind, hmac, mailgun, postmark, quickbooks, sendgrid, standard_webhooks, stripe,
-    xero,
-};
+use crate::sources::{KINDS, Source, sendgrid};
 
 /// Every development secret in the committed config contains this marker (in the clear or
 /// base64-encoded), so `serve` can tell when it runs with them.
@@ -415,72 +412,20 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
         {
             dev.push(format!("{at}.public_key (SendGrid's published test key)"));
         }
-        let kind = match kind.as_str() {
-            standard_webhooks::KIND => SourceKind::StandardWebhooks(settings(
-                table,
-                &at,
-                standard_webhooks::StandardWebhooks::from_settings,
-            )?),
-            quickbooks::KIND => {
-                SourceKind::QuickBooks(settings(table, &at, quickbooks::from_settings)?)
-            }
-            xero::KIND => SourceKind::Xero(settings(table, &at, xero::from_settings)?),
-            stripe::KIND => {
-                SourceKind::Stripe(settings(table, &at, stripe::Stripe::from_settings)?)
-            }
-            sendgrid::KIND => {
-                SourceKind::SendGrid(settings(table, &at, sendgrid::SendGrid::from_settings)?)
-            }
-            mailgun::KIND => {
-                SourceKind::Mailgun(settings(table, &at, mailgun::Mailgun::from_settings)?)
-            }
-            postmark::KIND => {
-                SourceKind::Postmark(settings(table, &at, postmark::Postmark::from_settings)?)
-            }
-            hmac::KIND => SourceKind::Hmac(settings(table, &at, hmac::HmacSource::from_settings)?),
-            other => {
-                return Err(key_error(
-                    format!("{at}.kind"),
-                    format!(
-                        "unknown source kind {other:?} (known: {})",
-                        KNOWN_KINDS.join(", ")
-                    ),
-                ));
-            }
+        let Some(registration) = crate::sources::kind::registration(&kind) else {
+            let known: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+            return Err(key_error(
+                format!("{at}.kind"),
+                format!("unknown source kind {kind:?} (known: {})", known.join(", ")),
+            ));
         };
-        sources.push(Source::new(name, kind));
+        let built = (registration.build)(table).map_err(|err| match err.path {
+            Some(path) => key_error(format!("{at}.{path}"), err.message),
+            None => key_error(at.clone(), err.message),
+        })?;
+        sources.push(Source::new(name, registration.name, built));
     }
     Ok(sources)
-}
-
-const KNOWN_KINDS: [&str; 8] = [
-    standard_webhooks::KIND,
-    quickbooks::KIND,
-    xero::KIND,
-    stripe::KIND,
-    sendgrid::KIND,
-    mailgun::KIND,
-    postmark::KIND,
-    hmac::KIND,
-];
-
-/// A source table (without `name` and `kind`) read as a kind's `Settings`, then checked by
-/// that kind; errors name the key within `at`.
-fn settings<S: serde::de::DeserializeOwned, T>(
-    table: toml::Table,
-    at: &str,
-    from_settings: impl FnOnce(S) -> Result<T, String>,
-) -> Result<T, ConfigError> {
-    let parsed = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
-        let path = err.path().to_string();
-        let key = if path == "." {
-            at.to_owned()
-        } else {
-            format!("{at}.{path}")
-        };
-        key_error(key, err.inner().to_string())
-    })?;
-    from_settings(parsed).map_err(|message| key_error(at, message))
 }
 
 fn validate_auth(auth: &AuthConfig, dev: &mut Vec<String>) -> Result<(), ConfigError> {

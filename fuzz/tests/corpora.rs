@@ -8,7 +8,8 @@ use std::path::Path;
 #[test]
 fn every_saved_input_of_every_target_passes_its_harness() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    for target in hooktrail_fuzz::TARGETS {
+    for target in hooktrail_fuzz::targets() {
+        let target = target.as_str();
         let folder = root.join(target);
         let mut inputs: Vec<_> = std::fs::read_dir(&folder)
             .unwrap_or_else(|err| panic!("{}: {err}", folder.display()))
@@ -23,6 +24,32 @@ fn every_saved_input_of_every_target_passes_its_harness() {
             hooktrail_fuzz::run(target, &data);
         }
     }
+}
+
+#[test]
+fn every_target_has_its_fuzz_target_and_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("fuzz/Cargo.toml");
+    for target in hooktrail_fuzz::targets() {
+        let file = root.join(format!("fuzz_targets/{target}.rs"));
+        assert!(file.is_file(), "no {}", file.display());
+        assert!(
+            manifest.contains(&format!("name = \"{target}\"")),
+            "fuzz/Cargo.toml has no [[bin]] for {target}"
+        );
+        assert!(
+            root.join("corpus").join(&target).is_dir(),
+            "no seeds for {target}"
+        );
+    }
+    let files = std::fs::read_dir(root.join("fuzz_targets"))
+        .expect("fuzz_targets")
+        .count();
+    assert_eq!(
+        files,
+        hooktrail_fuzz::targets().len(),
+        "a fuzz target no table names"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::connect::{TlsArgs, base_url};
 use super::source_named;
 use crate::config::Config;
-use crate::sources::{Signed, Source, SourceKind, postmark};
+use crate::sources::{Signed, Source};
 
 /// The exit status when the gateway stored the delivery but flagged it: its content could not
 /// be read as that source's events. Not 1, so a script can tell "refused" from "kept, but look".
@@ -103,44 +103,7 @@ fn sign_with_id(source: &Source, body: &[u8], now: i64, id: &str) -> anyhow::Res
         !id.is_empty() && id.bytes().all(|byte| byte.is_ascii_graphic()),
         "--id must be printable ASCII without spaces"
     );
-    let kind = source.kind_name();
-    let in_body = |field: &str| {
-        anyhow::anyhow!(
-            "a {kind} delivery carries its id in the body ({field}), so --id cannot set it: \
-             send the same file again to send a duplicate"
-        )
-    };
-    let headers = match &source.kind {
-        SourceKind::StandardWebhooks(scheme) => scheme.sign_request_with_id(body, now, id),
-        SourceKind::Hmac(scheme) => {
-            anyhow::ensure!(
-                scheme.id_header().is_some(),
-                "source {:?} has no id_header, so its deliveries carry no id to reuse: \
-                 they are deduplicated by the ids of the events in the body",
-                source.name
-            );
-            scheme.sign_request_with_id(body, now, id)
-        }
-        // The trace id is not signed: the credentials stay, the id is the one given.
-        SourceKind::Postmark(scheme) => {
-            let mut headers = scheme.sign_request(body, now);
-            for (name, value) in &mut headers {
-                if name.eq_ignore_ascii_case(postmark::TRACE_HEADER) {
-                    id.clone_into(value);
-                }
-            }
-            headers
-        }
-        SourceKind::Stripe(_) => return Err(in_body("the event's `id`, evt_…")),
-        SourceKind::Mailgun(_) => return Err(in_body("`event-data.id`")),
-        SourceKind::SendGrid(_) => return Err(in_body("each event's `sg_event_id`")),
-        SourceKind::QuickBooks(_) | SourceKind::Xero(_) => anyhow::bail!(
-            "a {kind} delivery has no id: each change in it is deduplicated on what it \
-             says (entity, operation, time), so send the same file again to send a duplicate"
-        ),
-    };
-    Ok(Signed {
-        headers,
-        body: body.to_vec(),
-    })
+    source
+        .sign_with_id(body, now, id)
+        .map_err(|reason| anyhow::anyhow!("source {:?}: {reason}", source.name))
 }

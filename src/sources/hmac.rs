@@ -22,6 +22,7 @@ use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
+use super::kind::{self, Kind, Registration, SettingsError};
 use super::signing::{Secret, text_secrets};
 use super::{
     DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window,
@@ -453,6 +454,63 @@ impl Encoding {
             Encoding::Hex => hex::encode(bytes),
             Encoding::Base64 => STANDARD.encode(bytes),
         }
+    }
+}
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, HmacSource::from_settings)
+}
+
+/// The `hmac` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
+
+impl Kind for HmacSource {
+    fn verify(
+        &self,
+        headers: &dyn super::Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<super::Verified, super::Rejection> {
+        HmacSource::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
+        HmacSource::normalize(self, delivery)
+    }
+
+    fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        _signing_key: Option<&str>,
+    ) -> Result<super::Signed, String> {
+        Ok(kind::with_headers(self.sign_request(body, now), body))
+    }
+
+    fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
+        if self.id_header().is_none() {
+            return Err(
+                "this source has no id_header, so its deliveries carry no id to reuse: \
+                 they are deduplicated by the ids of the events in the body"
+                    .to_owned(),
+            );
+        }
+        Ok(kind::with_headers(
+            self.sign_request_with_id(body, now, id),
+            body,
+        ))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        HmacSource::captured_headers(self)
+    }
+
+    fn replay_key(&self, delivery: &super::RawDelivery<'_>) -> Option<super::ReplayKey> {
+        HmacSource::replay_key(self, delivery)
+    }
+
+    fn replays_never_expire(&self) -> bool {
+        HmacSource::replays_never_expire(self)
     }
 }
 

@@ -14,6 +14,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
     unix_time,
 };
+use super::kind::{self, Kind, Registration, SettingsError};
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
@@ -344,6 +345,49 @@ fn rejection_reason(data: &Map<String, Value>) -> Option<String> {
     reject
         .and_then(|r| text_of(r.get("reason")))
         .or_else(|| reject.and_then(|r| text_of(r.get("description"))))
+}
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, Mailgun::from_settings)
+}
+
+/// The `mailgun` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
+
+impl Kind for Mailgun {
+    fn verify(
+        &self,
+        headers: &dyn super::Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<super::Verified, super::Rejection> {
+        Mailgun::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
+        normalize(delivery)
+    }
+
+    fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        _signing_key: Option<&str>,
+    ) -> Result<super::Signed, String> {
+        Ok(super::Signed {
+            headers: Vec::new(),
+            body: self.sign_body(body, now)?,
+        })
+    }
+
+    fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
+        let _ = (body, now, id);
+        Err(kind::id_in_body(KIND, "`event-data.id`"))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
+    }
 }
 
 #[cfg(test)]

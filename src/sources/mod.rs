@@ -6,6 +6,7 @@ pub mod email;
 pub mod hmac;
 pub mod internal;
 mod json;
+pub mod kind;
 pub mod mailgun;
 pub mod postmark;
 pub mod quickbooks;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::activity::Normalized;
 
+pub use kind::{KINDS, Kind};
 pub use signing::Secret;
 
 /// Read access to request headers, by case-insensitive name. Implemented for actix's header
@@ -174,22 +176,12 @@ pub struct RawDelivery<'a> {
     pub body: &'a [u8],
 }
 
-/// A configured source: a name (its URL path segment) and a kind with its settings.
+/// A configured source: a name (its URL path segment) and a source of one of the [`KINDS`].
 pub struct Source {
     pub name: String,
-    pub kind: SourceKind,
+    kind_name: &'static str,
+    kind: Box<dyn Kind>,
     captured_headers: Vec<String>,
-}
-
-pub enum SourceKind {
-    StandardWebhooks(standard_webhooks::StandardWebhooks),
-    QuickBooks(quickbooks::QuickBooks),
-    Xero(xero::Xero),
-    Stripe(stripe::Stripe),
-    SendGrid(sendgrid::SendGrid),
-    Mailgun(mailgun::Mailgun),
-    Postmark(postmark::Postmark),
-    Hmac(hmac::HmacSource),
 }
 
 /// A request as the provider would send it: its signing headers and its (possibly rewritten)
@@ -201,32 +193,19 @@ pub struct Signed {
 }
 
 impl Source {
-    pub fn new(name: String, kind: SourceKind) -> Source {
-        let captured_headers = match &kind {
-            SourceKind::Hmac(source) => source.captured_headers(),
-            other => static_captured_headers(other)
-                .iter()
-                .map(|h| (*h).to_owned())
-                .collect(),
-        };
+    /// A source named `name` of the kind registered as `kind_name`, built from its settings.
+    pub fn new(name: String, kind_name: &'static str, kind: Box<dyn Kind>) -> Source {
+        let captured_headers = kind.captured_headers();
         Source {
             name,
+            kind_name,
             kind,
             captured_headers,
         }
     }
 
     pub fn kind_name(&self) -> &'static str {
-        match &self.kind {
-            SourceKind::StandardWebhooks(_) => standard_webhooks::KIND,
-            SourceKind::QuickBooks(_) => quickbooks::KIND,
-            SourceKind::Xero(_) => xero::KIND,
-            SourceKind::Stripe(_) => stripe::KIND,
-            SourceKind::SendGrid(_) => sendgrid::KIND,
-            SourceKind::Mailgun(_) => mailgun::KIND,
-            SourceKind::Postmark(_) => postmark::KIND,
-            SourceKind::Hmac(_) => hmac::KIND,
-        }
+        self.kind_name
     }
 
     /// Checks the delivery's signature over the exact raw bytes, at time `now` (Unix seconds).
@@ -236,29 +215,11 @@ impl Source {
         body: &[u8],
         now: i64,
     ) -> Result<Verified, Rejection> {
-        match &self.kind {
-            SourceKind::StandardWebhooks(source) => source.verify(headers, body, now),
-            SourceKind::QuickBooks(source) => source.verify(headers, body, now),
-            SourceKind::Xero(source) => source.verify(headers, body, now),
-            SourceKind::Stripe(source) => source.verify(headers, body, now),
-            SourceKind::SendGrid(source) => source.verify(headers, body, now),
-            SourceKind::Mailgun(source) => source.verify(headers, body, now),
-            SourceKind::Postmark(source) => source.verify(headers, body, now),
-            SourceKind::Hmac(source) => source.verify(headers, body, now),
-        }
+        self.kind.verify(headers, body, now)
     }
 
     pub fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
-        match &self.kind {
-            SourceKind::StandardWebhooks(_) => standard_webhooks::normalize(delivery),
-            SourceKind::QuickBooks(_) => quickbooks::normalize(delivery),
-            SourceKind::Xero(_) => xero::normalize(delivery),
-            SourceKind::Stripe(_) => stripe::normalize(delivery),
-            SourceKind::SendGrid(_) => sendgrid::normalize(delivery),
-            SourceKind::Mailgun(_) => mailgun::normalize(delivery),
-            SourceKind::Postmark(_) => postmark::normalize(delivery),
-            SourceKind::Hmac(source) => source.normalize(delivery),
-        }
+        self.kind.normalize(delivery)
     }
 
     /// Signs `body` as this source's provider would at time `now`: what `hooktrail send`,
@@ -266,36 +227,13 @@ impl Source {
     /// `signing_key`, or SendGrid's published test key when the source verifies with its
     /// public half.
     pub fn sign(&self, body: &[u8], now: i64, signing_key: Option<&str>) -> Result<Signed, String> {
-        let headers_only = |headers: Vec<(String, String)>| {
-            Ok(Signed {
-                headers,
-                body: body.to_vec(),
-            })
-        };
-        match &self.kind {
-            SourceKind::StandardWebhooks(source) => headers_only(source.sign_request(body, now)),
-            SourceKind::QuickBooks(source) => headers_only(source.sign_request(body, now)),
-            SourceKind::Xero(source) => headers_only(source.sign_request(body, now)),
-            SourceKind::Stripe(source) => headers_only(source.sign_request(body, now)),
-            SourceKind::Postmark(source) => headers_only(source.sign_request(body, now)),
-            SourceKind::Hmac(source) => headers_only(source.sign_request(body, now)),
-            SourceKind::Mailgun(source) => Ok(Signed {
-                headers: Vec::new(),
-                body: source.sign_body(body, now)?,
-            }),
-            SourceKind::SendGrid(source) => {
-                let key = match signing_key {
-                    Some(key) => key,
-                    None if source.uses_test_key() => sendgrid::TEST_PRIVATE_KEY,
-                    None => {
-                        return Err(
-                            "SendGrid signs with a private key: pass --signing-key".to_owned()
-                        );
-                    }
-                };
-                headers_only(sendgrid::sign_with_private_key(key, body, now)?)
-            }
-        }
+        self.kind.sign(body, now, signing_key)
+    }
+
+    /// Signs `body` as a retry of delivery `id` would be signed (`send --id`); kinds whose id
+    /// is not beside the body say where it is instead.
+    pub fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<Signed, String> {
+        self.kind.sign_with_id(body, now, id)
     }
 
     /// The request headers worth keeping with the delivery: what the normalizer reads, and
@@ -306,18 +244,14 @@ impl Source {
 
     /// Xero requires every answer to have an empty body (and no cookies).
     pub fn wants_empty_responses(&self) -> bool {
-        matches!(self.kind, SourceKind::Xero(_))
+        self.kind.wants_empty_responses()
     }
 
     /// The replay key verification gives a delivery of this source, worked out again from the
     /// logged delivery: `reindex` gives it to deliveries logged before their scheme had one.
     /// Mailgun's tokens have always been logged.
     pub fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
-        match &self.kind {
-            SourceKind::Hmac(source) => source.replay_key(delivery),
-            SourceKind::SendGrid(source) => source.replay_key(delivery),
-            _ => None,
-        }
+        self.kind.replay_key(delivery)
     }
 
     /// Whether a captured delivery of this source stays valid for good: its signature covers
@@ -326,10 +260,7 @@ impl Source {
     /// the body (Postmark signs nothing — its password is the whole defence — and its events
     /// are deduplicated on their ids).
     pub fn replays_never_expire(&self) -> bool {
-        match &self.kind {
-            SourceKind::Hmac(source) => source.replays_never_expire(),
-            _ => false,
-        }
+        self.kind.replays_never_expire()
     }
 }
 
@@ -348,19 +279,6 @@ pub fn warn_about_replays_that_never_expire(sources: &[Source]) {
              delivery never expires: only dedup on the hash of the signed content stops a replay. \
              Sign {{timestamp}} or {{id}} (signed_content) to bound replays."
         );
-    }
-}
-
-fn static_captured_headers(kind: &SourceKind) -> &'static [&'static str] {
-    match kind {
-        SourceKind::StandardWebhooks(_) => standard_webhooks::CAPTURED_HEADERS,
-        SourceKind::QuickBooks(_) => quickbooks::CAPTURED_HEADERS,
-        SourceKind::Xero(_) => xero::CAPTURED_HEADERS,
-        SourceKind::Stripe(_) => stripe::CAPTURED_HEADERS,
-        SourceKind::SendGrid(_) => sendgrid::CAPTURED_HEADERS,
-        SourceKind::Mailgun(_) => mailgun::CAPTURED_HEADERS,
-        SourceKind::Postmark(_) => postmark::CAPTURED_HEADERS,
-        SourceKind::Hmac(_) => hmac::CAPTURED_HEADERS,
     }
 }
 

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
 };
+use super::kind::{self, Kind, Registration, SettingsError};
 use super::signing::Secret;
 use super::{Headers, RawDelivery, Rejection, Verified};
 use crate::activity::catalog::parse_time;
@@ -356,6 +357,52 @@ fn unknown(
         outcome: Outcome::UnknownType {
             event_type: record_type.to_owned(),
         },
+    }
+}
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, Postmark::from_settings)
+}
+
+/// The `postmark` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
+
+impl Kind for Postmark {
+    fn verify(
+        &self,
+        headers: &dyn super::Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<super::Verified, super::Rejection> {
+        Postmark::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
+        normalize(delivery)
+    }
+
+    fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        _signing_key: Option<&str>,
+    ) -> Result<super::Signed, String> {
+        Ok(kind::with_headers(self.sign_request(body, now), body))
+    }
+
+    fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
+        // The trace id is not signed: the credentials stay, the id is the one given.
+        let mut headers = self.sign_request(body, now);
+        for (name, value) in &mut headers {
+            if name.eq_ignore_ascii_case(TRACE_HEADER) {
+                id.clone_into(value);
+            }
+        }
+        Ok(kind::with_headers(headers, body))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 }
 

@@ -26,7 +26,8 @@ use serde_json::Value;
 
 use super::RawDelivery;
 use super::json::lenient;
-use super::signing::{BodySignature, KeysOnly};
+use super::kind::{self, Kind, Registration, SettingsError};
+use super::signing::{BodyScheme, BodySignature, KeysOnly};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
 use crate::activity::links::accounting_key;
@@ -37,6 +38,14 @@ pub const KIND: &str = "quickbooks";
 pub const CAPTURED_HEADERS: &[&str] = &[SIGNATURE_HEADER, "content-type", "user-agent"];
 
 const SIGNATURE_HEADER: &str = "intuit-signature";
+
+const SCHEME: BodyScheme = BodyScheme {
+    kind: KIND,
+    header: SIGNATURE_HEADER,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+    empty_responses: false,
+};
 
 const PLATFORM: &str = "quickbooks";
 
@@ -52,7 +61,7 @@ pub type QuickBooks = BodySignature;
 
 /// The source a `quickbooks` table configures.
 pub fn from_settings(settings: Settings) -> Result<QuickBooks, String> {
-    BodySignature::from_settings(SIGNATURE_HEADER, settings, "verifier token")
+    BodySignature::from_settings(SCHEME, settings, "verifier token")
 }
 
 /// One entry per entity change, from either payload shape. Never fails: a body that is not a
@@ -570,6 +579,13 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
     T::deserialize(value).map_err(|err| err.to_string())
 }
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, from_settings)
+}
+
+/// The `quickbooks` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 #[cfg(test)]
 mod tests {

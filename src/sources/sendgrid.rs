@@ -29,6 +29,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, SUMMARY_MAX_CHARS, UnknownEmailEvent, correlation_keys,
     literal_kind, subjects_from, text_of, unix_time,
 };
+use super::kind::{self, Kind, Registration, SettingsError};
 use super::{Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
 use crate::activity::entry::one_line;
@@ -384,6 +385,58 @@ fn entry_for(event: &Value, received_at: DateTime<Utc>) -> Result<Mapped, String
 
 fn first_text(fields: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|key| text_of(fields.get(*key)))
+}
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, SendGrid::from_settings)
+}
+
+/// The `sendgrid` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
+
+impl Kind for SendGrid {
+    fn verify(
+        &self,
+        headers: &dyn super::Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<super::Verified, super::Rejection> {
+        SendGrid::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
+        normalize(delivery)
+    }
+
+    fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        signing_key: Option<&str>,
+    ) -> Result<super::Signed, String> {
+        let key = match signing_key {
+            Some(key) => key,
+            None if self.uses_test_key() => TEST_PRIVATE_KEY,
+            None => return Err("SendGrid signs with a private key: pass --signing-key".to_owned()),
+        };
+        Ok(kind::with_headers(
+            sign_with_private_key(key, body, now)?,
+            body,
+        ))
+    }
+
+    fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
+        let _ = (body, now, id);
+        Err(kind::id_in_body(KIND, "each event's `sg_event_id`"))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
+    }
+
+    fn replay_key(&self, delivery: &super::RawDelivery<'_>) -> Option<super::ReplayKey> {
+        SendGrid::replay_key(self, delivery)
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ pub use crate::crypto::{Secret, hmac_sha256, hmac_sha256_matches};
 
 use serde::Deserialize;
 
-use super::{Headers, Rejection, Verified};
+use super::kind::{self, Kind};
+use super::{Headers, RawDelivery, Rejection, Signed, Verified};
+use crate::activity::Normalized;
 
 /// Keys given as text and used as their UTF-8 bytes (QuickBooks, Xero, Stripe, Mailgun, …):
 /// trimmed (whitespace from copying a key is never part of it), never empty. Errors name the
@@ -30,8 +32,19 @@ pub fn text_secrets(secrets: &[String], what: &str) -> Result<Vec<Secret>, Strin
 /// The scheme QuickBooks and Xero share: one header holding the standard base64 of
 /// HMAC-SHA256 over the raw body, keyed with a text key; no signed time, so no window.
 pub struct BodySignature {
-    header: &'static str,
+    scheme: BodyScheme,
     keys: Vec<Secret>,
+}
+
+/// What sets one body-signature kind apart from the other.
+#[derive(Clone, Copy)]
+pub struct BodyScheme {
+    pub kind: &'static str,
+    pub header: &'static str,
+    pub captured_headers: &'static [&'static str],
+    pub normalize: fn(&RawDelivery<'_>) -> Normalized,
+    /// Whether every answer must have an empty body (Xero).
+    pub empty_responses: bool,
 }
 
 /// The `[[sources]]` settings of a body-signature kind: its keys, and nothing else. No
@@ -48,12 +61,12 @@ impl BodySignature {
     /// The scheme on `header`, with the source's keys (`what` names them in errors:
     /// "verifier token", "webhook key").
     pub fn from_settings(
-        header: &'static str,
+        scheme: BodyScheme,
         settings: KeysOnly,
         what: &str,
     ) -> Result<BodySignature, String> {
         Ok(BodySignature {
-            header,
+            scheme,
             keys: text_secrets(&settings.secrets, what)?,
         })
     }
@@ -68,11 +81,11 @@ impl BodySignature {
         _now: i64,
     ) -> Result<Verified, Rejection> {
         let value = headers
-            .header(self.header)
-            .ok_or(Rejection::MissingHeader(self.header))?
+            .header(self.scheme.header)
+            .ok_or(Rejection::MissingHeader(self.scheme.header))?
             .trim();
         if value.is_empty() {
-            return Err(Rejection::MalformedHeader(self.header));
+            return Err(Rejection::MalformedHeader(self.scheme.header));
         }
         // Text that is not base64 can never match: it is compared as nothing.
         let signature = STANDARD
@@ -94,7 +107,7 @@ impl BodySignature {
     pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
         self.keys
             .first()
-            .map(|key| vec![(self.header.to_owned(), sign_body(key, body))])
+            .map(|key| vec![(self.scheme.header.to_owned(), sign_body(key, body))])
             .unwrap_or_default()
     }
 }
@@ -102,4 +115,38 @@ impl BodySignature {
 /// The header value for `body` under `key`.
 pub fn sign_body(key: &Secret, body: &[u8]) -> String {
     STANDARD.encode(hmac_sha256(key, &[body]))
+}
+
+impl Kind for BodySignature {
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+        BodySignature::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
+        (self.scheme.normalize)(delivery)
+    }
+
+    fn sign(&self, body: &[u8], now: i64, _signing_key: Option<&str>) -> Result<Signed, String> {
+        Ok(kind::with_headers(self.sign_request(body, now), body))
+    }
+
+    fn sign_with_id(&self, _body: &[u8], _now: i64, _id: &str) -> Result<Signed, String> {
+        Err(format!(
+            "a {} delivery has no id: each change in it is deduplicated on what it says \
+             (entity, operation, time), so send the same file again to send a duplicate",
+            self.scheme.kind
+        ))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        self.scheme
+            .captured_headers
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect()
+    }
+
+    fn wants_empty_responses(&self) -> bool {
+        self.scheme.empty_responses
+    }
 }

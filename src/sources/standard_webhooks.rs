@@ -7,6 +7,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use chrono::DateTime;
 use serde::Deserialize;
 
+use super::kind::{self, Kind, Registration, SettingsError};
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::Normalized;
@@ -205,6 +206,48 @@ pub fn normalize(delivery: &RawDelivery<'_>) -> Normalized {
     // Resend's email events arrive through the same scheme; everything else is the catalog.
     super::resend::normalize_envelope(&body, event_id, fallback_time)
         .unwrap_or_else(|| catalog::normalize_value(body, &ctx))
+}
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, StandardWebhooks::from_settings)
+}
+
+/// The `standard-webhooks` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
+
+impl Kind for StandardWebhooks {
+    fn verify(
+        &self,
+        headers: &dyn super::Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<super::Verified, super::Rejection> {
+        StandardWebhooks::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
+        normalize(delivery)
+    }
+
+    fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        _signing_key: Option<&str>,
+    ) -> Result<super::Signed, String> {
+        Ok(kind::with_headers(self.sign_request(body, now), body))
+    }
+
+    fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
+        Ok(kind::with_headers(
+            self.sign_request_with_id(body, now, id),
+            body,
+        ))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::lenient;
+use super::kind::{self, Kind, Registration, SettingsError};
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::catalog::parse_time;
@@ -773,6 +774,46 @@ fn minor_unit_exponent(currency: Currency) -> u32 {
         3
     } else {
         2
+    }
+}
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, Stripe::from_settings)
+}
+
+/// The `stripe` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
+
+impl Kind for Stripe {
+    fn verify(
+        &self,
+        headers: &dyn super::Headers,
+        body: &[u8],
+        now: i64,
+    ) -> Result<super::Verified, super::Rejection> {
+        Stripe::verify(self, headers, body, now)
+    }
+
+    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
+        normalize(delivery)
+    }
+
+    fn sign(
+        &self,
+        body: &[u8],
+        now: i64,
+        _signing_key: Option<&str>,
+    ) -> Result<super::Signed, String> {
+        Ok(kind::with_headers(self.sign_request(body, now), body))
+    }
+
+    fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
+        let _ = (body, now, id);
+        Err(kind::id_in_body(KIND, "the event's `id`, evt_…"))
+    }
+
+    fn captured_headers(&self) -> Vec<String> {
+        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 }
 

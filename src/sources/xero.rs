@@ -25,7 +25,8 @@ use serde_json::Value;
 
 use super::RawDelivery;
 use super::json::lenient;
-use super::signing::{BodySignature, KeysOnly};
+use super::kind::{self, Kind, Registration, SettingsError};
+use super::signing::{BodyScheme, BodySignature, KeysOnly};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
 use crate::activity::links::accounting_key;
@@ -36,6 +37,14 @@ pub const KIND: &str = "xero";
 pub const CAPTURED_HEADERS: &[&str] = &[SIGNATURE_HEADER, "content-type", "user-agent"];
 
 const SIGNATURE_HEADER: &str = "x-xero-signature";
+
+const SCHEME: BodyScheme = BodyScheme {
+    kind: KIND,
+    header: SIGNATURE_HEADER,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+    empty_responses: true,
+};
 
 const PLATFORM: &str = "xero";
 
@@ -51,7 +60,7 @@ pub type Xero = BodySignature;
 
 /// The source a `xero` table configures.
 pub fn from_settings(settings: Settings) -> Result<Xero, String> {
-    BodySignature::from_settings(SIGNATURE_HEADER, settings, "webhook key")
+    BodySignature::from_settings(SCHEME, settings, "webhook key")
 }
 
 #[derive(Deserialize)]
@@ -310,6 +319,13 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
                 .map(|time| time.with_timezone(&Utc))
         })
 }
+
+fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
+    kind::build(table, from_settings)
+}
+
+/// The `xero` kind in the table of kinds.
+pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 #[cfg(test)]
 mod tests {
