@@ -6,7 +6,7 @@
 //! The kill moments come from a seed printed at the start; `HOOKTRAIL_TEST_SEED=<seed>` replays
 //! a run.
 
-use crate::common;
+use crate::common::{self, ChildGateway};
 use crate::ops_support;
 
 use std::collections::HashSet;
@@ -19,7 +19,7 @@ use hooktrail::activity::Subject;
 use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{ChainReport, PageQuery};
-use ops_support::{LoggedChild, Rng};
+use ops_support::Rng;
 
 /// Every round is bounded (a kill at most 0.9 s after start, requests with a 5 s timeout), so
 /// the loop is too, without a wall-clock budget that a slow machine could fail.
@@ -87,7 +87,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
 
     while rounds < ROUNDS {
         // Starting proves the file opens as the last kill left it, with no repair by hand.
-        let mut server = LoggedChild::start(&config, &[], &[], &log);
+        let mut server = ChildGateway::start_with(&config, &[], &[], Some(&log));
         let client = Arc::new(Client::new(server.base.clone(), &text));
         let stop = Arc::new(AtomicBool::new(false));
         let loading = tokio::spawn(load(client, rounds, stop.clone()));

@@ -2,7 +2,7 @@
 //! slow clients are cut off; a failing or full disk answers 503, writes nothing half-way, shows
 //! in `/readyz`, and the gateway recovers by itself when the disk has room again.
 
-use crate::common;
+use crate::common::{self, ChildGateway};
 use crate::ops_support;
 
 use std::collections::HashSet;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{Client, TestGateway, event, status_changed, write_config};
 use hooktrail::store::prelude::*;
 use hooktrail::store::redb::RedbStore;
-use ops_support::{LoggedChild, SmallDisk, delta, rss_kib, scrape, series};
+use ops_support::{SmallDisk, delta, rss_kib, scrape, series};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -88,7 +88,8 @@ async fn a_flood_gets_503s_memory_stays_bounded_and_every_2xx_is_stored() {
         "queue_capacity = 16\nmax_batch = 1\n",
     );
     std::fs::write(&config, &text).unwrap();
-    let mut server = LoggedChild::start(&config, &[], &[], &dir.path().join("flood.log"));
+    let mut server =
+        ChildGateway::start_with(&config, &[], &[], Some(&dir.path().join("flood.log")));
     let pid = server.pid();
     let client = Arc::new(Client::new(server.base.clone(), &text));
     let idle_rss = rss_kib(pid).unwrap_or(0);
@@ -362,7 +363,8 @@ async fn a_full_disk_answers_503_writes_nothing_half_way_and_recovers_when_space
     let text = common::config_text(&storage, "");
     let config = dir.path().join("hooktrail.toml");
     std::fs::write(&config, &text).unwrap();
-    let mut server = LoggedChild::start(&config, &[], &[], &dir.path().join("disk.log"));
+    let mut server =
+        ChildGateway::start_with(&config, &[], &[], Some(&dir.path().join("disk.log")));
     let client = Client::new(server.base.clone(), &text);
     let base = client.base.clone();
 

@@ -1,14 +1,14 @@
 //! Observability: the counters move with what intake does, `/metrics` can be moved or turned
 //! off, and no secret ever reaches a log line.
 
-use crate::common;
+use crate::common::{self, ChildGateway};
 use crate::ops_support;
 
 use std::net::TcpListener;
 use std::time::Duration;
 
 use common::{SECRET, TOKEN, TestGateway, config_text, event, parse_config, status_changed};
-use ops_support::{LoggedChild, delta, scrape, series};
+use ops_support::{delta, scrape, series};
 use serde_json::json;
 
 const ACCEPTED: &str = "hooktrail_deliveries_accepted_total";
@@ -236,14 +236,14 @@ secrets = ["whsec_cGxhY2Vob2xkZXItc2VjcmV0LWtleQ=="]
         let dir = tempfile::tempdir().unwrap();
         let (config, text) = common::write_config(dir.path(), &extra);
         let log = dir.path().join("gateway.log");
-        let mut server = LoggedChild::start(
+        let mut server = ChildGateway::start_with(
             &config,
             &["--log-format", format],
             &[
                 ("HOOKTRAIL_LOG", "trace"),
                 ("HOOKTRAIL_SOURCES__ROTATED__SECRETS", ENV_SECRET),
             ],
-            &log,
+            Some(&log),
         );
         // Sign as the server's environment configured it, not as the file says.
         let signer_text = text.replace("whsec_cGxhY2Vob2xkZXItc2VjcmV0LWtleQ==", ENV_SECRET);

@@ -4,7 +4,6 @@
 
 pub mod store;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -236,12 +235,16 @@ impl TestGateway {
     }
 }
 
-/// The built binary, run as a child process on its own config file.
+/// The built binary, `hooktrail serve`, as a child process on its own config file; its log
+/// (stderr) is written to a file, kept for the test to read.
 pub struct ChildGateway {
     pub child: Child,
     pub base: String,
     /// What it logged before it was listening (startup warnings).
     pub startup_log: Vec<String>,
+    pub log: PathBuf,
+    /// The folder of a log the test did not place itself.
+    _log_dir: Option<tempfile::TempDir>,
 }
 
 pub fn binary() -> &'static str {
@@ -258,44 +261,76 @@ pub fn write_config(dir: &Path, extra: &str) -> (PathBuf, String) {
 impl ChildGateway {
     /// Starts `hooktrail serve` and waits for its listening line.
     pub fn start(config: &Path) -> ChildGateway {
-        let mut child = Command::new(binary())
-            .args(["--config", &config.display().to_string(), "serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn hooktrail");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let mut startup_log = Vec::new();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the server exited before listening")
-                .expect("read stderr");
-            if let Some(at) = line.find("listening on http://") {
-                let url = line[at + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .expect("url");
-                break url.to_owned();
+        ChildGateway::start_with(config, &[], &[], None)
+    }
+
+    /// Starts the binary on `config` with extra arguments before `serve` and extra
+    /// environment, logging to `log` (or a file of its own), and waits up to 20 s for its
+    /// listening line.
+    pub fn start_with(
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> ChildGateway {
+        let (log, log_dir) = match log {
+            Some(log) => (log.to_owned(), None),
+            None => {
+                let dir = tempfile::tempdir().expect("log folder");
+                (dir.path().join("gateway.log"), Some(dir))
             }
-            startup_log.push(line);
         };
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        ChildGateway {
-            child,
-            base,
-            startup_log,
+        let log_file = std::fs::File::create(&log).expect("create log file");
+        let mut command = Command::new(binary());
+        command
+            .args(["--config", &config.display().to_string()])
+            .args(args)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn hooktrail");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some((base, before)) = listening(&text) {
+                return ChildGateway {
+                    child,
+                    base,
+                    startup_log: before,
+                    log,
+                    _log_dir: log_dir,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the gateway exited ({status}) before listening:\n{text}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no listening line:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything it has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or clean up, like a crash or power loss.
     pub fn kill9(&mut self) {
-        // SIGKILL: no chance to flush or clean up, like a crash or power loss.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then wait for the exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill")
@@ -304,6 +339,29 @@ impl ChildGateway {
             .expect("kill -TERM");
         self.child.wait().expect("wait")
     }
+}
+
+impl Drop for ChildGateway {
+    /// A test that fails leaves no gateway running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// The address in a log's listening line, and the lines logged before it.
+fn listening(log: &str) -> Option<(String, Vec<String>)> {
+    // Text logs: "… listening on http://127.0.0.1:PORT"; JSON logs carry the same message.
+    let at = log.find("listening on http://")?;
+    let rest = &log[at + "listening on ".len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '\\')
+        .unwrap_or(rest.len());
+    let before = log[..at].lines().map(str::to_owned).collect::<Vec<_>>();
+    // The listening line itself is not "before".
+    let before = before[..before.len().saturating_sub(1)].to_vec();
+    Some((rest[..end].to_owned(), before))
 }
 
 /// A CLI verb of the binary on a config file, to run.

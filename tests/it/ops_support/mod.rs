@@ -1,10 +1,10 @@
-//! Helpers for the operational tests (metrics, faults, crash loop): scraping, a gateway child
-//! process whose log is kept in a file, memory sampling, and a small tmpfs for a full disk.
+//! Helpers for the operational tests (metrics, faults, crash loop): scraping, signals, memory
+//! sampling, and a small tmpfs for a full disk.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// One scrape: every sample line, keyed as printed (`name{label="value",…}`; labels sorted).
@@ -61,86 +61,6 @@ pub async fn until_at_least(base: &str, key: &str, at_least: f64) {
 /// How much a series grew between two scrapes (a series not there yet counts as 0).
 pub fn delta(before: &Scrape, after: &Scrape, key: &str) -> f64 {
     after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
-}
-
-/// `hooktrail serve` as a child process, its stderr (the log) written to a file.
-pub struct LoggedChild {
-    pub child: Child,
-    pub base: String,
-    pub log: PathBuf,
-}
-
-impl LoggedChild {
-    /// Starts the binary on `config` with extra arguments before `serve` and extra environment,
-    /// and waits (up to 20 s) for its listening line.
-    pub fn start(config: &Path, args: &[&str], env: &[(&str, &str)], log: &Path) -> LoggedChild {
-        let log_file = std::fs::File::create(log).expect("create log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hooktrail"));
-        command
-            .args(["--config", &config.display().to_string()])
-            .args(args)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log_file);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("spawn hooktrail");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            if let Some(base) = listening_address(&text) {
-                return LoggedChild {
-                    child,
-                    base,
-                    log: log.to_owned(),
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the gateway exited ({status}) before listening:\n{text}");
-            }
-            assert!(Instant::now() < deadline, "no listening line:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait for the exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        signal(self.child.id(), "TERM");
-        self.child.wait().expect("wait")
-    }
-
-    /// SIGKILL: no chance to flush anything, like a crash or a power cut.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for LoggedChild {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill9();
-        }
-    }
-}
-
-fn listening_address(log: &str) -> Option<String> {
-    // Text logs: "… listening on http://127.0.0.1:PORT"; JSON logs carry the same message.
-    let at = log.find("listening on http://")?;
-    let rest = &log[at + "listening on ".len()..];
-    let end = rest
-        .find(|c: char| c.is_whitespace() || c == '"' || c == '\\')
-        .unwrap_or(rest.len());
-    Some(rest[..end].to_owned())
 }
 
 pub fn signal(pid: u32, name: &str) {
