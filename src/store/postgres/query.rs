@@ -76,7 +76,9 @@ pub async fn subject_entries(
     page: &PageQuery,
 ) -> Result<Page, StoreError> {
     let limit = page.limit.clamp(1, PageQuery::MAX_LIMIT);
-    let lane = page.category.map(|c| i16::from(c.code()) + 1);
+    let lane = page
+        .category
+        .map(|c| i16::from(crate::store::project::lane(c)));
     // One more than asked tells whether an older page exists.
     let mut rows = timeline(
         client,

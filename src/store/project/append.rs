@@ -270,8 +270,9 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
     /// Adds timeline rows for `entry` under each of `subjects`.
     fn index(&mut self, entry: &Entry, subjects: &[Subject]) -> Result<(), StoreError> {
         for subject in subjects {
-            self.tables.add_to_timeline(subject, entry)?;
-            self.touched.insert(subject.key());
+            let key = subject.key();
+            self.tables.add_to_timeline(&key, entry)?;
+            self.touched.insert(key);
         }
         Ok(())
     }

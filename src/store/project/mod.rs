@@ -15,7 +15,7 @@ mod reindex;
 use serde::{Deserialize, Serialize};
 
 use crate::activity::details::DeliveryStatus;
-use crate::activity::{Entry, EntryId, Subject};
+use crate::activity::{Category, Entry, EntryId, Subject};
 use crate::store::chain::GENESIS;
 use crate::store::{StoreError, StoredDelivery};
 
@@ -35,6 +35,13 @@ impl ChainHead {
         seq: 0,
         hash: GENESIS,
     };
+}
+
+/// The lane of a subject's timeline that holds a category's entries: 1 + the category's code.
+/// A filtered page reads one lane; the whole timeline is the lanes together. (Lane 0 held
+/// every entry in an earlier redb layout.) Stored by every backend, so pinned.
+pub fn lane(category: Category) -> u8 {
+    category.code() + 1
 }
 
 /// Where a link points: the entry that established it and that entry's subjects.
@@ -81,8 +88,9 @@ pub trait Tables {
     /// [`EntryId::derive`]), in id order.
     fn delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<Vec<Entry>, StoreError>;
     fn remove_delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<(), StoreError>;
-    /// Adds the entry's row to `subject`'s timeline (in its category's lane).
-    fn add_to_timeline(&mut self, subject: &Subject, entry: &Entry) -> Result<(), StoreError>;
+    /// Adds the entry's row to the timeline of the subject keyed `subject_key` (in the lane of
+    /// the entry's category: see [`lane`]).
+    fn add_to_timeline(&mut self, subject_key: &str, entry: &Entry) -> Result<(), StoreError>;
     /// The ids on `subject`'s timeline, oldest first.
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
 

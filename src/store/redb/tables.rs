@@ -23,7 +23,6 @@ use std::ops::RangeInclusive;
 
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use crate::activity::Category;
 use crate::store::StoreError;
 use crate::store::project::ChainHead;
 
@@ -51,13 +50,9 @@ pub const CHAIN_HEAD: &str = "chain_head";
 /// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).
 pub type TimelineKey<'a> = (&'a str, u8, i64, u128);
 
-/// The lane of a subject's timeline that holds a category's entries: 1 + the category's code.
-/// A filtered page is one lane, read as one range; the whole timeline is the lanes merged
-/// (see [`super::timelines`]). Lane 0 held every entry in earlier versions: a second row per
-/// entry, which [`super::migrate`] removes.
-pub fn lane(category: Category) -> u8 {
-    category.code() + 1
-}
+/// Timeline rows live in lanes (see [`crate::store::project::lane`]); lane 0 held every entry
+/// in an earlier layout, which [`super::migrate`] removes.
+pub use crate::store::project::lane;
 
 /// A subject's rows in one lane, oldest first.
 pub fn lane_rows(subject_key: &str, lane: u8) -> RangeInclusive<TimelineKey<'_>> {
@@ -128,6 +123,7 @@ pub fn read_chain_head(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activity::Category;
 
     #[test]
     fn lanes_are_pinned() {

@@ -106,10 +106,9 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
-    fn add_to_timeline(&mut self, subject: &Subject, entry: &Entry) -> Result<(), StoreError> {
-        let key = subject.key();
+    fn add_to_timeline(&mut self, subject_key: &str, entry: &Entry) -> Result<(), StoreError> {
         let row = (
-            key.as_str(),
+            subject_key,
             lane(entry.category),
             entry.occurred_at.timestamp_micros(),
             entry.id.as_u128(),
