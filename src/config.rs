@@ -319,14 +319,11 @@ impl Config {
                     message: err.to_string(),
                 })?;
         apply_env(&mut table, env)?;
-        let mut raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|err| key_error(err.path().to_string(), err.inner().to_string()))?;
         let mut development_secrets = Vec::new();
         let sources = build_sources(raw.sources, &mut development_secrets)?;
         validate_auth(&raw.auth, &mut development_secrets)?;
-        raw.storage
-            .check_url()
-            .map_err(|message| key_error("storage.url", message))?;
         if raw.storage.backend == Backend::Postgres && raw.storage.url.is_none() {
             return Err(key_error(
                 "storage.url",

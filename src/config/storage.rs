@@ -15,13 +15,8 @@ pub struct StorageConfig {
     #[serde(default = "default_path")]
     pub path: PathBuf,
     /// The PostgreSQL database (`backend = "postgres"`); several gateways may share it.
-    /// Checked after the file is read (see [`StorageConfig::check_url`]).
-    #[serde(skip)]
+    #[serde(default)]
     pub url: Option<DatabaseUrl>,
-    /// The url as written. Read as plain text, so that a malformed one is reported by its key
-    /// alone: a parse error from the file reader would quote the line, password and all.
-    #[serde(default, rename = "url")]
-    url_text: Option<UrlText>,
     /// Connections each gateway keeps to PostgreSQL (the writer takes one per commit; reads
     /// take the rest).
     #[serde(default = "default_pool_size")]
@@ -49,14 +44,6 @@ pub enum Backend {
 }
 
 impl StorageConfig {
-    /// Parses `url` (run once, when the config is loaded).
-    pub fn check_url(&mut self) -> Result<(), String> {
-        if let Some(UrlText(text)) = self.url_text.take() {
-            self.url = Some(DatabaseUrl::parse(&text)?);
-        }
-        Ok(())
-    }
-
     pub fn backup_folder(&self) -> PathBuf {
         self.backup_dir.clone().unwrap_or_else(|| {
             let parent = self
@@ -83,16 +70,6 @@ fn default_queue_capacity() -> NonZeroUsize {
 
 fn default_max_batch() -> NonZeroUsize {
     NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN)
-}
-
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-struct UrlText(String);
-
-impl fmt::Debug for UrlText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("UrlText(…)")
-    }
 }
 
 /// A `postgres://` url, checked when the config is read. It may carry a password, so it
@@ -164,6 +141,15 @@ impl DatabaseUrl {
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+/// The config is read from a parsed TOML value, so a refusal carries only this message and the
+/// key's path (`storage.url: …`), never the text of the url.
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DatabaseUrl::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
