@@ -156,100 +156,9 @@ impl HmacSource {
     }
 
     // The rejections name the configured headers by role; the settings say which header that is.
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, Rejection> {
-        let value = headers
-            .header(&self.header)
-            .ok_or(Rejection::MissingHeader("signature"))?
-            .trim();
-        let encoded = match &self.prefix {
-            Some(prefix) => value
-                .strip_prefix(prefix.as_str())
-                .ok_or(Rejection::MalformedHeader("signature"))?,
-            None => value,
-        };
-        let expected = self
-            .encoding
-            .decode(encoded.trim())
-            .ok_or(Rejection::MalformedHeader("signature"))?;
-        if expected.is_empty() {
-            return Err(Rejection::MalformedHeader("signature"));
-        }
-
-        let mut signed_at = None;
-        let mut timestamp_text = "";
-        if self.template.contains(&Part::Timestamp) {
-            let name = self.timestamp_header.as_deref().unwrap_or_default();
-            timestamp_text = headers
-                .header(name)
-                .ok_or(Rejection::MissingHeader("timestamp"))?
-                .trim();
-            let timestamp = timestamp_text
-                .parse::<i64>()
-                .map_err(|_| Rejection::MalformedHeader("timestamp"))?;
-            check_window(timestamp, now, self.tolerance_secs)?;
-            signed_at = Some(timestamp);
-        }
-        let mut id = "";
-        if self.template.contains(&Part::Id) {
-            let name = self.id_header.as_deref().unwrap_or_default();
-            id = headers
-                .header(name)
-                .ok_or(Rejection::MissingHeader("id"))?
-                .trim();
-            if id.is_empty() {
-                return Err(Rejection::MalformedHeader("id"));
-            }
-        }
-
-        let content = self.content(body, timestamp_text, id);
-        let matched = self
-            .secrets
-            .iter()
-            .any(|secret| self.algorithm.matches(secret.expose(), &content, &expected));
-        if !matched {
-            return Err(Rejection::BadSignature);
-        }
-        // A signed id is the dedup key already; otherwise what was signed must be the key.
-        let replay_key = (!self.signs_id()).then(|| ReplayKey::signed_content(&content));
-        Ok(Verified {
-            signed_at,
-            replay_key,
-        })
-    }
-
-    /// The replay key [`HmacSource::verify`] gives a delivery, worked out again from a logged
-    /// one (its captured headers and body): for deliveries logged before it gave one.
-    pub fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
-        if self.signs_id() {
-            return None;
-        }
-        let timestamp = match &self.timestamp_header {
-            Some(name) if self.template.contains(&Part::Timestamp) => {
-                delivery.headers.header(name)?.trim()
-            }
-            _ => "",
-        };
-        Some(ReplayKey::signed_content(&self.content(
-            delivery.body,
-            timestamp,
-            "",
-        )))
-    }
 
     fn signs_id(&self) -> bool {
         self.template.contains(&Part::Id)
-    }
-
-    /// Whether nothing the signature covers ever makes a captured delivery invalid: no
-    /// delivery id, and no timestamp (or one whose window is turned off).
-    pub fn replays_never_expire(&self) -> bool {
-        let checks_time = self.template.contains(&Part::Timestamp) && self.tolerance_secs > 0;
-        !self.signs_id() && !checks_time
     }
 
     /// The headers a sender configured like this would put on `body` at time `now`: the
@@ -285,49 +194,6 @@ impl HmacSource {
     /// The header that carries the sender's delivery id (its dedup key), where configured.
     pub fn id_header(&self) -> Option<&str> {
         self.id_header.as_deref()
-    }
-
-    /// The configured signature, timestamp and id headers (so a signature can be re-checked
-    /// and the id and time read at normalization), plus [`CAPTURED_HEADERS`]; lowercase.
-    pub fn captured_headers(&self) -> Vec<String> {
-        let configured = [
-            Some(&self.header),
-            self.timestamp_header.as_ref(),
-            self.id_header.as_ref(),
-        ];
-        let mut names: Vec<String> = configured
-            .into_iter()
-            .flatten()
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        names.extend(CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()));
-        let mut seen = std::collections::HashSet::new();
-        names.retain(|name| seen.insert(name.clone()));
-        names
-    }
-
-    /// The event catalog. The id header (when configured) is the delivery's dedup id; the
-    /// timestamp header, else the receive time, stands in for an event without `timestamp`.
-    pub fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
-        let headers = delivery.headers;
-        let event_id = self
-            .id_header
-            .as_deref()
-            .and_then(|name| headers.header(name))
-            .map(str::trim)
-            .filter(|id| !id.is_empty());
-        let sent_at = self
-            .timestamp_header
-            .as_deref()
-            .and_then(|name| headers.header(name))
-            .and_then(|ts| ts.trim().parse::<i64>().ok())
-            .and_then(|ts| DateTime::from_timestamp(ts, 0));
-        let ctx = CatalogContext {
-            source: delivery.source,
-            event_id,
-            fallback_time: sent_at.unwrap_or(delivery.received_at),
-        };
-        catalog::normalize(delivery.body, &ctx)
     }
 
     /// The template filled in, as the byte slices the MAC runs over (the body is not copied).
@@ -465,17 +331,89 @@ fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
 pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 impl Kind for HmacSource {
-    fn verify(
-        &self,
-        headers: &dyn super::Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<super::Verified, super::Rejection> {
-        HmacSource::verify(self, headers, body, now)
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+        let value = headers
+            .header(&self.header)
+            .ok_or(Rejection::MissingHeader("signature"))?
+            .trim();
+        let encoded = match &self.prefix {
+            Some(prefix) => value
+                .strip_prefix(prefix.as_str())
+                .ok_or(Rejection::MalformedHeader("signature"))?,
+            None => value,
+        };
+        let expected = self
+            .encoding
+            .decode(encoded.trim())
+            .ok_or(Rejection::MalformedHeader("signature"))?;
+        if expected.is_empty() {
+            return Err(Rejection::MalformedHeader("signature"));
+        }
+
+        let mut signed_at = None;
+        let mut timestamp_text = "";
+        if self.template.contains(&Part::Timestamp) {
+            let name = self.timestamp_header.as_deref().unwrap_or_default();
+            timestamp_text = headers
+                .header(name)
+                .ok_or(Rejection::MissingHeader("timestamp"))?
+                .trim();
+            let timestamp = timestamp_text
+                .parse::<i64>()
+                .map_err(|_| Rejection::MalformedHeader("timestamp"))?;
+            check_window(timestamp, now, self.tolerance_secs)?;
+            signed_at = Some(timestamp);
+        }
+        let mut id = "";
+        if self.template.contains(&Part::Id) {
+            let name = self.id_header.as_deref().unwrap_or_default();
+            id = headers
+                .header(name)
+                .ok_or(Rejection::MissingHeader("id"))?
+                .trim();
+            if id.is_empty() {
+                return Err(Rejection::MalformedHeader("id"));
+            }
+        }
+
+        let content = self.content(body, timestamp_text, id);
+        let matched = self
+            .secrets
+            .iter()
+            .any(|secret| self.algorithm.matches(secret.expose(), &content, &expected));
+        if !matched {
+            return Err(Rejection::BadSignature);
+        }
+        // A signed id is the dedup key already; otherwise what was signed must be the key.
+        let replay_key = (!self.signs_id()).then(|| ReplayKey::signed_content(&content));
+        Ok(Verified {
+            signed_at,
+            replay_key,
+        })
     }
 
-    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
-        HmacSource::normalize(self, delivery)
+    /// The event catalog. The id header (when configured) is the delivery's dedup id; the
+    /// timestamp header, else the receive time, stands in for an event without `timestamp`.
+    fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
+        let headers = delivery.headers;
+        let event_id = self
+            .id_header
+            .as_deref()
+            .and_then(|name| headers.header(name))
+            .map(str::trim)
+            .filter(|id| !id.is_empty());
+        let sent_at = self
+            .timestamp_header
+            .as_deref()
+            .and_then(|name| headers.header(name))
+            .and_then(|ts| ts.trim().parse::<i64>().ok())
+            .and_then(|ts| DateTime::from_timestamp(ts, 0));
+        let ctx = CatalogContext {
+            source: delivery.source,
+            event_id,
+            fallback_time: sent_at.unwrap_or(delivery.received_at),
+        };
+        catalog::normalize(delivery.body, &ctx)
     }
 
     fn sign(
@@ -501,16 +439,49 @@ impl Kind for HmacSource {
         ))
     }
 
+    /// The configured signature, timestamp and id headers (so a signature can be re-checked
+    /// and the id and time read at normalization), plus [`CAPTURED_HEADERS`]; lowercase.
     fn captured_headers(&self) -> Vec<String> {
-        HmacSource::captured_headers(self)
+        let configured = [
+            Some(&self.header),
+            self.timestamp_header.as_ref(),
+            self.id_header.as_ref(),
+        ];
+        let mut names: Vec<String> = configured
+            .into_iter()
+            .flatten()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        names.extend(CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()));
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+        names
     }
 
-    fn replay_key(&self, delivery: &super::RawDelivery<'_>) -> Option<super::ReplayKey> {
-        HmacSource::replay_key(self, delivery)
+    /// The replay key [`HmacSource::verify`] gives a delivery, worked out again from a logged
+    /// one (its captured headers and body): for deliveries logged before it gave one.
+    fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
+        if self.signs_id() {
+            return None;
+        }
+        let timestamp = match &self.timestamp_header {
+            Some(name) if self.template.contains(&Part::Timestamp) => {
+                delivery.headers.header(name)?.trim()
+            }
+            _ => "",
+        };
+        Some(ReplayKey::signed_content(&self.content(
+            delivery.body,
+            timestamp,
+            "",
+        )))
     }
 
+    /// Whether nothing the signature covers ever makes a captured delivery invalid: no
+    /// delivery id, and no timestamp (or one whose window is turned off).
     fn replays_never_expire(&self) -> bool {
-        HmacSource::replays_never_expire(self)
+        let checks_time = self.template.contains(&Part::Timestamp) && self.tolerance_secs > 0;
+        !self.signs_id() && !checks_time
     }
 }
 

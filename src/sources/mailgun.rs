@@ -65,30 +65,6 @@ impl Mailgun {
         })
     }
 
-    /// Headers play no part: Mailgun signs inside the body.
-    pub fn verify(
-        &self,
-        _headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, Rejection> {
-        let signed = SignatureBlock::read(body)?;
-        check_window(signed.timestamp, now, self.tolerance_secs)?;
-        let content: [&[u8]; 2] = [signed.timestamp_text.as_bytes(), signed.token.as_bytes()];
-        let matched = signed.signatures.iter().any(|signature| {
-            self.secrets
-                .iter()
-                .any(|secret| hmac_sha256_matches(secret, &content, signature))
-        });
-        if !matched {
-            return Err(Rejection::BadSignature);
-        }
-        Ok(Verified {
-            signed_at: Some(signed.timestamp),
-            replay_key: Some(ReplayKey::Token(format!("mailgun-token:{}", signed.token))),
-        })
-    }
-
     /// Signs like Mailgun: `body` is either a whole webhook body (its `signature` replaced) or
     /// a bare `event-data` object (wrapped). Returns the new body; the signature lives in it,
     /// so there are no headers to add. A fresh token per call, as Mailgun does.
@@ -355,13 +331,23 @@ fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
 pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 impl Kind for Mailgun {
-    fn verify(
-        &self,
-        headers: &dyn super::Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<super::Verified, super::Rejection> {
-        Mailgun::verify(self, headers, body, now)
+    /// Headers play no part: Mailgun signs inside the body.
+    fn verify(&self, _headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+        let signed = SignatureBlock::read(body)?;
+        check_window(signed.timestamp, now, self.tolerance_secs)?;
+        let content: [&[u8]; 2] = [signed.timestamp_text.as_bytes(), signed.token.as_bytes()];
+        let matched = signed.signatures.iter().any(|signature| {
+            self.secrets
+                .iter()
+                .any(|secret| hmac_sha256_matches(secret, &content, signature))
+        });
+        if !matched {
+            return Err(Rejection::BadSignature);
+        }
+        Ok(Verified {
+            signed_at: Some(signed.timestamp),
+            replay_key: Some(ReplayKey::Token(format!("mailgun-token:{}", signed.token))),
+        })
     }
 
     fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {

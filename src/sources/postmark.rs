@@ -89,34 +89,6 @@ impl Postmark {
         })
     }
 
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        _body: &[u8],
-        _now: i64,
-    ) -> Result<Verified, Rejection> {
-        let header = headers
-            .header("authorization")
-            .ok_or(Rejection::MissingHeader("Authorization"))?
-            .trim();
-        let (scheme, encoded) = header
-            .split_once(' ')
-            .ok_or(Rejection::MalformedHeader("Authorization"))?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(Rejection::MalformedHeader("Authorization"));
-        }
-        let given = STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| Rejection::MalformedHeader("Authorization"))?;
-        let given: [u8; 32] = Sha256::digest(&given).into();
-        if bool::from(given.ct_eq(&self.expected)) {
-            // Nothing is signed: no time, and nothing that could be replayed only once.
-            Ok(Verified::default())
-        } else {
-            Err(Rejection::BadSignature)
-        }
-    }
-
     /// What Postmark sends: the Basic credentials and a fresh trace id.
     pub fn sign_request(&self, _body: &[u8], _now: i64) -> Vec<(String, String)> {
         let mut credentials = format!("{}:", self.username).into_bytes();
@@ -370,11 +342,30 @@ pub const REGISTRATION: Registration = Registration { name: KIND, build };
 impl Kind for Postmark {
     fn verify(
         &self,
-        headers: &dyn super::Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<super::Verified, super::Rejection> {
-        Postmark::verify(self, headers, body, now)
+        headers: &dyn Headers,
+        _body: &[u8],
+        _now: i64,
+    ) -> Result<Verified, Rejection> {
+        let header = headers
+            .header("authorization")
+            .ok_or(Rejection::MissingHeader("Authorization"))?
+            .trim();
+        let (scheme, encoded) = header
+            .split_once(' ')
+            .ok_or(Rejection::MalformedHeader("Authorization"))?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(Rejection::MalformedHeader("Authorization"));
+        }
+        let given = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| Rejection::MalformedHeader("Authorization"))?;
+        let given: [u8; 32] = Sha256::digest(&given).into();
+        if bool::from(given.ct_eq(&self.expected)) {
+            // Nothing is signed: no time, and nothing that could be replayed only once.
+            Ok(Verified::default())
+        } else {
+            Err(Rejection::BadSignature)
+        }
     }
 
     fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {

@@ -94,47 +94,6 @@ impl SendGrid {
     pub fn uses_test_key(&self) -> bool {
         decode_public_key(TEST_PUBLIC_KEY).is_ok_and(|test| test == self.key)
     }
-
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, Rejection> {
-        // The timestamp is signed as the exact text sent, so that text is what is verified.
-        let timestamp_text = headers
-            .header(TIMESTAMP_HEADER)
-            .ok_or(Rejection::MissingHeader(TIMESTAMP_HEADER))?
-            .trim();
-        let timestamp = timestamp_text
-            .parse::<i64>()
-            .map_err(|_| Rejection::MalformedHeader(TIMESTAMP_HEADER))?;
-        let encoded = headers
-            .header(SIGNATURE_HEADER)
-            .ok_or(Rejection::MissingHeader(SIGNATURE_HEADER))?
-            .trim();
-        let der = STANDARD
-            .decode(encoded)
-            .map_err(|_| Rejection::MalformedHeader(SIGNATURE_HEADER))?;
-        let signature = DerSignature::from_bytes(&der)
-            .map_err(|_| Rejection::MalformedHeader(SIGNATURE_HEADER))?;
-        check_window(timestamp, now, self.tolerance_secs)?;
-        // Multipart verification hashes the two parts in order without copying the body.
-        self.key
-            .multipart_verify(&[timestamp_text.as_bytes(), body], &signature)
-            .map_err(|_| Rejection::BadSignature)?;
-        Ok(Verified {
-            signed_at: Some(timestamp),
-            replay_key: Some(replay_key(timestamp_text, body)),
-        })
-    }
-
-    /// The replay key [`SendGrid::verify`] gives a delivery, worked out again from a logged
-    /// one: for deliveries logged before it gave one.
-    pub fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
-        let timestamp = delivery.headers.header(TIMESTAMP_HEADER)?.trim();
-        Some(replay_key(timestamp, delivery.body))
-    }
 }
 
 /// The window is a day long, and an event without `sg_event_id` (or a batch of unreadable
@@ -395,13 +354,33 @@ fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
 pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 impl Kind for SendGrid {
-    fn verify(
-        &self,
-        headers: &dyn super::Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<super::Verified, super::Rejection> {
-        SendGrid::verify(self, headers, body, now)
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+        // The timestamp is signed as the exact text sent, so that text is what is verified.
+        let timestamp_text = headers
+            .header(TIMESTAMP_HEADER)
+            .ok_or(Rejection::MissingHeader(TIMESTAMP_HEADER))?
+            .trim();
+        let timestamp = timestamp_text
+            .parse::<i64>()
+            .map_err(|_| Rejection::MalformedHeader(TIMESTAMP_HEADER))?;
+        let encoded = headers
+            .header(SIGNATURE_HEADER)
+            .ok_or(Rejection::MissingHeader(SIGNATURE_HEADER))?
+            .trim();
+        let der = STANDARD
+            .decode(encoded)
+            .map_err(|_| Rejection::MalformedHeader(SIGNATURE_HEADER))?;
+        let signature = DerSignature::from_bytes(&der)
+            .map_err(|_| Rejection::MalformedHeader(SIGNATURE_HEADER))?;
+        check_window(timestamp, now, self.tolerance_secs)?;
+        // Multipart verification hashes the two parts in order without copying the body.
+        self.key
+            .multipart_verify(&[timestamp_text.as_bytes(), body], &signature)
+            .map_err(|_| Rejection::BadSignature)?;
+        Ok(Verified {
+            signed_at: Some(timestamp),
+            replay_key: Some(replay_key(timestamp_text, body)),
+        })
     }
 
     fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
@@ -434,8 +413,11 @@ impl Kind for SendGrid {
         CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 
-    fn replay_key(&self, delivery: &super::RawDelivery<'_>) -> Option<super::ReplayKey> {
-        SendGrid::replay_key(self, delivery)
+    /// The replay key [`SendGrid::verify`] gives a delivery, worked out again from a logged
+    /// one: for deliveries logged before it gave one.
+    fn replay_key(&self, delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
+        let timestamp = delivery.headers.header(TIMESTAMP_HEADER)?.trim();
+        Some(replay_key(timestamp, delivery.body))
     }
 }
 

@@ -71,15 +71,25 @@ impl BodySignature {
         })
     }
 
+    /// The header the provider would send, made with the current (first) key.
+    pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
+        self.keys
+            .first()
+            .map(|key| vec![(self.scheme.header.to_owned(), sign_body(key, body))])
+            .unwrap_or_default()
+    }
+}
+
+/// The header value for `body` under `key`.
+pub fn sign_body(key: &Secret, body: &[u8]) -> String {
+    STANDARD.encode(hmac_sha256(key, &[body]))
+}
+
+impl Kind for BodySignature {
     /// Checks the header against every configured key (rotation), comparing decoded bytes in
     /// constant time, so padding and encoding quirks do not matter. `now` is unused: the
     /// scheme signs no time.
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        _now: i64,
-    ) -> Result<Verified, Rejection> {
+    fn verify(&self, headers: &dyn Headers, body: &[u8], _now: i64) -> Result<Verified, Rejection> {
         let value = headers
             .header(self.scheme.header)
             .ok_or(Rejection::MissingHeader(self.scheme.header))?
@@ -101,25 +111,6 @@ impl BodySignature {
         } else {
             Err(Rejection::BadSignature)
         }
-    }
-
-    /// The header the provider would send, made with the current (first) key.
-    pub fn sign_request(&self, body: &[u8], _now: i64) -> Vec<(String, String)> {
-        self.keys
-            .first()
-            .map(|key| vec![(self.scheme.header.to_owned(), sign_body(key, body))])
-            .unwrap_or_default()
-    }
-}
-
-/// The header value for `body` under `key`.
-pub fn sign_body(key: &Secret, body: &[u8]) -> String {
-    STANDARD.encode(hmac_sha256(key, &[body]))
-}
-
-impl Kind for BodySignature {
-    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
-        BodySignature::verify(self, headers, body, now)
     }
 
     fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {

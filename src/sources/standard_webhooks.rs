@@ -63,32 +63,6 @@ impl StandardWebhooks {
             tolerance_secs: settings.tolerance_secs,
         })
     }
-
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, Rejection> {
-        let signed = SignedHeaders::read(headers)?;
-        check_window(signed.timestamp, now, self.tolerance_secs)?;
-        let timestamp = signed.timestamp.to_string();
-        let content: [&[u8]; 5] = [signed.id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
-        // Every (secret, signature) pair is tried, so rotation works from either side.
-        let matched = signed.signatures.iter().any(|signature| {
-            self.secrets
-                .iter()
-                .any(|secret| hmac_sha256_matches(secret, &content, signature))
-        });
-        if matched {
-            Ok(Verified {
-                signed_at: Some(signed.timestamp),
-                replay_key: None,
-            })
-        } else {
-            Err(Rejection::BadSignature)
-        }
-    }
 }
 
 impl StandardWebhooks {
@@ -216,13 +190,25 @@ fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
 pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 impl Kind for StandardWebhooks {
-    fn verify(
-        &self,
-        headers: &dyn super::Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<super::Verified, super::Rejection> {
-        StandardWebhooks::verify(self, headers, body, now)
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+        let signed = SignedHeaders::read(headers)?;
+        check_window(signed.timestamp, now, self.tolerance_secs)?;
+        let timestamp = signed.timestamp.to_string();
+        let content: [&[u8]; 5] = [signed.id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
+        // Every (secret, signature) pair is tried, so rotation works from either side.
+        let matched = signed.signatures.iter().any(|signature| {
+            self.secrets
+                .iter()
+                .any(|secret| hmac_sha256_matches(secret, &content, signature))
+        });
+        if matched {
+            Ok(Verified {
+                signed_at: Some(signed.timestamp),
+                replay_key: None,
+            })
+        } else {
+            Err(Rejection::BadSignature)
+        }
     }
 
     fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {

@@ -97,36 +97,6 @@ impl Stripe {
         })
     }
 
-    /// Checks every (secret, `v1` signature) pair over `{t}.{body}`, then the time window.
-    /// The signature comes first so that a genuine but late delivery is reported as stale and
-    /// a forged one as badly signed.
-    pub fn verify(
-        &self,
-        headers: &dyn Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<Verified, Rejection> {
-        let header = headers
-            .header(SIGNATURE_HEADER)
-            .ok_or(Rejection::MissingHeader(SIGNATURE_HEADER))?;
-        let signed = SignatureHeader::parse(header)?;
-        let timestamp = signed.timestamp.to_string();
-        let content: [&[u8]; 3] = [timestamp.as_bytes(), b".", body];
-        let matched = signed.signatures.iter().any(|signature| {
-            self.secrets
-                .iter()
-                .any(|secret| hmac_sha256_matches(secret, &content, signature))
-        });
-        if !matched {
-            return Err(Rejection::BadSignature);
-        }
-        check_window(signed.timestamp, now, self.tolerance_secs)?;
-        Ok(Verified {
-            signed_at: Some(signed.timestamp),
-            replay_key: None,
-        })
-    }
-
     /// Signs as Stripe does: `t=<now>` and one `v1` per configured secret (during a roll
     /// Stripe signs with both).
     pub fn sign_request(&self, body: &[u8], now: i64) -> Vec<(String, String)> {
@@ -785,13 +755,29 @@ fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
 pub const REGISTRATION: Registration = Registration { name: KIND, build };
 
 impl Kind for Stripe {
-    fn verify(
-        &self,
-        headers: &dyn super::Headers,
-        body: &[u8],
-        now: i64,
-    ) -> Result<super::Verified, super::Rejection> {
-        Stripe::verify(self, headers, body, now)
+    /// Checks every (secret, `v1` signature) pair over `{t}.{body}`, then the time window.
+    /// The signature comes first so that a genuine but late delivery is reported as stale and
+    /// a forged one as badly signed.
+    fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
+        let header = headers
+            .header(SIGNATURE_HEADER)
+            .ok_or(Rejection::MissingHeader(SIGNATURE_HEADER))?;
+        let signed = SignatureHeader::parse(header)?;
+        let timestamp = signed.timestamp.to_string();
+        let content: [&[u8]; 3] = [timestamp.as_bytes(), b".", body];
+        let matched = signed.signatures.iter().any(|signature| {
+            self.secrets
+                .iter()
+                .any(|secret| hmac_sha256_matches(secret, &content, signature))
+        });
+        if !matched {
+            return Err(Rejection::BadSignature);
+        }
+        check_window(signed.timestamp, now, self.tolerance_secs)?;
+        Ok(Verified {
+            signed_at: Some(signed.timestamp),
+            replay_key: None,
+        })
     }
 
     fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
