@@ -9,6 +9,7 @@ use crate::common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
@@ -88,11 +89,24 @@ type Acked = HashMap<String, Vec<String>>;
 /// Posts `count` status changes for `jobs` jobs, `concurrency` at a time, spread over
 /// `clients` in turn; returns what was acknowledged.
 async fn load(clients: &[Arc<Client>], count: usize, jobs: usize, concurrency: usize) -> Acked {
+    let acks = Arc::new((0..clients.len()).map(|_| AtomicUsize::new(0)).collect());
+    load_counting(clients, count, jobs, concurrency, acks).await
+}
+
+/// [`load`], counting in `acks[i]` what `clients[i]` has had acknowledged so far.
+async fn load_counting(
+    clients: &[Arc<Client>],
+    count: usize,
+    jobs: usize,
+    concurrency: usize,
+    acks: Arc<Vec<AtomicUsize>>,
+) -> Acked {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = Vec::new();
     for n in 0..count {
         let client = clients[n % clients.len()].clone();
         let permit = semaphore.clone().acquire_owned().await.unwrap();
+        let acks = acks.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             let job = format!("{}", 5000 + n % jobs);
@@ -105,6 +119,9 @@ async fn load(clients: &[Arc<Client>], count: usize, jobs: usize, concurrency: u
             )
             .await;
             let acked = matches!(&response, Ok(Ok(r)) if r.status().is_success());
+            if acked {
+                acks[n % acks.len()].fetch_add(1, Ordering::SeqCst);
+            }
             (job, id, acked)
         }));
     }
@@ -202,8 +219,16 @@ postgres_tests! {
         let (mut a, mut b) = pair.start_two();
         let clients = [Arc::new(pair.client(&a)), Arc::new(pair.client(&b))];
         let load_clients = clients.clone();
-        let running = tokio::spawn(async move { load(&load_clients, 2_000, 30, 24).await });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let acks: Arc<Vec<AtomicUsize>> = Arc::new(vec![AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let counted = acks.clone();
+        let running =
+            tokio::spawn(async move { load_counting(&load_clients, 2_000, 30, 24, counted).await });
+        // Under load: once A has answered some of its share (it has 1,000 to go through).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while acks[0].load(Ordering::SeqCst) < 50 {
+            assert!(std::time::Instant::now() < deadline, "A answered nothing");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         // SIGKILL: no chance to flush or clean up.
         a.kill9();
         let during = running.await.unwrap();
