@@ -215,8 +215,9 @@ impl PgStore {
         result
     }
 
-    /// Rolls back a failed transaction; a connection that cannot even do that is closed rather
-    /// than handed to the next request.
+    /// Ends a transaction without keeping it — a failed write, or a read-only snapshot that is
+    /// done; a connection that cannot even roll back is closed rather than handed to the next
+    /// request.
     fn abandon(&self, client: Arc<Object>) {
         let rolled_back = self.bridge.run({
             let client = client.clone();
@@ -284,17 +285,21 @@ impl Snapshot<'_> {
                     query::timeline(&***client, &subject, None, after, Direction::Newer, limit)
                         .await
                 }
-                None => Ok(query::oldest_after(&***client, after.map(|c| c.id), limit)
-                    .await?
-                    .into_iter()
-                    .map(|entry| {
-                        let cursor = Cursor {
-                            occurred_micros: 0,
-                            id: entry.id,
-                        };
-                        (cursor, entry)
-                    })
-                    .collect()),
+                None => {
+                    Ok(
+                        query::by_receipt(&***client, after.map(|c| c.id), Direction::Newer, limit)
+                            .await?
+                            .into_iter()
+                            .map(|entry| {
+                                let cursor = Cursor {
+                                    occurred_micros: 0,
+                                    id: entry.id,
+                                };
+                                (cursor, entry)
+                            })
+                            .collect(),
+                    )
+                }
             }
         })?;
         let next = (positioned.len() == limit)
@@ -458,7 +463,10 @@ impl ReadSide for PgStore {
     }
 
     fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        self.read(move |client| async move { query::recent(&**client, before, limit).await })
+        let limit = limit.clamp(1, PageQuery::MAX_LIMIT);
+        self.read(move |client| async move {
+            query::by_receipt(&**client, before, Direction::Older, limit).await
+        })
     }
 
     fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
