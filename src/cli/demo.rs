@@ -6,8 +6,6 @@
 //! events, QuickBooks invoice updates); each is posted through a configured source of that
 //! kind, and skipped with a note while none is configured.
 
-mod story;
-
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -17,7 +15,7 @@ use super::connect::{TlsArgs, base_url};
 use super::source_named;
 use crate::config::Config;
 use crate::sources::{Source, standard_webhooks};
-use story::{Posting, Sender};
+use hooktrail_demo_story::{self as story, Posting, Sender};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -159,4 +157,52 @@ fn post(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::Outcome;
+    use crate::activity::catalog::{CatalogContext, normalize};
+    use crate::sources::kind;
+
+    #[test]
+    fn every_business_app_event_is_a_catalog_event_in_the_past_and_in_order() {
+        let now = Utc::now();
+        let postings = story::lifecycle(now, chrono_tz::America::Chicago);
+        assert!(postings.len() > 40);
+        assert!(postings.windows(2).all(|w| w[0].at <= w[1].at));
+        for posting in postings.iter().filter(|p| p.sender == Sender::BusinessApp) {
+            assert!(posting.at < now, "{}", posting.description);
+            let normalized = normalize(
+                &posting.body,
+                &CatalogContext {
+                    source: "hoops",
+                    event_id: Some("msg_test"),
+                    fallback_time: now,
+                },
+            );
+            let expected_unknown = posting.description == "shipment.label_created";
+            match normalized.outcome {
+                Outcome::Normalized => assert!(!expected_unknown),
+                Outcome::UnknownType { .. } => assert!(expected_unknown),
+                other => panic!("{}: {other:?}", posting.description),
+            }
+            assert_eq!(normalized.entries.len(), 1);
+        }
+    }
+
+    #[test]
+    fn every_sender_posts_through_a_kind_the_gateway_knows() {
+        for sender in [Sender::BusinessApp, Sender::SendGrid, Sender::QuickBooks] {
+            assert!(
+                kind::KINDS
+                    .iter()
+                    .any(|known| known.name == sender.source_kind()),
+                "{sender:?} names kind {:?}, which no source kind registers",
+                sender.source_kind()
+            );
+        }
+        assert_eq!(Sender::BusinessApp.source_kind(), standard_webhooks::KIND);
+    }
 }

@@ -1,7 +1,6 @@
-//! The command line: `hooktrail serve | send | demo | hash-password | verify | reindex | bench`.
+//! The command line: `hooktrail serve | send | demo | hash-password | verify | reindex | prune |
+//! erase | export | backup`. The load generator is its own program, `hooktrail-bench`.
 
-mod bench;
-pub use bench::workload as bench_workload;
 mod connect;
 mod demo;
 mod export;
@@ -41,7 +40,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
+pub enum LogFormat {
     Text,
     Json,
 }
@@ -84,8 +83,6 @@ enum Command {
         #[command(flatten)]
         remote: remote::RemoteArgs,
     },
-    /// Measure intake throughput and latency against a plain handler and commit-per-request.
-    Bench(bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -101,11 +98,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Bench(args) => return bench::run(args).map(|()| ExitCode::SUCCESS),
-        // Needs no config: it only reads stdin.
-        Command::HashPassword => return password::run(),
-        _ => {}
+    // Needs no config: it only reads stdin.
+    if let Command::HashPassword = cli.command {
+        return password::run();
     }
     let config = Config::load(&cli.config)?;
     match cli.command {
@@ -121,7 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Erase { subject, email } => maintenance::erase(&config, subject, email),
         Command::Export(args) => export::run(&config, args),
         Command::Backup { path, remote } => maintenance::backup(&config, &remote, &path),
-        Command::Bench(_) | Command::HashPassword => unreachable!("handled above"),
+        Command::HashPassword => unreachable!("handled above"),
     }
 }
 
@@ -145,7 +140,8 @@ fn source_named<'c>(config: &'c Config, name: &str) -> anyhow::Result<&'c Source
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr, filtered by `HOOKTRAIL_LOG` (default `info`), as text or JSON lines.
+pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The certificate verifier logs a refused certificate as an error of its own; the verb
     // that met it reports the same failure once, with what it was doing.

@@ -399,64 +399,6 @@ fn demo_reports_what_went_to_each_source() {
     assert!(server.terminate().success());
 }
 
-#[test]
-fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, _) = write_config(dir.path(), "");
-    let (ok, out) = run_cli(
-        &config,
-        &[
-            "bench",
-            "--targets",
-            "gateway,per-request,plain",
-            "--connections",
-            "4",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0.2",
-            "--repeat",
-            "2",
-            "--json",
-        ],
-    );
-    assert!(ok, "{out}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let results = report["results"].as_array().unwrap();
-    let cell = |target: &str| {
-        results
-            .iter()
-            .find(|cell| cell["target"] == target)
-            .unwrap_or_else(|| panic!("no {target} cell in {out}"))
-    };
-    assert_eq!(
-        results.len(),
-        3,
-        "one row per cell, the median of its runs: {out}"
-    );
-    for target in ["gateway", "per-request", "plain"] {
-        assert!(cell(target)["acked"].as_u64().unwrap() > 0, "{out}");
-        assert_eq!(cell(target)["errors"], 0, "{out}");
-        assert_eq!(
-            cell(target)["runs_acked_per_sec"].as_array().unwrap().len(),
-            2
-        );
-    }
-    // Read from each gateway's own /metrics: one delivery a commit is what per-request means.
-    assert_eq!(cell("per-request")["commits"]["deliveries_per_commit"], 1.0);
-    let grouped = &cell("gateway")["commits"];
-    assert!(
-        grouped["deliveries_per_commit"].as_f64().unwrap() >= 1.0,
-        "{out}"
-    );
-    assert!(grouped["commit_ms"].as_f64().unwrap() > 0.0, "{out}");
-    assert!(cell("plain").get("commits").is_none(), "{out}");
-    assert!(
-        report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
-        "{out}"
-    );
-}
-
 /// A TLS front for a plain-HTTP gateway, as a reverse proxy terminating https would be: its
 /// certificate (for 127.0.0.1 and localhost) is signed by a throwaway CA that no system
 /// trusts. Returns the https base URL and the CA certificate as PEM.

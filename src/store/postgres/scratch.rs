@@ -1,5 +1,5 @@
 //! Throwaway databases on a PostgreSQL server, for the contract suite, the multi-gateway tests
-//! and `hooktrail bench`: each gets its own, dropped when done.
+//! and `hooktrail-bench`: each gets its own, dropped when done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,5 +1,5 @@
 //! Where an append's time goes on PostgreSQL, phase by phase, summed over every batch: what
-//! `hooktrail bench` reports to explain the shared backend's throughput and latency.
+//! `hooktrail-bench` reports to explain the shared backend's throughput and latency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

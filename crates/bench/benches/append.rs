@@ -1,6 +1,6 @@
 //! The store's write path alone, without HTTP: what one delivery costs the single writer.
 //!
-//! `cargo bench --bench append` appends signed 1 KiB `status.changed` deliveries about 5,000
+//! `cargo bench -p hooktrail-bench --bench append` appends signed 1 KiB `status.changed` deliveries about 5,000
 //! jobs, in commits of 32 (what the gateway's batches settle at with 64 connections), each
 //! commit fsync'd, into a fresh store on the machine's temporary disk. It measures two stretches
 //! — the store's first deliveries, and the same number after 100,000 more — because the cost
@@ -11,10 +11,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use hooktrail::cli::bench_workload::{EVENT_BYTES, JOBS, signing_source, status_changed_event};
 use hooktrail::sources::{RawDelivery, Source};
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{Capture, WriteSide};
+use hooktrail_bench::workload::{EVENT_BYTES, JOBS, signing_source, status_changed_event};
 
 const BATCH: usize = 32;
 const MEASURED: usize = 20_000;

@@ -1,12 +1,12 @@
-//! The intake workload of the benchmarks — `hooktrail bench` over HTTP, and
-//! `cargo bench --bench append` against the store alone — so both measure the same deliveries:
+//! The intake workload of the benchmarks — `hooktrail-bench` over HTTP, and
+//! `cargo bench -p hooktrail-bench --bench append` against the store alone — so both measure the same deliveries:
 //! signed `status.changed` events of [`EVENT_BYTES`], spread over [`JOBS`] jobs.
 
 use anyhow::Context;
 use bytes::Bytes;
 
-use crate::config::Config;
-use crate::sources::Source;
+use hooktrail::config::Config;
+use hooktrail::sources::Source;
 
 /// The configured source every event is signed for and posted to.
 pub const SOURCE_NAME: &str = "bench";

@@ -14,13 +14,13 @@ use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::activity::details::{Amount, EmailMessage, FileInfo, InvoiceInfo, SafeUrl, Text};
-use crate::activity::{Actor, ActorKind, Category, Details, EntryKind, NewEntry, Normalized};
-use crate::activity::{Outcome, Subject, SubjectKind};
-use crate::config::Config;
-use crate::http::session::{Session, SessionCodec};
-use crate::store::redb::RedbStore;
-use crate::store::{Capture, WriteSide};
+use hooktrail::activity::details::{Amount, EmailMessage, FileInfo, InvoiceInfo, SafeUrl, Text};
+use hooktrail::activity::{Actor, ActorKind, Category, Details, EntryKind, NewEntry, Normalized};
+use hooktrail::activity::{Outcome, Subject, SubjectKind};
+use hooktrail::config::Config;
+use hooktrail::http::session::{Session, SessionCodec};
+use hooktrail::store::redb::RedbStore;
+use hooktrail::store::{Capture, WriteSide};
 
 pub const TOTAL_ENTRIES: u64 = 1_000_000;
 /// The histories measured: jobs with this many entries each.
@@ -127,7 +127,7 @@ pub fn session_cookie(config: &Config) -> anyhow::Result<String> {
     let session = Session::staff(user, Utc::now())?;
     Ok(format!(
         "{}={}",
-        crate::http::session::COOKIE_NAME,
+        hooktrail::http::session::COOKIE_NAME,
         codec.seal(&session)
     ))
 }
@@ -222,8 +222,8 @@ fn entry(i: u64, base: DateTime<Utc>) -> anyhow::Result<NewEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::PageQuery;
-    use crate::store::ReadSide;
+    use hooktrail::store::PageQuery;
+    use hooktrail::store::ReadSide;
 
     #[test]
     fn a_small_store_is_shared_out_like_the_full_one() {

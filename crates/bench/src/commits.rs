@@ -14,7 +14,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::HOST;
 use serde::Serialize;
 
-use super::{Connection, REQUEST_TIMEOUT};
+use crate::REQUEST_TIMEOUT;
+use crate::load::Connection;
 
 const BATCH_COUNT: &str = "hooktrail_commit_batch_size_count";
 const BATCH_SUM: &str = "hooktrail_commit_batch_size_sum";

@@ -1,0 +1,33 @@
+//! `hooktrail-bench`: intake and page throughput and latency against the real server, beside
+//! the baselines that explain them. See the library's documentation for what each target is.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hooktrail::cli::{LogFormat, init_logging};
+use hooktrail_bench::BenchArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "hooktrail-bench",
+    version,
+    about = "Measure the gateway's intake and pages against plain handlers.",
+    after_help = "Progress and the servers' own log lines go to stderr; \
+        HOOKTRAIL_LOG=warn hides the latter."
+)]
+struct Cli {
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(LogFormat::Text);
+    match hooktrail_bench::run(cli.args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! What a run found: each cell's summary, the ratios against the baselines and the goals.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use hooktrail::store::postgres::timing::PhaseMillis;
+
+use crate::load::Tally;
+use crate::workload::EVENT_BYTES;
+use crate::{
+    BenchArgs, Cell, GOAL_CONNECTIONS, SERVER_WORKERS, Target, commits, disk, pages, short_count,
+};
+
+#[derive(Debug, Serialize)]
+pub(crate) struct CellResult {
+    pub(crate) target: Target,
+    /// For `pages`: how many entries the job whose page was read has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) history: Option<u64>,
+    pub(crate) connections: u32,
+    pub(crate) acked: u64,
+    pub(crate) acked_per_sec: f64,
+    /// `None` when nothing was acknowledged.
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
+    pub(crate) errors: u64,
+    /// Errors by kind ("HTTP 503", "timeout after 10 s", …).
+    pub(crate) error_kinds: BTreeMap<String, u64>,
+    /// For gateways taking deliveries: what their writer did in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) commits: Option<commits::CommitStats>,
+    /// For gateways on PostgreSQL: mean ms per batch in each phase of its transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) phases: Option<PhaseMillis>,
+    /// With `--repeat`: the throughput of every run, this row being the median one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) runs_acked_per_sec: Vec<f64>,
+}
+
+pub(crate) fn summarize(
+    cell: Cell,
+    connections: u32,
+    tally: Tally,
+    measured: Duration,
+) -> CellResult {
+    let mut latencies = tally.ack_latencies;
+    latencies.sort_unstable();
+    let acked = latencies.len() as u64;
+    let millis = |latency: Duration| latency.as_secs_f64() * 1e3;
+    CellResult {
+        target: cell.target,
+        history: cell.history,
+        connections,
+        acked,
+        acked_per_sec: acked as f64 / measured.as_secs_f64(),
+        p50_ms: percentile(&latencies, 50).map(millis),
+        p99_ms: percentile(&latencies, 99).map(millis),
+        errors: tally.failures.values().sum(),
+        error_kinds: tally
+            .failures
+            .iter()
+            .map(|(failure, count)| (failure.to_string(), *count))
+            .collect(),
+        commits: None,
+        phases: None,
+        runs_acked_per_sec: Vec::new(),
+    }
+}
+
+/// The nearest-rank percentile of sorted samples: the smallest sample that at least
+/// `percent` % of all samples are less than or equal to. Integer arithmetic, so that p99 of
+/// 100 samples is exactly the 99th and not pushed to the 100th by a rounding error.
+pub(crate) fn percentile(sorted: &[Duration], percent: u32) -> Option<Duration> {
+    let count = sorted.len();
+    let rank = (count * percent as usize)
+        .div_ceil(100)
+        .clamp(1, count.max(1));
+    sorted.get(rank - 1).copied()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+#[derive(Serialize)]
+pub(crate) struct Report {
+    pub(crate) duration_secs: f64,
+    pub(crate) warmup_secs: f64,
+    pub(crate) runs_per_cell: u32,
+    pub(crate) server_workers: usize,
+    pub(crate) event_bytes: usize,
+    pub(crate) results: Vec<CellResult>,
+    pub(crate) ratios: Vec<Ratios>,
+    /// Present when `pages` ran.
+    pub(crate) page_ratios: Vec<PageRatios>,
+    /// Present when the gateway ran at 64 connections.
+    pub(crate) goals_at_64_connections: Option<Vec<Goal>>,
+    /// What an fsync costs on the stores' disk; present when a gateway took deliveries.
+    pub(crate) disk: Option<disk::DiskProbe>,
+}
+
+/// How a timeline page compares, at one connection count and job history: with HTTP alone
+/// (`plain-get`), and with the page of the smallest history (1.0 = the page costs the same
+/// however long the job's history).
+#[derive(Debug, Serialize)]
+pub(crate) struct PageRatios {
+    pub(crate) connections: u32,
+    pub(crate) history: u64,
+    pub(crate) pages_per_sec: f64,
+    pub(crate) over_plain_get: Option<f64>,
+    pub(crate) over_smallest_history: Option<f64>,
+}
+
+/// Throughput ratios at one connection count; `None` where a target did not run or acked nothing.
+#[derive(Debug, Serialize)]
+pub(crate) struct Ratios {
+    pub(crate) connections: u32,
+    pub(crate) gateway_over_plain: Option<f64>,
+    pub(crate) gateway_over_per_request: Option<f64>,
+    /// One gateway on PostgreSQL against the same gateway on redb.
+    pub(crate) postgres_over_gateway: Option<f64>,
+    /// Two gateways on one PostgreSQL against one.
+    pub(crate) pair_over_postgres: Option<f64>,
+}
+
+/// One stated performance goal, and whether this run met it (`None`: not measured).
+#[derive(Debug, Serialize)]
+pub(crate) struct Goal {
+    pub(crate) goal: &'static str,
+    pub(crate) measured: Option<f64>,
+    pub(crate) unit: &'static str,
+    pub(crate) met: Option<bool>,
+}
+
+impl Report {
+    pub(crate) fn new(
+        args: &BenchArgs,
+        results: Vec<CellResult>,
+        disk: Option<disk::DiskProbe>,
+    ) -> Report {
+        let ratios = args
+            .connections
+            .iter()
+            .map(|&connections| ratios_at(&results, connections))
+            .collect();
+        let page_ratios = args
+            .connections
+            .iter()
+            .flat_map(|&connections| page_ratios_at(&results, connections))
+            .collect();
+        let goals = (args.connections.contains(&GOAL_CONNECTIONS)
+            && (args.targets.contains(&Target::Gateway)
+                || args.targets.contains(&Target::Postgres)))
+        .then(|| goals_at(&results, GOAL_CONNECTIONS));
+        Report {
+            duration_secs: args.duration.as_secs_f64(),
+            warmup_secs: args.warmup.as_secs_f64(),
+            runs_per_cell: args.repeat,
+            server_workers: SERVER_WORKERS,
+            event_bytes: EVENT_BYTES,
+            results,
+            ratios,
+            page_ratios,
+            goals_at_64_connections: goals,
+            disk,
+        }
+    }
+
+    pub(crate) fn render_text(&self) -> String {
+        let mut out = String::new();
+        self.write_text(&mut out)
+            .map(|()| out)
+            .unwrap_or_else(|err| format!("cannot format the report: {err}\n"))
+    }
+
+    pub(crate) fn write_text(&self, out: &mut String) -> fmt::Result {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let intake = self
+            .results
+            .iter()
+            .any(|cell| !(cell.target.reads_pages() || cell.target == Target::PlainGet));
+        let events = if intake {
+            format!("{}-byte signed status.changed events; ", self.event_bytes)
+        } else {
+            String::new()
+        };
+        let runs = if self.runs_per_cell > 1 {
+            format!(
+                "the median of {} runs per cell (targets taking turns); ",
+                self.runs_per_cell
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "\n{} s measured per cell after {} s warm-up; {runs}{events}{} server workers; \
+             client and servers share {cores} cores.\n",
+            self.duration_secs, self.warmup_secs, self.server_workers
+        )?;
+        self.write_table(out)?;
+        self.write_errors(out)?;
+        self.write_ratios(out)?;
+        self.write_commits(out)?;
+        self.write_phases(out)?;
+        self.write_goals(out)
+    }
+
+    pub(crate) fn write_table(&self, out: &mut String) -> fmt::Result {
+        let repeated = self.runs_per_cell > 1;
+        write!(
+            out,
+            "{:<14} {:>11} {:>11} {:>9} {:>9} {:>8}",
+            "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors"
+        )?;
+        writeln!(out, "{}", if repeated { "   ok/s of the runs" } else { "" })?;
+        for cell in &self.results {
+            write!(
+                out,
+                "{:<14} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
+                cell.name(),
+                cell.connections,
+                cell.acked_per_sec,
+                optional(cell.p50_ms, 2),
+                optional(cell.p99_ms, 2),
+                cell.errors
+            )?;
+            if repeated {
+                let (low, high) = cell
+                    .runs_acked_per_sec
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(low, high), &rate| {
+                        (low.min(rate), high.max(rate))
+                    });
+                if low <= high {
+                    write!(out, "   {low:.0}–{high:.0}")?;
+                }
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_errors(&self, out: &mut String) -> fmt::Result {
+        for cell in self.results.iter().filter(|cell| cell.errors > 0) {
+            let kinds: Vec<String> = cell
+                .error_kinds
+                .iter()
+                .map(|(kind, count)| format!("{kind} ×{count}"))
+                .collect();
+            writeln!(
+                out,
+                "  errors, {} at {}: {}",
+                cell.name(),
+                cell.connections,
+                kinds.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_ratios(&self, out: &mut String) -> fmt::Result {
+        if !self.page_ratios.is_empty() {
+            writeln!(
+                out,
+                "\nTimeline pages ({} entries per page; jobs in one store of {} entries):",
+                hooktrail::http::pages::PAGE_SIZE,
+                pages::TOTAL_ENTRIES
+            )?;
+            writeln!(
+                out,
+                "{:>11} {:>9} {:>10} {:>16} {:>20}",
+                "connections", "history", "pages/s", "pages/plain-get", "vs smallest history"
+            )?;
+            for ratio in &self.page_ratios {
+                writeln!(
+                    out,
+                    "{:>11} {:>9} {:>10.0} {:>16} {:>20}",
+                    ratio.connections,
+                    short_count(ratio.history),
+                    ratio.pages_per_sec,
+                    optional(ratio.over_plain_get, 3),
+                    optional(ratio.over_smallest_history, 2)
+                )?;
+            }
+        }
+        if !self
+            .results
+            .iter()
+            .any(|cell| cell.target == Target::Gateway)
+        {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "\n{:>11} {:>15} {:>21}",
+            "connections", "gateway/plain", "gateway/per-request"
+        )?;
+        for ratios in &self.ratios {
+            writeln!(
+                out,
+                "{:>11} {:>15} {:>21}",
+                ratios.connections,
+                optional(ratios.gateway_over_plain, 2),
+                optional(ratios.gateway_over_per_request, 1)
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The writer's side of the intake numbers: commits, their size and time, and what the
+    /// disk charges for the fsync each one ends with.
+    pub(crate) fn write_commits(&self, out: &mut String) -> fmt::Result {
+        let cells: Vec<(&CellResult, &commits::CommitStats)> = self
+            .results
+            .iter()
+            .filter_map(|cell| Some((cell, cell.commits.as_ref()?)))
+            .collect();
+        if !cells.is_empty() {
+            writeln!(
+                out,
+                "\nGroup commits in the measured window (the gateway's /metrics):"
+            )?;
+            writeln!(
+                out,
+                "{:<14} {:>11} {:>10} {:>13} {:>10} {:>6}",
+                "target", "connections", "commits/s", "per commit", "commit ms", "busy"
+            )?;
+            for (cell, stats) in cells {
+                writeln!(
+                    out,
+                    "{:<14} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}%",
+                    cell.name(),
+                    cell.connections,
+                    stats.commits_per_sec,
+                    stats.deliveries_per_commit,
+                    stats.commit_ms,
+                    stats.busy * 100.0
+                )?;
+            }
+        }
+        if let Some(disk) = &self.disk {
+            writeln!(
+                out,
+                "\nThis disk, write then fdatasync (median): 1 page {:.2} ms; {pages} adjacent pages \
+                 {:.2} ms; {pages} scattered pages {:.2} ms (+{:.3} ms a page).",
+                disk.one_page_ms,
+                disk.adjacent_pages_ms,
+                disk.scattered_pages_ms,
+                disk.per_scattered_page_ms(),
+                pages = disk::PAGES_PER_SYNC,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The shared backend: how it compares with redb, and where its batches spend their time.
+    pub(crate) fn write_phases(&self, out: &mut String) -> fmt::Result {
+        if self
+            .results
+            .iter()
+            .any(|cell| cell.target.postgres_gateways() > 0)
+        {
+            writeln!(
+                out,
+                "\n{:>11} {:>17} {:>22}",
+                "connections", "postgres/gateway", "postgres-pair/postgres"
+            )?;
+            for ratios in &self.ratios {
+                writeln!(
+                    out,
+                    "{:>11} {:>17} {:>22}",
+                    ratios.connections,
+                    optional(ratios.postgres_over_gateway, 2),
+                    optional(ratios.pair_over_postgres, 2)
+                )?;
+            }
+        }
+        let cells: Vec<(&CellResult, &PhaseMillis)> = self
+            .results
+            .iter()
+            .filter_map(|cell| Some((cell, cell.phases.as_ref()?)))
+            .collect();
+        if cells.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "\nWhere a PostgreSQL batch's time goes (mean ms per batch; lock = waiting for the \
+             chain-head row, which other gateways' commits hold):"
+        )?;
+        write!(out, "{:<14} {:>11}", "target", "connections")?;
+        for (phase, _) in cells[0].1.by_phase() {
+            write!(out, " {:>8}", phase.name())?;
+        }
+        writeln!(out)?;
+        for (cell, phases) in cells {
+            write!(out, "{:<14} {:>11}", cell.name(), cell.connections)?;
+            for (_, ms) in phases.by_phase() {
+                write!(out, " {ms:>8.3}")?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_goals(&self, out: &mut String) -> fmt::Result {
+        let Some(goals) = &self.goals_at_64_connections else {
+            return Ok(());
+        };
+        writeln!(out, "\nGoals at {GOAL_CONNECTIONS} connections:")?;
+        for goal in goals {
+            let verdict = match goal.met {
+                Some(true) => "met",
+                Some(false) => "NOT met",
+                None => "not measured",
+            };
+            let measured = goal
+                .measured
+                .map(|value| format!("{value:.2}{}", goal.unit))
+                .unwrap_or_else(|| "-".to_owned());
+            writeln!(out, "  {:<40} {:>10}  {verdict}", goal.goal, measured)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn optional(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| format!("{value:.decimals$}"))
+}
+
+pub(crate) fn find(
+    results: &[CellResult],
+    target: Target,
+    connections: u32,
+) -> Option<&CellResult> {
+    results
+        .iter()
+        .find(|cell| cell.target == target && cell.connections == connections)
+}
+
+impl CellResult {
+    pub(crate) fn name(&self) -> String {
+        Cell {
+            target: self.target,
+            history: self.history,
+        }
+        .to_string()
+    }
+}
+
+pub(crate) fn page_ratios_at(results: &[CellResult], connections: u32) -> Vec<PageRatios> {
+    let pages: Vec<&CellResult> = results
+        .iter()
+        .filter(|cell| cell.target == Target::Pages && cell.connections == connections)
+        .collect();
+    let baseline = find(results, Target::PlainGet, connections)
+        .map(|cell| cell.acked_per_sec)
+        .filter(|rate| *rate > 0.0);
+    let smallest = pages
+        .iter()
+        .min_by_key(|cell| cell.history)
+        .map(|cell| cell.acked_per_sec)
+        .filter(|rate| *rate > 0.0);
+    pages
+        .iter()
+        .filter_map(|cell| {
+            Some(PageRatios {
+                connections,
+                history: cell.history?,
+                pages_per_sec: cell.acked_per_sec,
+                over_plain_get: baseline.map(|rate| cell.acked_per_sec / rate),
+                over_smallest_history: smallest.map(|rate| cell.acked_per_sec / rate),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn throughput_ratio(
+    results: &[CellResult],
+    connections: u32,
+    denominator: Target,
+) -> Option<f64> {
+    ratio_of(results, connections, Target::Gateway, denominator)
+}
+
+/// `numerator`'s acked/s over `denominator`'s, at one connection count.
+pub(crate) fn ratio_of(
+    results: &[CellResult],
+    connections: u32,
+    numerator: Target,
+    denominator: Target,
+) -> Option<f64> {
+    let top = find(results, numerator, connections)?.acked_per_sec;
+    let bottom = find(results, denominator, connections)?.acked_per_sec;
+    (bottom > 0.0).then(|| top / bottom)
+}
+
+pub(crate) fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
+    Ratios {
+        connections,
+        gateway_over_plain: throughput_ratio(results, connections, Target::Plain),
+        gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
+        postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),
+        pair_over_postgres: ratio_of(results, connections, Target::PostgresPair, Target::Postgres),
+    }
+}
+
+/// The gateway's goals: at least half of plain HTTP's throughput, p99 within 5 ms, and ten
+/// times what committing per request achieves.
+pub(crate) fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
+    let at_least = |goal, measured: Option<f64>, unit, floor: f64| Goal {
+        goal,
+        measured,
+        unit,
+        met: measured.map(|value| value >= floor),
+    };
+    let p99 = find(results, Target::Gateway, connections).and_then(|cell| cell.p99_ms);
+    let mut goals = Vec::new();
+    if find(results, Target::Postgres, connections).is_some() {
+        let p99 = find(results, Target::Postgres, connections).and_then(|cell| cell.p99_ms);
+        goals.push(at_least(
+            "postgres throughput >= 0.5 x gateway (redb)",
+            ratio_of(results, connections, Target::Postgres, Target::Gateway),
+            " x",
+            0.5,
+        ));
+        goals.push(Goal {
+            goal: "postgres p99 <= 10 ms",
+            measured: p99,
+            unit: " ms",
+            met: p99.map(|value| value <= 10.0),
+        });
+    }
+    if find(results, Target::Gateway, connections).is_none() {
+        return goals;
+    }
+    let mut gateway_goals = vec![
+        at_least(
+            "gateway throughput >= 0.5 x plain",
+            throughput_ratio(results, connections, Target::Plain),
+            " x",
+            0.5,
+        ),
+        Goal {
+            goal: "gateway p99 <= 5 ms",
+            measured: p99,
+            unit: " ms",
+            met: p99.map(|value| value <= 5.0),
+        },
+        at_least(
+            "gateway throughput >= 10 x per-request",
+            throughput_ratio(results, connections, Target::PerRequest),
+            " x",
+            10.0,
+        ),
+    ];
+    gateway_goals.append(&mut goals);
+    gateway_goals
+}

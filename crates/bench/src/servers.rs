@@ -1,0 +1,236 @@
+//! The servers under test: the gateway (on redb or PostgreSQL) and the plain handlers.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use tokio::task::JoinHandle;
+
+use crate::load::Load;
+use crate::{Cell, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, workload};
+use hooktrail::app::Gateway;
+use hooktrail::config::Config;
+use hooktrail::sources::Source;
+use hooktrail::store::postgres::PgStore;
+use hooktrail::store::postgres::scratch::ScratchDatabase;
+use hooktrail::store::{Storage, Store};
+
+pub(crate) enum RunningServer {
+    Gateway {
+        gateway: Gateway,
+        /// The store's folder, removed after the cell; `None` for the shared page store.
+        data: Option<tempfile::TempDir>,
+    },
+    /// Gateways on one scratch PostgreSQL database, dropped after the cell.
+    Postgres {
+        gateways: Vec<Gateway>,
+        stores: Vec<Arc<PgStore>>,
+        database: Box<ScratchDatabase>,
+    },
+    Plain {
+        addr: SocketAddr,
+        handle: ServerHandle,
+        serving: JoinHandle<std::io::Result<()>>,
+    },
+}
+
+impl RunningServer {
+    /// Where its clients connect, one address per gateway.
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+        match self {
+            RunningServer::Gateway { gateway, .. } => vec![gateway.addr],
+            RunningServer::Postgres { gateways, .. } => gateways.iter().map(|g| g.addr).collect(),
+            RunningServer::Plain { addr, .. } => vec![*addr],
+        }
+    }
+
+    pub(crate) fn postgres_stores(&self) -> Option<Vec<Arc<PgStore>>> {
+        match self {
+            RunningServer::Postgres { stores, .. } => Some(stores.clone()),
+            _ => None,
+        }
+    }
+
+    /// A graceful stop (every client connection is closed by now), then the store's removal.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            RunningServer::Gateway { gateway, data } => {
+                gateway.stop().await?;
+                if let Some(data) = data {
+                    data.close().context("cannot remove the bench store")?;
+                }
+            }
+            RunningServer::Postgres {
+                gateways,
+                stores,
+                database,
+            } => {
+                for gateway in gateways {
+                    gateway.stop().await?;
+                }
+                // Every connection closes before the database is dropped.
+                drop(stores);
+                tokio::task::spawn_blocking(move || drop(database)).await?;
+            }
+            RunningServer::Plain {
+                handle, serving, ..
+            } => {
+                handle.stop(true).await;
+                serving.await??;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The cell's server, and the requests its clients send.
+pub(crate) fn start_server(
+    cell: Cell,
+    source: &Arc<Source>,
+    fixture: Option<&pages::PageFixture>,
+) -> anyhow::Result<(RunningServer, Load)> {
+    let intake = || Load::Intake(source.clone());
+    let page = |history: u64, cookie: Option<String>| Load::Page {
+        path: format!("/jobs/{}", pages::job_id(history)),
+        cookie,
+    };
+    Ok(match cell.target {
+        Target::Gateway => (start_gateway(None)?, intake()),
+        Target::PerRequest => (start_gateway(Some(1))?, intake()),
+        Target::Plain => (start_plain()?, intake()),
+        Target::Postgres | Target::PostgresPair => (
+            start_postgres_gateways(cell.target.postgres_gateways())?,
+            intake(),
+        ),
+        Target::PlainGet => (start_plain()?, page(100, None)),
+        Target::Pages | Target::PagesUncached => {
+            let fixture = fixture.context("the page store was not built")?;
+            let history = cell.history.context("a pages cell without a history")?;
+            let keep_pages = cell.target == Target::Pages;
+            let (server, cookie) = start_pages_gateway(fixture, keep_pages)?;
+            (server, page(history, Some(cookie)))
+        }
+    })
+}
+
+/// The gateway serving the shared page store, and a signed-in session cookie for it.
+pub(crate) fn start_pages_gateway(
+    fixture: &pages::PageFixture,
+    keep_pages: bool,
+) -> anyhow::Result<(RunningServer, String)> {
+    let mut config = gateway_config(Path::new("unused.redb"), None)?;
+    if !keep_pages {
+        config.display.page_cache_mib = 0;
+    }
+    config.auth.session_key = hooktrail::crypto::Secret::new(SESSION_KEY.as_bytes().to_vec());
+    config.auth.users.push(hooktrail::config::UserConfig {
+        username: "bench".to_owned(),
+        password_hash: hooktrail::password::hash("bench")?,
+    });
+    let cookie = pages::session_cookie(&config)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let store: Arc<dyn Store> = fixture.store.clone();
+    let gateway = Gateway::start_with_storage(config, Storage::new(store), listener)?;
+    Ok((
+        RunningServer::Gateway {
+            gateway,
+            data: None,
+        },
+        cookie,
+    ))
+}
+
+/// The gateway on a loopback port with a fresh store; `max_batch` `None` keeps the default.
+pub(crate) fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningServer> {
+    let data = tempfile::Builder::new()
+        .prefix("hooktrail-bench-")
+        .tempdir()?;
+    let config = gateway_config(&data.path().join("bench.redb"), max_batch)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let gateway = Gateway::start(config, listener)?;
+    Ok(RunningServer::Gateway {
+        gateway,
+        data: Some(data),
+    })
+}
+
+/// `count` gateways on one fresh scratch database, each with its own connection pool.
+pub(crate) fn start_postgres_gateways(count: usize) -> anyhow::Result<RunningServer> {
+    let database = ScratchDatabase::create("bench")
+        .context("the postgres targets need a PostgreSQL server (HOOKTRAIL_TEST_DATABASE_URL)")?;
+    let mut gateways = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..count {
+        let config = gateway_config(Path::new("unused.redb"), None)?;
+        let store = Arc::new(PgStore::connect(database.url(), config.storage.pool_size)?);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let storage = Storage::new(store.clone());
+        gateways.push(Gateway::start_with_storage(config, storage, listener)?);
+        stores.push(store);
+    }
+    Ok(RunningServer::Postgres {
+        gateways,
+        stores,
+        database: Box::new(database),
+    })
+}
+
+pub(crate) fn gateway_config(
+    store_path: &Path,
+    max_batch: Option<usize>,
+) -> anyhow::Result<Config> {
+    let store_path = store_path
+        .to_str()
+        .context("the temporary directory's path is not UTF-8")?;
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nworkers = {SERVER_WORKERS}\nshutdown_timeout_secs = 5\n\
+         [storage]\npath = {}\n",
+        toml::Value::String(store_path.to_owned())
+    );
+    if let Some(max_batch) = max_batch {
+        writeln!(text, "max_batch = {max_batch}")?;
+    }
+    text.push_str(&workload::source_toml());
+    // No environment: HOOKTRAIL_… overrides meant for `serve` must not change what is measured.
+    let config = Config::from_toml(&text, Path::new("(bench)"), std::iter::empty())?;
+    Ok(config)
+}
+
+pub(crate) fn start_plain() -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/hooks/{source}", web::post().to(accept_unchecked))
+            .route("/jobs/{id}", web::get().to(fixed_page))
+    })
+    .workers(SERVER_WORKERS)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+    Ok(RunningServer::Plain {
+        addr,
+        handle,
+        serving,
+    })
+}
+
+/// The baseline handler: the body is read in full, as intake must, then dropped unchecked.
+pub(crate) async fn accept_unchecked(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::Accepted().finish()
+}
+
+/// The page baseline: a fixed body, nothing read, nothing rendered.
+pub(crate) async fn fixed_page() -> HttpResponse {
+    static PAGE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| "<p>page</p>".repeat(PLAIN_PAGE_BYTES / 11));
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(PAGE.as_str())
+}

@@ -1,0 +1,64 @@
+//! The program as its users run it: real servers started by it, measured, reported as JSON.
+
+use std::process::Command;
+
+#[test]
+fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hooktrail-bench"))
+        .args([
+            "--targets",
+            "gateway,per-request,plain",
+            "--connections",
+            "4",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--repeat",
+            "2",
+            "--json",
+        ])
+        .env("HOOKTRAIL_LOG", "warn")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let cell = |target: &str| {
+        results
+            .iter()
+            .find(|cell| cell["target"] == target)
+            .unwrap_or_else(|| panic!("no {target} cell in {out}"))
+    };
+    assert_eq!(
+        results.len(),
+        3,
+        "one row per cell, the median of its runs: {out}"
+    );
+    for target in ["gateway", "per-request", "plain"] {
+        assert!(cell(target)["acked"].as_u64().unwrap() > 0, "{out}");
+        assert_eq!(cell(target)["errors"], 0, "{out}");
+        assert_eq!(
+            cell(target)["runs_acked_per_sec"].as_array().unwrap().len(),
+            2
+        );
+    }
+    // Read from each gateway's own /metrics: one delivery a commit is what per-request means.
+    assert_eq!(cell("per-request")["commits"]["deliveries_per_commit"], 1.0);
+    let grouped = &cell("gateway")["commits"];
+    assert!(
+        grouped["deliveries_per_commit"].as_f64().unwrap() >= 1.0,
+        "{out}"
+    );
+    assert!(grouped["commit_ms"].as_f64().unwrap() > 0.0, "{out}");
+    assert!(cell("plain").get("commits").is_none(), "{out}");
+    assert!(
+        report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+}
