@@ -23,6 +23,7 @@ pub use storage::{Backend, DatabaseUrl, StorageConfig};
 
 use crate::crypto::Secret;
 use crate::password;
+use crate::sources::kind::Registration;
 use crate::sources::{KINDS, Source, sendgrid};
 
 /// Every development secret in the committed config contains this marker (in the clear or
@@ -410,7 +411,7 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
             dev.push(format!("{at}.public_key (SendGrid's published test key)"));
         }
         let Some(registration) = crate::sources::kind::registration(&kind) else {
-            let known: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+            let known: Vec<&str> = KINDS.iter().map(Registration::name).collect();
             return Err(key_error(
                 format!("{at}.kind"),
                 format!("unknown source kind {kind:?} (known: {})", known.join(", ")),
@@ -420,7 +421,7 @@ fn build_sources(raw: Vec<toml::Table>, dev: &mut Vec<String>) -> Result<Vec<Sou
             Some(path) => key_error(format!("{at}.{path}"), err.message),
             None => key_error(at.clone(), err.message),
         })?;
-        sources.push(Source::new(name, registration.name, built));
+        sources.push(Source::new(name, built));
     }
     Ok(sources)
 }

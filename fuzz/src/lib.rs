@@ -27,7 +27,7 @@ pub const OTHER_TARGETS: [&str; 3] = ["resend", "catalog", "config"];
 pub fn targets() -> Vec<String> {
     hooktrail::sources::KINDS
         .iter()
-        .map(|kind| kind.name.replace('-', "_"))
+        .map(|kind| kind.name().replace('-', "_"))
         .chain(OTHER_TARGETS.iter().map(|target| (*target).to_owned()))
         .collect()
 }

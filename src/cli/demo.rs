@@ -198,7 +198,7 @@ mod tests {
             assert!(
                 kind::KINDS
                     .iter()
-                    .any(|known| known.name == sender.source_kind()),
+                    .any(|known| known.name() == sender.source_kind()),
                 "{sender:?} names kind {:?}, which no source kind registers",
                 sender.source_kind()
             );

@@ -17,12 +17,12 @@
 use ::hmac::{Hmac, KeyInit, Mac};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Kind, Profile, Registration};
 use super::signing::{Secret, text_secrets};
 use super::{
     DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window,
@@ -323,14 +323,44 @@ impl Encoding {
     }
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, HmacSource::from_settings)
+/// The event catalog with `event_id` as the delivery's dedup id and `sent_at`, else the
+/// receive time, for events without a `timestamp`.
+fn normalize_catalog(
+    delivery: &RawDelivery<'_>,
+    event_id: Option<&str>,
+    sent_at: Option<DateTime<Utc>>,
+) -> Normalized {
+    let ctx = CatalogContext {
+        source: delivery.source,
+        event_id,
+        fallback_time: sent_at.unwrap_or(delivery.received_at),
+    };
+    catalog::normalize(delivery.body, &ctx)
 }
 
+/// What a source without id and timestamp headers makes of a delivery.
+fn normalize_with_defaults(delivery: &RawDelivery<'_>) -> Normalized {
+    normalize_catalog(delivery, None, None)
+}
+
+/// What every `hmac` source shares.
+const PROFILE: Profile = Profile {
+    name: KIND,
+    captured_headers: CAPTURED_HEADERS,
+    normalize: normalize_with_defaults,
+};
+
 /// The `hmac` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: &PROFILE,
+    build: |table| kind::build(table, HmacSource::from_settings),
+};
 
 impl Kind for HmacSource {
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
+    }
+
     fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
         let value = headers
             .header(&self.header)
@@ -395,25 +425,16 @@ impl Kind for HmacSource {
     /// The event catalog. The id header (when configured) is the delivery's dedup id; the
     /// timestamp header, else the receive time, stands in for an event without `timestamp`.
     fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
-        let headers = delivery.headers;
-        let event_id = self
-            .id_header
-            .as_deref()
-            .and_then(|name| headers.header(name))
-            .map(str::trim)
-            .filter(|id| !id.is_empty());
-        let sent_at = self
-            .timestamp_header
-            .as_deref()
-            .and_then(|name| headers.header(name))
-            .and_then(|ts| ts.trim().parse::<i64>().ok())
-            .and_then(|ts| DateTime::from_timestamp(ts, 0));
-        let ctx = CatalogContext {
-            source: delivery.source,
-            event_id,
-            fallback_time: sent_at.unwrap_or(delivery.received_at),
+        let header = |name: &Option<String>| {
+            name.as_deref()
+                .and_then(|name| delivery.headers.header(name))
+                .map(str::trim)
         };
-        catalog::normalize(delivery.body, &ctx)
+        let event_id = header(&self.id_header).filter(|id| !id.is_empty());
+        let sent_at = header(&self.timestamp_header)
+            .and_then(|ts| ts.parse::<i64>().ok())
+            .and_then(|ts| DateTime::from_timestamp(ts, 0));
+        normalize_catalog(delivery, event_id, sent_at)
     }
 
     fn sign(

@@ -14,11 +14,16 @@ use crate::activity::Normalized;
 
 /// What a configured source of one kind does.
 pub trait Kind: Send + Sync {
+    /// What every source of this kind shares, whatever its settings.
+    fn profile(&self) -> &'static Profile;
+
     /// Checks the delivery's signature over the exact raw bytes, at `now` (Unix seconds).
     fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection>;
 
     /// The delivery's entries: total and deterministic (reindex relies on it).
-    fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized;
+    fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
+        (self.profile().normalize)(delivery)
+    }
 
     /// Signs `body` as the provider would at `now`: for `hooktrail send`, the demo, the
     /// benchmark and the tests. `signing_key` is for schemes that sign with a private key.
@@ -30,7 +35,10 @@ pub trait Kind: Send + Sync {
 
     /// The request headers kept with each delivery: what the normalizer reads, and what would
     /// let someone re-check the signature later.
-    fn captured_headers(&self) -> Vec<String>;
+    fn captured_headers(&self) -> Vec<String> {
+        let names = self.profile().captured_headers;
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
 
     /// The replay key verification gives a logged delivery, worked out again from it.
     fn replay_key(&self, _delivery: &RawDelivery<'_>) -> Option<ReplayKey> {
@@ -49,12 +57,29 @@ pub trait Kind: Send + Sync {
     }
 }
 
-/// A kind's entry in [`KINDS`].
-pub struct Registration {
+/// What every source of a kind shares. [`Kind::normalize`] and [`Kind::captured_headers`]
+/// are these unless a kind's settings change them (`hmac`'s configured headers do).
+pub struct Profile {
     /// Its `kind = "…"` in the config.
     pub name: &'static str,
+    /// The request headers kept with each delivery.
+    pub captured_headers: &'static [&'static str],
+    /// The delivery's entries.
+    pub normalize: fn(&RawDelivery<'_>) -> Normalized,
+}
+
+/// A kind's entry in [`KINDS`].
+pub struct Registration {
+    pub profile: &'static Profile,
     /// Builds a source from its `[[sources]]` table (without `name` and `kind`).
     pub build: fn(toml::Table) -> Result<Box<dyn Kind>, SettingsError>,
+}
+
+impl Registration {
+    /// Its `kind = "…"` in the config.
+    pub fn name(&self) -> &'static str {
+        self.profile.name
+    }
 }
 
 /// Every kind the gateway knows.
@@ -71,7 +96,7 @@ pub const KINDS: &[Registration] = &[
 
 /// The registration of `name`, if it is a kind.
 pub fn registration(name: &str) -> Option<&'static Registration> {
-    KINDS.iter().find(|kind| kind.name == name)
+    KINDS.iter().find(|kind| kind.name() == name)
 }
 
 /// Why a source's settings were refused: the key (a path within the table; `None` for the
@@ -124,7 +149,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_registered_once_under_its_name() {
-        let mut names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+        let mut names: Vec<&str> = KINDS.iter().map(Registration::name).collect();
         let count = names.len();
         names.sort_unstable();
         names.dedup();

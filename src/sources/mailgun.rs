@@ -14,7 +14,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
     unix_time,
 };
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Kind, Profile, Registration};
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
@@ -323,14 +323,24 @@ fn rejection_reason(data: &Map<String, Value>) -> Option<String> {
         .or_else(|| reject.and_then(|r| text_of(r.get("description"))))
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, Mailgun::from_settings)
-}
+/// What every `mailgun` source shares.
+const PROFILE: Profile = Profile {
+    name: KIND,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+};
 
 /// The `mailgun` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: &PROFILE,
+    build: |table| kind::build(table, Mailgun::from_settings),
+};
 
 impl Kind for Mailgun {
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
+    }
+
     /// Headers play no part: Mailgun signs inside the body.
     fn verify(&self, _headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
         let signed = SignatureBlock::read(body)?;
@@ -350,10 +360,6 @@ impl Kind for Mailgun {
         })
     }
 
-    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
-        normalize(delivery)
-    }
-
     fn sign(
         &self,
         body: &[u8],
@@ -369,10 +375,6 @@ impl Kind for Mailgun {
     fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
         let _ = (body, now, id);
         Err(kind::id_in_body(KIND, "`event-data.id`"))
-    }
-
-    fn captured_headers(&self) -> Vec<String> {
-        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 }
 

@@ -193,12 +193,12 @@ pub struct Signed {
 }
 
 impl Source {
-    /// A source named `name` of the kind registered as `kind_name`, built from its settings.
-    pub fn new(name: String, kind_name: &'static str, kind: Box<dyn Kind>) -> Source {
+    /// A source named `name`, of the kind `kind` was built as.
+    pub fn new(name: String, kind: Box<dyn Kind>) -> Source {
         let captured_headers = kind.captured_headers();
         Source {
             name,
-            kind_name,
+            kind_name: kind.profile().name,
             kind,
             captured_headers,
         }

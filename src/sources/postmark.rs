@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use super::email::{
     EmailCallback, SUBJECT_KEY, UnknownEmailEvent, correlation_keys, subjects_from, text_of,
 };
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Kind, Profile, Registration};
 use super::signing::Secret;
 use super::{Headers, RawDelivery, Rejection, Verified};
 use crate::activity::catalog::parse_time;
@@ -332,14 +332,24 @@ fn unknown(
     }
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, Postmark::from_settings)
-}
+/// What every `postmark` source shares.
+const PROFILE: Profile = Profile {
+    name: KIND,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+};
 
 /// The `postmark` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: &PROFILE,
+    build: |table| kind::build(table, Postmark::from_settings),
+};
 
 impl Kind for Postmark {
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
+    }
+
     fn verify(
         &self,
         headers: &dyn Headers,
@@ -368,10 +378,6 @@ impl Kind for Postmark {
         }
     }
 
-    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
-        normalize(delivery)
-    }
-
     fn sign(
         &self,
         body: &[u8],
@@ -390,10 +396,6 @@ impl Kind for Postmark {
             }
         }
         Ok(kind::with_headers(headers, body))
-    }
-
-    fn captured_headers(&self) -> Vec<String> {
-        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 }
 

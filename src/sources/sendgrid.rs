@@ -29,7 +29,7 @@ use super::email::{
     EmailCallback, SUBJECT_KEY, SUMMARY_MAX_CHARS, UnknownEmailEvent, correlation_keys,
     literal_kind, subjects_from, text_of, unix_time,
 };
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Kind, Profile, Registration};
 use super::{Headers, RawDelivery, Rejection, ReplayKey, Verified, check_window};
 use crate::activity::details::{EmailStatus, SafeUrl};
 use crate::activity::entry::one_line;
@@ -346,14 +346,24 @@ fn first_text(fields: &Map<String, Value>, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|key| text_of(fields.get(*key)))
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, SendGrid::from_settings)
-}
+/// What every `sendgrid` source shares.
+const PROFILE: Profile = Profile {
+    name: KIND,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+};
 
 /// The `sendgrid` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: &PROFILE,
+    build: |table| kind::build(table, SendGrid::from_settings),
+};
 
 impl Kind for SendGrid {
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
+    }
+
     fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
         // The timestamp is signed as the exact text sent, so that text is what is verified.
         let timestamp_text = headers
@@ -383,10 +393,6 @@ impl Kind for SendGrid {
         })
     }
 
-    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
-        normalize(delivery)
-    }
-
     fn sign(
         &self,
         body: &[u8],
@@ -407,10 +413,6 @@ impl Kind for SendGrid {
     fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
         let _ = (body, now, id);
         Err(kind::id_in_body(KIND, "each event's `sg_event_id`"))
-    }
-
-    fn captured_headers(&self) -> Vec<String> {
-        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 
     /// The replay key [`SendGrid::verify`] gives a delivery, worked out again from a logged

@@ -8,9 +8,8 @@ pub use crate::crypto::{Secret, hmac_sha256, hmac_sha256_matches};
 
 use serde::Deserialize;
 
-use super::kind::{self, Kind};
-use super::{Headers, RawDelivery, Rejection, Signed, Verified};
-use crate::activity::Normalized;
+use super::kind::{self, Kind, Profile};
+use super::{Headers, Rejection, Signed, Verified};
 
 /// Keys given as text and used as their UTF-8 bytes (QuickBooks, Xero, Stripe, Mailgun, …):
 /// trimmed (whitespace from copying a key is never part of it), never empty. Errors name the
@@ -39,10 +38,8 @@ pub struct BodySignature {
 /// What sets one body-signature kind apart from the other.
 #[derive(Clone, Copy)]
 pub struct BodyScheme {
-    pub kind: &'static str,
+    pub profile: &'static Profile,
     pub header: &'static str,
-    pub captured_headers: &'static [&'static str],
-    pub normalize: fn(&RawDelivery<'_>) -> Normalized,
     /// Whether every answer must have an empty body (Xero).
     pub empty_responses: bool,
 }
@@ -86,6 +83,10 @@ pub fn sign_body(key: &Secret, body: &[u8]) -> String {
 }
 
 impl Kind for BodySignature {
+    fn profile(&self) -> &'static Profile {
+        self.scheme.profile
+    }
+
     /// Checks the header against every configured key (rotation), comparing decoded bytes in
     /// constant time, so padding and encoding quirks do not matter. `now` is unused: the
     /// scheme signs no time.
@@ -113,10 +114,6 @@ impl Kind for BodySignature {
         }
     }
 
-    fn normalize(&self, delivery: &RawDelivery<'_>) -> Normalized {
-        (self.scheme.normalize)(delivery)
-    }
-
     fn sign(&self, body: &[u8], now: i64, _signing_key: Option<&str>) -> Result<Signed, String> {
         Ok(kind::with_headers(self.sign_request(body, now), body))
     }
@@ -125,16 +122,8 @@ impl Kind for BodySignature {
         Err(format!(
             "a {} delivery has no id: each change in it is deduplicated on what it says \
              (entity, operation, time), so send the same file again to send a duplicate",
-            self.scheme.kind
+            self.scheme.profile.name
         ))
-    }
-
-    fn captured_headers(&self) -> Vec<String> {
-        self.scheme
-            .captured_headers
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect()
     }
 
     fn wants_empty_responses(&self) -> bool {

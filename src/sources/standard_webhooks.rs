@@ -7,7 +7,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use chrono::DateTime;
 use serde::Deserialize;
 
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Kind, Profile, Registration};
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::Normalized;
@@ -182,14 +182,24 @@ pub fn normalize(delivery: &RawDelivery<'_>) -> Normalized {
         .unwrap_or_else(|| catalog::normalize_value(body, &ctx))
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, StandardWebhooks::from_settings)
-}
+/// What every `standard-webhooks` source shares.
+const PROFILE: Profile = Profile {
+    name: KIND,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+};
 
 /// The `standard-webhooks` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: &PROFILE,
+    build: |table| kind::build(table, StandardWebhooks::from_settings),
+};
 
 impl Kind for StandardWebhooks {
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
+    }
+
     fn verify(&self, headers: &dyn Headers, body: &[u8], now: i64) -> Result<Verified, Rejection> {
         let signed = SignedHeaders::read(headers)?;
         check_window(signed.timestamp, now, self.tolerance_secs)?;
@@ -211,10 +221,6 @@ impl Kind for StandardWebhooks {
         }
     }
 
-    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
-        normalize(delivery)
-    }
-
     fn sign(
         &self,
         body: &[u8],
@@ -229,10 +235,6 @@ impl Kind for StandardWebhooks {
             self.sign_request_with_id(body, now, id),
             body,
         ))
-    }
-
-    fn captured_headers(&self) -> Vec<String> {
-        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 }
 

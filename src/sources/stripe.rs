@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::lenient;
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Kind, Profile, Registration};
 use super::signing::{Secret, hmac_sha256, hmac_sha256_matches, text_secrets};
 use super::{DEFAULT_TOLERANCE_SECS, Headers, RawDelivery, Rejection, Verified, check_window};
 use crate::activity::catalog::parse_time;
@@ -747,14 +747,24 @@ fn minor_unit_exponent(currency: Currency) -> u32 {
     }
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, Stripe::from_settings)
-}
+/// What every `stripe` source shares.
+const PROFILE: Profile = Profile {
+    name: KIND,
+    captured_headers: CAPTURED_HEADERS,
+    normalize,
+};
 
 /// The `stripe` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: &PROFILE,
+    build: |table| kind::build(table, Stripe::from_settings),
+};
 
 impl Kind for Stripe {
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
+    }
+
     /// Checks every (secret, `v1` signature) pair over `{t}.{body}`, then the time window.
     /// The signature comes first so that a genuine but late delivery is reported as stale and
     /// a forged one as badly signed.
@@ -780,10 +790,6 @@ impl Kind for Stripe {
         })
     }
 
-    fn normalize(&self, delivery: &super::RawDelivery<'_>) -> crate::activity::Normalized {
-        normalize(delivery)
-    }
-
     fn sign(
         &self,
         body: &[u8],
@@ -796,10 +802,6 @@ impl Kind for Stripe {
     fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {
         let _ = (body, now, id);
         Err(kind::id_in_body(KIND, "the event's `id`, evt_…"))
-    }
-
-    fn captured_headers(&self) -> Vec<String> {
-        CAPTURED_HEADERS.iter().map(|h| (*h).to_owned()).collect()
     }
 }
 

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::RawDelivery;
 use super::json::lenient;
-use super::kind::{self, Kind, Registration, SettingsError};
+use super::kind::{self, Profile, Registration};
 use super::signing::{BodyScheme, BodySignature, KeysOnly};
 use crate::activity::details::{AccountingEvent, Text};
 use crate::activity::entry::one_line;
@@ -39,10 +39,12 @@ pub const CAPTURED_HEADERS: &[&str] = &[SIGNATURE_HEADER, "content-type", "user-
 const SIGNATURE_HEADER: &str = "x-xero-signature";
 
 const SCHEME: BodyScheme = BodyScheme {
-    kind: KIND,
+    profile: &Profile {
+        name: KIND,
+        captured_headers: CAPTURED_HEADERS,
+        normalize,
+    },
     header: SIGNATURE_HEADER,
-    captured_headers: CAPTURED_HEADERS,
-    normalize,
     empty_responses: true,
 };
 
@@ -320,15 +322,15 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-fn build(table: toml::Table) -> Result<Box<dyn Kind>, SettingsError> {
-    kind::build(table, from_settings)
-}
-
 /// The `xero` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration { name: KIND, build };
+pub const REGISTRATION: Registration = Registration {
+    profile: SCHEME.profile,
+    build: |table| kind::build(table, from_settings),
+};
 
 #[cfg(test)]
 mod tests {
+    use super::kind::Kind;
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use chrono::TimeZone;
