@@ -166,7 +166,7 @@ impl EntryId {
         self.0.0
     }
 
-    pub fn from_u128(raw: u128) -> Self {
+    pub const fn from_u128(raw: u128) -> Self {
         EntryId(Ulid(raw))
     }
 }

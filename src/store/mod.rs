@@ -28,7 +28,7 @@ use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
 use crate::config::{Backend, StorageConfig};
 use crate::sources::{RawDelivery, ReplayKey};
 
-pub use cursor::Cursor;
+pub use cursor::{ChangeCursor, Cursor};
 pub use json::{from_json, to_json};
 
 /// A verified delivery on its way into the log, normalized and hashed already. Both are pure
@@ -180,6 +180,14 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// An entry new to a subject's timeline or changed on it, as it reads now, and where the
+/// change sits among the subject's changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub cursor: ChangeCursor,
+    pub entry: Entry,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainReport {
     Intact {
@@ -328,6 +336,20 @@ pub trait ReadSide: Send + Sync {
     fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError>;
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
+
+    /// What became new or changed on a subject's timeline after `after`, oldest change first,
+    /// at most `limit` (clamped like a page): each entry as it reads now. An entry changed
+    /// twice is there twice. O(limit): what a live timeline reads as changes arrive.
+    fn subject_changes(
+        &self,
+        subject: &Subject,
+        after: ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError>;
+
+    /// Where the subject's changes stand: a live timeline that starts here, from a page read
+    /// after this call, misses nothing (it may see an entry the page already shows). O(log n).
+    fn latest_change(&self, subject: &Subject) -> Result<ChangeCursor, StoreError>;
 
     /// The oldest entry of a subject's timeline, if it has any. Costs O(1): pages use it for
     /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.

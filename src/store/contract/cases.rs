@@ -8,7 +8,7 @@ use crate::activity::details::EmailStatus;
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Normalized, Outcome, Subject};
 use crate::sources::{RawDelivery, ReplayKey};
-use crate::store::{Appended, Capture, ChainReport, PageQuery, Reread};
+use crate::store::{Appended, Capture, ChainReport, Change, ChangeCursor, PageQuery, Reread};
 
 pub fn a_batch_is_stored_with_gap_free_seqs_and_dedup(fixture: &mut Fixture) {
     let store = fixture.store();
@@ -712,4 +712,93 @@ pub fn sign_outs_are_kept_until_every_session_they_cover_expired(fixture: &mut F
     assert_eq!(store.revocations(at(200)).unwrap(), [everywhere]);
     fixture.reopen();
     assert!(fixture.store().revocations(at(600)).unwrap().is_empty());
+}
+
+pub fn changes_follow_new_entries_late_attachments_and_email_status_in_commit_order(
+    fixture: &mut Fixture,
+) {
+    let store = fixture.store();
+    let job: Subject = "job:7".parse().unwrap();
+    let changes = |after: ChangeCursor| store.subject_changes(&job, after, 50).unwrap();
+    let kinds = |changes: &[Change]| -> Vec<String> {
+        changes
+            .iter()
+            .map(|change| change.entry.kind.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(store.latest_change(&job).unwrap(), ChangeCursor::START);
+
+    // A callback before its email: unmatched, no change on the job yet.
+    store
+        .append(&[callback("ev1", "sg-1", EmailStatus::Delivered, 5)])
+        .unwrap();
+    assert!(changes(ChangeCursor::START).is_empty());
+
+    // The email arrives (late in time: it happened before the status change below, which
+    // was received first): it and the callback it attaches are changes of its delivery.
+    store.append(&[single("s1", "job:7", 50)]).unwrap();
+    let opened_at = store.latest_change(&job).unwrap();
+    store.append(&[email_sent("m1", "job:7", "sg-1")]).unwrap();
+    let after_email = changes(opened_at);
+    assert_eq!(kinds(&after_email), ["email.delivered", "email.sent"]);
+    assert!(
+        after_email
+            .iter()
+            .all(|c| c.cursor.seq == after_email[0].cursor.seq)
+    );
+    assert!(after_email.windows(2).all(|w| w[0].cursor < w[1].cursor));
+    let email = &after_email[1].entry;
+    assert_eq!(
+        email.delivery_status.as_ref().unwrap().current,
+        Some(EmailStatus::Delivered)
+    );
+
+    // A later callback changes the email again: the email is a change once more, as it now
+    // reads, and so is the callback's own row.
+    let before_open = store.latest_change(&job).unwrap();
+    assert_eq!(before_open, after_email[1].cursor);
+    store
+        .append(&[callback("ev2", "sg-1", EmailStatus::Opened, 9)])
+        .unwrap();
+    let after_open = changes(before_open);
+    assert_eq!(kinds(&after_open), ["email.sent", "email.opened"]);
+    let reread = after_open.iter().find(|c| c.entry.id == email.id).unwrap();
+    assert_eq!(
+        reread.entry.delivery_status.as_ref().unwrap().current,
+        Some(EmailStatus::Opened)
+    );
+
+    // From the start, everything once per change, in order; resuming from any cursor gives
+    // exactly the rest; a limit cuts the list, never a change in half.
+    let all = changes(ChangeCursor::START);
+    assert_eq!(all.len(), 5);
+    for (i, change) in all.iter().enumerate() {
+        assert_eq!(changes(change.cursor), all[i + 1..]);
+    }
+    assert_eq!(
+        store.subject_changes(&job, ChangeCursor::START, 2).unwrap(),
+        all[..2]
+    );
+    let other: Subject = "job:8".parse().unwrap();
+    assert!(
+        store
+            .subject_changes(&other, ChangeCursor::START, 50)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Reindex, reading every delivery again, rebuilds the same changes, cursors included.
+    let logged = [
+        callback("ev1", "sg-1", EmailStatus::Delivered, 5),
+        single("s1", "job:7", 50),
+        email_sent("m1", "job:7", "sg-1"),
+        callback("ev2", "sg-1", EmailStatus::Opened, 9),
+    ];
+    let next = std::sync::Mutex::new(logged.iter());
+    let in_seq_order = |_: &RawDelivery<'_>| {
+        let capture = next.lock().unwrap().next()?;
+        Some(capture.normalized.clone().into())
+    };
+    store.reindex(&in_seq_order).unwrap();
+    assert_eq!(changes(ChangeCursor::START), all);
 }

@@ -120,6 +120,7 @@ contract!(
     exports_read_oldest_first_in_pages_that_cover_everything_once,
     deliveries_read_in_seq_order_from_any_point,
     sign_outs_are_kept_until_every_session_they_cover_expired,
+    changes_follow_new_entries_late_attachments_and_email_status_in_commit_order,
 );
 
 /// The same deliveries, appended to each backend, give the same entries — ids included — and

@@ -34,9 +34,9 @@ use super::chain::ChainWalk;
 use super::project::{self, ChainHead};
 use super::stamps::SubjectStamps;
 use super::{
-    Appended, BackupReport, Capture, ChainReport, ChangeFeed, Cursor, ErasureReport, Page,
-    PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError, StoredDelivery,
-    WriteSide,
+    Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
+    ErasureReport, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError,
+    StoredDelivery, WriteSide,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
@@ -451,6 +451,23 @@ impl ReadSide for PgStore {
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
         self.read(move |client| async move { query::entry(&**client, id).await })
+    }
+
+    fn subject_changes(
+        &self,
+        subject: &Subject,
+        after: ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let subject = subject.clone();
+        self.read(move |client| async move {
+            query::subject_changes(&**client, &subject, after, limit).await
+        })
+    }
+
+    fn latest_change(&self, subject: &Subject) -> Result<ChangeCursor, StoreError> {
+        let subject = subject.clone();
+        self.read(move |client| async move { query::latest_change(&**client, &subject).await })
     }
 
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {

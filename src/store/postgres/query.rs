@@ -5,9 +5,11 @@
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
-use super::rows::{DELIVERY_COLUMNS, delivery_from, entry_from, id_bytes, id_from, seq_to_sql};
+use super::rows::{
+    DELIVERY_COLUMNS, delivery_from, entry_from, id_bytes, id_from, seq_from_sql, seq_to_sql,
+};
 use crate::activity::{Entry, EntryId, Subject};
-use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
+use crate::store::{Change, ChangeCursor, Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -98,6 +100,63 @@ pub async fn subject_entries(
         entries: rows.into_iter().map(|(_, entry)| entry).collect(),
         next,
     })
+}
+
+/// A subject's changes after `after`, oldest first: one range of the changes key, each entry
+/// and its roll-up joined by key.
+pub async fn subject_changes(
+    client: &impl GenericClient,
+    subject: &Subject,
+    after: ChangeCursor,
+    limit: usize,
+) -> Result<Vec<Change>, StoreError> {
+    let limit = limit.clamp(1, PageQuery::MAX_LIMIT) as i64;
+    let rows = client
+        .query(
+            "SELECT c.seq, c.entry_id, e.entry, s.status FROM subject_changes c \
+             JOIN entries e ON e.id = c.entry_id \
+             LEFT JOIN email_status s ON s.entry_id = c.entry_id \
+             WHERE c.subject = $1 AND (c.seq, c.entry_id) > ($2, $3) \
+             ORDER BY c.seq, c.entry_id LIMIT $4",
+            &[
+                &subject.key(),
+                &seq_to_sql(after.seq)?,
+                &id_bytes(after.id),
+                &limit,
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let cursor = ChangeCursor {
+                seq: seq_from_sql(row.try_get(0)?)?,
+                id: id_from(row.try_get(1)?)?,
+            };
+            let entry = entry_from(row.try_get(2)?, row.try_get(3)?)?;
+            Ok(Change { cursor, entry })
+        })
+        .collect()
+}
+
+/// The subject's latest change: the last row of its range.
+pub async fn latest_change(
+    client: &impl GenericClient,
+    subject: &Subject,
+) -> Result<ChangeCursor, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT seq, entry_id FROM subject_changes WHERE subject = $1 \
+             ORDER BY seq DESC, entry_id DESC LIMIT 1",
+            &[&subject.key()],
+        )
+        .await?;
+    match row {
+        Some(row) => Ok(ChangeCursor {
+            seq: seq_from_sql(row.try_get(0)?)?,
+            id: id_from(row.try_get(1)?)?,
+        }),
+        None => Ok(ChangeCursor::START),
+    }
 }
 
 const ENTRY_WITH_STATUS: &str = "SELECT e.entry, s.status FROM entries e \

@@ -9,11 +9,18 @@ use crate::store::StoreError;
 
 /// Every migration, in order: (version, name, SQL). Versions are never reused or edited; a
 /// change is a new file.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "subject changes",
+        include_str!("../../../migrations/postgres/0002_subject_changes.sql"),
+    ),
+];
 
 /// The advisory lock migrations take (`hooktrail` in ASCII): held to the end of their
 /// transaction only.

@@ -62,6 +62,7 @@ struct Writes {
     /// Ids whose cached entry is to be written.
     entries: BTreeSet<EntryId>,
     timelines: Vec<(String, i16, i64, EntryId)>,
+    changes: Vec<(String, i64, EntryId)>,
     links: BTreeSet<String>,
     unmatched: BTreeSet<EntryId>,
     pending_taken: BTreeSet<String>,
@@ -325,6 +326,7 @@ struct Statements {
     dedup: (Vec<String>, Vec<String>, Vec<i64>),
     entries: (Vec<Vec<u8>>, Vec<Vec<u8>>),
     timelines: (Vec<String>, Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
+    changes: (Vec<String>, Vec<i64>, Vec<Vec<u8>>),
     links: (Vec<String>, Vec<Vec<u8>>, Vec<Vec<u8>>),
     unmatched_on: Vec<Vec<u8>>,
     unmatched_off: Vec<Vec<u8>>,
@@ -367,6 +369,11 @@ impl Statements {
             out.timelines.2.push(occurred);
             out.timelines.3.push(id_bytes(id));
         }
+        for (subject, seq, id) in writes.changes {
+            out.changes.0.push(subject);
+            out.changes.1.push(seq);
+            out.changes.2.push(id_bytes(id));
+        }
         for id in writes.unmatched {
             match tables.unmatched.get(&id) {
                 Some(true) => out.unmatched_on.push(id_bytes(id)),
@@ -401,6 +408,7 @@ impl Statements {
             && self.dedup.0.is_empty()
             && self.entries.0.is_empty()
             && self.timelines.0.is_empty()
+            && self.changes.0.is_empty()
             && self.links.0.is_empty()
             && self.unmatched_on.is_empty()
             && self.unmatched_off.is_empty()
@@ -425,6 +433,7 @@ impl Statements {
             (!self.dedup.0.is_empty(), sql::DEDUP),
             (!self.entries.0.is_empty(), sql::ENTRIES),
             (!self.timelines.0.is_empty(), sql::TIMELINES),
+            (!self.changes.0.is_empty(), sql::CHANGES),
             (!self.links.0.is_empty(), sql::LINKS),
             (!self.unmatched_on.is_empty(), sql::UNMATCHED_ON),
             (!self.unmatched_off.is_empty(), sql::UNMATCHED_OFF),
@@ -466,6 +475,10 @@ impl Statements {
                 &self.timelines.2,
                 &self.timelines.3,
             ],
+        );
+        run(
+            sql::CHANGES,
+            vec![&self.changes.0, &self.changes.1, &self.changes.2],
         );
         run(
             sql::LINKS,
@@ -534,6 +547,8 @@ mod sql {
     pub const TIMELINES: &str = "INSERT INTO subject_timelines (subject, lane, occurred, entry_id) \
          SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bytea[]) \
          ON CONFLICT DO NOTHING";
+    pub const CHANGES: &str = "INSERT INTO subject_changes (subject, seq, entry_id) \
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT DO NOTHING";
     pub const LINKS: &str = "INSERT INTO links (key, entry_id, target) \
          SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
          ON CONFLICT (key) DO UPDATE SET entry_id = excluded.entry_id, target = excluded.target";
@@ -736,6 +751,12 @@ impl Tables for PgTables<'_> {
         Ok(())
     }
 
+    fn add_change(&mut self, subject_key: &str, seq: u64, id: EntryId) -> Result<(), StoreError> {
+        let seq = seq_to_sql(seq)?;
+        self.writes.changes.push((subject_key.to_owned(), seq, id));
+        Ok(())
+    }
+
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError> {
         let key = subject.key();
         self.immediately(|client| async move {
@@ -868,7 +889,8 @@ impl Tables for PgTables<'_> {
                 // DELETE rather than TRUNCATE: readers on every gateway keep seeing the old
                 // projections until the rebuilt ones commit.
                 .batch_execute(
-                    "DELETE FROM subject_timelines; DELETE FROM dedup_keys; DELETE FROM links; \
+                    "DELETE FROM subject_timelines; DELETE FROM subject_changes; \
+                     DELETE FROM dedup_keys; DELETE FROM links; \
                      DELETE FROM flagged_deliveries; DELETE FROM unmatched_entries; \
                      DELETE FROM pending_links; DELETE FROM email_status;",
                 )

@@ -222,21 +222,25 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
     /// resolve to, its timeline rows, its unmatched record, the email roll-ups it feeds, and
     /// the links it establishes (attaching whatever was waiting for them). Idempotent, so
     /// `reindex` can place kept entries again.
+    ///
+    /// Every timeline row it adds, and every email whose status it moves, is also a change at
+    /// the entry's delivery (see [`Tables::add_change`]).
     pub fn place(&mut self, mut entry: Entry) -> Result<Placed, StoreError> {
-        let mut linked_entries = Vec::new();
+        let at = entry.source.delivery_seq;
+        let mut linked = Vec::new();
         for key in &entry.correlation {
             if let Some(target) = self.tables.link(key)? {
-                entry.subjects.extend(target.subjects);
-                linked_entries.push(target.entry_id);
+                entry.subjects.extend(target.subjects.iter().cloned());
+                linked.push(target);
             }
         }
         entry.subjects.sort();
         entry.subjects.dedup();
-        linked_entries.sort();
-        linked_entries.dedup();
+        linked.sort_by_key(|target| target.entry_id);
+        linked.dedup_by_key(|target| target.entry_id);
 
         self.tables.put_entry(&entry)?;
-        self.index(&entry, &entry.subjects)?;
+        self.index(&entry, &entry.subjects, at)?;
         let placed = if entry.subjects.is_empty() {
             Placed::Unmatched
         } else {
@@ -249,8 +253,8 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
                 self.tables.add_pending(key, entry.id)?;
             }
         }
-        for email in linked_entries {
-            self.roll_up(email, &entry)?;
+        for email in &linked {
+            self.roll_up(email, &entry, at)?;
         }
 
         let link_keys = links::established_by(&entry.details);
@@ -261,25 +265,31 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             };
             for key in &link_keys {
                 self.tables.put_link(key, &target)?;
-                self.attach_pending(key, &target)?;
+                self.attach_pending(key, &target, at)?;
             }
         }
         Ok(placed)
     }
 
-    /// Adds timeline rows for `entry` under each of `subjects`.
-    fn index(&mut self, entry: &Entry, subjects: &[Subject]) -> Result<(), StoreError> {
+    /// Adds timeline rows for `entry` under each of `subjects`, as changes at delivery `at`.
+    fn index(&mut self, entry: &Entry, subjects: &[Subject], at: u64) -> Result<(), StoreError> {
         for subject in subjects {
             let key = subject.key();
             self.tables.add_to_timeline(&key, entry)?;
+            self.tables.add_change(&key, at, entry.id)?;
             self.touched.insert(key);
         }
         Ok(())
     }
 
-    /// A link just appeared: every entry that was waiting for it joins the link's subjects
-    /// (and, for email callbacks, the email's status roll-up) retroactively.
-    fn attach_pending(&mut self, key: &str, target: &LinkTarget) -> Result<(), StoreError> {
+    /// A link just appeared (at delivery `at`): every entry that was waiting for it joins the
+    /// link's subjects (and, for email callbacks, the email's status roll-up) retroactively.
+    fn attach_pending(
+        &mut self,
+        key: &str,
+        target: &LinkTarget,
+        at: u64,
+    ) -> Result<(), StoreError> {
         for id in self.tables.take_pending(key)? {
             let Some(mut entry) = self.tables.entry(id)? else {
                 continue;
@@ -293,27 +303,33 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             entry.subjects.extend(added.iter().cloned());
             entry.subjects.sort();
             self.tables.put_entry(&entry)?;
-            self.index(&entry, &added)?;
+            self.index(&entry, &added, at)?;
             if !entry.subjects.is_empty() {
                 self.tables.set_unmatched(id, false)?;
             }
-            self.roll_up(target.entry_id, &entry)?;
-            // The email's delivery status changed on its timelines, even where the callback
-            // added no subject.
-            self.touched
-                .extend(target.subjects.iter().map(Subject::key));
+            self.roll_up(target, &entry, at)?;
         }
         Ok(())
     }
 
-    /// Records an email callback in the roll-up of the `email.sent` entry it belongs to.
-    fn roll_up(&mut self, email: EntryId, callback: &Entry) -> Result<(), StoreError> {
+    /// Records an email callback in the roll-up of the `email.sent` entry it belongs to: the
+    /// email changed, at delivery `at`, on each of its timelines.
+    fn roll_up(&mut self, email: &LinkTarget, callback: &Entry, at: u64) -> Result<(), StoreError> {
         let Details::EmailEvent { event } = &callback.details else {
             return Ok(());
         };
-        let mut status = self.tables.email_status(email)?.unwrap_or_default();
+        let mut status = self
+            .tables
+            .email_status(email.entry_id)?
+            .unwrap_or_default();
         status.record(event, callback.occurred_at);
-        self.tables.put_email_status(email, &status)
+        self.tables.put_email_status(email.entry_id, &status)?;
+        for subject in &email.subjects {
+            let key = subject.key();
+            self.tables.add_change(&key, at, email.entry_id)?;
+            self.touched.insert(key);
+        }
+        Ok(())
     }
 }
 

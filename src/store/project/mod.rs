@@ -93,6 +93,10 @@ pub trait Tables {
     fn add_to_timeline(&mut self, subject_key: &str, entry: &Entry) -> Result<(), StoreError>;
     /// The ids on `subject`'s timeline, oldest first.
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
+    /// Records that entry `id` became new or changed on the timeline of the subject keyed
+    /// `subject_key` with delivery `seq`: what live timelines follow (see
+    /// [`crate::store::ChangeCursor`]). Recording the same change again changes nothing.
+    fn add_change(&mut self, subject_key: &str, seq: u64, id: EntryId) -> Result<(), StoreError>;
 
     // Correlation.
     fn link(&mut self, key: &str) -> Result<Option<LinkTarget>, StoreError>;
@@ -112,8 +116,8 @@ pub trait Tables {
     ) -> Result<(), StoreError>;
 
     // Whole-store passes (reindex and erasure: rare, and allowed to cost O(store)).
-    /// Drops every projection: timelines, dedup keys, links, flags, unmatched and pending
-    /// rows, roll-ups. The log and the entries stay.
+    /// Drops every projection: timelines and their changes, dedup keys, links, flags,
+    /// unmatched and pending rows, roll-ups. The log and the entries stay.
     fn clear_projections(&mut self) -> Result<(), StoreError>;
     /// Each entry's id and stored form (JSON), for `visit` to pick from.
     fn scan_entries(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError>;

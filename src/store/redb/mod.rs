@@ -29,9 +29,9 @@ pub use snapshot::RedbSnapshot;
 use self::reopen::ReopeningDatabase;
 use super::stamps::SubjectStamps;
 use super::{
-    Appended, BackupReport, Capture, ChainReport, ChangeFeed, Cursor, ErasureReport, Page,
-    PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError, StoredDelivery,
-    WriteSide,
+    Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
+    ErasureReport, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError,
+    StoredDelivery, WriteSide,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
@@ -180,6 +180,19 @@ impl ReadSide for RedbStore {
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
         self.with(|db| query::entry(&db.begin_read()?, id))
+    }
+
+    fn subject_changes(
+        &self,
+        subject: &Subject,
+        after: ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.with(|db| query::subject_changes(&db.begin_read()?, subject, after, limit))
+    }
+
+    fn latest_change(&self, subject: &Subject) -> Result<ChangeCursor, StoreError> {
+        self.with(|db| query::latest_change(&db.begin_read()?, subject))
     }
 
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {

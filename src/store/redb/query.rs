@@ -6,12 +6,14 @@ use std::ops::Bound;
 use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::records::decode_delivery;
-use super::tables::{BODIES, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED};
+use super::tables::{
+    BODIES, CHANGES, ChangeKey, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED,
+};
 use super::timelines::{self, Order};
 use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::from_json;
-use crate::store::{Cursor, Page, PageQuery, StoreError, StoredDelivery};
+use crate::store::{Change, ChangeCursor, Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
 pub fn subject_entries(
     txn: &ReadTransaction,
@@ -56,6 +58,69 @@ pub fn subject_entries(
             id: EntryId::from_u128(id),
         });
     Ok(Page { entries, next })
+}
+
+/// The subject's changes after `after`, oldest first: a range of its change rows, then a point
+/// lookup per entry — O(limit).
+pub fn subject_changes(
+    txn: &ReadTransaction,
+    subject: &Subject,
+    after: ChangeCursor,
+    limit: usize,
+) -> Result<Vec<Change>, StoreError> {
+    let key = subject.key();
+    let Some(table) = changes_table(txn)? else {
+        return Ok(Vec::new());
+    };
+    let from = (key.as_str(), after.seq, after.id.as_u128());
+    let to = (key.as_str(), u64::MAX, u128::MAX);
+    let mut changes = Vec::new();
+    for row in table
+        .range((Bound::Excluded(from), Bound::Included(to)))?
+        .take(limit.clamp(1, PageQuery::MAX_LIMIT))
+    {
+        let (_, seq, raw_id) = row?.0.value();
+        let id = EntryId::from_u128(raw_id);
+        // An entry is never removed while a change names it, but reindex may renumber a
+        // delivery's entries: what no longer exists has nothing to show.
+        if let Some(entry) = entry(txn, id)? {
+            changes.push(Change {
+                cursor: ChangeCursor { seq, id },
+                entry,
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// The subject's latest change, or [`ChangeCursor::START`]: O(log n).
+pub fn latest_change(txn: &ReadTransaction, subject: &Subject) -> Result<ChangeCursor, StoreError> {
+    let key = subject.key();
+    let Some(table) = changes_table(txn)? else {
+        return Ok(ChangeCursor::START);
+    };
+    let rows = (key.as_str(), 0, 0)..=(key.as_str(), u64::MAX, u128::MAX);
+    Ok(match table.range(rows)?.next_back().transpose()? {
+        Some((row, _)) => {
+            let (_, seq, id) = row.value();
+            ChangeCursor {
+                seq,
+                id: EntryId::from_u128(id),
+            }
+        }
+        None => ChangeCursor::START,
+    })
+}
+
+/// The changes table; `None` in a file no writer has opened since it was added.
+fn changes_table(
+    txn: &ReadTransaction,
+) -> Result<Option<redb::ReadOnlyTable<ChangeKey<'static>, ()>>, StoreError> {
+    match txn.open_table(CHANGES) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 pub fn entry(txn: &ReadTransaction, id: EntryId) -> Result<Option<Entry>, StoreError> {

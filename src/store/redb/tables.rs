@@ -6,6 +6,7 @@
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
 //! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — the lane is 1 + the entry's category code |
+//! | `subject_changes` | (subject, seq, entry id) | () — the entry became new or changed on the timeline with delivery seq |
 //! | `dedup_keys` | (source, `d:` delivery id / `e:` event id / `r:` token / `c:` signed-content hash) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
@@ -31,6 +32,7 @@ pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_b
 pub const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
 pub const TIMELINES: TableDefinition<TimelineKey<'_>, ()> =
     TableDefinition::new("subject_timelines");
+pub const CHANGES: TableDefinition<ChangeKey<'_>, ()> = TableDefinition::new("subject_changes");
 pub const DEDUP: TableDefinition<(&str, &str), u64> = TableDefinition::new("dedup_keys");
 pub const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
 pub const FLAGGED: TableDefinition<u64, ()> = TableDefinition::new("flagged_deliveries");
@@ -49,6 +51,9 @@ pub const CHAIN_HEAD: &str = "chain_head";
 
 /// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).
 pub type TimelineKey<'a> = (&'a str, u8, i64, u128);
+
+/// A row of a subject's changes: (subject key, delivery seq, entry id).
+pub type ChangeKey<'a> = (&'a str, u64, u128);
 
 /// Timeline rows live in lanes (see [`crate::store::project::lane`]); lane 0 held every entry
 /// in an earlier layout, which [`super::migrate`] removes.
@@ -84,6 +89,7 @@ pub struct WriteTables<'txn> {
     pub bodies: Table<'txn, u64, &'static [u8]>,
     pub entries: Table<'txn, u128, &'static [u8]>,
     pub timelines: Table<'txn, TimelineKey<'static>, ()>,
+    pub changes: Table<'txn, ChangeKey<'static>, ()>,
     pub dedup: Table<'txn, (&'static str, &'static str), u64>,
     pub links: Table<'txn, &'static str, &'static [u8]>,
     pub flagged: Table<'txn, u64, ()>,
@@ -100,6 +106,7 @@ impl<'txn> WriteTables<'txn> {
             bodies: txn.open_table(BODIES)?,
             entries: txn.open_table(ENTRIES)?,
             timelines: txn.open_table(TIMELINES)?,
+            changes: txn.open_table(CHANGES)?,
             dedup: txn.open_table(DEDUP)?,
             links: txn.open_table(LINKS)?,
             flagged: txn.open_table(FLAGGED)?,

@@ -117,6 +117,11 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
+    fn add_change(&mut self, subject_key: &str, seq: u64, id: EntryId) -> Result<(), StoreError> {
+        self.changes.insert((subject_key, seq, id.as_u128()), ())?;
+        Ok(())
+    }
+
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError> {
         use super::timelines::{Order, positions};
         use std::ops::Bound::Unbounded;
@@ -194,6 +199,7 @@ impl Tables for WriteTables<'_> {
 
     fn clear_projections(&mut self) -> Result<(), StoreError> {
         self.timelines.retain(|_, _| false)?;
+        self.changes.retain(|_, _| false)?;
         self.dedup.retain(|_, _| false)?;
         self.links.retain(|_, _| false)?;
         self.flagged.retain(|_, _| false)?;
