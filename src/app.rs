@@ -109,6 +109,7 @@ impl Gateway {
             revoked_sessions,
             login_throttle: LoginThrottle::default(),
             password_checks: PasswordChecks::new(config.auth.max_password_checks),
+            live: crate::http::live::Streams::new(&config.live),
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();

@@ -17,8 +17,10 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+mod live;
 mod storage;
 
+pub use live::LiveConfig;
 pub use storage::{Backend, DatabaseUrl, StorageConfig};
 
 use crate::crypto::Secret;
@@ -62,6 +64,7 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub auth: AuthConfig,
     pub retention: RetentionConfig,
+    pub live: LiveConfig,
     /// Which keys hold the committed development secrets (empty in production).
     pub development_secrets: Vec<String>,
 }
@@ -295,6 +298,8 @@ struct RawConfig {
     auth: AuthConfig,
     #[serde(default)]
     retention: RetentionConfig,
+    #[serde(default)]
+    live: LiveConfig,
 }
 
 impl Config {
@@ -351,6 +356,7 @@ impl Config {
             sources,
             auth: raw.auth,
             retention: raw.retention,
+            live: raw.live,
             development_secrets,
         })
     }

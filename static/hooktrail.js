@@ -1,7 +1,8 @@
 // Hooktrail pages work without this file; it only adds conveniences:
-// relative times that stay current, "expand all", expanded entries when printing, and "/" to
-// jump to a job. It reads and writes the page's own markup only; nothing here is inline, so the
-// Content-Security-Policy can forbid inline script entirely.
+// relative times that stay current, "expand all", expanded entries when printing, "/" to jump
+// to a job, and live timelines (new lines announced by a pill, changed lines updated in place).
+// It reads and writes the page's own markup only, and what the server rendered for a live
+// line; nothing here is inline, so the Content-Security-Policy can forbid inline script.
 (function () {
   "use strict";
 
@@ -71,6 +72,101 @@
     openedForPrint = [];
   });
 
+  // Newest first: by the time a line shows (ISO 8601 in UTC, so text order is time order),
+  // then by entry id (ULIDs sort by receipt).
+  function newerThan(a, b) {
+    var at = a.getAttribute("data-at"), bt = b.getAttribute("data-at");
+    if (at !== bt) return at > bt;
+    return a.id > b.id;
+  }
+
+  function insertInOrder(parent, node, selector, newer) {
+    var siblings = parent.querySelectorAll(selector);
+    for (var i = 0; i < siblings.length; i++) {
+      if (newer(node, siblings[i])) { parent.insertBefore(node, siblings[i]); return; }
+    }
+    parent.appendChild(node);
+  }
+
+  // A line the page shows already is replaced where it stands, open if it was open.
+  function replaceLine(existing, line) {
+    var was = existing.querySelector("details"), now = line.querySelector("details");
+    if (was && now) now.open = was.open;
+    existing.replaceWith(line);
+  }
+
+  // Puts a new line under its day (made if the page has none), both in time order.
+  function placeLine(timeline, day) {
+    var line = day.querySelector("li.entry");
+    var existing = document.getElementById(line.id);
+    if (existing) { replaceLine(existing, line); return; }
+    var known = timeline.querySelector('section.day[aria-labelledby="' + day.getAttribute("aria-labelledby") + '"]');
+    line.classList.add("entry-new");
+    if (known) {
+      insertInOrder(known.querySelector("ol.entries"), line, "li.entry", newerThan);
+    } else {
+      insertInOrder(timeline, day, "section.day", function (a, b) {
+        return a.getAttribute("aria-labelledby") > b.getAttribute("aria-labelledby");
+      });
+    }
+  }
+
+  function followTimeline() {
+    var root = document.querySelector(".activity[data-stream]");
+    if (!root || !window.EventSource) return;
+    var after = root.getAttribute("data-after");
+    var category = root.getAttribute("data-category");
+    var waiting = [];
+    var pill = document.createElement("button");
+    pill.type = "button";
+    pill.className = "new-pill";
+    pill.hidden = true;
+    root.insertBefore(pill, root.firstChild);
+
+    function showPill() {
+      pill.hidden = waiting.length === 0;
+      pill.textContent = waiting.length === 1 ? "1 new entry" : waiting.length + " new entries";
+    }
+
+    pill.addEventListener("click", function () {
+      var timeline = root.querySelector(".timeline");
+      // An empty timeline has no icons or day list yet: the page itself is the simplest way.
+      if (!timeline) { window.location.reload(); return; }
+      waiting.forEach(function (day) { placeLine(timeline, day); });
+      waiting = [];
+      showPill();
+      refreshTimes();
+    });
+
+    function received(event) {
+      if (event.lastEventId) after = event.lastEventId;
+      var entry = JSON.parse(event.data);
+      if (category && entry.category !== category) return;
+      var template = document.createElement("template");
+      template.innerHTML = entry.html;
+      var day = template.content.querySelector("section.day");
+      if (!day) return;
+      var line = day.querySelector("li.entry");
+      var existing = document.getElementById(line.id);
+      if (existing) { replaceLine(existing, line); refreshTimes(); return; }
+      // Changed again before it was shown: keep the latest.
+      waiting = waiting.filter(function (d) { return d.querySelector("li.entry").id !== line.id; });
+      waiting.push(day);
+      showPill();
+    }
+
+    function connect() {
+      var source = new EventSource(root.getAttribute("data-stream") + "?after=" + encodeURIComponent(after));
+      source.addEventListener("entry", received);
+      source.addEventListener("error", function () {
+        // While CONNECTING the browser retries by itself, with Last-Event-ID. CLOSED means it
+        // gave up (the gateway refused or went away): try again later from the last line seen.
+        if (source.readyState === EventSource.CLOSED) window.setTimeout(connect, 5000);
+      });
+    }
+    connect();
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
     var target = event.target;
@@ -82,6 +178,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.add("js");
     addExpandAll();
+    followTimeline();
     refreshTimes();
     window.setInterval(refreshTimes, 60 * 1000);
   });

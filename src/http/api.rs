@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, Scope, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::{ApiError, AppState, admin, problem};
+use super::{ApiError, AppState, admin, live, problem};
 use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
 use crate::store::{Cursor, Page, PageQuery, ReadSide, StoredDelivery};
 
@@ -15,6 +15,7 @@ pub fn scope() -> Scope {
     web::scope("/api/v1")
         .configure(problem::extractor_configs)
         .configure(routes)
+        .configure(live::routes)
         .configure(admin::routes)
 }
 

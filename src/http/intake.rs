@@ -155,6 +155,7 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         | ApiError::BackupExists(_)
         | ApiError::Unsupported(_)
         | ApiError::Unauthenticated
+        | ApiError::TooManyStreams
         | ApiError::Internal => "internal",
     }
 }

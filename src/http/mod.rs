@@ -9,6 +9,7 @@ pub mod health;
 pub mod html;
 pub mod intake;
 pub mod limits;
+pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod page_cache;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub revoked_sessions: revoked::RevokedSessions,
     pub login_throttle: throttle::LoginThrottle,
     pub password_checks: throttle::PasswordChecks,
+    /// The live timelines open now.
+    pub live: live::Streams,
     /// Held while a live backup is being written: one at a time.
     pub backup_running: Arc<tokio::sync::Mutex<()>>,
 }

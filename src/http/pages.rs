@@ -37,28 +37,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(static_file);
 }
 
-/// The day list of a page, rendered on its own and handed to the page as HTML: see
-/// [`crate::render::Renderer::render_page`] for why fragments are composed in Rust.
-fn render_days(
-    state: &AppState,
-    days: &[DayGroup],
-    show_subjects: bool,
-) -> Result<String, PageError> {
-    #[derive(Serialize)]
-    struct Days<'a> {
-        days: &'a [DayGroup],
-        show_subjects: bool,
-    }
-    if days.is_empty() {
-        return Ok(String::new());
-    }
-    let days = Days {
-        days,
-        show_subjects,
-    };
-    Ok(state.renderer.render("partials/days", &days)?)
-}
-
 fn clock(state: &AppState) -> TrackedClock {
     TrackedClock::new(Utc::now(), state.config.display.timezone)
 }
@@ -104,6 +82,17 @@ struct TimelinePage {
     days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
+    /// Where the page follows new activity; only the newest page does.
+    live: Option<LiveTimeline>,
+}
+
+/// What the page's script needs to follow the timeline: its stream, the cursor of the
+/// latest change the page already shows, and the category it is filtered to.
+#[derive(Debug, Serialize)]
+struct LiveTimeline {
+    stream: String,
+    after: String,
+    category: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -279,6 +268,16 @@ fn render_timeline(
         before,
         category,
     };
+    // Read before the page, so that whatever is committed in between is sent live (the
+    // script replaces a line the page already has).
+    let live = match before {
+        None => Some(LiveTimeline {
+            stream: view::subject_stream_path(subject),
+            after: state.storage.read.latest_change(subject)?.to_string(),
+            category: category.map(Category::as_str),
+        }),
+        Some(_) => None,
+    };
     let page = state.storage.read.subject_entries(subject, &query)?;
     // The kind answer to an id nothing was ever received for: a 404 that says so, rather
     // than an empty page that looks like a job without history.
@@ -303,10 +302,11 @@ fn render_timeline(
     let days = view::group_by_day(page.entries, clock, false);
     let view = TimelinePage {
         filters: filter_chips(&base, category, before.as_ref()),
-        days: render_days(state, &days, false)?,
+        days: state.renderer.days(&days, false, false)?,
         subject: heading,
         empty,
         pager,
+        live,
     };
     Ok((title, state.renderer.render("pages/timeline", &view)?))
 }
@@ -445,7 +445,7 @@ async fn home(
         let view = HomePage {
             layout: Layout::new(&state, "Latest activity", Nav::Home, Some(&staff), false),
             unmatched,
-            days: render_days(&state, &list.days, true)?,
+            days: state.renderer.days(&list.days, true, false)?,
             empty,
             pager: list.pager,
         };
@@ -483,7 +483,7 @@ async fn unmatched_page(
         });
         let view = UnmatchedPage {
             layout: Layout::new(&state, "Unmatched", Nav::Unmatched, Some(&staff), true),
-            days: render_days(&state, &list.days, true)?,
+            days: state.renderer.days(&list.days, true, false)?,
             empty,
             pager: list.pager,
         };

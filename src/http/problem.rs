@@ -56,6 +56,8 @@ pub enum ApiError {
     Overloaded,
     #[error("storage is unavailable; retry shortly")]
     StorageUnavailable,
+    #[error("too many live timelines are open on this gateway; retry shortly")]
+    TooManyStreams,
     #[error("an internal error occurred")]
     Internal,
 }
@@ -77,6 +79,7 @@ impl ApiError {
             ApiError::Unsupported(_) => "not-supported",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage-unavailable",
+            ApiError::TooManyStreams => "too-many-streams",
             ApiError::Internal => "internal",
         }
     }
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::Unsupported(_) => "Not supported by this storage backend",
             ApiError::Overloaded => "Overloaded",
             ApiError::StorageUnavailable => "Storage unavailable",
+            ApiError::TooManyStreams => "Too many live timelines",
             ApiError::Internal => "Internal error",
         }
     }
@@ -104,7 +108,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u32> {
         match self {
             ApiError::Overloaded => Some(1),
-            ApiError::StorageUnavailable => Some(5),
+            ApiError::StorageUnavailable | ApiError::TooManyStreams => Some(5),
             _ => None,
         }
     }
@@ -132,7 +136,9 @@ impl ResponseError for ApiError {
             ApiError::BackupRunning | ApiError::BackupExists(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Overloaded | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::StorageUnavailable | ApiError::TooManyStreams => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -31,6 +31,9 @@ pub struct LiveGauges {
     /// Sign-in password checks running right now, and how many may run at once.
     pub password_checks: usize,
     pub password_checks_capacity: usize,
+    /// Live timelines open now, and how many may be.
+    pub live_streams: usize,
+    pub live_streams_capacity: usize,
 }
 
 pub struct Metrics {
@@ -52,6 +55,8 @@ pub struct Metrics {
     unmatched: IntGauge,
     password_checks: IntGauge,
     password_checks_capacity: IntGauge,
+    live_streams: IntGauge,
+    live_streams_capacity: IntGauge,
 }
 
 impl Metrics {
@@ -214,6 +219,20 @@ impl Metrics {
                     "Password checks that may run at once before sign-ins are answered 429.",
                 )?,
             )?,
+            live_streams: register(
+                &registry,
+                IntGauge::new(
+                    "hooktrail_live_streams",
+                    "Live timelines (server-sent event streams) open now.",
+                )?,
+            )?,
+            live_streams_capacity: register(
+                &registry,
+                IntGauge::new(
+                    "hooktrail_live_streams_capacity",
+                    "Live timelines that may be open at once before more are answered 503.",
+                )?,
+            )?,
             registry,
         };
         Ok(metrics)
@@ -284,6 +303,9 @@ impl Metrics {
         self.password_checks.set(as_i64(live.password_checks));
         self.password_checks_capacity
             .set(as_i64(live.password_checks_capacity));
+        self.live_streams.set(as_i64(live.live_streams));
+        self.live_streams_capacity
+            .set(as_i64(live.live_streams_capacity));
         if let Some(unmatched) = live.unmatched {
             self.unmatched
                 .set(i64::try_from(unmatched).unwrap_or(i64::MAX));
@@ -396,9 +418,12 @@ mod tests {
                 unmatched: Some(4),
                 password_checks: 1,
                 password_checks_capacity: 2,
+                live_streams: 5,
+                live_streams_capacity: 1000,
             })
             .unwrap();
         assert!(text.contains("hooktrail_unmatched_entries 4"));
+        assert!(text.contains("hooktrail_live_streams 5"));
         assert!(text.contains(
             "hooktrail_deliveries_rejected_total{cause=\"bad_signature\",source=\"hoops\"} 1"
         ));

@@ -106,6 +106,34 @@ impl Renderer {
         self.registry.render(template, data)
     }
 
+    /// A list of days, rendered on its own and handed to a page as HTML (see
+    /// [`Renderer::render_page`] for why fragments are composed in Rust); nothing for no days.
+    /// A `fragment` (a live update's few lines) leaves out the icons, which its page has.
+    pub fn days(
+        &self,
+        days: &[view::DayGroup],
+        show_subjects: bool,
+        fragment: bool,
+    ) -> Result<String, RenderError> {
+        #[derive(Serialize)]
+        struct Days<'a> {
+            days: &'a [view::DayGroup],
+            show_subjects: bool,
+            fragment: bool,
+        }
+        if days.is_empty() {
+            return Ok(String::new());
+        }
+        self.render(
+            "partials/days",
+            &Days {
+                days,
+                show_subjects,
+                fragment,
+            },
+        )
+    }
+
     /// Renders a page: `template` with `page`, then the layout around it with `layout`.
     ///
     /// The layout is applied by rendering twice rather than with a handlebars partial block,

@@ -280,6 +280,15 @@ pub fn subject_path(subject: &Subject) -> String {
     )
 }
 
+/// Where a subject's live timeline streams from (see `crate::http::live`).
+pub fn subject_stream_path(subject: &Subject) -> String {
+    format!(
+        "/api/v1/subjects/{}/{}/stream",
+        subject.kind().as_str(),
+        utf8_percent_encode(subject.id(), PATH_SEGMENT)
+    )
+}
+
 /// The detail of an entry, tagged with the partial that renders it.
 #[derive(Debug, Serialize)]
 #[serde(tag = "partial", content = "data")]
@@ -854,6 +863,10 @@ mod tests {
     fn subject_paths_encode_the_id() {
         let subject = Subject::new(SubjectKind::Job, "A/B 7?#").unwrap();
         assert_eq!(subject_path(&subject), "/jobs/A%2FB%207%3F%23");
+        assert_eq!(
+            subject_stream_path(&subject),
+            "/api/v1/subjects/job/A%2FB%207%3F%23/stream"
+        );
         let link = SubjectLink::new(&"salesdoc:Q-7".parse().unwrap());
         assert_eq!(link.label, "Sales document Q-7");
         assert_eq!(link.href, "/salesdocs/Q-7");

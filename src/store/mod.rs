@@ -404,6 +404,10 @@ pub trait ChangeFeed: Send + Sync {
     /// commit, a shared one also on the database's notifications of other gateways' commits.
     fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
 
+    /// Changes whenever any subject's stamp may have changed: what a live timeline waits on
+    /// before it compares its subject's stamp and reads the subject's changes.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
+
     /// Sign-outs other gateways committed since the last call (and, after the feed
     /// (re)connects, every sign-out still in force): each gateway adds them to its in-memory
     /// copy, so a cookie signed out on one gateway stops working on all. Answered from memory.

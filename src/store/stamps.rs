@@ -27,6 +27,8 @@ fn fresh_stamp() -> u64 {
 
 pub struct SubjectStamps {
     slots: Box<[AtomicU64]>,
+    /// The latest stamp handed out, for those who wait for any change (live timelines).
+    latest: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for SubjectStamps {
@@ -41,7 +43,13 @@ impl SubjectStamps {
         let start = fresh_stamp();
         SubjectStamps {
             slots: (0..SLOTS).map(|_| AtomicU64::new(start)).collect(),
+            latest: tokio::sync::watch::Sender::new(start),
         }
+    }
+
+    /// Changes (to the latest stamp) whenever a bump gives any subject a new stamp.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.latest.subscribe()
     }
 
     /// The stamp of a subject, by its key (`job:1042`).
@@ -56,6 +64,7 @@ impl SubjectStamps {
         for key in subject_keys {
             self.slots[slot(key)].store(stamp, Ordering::Release);
         }
+        self.latest.send_replace(stamp);
     }
 
     /// A stamp no one holds: what a subject's stamp is while changes cannot be followed (a
@@ -70,6 +79,7 @@ impl SubjectStamps {
         for slot in self.slots.iter() {
             slot.store(stamp, Ordering::Release);
         }
+        self.latest.send_replace(stamp);
     }
 }
 
@@ -94,7 +104,10 @@ mod tests {
         assert_ne!(stamps.get(job), before.0);
         assert_eq!(stamps.get(other), before.1);
         let after = stamps.get(job);
+        let mut watching = stamps.subscribe();
+        assert!(!watching.has_changed().unwrap());
         stamps.bump_all();
+        assert!(watching.has_changed().unwrap());
         assert_ne!(stamps.get(job), after);
         assert_ne!(stamps.get(other), before.1);
     }

@@ -15,6 +15,7 @@ mod crash_loop;
 mod faults;
 mod fuzz_run;
 mod intake;
+mod live;
 mod metrics;
 mod operations;
 mod pages;

@@ -451,3 +451,25 @@ postgres_tests! {
         b.terminate();
     }
 }
+
+postgres_tests! {
+    /// A timeline open on one gateway follows what another commits: its stream waits on the
+    /// database's notifications and reads the shared changes.
+    async fn a_live_timeline_on_one_gateway_shows_what_another_committed() {
+        use crate::live::EventStream;
+        let pair = Pair::new("live");
+        let (mut a, mut b) = pair.start_two();
+        let wait = Duration::from_secs(10);
+        let path = "/api/v1/subjects/job/6100/stream";
+        let mut on_a = EventStream::open(&a.base, path, None).await;
+        let cb = pair.client(&b);
+        for (to, at) in [("Printing", "2026-03-04T10:00:00Z"), ("Packed", "2026-03-04T09:00:00Z")] {
+            let answer = cb.post_signed(&status_changed("6100", to, at)).await;
+            assert!(answer.status().is_success());
+            let event = on_a.next_entry(wait).await.expect("the other gateway's entry");
+            assert_eq!(event.json()["details"]["to"], to);
+        }
+        a.terminate();
+        b.terminate();
+    }
+}

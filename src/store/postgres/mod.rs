@@ -597,4 +597,10 @@ impl ChangeFeed for PgStore {
         }
         Ok(self.stamps.get(&subject.key()))
     }
+
+    /// Other gateways' commits arrive as notifications, which bump the same stamps; when the
+    /// feed reconnects every stamp is bumped, so a waiting timeline reads what it missed.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stamps.subscribe()
+    }
 }

@@ -120,6 +120,10 @@ impl ChangeFeed for RedbStore {
     fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
         Ok(self.stamps.get(&subject.key()))
     }
+
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stamps.subscribe()
+    }
 }
 
 impl WriteSide for RedbStore {

@@ -1,0 +1,275 @@
+//! Live timelines: `GET /api/v1/subjects/{kind}/{id}/stream`, server-sent events.
+//!
+//! A stream follows the subject's changes in the store (see [`ReadSide::subject_changes`]),
+//! so it sees what any gateway committed: it waits on the change feed, and when its subject's
+//! stamp moves it reads the changes after its cursor and sends each as an `entry` event whose
+//! `id:` is the change's cursor. A browser that reconnects sends the last one back as
+//! `Last-Event-ID` and the stream resumes right after it: nothing is lost, and the page
+//! replaces a line it already shows rather than adding it twice.
+//!
+//! Every stream is bounded: a cap on how many are open (one more is answered 503), a comment
+//! when quiet (so proxies keep the connection), an idle timeout (the browser reconnects), and
+//! a small queue per client — one that does not read what was sent within `[live]
+//! send_timeout_secs` is dropped, never buffered for.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use bytes::Bytes;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+use crate::activity::{Entry, Subject, SubjectKind};
+use crate::config::LiveConfig;
+use crate::render::view::{self, TrackedClock};
+use crate::store::{Change, ChangeCursor};
+
+/// Changes read per round; a subject with more waiting is read again at once.
+const CHANGES_PER_READ: usize = 100;
+/// Events queued for one client before sending waits (and, past the send timeout, drops it).
+const QUEUED_EVENTS: usize = 16;
+/// How long the browser waits before reconnecting, in milliseconds.
+const RECONNECT_MILLIS: u32 = 2000;
+
+/// The open streams of this gateway, and how many may be.
+#[derive(Clone)]
+pub struct Streams {
+    slots: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl Streams {
+    pub fn new(config: &LiveConfig) -> Streams {
+        let capacity = config.max_streams.get();
+        Streams {
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
+        }
+    }
+
+    pub fn open(&self) -> usize {
+        self.capacity - self.slots.available_permits()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::TooManyStreams)
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(stream);
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    /// Where to start when the browser has no `Last-Event-ID` yet: the cursor its page was
+    /// rendered with. Without either, the stream starts at the subject's latest change.
+    after: Option<String>,
+}
+
+#[get("/subjects/{kind}/{id}/stream")]
+async fn stream(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<StreamQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (kind, id) = path.into_inner();
+    let kind: SubjectKind = kind
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such subject kind"))?;
+    let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let resume = request
+        .headers()
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .or(query.after.as_deref());
+    let after = match resume {
+        Some(text) => Some(
+            text.parse::<ChangeCursor>()
+                .map_err(|_| ApiError::BadRequest(format!("{text:?} is not a stream cursor")))?,
+        ),
+        None => None,
+    };
+    let permit = state.live.admit()?;
+    let after = match after {
+        Some(after) => after,
+        None => {
+            let (store, subject) = (state.storage.read.clone(), subject.clone());
+            web::block(move || store.latest_change(&subject)).await??
+        }
+    };
+    let (sender, events) = mpsc::channel::<Bytes>(QUEUED_EVENTS);
+    actix_web::rt::spawn(follow(state.into_inner(), subject, after, sender, permit));
+    let body = futures_util::stream::unfold(events, |mut events| async move {
+        events
+            .recv()
+            .await
+            .map(|event| (Ok::<_, Infallible>(event), events))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Reverse proxies that buffer responses would hold events back (nginx reads this).
+        .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
+        .streaming(body))
+}
+
+/// Why a stream ended.
+enum End {
+    /// The client went away, or did not keep up.
+    Client,
+    /// Nothing to send for the idle timeout; the browser reconnects.
+    Idle,
+}
+
+/// Sends the subject's changes after `after` as they are committed, until the client leaves,
+/// falls behind or the stream idles out. Holds `_slot` for as long as it runs.
+async fn follow(
+    state: Arc<AppState>,
+    subject: Subject,
+    mut after: ChangeCursor,
+    sender: mpsc::Sender<Bytes>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let live = state.config.live.clone();
+    let outbox = Outbox {
+        sender,
+        timeout: live.send_timeout(),
+    };
+    let end = async {
+        outbox
+            .send(Bytes::from(format!("retry: {RECONNECT_MILLIS}\n\n")))
+            .await?;
+        let mut feed = state.storage.feed.subscribe();
+        let mut idle_since = tokio::time::Instant::now();
+        let mut next_beat = idle_since + live.heartbeat();
+        loop {
+            // The stamp is read before the changes: a commit between the two is read now
+            // or, having moved the stamp, on the next round — never missed.
+            let stamp = state.storage.feed.subject_stamp(&subject).ok();
+            match read_changes(&state, &subject, after).await {
+                Ok(changes) => {
+                    let full = changes.len() == CHANGES_PER_READ;
+                    for (cursor, event) in changes {
+                        outbox.send(event).await?;
+                        after = cursor;
+                        idle_since = tokio::time::Instant::now();
+                        next_beat = idle_since + live.heartbeat();
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                // Storage trouble: keep the client and try again on the next change or beat.
+                Err(err) => tracing::warn!(subject = %subject.key(), error = %err,
+                    "a live timeline cannot read its changes"),
+            }
+            loop {
+                let idle_until = idle_since + live.idle_timeout();
+                tokio::select! {
+                    changed = feed.changed() => {
+                        if changed.is_err() {
+                            return Err(End::Client);
+                        }
+                        if state.storage.feed.subject_stamp(&subject).ok() != stamp {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(next_beat) => {
+                        outbox.send(Bytes::from_static(b": still here\n\n")).await?;
+                        next_beat = tokio::time::Instant::now() + live.heartbeat();
+                        // A stamp that could not be read is retried on every beat.
+                        if stamp.is_none() {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(idle_until) => return Err(End::Idle),
+                    () = outbox.sender.closed() => return Err(End::Client),
+                }
+            }
+        }
+    };
+    let end: Result<Infallible, End> = end.await;
+    if let Err(End::Idle) = end {
+        tracing::debug!(subject = %subject.key(), "a quiet live timeline closed");
+    }
+}
+
+/// The client's queue, with the patience it is given.
+struct Outbox {
+    sender: mpsc::Sender<Bytes>,
+    timeout: Duration,
+}
+
+impl Outbox {
+    async fn send(&self, event: Bytes) -> Result<(), End> {
+        self.sender
+            .send_timeout(event, self.timeout)
+            .await
+            .map_err(|_| End::Client)
+    }
+}
+
+/// The changes after `after`, each as the event that carries it, read and rendered off the
+/// async workers.
+async fn read_changes(
+    state: &Arc<AppState>,
+    subject: &Subject,
+    after: ChangeCursor,
+) -> Result<Vec<(ChangeCursor, Bytes)>, ApiError> {
+    let (state, subject) = (state.clone(), subject.clone());
+    web::block(move || {
+        let changes = state
+            .storage
+            .read
+            .subject_changes(&subject, after, CHANGES_PER_READ)?;
+        let clock = TrackedClock::new(Utc::now(), state.config.display.timezone);
+        changes
+            .into_iter()
+            .map(|change| Ok((change.cursor, entry_event(&state, change, &clock)?)))
+            .collect()
+    })
+    .await?
+}
+
+/// An entry event's data: the entry as the API shows it, the line the timeline shows for it
+/// (`html`, rendered and escaped like the page), and the day it belongs under.
+#[derive(Serialize)]
+struct EntryEvent<'a> {
+    #[serde(flatten)]
+    entry: &'a Entry,
+    html: String,
+}
+
+fn entry_event(state: &AppState, change: Change, clock: &TrackedClock) -> Result<Bytes, ApiError> {
+    let days = view::group_by_day(vec![change.entry.clone()], clock, false);
+    let html = state.renderer.days(&days, false, true).map_err(|err| {
+        tracing::error!(error = %err, "cannot render a live timeline's line");
+        ApiError::Internal
+    })?;
+    let data = serde_json::to_string(&EntryEvent {
+        entry: &change.entry,
+        html,
+    })
+    .map_err(|_| ApiError::Internal)?;
+    // JSON has no raw line breaks, so the data is one `data:` line.
+    Ok(Bytes::from(format!(
+        "id: {}\nevent: entry\ndata: {data}\n\n",
+        change.cursor
+    )))
+}
