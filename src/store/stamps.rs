@@ -104,7 +104,7 @@ mod tests {
         assert_ne!(stamps.get(job), before.0);
         assert_eq!(stamps.get(other), before.1);
         let after = stamps.get(job);
-        let mut watching = stamps.subscribe();
+        let watching = stamps.subscribe();
         assert!(!watching.has_changed().unwrap());
         stamps.bump_all();
         assert!(watching.has_changed().unwrap());
