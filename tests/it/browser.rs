@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{STAFF_PASSWORD, STAFF_USER, TestGateway, event, post_job_story, staff_users};
+use common::{
+    STAFF_PASSWORD, STAFF_USER, TestGateway, event, post_job_story, staff_users, status_changed,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -103,6 +105,19 @@ async fn save_screenshot(browser: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
+/// Waits (up to 15 s) until `script` returns true in the page.
+async fn wait_for_script(browser: &Client, script: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let done = browser.execute(script, vec![]).await.expect("script");
+        if done == serde_json::json!(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out: {script}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn current_path(browser: &Client) -> String {
     let url = browser.current_url().await.expect("url");
     match url.query() {
@@ -126,8 +141,9 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         );
     };
 
+    // Live timelines idle out after 3 s here, so the browser reconnects during the test.
     let extra = format!(
-        "{}\n[display]\ntimezone = \"America/Chicago\"\n",
+        "{}\n[display]\ntimezone = \"America/Chicago\"\n[live]\nidle_timeout_secs = 3\n",
         staff_users()
     );
     let mut gateway = TestGateway::start_with(&extra, None).await;
@@ -249,13 +265,70 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     assert!(categories.iter().all(|c| c == "communication"));
     save_screenshot(&browser, "04-filtered.png").await;
 
+    // Live: with the page open, a late event (it happened mid-story) and, after the stream
+    // idled out and the browser reconnected, another one: a pill offers both, and they land
+    // in time order.
+    browser
+        .goto(&format!("{base}/jobs/1042"))
+        .await
+        .expect("goto");
+    browser
+        .wait()
+        .for_element(Locator::Css(".new-pill"))
+        .await
+        .expect("the live pill, hidden until something arrives");
+    let late = status_changed("1042", "On hold", "2026-03-03T14:30:00Z");
+    assert_eq!(gateway.client.post_signed(&late).await.status(), 200);
+    wait_for_script(
+        &browser,
+        "return document.querySelector('.new-pill').textContent === '1 new entry';",
+    )
+    .await;
+    save_screenshot(&browser, "05-live-pill.png").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let newest = status_changed("1042", "Shipped", "2026-03-05T09:00:00Z");
+    assert_eq!(gateway.client.post_signed(&newest).await.status(), 200);
+    wait_for_script(
+        &browser,
+        "return document.querySelector('.new-pill').textContent === '2 new entries';",
+    )
+    .await;
+    browser
+        .find(Locator::Css(".new-pill"))
+        .await
+        .expect("the pill")
+        .click()
+        .await
+        .expect("click");
+    wait_for_script(
+        &browser,
+        "return document.querySelectorAll('li.entry-new').length === 2;",
+    )
+    .await;
+    let order = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('li.entry')).map(e => e.dataset.at);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let order: Vec<&str> = order
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|at| at.as_str().unwrap_or(""))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] >= w[1]), "{order:?}");
+    assert!(order.contains(&"2026-03-03T14:30:00Z") && order[0] == "2026-03-05T09:00:00Z");
+    save_screenshot(&browser, "06-live-inserted.png").await;
+
     // Phone width: the same page still reads.
     browser.set_window_size(390, 1000).await.expect("resize");
     browser
         .goto(&format!("{base}/jobs/1042"))
         .await
         .expect("goto");
-    save_screenshot(&browser, "05-phone.png").await;
+    save_screenshot(&browser, "07-phone.png").await;
 
     browser.close().await.expect("close the browser");
     drop(driver);
