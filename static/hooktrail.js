@@ -6,24 +6,39 @@
 (function () {
   "use strict";
 
-  // The same rounding and wording as the server's (src/render/format.rs).
+  // The same rounding and wording as the server's (src/render/format.rs): minutes and hours
+  // the same local day, then calendar days in the page's timezone, as the day headings count.
   function span(s) {
     var n, unit;
     if (s < 90) { n = 1; unit = "minute"; }
     else if (s < 3600) { n = Math.floor((s + 30) / 60); unit = "minute"; }
     else if (s < 5400) { n = 1; unit = "hour"; }
-    else if (s < 86400) { n = Math.floor((s + 1800) / 3600); unit = "hour"; }
-    else if (s < 129600) { n = 1; unit = "day"; }
-    else { n = Math.floor((s + 43200) / 86400); unit = "day"; }
+    else { n = Math.floor((s + 1800) / 3600); unit = "hour"; }
     return n + " " + unit + (n === 1 ? "" : "s");
   }
 
-  // Older than 30 days the server shows a date, which needs no refreshing.
+  var zone = document.documentElement.getAttribute("data-timezone") || "UTC";
+  var dayFormat = null;
+  try {
+    dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" });
+  } catch (e) { dayFormat = null; }
+
+  // The local calendar day of a moment, as a day number.
+  function localDay(ms) {
+    var parts = dayFormat.format(new Date(ms)).split("-");
+    return Date.UTC(+parts[0], +parts[1] - 1, +parts[2]) / 86400000;
+  }
+
+  // Past 30 days the server shows a date, which needs no refreshing.
   function relative(then, now) {
     var seconds = Math.round((now - then) / 1000);
     if (seconds < -90) return "in " + span(-seconds);
     if (seconds < 45) return "just now";
-    if (seconds < 30 * 86400) return span(seconds) + " ago";
+    if (!dayFormat) return null;
+    var days = localDay(now) - localDay(then);
+    if (days <= 0) return span(seconds) + " ago";
+    if (days === 1) return "yesterday";
+    if (days < 30) return days + " days ago";
     return null;
   }
 

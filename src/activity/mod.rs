@@ -8,6 +8,7 @@ pub mod links;
 pub mod money;
 pub mod occurred;
 pub mod redact;
+pub mod severity;
 pub mod subject;
 pub mod timestamp;
 pub mod wording;

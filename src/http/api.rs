@@ -83,6 +83,8 @@ impl EntriesQuery {
             None => None,
         };
         Ok(PageQuery {
+            // Programs get every line; pages fold callbacks into their email.
+            callbacks: true,
             limit,
             before,
             category,

@@ -27,6 +27,8 @@ use crate::store::Cursor;
 pub struct PageKey {
     pub subject: Subject,
     pub category: Option<Category>,
+    /// Email callbacks shown as lines of their own.
+    pub callbacks: bool,
     pub before: Option<Cursor>,
 }
 
@@ -114,6 +116,7 @@ mod tests {
         PageKey {
             subject: format!("job:{id}").parse().unwrap(),
             category: None,
+            callbacks: false,
             before: None,
         }
     }

@@ -72,6 +72,8 @@ impl Pager {
 struct TimelineQuery {
     category: Option<String>,
     before: Option<String>,
+    /// `shown`: email callbacks as lines of their own.
+    callbacks: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +84,8 @@ struct TimelinePage {
     days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
+    /// Shows or hides email callbacks as lines, where the view has emails.
+    callbacks: Option<Toggle>,
     /// Where the page follows new activity; only the newest page does.
     live: Option<LiveTimeline>,
 }
@@ -95,6 +99,14 @@ struct LiveTimeline {
     category: Option<&'static str>,
 }
 
+/// A link that switches a view on or off.
+#[derive(Debug, Serialize)]
+struct Toggle {
+    label: &'static str,
+    href: String,
+    on: bool,
+}
+
 #[derive(Debug, Serialize)]
 struct FilterChip {
     key: &'static str,
@@ -105,10 +117,18 @@ struct FilterChip {
 
 /// A timeline URL with its filter and position; chips keep the position and "Older" keeps the
 /// filter, so each keeps the other's state.
-fn timeline_href(base: &str, category: Option<Category>, before: Option<&Cursor>) -> String {
+fn timeline_href(
+    base: &str,
+    category: Option<Category>,
+    callbacks: bool,
+    before: Option<&Cursor>,
+) -> String {
     let mut params = Vec::new();
     if let Some(category) = category {
         params.push(format!("category={}", category.as_str()));
+    }
+    if callbacks {
+        params.push("callbacks=shown".to_owned());
     }
     if let Some(cursor) = before {
         params.push(format!("before={cursor}"));
@@ -120,21 +140,54 @@ fn timeline_href(base: &str, category: Option<Category>, before: Option<&Cursor>
     }
 }
 
-fn filter_chips(base: &str, active: Option<Category>, before: Option<&Cursor>) -> Vec<FilterChip> {
+fn filter_chips(
+    base: &str,
+    active: Option<Category>,
+    callbacks: bool,
+    before: Option<&Cursor>,
+) -> Vec<FilterChip> {
     let all = FilterChip {
         key: "all",
         label: "All",
-        href: timeline_href(base, None, before),
+        href: timeline_href(base, None, callbacks, before),
         active: active.is_none(),
     };
     std::iter::once(all)
         .chain(Category::ALL.into_iter().map(|category| FilterChip {
             key: category.as_str(),
             label: category_label(category),
-            href: timeline_href(base, Some(category), before),
+            href: timeline_href(base, Some(category), callbacks, before),
             active: active == Some(category),
         }))
         .collect()
+}
+
+/// Whether email callbacks show as lines: `?callbacks=shown` (`hidden`, the default, folds
+/// them into their email).
+fn parse_callbacks(text: Option<&str>) -> Result<bool, PageError> {
+    match text.map(str::trim) {
+        None | Some("" | "hidden") => Ok(false),
+        Some("shown") => Ok(true),
+        Some(other) => Err(PageError::BadRequest(format!(
+            "“{other}” is not a way to show email callbacks: use shown or hidden"
+        ))),
+    }
+}
+
+/// The switch between folded and listed callbacks, where the view has emails.
+fn callbacks_toggle(base: &str, category: Option<Category>, shown: bool) -> Option<Toggle> {
+    if category.is_some_and(|category| category != Category::Communication) {
+        return None;
+    }
+    Some(Toggle {
+        label: if shown {
+            "Hide email delivery events"
+        } else {
+            "Show email delivery events as lines"
+        },
+        href: timeline_href(base, category, !shown, None),
+        on: shown,
+    })
 }
 
 fn parse_category(text: Option<&str>) -> Result<Option<Category>, PageError> {
@@ -213,6 +266,7 @@ async fn timeline(
     let key = PageKey {
         subject,
         category: parse_category(query.category.as_deref())?,
+        callbacks: parse_callbacks(query.callbacks.as_deref())?,
         before: parse_cursor(query.before.as_deref())?,
     };
     // RenderedAgainst come from memory (see `ChangeFeed::subject_stamp`), so a page kept from an earlier
@@ -261,12 +315,14 @@ fn render_timeline(
     let &PageKey {
         ref subject,
         category,
+        callbacks,
         before,
     } = key;
     let query = PageQuery {
         limit: PAGE_SIZE,
         before,
         category,
+        callbacks,
     };
     // Read before the page, so that whatever is committed in between is sent live (the
     // script replaces a line the page already has).
@@ -293,15 +349,16 @@ fn render_timeline(
         .is_empty()
         .then(|| timeline_empty_state(&base, subject, category, before.is_some()));
     let pager = Pager::new(
-        before.map(|_| timeline_href(&base, category, None)),
+        before.map(|_| timeline_href(&base, category, callbacks, None)),
         page.next
             .as_ref()
-            .map(|next| timeline_href(&base, category, Some(next))),
+            .map(|next| timeline_href(&base, category, callbacks, Some(next))),
     );
     let title = heading.page_title();
     let days = view::group_by_day(page.entries, clock, false);
     let view = TimelinePage {
-        filters: filter_chips(&base, category, before.as_ref()),
+        filters: filter_chips(&base, category, callbacks, before.as_ref()),
+        callbacks: callbacks_toggle(&base, category, callbacks),
         days: state.renderer.days(&days, false, false)?,
         subject: heading,
         empty,
@@ -335,7 +392,7 @@ fn timeline_empty_state(
             ),
             hint: "Nothing of this kind happened before this point.".to_owned(),
             link: Some("Back to the newest".to_owned()),
-            href: Some(timeline_href(base, Some(category), None)),
+            href: Some(timeline_href(base, Some(category), false, None)),
         },
         (None, true) => EmptyState {
             title: "No older activity".to_owned(),
@@ -562,15 +619,24 @@ mod tests {
             occurred_micros: 5,
             id: EntryId::from_u128(7),
         };
-        let chips = filter_chips("/jobs/1", Some(Category::Accounting), Some(&cursor));
+        let chips = filter_chips("/jobs/1", Some(Category::Accounting), false, Some(&cursor));
         assert_eq!(chips.len(), 7);
         assert_eq!(chips[0].href, format!("/jobs/1?before={cursor}"));
         let active: Vec<&str> = chips.iter().filter(|c| c.active).map(|c| c.key).collect();
         assert_eq!(active, ["accounting"]);
         assert_eq!(
-            timeline_href("/jobs/1", Some(Category::Workflow), Some(&cursor)),
+            timeline_href("/jobs/1", Some(Category::Workflow), false, Some(&cursor)),
             format!("/jobs/1?category=workflow&before={cursor}")
         );
+        let shown = filter_chips("/jobs/1", None, true, None);
+        assert_eq!(shown[0].href, "/jobs/1?callbacks=shown");
+        assert_eq!(
+            callbacks_toggle("/jobs/1", Some(Category::Communication), true)
+                .unwrap()
+                .href,
+            "/jobs/1?category=communication"
+        );
+        assert!(callbacks_toggle("/jobs/1", Some(Category::Workflow), false).is_none());
     }
 
     #[test]

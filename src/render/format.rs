@@ -18,8 +18,10 @@ pub struct TimeView {
     pub iso: String,
     /// `Wed, Mar 4, 2026, 9:16:17 AM CST`.
     pub exact: String,
-    /// `3 hours ago`.
+    /// `3 hours ago`, `yesterday`, `5 days ago`.
     pub relative: String,
+    /// `2:31 PM`: the local time of day, which a line shows beside the relative time.
+    pub clock: String,
 }
 
 impl TimeView {
@@ -28,6 +30,7 @@ impl TimeView {
             iso: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             exact: exact_time(at, zone),
             relative: relative_time(at, now, zone),
+            clock: zoned(at, zone).format("%-I:%M %p").to_string(),
         }
     }
 }
@@ -51,7 +54,12 @@ fn zoned(at: DateTime<Utc>, zone: Tz) -> DateTime<Tz> {
     at.with_timezone(if representable { &zone } else { &Tz::UTC })
 }
 
-/// `just now`, `5 minutes ago`, `3 hours ago`, `2 days ago`, then the local date. Times a
+/// Beyond this many calendar days, a time reads as its date.
+const RELATIVE_DAYS: i64 = 30;
+
+/// `just now`, `5 minutes ago`, `3 hours ago` the same local day; then `yesterday`, `2 days
+/// ago` by calendar days, as the day headings count them (a time from late yesterday is
+/// `yesterday` under "Yesterday", not `14 hours ago`); after 30 days the local date. Times a
 /// little in the future (clock skew between the business app and this server) read `just now`.
 pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String {
     let seconds = (now - at).num_seconds();
@@ -61,8 +69,11 @@ pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String 
     if seconds < 45 {
         return "just now".to_owned();
     }
-    if seconds < 30 * 86_400 {
-        return format!("{} ago", span(seconds));
+    match days_between(at, now, zone) {
+        days if days <= 0 => return format!("{} ago", span(seconds)),
+        1 => return "yesterday".to_owned(),
+        days if days < RELATIVE_DAYS => return format!("{days} days ago"),
+        _ => {}
     }
     let local = zoned(at, zone);
     if local.year() == zoned(now, zone).year() {
@@ -72,12 +83,17 @@ pub fn relative_time(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String 
     }
 }
 
-/// The age thresholds at which [`relative_time`] switches wording or unit.
-const RELATIVE_THRESHOLDS: [i64; 7] = [45, 90, 3_600, 5_400, 86_400, 129_600, 30 * 86_400];
+/// Local calendar days from `at` to `now` (0 the same day, 1 yesterday).
+fn days_between(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> i64 {
+    (local_date(now, zone) - local_date(at, zone)).num_days()
+}
+
+/// The age thresholds at which [`relative_time`] switches wording or unit within a day.
+const RELATIVE_THRESHOLDS: [i64; 5] = [45, 90, 3_600, 5_400, 86_400];
 
 /// A moment no later than the first at which [`relative_time`] of `at` reads differently than
-/// it does at `now` (sooner is allowed: it only means rendering again). Dates (after 30 days)
-/// change at most with the year, so they hold until the next local midnight.
+/// it does at `now` (sooner is allowed: it only means rendering again). Past today, wording
+/// changes only with the local day, so it holds until the next local midnight.
 pub fn relative_time_changes_at(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
     // Ages are counted in whole seconds, so a change can come up to a second early. (At the
     // end of time, `now` itself: sooner only means rendering again.)
@@ -96,19 +112,22 @@ pub fn relative_time_changes_at(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz)
             45 - age
         });
     }
+    let midnight = next_local_midnight(now, zone);
+    if days_between(at, now, zone) > 0 {
+        return midnight;
+    }
     // Counts round at the half unit: `5 minutes` turns `6 minutes` at 5 min 30 s.
-    let (unit, half) = match age {
-        a if a < 3_600 => (60, 30),
-        a if a < 86_400 => (3_600, 1_800),
-        a if a < 30 * 86_400 => (86_400, 43_200),
-        _ => return next_local_midnight(now, zone),
+    let (unit, half) = if age < 3_600 {
+        (60, 30)
+    } else {
+        (3_600, 1_800)
     };
     let next_count = unit - (age + half).rem_euclid(unit);
     let next_threshold = RELATIVE_THRESHOLDS
         .iter()
         .find(|&&threshold| threshold > age)
         .map_or(i64::MAX, |threshold| threshold - age);
-    in_seconds(next_count.min(next_threshold))
+    in_seconds(next_count.min(next_threshold)).min(midnight)
 }
 
 /// The next midnight in `zone` after `now` (the first moment of the next local day; on a day
@@ -127,14 +146,14 @@ pub fn next_local_midnight(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
         .max(now)
 }
 
+/// Minutes or hours, rounded; within a day (a time in the future may be further off, and
+/// counts in hours).
 fn span(seconds: i64) -> String {
     let (count, unit) = match seconds {
         s if s < 90 => (1, "minute"),
         s if s < 3_600 => ((s + 30) / 60, "minute"),
         s if s < 5_400 => (1, "hour"),
-        s if s < 86_400 => ((s + 1_800) / 3_600, "hour"),
-        s if s < 129_600 => (1, "day"),
-        s => ((s + 43_200) / 86_400, "day"),
+        s => ((s + 1_800) / 3_600, "hour"),
     };
     if count == 1 {
         format!("1 {unit}")
@@ -273,7 +292,10 @@ mod tests {
         assert_eq!(ago(60), "1 minute ago");
         assert_eq!(ago(5 * 60 + 10), "5 minutes ago");
         assert_eq!(ago(3 * 3_600), "3 hours ago");
-        assert_eq!(ago(30 * 3_600), "1 day ago");
+        // Calendar days, as the day headings count them: 15:00 is 15 hours into the day.
+        assert_eq!(ago(14 * 3_600), "14 hours ago");
+        assert_eq!(ago(16 * 3_600), "yesterday");
+        assert_eq!(ago(30 * 3_600), "yesterday");
         assert_eq!(ago(45 * 3_600), "2 days ago");
         assert_eq!(ago(4 * 86_400), "4 days ago");
         assert_eq!(ago(40 * 86_400), "Jan 23");
@@ -296,6 +318,14 @@ mod tests {
         assert_eq!(
             exact_time(late, chicago),
             "Wed, Mar 4, 2026, 9:00:00 PM CST"
+        );
+        let now = Utc.with_ymd_and_hms(2026, 3, 6, 15, 0, 0).unwrap();
+        let view = TimeView::new(late, now, chicago);
+        assert_eq!(view.clock, "9:00 PM");
+        assert_eq!(view.relative, "2 days ago");
+        assert_eq!(
+            day_heading(day, local_date(now, chicago)),
+            "Wednesday, March 4"
         );
     }
 }

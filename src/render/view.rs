@@ -18,6 +18,7 @@ use crate::activity::details::{
 };
 use crate::activity::money;
 use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
+use crate::activity::severity;
 use crate::activity::wording::{capitalize, human_bytes, platform_name};
 use crate::activity::{ActorKind, Category, Details, Entry, EntryFlag, Subject, SubjectKind};
 
@@ -109,6 +110,33 @@ pub struct EntryView {
     pub source: SourceView,
     /// A mark beside the time, and a note in the detail, when the entry is flagged.
     pub flag: Option<FlagView>,
+    /// How it went, at a glance: bounced, approved, at risk…
+    pub mark: Option<MarkView>,
+}
+
+/// An entry's [`severity::Mark`] as a line shows it: an icon and a word, in the tone's colour.
+#[derive(Debug, Serialize)]
+pub struct MarkView {
+    /// bad, good, watch, neutral: picks the colour.
+    pub tone: &'static str,
+    pub glyph: &'static str,
+    pub word: &'static str,
+}
+
+impl MarkView {
+    fn new(mark: severity::Mark) -> MarkView {
+        let (tone, glyph) = match mark.tone {
+            severity::Tone::Bad => ("bad", "✕"),
+            severity::Tone::Good => ("good", "✓"),
+            severity::Tone::Watch => ("watch", "!"),
+            severity::Tone::Neutral => ("neutral", "•"),
+        };
+        MarkView {
+            tone,
+            glyph,
+            word: mark.word,
+        }
+    }
 }
 
 /// What a flagged entry says about itself.
@@ -144,7 +172,9 @@ impl EntryView {
         } else {
             entry.occurred_at
         });
+        let mark = severity::mark(&entry).map(MarkView::new);
         EntryView {
+            mark,
             id: entry.id.to_string(),
             kind: entry.kind.to_string(),
             category: entry.category.as_str(),

@@ -166,6 +166,9 @@ pub struct PageQuery {
     pub limit: usize,
     pub before: Option<Cursor>,
     pub category: Option<Category>,
+    /// Email callbacks that found their email as lines of their own (see
+    /// [`project::CALLBACK_LANE`]); otherwise only their email's line tells them.
+    pub callbacks: bool,
 }
 
 impl PageQuery {

@@ -131,6 +131,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     for writer in 0..WRITERS {
         let subject: Subject = format!("job:w{writer}").parse().unwrap();
         let mut query = PageQuery {
+            callbacks: true,
             limit: PageQuery::MAX_LIMIT,
             before: None,
             category: None,

@@ -556,11 +556,26 @@ async fn email_delivery_status_and_provider_callbacks_show_on_the_timeline() {
     let mut gateway =
         TestGateway::start_with(&extra, Some(hooktrail::store::Storage::new(store.clone()))).await;
     let mut browser = signed_in(&gateway).await;
+    // The callback found its email: it is told by the email's line (its mark) and details
+    // (its history), not as a line of its own.
     let html = browser.get("/jobs/77").await.html();
-    assert_eq!(kinds(&html), ["email.delivered", "email.sent"]);
+    assert_eq!(kinds(&html), ["email.sent"]);
+    assert_eq!(
+        texts(&html, "li[data-kind='email.sent'] summary .mark"),
+        ["✓ Delivered"]
+    );
     assert_eq!(
         texts(&html, "li[data-kind='email.sent'] .delivery h3 .badge"),
         ["delivered"]
+    );
+    let toggle = attrs(&html, ".view-toggle a", "href");
+    assert_eq!(toggle, ["/jobs/77?callbacks=shown"]);
+    let html = browser.get(&toggle[0]).await.html();
+    assert_eq!(kinds(&html), ["email.delivered", "email.sent"]);
+    assert_eq!(
+        attrs(&html, ".view-toggle a", "href"),
+        ["/jobs/77"],
+        "and back"
     );
     assert_eq!(
         texts(
@@ -630,7 +645,12 @@ async fn a_timeline_seen_before_shows_everything_that_arrives_after() {
         ["delivered"]
     );
     let emails_now = browser.get(emails).await.html();
-    assert_eq!(kinds(&emails_now), ["email.delivered", "email.sent"]);
+    assert_eq!(kinds(&emails_now), ["email.sent"]);
+    let with_callbacks = browser
+        .get("/jobs/88?category=communication&callbacks=shown")
+        .await
+        .html();
+    assert_eq!(kinds(&with_callbacks), ["email.delivered", "email.sent"]);
 
     // Another session gets the same timeline inside its own layout.
     let mut other = signed_in(&gateway).await;

@@ -261,6 +261,7 @@ fn store_timeline(
 fn walk(store: &RedbStore, limit: usize, category: Option<Category>) -> Vec<Entry> {
     let subject = "job:p".parse().unwrap();
     let mut query = PageQuery {
+        callbacks: true,
         limit,
         before: None,
         category,

@@ -230,6 +230,7 @@ mod tests {
         let fixture = PageFixture::build_with(20_000).unwrap();
         let largest: Subject = format!("job:{}", job_id(100_000)).parse().unwrap();
         let query = PageQuery {
+            callbacks: true,
             limit: 50,
             before: None,
             category: None,

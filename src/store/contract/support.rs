@@ -68,8 +68,10 @@ pub fn page(store: &dyn Store, subject: &str, query: PageQuery) -> crate::store:
         .unwrap()
 }
 
+/// A page of every line, callbacks included.
 pub fn query(limit: usize) -> PageQuery {
     PageQuery {
+        callbacks: true,
         limit,
         before: None,
         category: None,

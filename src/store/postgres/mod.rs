@@ -31,7 +31,7 @@ use self::rows::{DELIVERY_COLUMNS, delivery_from, hash_from, seq_from_sql};
 use self::tables::PgTables;
 use self::timing::{Laps, Phase, PhaseSnapshot, PhaseTotals};
 use super::chain::ChainWalk;
-use super::project::{self, ChainHead};
+use super::project::{self, ChainHead, Lanes};
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
@@ -282,8 +282,15 @@ impl Snapshot<'_> {
         let positioned: Vec<(Cursor, Entry)> = self.run(|client| async move {
             match subject {
                 Some(subject) => {
-                    query::timeline(&***client, &subject, None, after, Direction::Newer, limit)
-                        .await
+                    query::timeline(
+                        &***client,
+                        &subject,
+                        Lanes::EVERYTHING,
+                        after,
+                        Direction::Newer,
+                        limit,
+                    )
+                    .await
                 }
                 None => {
                     Ok(
@@ -473,8 +480,15 @@ impl ReadSide for PgStore {
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
         let subject = subject.clone();
         self.read(move |client| async move {
-            let first =
-                query::timeline(&**client, &subject, None, None, Direction::Newer, 1).await?;
+            let first = query::timeline(
+                &**client,
+                &subject,
+                Lanes::EVERYTHING,
+                None,
+                Direction::Newer,
+                1,
+            )
+            .await?;
             Ok(first.into_iter().next().map(|(_, entry)| entry))
         })
     }

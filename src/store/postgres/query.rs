@@ -9,6 +9,7 @@ use super::rows::{
     DELIVERY_COLUMNS, delivery_from, entry_from, id_bytes, id_from, seq_from_sql, seq_to_sql,
 };
 use crate::activity::{Entry, EntryId, Subject};
+use crate::store::project::{CALLBACK_LANE, Lanes, lane};
 use crate::store::{Change, ChangeCursor, Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -22,43 +23,60 @@ pub enum Direction {
     Newer,
 }
 
-/// A page of `subject`'s timeline: `limit` rows from `cursor` in `direction`.
+/// A page of `subject`'s timeline in `lanes`: `limit` rows from `cursor` in `direction`.
+///
+/// Each lane set is read as one or two index ranges — the whole-timeline index (every lane but
+/// the callbacks'), or one lane's primary-key range — merged by the planner (`UNION ALL` under
+/// `ORDER BY … LIMIT`), so a page costs O(page) in every view.
 pub async fn timeline(
     client: &impl GenericClient,
     subject: &Subject,
-    category_lane: Option<i16>,
+    lanes: Lanes,
     cursor: Option<Cursor>,
     direction: Direction,
     limit: usize,
 ) -> Result<Vec<(Cursor, Entry)>, StoreError> {
     let mut params: Vec<Param> = vec![Box::new(subject.key())];
-    let mut sql = String::from(
-        "SELECT t.occurred, t.entry_id, e.entry, s.status FROM subject_timelines t \
-         JOIN entries e ON e.id = t.entry_id \
-         LEFT JOIN email_status s ON s.entry_id = t.entry_id \
-         WHERE t.subject = $1",
-    );
-    if let Some(lane) = category_lane {
-        params.push(Box::new(lane));
-        sql.push_str(&format!(" AND t.lane = ${}", params.len()));
-    }
     let (compare, order) = match direction {
         Direction::Older => ("<", "DESC"),
         Direction::Newer => (">", "ASC"),
     };
-    if let Some(cursor) = cursor {
-        params.push(Box::new(cursor.occurred_micros));
-        params.push(Box::new(id_bytes(cursor.id)));
-        let (a, b) = (params.len() - 1, params.len());
-        sql.push_str(&format!(
-            " AND (t.occurred, t.entry_id) {compare} (${a}, ${b})"
-        ));
+    let position = match cursor {
+        Some(cursor) => {
+            params.push(Box::new(cursor.occurred_micros));
+            params.push(Box::new(id_bytes(cursor.id)));
+            let (a, b) = (params.len() - 1, params.len());
+            format!(" AND (occurred, entry_id) {compare} (${a}, ${b})")
+        }
+        None => String::new(),
+    };
+    let mut ranges = Vec::new();
+    match lanes.category {
+        None => ranges.push(format!("lane <> {CALLBACK_LANE}")),
+        Some(category) => ranges.push(format!("lane = {}", lane(category))),
+    }
+    if lanes.iter().any(|lane| lane == CALLBACK_LANE) {
+        ranges.push(format!("lane = {CALLBACK_LANE}"));
     }
     params.push(Box::new(limit as i64));
-    sql.push_str(&format!(
-        " ORDER BY t.occurred {order}, t.entry_id {order} LIMIT ${}",
-        params.len()
-    ));
+    let limit_param = params.len();
+    let union = ranges
+        .iter()
+        .map(|range| {
+            format!(
+                "(SELECT occurred, entry_id FROM subject_timelines \
+                 WHERE subject = $1 AND {range}{position} \
+                 ORDER BY occurred {order}, entry_id {order} LIMIT ${limit_param})"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let sql = format!(
+        "SELECT t.occurred, t.entry_id, e.entry, s.status FROM ({union}) t \
+         JOIN entries e ON e.id = t.entry_id \
+         LEFT JOIN email_status s ON s.entry_id = t.entry_id \
+         ORDER BY t.occurred {order}, t.entry_id {order} LIMIT ${limit_param}"
+    );
     let rows = query(client, &sql, &params).await?;
     rows.iter()
         .map(|row| {
@@ -78,14 +96,11 @@ pub async fn subject_entries(
     page: &PageQuery,
 ) -> Result<Page, StoreError> {
     let limit = page.limit.clamp(1, PageQuery::MAX_LIMIT);
-    let lane = page
-        .category
-        .map(|c| i16::from(crate::store::project::lane(c)));
     // One more than asked tells whether an older page exists.
     let mut rows = timeline(
         client,
         subject,
-        lane,
+        Lanes::of(page),
         page.before,
         Direction::Older,
         limit + 1,

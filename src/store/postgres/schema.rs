@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "subject changes",
         include_str!("../../../migrations/postgres/0002_subject_changes.sql"),
     ),
+    (
+        3,
+        "folded callbacks",
+        include_str!("../../../migrations/postgres/0003_folded_callbacks.sql"),
+    ),
 ];
 
 /// The advisory lock migrations take (`hooktrail` in ASCII): held to the end of their

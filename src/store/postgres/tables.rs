@@ -25,7 +25,7 @@ use super::rows::{
 };
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject, links};
-use crate::store::project::{ChainHead, LinkTarget, Tables, Visit, keys, lane};
+use crate::store::project::{ChainHead, LinkTarget, Tables, Visit, keys};
 use crate::store::{Capture, StoreError, StoredDelivery, from_json, to_json};
 
 type Client = Arc<Object>;
@@ -741,10 +741,15 @@ impl Tables for PgTables<'_> {
         })
     }
 
-    fn add_to_timeline(&mut self, subject_key: &str, entry: &Entry) -> Result<(), StoreError> {
+    fn add_to_timeline(
+        &mut self,
+        subject_key: &str,
+        entry: &Entry,
+        lane: u8,
+    ) -> Result<(), StoreError> {
         self.writes.timelines.push((
             subject_key.to_owned(),
-            i16::from(lane(entry.category)),
+            i16::from(lane),
             entry.occurred_at.timestamp_micros(),
             entry.id,
         ));

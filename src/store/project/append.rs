@@ -240,7 +240,8 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         linked.dedup_by_key(|target| target.entry_id);
 
         self.tables.put_entry(&entry)?;
-        self.index(&entry, &entry.subjects, at)?;
+        let folded = is_callback(&entry) && !linked.is_empty();
+        self.index(&entry, &entry.subjects, at, folded)?;
         let placed = if entry.subjects.is_empty() {
             Placed::Unmatched
         } else {
@@ -271,12 +272,27 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         Ok(placed)
     }
 
-    /// Adds timeline rows for `entry` under each of `subjects`, as changes at delivery `at`.
-    fn index(&mut self, entry: &Entry, subjects: &[Subject], at: u64) -> Result<(), StoreError> {
+    /// Adds timeline rows for `entry` under each of `subjects`, as changes at delivery `at`. A
+    /// `folded` callback goes to the callback lane, and is no change of its own: its email's
+    /// line, which changes with it, tells it.
+    fn index(
+        &mut self,
+        entry: &Entry,
+        subjects: &[Subject],
+        at: u64,
+        folded: bool,
+    ) -> Result<(), StoreError> {
+        let lane = if folded {
+            super::CALLBACK_LANE
+        } else {
+            super::lane(entry.category)
+        };
         for subject in subjects {
             let key = subject.key();
-            self.tables.add_to_timeline(&key, entry)?;
-            self.tables.add_change(&key, at, entry.id)?;
+            self.tables.add_to_timeline(&key, entry, lane)?;
+            if !folded {
+                self.tables.add_change(&key, at, entry.id)?;
+            }
             self.touched.insert(key);
         }
         Ok(())
@@ -303,7 +319,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             entry.subjects.extend(added.iter().cloned());
             entry.subjects.sort();
             self.tables.put_entry(&entry)?;
-            self.index(&entry, &added, at)?;
+            self.index(&entry, &added, at, is_callback(&entry))?;
             if !entry.subjects.is_empty() {
                 self.tables.set_unmatched(id, false)?;
             }
@@ -331,6 +347,11 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         }
         Ok(())
     }
+}
+
+/// An email provider's callback: folded into its email once it finds it.
+fn is_callback(entry: &Entry) -> bool {
+    matches!(entry.details, Details::EmailEvent { .. })
 }
 
 fn entry_from(delivery: &StoredDelivery, new: &NewEntry, id: EntryId) -> Entry {

@@ -44,6 +44,52 @@ pub fn lane(category: Category) -> u8 {
     category.code() + 1
 }
 
+/// The lane of email provider callbacks that found their email: they are told inside the
+/// email's line (its delivery badge and history), so a timeline leaves them out unless asked
+/// to show them as lines. Callbacks that match no email keep their category's lane.
+pub const CALLBACK_LANE: u8 = 200;
+
+/// Which lanes of a subject's timeline a read covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lanes {
+    /// One category's lane, or every category's.
+    pub category: Option<Category>,
+    /// Whether callbacks folded into their email are read as lines of their own (they are
+    /// in the communication category).
+    pub callbacks: bool,
+}
+
+impl Lanes {
+    /// Every line, callbacks included: exports, erasure, the origin of a timeline.
+    pub const EVERYTHING: Lanes = Lanes {
+        category: None,
+        callbacks: true,
+    };
+
+    pub fn of(query: &crate::store::PageQuery) -> Lanes {
+        Lanes {
+            category: query.category,
+            callbacks: query.callbacks,
+        }
+    }
+
+    /// The lanes, in no particular order.
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        let categories: Vec<Category> = match self.category {
+            Some(category) => vec![category],
+            None => Category::ALL.to_vec(),
+        };
+        let callbacks = self.callbacks
+            && self
+                .category
+                .is_none_or(|category| category == Category::Communication);
+        categories
+            .into_iter()
+            .map(lane)
+            .chain(callbacks.then_some(CALLBACK_LANE))
+    }
+}
+
 /// Where a link points: the entry that established it and that entry's subjects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkTarget {
@@ -88,9 +134,14 @@ pub trait Tables {
     /// [`EntryId::derive`]), in id order.
     fn delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<Vec<Entry>, StoreError>;
     fn remove_delivery_entries(&mut self, delivery: &StoredDelivery) -> Result<(), StoreError>;
-    /// Adds the entry's row to the timeline of the subject keyed `subject_key` (in the lane of
-    /// the entry's category: see [`lane`]).
-    fn add_to_timeline(&mut self, subject_key: &str, entry: &Entry) -> Result<(), StoreError>;
+    /// Adds the entry's row to `lane` of the timeline of the subject keyed `subject_key` (see
+    /// [`lane`] and [`CALLBACK_LANE`]).
+    fn add_to_timeline(
+        &mut self,
+        subject_key: &str,
+        entry: &Entry,
+        lane: u8,
+    ) -> Result<(), StoreError>;
     /// The ids on `subject`'s timeline, oldest first.
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
     /// Records that entry `id` became new or changed on the timeline of the subject keyed

@@ -4,10 +4,11 @@
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::query::with_status;
-use super::tables::{ENTRIES, TIMELINES, lane, lane_rows};
+use super::tables::{ENTRIES, TIMELINES, lane_rows};
 use super::timelines::{self, Order};
-use crate::activity::{Category, Entry, EntryId, Subject};
+use crate::activity::{Entry, EntryId, Subject};
 use crate::store::from_json;
+use crate::store::project::Lanes;
 use std::ops::Bound;
 
 use crate::store::{Cursor, Page, StoreError};
@@ -24,8 +25,14 @@ pub fn entries(
             let key = subject.key();
             let table = txn.open_table(TIMELINES)?;
             let all = Bound::Unbounded;
-            for position in timelines::positions(&table, &key, None, all, all, Order::OldestFirst)?
-            {
+            for position in timelines::positions(
+                &table,
+                &key,
+                Lanes::EVERYTHING,
+                all,
+                all,
+                Order::OldestFirst,
+            )? {
                 let (_, id) = position?;
                 let raw = entries.get(id)?.ok_or_else(|| {
                     StoreError::Corrupt(format!(
@@ -55,8 +62,8 @@ pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, St
             let key = subject.key();
             let table = txn.open_table(TIMELINES)?;
             let mut count = 0;
-            for category in Category::ALL {
-                count += table.range(lane_rows(&key, lane(category)))?.count() as u64;
+            for lane in Lanes::EVERYTHING.iter() {
+                count += table.range(lane_rows(&key, lane))?.count() as u64;
             }
             Ok(count)
         }
@@ -82,7 +89,7 @@ pub fn page(
             timelines::positions(
                 &table,
                 &key,
-                None,
+                Lanes::EVERYTHING,
                 after,
                 Bound::Unbounded,
                 Order::OldestFirst,

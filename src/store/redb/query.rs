@@ -13,6 +13,7 @@ use super::timelines::{self, Order};
 use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::from_json;
+use crate::store::project::Lanes;
 use crate::store::{Change, ChangeCursor, Cursor, Page, PageQuery, StoreError, StoredDelivery};
 
 pub fn subject_entries(
@@ -31,7 +32,7 @@ pub fn subject_entries(
     let positions: Vec<(i64, u128)> = timelines::positions(
         &table,
         &key,
-        query.category,
+        Lanes::of(query),
         Bound::Unbounded,
         before,
         Order::NewestFirst,
@@ -152,7 +153,7 @@ pub fn subject_origin(
     let first = timelines::positions(
         &table,
         &key,
-        None,
+        Lanes::EVERYTHING,
         Bound::Unbounded,
         Bound::Unbounded,
         Order::OldestFirst,

@@ -114,6 +114,7 @@ fn reads_the_same_after_upgrading(rewrite: impl FnOnce(&redb::WriteTransaction))
     let path = dir.path().join("old.redb");
     let queries = || {
         [None, Some(Category::Accounting), Some(Category::Workflow)].map(|category| PageQuery {
+            callbacks: true,
             limit: 4,
             before: None,
             category,

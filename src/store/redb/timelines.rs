@@ -11,9 +11,9 @@ use std::ops::Bound;
 
 use redb::{AccessGuard, ReadableTable};
 
-use super::tables::{TimelineKey, lane};
-use crate::activity::Category;
+use super::tables::TimelineKey;
 use crate::store::StoreError;
+use crate::store::project::Lanes;
 
 /// Where an entry stands in a timeline: (occurred µs, entry id), the order of its rows.
 pub type Position = (i64, u128);
@@ -26,23 +26,18 @@ pub enum Order {
 
 type Rows<'t> = Box<dyn Iterator<Item = Result<Position, StoreError>> + 't>;
 
-/// The positions of `subject`'s entries (of `category`, or all) between `from` and `to`, in
-/// `order`.
+/// The positions of `subject`'s entries in `lanes` between `from` and `to`, in `order`.
 pub fn positions<'t>(
     table: &'t impl ReadableTable<TimelineKey<'static>, ()>,
     subject: &str,
-    category: Option<Category>,
+    lanes: Lanes,
     from: Bound<Position>,
     to: Bound<Position>,
     order: Order,
 ) -> Result<Positions<'t>, StoreError> {
-    let categories: Vec<Category> = match category {
-        Some(category) => vec![category],
-        None => Category::ALL.to_vec(),
-    };
-    let lanes = categories
-        .into_iter()
-        .map(|category| lane_positions(table, subject, lane(category), from, to, order))
+    let lanes = lanes
+        .iter()
+        .map(|lane| lane_positions(table, subject, lane, from, to, order))
         .collect::<Result<_, _>>()?;
     Ok(Positions { lanes, order })
 }
@@ -117,6 +112,8 @@ mod tests {
     use redb::{Database, ReadableDatabase};
 
     use super::*;
+    use crate::activity::Category;
+    use crate::store::project::{CALLBACK_LANE, lane};
     use crate::store::redb::tables::TIMELINES;
 
     #[test]
@@ -140,6 +137,8 @@ mod tests {
                     .insert(("job:1", lane(category), occurred, id), ())
                     .unwrap();
             }
+            // A callback folded into its email: only in views that ask for callbacks.
+            table.insert(("job:1", CALLBACK_LANE, 35, 6), ()).unwrap();
             // Another subject's rows stay out of it.
             table
                 .insert(("job:2", lane(Category::Workflow), 15, 9), ())
@@ -149,7 +148,11 @@ mod tests {
         let txn = db.begin_read().unwrap();
         let table = txn.open_table(TIMELINES).unwrap();
         let read = |category, from, to, order| -> Vec<u128> {
-            positions(&table, "job:1", category, from, to, order)
+            let lanes = Lanes {
+                category,
+                callbacks: false,
+            };
+            positions(&table, "job:1", lanes, from, to, order)
                 .unwrap()
                 .map(|position| position.unwrap().1)
                 .collect()
@@ -190,5 +193,18 @@ mod tests {
             )
             .is_empty()
         );
+        let with_callbacks = |category| -> Vec<u128> {
+            let lanes = Lanes {
+                category,
+                callbacks: true,
+            };
+            positions(&table, "job:1", lanes, Unbounded, Unbounded, OldestFirst)
+                .unwrap()
+                .map(|position| position.unwrap().1)
+                .collect()
+        };
+        assert_eq!(with_callbacks(None), [1, 2, 3, 4, 6, 5]);
+        assert_eq!(with_callbacks(Some(Category::Communication)), [4, 6]);
+        assert_eq!(with_callbacks(Some(Category::Workflow)), [1, 3]);
     }
 }

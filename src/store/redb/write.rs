@@ -4,10 +4,10 @@
 use redb::ReadableTable;
 
 use super::records::{decode_delivery, encode_delivery};
-use super::tables::{CHAIN_HEAD, WriteTables, decode_head, encode_head, lane};
+use super::tables::{CHAIN_HEAD, WriteTables, decode_head, encode_head};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject};
-use crate::store::project::{ChainHead, LinkTarget, Tables, Visit};
+use crate::store::project::{ChainHead, Lanes, LinkTarget, Tables, Visit};
 use crate::store::{StoreError, StoredDelivery, from_json, to_json};
 
 /// The ids a delivery's entries can have (see [`EntryId::derive`]).
@@ -106,10 +106,15 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
-    fn add_to_timeline(&mut self, subject_key: &str, entry: &Entry) -> Result<(), StoreError> {
+    fn add_to_timeline(
+        &mut self,
+        subject_key: &str,
+        entry: &Entry,
+        lane: u8,
+    ) -> Result<(), StoreError> {
         let row = (
             subject_key,
-            lane(entry.category),
+            lane,
             entry.occurred_at.timestamp_micros(),
             entry.id.as_u128(),
         );
@@ -129,7 +134,7 @@ impl Tables for WriteTables<'_> {
         positions(
             &self.timelines,
             &key,
-            None,
+            Lanes::EVERYTHING,
             Unbounded,
             Unbounded,
             Order::OldestFirst,
