@@ -17,9 +17,11 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+mod embed;
 mod live;
 mod storage;
 
+pub use embed::EmbedConfig;
 pub use live::LiveConfig;
 pub use storage::{Backend, DatabaseUrl, StorageConfig};
 
@@ -65,6 +67,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub retention: RetentionConfig,
     pub live: LiveConfig,
+    pub embed: EmbedConfig,
     /// Which keys hold the committed development secrets (empty in production).
     pub development_secrets: Vec<String>,
 }
@@ -300,6 +303,8 @@ struct RawConfig {
     retention: RetentionConfig,
     #[serde(default)]
     live: LiveConfig,
+    #[serde(default)]
+    embed: EmbedConfig,
 }
 
 impl Config {
@@ -330,6 +335,11 @@ impl Config {
         let mut development_secrets = Vec::new();
         let sources = build_sources(raw.sources, &mut development_secrets)?;
         validate_auth(&raw.auth, &mut development_secrets)?;
+        if let Some(secret) = &raw.embed.secret
+            && is_development_secret(&String::from_utf8_lossy(secret.expose()))
+        {
+            development_secrets.push("embed.secret".to_owned());
+        }
         if raw.storage.backend == Backend::Postgres && raw.storage.url.is_none() {
             return Err(key_error(
                 "storage.url",
@@ -357,6 +367,7 @@ impl Config {
             auth: raw.auth,
             retention: raw.retention,
             live: raw.live,
+            embed: raw.embed,
             development_secrets,
         })
     }

@@ -171,7 +171,8 @@
     }
 
     function connect() {
-      var source = new EventSource(root.getAttribute("data-stream") + "?after=" + encodeURIComponent(after));
+      var stream = root.getAttribute("data-stream");
+      var source = new EventSource(stream + (stream.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(after));
       source.addEventListener("entry", received);
       source.addEventListener("error", function () {
         // While CONNECTING the browser retries by itself, with Last-Event-ID. CLOSED means it

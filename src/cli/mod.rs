@@ -1,8 +1,9 @@
 //! The command line: `hooktrail serve | send | demo | hash-password | verify | reindex | prune |
-//! erase | export | backup`. The load generator is its own program, `hooktrail-bench`.
+//! erase | export | embed-link | backup`. The load generator is its own program, `hooktrail-bench`.
 
 mod connect;
 mod demo;
+mod embed_link;
 mod export;
 mod maintenance;
 mod password;
@@ -76,6 +77,8 @@ enum Command {
     },
     /// Export a timeline or everything as JSON lines or CSV.
     Export(export::ExportArgs),
+    /// Print a signed link to a timeline for a frame in the business app (`[embed]`).
+    EmbedLink(embed_link::EmbedLinkArgs),
     /// Copy the store consistently (the gateway may keep running) and verify the copy.
     Backup {
         /// The new file; never overwritten. A running gateway writes it inside its backup folder.
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune { older_than_days } => maintenance::prune(&config, older_than_days),
         Command::Erase { subject, email } => maintenance::erase(&config, subject, email),
         Command::Export(args) => export::run(&config, args),
+        Command::EmbedLink(args) => embed_link::run(&config, args),
         Command::Backup { path, remote } => maintenance::backup(&config, &remote, &path),
         Command::HashPassword => unreachable!("handled above"),
     }

@@ -27,6 +27,8 @@ pub enum Nav {
     Unmatched,
     Login,
     Error,
+    /// A timeline inside the business app: no header, nothing that needs a session.
+    Embed,
 }
 
 /// What the layout template needs on every page.

@@ -156,6 +156,7 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         | ApiError::Unsupported(_)
         | ApiError::Unauthenticated
         | ApiError::TooManyStreams
+        | ApiError::Forbidden(_)
         | ApiError::Internal => "internal",
     }
 }

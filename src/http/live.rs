@@ -75,8 +75,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize)]
 struct StreamQuery {
-    /// Where to start when the browser has no `Last-Event-ID` yet: the cursor its page was
-    /// rendered with. Without either, the stream starts at the subject's latest change.
     after: Option<String>,
 }
 
@@ -93,11 +91,23 @@ async fn stream(
         .parse()
         .map_err(|_| ApiError::NotFound("no such subject kind"))?;
     let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    open(state, subject, &request, query.after.as_deref()).await
+}
+
+/// Opens a live timeline of `subject` for a caller already allowed to read it. It resumes
+/// after the request's `Last-Event-ID`, else after `after` (the cursor the page was rendered
+/// with), else at the subject's latest change.
+pub async fn open(
+    state: web::Data<AppState>,
+    subject: Subject,
+    request: &HttpRequest,
+    after: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let resume = request
         .headers()
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
-        .or(query.after.as_deref());
+        .or(after);
     let after = match resume {
         Some(text) => Some(
             text.parse::<ChangeCursor>()

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod embed;
 pub mod error_pages;
 pub mod health;
 pub mod html;
@@ -62,5 +63,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(api::scope())
         .configure(health::routes)
         .configure(login::routes)
+        .configure(embed::routes)
         .configure(pages::routes);
 }

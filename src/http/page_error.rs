@@ -24,6 +24,9 @@ pub enum PageError {
     /// A form without this session's CSRF token.
     #[error("this form has expired")]
     FormExpired,
+    /// A signed link that does not hold (an embed link: expired, forged, too long-lived).
+    #[error("{0}")]
+    LinkRefused(String),
     #[error("storage is unavailable")]
     StorageUnavailable,
     #[error("an internal error occurred")]
@@ -45,6 +48,7 @@ impl PageError {
             PageError::NotFound { title, .. } => title.clone(),
             PageError::BadRequest(_) => "That link does not look right".to_owned(),
             PageError::FormExpired => "This form has expired".to_owned(),
+            PageError::LinkRefused(_) => "This link cannot be opened".to_owned(),
             PageError::StorageUnavailable => "Hooktrail cannot read its storage".to_owned(),
             PageError::Internal => "Something went wrong on our side".to_owned(),
         }
@@ -62,6 +66,10 @@ impl PageError {
                  pages. Go back, reload the page, and try again."
                     .to_owned()
             }
+            PageError::LinkRefused(reason) => format!(
+                "{reason}. Links to a timeline are made for one person and a short time: \
+                 open the timeline again from the page you came from."
+            ),
             PageError::StorageUnavailable => {
                 "This is usually brief. Reload the page in a few seconds; webhooks keep being \
                  accepted and nothing is lost."
@@ -81,7 +89,7 @@ impl ResponseError for PageError {
             PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             PageError::NotFound { .. } => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PageError::FormExpired => StatusCode::FORBIDDEN,
+            PageError::FormExpired | PageError::LinkRefused(_) => StatusCode::FORBIDDEN,
             PageError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

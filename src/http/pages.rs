@@ -295,7 +295,7 @@ fn render_and_keep_timeline(
     stamps: RenderedAgainst,
 ) -> Result<Arc<RenderedTimeline>, PageError> {
     let clock = clock(state);
-    let (title, body) = render_timeline(state, &key, &clock)?;
+    let (title, body) = render_timeline(state, &key, &clock, Frame::Staff)?;
     let rendered = Arc::new(RenderedTimeline {
         stamps,
         fresh_until: clock.fresh_until(),
@@ -306,11 +306,21 @@ fn render_and_keep_timeline(
     Ok(rendered)
 }
 
+/// Where a timeline is shown.
+pub(super) enum Frame {
+    /// Hooktrail's own page: filters, paging, the switch for callbacks.
+    Staff,
+    /// Inside the business app (see [`super::embed`]): the newest lines, live from `stream`,
+    /// and nothing that leads to a page which needs a session.
+    Embedded { stream: String },
+}
+
 /// The timeline page without its layout: its title and its body.
-fn render_timeline(
+pub(super) fn render_timeline(
     state: &AppState,
     key: &PageKey,
     clock: &TrackedClock,
+    frame: Frame,
 ) -> Result<(String, String), PageError> {
     let &PageKey {
         ref subject,
@@ -326,13 +336,18 @@ fn render_timeline(
     };
     // Read before the page, so that whatever is committed in between is sent live (the
     // script replaces a line the page already has).
-    let live = match before {
-        None => Some(LiveTimeline {
-            stream: view::subject_stream_path(subject),
+    let stream = match (&frame, before) {
+        (Frame::Staff, None) => Some(view::subject_stream_path(subject)),
+        (Frame::Embedded { stream }, _) => Some(stream.clone()),
+        (Frame::Staff, Some(_)) => None,
+    };
+    let live = match stream {
+        Some(stream) => Some(LiveTimeline {
+            stream,
             after: state.storage.read.latest_change(subject)?.to_string(),
             category: category.map(Category::as_str),
         }),
-        Some(_) => None,
+        None => None,
     };
     let page = state.storage.read.subject_entries(subject, &query)?;
     // The kind answer to an id nothing was ever received for: a 404 that says so, rather
@@ -356,13 +371,20 @@ fn render_timeline(
     );
     let title = heading.page_title();
     let days = view::group_by_day(page.entries, clock, false);
+    let staff = matches!(frame, Frame::Staff);
     let view = TimelinePage {
-        filters: filter_chips(&base, category, callbacks, before.as_ref()),
-        callbacks: callbacks_toggle(&base, category, callbacks),
+        filters: if staff {
+            filter_chips(&base, category, callbacks, before.as_ref())
+        } else {
+            Vec::new()
+        },
+        callbacks: staff
+            .then(|| callbacks_toggle(&base, category, callbacks))
+            .flatten(),
         days: state.renderer.days(&days, false, false)?,
         subject: heading,
         empty,
-        pager,
+        pager: if staff { pager } else { None },
         live,
     };
     Ok((title, state.renderer.render("pages/timeline", &view)?))

@@ -33,6 +33,8 @@ pub enum ApiError {
     #[error("a valid bearer token or staff session is required")]
     Unauthenticated,
     #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
     BadRequest(String),
     #[error("the body must be JSON, sent with Content-Type: application/json")]
     UnsupportedMediaType,
@@ -70,6 +72,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::Rejected(_) => "invalid-signature",
             ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::BackupRunning => "backup-running",
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::Rejected(_) => "Signature verification failed",
             ApiError::Unauthenticated => "Authentication required",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::BadRequest(_) => "Bad request",
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::BackupRunning => "Backup already running",
@@ -132,6 +136,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Rejected(_) | ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) | ApiError::BackupPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BackupRunning | ApiError::BackupExists(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,

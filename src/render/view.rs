@@ -288,7 +288,7 @@ pub fn encode_query_value(value: &str) -> String {
 impl SubjectLink {
     pub fn new(subject: &Subject) -> SubjectLink {
         SubjectLink {
-            label: format!("{} {}", kind_label(subject.kind()), subject.id()),
+            label: format!("{} #{}", kind_label(subject.kind()), subject.id()),
             href: subject_path(subject),
         }
     }
@@ -778,7 +778,7 @@ pub struct SubjectHeading {
 impl SubjectHeading {
     pub fn new(subject: &Subject, origin: &Entry) -> SubjectHeading {
         let kind = kind_label(subject.kind());
-        let plain = format!("{kind} {}", subject.id());
+        let plain = format!("{kind} #{}", subject.id());
         let joined = |parts: [Option<&String>; 2]| {
             let parts: Vec<&str> = parts
                 .into_iter()
@@ -898,7 +898,7 @@ mod tests {
             "/api/v1/subjects/job/A%2FB%207%3F%23/stream"
         );
         let link = SubjectLink::new(&"salesdoc:Q-7".parse().unwrap());
-        assert_eq!(link.label, "Sales document Q-7");
+        assert_eq!(link.label, "Sales document #Q-7");
         assert_eq!(link.href, "/salesdocs/Q-7");
         assert_eq!(
             encode_query_value("/jobs/1?a=b&c"),

@@ -105,6 +105,46 @@ async fn save_screenshot(browser: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
+const EMBED_SECRET: &str = "an-embed-secret-for-the-browser-test-0123";
+
+/// The business app's page that frames a timeline: one iframe, served from an origin of its
+/// own (a port on 127.0.0.1).
+struct FramingPage {
+    origin: String,
+    html: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl FramingPage {
+    fn start() -> FramingPage {
+        use std::io::{Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let origin = format!("http://{}", listener.local_addr().expect("addr"));
+        let html = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let serving = html.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let body = serving.lock().unwrap().clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FramingPage { origin, html }
+    }
+
+    fn frame(&self, src: &str) {
+        *self.html.lock().unwrap() = format!(
+            "<!DOCTYPE html><title>Job 1042 · Shop</title><h2>The business app</h2>\
+             <iframe src=\"{src}\" width=\"1000\" height=\"700\"></iframe>"
+        );
+    }
+}
+
 /// Waits (up to 15 s) until `script` returns true in the page.
 async fn wait_for_script(browser: &Client, script: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -141,10 +181,15 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         );
     };
 
-    // Live timelines idle out after 3 s here, so the browser reconnects during the test.
+    // Live timelines idle out after 3 s here, so the browser reconnects during the test. The
+    // business app's page that frames a timeline is served from one origin that may, and
+    // another that may not.
+    let (allowed, refused) = (FramingPage::start(), FramingPage::start());
     let extra = format!(
-        "{}\n[display]\ntimezone = \"America/Chicago\"\n[live]\nidle_timeout_secs = 3\n",
-        staff_users()
+        "{}\n[display]\ntimezone = \"America/Chicago\"\n[live]\nidle_timeout_secs = 3\n\
+         [embed]\nsecret = \"{EMBED_SECRET}\"\nallowed_origins = [\"{}\"]\n",
+        staff_users(),
+        allowed.origin
     );
     let mut gateway = TestGateway::start_with(&extra, None).await;
     post_job_story(&gateway.client, "1042").await;
@@ -329,6 +374,60 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         .await
         .expect("goto");
     save_screenshot(&browser, "07-phone.png").await;
+
+    // Inside the business app: a frame on an allowed origin shows the timeline, live; one
+    // on another origin is refused by the browser.
+    browser.set_window_size(1280, 1000).await.expect("resize");
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let secret = hooktrail::crypto::Secret::new(EMBED_SECRET.as_bytes().to_vec()).unwrap();
+    let link = format!(
+        "{base}{}",
+        hooktrail::http::embed::link(&secret, &"job:1042".parse().unwrap(), exp, "dana")
+    );
+    for page in [&allowed, &refused] {
+        page.frame(&link);
+    }
+    browser.goto(&allowed.origin).await.expect("goto");
+    browser.enter_frame(0).await.expect("into the frame");
+    let heading = browser
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .expect("the framed timeline");
+    assert_eq!(heading.text().await.unwrap(), "Job #1042");
+    wait_for_script(&browser, "return !!document.querySelector('.new-pill');").await;
+    let framed = status_changed("1042", "Delivered", "2026-03-06T09:00:00Z");
+    assert_eq!(gateway.client.post_signed(&framed).await.status(), 200);
+    wait_for_script(
+        &browser,
+        "return document.querySelector('.new-pill').textContent === '1 new entry';",
+    )
+    .await;
+    browser
+        .enter_parent_frame()
+        .await
+        .expect("out of the frame");
+    save_screenshot(&browser, "08-embedded.png").await;
+    browser.goto(&refused.origin).await.expect("goto");
+    browser.enter_frame(0).await.expect("into the frame");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let shown = browser
+        .execute(
+            "return [document.querySelectorAll('.activity, .entry').length, document.body.innerText];",
+            vec![],
+        )
+        .await
+        .expect("script");
+    browser
+        .enter_parent_frame()
+        .await
+        .expect("out of the frame");
+    save_screenshot(&browser, "09-embed-refused.png").await;
+    assert_eq!(
+        shown[0],
+        json!(0),
+        "a frame on another origin showed the timeline: {shown}"
+    );
 
     browser.close().await.expect("close the browser");
     drop(driver);

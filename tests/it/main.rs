@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod crash;
 mod crash_loop;
+mod embed;
 mod faults;
 mod fuzz_run;
 mod intake;

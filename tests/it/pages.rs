@@ -846,7 +846,7 @@ async fn the_jump_box_opens_jobs_and_salesdocs_by_id() {
     assert_eq!(gateway.client.post_signed(&body).await.status(), 200);
     let page = browser.get("/jobs/A%2FB%20C").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(texts(&page.html(), "h1"), ["Job A/B C"]);
+    assert_eq!(texts(&page.html(), "h1"), ["Job #A/B C"]);
     gateway.stop().await;
 }
 
