@@ -183,6 +183,35 @@
     connect();
   }
 
+  // `#entry-…` in the address: open that entry and mark it, below the page's top edge.
+  function openLinkedEntry() {
+    var match = /^#(entry-[0-9A-Za-z]+)$/.exec(window.location.hash);
+    var line = match && document.getElementById(match[1]);
+    if (!line) return;
+    var details = line.querySelector("details");
+    if (details) details.open = true;
+    document.querySelectorAll(".entry-target").forEach(function (n) { n.classList.remove("entry-target"); });
+    line.classList.add("entry-target");
+    line.scrollIntoView({ block: "start" });
+  }
+
+  // Every entry's link can be copied whole, to paste into a message or a ticket.
+  function addCopyLinks() {
+    if (!navigator.clipboard) return;
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest("a.entry-link");
+      if (!link) return;
+      event.preventDefault();
+      var url = window.location.origin + window.location.pathname + link.getAttribute("href");
+      navigator.clipboard.writeText(url).then(function () {
+        link.textContent = "Link copied";
+        window.setTimeout(function () { link.textContent = "Link to this entry"; }, 2000);
+      }, function () { window.location.hash = link.getAttribute("href"); });
+    });
+  }
+
+  window.addEventListener("hashchange", openLinkedEntry);
+
   document.addEventListener("keydown", function (event) {
     if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
     var target = event.target;
@@ -194,8 +223,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.add("js");
     addExpandAll();
+    addCopyLinks();
     followTimeline();
     refreshTimes();
+    openLinkedEntry();
     window.setInterval(refreshTimes, 60 * 1000);
   });
 })();

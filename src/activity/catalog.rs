@@ -13,7 +13,7 @@ use super::details::{
 use super::entry::{Actor, ActorKind, Category, EntryKind, NewEntry, one_line};
 use super::money;
 use super::subject::Subject;
-use super::wording::{capitalize, human_bytes, platform_name};
+use super::wording::{capitalize, human_bytes, platform_name, readable_name};
 use super::{Normalized, Outcome};
 
 /// Summaries are one line on a timeline; longer text lives in the details.
@@ -192,7 +192,7 @@ impl Typed {
 fn generic(event_type: &str, data: &Value) -> Typed {
     Typed {
         category: Category::System,
-        summary: format!("Event {event_type}"),
+        summary: readable_name(event_type),
         details: Details::Generic {
             event_type: event_type.to_owned(),
             data: data.clone(),
@@ -445,8 +445,8 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
             let summary = d
                 .description
                 .clone()
-                .or_else(|| d.action.clone())
-                .unwrap_or_else(|| event_type.to_owned());
+                .or_else(|| d.action.as_deref().map(readable_name))
+                .unwrap_or_else(|| readable_name(event_type));
             Typed::new(
                 Category::System,
                 summary,

@@ -20,6 +20,16 @@ pub fn capitalize(text: &str) -> String {
     }
 }
 
+/// A machine name (`shipment.label_created`, `deposit-requested`) as words a person reads:
+/// `Shipment label created`.
+pub fn readable_name(name: &str) -> String {
+    let words: Vec<&str> = name
+        .split(|c: char| matches!(c, '.' | '_' | '-') || c.is_whitespace())
+        .filter(|word| !word.is_empty())
+        .collect();
+    capitalize(&words.join(" ").to_lowercase())
+}
+
 /// A size in bytes as people read it: `512 B`, `1.2 MB` (decimal units, as file managers show).
 pub fn human_bytes(size: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
@@ -40,6 +50,16 @@ pub fn human_bytes(size: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn machine_names_read_as_words() {
+        assert_eq!(
+            readable_name("shipment.label_created"),
+            "Shipment label created"
+        );
+        assert_eq!(readable_name("deposit-requested"), "Deposit requested");
+        assert_eq!(readable_name("  "), "");
+    }
+
     use super::*;
 
     #[test]

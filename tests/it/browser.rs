@@ -367,13 +367,36 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     assert!(order.contains(&"2026-03-03T14:30:00Z") && order[0] == "2026-03-05T09:00:00Z");
     save_screenshot(&browser, "06-live-inserted.png").await;
 
+    // A deep link opens its entry and marks it.
+    let target = browser
+        .execute(
+            "return document.querySelector(\"li[data-kind='proof.rejected']\").id;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let target = target.as_str().expect("an id").to_owned();
+    browser
+        .goto(&format!("{base}/jobs/1042#{target}"))
+        .await
+        .expect("goto");
+    wait_for_script(
+        &browser,
+        &format!(
+            "var li = document.getElementById('{target}'); \
+             return li.classList.contains('entry-target') && li.querySelector('details').open;"
+        ),
+    )
+    .await;
+    save_screenshot(&browser, "07-deep-link.png").await;
+
     // Phone width: the same page still reads.
     browser.set_window_size(390, 1000).await.expect("resize");
     browser
         .goto(&format!("{base}/jobs/1042"))
         .await
         .expect("goto");
-    save_screenshot(&browser, "07-phone.png").await;
+    save_screenshot(&browser, "07b-phone.png").await;
 
     // Inside the business app: a frame on an allowed origin shows the timeline, live; one
     // on another origin is refused by the browser.

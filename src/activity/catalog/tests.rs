@@ -146,7 +146,7 @@ fn every_catalog_type_becomes_a_typed_entry_in_its_category() {
             "system.event",
             json!({"subject": job(), "action": "archived"}),
             Category::System,
-            "archived",
+            "Archived",
         ),
     ];
     for (event_type, data, category, summary) in cases {
