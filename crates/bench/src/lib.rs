@@ -52,6 +52,7 @@ mod pages;
 mod repeat;
 mod report;
 mod servers;
+mod streams;
 pub mod workload;
 
 use load::{Client, Window, apply_load};
@@ -144,6 +145,8 @@ enum Target {
     Postgres,
     /// Two gateways on one PostgreSQL database, the load split between them.
     PostgresPair,
+    /// The gateway with 500 live timelines open on jobs the load posts about.
+    GatewayStreams,
 }
 
 impl Target {
@@ -155,7 +158,11 @@ impl Target {
     fn commits(&self) -> bool {
         matches!(
             self,
-            Target::Gateway | Target::PerRequest | Target::Postgres | Target::PostgresPair
+            Target::Gateway
+                | Target::PerRequest
+                | Target::Postgres
+                | Target::PostgresPair
+                | Target::GatewayStreams
         )
     }
 
@@ -180,6 +187,7 @@ impl fmt::Display for Target {
             Target::PlainGet => "plain-get",
             Target::Postgres => "postgres",
             Target::PostgresPair => "postgres-pair",
+            Target::GatewayStreams => "gateway-streams",
         })
     }
 }
@@ -302,6 +310,14 @@ async fn run_cell(
 ) -> anyhow::Result<CellResult> {
     let (server, load) = start_server(cell, source, fixture)
         .with_context(|| format!("cannot start the {cell} server"))?;
+    let streams = match cell.target {
+        Target::GatewayStreams => Some(
+            streams::OpenStreams::open(server.addrs()[0], streams::STREAMS)
+                .await
+                .context("cannot open the live timelines")?,
+        ),
+        _ => None,
+    };
     let client = Arc::new(Client::new(server.addrs(), load));
     let window = Window::starting_now(args.warmup, args.duration);
     let commits = cell
@@ -326,6 +342,10 @@ async fn run_cell(
         Some(watch) => watch.await.ok().flatten(),
         None => None,
     };
+    let streams = match streams {
+        Some(open) => Some(open.close().await),
+        None => None,
+    };
     // Stop the server whatever the load did, so that nothing outlives its cell.
     let stopped = server.stop().await;
     let tally = load?;
@@ -333,6 +353,7 @@ async fn run_cell(
     let mut result = summarize(cell, connections, tally, args.duration);
     result.commits = commits;
     result.phases = phases;
+    result.streams = streams;
     Ok(result)
 }
 
@@ -443,6 +464,7 @@ mod tests {
             error_kinds: BTreeMap::new(),
             commits: None,
             phases: None,
+            streams: None,
             runs_acked_per_sec: Vec::new(),
         }
     }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use hooktrail::store::postgres::timing::PhaseMillis;
 
 use crate::load::Tally;
+use crate::streams::StreamStats;
 use crate::workload::EVENT_BYTES;
 use crate::{
     BenchArgs, Cell, GOAL_CONNECTIONS, SERVER_WORKERS, Target, commits, disk, pages, short_count,
@@ -35,6 +36,9 @@ pub(crate) struct CellResult {
     /// For gateways on PostgreSQL: mean ms per batch in each phase of its transaction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) phases: Option<PhaseMillis>,
+    /// For `gateway-streams`: the live timelines open during the cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) streams: Option<StreamStats>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) runs_acked_per_sec: Vec<f64>,
@@ -65,6 +69,7 @@ pub(crate) fn summarize(
             .map(|(failure, count)| (failure.to_string(), *count))
             .collect(),
         commits: None,
+        streams: None,
         phases: None,
         runs_acked_per_sec: Vec::new(),
     }
@@ -123,6 +128,8 @@ pub(crate) struct Ratios {
     pub(crate) postgres_over_gateway: Option<f64>,
     /// Two gateways on one PostgreSQL against one.
     pub(crate) pair_over_postgres: Option<f64>,
+    /// The gateway with live timelines open against without.
+    pub(crate) streams_over_gateway: Option<f64>,
 }
 
 /// One stated performance goal, and whether this run met it (`None`: not measured).
@@ -204,6 +211,7 @@ impl Report {
         self.write_errors(out)?;
         self.write_ratios(out)?;
         self.write_commits(out)?;
+        self.write_streams(out)?;
         self.write_phases(out)?;
         self.write_goals(out)
     }
@@ -305,6 +313,34 @@ impl Report {
                 ratios.connections,
                 optional(ratios.gateway_over_plain, 2),
                 optional(ratios.gateway_over_per_request, 1)
+            )?;
+        }
+        Ok(())
+    }
+
+    /// What the live timelines of `gateway-streams` received and took, and what they cost
+    /// intake against the same gateway without them.
+    pub(crate) fn write_streams(&self, out: &mut String) -> fmt::Result {
+        for cell in &self.results {
+            let Some(streams) = &cell.streams else {
+                continue;
+            };
+            let ratio = ratio_of(
+                &self.results,
+                cell.connections,
+                Target::GatewayStreams,
+                Target::Gateway,
+            );
+            writeln!(
+                out,
+                "\nLive timelines at {} connections: {} open, {} entry events received, \
+                 {} KiB per stream (resident memory as they opened, both ends); \
+                 acked/s with them / without: {}",
+                cell.connections,
+                streams.open,
+                streams.events,
+                optional(streams.kib_per_stream, 1),
+                optional(ratio, 2)
             )?;
         }
         Ok(())
@@ -505,6 +541,12 @@ pub(crate) fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
         gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
         postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),
         pair_over_postgres: ratio_of(results, connections, Target::PostgresPair, Target::Postgres),
+        streams_over_gateway: ratio_of(
+            results,
+            connections,
+            Target::GatewayStreams,
+            Target::Gateway,
+        ),
     }
 }
 
@@ -533,6 +575,19 @@ pub(crate) fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
             unit: " ms",
             met: p99.map(|value| value <= 10.0),
         });
+    }
+    if find(results, Target::GatewayStreams, connections).is_some() {
+        goals.push(at_least(
+            "gateway throughput with 500 live timelines >= 0.9 x without",
+            ratio_of(
+                results,
+                connections,
+                Target::GatewayStreams,
+                Target::Gateway,
+            ),
+            " x",
+            0.9,
+        ));
     }
     if find(results, Target::Gateway, connections).is_none() {
         return goals;

@@ -11,7 +11,9 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::load::Load;
-use crate::{Cell, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, workload};
+use crate::{
+    Cell, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, streams, workload,
+};
 use hooktrail::app::Gateway;
 use hooktrail::config::Config;
 use hooktrail::sources::Source;
@@ -99,7 +101,7 @@ pub(crate) fn start_server(
         cookie,
     };
     Ok(match cell.target {
-        Target::Gateway => (start_gateway(None)?, intake()),
+        Target::Gateway | Target::GatewayStreams => (start_gateway(None)?, intake()),
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
         Target::Plain => (start_plain()?, intake()),
         Target::Postgres | Target::PostgresPair => (
@@ -195,6 +197,7 @@ pub(crate) fn gateway_config(
         writeln!(text, "max_batch = {max_batch}")?;
     }
     text.push_str(&workload::source_toml());
+    text.push_str(&streams::api_token_toml());
     // No environment: HOOKTRAIL_… overrides meant for `serve` must not change what is measured.
     let config = Config::from_toml(&text, Path::new("(bench)"), std::iter::empty())?;
     Ok(config)

@@ -62,3 +62,44 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
         "{out}"
     );
 }
+
+#[test]
+fn live_timelines_open_beside_the_load_and_receive_its_entries() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hooktrail-bench"))
+        .args([
+            "--targets",
+            "gateway,gateway-streams",
+            "--connections",
+            "4",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--json",
+        ])
+        .env("HOOKTRAIL_LOG", "warn")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cell = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cell| cell["target"] == "gateway-streams")
+        .unwrap_or_else(|| panic!("no gateway-streams cell in {out}"));
+    assert!(cell["acked"].as_u64().unwrap() > 0, "{out}");
+    assert_eq!(cell["streams"]["open"], 500, "{out}");
+    assert!(cell["streams"]["events"].as_u64().unwrap() > 0, "{out}");
+    assert!(
+        report["ratios"][0]["streams_over_gateway"]
+            .as_f64()
+            .is_some(),
+        "{out}"
+    );
+}
