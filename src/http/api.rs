@@ -92,6 +92,14 @@ impl EntriesQuery {
     }
 }
 
+/// The subject a `/subjects/{kind}/{id}/…` path names.
+pub(super) fn subject_at(kind: &str, id: String) -> Result<Subject, ApiError> {
+    let kind: SubjectKind = kind
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such subject kind"))?;
+    Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
 #[get("/subjects/{kind}/{id}/entries")]
 async fn subject_entries(
     _caller: Caller,
@@ -100,10 +108,7 @@ async fn subject_entries(
     query: web::Query<EntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
-    let kind: SubjectKind = kind
-        .parse()
-        .map_err(|_| ApiError::NotFound("no such subject kind"))?;
-    let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let subject = subject_at(&kind, id)?;
     let page_query = query.parse()?;
     let store = state.storage.read.clone();
     let page = web::block(move || {

@@ -123,11 +123,23 @@ fn check(
     Ok(())
 }
 
-/// The subject of an embed path, and the secret when embedding is on.
-fn subject_of<'s>(state: &'s AppState, kind: &str, id: &str) -> Option<(&'s Secret, Subject)> {
-    let secret = state.config.embed.secret.as_ref()?;
-    let kind: SubjectKind = kind.parse().ok()?;
-    Some((secret, Subject::new(kind, id).ok()?))
+/// Why a request for an embed path is not served.
+enum Denied {
+    /// Embedding is off, or the path names no subject.
+    NotFound,
+    Refused(Refusal),
+}
+
+/// The subject an embed request may see: embedding is on, the path names a subject, and the
+/// link holds now.
+fn admit(state: &AppState, path: (String, String), query: &LinkQuery) -> Result<Subject, Denied> {
+    let (kind, id) = path;
+    let secret = state.config.embed.secret.as_ref().ok_or(Denied::NotFound)?;
+    let kind: SubjectKind = kind.parse().map_err(|_| Denied::NotFound)?;
+    let subject = Subject::new(kind, id).map_err(|_| Denied::NotFound)?;
+    let now = Utc::now().timestamp();
+    check(secret, &state.config.embed, &subject, query, now).map_err(Denied::Refused)?;
+    Ok(subject)
 }
 
 #[get("/embed/{kind}/{id}")]
@@ -136,18 +148,12 @@ async fn embed_page(
     path: web::Path<(String, String)>,
     query: web::Query<LinkQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let (kind, id) = path.into_inner();
-    let (secret, subject) = subject_of(&state, &kind, &id).ok_or_else(|| {
-        PageError::not_found("Page not found", "Nothing is found at this address.")
+    let subject = admit(&state, path.into_inner(), &query).map_err(|denied| match denied {
+        Denied::NotFound => {
+            PageError::not_found("Page not found", "Nothing is found at this address.")
+        }
+        Denied::Refused(refusal) => PageError::LinkRefused(refusal.reason().to_owned()),
     })?;
-    check(
-        secret,
-        &state.config.embed,
-        &subject,
-        &query,
-        Utc::now().timestamp(),
-    )
-    .map_err(|refusal| PageError::LinkRefused(refusal.reason().to_owned()))?;
     let stream = format!(
         "{}/stream?exp={}&viewer={}&sig={}",
         path_of(&subject),
@@ -190,17 +196,10 @@ async fn embed_stream(
     query: web::Query<LinkQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (kind, id) = path.into_inner();
-    let (secret, subject) =
-        subject_of(&state, &kind, &id).ok_or(ApiError::NotFound("no such page"))?;
-    check(
-        secret,
-        &state.config.embed,
-        &subject,
-        &query,
-        Utc::now().timestamp(),
-    )
-    .map_err(|refusal| ApiError::Forbidden(refusal.reason()))?;
+    let subject = admit(&state, path.into_inner(), &query).map_err(|denied| match denied {
+        Denied::NotFound => ApiError::NotFound("no such page"),
+        Denied::Refused(refusal) => ApiError::Forbidden(refusal.reason()),
+    })?;
     let after = query.after.clone();
     live::open(state, subject, &request, after.as_deref()).await
 }

@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::auth::Caller;
 use super::{ApiError, AppState};
-use crate::activity::{Entry, Subject, SubjectKind};
+use crate::activity::{Entry, Subject};
 use crate::config::LiveConfig;
 use crate::render::view::{self, TrackedClock};
 use crate::store::{Change, ChangeCursor};
@@ -87,10 +87,7 @@ async fn stream(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
-    let kind: SubjectKind = kind
-        .parse()
-        .map_err(|_| ApiError::NotFound("no such subject kind"))?;
-    let subject = Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))?;
+    let subject = super::api::subject_at(&kind, id)?;
     open(state, subject, &request, query.after.as_deref()).await
 }
 

@@ -344,17 +344,12 @@ fn normalize_with_defaults(delivery: &RawDelivery<'_>) -> Normalized {
 }
 
 /// What every `hmac` source shares.
-const PROFILE: Profile = Profile {
-    name: KIND,
-    captured_headers: CAPTURED_HEADERS,
-    normalize: normalize_with_defaults,
-};
+const PROFILE: Profile = Profile::new(KIND, CAPTURED_HEADERS, normalize_with_defaults);
 
 /// The `hmac` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: &PROFILE,
-    build: |table| kind::build(table, HmacSource::from_settings),
-};
+pub const REGISTRATION: Registration = Registration::new(&PROFILE, |table| {
+    kind::build(table, HmacSource::from_settings)
+});
 
 impl Kind for HmacSource {
     fn profile(&self) -> &'static Profile {

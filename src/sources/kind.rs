@@ -75,7 +75,28 @@ pub struct Registration {
     pub build: fn(toml::Table) -> Result<Box<dyn Kind>, SettingsError>,
 }
 
+impl Profile {
+    pub const fn new(
+        name: &'static str,
+        captured_headers: &'static [&'static str],
+        normalize: fn(&RawDelivery<'_>) -> Normalized,
+    ) -> Profile {
+        Profile {
+            name,
+            captured_headers,
+            normalize,
+        }
+    }
+}
+
 impl Registration {
+    pub const fn new(
+        profile: &'static Profile,
+        build: fn(toml::Table) -> Result<Box<dyn Kind>, SettingsError>,
+    ) -> Registration {
+        Registration { profile, build }
+    }
+
     /// Its `kind = "…"` in the config.
     pub fn name(&self) -> &'static str {
         self.profile.name

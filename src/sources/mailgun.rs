@@ -324,17 +324,11 @@ fn rejection_reason(data: &Map<String, Value>) -> Option<String> {
 }
 
 /// What every `mailgun` source shares.
-const PROFILE: Profile = Profile {
-    name: KIND,
-    captured_headers: CAPTURED_HEADERS,
-    normalize,
-};
+const PROFILE: Profile = Profile::new(KIND, CAPTURED_HEADERS, normalize);
 
 /// The `mailgun` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: &PROFILE,
-    build: |table| kind::build(table, Mailgun::from_settings),
-};
+pub const REGISTRATION: Registration =
+    Registration::new(&PROFILE, |table| kind::build(table, Mailgun::from_settings));
 
 impl Kind for Mailgun {
     fn profile(&self) -> &'static Profile {

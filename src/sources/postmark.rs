@@ -333,17 +333,12 @@ fn unknown(
 }
 
 /// What every `postmark` source shares.
-const PROFILE: Profile = Profile {
-    name: KIND,
-    captured_headers: CAPTURED_HEADERS,
-    normalize,
-};
+const PROFILE: Profile = Profile::new(KIND, CAPTURED_HEADERS, normalize);
 
 /// The `postmark` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: &PROFILE,
-    build: |table| kind::build(table, Postmark::from_settings),
-};
+pub const REGISTRATION: Registration = Registration::new(&PROFILE, |table| {
+    kind::build(table, Postmark::from_settings)
+});
 
 impl Kind for Postmark {
     fn profile(&self) -> &'static Profile {

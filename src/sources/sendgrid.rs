@@ -347,17 +347,12 @@ fn first_text(fields: &Map<String, Value>, keys: &[&str]) -> Option<String> {
 }
 
 /// What every `sendgrid` source shares.
-const PROFILE: Profile = Profile {
-    name: KIND,
-    captured_headers: CAPTURED_HEADERS,
-    normalize,
-};
+const PROFILE: Profile = Profile::new(KIND, CAPTURED_HEADERS, normalize);
 
 /// The `sendgrid` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: &PROFILE,
-    build: |table| kind::build(table, SendGrid::from_settings),
-};
+pub const REGISTRATION: Registration = Registration::new(&PROFILE, |table| {
+    kind::build(table, SendGrid::from_settings)
+});
 
 impl Kind for SendGrid {
     fn profile(&self) -> &'static Profile {

@@ -183,17 +183,12 @@ pub fn normalize(delivery: &RawDelivery<'_>) -> Normalized {
 }
 
 /// What every `standard-webhooks` source shares.
-const PROFILE: Profile = Profile {
-    name: KIND,
-    captured_headers: CAPTURED_HEADERS,
-    normalize,
-};
+const PROFILE: Profile = Profile::new(KIND, CAPTURED_HEADERS, normalize);
 
 /// The `standard-webhooks` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: &PROFILE,
-    build: |table| kind::build(table, StandardWebhooks::from_settings),
-};
+pub const REGISTRATION: Registration = Registration::new(&PROFILE, |table| {
+    kind::build(table, StandardWebhooks::from_settings)
+});
 
 impl Kind for StandardWebhooks {
     fn profile(&self) -> &'static Profile {

@@ -748,17 +748,11 @@ fn minor_unit_exponent(currency: Currency) -> u32 {
 }
 
 /// What every `stripe` source shares.
-const PROFILE: Profile = Profile {
-    name: KIND,
-    captured_headers: CAPTURED_HEADERS,
-    normalize,
-};
+const PROFILE: Profile = Profile::new(KIND, CAPTURED_HEADERS, normalize);
 
 /// The `stripe` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: &PROFILE,
-    build: |table| kind::build(table, Stripe::from_settings),
-};
+pub const REGISTRATION: Registration =
+    Registration::new(&PROFILE, |table| kind::build(table, Stripe::from_settings));
 
 impl Kind for Stripe {
     fn profile(&self) -> &'static Profile {

@@ -39,11 +39,7 @@ pub const CAPTURED_HEADERS: &[&str] = &[SIGNATURE_HEADER, "content-type", "user-
 const SIGNATURE_HEADER: &str = "x-xero-signature";
 
 const SCHEME: BodyScheme = BodyScheme {
-    profile: &Profile {
-        name: KIND,
-        captured_headers: CAPTURED_HEADERS,
-        normalize,
-    },
+    profile: &Profile::new(KIND, CAPTURED_HEADERS, normalize),
     header: SIGNATURE_HEADER,
     empty_responses: true,
 };
@@ -323,10 +319,8 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The `xero` kind in the table of kinds.
-pub const REGISTRATION: Registration = Registration {
-    profile: SCHEME.profile,
-    build: |table| kind::build(table, from_settings),
-};
+pub const REGISTRATION: Registration =
+    Registration::new(SCHEME.profile, |table| kind::build(table, from_settings));
 
 #[cfg(test)]
 mod tests {

@@ -2,22 +2,11 @@
 
 use std::process::Command;
 
-#[test]
-fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
+/// Runs the program with `args` and `--json`; its report.
+fn report_of(args: &[&str]) -> serde_json::Value {
     let output = Command::new(env!("CARGO_BIN_EXE_hooktrail-bench"))
-        .args([
-            "--targets",
-            "gateway,per-request,plain",
-            "--connections",
-            "4",
-            "--duration",
-            "0.5",
-            "--warmup",
-            "0.2",
-            "--repeat",
-            "2",
-            "--json",
-        ])
+        .args(args)
+        .arg("--json")
         .env("HOOKTRAIL_LOG", "warn")
         .output()
         .unwrap();
@@ -27,7 +16,24 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
         "{out}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap_or_else(|err| panic!("{err}: {out}"))
+}
+
+#[test]
+fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
+    let report = report_of(&[
+        "--targets",
+        "gateway,per-request,plain",
+        "--connections",
+        "4",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.2",
+        "--repeat",
+        "2",
+    ]);
+    let out = report.to_string();
     let results = report["results"].as_array().unwrap();
     let cell = |target: &str| {
         results
@@ -65,28 +71,17 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
 
 #[test]
 fn live_timelines_open_beside_the_load_and_receive_its_entries() {
-    let output = Command::new(env!("CARGO_BIN_EXE_hooktrail-bench"))
-        .args([
-            "--targets",
-            "gateway,gateway-streams",
-            "--connections",
-            "4",
-            "--duration",
-            "1",
-            "--warmup",
-            "0.2",
-            "--json",
-        ])
-        .env("HOOKTRAIL_LOG", "warn")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let report = report_of(&[
+        "--targets",
+        "gateway,gateway-streams",
+        "--connections",
+        "4",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+    ]);
+    let out = report.to_string();
     let cell = report["results"]
         .as_array()
         .unwrap()
