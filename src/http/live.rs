@@ -162,13 +162,17 @@ async fn follow(
         outbox
             .send(Bytes::from(format!("retry: {RECONNECT_MILLIS}\n\n")))
             .await?;
-        let mut feed = state.storage.feed.subscribe();
+        let waker = state.storage.feed.waker(&subject);
+        let stamp_now = || state.storage.feed.subject_stamp(&subject).ok();
         let mut idle_since = tokio::time::Instant::now();
         let mut next_beat = idle_since + live.heartbeat();
         loop {
-            // The stamp is read before the changes: a commit between the two is read now
-            // or, having moved the stamp, on the next round — never missed.
-            let stamp = state.storage.feed.subject_stamp(&subject).ok();
+            // Armed, then the stamp, then the changes: a commit after the stamp was read
+            // wakes the wait below, so it is read on the next round — never missed.
+            let woken = waker.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let stamp = stamp_now();
             match read_changes(&state, &subject, after).await {
                 Ok(changes) => {
                     let full = changes.len() == CHANGES_PER_READ;
@@ -189,11 +193,12 @@ async fn follow(
             loop {
                 let idle_until = idle_since + live.idle_timeout();
                 tokio::select! {
-                    changed = feed.changed() => {
-                        if changed.is_err() {
-                            return Err(End::Client);
-                        }
-                        if state.storage.feed.subject_stamp(&subject).ok() != stamp {
+                    () = &mut woken => {
+                        // Armed again before comparing, as above.
+                        woken.set(waker.notified());
+                        woken.as_mut().enable();
+                        // Another subject sharing the slot: wait again.
+                        if stamp_now() != stamp {
                             break;
                         }
                     }

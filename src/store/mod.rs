@@ -407,9 +407,10 @@ pub trait ChangeFeed: Send + Sync {
     /// commit, a shared one also on the database's notifications of other gateways' commits.
     fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
 
-    /// Changes whenever any subject's stamp may have changed: what a live timeline waits on
-    /// before it compares its subject's stamp and reads the subject's changes.
-    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Notified whenever the subject's stamp may have changed: what a live timeline waits on
+    /// before it compares its subject's stamp and reads the subject's changes. Enable the
+    /// `notified()` future before reading the stamp, so a change in between wakes it.
+    fn waker(&self, subject: &Subject) -> std::sync::Arc<tokio::sync::Notify>;
 
     /// Sign-outs other gateways committed since the last call (and, after the feed
     /// (re)connects, every sign-out still in force): each gateway adds them to its in-memory

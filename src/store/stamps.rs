@@ -13,7 +13,10 @@
 //! failure, say) can never hand out a stamp that an earlier one already gave to other content.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
 
 /// How many slots: 512 KiB of stamps, so collisions stay rare for any realistic shop.
 const SLOTS: usize = 1 << 16;
@@ -27,9 +30,14 @@ fn fresh_stamp() -> u64 {
 
 pub struct SubjectStamps {
     slots: Box<[AtomicU64]>,
-    /// The latest stamp handed out, for those who wait for any change (live timelines).
-    latest: tokio::sync::watch::Sender<u64>,
+    /// What live timelines wait on: a bump wakes the waiters of the touched subjects' slots
+    /// (fewer slots than stamps: a shared slot only means a spurious wake, which compares a
+    /// stamp and waits again).
+    wakers: Box<[Arc<Notify>]>,
 }
+
+/// How many wake slots: a few hundred KiB, so each commit wakes only the timelines it touched.
+const WAKE_SLOTS: usize = 1 << 12;
 
 impl Default for SubjectStamps {
     fn default() -> Self {
@@ -43,13 +51,14 @@ impl SubjectStamps {
         let start = fresh_stamp();
         SubjectStamps {
             slots: (0..SLOTS).map(|_| AtomicU64::new(start)).collect(),
-            latest: tokio::sync::watch::Sender::new(start),
+            wakers: (0..WAKE_SLOTS).map(|_| Arc::new(Notify::new())).collect(),
         }
     }
 
-    /// Changes (to the latest stamp) whenever a bump gives any subject a new stamp.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.latest.subscribe()
+    /// Notified whenever the subject's stamp may have changed. Create the `notified()` future
+    /// (and enable it) before reading the stamp, so a bump in between is not missed.
+    pub fn waker(&self, subject_key: &str) -> Arc<Notify> {
+        self.wakers[slot(subject_key) % WAKE_SLOTS].clone()
     }
 
     /// The stamp of a subject, by its key (`job:1042`).
@@ -62,9 +71,10 @@ impl SubjectStamps {
     pub fn bump<'a>(&self, subject_keys: impl IntoIterator<Item = &'a str>) {
         let stamp = fresh_stamp();
         for key in subject_keys {
-            self.slots[slot(key)].store(stamp, Ordering::Release);
+            let slot = slot(key);
+            self.slots[slot].store(stamp, Ordering::Release);
+            self.wakers[slot % WAKE_SLOTS].notify_waiters();
         }
-        self.latest.send_replace(stamp);
     }
 
     /// A stamp no one holds: what a subject's stamp is while changes cannot be followed (a
@@ -79,7 +89,9 @@ impl SubjectStamps {
         for slot in self.slots.iter() {
             slot.store(stamp, Ordering::Release);
         }
-        self.latest.send_replace(stamp);
+        for waker in self.wakers.iter() {
+            waker.notify_waiters();
+        }
     }
 }
 
@@ -104,10 +116,7 @@ mod tests {
         assert_ne!(stamps.get(job), before.0);
         assert_eq!(stamps.get(other), before.1);
         let after = stamps.get(job);
-        let watching = stamps.subscribe();
-        assert!(!watching.has_changed().unwrap());
         stamps.bump_all();
-        assert!(watching.has_changed().unwrap());
         assert_ne!(stamps.get(job), after);
         assert_ne!(stamps.get(other), before.1);
     }
@@ -120,5 +129,24 @@ mod tests {
         let second = SubjectStamps::new();
         assert!(second.get("job:1") > issued);
         assert!(second.get("job:2") > first.get("job:2"));
+    }
+
+    #[tokio::test]
+    async fn a_bump_wakes_the_waiters_of_the_subjects_it_touched_only() {
+        let stamps = SubjectStamps::new();
+        let (job, other) = ("job:1042", "salesdoc:77");
+        assert_ne!(slot(job) % WAKE_SLOTS, slot(other) % WAKE_SLOTS);
+        let (job_waker, other_waker) = (stamps.waker(job), stamps.waker(other));
+        let job_woken = job_waker.notified();
+        let other_woken = other_waker.notified();
+        tokio::pin!(job_woken, other_woken);
+        job_woken.as_mut().enable();
+        other_woken.as_mut().enable();
+        stamps.bump([job]);
+        let wait = std::time::Duration::from_millis(50);
+        assert!(tokio::time::timeout(wait, job_woken).await.is_ok());
+        assert!(tokio::time::timeout(wait, other_woken.as_mut()).await.is_err());
+        stamps.bump_all();
+        assert!(tokio::time::timeout(wait, other_woken).await.is_ok());
     }
 }

@@ -614,7 +614,7 @@ impl ChangeFeed for PgStore {
 
     /// Other gateways' commits arrive as notifications, which bump the same stamps; when the
     /// feed reconnects every stamp is bumped, so a waiting timeline reads what it missed.
-    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.stamps.subscribe()
+    fn waker(&self, subject: &Subject) -> std::sync::Arc<tokio::sync::Notify> {
+        self.stamps.waker(&subject.key())
     }
 }

@@ -121,8 +121,8 @@ impl ChangeFeed for RedbStore {
         Ok(self.stamps.get(&subject.key()))
     }
 
-    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.stamps.subscribe()
+    fn waker(&self, subject: &Subject) -> std::sync::Arc<tokio::sync::Notify> {
+        self.stamps.waker(&subject.key())
     }
 }
 
