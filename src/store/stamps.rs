@@ -145,7 +145,11 @@ mod tests {
         stamps.bump([job]);
         let wait = std::time::Duration::from_millis(50);
         assert!(tokio::time::timeout(wait, job_woken).await.is_ok());
-        assert!(tokio::time::timeout(wait, other_woken.as_mut()).await.is_err());
+        assert!(
+            tokio::time::timeout(wait, other_woken.as_mut())
+                .await
+                .is_err()
+        );
         stamps.bump_all();
         assert!(tokio::time::timeout(wait, other_woken).await.is_ok());
     }

@@ -14,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    STAFF_PASSWORD, STAFF_USER, TestGateway, event, post_job_story, staff_users, status_changed,
+    STAFF_PASSWORD, STAFF_USER, TestGateway, event, post_job_story, provider_sources, staff_users,
+    status_changed,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -186,9 +187,10 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     // another that may not.
     let (allowed, refused) = (FramingPage::start(), FramingPage::start());
     let extra = format!(
-        "{}\n[display]\ntimezone = \"America/Chicago\"\n[live]\nidle_timeout_secs = 3\n\
+        "{}{}\n[display]\ntimezone = \"America/Chicago\"\n[live]\nidle_timeout_secs = 3\n\
          [embed]\nsecret = \"{EMBED_SECRET}\"\nallowed_origins = [\"{}\"]\n",
         staff_users(),
+        provider_sources(),
         allowed.origin
     );
     let mut gateway = TestGateway::start_with(&extra, None).await;
@@ -366,6 +368,26 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     assert!(order.windows(2).all(|w| w[0] >= w[1]), "{order:?}");
     assert!(order.contains(&"2026-03-03T14:30:00Z") && order[0] == "2026-03-05T09:00:00Z");
     save_screenshot(&browser, "06-live-inserted.png").await;
+
+    // SendGrid reports the proof email bounced: its line changes in place, no pill needed.
+    let bounce = json!([{"email": "maria@acme.example", "timestamp": chrono::Utc::now().timestamp(),
+        "event": "bounce", "type": "bounce", "reason": "550 5.2.2 mailbox full",
+        "sg_event_id": "sg-bounce-1042", "sg_message_id": "sg-1042.filter0001.1.0"}]);
+    let answer = gateway
+        .client
+        .send("sendgrid", &serde_json::to_vec(&bounce).unwrap())
+        .await;
+    assert_eq!(answer.status(), 200);
+    wait_for_script(
+        &browser,
+        "var li = Array.from(document.querySelectorAll(\"li[data-kind='email.sent']\")) \
+           .find(l => l.textContent.includes('Your proof is ready')); \
+         var mark = li && li.querySelector('summary .mark-bad'); \
+         return !!mark && mark.textContent.includes('Bounced') && \
+           document.querySelector('.new-pill').hidden;",
+    )
+    .await;
+    save_screenshot(&browser, "06b-live-bounce.png").await;
 
     // A deep link opens its entry and marks it.
     let target = browser
