@@ -154,6 +154,10 @@ pub struct JobInfo {
     pub number: Option<Text>,
     pub title: Option<String>,
     pub customer: Option<String>,
+    /// Whatever else the business app said about the job (a due date, a quantity…), kept
+    /// as it came and shown as it is.
+    #[serde(flatten, default)]
+    pub more: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -247,6 +251,19 @@ pub struct EmailMessage {
     pub text: Option<String>,
     pub html: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The files sent with it, as the event lists them (names and sizes, never content).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to an email.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct Attachment {
+    #[serde(alias = "filename")]
+    pub name: Option<String>,
+    #[serde(alias = "size")]
+    pub size_bytes: Option<u64>,
+    pub content_type: Option<String>,
 }
 
 /// The delivery statuses an email goes through, as every provider's callbacks map onto them.

@@ -91,6 +91,8 @@ fn redact_email(message: &mut EmailMessage, target: &ErasureTarget) {
     if involves_target {
         message.text = None;
         message.html = None;
+        // A file's name can say as much about a person as the message did.
+        message.attachments.clear();
     }
     message.from = message.from.as_deref().map(|a| scrub_whole(a, target));
     for list in [&mut message.to, &mut message.cc, &mut message.bcc] {
@@ -202,9 +204,14 @@ mod tests {
             to: vec!["ann@acme.test".into()],
             text: Some("Hi Ann".into()),
             html: Some("<p>Hi Ann</p>".into()),
+            attachments: vec![crate::activity::details::Attachment {
+                name: Some("ann-passport.pdf".into()),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         redact_email(&mut message, &target());
+        assert!(message.attachments.is_empty());
         assert_eq!(message.to, [ERASED]);
         assert_eq!(message.from.as_deref(), Some("shop@example.com"));
         assert!(message.text.is_none() && message.html.is_none());

@@ -19,7 +19,7 @@ use crate::activity::details::{
 use crate::activity::money;
 use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
 use crate::activity::severity;
-use crate::activity::wording::{capitalize, human_bytes, platform_name};
+use crate::activity::wording::{capitalize, human_bytes, platform_name, readable_name};
 use crate::activity::{ActorKind, Category, Details, Entry, EntryFlag, Subject, SubjectKind};
 
 /// The clock and calendar a page is rendered with, tracking what was read from them: every
@@ -368,6 +368,11 @@ impl DetailView {
                 number: text_of(&job.number).or_else(|| text_of(&job.id)),
                 title: job.title,
                 customer: job.customer,
+                more: job
+                    .more
+                    .into_iter()
+                    .filter_map(|(key, value)| Fact::of(&key, &value))
+                    .collect(),
             }),
             Details::Salesdoc { salesdoc } => DetailView::Salesdoc(SalesdocView {
                 number: text_of(&salesdoc.number).or_else(|| text_of(&salesdoc.id)),
@@ -478,6 +483,34 @@ pub struct JobView {
     pub number: Option<String>,
     pub title: Option<String>,
     pub customer: Option<String>,
+    /// Everything else the event said about the job.
+    pub more: Vec<Fact>,
+}
+
+/// One thing an event said that has no place of its own: its name in words, and its value.
+#[derive(Debug, Serialize)]
+pub struct Fact {
+    pub label: String,
+    pub value: String,
+}
+
+impl Fact {
+    /// Text as it came; numbers and yes/no as written; lists and objects as compact JSON.
+    /// Nothing for an empty value.
+    fn of(key: &str, value: &serde_json::Value) -> Option<Fact> {
+        use serde_json::Value;
+        let value = match value {
+            Value::Null => return None,
+            Value::String(text) if text.trim().is_empty() => return None,
+            Value::String(text) => text.clone(),
+            Value::Bool(yes) => if *yes { "Yes" } else { "No" }.to_owned(),
+            other => other.to_string(),
+        };
+        Some(Fact {
+            label: readable_name(key),
+            value,
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -570,6 +603,14 @@ pub struct EmailView {
     pub text: Option<String>,
     pub images_removed: usize,
     pub delivery: Option<DeliveryView>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A file sent with an email: its name and size as people read them.
+#[derive(Debug, Serialize)]
+pub struct AttachmentView {
+    pub name: String,
+    pub size: Option<String>,
 }
 
 /// Email providers as their own brands spell them.
@@ -599,7 +640,19 @@ impl EmailView {
             .as_deref()
             .filter(|html| !html.trim().is_empty())
             .map(email_html::clean);
+        let attachments = message
+            .attachments
+            .into_iter()
+            .map(|file| AttachmentView {
+                name: file
+                    .name
+                    .filter(|name| !name.trim().is_empty())
+                    .unwrap_or_else(|| "(unnamed file)".to_owned()),
+                size: file.size_bytes.map(human_bytes),
+            })
+            .collect();
         EmailView {
+            attachments,
             subject: message.subject,
             from: message.from,
             to: join(message.to),
@@ -855,6 +908,63 @@ mod tests {
         };
         let entry = Entry::from_new(new, EntryId::derive(received, 1, 0), received, source);
         EntryView::new(entry, &TrackedClock::new(received, Tz::UTC), false)
+    }
+
+    #[test]
+    fn an_email_lists_its_attachments_and_a_line_shows_how_it_went() {
+        let email = shown(
+            "email.sent",
+            json!({"subject": {"kind": "job", "id": "1042"},
+                   "message": {"subject": "Your proof", "to": ["maria@acme.example"],
+                               "attachments": [{"filename": "proof-v2.pdf", "size": 2_400_000},
+                                               {"name": "", "content_type": "image/png"}]}}),
+        );
+        assert!(email.mark.is_none(), "no delivery news yet");
+        let DetailView::Email(detail) = email.detail else {
+            panic!("not an email")
+        };
+        let files: Vec<(&str, Option<&str>)> = detail
+            .attachments
+            .iter()
+            .map(|file| (file.name.as_str(), file.size.as_deref()))
+            .collect();
+        assert_eq!(
+            files,
+            [("proof-v2.pdf", Some("2.4 MB")), ("(unnamed file)", None)]
+        );
+        let rejected = shown(
+            "proof.rejected",
+            json!({"subject": {"kind": "job", "id": "1042"}, "proof": {"name": "Front"}}),
+        );
+        let mark = rejected.mark.unwrap();
+        assert_eq!((mark.tone, mark.glyph, mark.word), ("bad", "✕", "Rejected"));
+    }
+
+    #[test]
+    fn a_new_job_shows_everything_its_event_said() {
+        let job = shown(
+            "job.created",
+            json!({"subject": {"kind": "job", "id": "1042"},
+                   "job": {"number": 1042, "title": "Business cards", "due_date": "2026-03-10",
+                           "quantity": 500, "rush": true, "notes": "", "tags": ["vip"]}}),
+        );
+        let DetailView::Job(detail) = job.detail else {
+            panic!("not a job")
+        };
+        let facts: Vec<(&str, &str)> = detail
+            .more
+            .iter()
+            .map(|fact| (fact.label.as_str(), fact.value.as_str()))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                ("Due date", "2026-03-10"),
+                ("Quantity", "500"),
+                ("Rush", "Yes"),
+                ("Tags", "[\"vip\"]")
+            ]
+        );
     }
 
     #[test]
