@@ -131,6 +131,7 @@
     if (!root || !window.EventSource) return;
     var after = root.getAttribute("data-after");
     var category = root.getAttribute("data-category");
+    var onlyUnmatched = root.getAttribute("data-only") === "unmatched";
     var waiting = [];
     var pill = document.createElement("button");
     pill.type = "button";
@@ -157,6 +158,14 @@
       if (event.lastEventId) after = event.lastEventId;
       var entry = JSON.parse(event.data);
       if (category && entry.category !== category) return;
+      if (onlyUnmatched && entry.subjects && entry.subjects.length > 0) {
+        // It found its job or sales document: it leaves the list.
+        var gone = document.getElementById("entry-" + entry.id);
+        if (gone) gone.remove();
+        waiting = waiting.filter(function (d) { return d.querySelector("li.entry").id !== "entry-" + entry.id; });
+        showPill();
+        return;
+      }
       var template = document.createElement("template");
       template.innerHTML = entry.html;
       var day = template.content.querySelector("section.day");

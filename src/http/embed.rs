@@ -25,6 +25,7 @@ use crate::activity::{Subject, SubjectKind};
 use crate::config::EmbedConfig;
 use crate::crypto::{Secret, hmac_sha256, hmac_sha256_matches};
 use crate::render::view::TrackedClock;
+use crate::store::Follow;
 
 /// The longest viewer name a link may carry.
 const MAX_VIEWER_CHARS: usize = 200;
@@ -201,7 +202,7 @@ async fn embed_stream(
         Denied::Refused(refusal) => ApiError::Forbidden(refusal.reason()),
     })?;
     let after = query.after.clone();
-    live::open(state, subject, &request, after.as_deref()).await
+    live::open(state, Follow::Subject(subject), &request, after.as_deref()).await
 }
 
 fn path_of(subject: &Subject) -> String {

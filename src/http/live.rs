@@ -25,10 +25,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::auth::Caller;
 use super::{ApiError, AppState};
-use crate::activity::{Entry, Subject};
+use crate::activity::Entry;
 use crate::config::LiveConfig;
 use crate::render::view::{self, TrackedClock};
-use crate::store::{Change, ChangeCursor};
+use crate::store::{Change, ChangeCursor, Feed, Follow};
 
 /// Changes read per round; a subject with more waiting is read again at once.
 const CHANGES_PER_READ: usize = 100;
@@ -70,7 +70,7 @@ impl Streams {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(stream);
+    cfg.service(stream).service(stream_everything);
 }
 
 #[derive(Deserialize)]
@@ -88,7 +88,24 @@ async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
     let subject = super::api::subject_at(&kind, id)?;
-    open(state, subject, &request, query.after.as_deref()).await
+    open(
+        state,
+        Follow::Subject(subject),
+        &request,
+        query.after.as_deref(),
+    )
+    .await
+}
+
+/// Everything new or changed, anywhere: what the home page and the unmatched list follow.
+#[get("/stream")]
+async fn stream_everything(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<StreamQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    open(state, Follow::Everything, &request, query.after.as_deref()).await
 }
 
 /// Opens a live timeline of `subject` for a caller already allowed to read it. It resumes
@@ -96,7 +113,7 @@ async fn stream(
 /// with), else at the subject's latest change.
 pub async fn open(
     state: web::Data<AppState>,
-    subject: Subject,
+    followed: Follow,
     request: &HttpRequest,
     after: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
@@ -116,12 +133,12 @@ pub async fn open(
     let after = match after {
         Some(after) => after,
         None => {
-            let (store, subject) = (state.storage.read.clone(), subject.clone());
-            web::block(move || store.latest_change(&subject)).await??
+            let (store, followed) = (state.storage.read.clone(), followed.clone());
+            web::block(move || store.latest_change(followed.feed())).await??
         }
     };
     let (sender, events) = mpsc::channel::<Bytes>(QUEUED_EVENTS);
-    actix_web::rt::spawn(follow(state.into_inner(), subject, after, sender, permit));
+    actix_web::rt::spawn(follow(state.into_inner(), followed, after, sender, permit));
     let body = futures_util::stream::unfold(events, |mut events| async move {
         events
             .recv()
@@ -144,11 +161,11 @@ enum End {
     Idle,
 }
 
-/// Sends the subject's changes after `after` as they are committed, until the client leaves,
+/// Sends the feed's changes after `after` as they are committed, until the client leaves,
 /// falls behind or the stream idles out. Holds `_slot` for as long as it runs.
 async fn follow(
     state: Arc<AppState>,
-    subject: Subject,
+    followed: Follow,
     mut after: ChangeCursor,
     sender: mpsc::Sender<Bytes>,
     _slot: OwnedSemaphorePermit,
@@ -162,8 +179,8 @@ async fn follow(
         outbox
             .send(Bytes::from(format!("retry: {RECONNECT_MILLIS}\n\n")))
             .await?;
-        let waker = state.storage.feed.waker(&subject);
-        let stamp_now = || state.storage.feed.subject_stamp(&subject).ok();
+        let waker = state.storage.feed.waker(followed.feed());
+        let stamp_now = || state.storage.feed.stamp(followed.feed()).ok();
         let mut idle_since = tokio::time::Instant::now();
         let mut next_beat = idle_since + live.heartbeat();
         loop {
@@ -173,7 +190,7 @@ async fn follow(
             tokio::pin!(woken);
             woken.as_mut().enable();
             let stamp = stamp_now();
-            match read_changes(&state, &subject, after).await {
+            match read_changes(&state, &followed, after).await {
                 Ok(changes) => {
                     let full = changes.len() == CHANGES_PER_READ;
                     for (cursor, event) in changes {
@@ -187,7 +204,7 @@ async fn follow(
                     }
                 }
                 // Storage trouble: keep the client and try again on the next change or beat.
-                Err(err) => tracing::warn!(subject = %subject.key(), error = %err,
+                Err(err) => tracing::warn!(feed = %followed.feed().key(), error = %err,
                     "a live timeline cannot read its changes"),
             }
             loop {
@@ -218,7 +235,7 @@ async fn follow(
     };
     let end: Result<Infallible, End> = end.await;
     if let Err(End::Idle) = end {
-        tracing::debug!(subject = %subject.key(), "a quiet live timeline closed");
+        tracing::debug!(feed = %followed.feed().key(), "a quiet live timeline closed");
     }
 }
 
@@ -241,19 +258,17 @@ impl Outbox {
 /// async workers.
 async fn read_changes(
     state: &Arc<AppState>,
-    subject: &Subject,
+    followed: &Follow,
     after: ChangeCursor,
 ) -> Result<Vec<(ChangeCursor, Bytes)>, ApiError> {
-    let (state, subject) = (state.clone(), subject.clone());
+    let (state, followed) = (state.clone(), followed.clone());
     web::block(move || {
-        let changes = state
-            .storage
-            .read
-            .subject_changes(&subject, after, CHANGES_PER_READ)?;
+        let feed = followed.feed();
+        let changes = state.storage.read.changes(feed, after, CHANGES_PER_READ)?;
         let clock = TrackedClock::new(Utc::now(), state.config.display.timezone);
         changes
             .into_iter()
-            .map(|change| Ok((change.cursor, entry_event(&state, change, &clock)?)))
+            .map(|change| Ok((change.cursor, entry_event(&state, feed, change, &clock)?)))
             .collect()
     })
     .await?
@@ -268,12 +283,23 @@ struct EntryEvent<'a> {
     html: String,
 }
 
-fn entry_event(state: &AppState, change: Change, clock: &TrackedClock) -> Result<Bytes, ApiError> {
-    let days = view::group_by_day(vec![change.entry.clone()], clock, false);
-    let html = state.renderer.days(&days, false, true).map_err(|err| {
-        tracing::error!(error = %err, "cannot render a live timeline's line");
-        ApiError::Internal
-    })?;
+/// A subject's line is the timeline's (by when it happened); a line of everything is the home
+/// page's (by receipt, with the subjects it belongs to).
+fn entry_event(
+    state: &AppState,
+    feed: Feed<'_>,
+    change: Change,
+    clock: &TrackedClock,
+) -> Result<Bytes, ApiError> {
+    let by_receipt = feed == Feed::Everything;
+    let days = view::group_by_day(vec![change.entry.clone()], clock, by_receipt);
+    let html = state
+        .renderer
+        .days(&days, by_receipt, true)
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot render a live timeline's line");
+            ApiError::Internal
+        })?;
     let data = serde_json::to_string(&EntryEvent {
         entry: &change.entry,
         html,

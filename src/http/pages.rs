@@ -23,7 +23,7 @@ use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
 use crate::render::view::{
     self, DayGroup, SubjectHeading, TrackedClock, category_label, kind_label, subject_path,
 };
-use crate::store::{Cursor, PageQuery};
+use crate::store::{Cursor, Feed, PageQuery};
 
 /// Entries per page: a day or two of a busy job, small enough to render in a blink.
 pub const PAGE_SIZE: usize = PageQuery::DEFAULT_LIMIT;
@@ -97,6 +97,31 @@ struct LiveTimeline {
     stream: String,
     after: String,
     category: Option<&'static str>,
+    /// `unmatched`: keep only entries no subject claims (and drop those that found one).
+    only: Option<&'static str>,
+}
+
+impl LiveTimeline {
+    /// The newest page of a list of everything (home, unmatched) follows everything.
+    fn of_everything(
+        state: &AppState,
+        before: Option<EntryId>,
+        only: Option<&'static str>,
+    ) -> Result<Option<LiveTimeline>, PageError> {
+        if before.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(LiveTimeline {
+            stream: "/api/v1/stream".to_owned(),
+            after: state
+                .storage
+                .read
+                .latest_change(Feed::Everything)?
+                .to_string(),
+            category: None,
+            only,
+        }))
+    }
 }
 
 /// A link that switches a view on or off.
@@ -344,8 +369,13 @@ pub(super) fn render_timeline(
     let live = match stream {
         Some(stream) => Some(LiveTimeline {
             stream,
-            after: state.storage.read.latest_change(subject)?.to_string(),
+            after: state
+                .storage
+                .read
+                .latest_change(Feed::Subject(subject))?
+                .to_string(),
             category: category.map(Category::as_str),
+            only: None,
         }),
         None => None,
     };
@@ -499,6 +529,7 @@ struct HomePage {
     days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
+    live: Option<LiveTimeline>,
 }
 
 #[get("/")]
@@ -509,6 +540,8 @@ async fn home(
 ) -> Result<HttpResponse, PageError> {
     let before = parse_entry_cursor(query.before.as_deref())?;
     let body = web::block(move || -> Result<String, PageError> {
+        // Before the entries, so what commits in between arrives live.
+        let live = LiveTimeline::of_everything(&state, before, None)?;
         let entries = state.storage.read.recent(PAGE_SIZE + 1, before)?;
         let unmatched = UnmatchedSummary::new(state.storage.read.unmatched_count()?);
         let list = list_page(&state, "/", entries, before);
@@ -527,6 +560,7 @@ async fn home(
             days: state.renderer.days(&list.days, true, false)?,
             empty,
             pager: list.pager,
+            live,
         };
         Ok(state
             .renderer
@@ -542,6 +576,7 @@ struct UnmatchedPage {
     days: String,
     empty: Option<EmptyState>,
     pager: Option<Pager>,
+    live: Option<LiveTimeline>,
 }
 
 #[get("/unmatched")]
@@ -552,6 +587,7 @@ async fn unmatched_page(
 ) -> Result<HttpResponse, PageError> {
     let before = parse_entry_cursor(query.before.as_deref())?;
     let body = web::block(move || -> Result<String, PageError> {
+        let live = LiveTimeline::of_everything(&state, before, Some("unmatched"))?;
         let entries = state.storage.read.unmatched(PAGE_SIZE + 1, before)?;
         let list = list_page(&state, "/unmatched", entries, before);
         let empty = list.days.is_empty().then(|| EmptyState {
@@ -565,6 +601,7 @@ async fn unmatched_page(
             days: state.renderer.days(&list.days, true, false)?,
             empty,
             pager: list.pager,
+            live,
         };
         Ok(state
             .renderer

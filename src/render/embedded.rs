@@ -30,6 +30,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "pages/unmatched",
     "partials/days",
     "partials/jump",
+    "partials/live",
     "partials/time",
     "details/accounting_event",
     "details/accounting_sync",

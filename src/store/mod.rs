@@ -183,6 +183,48 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// What a live view follows: one subject's timeline, or everything (the home page's latest
+/// activity and the unmatched list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed<'a> {
+    Subject(&'a Subject),
+    Everything,
+}
+
+impl Feed<'_> {
+    /// Its key among the changes and the stamps: the subject's key, or
+    /// [`project::EVERYTHING`], which no subject's key can be.
+    pub fn key(&self) -> String {
+        match self {
+            Feed::Subject(subject) => subject.key(),
+            Feed::Everything => project::EVERYTHING.to_owned(),
+        }
+    }
+}
+
+/// A [`Feed`] that owns its subject: what a live view keeps, or a read moves to another thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Follow {
+    Subject(Subject),
+    Everything,
+}
+
+impl Follow {
+    pub fn of(feed: Feed<'_>) -> Follow {
+        match feed {
+            Feed::Subject(subject) => Follow::Subject(subject.clone()),
+            Feed::Everything => Follow::Everything,
+        }
+    }
+
+    pub fn feed(&self) -> Feed<'_> {
+        match self {
+            Follow::Subject(subject) => Feed::Subject(subject),
+            Follow::Everything => Feed::Everything,
+        }
+    }
+}
+
 /// An entry new to a subject's timeline or changed on it, as it reads now, and where the
 /// change sits among the subject's changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,19 +382,20 @@ pub trait ReadSide: Send + Sync {
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError>;
 
-    /// What became new or changed on a subject's timeline after `after`, oldest change first,
-    /// at most `limit` (clamped like a page): each entry as it reads now. An entry changed
-    /// twice is there twice. O(limit): what a live timeline reads as changes arrive.
-    fn subject_changes(
+    /// What became new or changed in `feed` after `after` (on a subject's timeline; anywhere
+    /// for [`Feed::Everything`]), oldest change first, at most `limit` (clamped like a page):
+    /// each entry as it reads now. An entry changed twice is there twice. O(limit): what a live
+    /// view reads as changes arrive.
+    fn changes(
         &self,
-        subject: &Subject,
+        feed: Feed<'_>,
         after: ChangeCursor,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
 
-    /// Where the subject's changes stand: a live timeline that starts here, from a page read
-    /// after this call, misses nothing (it may see an entry the page already shows). O(log n).
-    fn latest_change(&self, subject: &Subject) -> Result<ChangeCursor, StoreError>;
+    /// Where the feed's changes stand: a live view that starts here, from a page read after
+    /// this call, misses nothing (it may see an entry the page already shows). O(log n).
+    fn latest_change(&self, feed: Feed<'_>) -> Result<ChangeCursor, StoreError>;
 
     /// The oldest entry of a subject's timeline, if it has any. Costs O(1): pages use it for
     /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
@@ -405,12 +448,17 @@ pub trait ChangeFeed: Send + Sync {
     /// the same, a page rendered from the timeline earlier is still right. Answered from memory
     /// without I/O (pages ask it on the async workers): the embedded backend bumps it at each
     /// commit, a shared one also on the database's notifications of other gateways' commits.
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError>;
+    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+        self.stamp(Feed::Subject(subject))
+    }
 
-    /// Notified whenever the subject's stamp may have changed: what a live timeline waits on
-    /// before it compares its subject's stamp and reads the subject's changes. Enable the
-    /// `notified()` future before reading the stamp, so a change in between wakes it.
-    fn waker(&self, subject: &Subject) -> std::sync::Arc<tokio::sync::Notify>;
+    /// The stamp of a feed: a subject's, or one that changes with every commit.
+    fn stamp(&self, feed: Feed<'_>) -> Result<u64, StoreError>;
+
+    /// Notified whenever the feed's stamp may have changed: what a live view waits on before
+    /// it compares the stamp and reads the feed's changes. Enable the `notified()` future
+    /// before reading the stamp, so a change in between wakes it.
+    fn waker(&self, feed: Feed<'_>) -> std::sync::Arc<tokio::sync::Notify>;
 
     /// Sign-outs other gateways committed since the last call (and, after the feed
     /// (re)connects, every sign-out still in force): each gateway adds them to its in-memory

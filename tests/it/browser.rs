@@ -389,6 +389,38 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     .await;
     save_screenshot(&browser, "06b-live-bounce.png").await;
 
+    // The home page follows everything: a new event anywhere waits behind its pill.
+    browser.goto(&format!("{base}/")).await.expect("goto");
+    browser
+        .wait()
+        .for_element(Locator::Css(".activity .new-pill"))
+        .await
+        .expect("the home page's live pill");
+    let elsewhere = status_changed("2077", "Printing", "2026-03-05T10:00:00Z");
+    assert_eq!(gateway.client.post_signed(&elsewhere).await.status(), 200);
+    wait_for_script(
+        &browser,
+        "return document.querySelector('.new-pill').textContent === '1 new entry';",
+    )
+    .await;
+    browser
+        .find(Locator::Css(".new-pill"))
+        .await
+        .expect("the pill")
+        .click()
+        .await
+        .expect("click");
+    wait_for_script(
+        &browser,
+        "return !!document.querySelector(\"li.entry-new a.subject-link[href='/jobs/2077']\");",
+    )
+    .await;
+    save_screenshot(&browser, "06c-home-live.png").await;
+    browser
+        .goto(&format!("{base}/jobs/1042"))
+        .await
+        .expect("goto");
+
     // A deep link opens its entry and marks it.
     let target = browser
         .execute(

@@ -214,3 +214,26 @@ async fn a_stream_needs_a_caller_and_a_readable_cursor() {
     let unknown_kind = request(base, "/api/v1/subjects/widget/1/stream", None).await;
     assert_eq!(unknown_kind.status(), 404);
 }
+
+#[actix_web::test]
+async fn everything_new_anywhere_streams_to_the_home_page_and_the_unmatched_list() {
+    let gateway = TestGateway::start().await;
+    let mut stream = EventStream::open(&gateway.client.base, "/api/v1/stream", None).await;
+    for job in ["501", "502"] {
+        let body = status_changed(job, "Printing", "2026-03-02T10:00:00Z");
+        assert!(
+            gateway
+                .client
+                .post_signed(&body)
+                .await
+                .status()
+                .is_success()
+        );
+        let event = stream.next_entry(WAIT).await.expect("an entry");
+        let entry = event.json();
+        assert_eq!(entry["subjects"][0]["id"], job);
+        // The home page's line: it names the job it belongs to.
+        let html = entry["html"].as_str().unwrap();
+        assert!(html.contains(&format!("href=\"/jobs/{job}\"")), "{html}");
+    }
+}

@@ -8,7 +8,7 @@ use crate::activity::details::EmailStatus;
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Normalized, Outcome, Subject};
 use crate::sources::{RawDelivery, ReplayKey};
-use crate::store::{Appended, Capture, ChainReport, Change, ChangeCursor, PageQuery, Reread};
+use crate::store::{Appended, Capture, ChainReport, Change, ChangeCursor, Feed, PageQuery, Reread};
 
 pub fn a_batch_is_stored_with_gap_free_seqs_and_dedup(fixture: &mut Fixture) {
     let store = fixture.store();
@@ -722,14 +722,17 @@ pub fn changes_follow_new_entries_late_attachments_and_email_status_in_commit_or
 ) {
     let store = fixture.store();
     let job: Subject = "job:7".parse().unwrap();
-    let changes = |after: ChangeCursor| store.subject_changes(&job, after, 50).unwrap();
+    let changes = |after: ChangeCursor| store.changes(Feed::Subject(&job), after, 50).unwrap();
     let kinds = |changes: &[Change]| -> Vec<String> {
         changes
             .iter()
             .map(|change| change.entry.kind.as_str().to_owned())
             .collect()
     };
-    assert_eq!(store.latest_change(&job).unwrap(), ChangeCursor::START);
+    assert_eq!(
+        store.latest_change(Feed::Subject(&job)).unwrap(),
+        ChangeCursor::START
+    );
 
     // A callback before its email: unmatched, no change on the job yet.
     store
@@ -741,7 +744,7 @@ pub fn changes_follow_new_entries_late_attachments_and_email_status_in_commit_or
     // was received first): a change of its delivery, with the callback it attached folded
     // into it (the callback is no line of its own, so no change of its own).
     store.append(&[single("s1", "job:7", 50)]).unwrap();
-    let opened_at = store.latest_change(&job).unwrap();
+    let opened_at = store.latest_change(Feed::Subject(&job)).unwrap();
     store.append(&[email_sent("m1", "job:7", "sg-1")]).unwrap();
     let after_email = changes(opened_at);
     assert_eq!(kinds(&after_email), ["email.sent"]);
@@ -753,7 +756,7 @@ pub fn changes_follow_new_entries_late_attachments_and_email_status_in_commit_or
 
     // A later callback changes the email again: the email is a change once more, as it now
     // reads.
-    let before_open = store.latest_change(&job).unwrap();
+    let before_open = store.latest_change(Feed::Subject(&job)).unwrap();
     assert_eq!(before_open, after_email[0].cursor);
     store
         .append(&[callback("ev2", "sg-1", EmailStatus::Opened, 9)])
@@ -774,15 +777,41 @@ pub fn changes_follow_new_entries_late_attachments_and_email_status_in_commit_or
         assert_eq!(changes(change.cursor), all[i + 1..]);
     }
     assert_eq!(
-        store.subject_changes(&job, ChangeCursor::START, 2).unwrap(),
+        store
+            .changes(Feed::Subject(&job), ChangeCursor::START, 2)
+            .unwrap(),
         all[..2]
     );
     let other: Subject = "job:8".parse().unwrap();
     assert!(
         store
-            .subject_changes(&other, ChangeCursor::START, 50)
+            .changes(Feed::Subject(&other), ChangeCursor::START, 50)
             .unwrap()
             .is_empty()
+    );
+
+    // Everything: every entry placed (matched or not, folded or not), attached or changed, in
+    // commit order — what the home page and the unmatched list follow.
+    let everything = || {
+        store
+            .changes(Feed::Everything, ChangeCursor::START, 50)
+            .unwrap()
+    };
+    let anywhere = everything();
+    assert_eq!(
+        kinds(&anywhere),
+        [
+            "email.delivered",
+            "status.changed",
+            "email.delivered",
+            "email.sent",
+            "email.sent",
+            "email.opened"
+        ]
+    );
+    assert_eq!(
+        store.latest_change(Feed::Everything).unwrap(),
+        anywhere[5].cursor
     );
 
     // Reindex, reading every delivery again, rebuilds the same changes, cursors included.
@@ -799,6 +828,7 @@ pub fn changes_follow_new_entries_late_attachments_and_email_status_in_commit_or
     };
     store.reindex(&in_seq_order).unwrap();
     assert_eq!(changes(ChangeCursor::START), all);
+    assert_eq!(everything(), anywhere);
 }
 
 pub fn callbacks_that_found_their_email_are_folded_out_of_the_default_view(fixture: &mut Fixture) {

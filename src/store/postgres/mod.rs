@@ -35,8 +35,8 @@ use super::project::{self, ChainHead, Lanes};
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
-    ErasureReport, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError,
-    StoredDelivery, WriteSide,
+    ErasureReport, Feed, Follow, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation,
+    StoreError, StoredDelivery, WriteSide,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
@@ -460,21 +460,21 @@ impl ReadSide for PgStore {
         self.read(move |client| async move { query::entry(&**client, id).await })
     }
 
-    fn subject_changes(
+    fn changes(
         &self,
-        subject: &Subject,
+        feed: Feed<'_>,
         after: ChangeCursor,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        let subject = subject.clone();
-        self.read(move |client| async move {
-            query::subject_changes(&**client, &subject, after, limit).await
-        })
+        let key = Follow::of(feed);
+        self.read(
+            move |client| async move { query::changes(&**client, key.feed(), after, limit).await },
+        )
     }
 
-    fn latest_change(&self, subject: &Subject) -> Result<ChangeCursor, StoreError> {
-        let subject = subject.clone();
-        self.read(move |client| async move { query::latest_change(&**client, &subject).await })
+    fn latest_change(&self, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
+        let key = Follow::of(feed);
+        self.read(move |client| async move { query::latest_change(&**client, key.feed()).await })
     }
 
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
@@ -604,17 +604,17 @@ impl ChangeFeed for PgStore {
         self.listening.take_revocations()
     }
 
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
+    fn stamp(&self, feed: Feed<'_>) -> Result<u64, StoreError> {
         if !self.listening.is_live() {
             // Other gateways' changes cannot be followed right now: trust no rendered page.
             return Ok(SubjectStamps::unknown());
         }
-        Ok(self.stamps.get(&subject.key()))
+        Ok(self.stamps.get(&feed.key()))
     }
 
     /// Other gateways' commits arrive as notifications, which bump the same stamps; when the
     /// feed reconnects every stamp is bumped, so a waiting timeline reads what it missed.
-    fn waker(&self, subject: &Subject) -> std::sync::Arc<tokio::sync::Notify> {
-        self.stamps.waker(&subject.key())
+    fn waker(&self, feed: Feed<'_>) -> std::sync::Arc<tokio::sync::Notify> {
+        self.stamps.waker(&feed.key())
     }
 }

@@ -10,7 +10,9 @@ use super::rows::{
 };
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::project::{CALLBACK_LANE, Lanes, lane};
-use crate::store::{Change, ChangeCursor, Cursor, Page, PageQuery, StoreError, StoredDelivery};
+use crate::store::{
+    Change, ChangeCursor, Cursor, Feed, Page, PageQuery, StoreError, StoredDelivery,
+};
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -117,11 +119,11 @@ pub async fn subject_entries(
     })
 }
 
-/// A subject's changes after `after`, oldest first: one range of the changes key, each entry
-/// and its roll-up joined by key.
-pub async fn subject_changes(
+/// A feed's changes after `after`, oldest first: one range of the changes key, each entry and
+/// its roll-up joined by key.
+pub async fn changes(
     client: &impl GenericClient,
-    subject: &Subject,
+    feed: Feed<'_>,
     after: ChangeCursor,
     limit: usize,
 ) -> Result<Vec<Change>, StoreError> {
@@ -134,7 +136,7 @@ pub async fn subject_changes(
              WHERE c.subject = $1 AND (c.seq, c.entry_id) > ($2, $3) \
              ORDER BY c.seq, c.entry_id LIMIT $4",
             &[
-                &subject.key(),
+                &feed.key(),
                 &seq_to_sql(after.seq)?,
                 &id_bytes(after.id),
                 &limit,
@@ -153,16 +155,16 @@ pub async fn subject_changes(
         .collect()
 }
 
-/// The subject's latest change: the last row of its range.
+/// The feed's latest change: the last row of its range.
 pub async fn latest_change(
     client: &impl GenericClient,
-    subject: &Subject,
+    feed: Feed<'_>,
 ) -> Result<ChangeCursor, StoreError> {
     let row = client
         .query_opt(
             "SELECT seq, entry_id FROM subject_changes WHERE subject = $1 \
              ORDER BY seq DESC, entry_id DESC LIMIT 1",
-            &[&subject.key()],
+            &[&feed.key()],
         )
         .await?;
     match row {

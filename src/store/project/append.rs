@@ -240,6 +240,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         linked.dedup_by_key(|target| target.entry_id);
 
         self.tables.put_entry(&entry)?;
+        self.changed_anywhere(at, entry.id)?;
         let folded = is_callback(&entry) && !linked.is_empty();
         self.index(&entry, &entry.subjects, at, folded)?;
         let placed = if entry.subjects.is_empty() {
@@ -270,6 +271,14 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             }
         }
         Ok(placed)
+    }
+
+    /// Records that entry `id` is new or changed anywhere (the home page and the unmatched
+    /// list follow these).
+    fn changed_anywhere(&mut self, at: u64, id: EntryId) -> Result<(), StoreError> {
+        self.tables.add_change(super::EVERYTHING, at, id)?;
+        self.touched.insert(super::EVERYTHING.to_owned());
+        Ok(())
     }
 
     /// Adds timeline rows for `entry` under each of `subjects`, as changes at delivery `at`. A
@@ -319,6 +328,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             entry.subjects.extend(added.iter().cloned());
             entry.subjects.sort();
             self.tables.put_entry(&entry)?;
+            self.changed_anywhere(at, entry.id)?;
             self.index(&entry, &added, at, is_callback(&entry))?;
             if !entry.subjects.is_empty() {
                 self.tables.set_unmatched(id, false)?;
@@ -340,6 +350,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             .unwrap_or_default();
         status.record(event, callback.occurred_at);
         self.tables.put_email_status(email.entry_id, &status)?;
+        self.changed_anywhere(at, email.entry_id)?;
         for subject in &email.subjects {
             let key = subject.key();
             self.tables.add_change(&key, at, email.entry_id)?;

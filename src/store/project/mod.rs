@@ -44,6 +44,10 @@ pub fn lane(category: Category) -> u8 {
     category.code() + 1
 }
 
+/// The key of the changes of everything (see [`crate::store::Feed::Everything`]): no subject's
+/// key (`job:…`, `salesdoc:…`) can be it.
+pub const EVERYTHING: &str = "*";
+
 /// The lane of email provider callbacks that found their email: they are told inside the
 /// email's line (its delivery badge and history), so a timeline leaves them out unless asked
 /// to show them as lines. Callbacks that match no email keep their category's lane.

@@ -30,8 +30,8 @@ use self::reopen::ReopeningDatabase;
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
-    ErasureReport, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation, StoreError,
-    StoredDelivery, WriteSide,
+    ErasureReport, Feed, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation,
+    StoreError, StoredDelivery, WriteSide,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
@@ -117,12 +117,12 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
 impl ChangeFeed for RedbStore {
     /// One process owns the file, so every change passes through this store: the stamps it
     /// bumps at each commit are the whole feed.
-    fn subject_stamp(&self, subject: &Subject) -> Result<u64, StoreError> {
-        Ok(self.stamps.get(&subject.key()))
+    fn stamp(&self, feed: Feed<'_>) -> Result<u64, StoreError> {
+        Ok(self.stamps.get(&feed.key()))
     }
 
-    fn waker(&self, subject: &Subject) -> std::sync::Arc<tokio::sync::Notify> {
-        self.stamps.waker(&subject.key())
+    fn waker(&self, feed: Feed<'_>) -> std::sync::Arc<tokio::sync::Notify> {
+        self.stamps.waker(&feed.key())
     }
 }
 
@@ -186,17 +186,17 @@ impl ReadSide for RedbStore {
         self.with(|db| query::entry(&db.begin_read()?, id))
     }
 
-    fn subject_changes(
+    fn changes(
         &self,
-        subject: &Subject,
+        feed: Feed<'_>,
         after: ChangeCursor,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        self.with(|db| query::subject_changes(&db.begin_read()?, subject, after, limit))
+        self.with(|db| query::changes(&db.begin_read()?, feed, after, limit))
     }
 
-    fn latest_change(&self, subject: &Subject) -> Result<ChangeCursor, StoreError> {
-        self.with(|db| query::latest_change(&db.begin_read()?, subject))
+    fn latest_change(&self, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
+        self.with(|db| query::latest_change(&db.begin_read()?, feed))
     }
 
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {

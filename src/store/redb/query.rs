@@ -14,7 +14,9 @@ use crate::activity::Details;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::from_json;
 use crate::store::project::Lanes;
-use crate::store::{Change, ChangeCursor, Cursor, Page, PageQuery, StoreError, StoredDelivery};
+use crate::store::{
+    Change, ChangeCursor, Cursor, Feed, Page, PageQuery, StoreError, StoredDelivery,
+};
 
 pub fn subject_entries(
     txn: &ReadTransaction,
@@ -61,15 +63,15 @@ pub fn subject_entries(
     Ok(Page { entries, next })
 }
 
-/// The subject's changes after `after`, oldest first: a range of its change rows, then a point
+/// The feed's changes after `after`, oldest first: a range of its change rows, then a point
 /// lookup per entry — O(limit).
-pub fn subject_changes(
+pub fn changes(
     txn: &ReadTransaction,
-    subject: &Subject,
+    feed: Feed<'_>,
     after: ChangeCursor,
     limit: usize,
 ) -> Result<Vec<Change>, StoreError> {
-    let key = subject.key();
+    let key = feed.key();
     let Some(table) = changes_table(txn)? else {
         return Ok(Vec::new());
     };
@@ -94,9 +96,9 @@ pub fn subject_changes(
     Ok(changes)
 }
 
-/// The subject's latest change, or [`ChangeCursor::START`]: O(log n).
-pub fn latest_change(txn: &ReadTransaction, subject: &Subject) -> Result<ChangeCursor, StoreError> {
-    let key = subject.key();
+/// The feed's latest change, or [`ChangeCursor::START`]: O(log n).
+pub fn latest_change(txn: &ReadTransaction, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
+    let key = feed.key();
     let Some(table) = changes_table(txn)? else {
         return Ok(ChangeCursor::START);
     };
