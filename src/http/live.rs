@@ -1,7 +1,8 @@
-//! Live timelines: `GET /api/v1/subjects/{kind}/{id}/stream`, server-sent events.
+//! Live timelines: `GET /api/v1/subjects/{kind}/{id}/stream` (one subject) and
+//! `GET /api/v1/stream` (everything: the home page and the unmatched list), server-sent events.
 //!
-//! A stream follows the subject's changes in the store (see [`ReadSide::subject_changes`]),
-//! so it sees what any gateway committed: it waits on the change feed, and when its subject's
+//! A stream follows its feed's changes in the store (see [`crate::store::ReadSide::changes`]),
+//! so it sees what any gateway committed: it waits on the change feed, and when its feed's
 //! stamp moves it reads the changes after its cursor and sends each as an `entry` event whose
 //! `id:` is the change's cursor. A browser that reconnects sends the last one back as
 //! `Last-Event-ID` and the stream resumes right after it: nothing is lost, and the page

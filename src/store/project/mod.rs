@@ -149,8 +149,9 @@ pub trait Tables {
     /// The ids on `subject`'s timeline, oldest first.
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
     /// Records that entry `id` became new or changed on the timeline of the subject keyed
-    /// `subject_key` with delivery `seq`: what live timelines follow (see
-    /// [`crate::store::ChangeCursor`]). Recording the same change again changes nothing.
+    /// `subject_key` (or anywhere, under [`EVERYTHING`]) with delivery `seq`: what live views
+    /// follow (see [`crate::store::ChangeCursor`]). Recording the same change again changes
+    /// nothing.
     fn add_change(&mut self, subject_key: &str, seq: u64, id: EntryId) -> Result<(), StoreError>;
 
     // Correlation.

@@ -6,7 +6,7 @@
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
 //! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — the lane is 1 + the entry's category code |
-//! | `subject_changes` | (subject, seq, entry id) | () — the entry became new or changed on the timeline with delivery seq |
+//! | `subject_changes` | (subject or `*`, seq, entry id) | () — the entry became new or changed on the timeline (or, under `*`, anywhere) with delivery seq |
 //! | `dedup_keys` | (source, `d:` delivery id / `e:` event id / `r:` token / `c:` signed-content hash) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
