@@ -237,3 +237,42 @@ async fn everything_new_anywhere_streams_to_the_home_page_and_the_unmatched_list
         assert!(html.contains(&format!("href=\"/jobs/{job}\"")), "{html}");
     }
 }
+
+#[actix_web::test]
+async fn what_a_stream_sends_is_escaped_and_sanitized_like_the_page() {
+    let gateway = TestGateway::start().await;
+    let mut stream = EventStream::open(&gateway.client.base, STREAM, None).await;
+    let hostile = common::event(
+        "email.sent",
+        "2026-03-04T20:00:00Z",
+        serde_json::json!({"subject": {"kind": "job", "id": "1042"},
+            "message": {"subject": "<script>window.pwned=1</script>",
+                        "to": ["<img src=x onerror=\"window.pwned=2\">"],
+                        "html": "<img src=x onerror=\"window.pwned=3\"><a href=\"javascript:alert(1)\">x</a><script>window.pwned=4</script><p>Hello</p>"}}),
+    );
+    assert!(
+        gateway
+            .client
+            .post_signed(&hostile)
+            .await
+            .status()
+            .is_success()
+    );
+    let event = stream.next_entry(WAIT).await.expect("the entry");
+    let html = event.json()["html"].as_str().unwrap().to_owned();
+    let fragment = scraper::Html::parse_fragment(&html);
+    let any = |css: &str| {
+        fragment
+            .select(&scraper::Selector::parse(css).unwrap())
+            .next()
+            .is_some()
+    };
+    assert!(!any("script"), "{html}");
+    assert!(!any("[onerror]"), "{html}");
+    assert!(!any("a[href^='javascript']"), "{html}");
+    assert!(html.contains("&lt;script&gt;window.pwned"), "{html}");
+    assert!(
+        any(".email-body p"),
+        "the sanitized body keeps its text: {html}"
+    );
+}
