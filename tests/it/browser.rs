@@ -146,6 +146,17 @@ impl FramingPage {
     }
 }
 
+/// Waits until the live pill offers `text` ("2 new entries").
+async fn wait_for_pill(browser: &Client, text: &str) {
+    let script = format!("return document.querySelector('.new-pill').textContent === '{text}';");
+    wait_for_script(browser, &script).await;
+}
+
+async fn click(browser: &Client, css: &str) {
+    let element = browser.find(Locator::Css(css)).await.expect(css);
+    element.click().await.expect("click");
+}
+
 /// Waits (up to 15 s) until `script` returns true in the page.
 async fn wait_for_script(browser: &Client, script: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -326,27 +337,13 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         .expect("the live pill, hidden until something arrives");
     let late = status_changed("1042", "On hold", "2026-03-03T14:30:00Z");
     assert_eq!(gateway.client.post_signed(&late).await.status(), 200);
-    wait_for_script(
-        &browser,
-        "return document.querySelector('.new-pill').textContent === '1 new entry';",
-    )
-    .await;
+    wait_for_pill(&browser, "1 new entry").await;
     save_screenshot(&browser, "05-live-pill.png").await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let newest = status_changed("1042", "Shipped", "2026-03-05T09:00:00Z");
     assert_eq!(gateway.client.post_signed(&newest).await.status(), 200);
-    wait_for_script(
-        &browser,
-        "return document.querySelector('.new-pill').textContent === '2 new entries';",
-    )
-    .await;
-    browser
-        .find(Locator::Css(".new-pill"))
-        .await
-        .expect("the pill")
-        .click()
-        .await
-        .expect("click");
+    wait_for_pill(&browser, "2 new entries").await;
+    click(&browser, ".new-pill").await;
     wait_for_script(
         &browser,
         "return document.querySelectorAll('li.entry-new').length === 2;",
@@ -398,18 +395,8 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         .expect("the home page's live pill");
     let elsewhere = status_changed("2077", "Printing", "2026-03-05T10:00:00Z");
     assert_eq!(gateway.client.post_signed(&elsewhere).await.status(), 200);
-    wait_for_script(
-        &browser,
-        "return document.querySelector('.new-pill').textContent === '1 new entry';",
-    )
-    .await;
-    browser
-        .find(Locator::Css(".new-pill"))
-        .await
-        .expect("the pill")
-        .click()
-        .await
-        .expect("click");
+    wait_for_pill(&browser, "1 new entry").await;
+    click(&browser, ".new-pill").await;
     wait_for_script(
         &browser,
         "return !!document.querySelector(\"li.entry-new a.subject-link[href='/jobs/2077']\");",
@@ -475,11 +462,7 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     wait_for_script(&browser, "return !!document.querySelector('.new-pill');").await;
     let framed = status_changed("1042", "Delivered", "2026-03-06T09:00:00Z");
     assert_eq!(gateway.client.post_signed(&framed).await.status(), 200);
-    wait_for_script(
-        &browser,
-        "return document.querySelector('.new-pill').textContent === '1 new entry';",
-    )
-    .await;
+    wait_for_pill(&browser, "1 new entry").await;
     browser
         .enter_parent_frame()
         .await
