@@ -191,6 +191,8 @@ async fn follow(
             tokio::pin!(woken);
             woken.as_mut().enable();
             let stamp = stamp_now();
+            // What could not be read (the stamp, or the changes) is tried again at each beat.
+            let mut retry_on_beat = stamp.is_none();
             match read_changes(&state, &followed, after).await {
                 Ok(changes) => {
                     let full = changes.len() == CHANGES_PER_READ;
@@ -205,8 +207,11 @@ async fn follow(
                     }
                 }
                 // Storage trouble: keep the client and try again on the next change or beat.
-                Err(err) => tracing::warn!(feed = %followed.feed().key(), error = %err,
-                    "a live timeline cannot read its changes"),
+                Err(err) => {
+                    tracing::warn!(feed = %followed.feed().key(), error = %err,
+                        "a live timeline cannot read its changes");
+                    retry_on_beat = true;
+                }
             }
             loop {
                 let idle_until = idle_since + live.idle_timeout();
@@ -223,8 +228,7 @@ async fn follow(
                     () = tokio::time::sleep_until(next_beat) => {
                         outbox.send(Bytes::from_static(b": still here\n\n")).await?;
                         next_beat = tokio::time::Instant::now() + live.heartbeat();
-                        // A stamp that could not be read is retried on every beat.
-                        if stamp.is_none() {
+                        if retry_on_beat {
                             break;
                         }
                     }
