@@ -202,7 +202,15 @@ async fn embed_stream(
         Denied::Refused(refusal) => ApiError::Forbidden(refusal.reason()),
     })?;
     let after = query.after.clone();
-    live::open(state, Follow::Subject(subject), &request, after.as_deref()).await
+    let lines = live::Lines::TIMELINE;
+    live::open(
+        state,
+        Follow::Subject(subject),
+        lines,
+        &request,
+        after.as_deref(),
+    )
+    .await
 }
 
 fn path_of(subject: &Subject) -> String {

@@ -29,7 +29,7 @@ use super::{ApiError, AppState};
 use crate::activity::Entry;
 use crate::config::LiveConfig;
 use crate::render::view::{self, TrackedClock};
-use crate::store::{Change, ChangeCursor, Feed, Follow};
+use crate::store::{Change, ChangeCursor, Follow};
 
 /// Changes read per round; a subject with more waiting is read again at once.
 const CHANGES_PER_READ: usize = 100;
@@ -77,6 +77,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct StreamQuery {
     after: Option<String>,
+    /// For everything: `receipt` renders lines as the unmatched list shows them, by receipt;
+    /// by default they are the home page's, by when they happened.
+    lines: Option<String>,
+}
+
+/// How a stream's lines are rendered: placed and labelled by when things happened (timelines,
+/// the home page) or by receipt (the unmatched list); with the subjects they belong to on lists
+/// of everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lines {
+    by_receipt: bool,
+    with_subjects: bool,
+}
+
+impl Lines {
+    pub const TIMELINE: Lines = Lines {
+        by_receipt: false,
+        with_subjects: false,
+    };
 }
 
 #[get("/subjects/{kind}/{id}/stream")]
@@ -89,11 +108,13 @@ async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
     let subject = super::api::subject_at(&kind, id)?;
+    let after = query.after.as_deref();
     open(
         state,
         Follow::Subject(subject),
+        Lines::TIMELINE,
         &request,
-        query.after.as_deref(),
+        after,
     )
     .await
 }
@@ -106,7 +127,29 @@ async fn stream_everything(
     query: web::Query<StreamQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    open(state, Follow::Everything, &request, query.after.as_deref()).await
+    let lines = match query.lines.as_deref() {
+        None | Some("time") => Lines {
+            by_receipt: false,
+            with_subjects: true,
+        },
+        Some("receipt") => Lines {
+            by_receipt: true,
+            with_subjects: true,
+        },
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "lines={other:?}: use time or receipt"
+            )));
+        }
+    };
+    open(
+        state,
+        Follow::Everything,
+        lines,
+        &request,
+        query.after.as_deref(),
+    )
+    .await
 }
 
 /// Opens a live timeline of `subject` for a caller already allowed to read it. It resumes
@@ -115,6 +158,7 @@ async fn stream_everything(
 pub async fn open(
     state: web::Data<AppState>,
     followed: Follow,
+    lines: Lines,
     request: &HttpRequest,
     after: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
@@ -139,6 +183,10 @@ pub async fn open(
         }
     };
     let (sender, events) = mpsc::channel::<Bytes>(QUEUED_EVENTS);
+    let followed = Followed {
+        feed: followed,
+        lines,
+    };
     actix_web::rt::spawn(follow(state.into_inner(), followed, after, sender, permit));
     let body = futures_util::stream::unfold(events, |mut events| async move {
         events
@@ -154,6 +202,12 @@ pub async fn open(
         .streaming(body))
 }
 
+/// A stream's feed and how it renders its lines.
+struct Followed {
+    feed: Follow,
+    lines: Lines,
+}
+
 /// Why a stream ended.
 enum End {
     /// The client went away, or did not keep up.
@@ -166,7 +220,7 @@ enum End {
 /// falls behind or the stream idles out. Holds `_slot` for as long as it runs.
 async fn follow(
     state: Arc<AppState>,
-    followed: Follow,
+    followed: Followed,
     mut after: ChangeCursor,
     sender: mpsc::Sender<Bytes>,
     _slot: OwnedSemaphorePermit,
@@ -180,8 +234,9 @@ async fn follow(
         outbox
             .send(Bytes::from(format!("retry: {RECONNECT_MILLIS}\n\n")))
             .await?;
-        let waker = state.storage.feed.waker(followed.feed());
-        let stamp_now = || state.storage.feed.stamp(followed.feed()).ok();
+        let feed = followed.feed.feed();
+        let waker = state.storage.feed.waker(feed);
+        let stamp_now = || state.storage.feed.stamp(feed).ok();
         let mut idle_since = tokio::time::Instant::now();
         let mut next_beat = idle_since + live.heartbeat();
         loop {
@@ -193,7 +248,7 @@ async fn follow(
             let stamp = stamp_now();
             // What could not be read (the stamp, or the changes) is tried again at each beat.
             let mut retry_on_beat = stamp.is_none();
-            match read_changes(&state, &followed, after).await {
+            match read_changes(&state, &followed.feed, followed.lines, after).await {
                 Ok(changes) => {
                     let full = changes.len() == CHANGES_PER_READ;
                     for (cursor, event) in changes {
@@ -208,7 +263,7 @@ async fn follow(
                 }
                 // Storage trouble: keep the client and try again on the next change or beat.
                 Err(err) => {
-                    tracing::warn!(feed = %followed.feed().key(), error = %err,
+                    tracing::warn!(feed = %feed.key(), error = %err,
                         "a live timeline cannot read its changes");
                     retry_on_beat = true;
                 }
@@ -240,7 +295,7 @@ async fn follow(
     };
     let end: Result<Infallible, End> = end.await;
     if let Err(End::Idle) = end {
-        tracing::debug!(feed = %followed.feed().key(), "a quiet live timeline closed");
+        tracing::debug!(feed = %followed.feed.feed().key(), "a quiet live timeline closed");
     }
 }
 
@@ -264,6 +319,7 @@ impl Outbox {
 async fn read_changes(
     state: &Arc<AppState>,
     followed: &Follow,
+    lines: Lines,
     after: ChangeCursor,
 ) -> Result<Vec<(ChangeCursor, Bytes)>, ApiError> {
     let (state, followed) = (state.clone(), followed.clone());
@@ -273,7 +329,7 @@ async fn read_changes(
         let clock = TrackedClock::new(Utc::now(), state.config.display.timezone);
         changes
             .into_iter()
-            .map(|change| Ok((change.cursor, entry_event(&state, feed, change, &clock)?)))
+            .map(|change| Ok((change.cursor, entry_event(&state, lines, change, &clock)?)))
             .collect()
     })
     .await?
@@ -288,19 +344,16 @@ struct EntryEvent<'a> {
     html: String,
 }
 
-/// A subject's line is the timeline's (by when it happened); a line of everything is the home
-/// page's (by receipt, with the subjects it belongs to).
 fn entry_event(
     state: &AppState,
-    feed: Feed<'_>,
+    lines: Lines,
     change: Change,
     clock: &TrackedClock,
 ) -> Result<Bytes, ApiError> {
-    let by_receipt = feed == Feed::Everything;
-    let days = view::group_by_day(vec![change.entry.clone()], clock, by_receipt);
+    let days = view::group_by_day(vec![change.entry.clone()], clock, lines.by_receipt);
     let html = state
         .renderer
-        .days(&days, by_receipt, true)
+        .days(&days, lines.with_subjects, true)
         .map_err(|err| {
             tracing::error!(error = %err, "cannot render a live timeline's line");
             ApiError::Internal

@@ -102,17 +102,19 @@ struct LiveTimeline {
 }
 
 impl LiveTimeline {
-    /// The newest page of a list of everything (home, unmatched) follows everything.
+    /// The newest page of a list of everything (home, unmatched) follows everything from
+    /// `stream`.
     fn of_everything(
         state: &AppState,
-        before: Option<EntryId>,
+        paged: bool,
+        stream: &str,
         only: Option<&'static str>,
     ) -> Result<Option<LiveTimeline>, PageError> {
-        if before.is_some() {
+        if paged {
             return Ok(None);
         }
         Ok(Some(LiveTimeline {
-            stream: "/api/v1/stream".to_owned(),
+            stream: stream.to_owned(),
             after: state
                 .storage
                 .read
@@ -538,14 +540,19 @@ async fn home(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let before = parse_entry_cursor(query.before.as_deref())?;
+    let before = parse_cursor(query.before.as_deref())?;
     let body = web::block(move || -> Result<String, PageError> {
         // Before the entries, so what commits in between arrives live.
-        let live = LiveTimeline::of_everything(&state, before, None)?;
-        let entries = state.storage.read.recent(PAGE_SIZE + 1, before)?;
+        let live = LiveTimeline::of_everything(&state, before.is_some(), "/api/v1/stream", None)?;
+        let page = state.storage.read.recent(PAGE_SIZE, before)?;
         let unmatched = UnmatchedSummary::new(state.storage.read.unmatched_count()?);
-        let list = list_page(&state, "/", entries, before);
-        let empty = list.days.is_empty().then(|| EmptyState {
+        // By when things happened, as the timelines are.
+        let days = view::group_by_day(page.entries, &clock(&state), false);
+        let pager = Pager::new(
+            before.map(|_| "/".to_owned()),
+            page.next.map(|next| format!("/?before={next}")),
+        );
+        let empty = days.is_empty().then(|| EmptyState {
             title: "Nothing has arrived yet".to_owned(),
             hint: "Activity shows up here the moment the business app, the accounting platform \
                    or the email provider sends it. New here? Run “hooktrail demo” to send a \
@@ -557,9 +564,9 @@ async fn home(
         let view = HomePage {
             layout: Layout::new(&state, "Latest activity", Nav::Home, Some(&staff), false),
             unmatched,
-            days: state.renderer.days(&list.days, true, false)?,
+            days: state.renderer.days(&days, true, false)?,
             empty,
-            pager: list.pager,
+            pager,
             live,
         };
         Ok(state
@@ -587,7 +594,12 @@ async fn unmatched_page(
 ) -> Result<HttpResponse, PageError> {
     let before = parse_entry_cursor(query.before.as_deref())?;
     let body = web::block(move || -> Result<String, PageError> {
-        let live = LiveTimeline::of_everything(&state, before, Some("unmatched"))?;
+        let live = LiveTimeline::of_everything(
+            &state,
+            before.is_some(),
+            "/api/v1/stream?lines=receipt",
+            Some("unmatched"),
+        )?;
         let entries = state.storage.read.unmatched(PAGE_SIZE + 1, before)?;
         let list = list_page(&state, "/unmatched", entries, before);
         let empty = list.days.is_empty().then(|| EmptyState {

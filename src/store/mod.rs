@@ -401,9 +401,9 @@ pub trait ReadSide: Send + Sync {
     /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError>;
 
-    /// The latest entries across every subject, newest receipt first (entry ids are
-    /// time-ordered), before `before` if given. Costs O(limit).
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;
+    /// The latest entries across every subject, by when they happened, newest first, before
+    /// `before` if given, and where the next page starts. Costs O(limit).
+    fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError>;
 
     /// Entries no link resolves to a subject yet, newest first, before `before` if given.
     fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError>;

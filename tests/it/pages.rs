@@ -875,6 +875,9 @@ async fn home_lists_the_latest_activity_with_links_and_the_unmatched_count() {
         json!({"subject": {"kind": "salesdoc", "id": "Q-7"}, "salesdoc": {"number": "Q-7", "doc_type": "quote"}}),
     );
     assert_eq!(gateway.client.post_signed(&quote).await.status(), 200);
+    // Received last, it happened first: it goes below the others, not at the top.
+    let late = status_changed("3", "C", "2026-03-03T09:00:00Z");
+    assert_eq!(gateway.client.post_signed(&late).await.status(), 200);
 
     let mut browser = signed_in(&gateway).await;
     let home = browser.get("/").await;
@@ -882,14 +885,21 @@ async fn home_lists_the_latest_activity_with_links_and_the_unmatched_count() {
     let html = home.html();
     assert_eq!(texts(&html, "h1"), ["Latest activity"]);
     assert_eq!(
-        kinds(&html)[..3],
-        ["salesdoc.created", "status.changed", "status.changed"],
-        "newest receipt first"
+        kinds(&html)[..4],
+        [
+            "salesdoc.created",
+            "status.changed",
+            "status.changed",
+            "status.changed"
+        ],
+        "newest first, by when it happened"
     );
     assert_eq!(
-        attrs(&html, "li.entry .subject-link", "href")[..3],
-        ["/salesdocs/Q-7", "/jobs/2", "/jobs/1"]
+        attrs(&html, "li.entry .subject-link", "href")[..4],
+        ["/salesdocs/Q-7", "/jobs/2", "/jobs/1", "/jobs/3"]
     );
+    let days: Vec<String> = attrs(&html, "section.day", "aria-labelledby");
+    assert_eq!(days[..2], ["day-2026-03-04", "day-2026-03-03"]);
     assert_eq!(texts(&html, ".unmatched-count"), ["2 unmatched entries"]);
     assert_eq!(attrs(&html, ".unmatched-count", "href"), ["/unmatched"]);
     assert_eq!(select(&html, "form.jump").len(), 1);

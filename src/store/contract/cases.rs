@@ -460,26 +460,26 @@ pub fn a_delivery_logged_without_a_replay_key_gains_the_one_reindex_reads_again(
     assert_eq!(store.delivery(1).unwrap().unwrap().replay_key, content());
 }
 
-pub fn recent_reads_every_subject_newest_receipt_first_in_pages(fixture: &mut Fixture) {
+pub fn recent_reads_every_subject_by_when_it_happened_in_pages(fixture: &mut Fixture) {
     let store = fixture.store();
-    // Appended one by one, so each has a later receipt (and a later id) than the one before.
+    // Received a, b, c in turn; they happened at 9, 1 and 5.
     for (id, subject, occurred) in [("a", "job:1", 9), ("b", "salesdoc:2", 1), ("c", "job:3", 5)] {
         store.append(&[single(id, subject, occurred)]).unwrap();
     }
-    let newest: Vec<String> = store
-        .recent(2, None)
-        .unwrap()
-        .iter()
-        .map(|e| e.source.event_id.clone().unwrap())
-        .collect();
-    assert_eq!(newest, ["c", "b"]);
-    let second = store.recent(2, Some(store.recent(2, None).unwrap()[1].id));
-    let older: Vec<String> = second
-        .unwrap()
-        .iter()
-        .map(|e| e.source.event_id.clone().unwrap())
-        .collect();
-    assert_eq!(older, ["a"]);
+    let ids = |page: &crate::store::Page| -> Vec<String> {
+        page.entries
+            .iter()
+            .map(|e| e.source.event_id.clone().unwrap())
+            .collect()
+    };
+    let first = store.recent(2, None).unwrap();
+    assert_eq!(ids(&first), ["a", "c"]);
+    let second = store.recent(2, first.next).unwrap();
+    assert_eq!(ids(&second), ["b"]);
+    assert!(second.next.is_none());
+    // Reindex rebuilds the index.
+    store.reindex(&|_| None).unwrap();
+    assert_eq!(ids(&store.recent(5, None).unwrap()), ["a", "c", "b"]);
 }
 
 pub fn the_origin_is_the_oldest_entry_of_a_timeline(fixture: &mut Fixture) {

@@ -110,7 +110,7 @@ contract!(
     a_reused_replay_key_is_refused_but_a_provider_retry_is_a_duplicate,
     seen_signed_content_is_a_duplicate_under_any_delivery_id_across_reopens_and_reindex,
     a_delivery_logged_without_a_replay_key_gains_the_one_reindex_reads_again,
-    recent_reads_every_subject_newest_receipt_first_in_pages,
+    recent_reads_every_subject_by_when_it_happened_in_pages,
     the_origin_is_the_oldest_entry_of_a_timeline,
     the_unmatched_count_survives_reindex,
     stamps_change_with_everything_a_timeline_shows_and_nothing_else,

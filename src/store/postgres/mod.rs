@@ -493,11 +493,8 @@ impl ReadSide for PgStore {
         })
     }
 
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
-        let limit = limit.clamp(1, PageQuery::MAX_LIMIT);
-        self.read(move |client| async move {
-            query::by_receipt(&**client, before, Direction::Older, limit).await
-        })
+    fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError> {
+        self.read(move |client| async move { query::recent(&**client, before, limit).await })
     }
 
     fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {

@@ -176,6 +176,49 @@ pub async fn latest_change(
     }
 }
 
+/// Every subject's latest entries by when they happened: one range of the index by time,
+/// read backwards, each entry and its roll-up joined by key.
+pub async fn recent(
+    client: &impl GenericClient,
+    before: Option<Cursor>,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let limit = limit.clamp(1, PageQuery::MAX_LIMIT);
+    // Past every position: the largest time, then an id longer than any.
+    let (occurred, id) = before.map_or((i64::MAX, vec![0xff; 17]), |c| {
+        (c.occurred_micros, id_bytes(c.id))
+    });
+    let rows = client
+        .query(
+            "SELECT t.occurred, t.entry_id, e.entry, s.status FROM entries_by_time t \
+             JOIN entries e ON e.id = t.entry_id \
+             LEFT JOIN email_status s ON s.entry_id = t.entry_id \
+             WHERE (t.occurred, t.entry_id) < ($1, $2) \
+             ORDER BY t.occurred DESC, t.entry_id DESC LIMIT $3",
+            &[&occurred, &id, &((limit + 1) as i64)],
+        )
+        .await?;
+    let mut read = rows
+        .iter()
+        .map(|row| {
+            let cursor = Cursor {
+                occurred_micros: row.try_get(0)?,
+                id: id_from(row.try_get(1)?)?,
+            };
+            Ok((cursor, entry_from(row.try_get(2)?, row.try_get(3)?)?))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let more = read.len() > limit;
+    read.truncate(limit);
+    let next = more
+        .then(|| read.last().map(|(cursor, _)| *cursor))
+        .flatten();
+    Ok(Page {
+        entries: read.into_iter().map(|(_, entry)| entry).collect(),
+        next,
+    })
+}
+
 const ENTRY_WITH_STATUS: &str = "SELECT e.entry, s.status FROM entries e \
      LEFT JOIN email_status s ON s.entry_id = e.id";
 

@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "folded callbacks",
         include_str!("../../../migrations/postgres/0003_folded_callbacks.sql"),
     ),
+    (
+        4,
+        "entries by time",
+        include_str!("../../../migrations/postgres/0004_entries_by_time.sql"),
+    ),
 ];
 
 /// The advisory lock migrations take (`hooktrail` in ASCII): held to the end of their

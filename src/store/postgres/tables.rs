@@ -63,6 +63,7 @@ struct Writes {
     entries: BTreeSet<EntryId>,
     timelines: Vec<(String, i16, i64, EntryId)>,
     changes: Vec<(String, i64, EntryId)>,
+    by_time: Vec<(i64, EntryId)>,
     links: BTreeSet<String>,
     unmatched: BTreeSet<EntryId>,
     pending_taken: BTreeSet<String>,
@@ -327,6 +328,7 @@ struct Statements {
     entries: (Vec<Vec<u8>>, Vec<Vec<u8>>),
     timelines: (Vec<String>, Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
     changes: (Vec<String>, Vec<i64>, Vec<Vec<u8>>),
+    by_time: (Vec<i64>, Vec<Vec<u8>>),
     links: (Vec<String>, Vec<Vec<u8>>, Vec<Vec<u8>>),
     unmatched_on: Vec<Vec<u8>>,
     unmatched_off: Vec<Vec<u8>>,
@@ -374,6 +376,10 @@ impl Statements {
             out.changes.1.push(seq);
             out.changes.2.push(id_bytes(id));
         }
+        for (occurred, id) in writes.by_time {
+            out.by_time.0.push(occurred);
+            out.by_time.1.push(id_bytes(id));
+        }
         for id in writes.unmatched {
             match tables.unmatched.get(&id) {
                 Some(true) => out.unmatched_on.push(id_bytes(id)),
@@ -409,6 +415,7 @@ impl Statements {
             && self.entries.0.is_empty()
             && self.timelines.0.is_empty()
             && self.changes.0.is_empty()
+            && self.by_time.0.is_empty()
             && self.links.0.is_empty()
             && self.unmatched_on.is_empty()
             && self.unmatched_off.is_empty()
@@ -434,6 +441,7 @@ impl Statements {
             (!self.entries.0.is_empty(), sql::ENTRIES),
             (!self.timelines.0.is_empty(), sql::TIMELINES),
             (!self.changes.0.is_empty(), sql::CHANGES),
+            (!self.by_time.0.is_empty(), sql::BY_TIME),
             (!self.links.0.is_empty(), sql::LINKS),
             (!self.unmatched_on.is_empty(), sql::UNMATCHED_ON),
             (!self.unmatched_off.is_empty(), sql::UNMATCHED_OFF),
@@ -480,6 +488,7 @@ impl Statements {
             sql::CHANGES,
             vec![&self.changes.0, &self.changes.1, &self.changes.2],
         );
+        run(sql::BY_TIME, vec![&self.by_time.0, &self.by_time.1]);
         run(
             sql::LINKS,
             vec![&self.links.0, &self.links.1, &self.links.2],
@@ -549,6 +558,8 @@ mod sql {
          ON CONFLICT DO NOTHING";
     pub const CHANGES: &str = "INSERT INTO subject_changes (subject, seq, entry_id) \
          SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) ON CONFLICT DO NOTHING";
+    pub const BY_TIME: &str = "INSERT INTO entries_by_time (occurred, entry_id) \
+         SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT DO NOTHING";
     pub const LINKS: &str = "INSERT INTO links (key, entry_id, target) \
          SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[]) \
          ON CONFLICT (key) DO UPDATE SET entry_id = excluded.entry_id, target = excluded.target";
@@ -756,6 +767,12 @@ impl Tables for PgTables<'_> {
         Ok(())
     }
 
+    fn index_by_time(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        let row = (entry.occurred_at.timestamp_micros(), entry.id);
+        self.writes.by_time.push(row);
+        Ok(())
+    }
+
     fn add_change(&mut self, subject_key: &str, seq: u64, id: EntryId) -> Result<(), StoreError> {
         let seq = seq_to_sql(seq)?;
         self.writes.changes.push((subject_key.to_owned(), seq, id));
@@ -895,6 +912,7 @@ impl Tables for PgTables<'_> {
                 // projections until the rebuilt ones commit.
                 .batch_execute(
                     "DELETE FROM subject_timelines; DELETE FROM subject_changes; \
+                     DELETE FROM entries_by_time; \
                      DELETE FROM dedup_keys; DELETE FROM links; \
                      DELETE FROM flagged_deliveries; DELETE FROM unmatched_entries; \
                      DELETE FROM pending_links; DELETE FROM email_status;",

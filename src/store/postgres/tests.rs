@@ -163,3 +163,30 @@ needs_postgres! {
         assert!(refused.to_string().contains("synchronous_commit = off"), "{refused}");
     }
 }
+
+needs_postgres! {
+    fn a_database_from_before_the_index_by_time_has_its_entries_indexed_when_migrated() {
+        let database = database("by_time");
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        // Received in turn; they happened at 9, 1 and 5.
+        for (id, occurred) in [("a", 9), ("b", 1), ("c", 5)] {
+            store.append(&[single(id, "job:1", occurred)]).unwrap();
+        }
+        drop(store);
+        // As the database was before migration 4.
+        database
+            .execute(
+                "DROP TABLE entries_by_time; DELETE FROM schema_migrations WHERE version = 4",
+            )
+            .unwrap();
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        let ids: Vec<String> = store
+            .recent(10, None)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|entry| entry.source.event_id.clone().unwrap())
+            .collect();
+        assert_eq!(ids, ["a", "c", "b"]);
+    }
+}

@@ -240,6 +240,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         linked.dedup_by_key(|target| target.entry_id);
 
         self.tables.put_entry(&entry)?;
+        self.tables.index_by_time(&entry)?;
         self.changed_anywhere(at, entry.id)?;
         let folded = is_callback(&entry) && !linked.is_empty();
         self.index(&entry, &entry.subjects, at, folded)?;

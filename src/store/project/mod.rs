@@ -146,6 +146,8 @@ pub trait Tables {
         entry: &Entry,
         lane: u8,
     ) -> Result<(), StoreError>;
+    /// Adds the entry to the index of every entry by when it happened (the home page).
+    fn index_by_time(&mut self, entry: &Entry) -> Result<(), StoreError>;
     /// The ids on `subject`'s timeline, oldest first.
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
     /// Records that entry `id` became new or changed on the timeline of the subject keyed
@@ -172,8 +174,8 @@ pub trait Tables {
     ) -> Result<(), StoreError>;
 
     // Whole-store passes (reindex and erasure: rare, and allowed to cost O(store)).
-    /// Drops every projection: timelines and their changes, dedup keys, links, flags,
-    /// unmatched and pending rows, roll-ups. The log and the entries stay.
+    /// Drops every projection: timelines and their changes, the index by time, dedup keys,
+    /// links, flags, unmatched and pending rows, roll-ups. The log and the entries stay.
     fn clear_projections(&mut self) -> Result<(), StoreError>;
     /// Each entry's id and stored form (JSON), for `visit` to pick from.
     fn scan_entries(&mut self, visit: Visit<'_, EntryId>) -> Result<(), StoreError>;

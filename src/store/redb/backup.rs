@@ -11,8 +11,8 @@ use redb::backends::FileBackend;
 use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value};
 
 use super::tables::{
-    BODIES, CHANGES, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META, PENDING_LINKS,
-    REVOKED_SESSIONS, SESSION_CUTOFFS, TIMELINES, UNMATCHED,
+    BODIES, BY_TIME, CHANGES, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
+    PENDING_LINKS, REVOKED_SESSIONS, SESSION_CUTOFFS, TIMELINES, UNMATCHED,
 };
 use crate::store::{BackupReport, StoreError};
 
@@ -42,6 +42,7 @@ pub fn copy(source: &ReadTransaction, target: File) -> Result<BackupReport, Stor
     add(copy_table(source, &copy, ENTRIES)?);
     add(copy_table(source, &copy, TIMELINES)?);
     add(copy_table(source, &copy, CHANGES)?);
+    add(copy_table(source, &copy, BY_TIME)?);
     add(copy_table(source, &copy, DEDUP)?);
     add(copy_table(source, &copy, LINKS)?);
     add(copy_table(source, &copy, FLAGGED)?);

@@ -12,9 +12,9 @@ use redb::{
     UntypedTableHandle, WriteTransaction,
 };
 
-use super::tables::{META, TIMELINES, lane};
-use crate::activity::Category;
-use crate::store::StoreError;
+use super::tables::{BY_TIME, ENTRIES, META, TIMELINES, lane};
+use crate::activity::{Category, Entry};
+use crate::store::{StoreError, from_json};
 
 pub(super) const OLD_TIMELINE: TableDefinition<(&str, i64, u128), ()> =
     TableDefinition::new("subject_timeline");
@@ -40,6 +40,24 @@ pub fn is_outdated(txn: &ReadTransaction) -> Result<bool, StoreError> {
 fn has_old_tables(mut tables: impl Iterator<Item = UntypedTableHandle>) -> bool {
     let old_names = [OLD_TIMELINE.name(), OLD_CATEGORY_TIMELINE.name()];
     tables.any(|table| old_names.contains(&table.name()))
+}
+
+/// Fills the index of entries by time for a file written before it existed (the entries are
+/// there, the index is empty); how many entries it indexed (0 when there was nothing to do).
+pub fn index_entries_by_time(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut by_time = txn.open_table(BY_TIME)?;
+    if !by_time.is_empty()? {
+        return Ok(0);
+    }
+    let entries = txn.open_table(ENTRIES)?;
+    let mut indexed = 0;
+    for row in entries.iter()? {
+        let (id, raw) = row?;
+        let entry: Entry = from_json(raw.value())?;
+        by_time.insert((entry.occurred_at.timestamp_micros(), id.value()), ())?;
+        indexed += 1;
+    }
+    Ok(indexed)
 }
 
 /// Brings the timelines to the current layout; returns how many rows it moved or removed

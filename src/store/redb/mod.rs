@@ -108,6 +108,10 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     if changed > 0 {
         tracing::info!(rows = changed, "timelines brought to the current layout");
     }
+    let indexed = migrate::index_entries_by_time(&txn)?;
+    if indexed > 0 {
+        tracing::info!(entries = indexed, "entries indexed by when they happened");
+    }
     tables::WriteTables::open(&txn)?;
     sessions::create_tables(&txn)?;
     txn.commit()?;
@@ -203,7 +207,7 @@ impl ReadSide for RedbStore {
         self.with(|db| query::subject_origin(&db.begin_read()?, subject))
     }
 
-    fn recent(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+    fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError> {
         self.with(|db| query::recent(&db.begin_read()?, limit, before))
     }
 

@@ -7,7 +7,7 @@ use redb::{ReadTransaction, ReadableTableMetadata};
 
 use super::records::decode_delivery;
 use super::tables::{
-    BODIES, CHANGES, ChangeKey, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED,
+    BODIES, BY_TIME, CHANGES, ChangeKey, DELIVERIES, EMAIL_STATUS, ENTRIES, TIMELINES, UNMATCHED,
 };
 use super::timelines::{self, Order};
 use crate::activity::Details;
@@ -168,26 +168,41 @@ pub fn subject_origin(
     }
 }
 
+/// Every subject's latest entries, by when they happened: a range of the index by time read
+/// backwards, then a point lookup per entry — O(limit).
 pub fn recent(
     txn: &ReadTransaction,
     limit: usize,
-    before: Option<EntryId>,
-) -> Result<Vec<Entry>, StoreError> {
-    let table = txn.open_table(ENTRIES)?;
+    before: Option<Cursor>,
+) -> Result<Page, StoreError> {
+    let limit = limit.clamp(1, PageQuery::MAX_LIMIT);
+    let table = txn.open_table(BY_TIME)?;
     let upper = match before {
-        Some(id) => Bound::Excluded(id.as_u128()),
+        Some(c) => Bound::Excluded((c.occurred_micros, c.id.as_u128())),
         None => Bound::Unbounded,
     };
-    let mut out = Vec::new();
-    for item in table
-        .range::<u128>((Bound::Unbounded, upper))?
+    // One more than asked tells whether an older page exists.
+    let positions: Vec<(i64, u128)> = table
+        .range::<(i64, u128)>((Bound::Unbounded, upper))?
         .rev()
-        .take(limit.clamp(1, PageQuery::MAX_LIMIT))
-    {
-        let (_, raw) = item?;
-        out.push(with_status(txn, from_json(raw.value())?)?);
+        .take(limit + 1)
+        .map(|row| row.map(|(key, _)| key.value()))
+        .collect::<Result<_, _>>()?;
+    let entries_table = txn.open_table(ENTRIES)?;
+    let mut entries = Vec::with_capacity(limit.min(positions.len()));
+    for (_, raw_id) in positions.iter().take(limit) {
+        if let Some(raw) = entries_table.get(raw_id)? {
+            entries.push(with_status(txn, from_json(raw.value())?)?);
+        }
     }
-    Ok(out)
+    let next = (positions.len() > limit)
+        .then(|| positions.get(limit - 1))
+        .flatten()
+        .map(|&(occurred_micros, id)| Cursor {
+            occurred_micros,
+            id: EntryId::from_u128(id),
+        });
+    Ok(Page { entries, next })
 }
 
 pub fn unmatched(

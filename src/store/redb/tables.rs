@@ -6,6 +6,7 @@
 //! | `delivery_bodies` | seq | raw body bytes (retention may remove) |
 //! | `entries` | entry id (ULID) | entry (JSON) |
 //! | `subject_timelines` | (subject, lane, occurred µs, entry id) | () — the lane is 1 + the entry's category code |
+//! | `entries_by_time` | (occurred µs, entry id) | () — every entry by when it happened (the home page) |
 //! | `subject_changes` | (subject or `*`, seq, entry id) | () — the entry became new or changed on the timeline (or, under `*`, anywhere) with delivery seq |
 //! | `dedup_keys` | (source, `d:` delivery id / `e:` event id / `r:` token / `c:` signed-content hash) | seq |
 //! | `links` | link key | link target (JSON) |
@@ -32,6 +33,7 @@ pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_b
 pub const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
 pub const TIMELINES: TableDefinition<TimelineKey<'_>, ()> =
     TableDefinition::new("subject_timelines");
+pub const BY_TIME: TableDefinition<(i64, u128), ()> = TableDefinition::new("entries_by_time");
 pub const CHANGES: TableDefinition<ChangeKey<'_>, ()> = TableDefinition::new("subject_changes");
 pub const DEDUP: TableDefinition<(&str, &str), u64> = TableDefinition::new("dedup_keys");
 pub const LINKS: TableDefinition<&str, &[u8]> = TableDefinition::new("links");
@@ -90,6 +92,7 @@ pub struct WriteTables<'txn> {
     pub entries: Table<'txn, u128, &'static [u8]>,
     pub timelines: Table<'txn, TimelineKey<'static>, ()>,
     pub changes: Table<'txn, ChangeKey<'static>, ()>,
+    pub by_time: Table<'txn, (i64, u128), ()>,
     pub dedup: Table<'txn, (&'static str, &'static str), u64>,
     pub links: Table<'txn, &'static str, &'static [u8]>,
     pub flagged: Table<'txn, u64, ()>,
@@ -107,6 +110,7 @@ impl<'txn> WriteTables<'txn> {
             entries: txn.open_table(ENTRIES)?,
             timelines: txn.open_table(TIMELINES)?,
             changes: txn.open_table(CHANGES)?,
+            by_time: txn.open_table(BY_TIME)?,
             dedup: txn.open_table(DEDUP)?,
             links: txn.open_table(LINKS)?,
             flagged: txn.open_table(FLAGGED)?,

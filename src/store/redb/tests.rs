@@ -248,3 +248,39 @@ fn reading_a_stamp_never_touches_the_file() {
     store.check_writable().unwrap();
     assert_eq!(store.times_opened(), 2);
 }
+
+#[test]
+fn a_file_from_before_the_index_by_time_has_its_entries_indexed_when_opened() {
+    use crate::store::contract::support::single;
+    use crate::store::redb::tables::BY_TIME;
+    use redb::ReadableTableMetadata;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.redb");
+    let store = RedbStore::open(&path).unwrap();
+    for (id, occurred) in [("a", 9), ("b", 1), ("c", 5)] {
+        store.append(&[single(id, "job:1", occurred)]).unwrap();
+    }
+    drop(store);
+    // As the file was before the index: the entries without their rows.
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(BY_TIME).unwrap();
+    txn.commit().unwrap();
+    drop(db);
+    let store = RedbStore::open(&path).unwrap();
+    let ids: Vec<String> = store
+        .recent(10, None)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|entry| entry.source.event_id.clone().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "c", "b"]);
+    let db_rows = {
+        drop(store);
+        let db = redb::Database::open(&path).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        txn.open_table(BY_TIME).unwrap().len().unwrap()
+    };
+    assert_eq!(db_rows, 3);
+}

@@ -122,6 +122,12 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
+    fn index_by_time(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        let row = (entry.occurred_at.timestamp_micros(), entry.id.as_u128());
+        self.by_time.insert(row, ())?;
+        Ok(())
+    }
+
     fn add_change(&mut self, subject_key: &str, seq: u64, id: EntryId) -> Result<(), StoreError> {
         self.changes.insert((subject_key, seq, id.as_u128()), ())?;
         Ok(())
@@ -205,6 +211,7 @@ impl Tables for WriteTables<'_> {
     fn clear_projections(&mut self) -> Result<(), StoreError> {
         self.timelines.retain(|_, _| false)?;
         self.changes.retain(|_, _| false)?;
+        self.by_time.retain(|_, _| false)?;
         self.dedup.retain(|_, _| false)?;
         self.links.retain(|_, _| false)?;
         self.flagged.retain(|_, _| false)?;
