@@ -41,7 +41,16 @@ pub fn subject_entries(
     )?
     .take(limit + 1)
     .collect::<Result<_, _>>()?;
+    page_of(txn, &positions, limit)
+}
 
+/// The page that `positions` (read one past `limit`) make: their entries, each with its
+/// roll-up, and where the next page starts.
+fn page_of(
+    txn: &ReadTransaction,
+    positions: &[(i64, u128)],
+    limit: usize,
+) -> Result<Page, StoreError> {
     let entries_table = txn.open_table(ENTRIES)?;
     let mut entries = Vec::with_capacity(limit.min(positions.len()));
     for (_, raw_id) in positions.iter().take(limit) {
@@ -188,21 +197,7 @@ pub fn recent(
         .take(limit + 1)
         .map(|row| row.map(|(key, _)| key.value()))
         .collect::<Result<_, _>>()?;
-    let entries_table = txn.open_table(ENTRIES)?;
-    let mut entries = Vec::with_capacity(limit.min(positions.len()));
-    for (_, raw_id) in positions.iter().take(limit) {
-        if let Some(raw) = entries_table.get(raw_id)? {
-            entries.push(with_status(txn, from_json(raw.value())?)?);
-        }
-    }
-    let next = (positions.len() > limit)
-        .then(|| positions.get(limit - 1))
-        .flatten()
-        .map(|&(occurred_micros, id)| Cursor {
-            occurred_micros,
-            id: EntryId::from_u128(id),
-        });
-    Ok(Page { entries, next })
+    page_of(txn, &positions, limit)
 }
 
 pub fn unmatched(
