@@ -278,7 +278,10 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
     /// list follow these).
     fn changed_anywhere(&mut self, at: u64, id: EntryId) -> Result<(), StoreError> {
         self.tables.add_change(super::EVERYTHING, at, id)?;
-        self.touched.insert(super::EVERYTHING.to_owned());
+        // Once a batch: this runs for every entry the writer places.
+        if !self.touched.contains(super::EVERYTHING) {
+            self.touched.insert(super::EVERYTHING.to_owned());
+        }
         Ok(())
     }
 
