@@ -432,13 +432,8 @@ impl Kind for HmacSource {
         normalize_catalog(delivery, event_id, sent_at)
     }
 
-    fn sign(
-        &self,
-        body: &[u8],
-        now: i64,
-        _signing_key: Option<&str>,
-    ) -> Result<super::Signed, String> {
-        Ok(kind::with_headers(self.sign_request(body, now), body))
+    fn signing_headers(&self, body: &[u8], now: i64) -> Option<Vec<(String, String)>> {
+        Some(self.sign_request(body, now))
     }
 
     fn sign_with_id(&self, body: &[u8], now: i64, id: &str) -> Result<super::Signed, String> {

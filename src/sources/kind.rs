@@ -27,7 +27,19 @@ pub trait Kind: Send + Sync {
 
     /// Signs `body` as the provider would at `now`: for `hooktrail send`, the demo, the
     /// benchmark and the tests. `signing_key` is for schemes that sign with a private key.
-    fn sign(&self, body: &[u8], now: i64, signing_key: Option<&str>) -> Result<Signed, String>;
+    /// Kinds whose signature travels in headers alone give [`Kind::signing_headers`]; the
+    /// others (Mailgun signs inside the body, SendGrid with a private key) implement this.
+    fn sign(&self, body: &[u8], now: i64, _signing_key: Option<&str>) -> Result<Signed, String> {
+        self.signing_headers(body, now)
+            .map(|headers| with_headers(headers, body))
+            .ok_or_else(|| format!("a {} delivery is not signed in headers", self.profile().name))
+    }
+
+    /// The headers that sign `body` at `now`, for kinds whose signature travels in headers
+    /// alone; `None` for the kinds that sign otherwise.
+    fn signing_headers(&self, _body: &[u8], _now: i64) -> Option<Vec<(String, String)>> {
+        None
+    }
 
     /// Signs `body` as a retry of delivery `id` would be signed (`send --id`), or says where
     /// this kind's delivery ids live instead.

@@ -8,7 +8,7 @@ pub use crate::crypto::{Secret, hmac_sha256, hmac_sha256_matches};
 
 use serde::Deserialize;
 
-use super::kind::{self, Kind, Profile};
+use super::kind::{Kind, Profile};
 use super::{Headers, Rejection, Signed, Verified};
 
 /// Keys given as text and used as their UTF-8 bytes (QuickBooks, Xero, Stripe, Mailgun, …):
@@ -114,8 +114,8 @@ impl Kind for BodySignature {
         }
     }
 
-    fn sign(&self, body: &[u8], now: i64, _signing_key: Option<&str>) -> Result<Signed, String> {
-        Ok(kind::with_headers(self.sign_request(body, now), body))
+    fn signing_headers(&self, body: &[u8], now: i64) -> Option<Vec<(String, String)>> {
+        Some(self.sign_request(body, now))
     }
 
     fn sign_with_id(&self, _body: &[u8], _now: i64, _id: &str) -> Result<Signed, String> {
