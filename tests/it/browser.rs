@@ -470,7 +470,9 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     save_screenshot(&browser, "08-embedded.png").await;
     browser.goto(&refused.origin).await.expect("goto");
     browser.enter_frame(0).await.expect("into the frame");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Not merely "not loaded yet": the browser ended the frame on its error page, having
+    // been refused by frame-ancestors.
+    wait_for_script(&browser, "return location.protocol === 'chrome-error:';").await;
     let shown = browser
         .execute(
             "return [document.querySelectorAll('.activity, .entry').length, document.body.innerText];",
