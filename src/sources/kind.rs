@@ -32,7 +32,12 @@ pub trait Kind: Send + Sync {
     fn sign(&self, body: &[u8], now: i64, _signing_key: Option<&str>) -> Result<Signed, String> {
         self.signing_headers(body, now)
             .map(|headers| with_headers(headers, body))
-            .ok_or_else(|| format!("a {} delivery is not signed in headers", self.profile().name))
+            .ok_or_else(|| {
+                format!(
+                    "a {} delivery is not signed in headers",
+                    self.profile().name
+                )
+            })
     }
 
     /// The headers that sign `body` at `now`, for kinds whose signature travels in headers

@@ -292,21 +292,17 @@ impl Snapshot<'_> {
                     )
                     .await
                 }
-                None => {
-                    Ok(
-                        query::by_receipt(&***client, after.map(|c| c.id), Direction::Newer, limit)
-                            .await?
-                            .into_iter()
-                            .map(|entry| {
-                                let cursor = Cursor {
-                                    occurred_micros: 0,
-                                    id: entry.id,
-                                };
-                                (cursor, entry)
-                            })
-                            .collect(),
-                    )
-                }
+                None => Ok(query::after_receipt(&***client, after.map(|c| c.id), limit)
+                    .await?
+                    .into_iter()
+                    .map(|entry| {
+                        let cursor = Cursor {
+                            occurred_micros: 0,
+                            id: entry.id,
+                        };
+                        (cursor, entry)
+                    })
+                    .collect()),
             }
         })?;
         let next = (positioned.len() == limit)

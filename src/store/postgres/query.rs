@@ -229,23 +229,17 @@ pub async fn entry(client: &impl GenericClient, id: EntryId) -> Result<Option<En
         .transpose()
 }
 
-/// Entries by receipt (entry ids are time-ordered), from `from` (excluded) in `direction`:
-/// the latest before it ([`Direction::Older`], the home page), or the oldest after it
-/// ([`Direction::Newer`], exports). The cursor is an id, so a page is one range of the key.
-pub async fn by_receipt(
+/// Entries by receipt (entry ids are time-ordered), the oldest after `after` first: what an
+/// export of everything reads. The cursor is an id, so a page is one range of the key.
+pub async fn after_receipt(
     client: &impl GenericClient,
-    from: Option<EntryId>,
-    direction: Direction,
+    after: Option<EntryId>,
     limit: usize,
 ) -> Result<Vec<Entry>, StoreError> {
     let limit = limit.max(1) as i64;
-    let (from, compare, order) = match direction {
-        // Past every id: 17 bytes sort after any 16.
-        Direction::Older => (from.map_or_else(|| vec![0xff; 17], id_bytes), "<", "DESC"),
-        Direction::Newer => (from.map_or_else(Vec::new, id_bytes), ">", "ASC"),
-    };
-    let sql = format!("{ENTRY_WITH_STATUS} WHERE e.id {compare} $1 ORDER BY e.id {order} LIMIT $2");
-    entries(&client.query(&sql, &[&from, &limit]).await?)
+    let after = after.map_or_else(Vec::new, id_bytes);
+    let sql = format!("{ENTRY_WITH_STATUS} WHERE e.id > $1 ORDER BY e.id LIMIT $2");
+    entries(&client.query(&sql, &[&after, &limit]).await?)
 }
 
 pub async fn unmatched(
