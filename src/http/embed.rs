@@ -74,12 +74,10 @@ pub fn signature(secret: &Secret, subject: &Subject, exp: i64, viewer: &str) -> 
 
 /// The path and query of a signed link (the gateway's base URL goes in front).
 pub fn link(secret: &Secret, subject: &Subject, exp: i64, viewer: &str) -> String {
-    let encode = |text: &str| utf8_percent_encode(text, NON_ALPHANUMERIC).to_string();
     format!(
-        "/embed/{}/{}?exp={exp}&viewer={}&sig={}",
-        subject.kind().as_str(),
-        encode(subject.id()),
-        encode(viewer),
+        "{}?exp={exp}&viewer={}&sig={}",
+        path_of(subject),
+        utf8_percent_encode(viewer, NON_ALPHANUMERIC),
         signature(secret, subject, exp, viewer)
     )
 }
