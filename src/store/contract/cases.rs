@@ -466,12 +466,7 @@ pub fn recent_reads_every_subject_by_when_it_happened_in_pages(fixture: &mut Fix
     for (id, subject, occurred) in [("a", "job:1", 9), ("b", "salesdoc:2", 1), ("c", "job:3", 5)] {
         store.append(&[single(id, subject, occurred)]).unwrap();
     }
-    let ids = |page: &crate::store::Page| -> Vec<String> {
-        page.entries
-            .iter()
-            .map(|e| e.source.event_id.clone().unwrap())
-            .collect()
-    };
+    let ids = |page: &crate::store::Page| event_ids(&page.entries);
     let first = store.recent(2, None).unwrap();
     assert_eq!(ids(&first), ["a", "c"]);
     let second = store.recent(2, first.next).unwrap();

@@ -124,3 +124,11 @@ pub fn callback(
     };
     capture(None, vec![new])
 }
+
+/// The event ids of `entries`, in order: which deliveries' entries a read returned.
+pub fn event_ids(entries: &[crate::activity::Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|entry| entry.source.event_id.clone().unwrap_or_default())
+        .collect()
+}

@@ -8,7 +8,7 @@ use super::PgStore;
 use super::scratch::ScratchDatabase;
 use super::tables::{READ_AHEAD_DEDUP, READ_AHEAD_LINKS, READ_AHEAD_PENDING};
 use crate::activity::Subject;
-use crate::store::contract::support::single;
+use crate::store::contract::support::{event_ids, single};
 use crate::store::prelude::*;
 
 fn database(purpose: &str) -> ScratchDatabase {
@@ -180,13 +180,7 @@ needs_postgres! {
             )
             .unwrap();
         let store = PgStore::connect(database.url(), 2).unwrap();
-        let ids: Vec<String> = store
-            .recent(10, None)
-            .unwrap()
-            .entries
-            .iter()
-            .map(|entry| entry.source.event_id.clone().unwrap())
-            .collect();
+        let ids = event_ids(&store.recent(10, None).unwrap().entries);
         assert_eq!(ids, ["a", "c", "b"]);
     }
 }

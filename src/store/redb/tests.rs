@@ -268,13 +268,7 @@ fn a_file_from_before_the_index_by_time_has_its_entries_indexed_when_opened() {
     txn.commit().unwrap();
     drop(db);
     let store = RedbStore::open(&path).unwrap();
-    let ids: Vec<String> = store
-        .recent(10, None)
-        .unwrap()
-        .entries
-        .iter()
-        .map(|entry| entry.source.event_id.clone().unwrap())
-        .collect();
+    let ids = crate::store::contract::support::event_ids(&store.recent(10, None).unwrap().entries);
     assert_eq!(ids, ["a", "c", "b"]);
     let db_rows = {
         drop(store);
