@@ -54,7 +54,7 @@ impl Streams {
         }
     }
 
-    pub fn open(&self) -> usize {
+    pub fn in_use(&self) -> usize {
         self.capacity - self.slots.available_permits()
     }
 

@@ -28,7 +28,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         buffer_capacity_bytes: state.intake_budget.capacity(),
         password_checks: state.password_checks.running(),
         password_checks_capacity: state.password_checks.capacity(),
-        live_streams: state.live.open(),
+        live_streams: state.live.in_use(),
         live_streams_capacity: state.live.capacity(),
     };
     match state.metrics.render(live) {
