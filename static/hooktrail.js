@@ -154,9 +154,23 @@
       refreshTimes();
     });
 
+    // A chip's count grows with each new entry of its category (not past a "100+").
+    function countIn(key) {
+      var count = document.querySelector(".chip-" + key + " .chip-count[data-count]");
+      if (!count) return;
+      var n = parseInt(count.getAttribute("data-count"), 10) + 1;
+      count.setAttribute("data-count", n);
+      count.lastChild.textContent = String(n);
+      count.parentNode.classList.remove("chip-empty");
+    }
+
     function received(event) {
       if (event.lastEventId) after = event.lastEventId;
       var entry = JSON.parse(event.data);
+      var lineId = "entry-" + entry.id;
+      var seen = document.getElementById(lineId) || waiting.some(function (d) { return d.querySelector("li.entry").id === lineId; });
+      // One the page already counted (committed while it loaded) is not counted again.
+      if (entry.change === "new" && !seen) { countIn("all"); countIn(entry.category); }
       if (category && entry.category !== category) return;
       if (onlyUnmatched && entry.subjects && entry.subjects.length > 0) {
         // It found its job or sales document: it leaves the list.

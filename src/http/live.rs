@@ -342,6 +342,29 @@ struct EntryEvent<'a> {
     #[serde(flatten)]
     entry: &'a Entry,
     html: String,
+    change: ChangeKind,
+}
+
+/// Whether an event brings an entry in or changes one already there: what the page's counts
+/// follow.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ChangeKind {
+    /// Placed by its own delivery.
+    New,
+    /// Changed by a later delivery: an email's delivery status, or an entry attached to this
+    /// timeline when the link it waited for arrived.
+    Updated,
+}
+
+impl ChangeKind {
+    fn of(change: &Change) -> ChangeKind {
+        if change.cursor.seq == change.entry.source.delivery_seq {
+            ChangeKind::New
+        } else {
+            ChangeKind::Updated
+        }
+    }
 }
 
 fn entry_event(
@@ -350,7 +373,12 @@ fn entry_event(
     change: Change,
     clock: &TrackedClock,
 ) -> Result<Bytes, ApiError> {
-    let days = view::group_by_day(vec![change.entry.clone()], clock, lines.by_receipt);
+    let mut days = view::group_by_day(vec![change.entry.clone()], clock, lines.by_receipt);
+    if lines.with_subjects {
+        view::name_subject_links(&mut days, |subject| {
+            state.storage.read.subject_origin(subject)
+        })?;
+    }
     let html = state
         .renderer
         .days(&days, lines.with_subjects, true)
@@ -361,6 +389,7 @@ fn entry_event(
     let data = serde_json::to_string(&EntryEvent {
         entry: &change.entry,
         html,
+        change: ChangeKind::of(&change),
     })
     .map_err(|_| ApiError::Internal)?;
     // JSON has no raw line breaks, so the data is one `data:` line.

@@ -23,7 +23,8 @@ use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
 use crate::render::view::{
     self, DayGroup, SubjectHeading, TrackedClock, category_label, kind_label, subject_path,
 };
-use crate::store::{Cursor, Feed, PageQuery};
+use crate::store::project::Lanes;
+use crate::store::{Cursor, Feed, LaneCounts, PageQuery};
 
 /// Entries per page: a day or two of a busy job, small enough to render in a blink.
 pub const PAGE_SIZE: usize = PageQuery::DEFAULT_LIMIT;
@@ -140,6 +141,12 @@ struct FilterChip {
     label: &'static str,
     href: String,
     active: bool,
+    /// How many lines the chip leads to: `12`, or `100+` past what is counted.
+    count: String,
+    /// The count when it is exact, for the script to add new lines to.
+    exact: Option<usize>,
+    /// Nothing to lead to: the chip is quieter.
+    empty: bool,
 }
 
 /// A timeline URL with its filter and position; chips keep the position and "Older" keeps the
@@ -172,20 +179,29 @@ fn filter_chips(
     active: Option<Category>,
     callbacks: bool,
     before: Option<&Cursor>,
+    counts: &LaneCounts,
 ) -> Vec<FilterChip> {
-    let all = FilterChip {
-        key: "all",
-        label: "All",
-        href: timeline_href(base, None, callbacks, before),
-        active: active.is_none(),
+    let chip = |key, label, category: Option<Category>| {
+        let count = counts.lines(Lanes {
+            category,
+            callbacks,
+        });
+        FilterChip {
+            key,
+            label,
+            href: timeline_href(base, category, callbacks, before),
+            active: active == category,
+            count: count.to_string(),
+            exact: (!count.capped).then_some(count.at_least),
+            empty: count.at_least == 0,
+        }
     };
-    std::iter::once(all)
-        .chain(Category::ALL.into_iter().map(|category| FilterChip {
-            key: category.as_str(),
-            label: category_label(category),
-            href: timeline_href(base, Some(category), callbacks, before),
-            active: active == Some(category),
-        }))
+    std::iter::once(chip("all", "All", None))
+        .chain(
+            Category::ALL
+                .into_iter()
+                .map(|category| chip(category.as_str(), category_label(category), Some(category))),
+        )
         .collect()
 }
 
@@ -406,7 +422,8 @@ pub(super) fn render_timeline(
     let staff = matches!(frame, Frame::Staff);
     let view = TimelinePage {
         filters: if staff {
-            filter_chips(&base, category, callbacks, before.as_ref())
+            let counts = state.storage.read.lane_counts(subject)?;
+            filter_chips(&base, category, callbacks, before.as_ref(), &counts)
         } else {
             Vec::new()
         },
@@ -547,7 +564,10 @@ async fn home(
         let page = state.storage.read.recent(PAGE_SIZE, before)?;
         let unmatched = UnmatchedSummary::new(state.storage.read.unmatched_count()?);
         // By when things happened, as the timelines are.
-        let days = view::group_by_day(page.entries, &clock(&state), false);
+        let mut days = view::group_by_day(page.entries, &clock(&state), false);
+        view::name_subject_links(&mut days, |subject| {
+            state.storage.read.subject_origin(subject)
+        })?;
         let pager = Pager::new(
             before.map(|_| "/".to_owned()),
             page.next.map(|next| format!("/?before={next}")),
@@ -690,7 +710,14 @@ mod tests {
             occurred_micros: 5,
             id: EntryId::from_u128(7),
         };
-        let chips = filter_chips("/jobs/1", Some(Category::Accounting), false, Some(&cursor));
+        let counts = LaneCounts::default();
+        let chips = filter_chips(
+            "/jobs/1",
+            Some(Category::Accounting),
+            false,
+            Some(&cursor),
+            &counts,
+        );
         assert_eq!(chips.len(), 7);
         assert_eq!(chips[0].href, format!("/jobs/1?before={cursor}"));
         let active: Vec<&str> = chips.iter().filter(|c| c.active).map(|c| c.key).collect();
@@ -699,7 +726,7 @@ mod tests {
             timeline_href("/jobs/1", Some(Category::Workflow), false, Some(&cursor)),
             format!("/jobs/1?category=workflow&before={cursor}")
         );
-        let shown = filter_chips("/jobs/1", None, true, None);
+        let shown = filter_chips("/jobs/1", None, true, None, &counts);
         assert_eq!(shown[0].href, "/jobs/1?callbacks=shown");
         assert_eq!(
             callbacks_toggle("/jobs/1", Some(Category::Communication), true)
@@ -708,6 +735,34 @@ mod tests {
             "/jobs/1?category=communication"
         );
         assert!(callbacks_toggle("/jobs/1", Some(Category::Workflow), false).is_none());
+    }
+
+    #[test]
+    fn chips_count_what_they_lead_to_folded_callbacks_only_when_shown() {
+        use crate::store::project::{CALLBACK_LANE, lane};
+        let mut counts = LaneCounts::default();
+        counts.set(lane(Category::Workflow), 3);
+        counts.set(lane(Category::Communication), 2);
+        counts.set(CALLBACK_LANE, 4);
+        let count_of = |chips: &[FilterChip], key: &str| {
+            let chip = chips.iter().find(|chip| chip.key == key).unwrap();
+            (chip.count.clone(), chip.exact)
+        };
+        let folded = filter_chips("/jobs/1", None, false, None, &counts);
+        assert_eq!(count_of(&folded, "all"), ("5".to_owned(), Some(5)));
+        assert_eq!(
+            count_of(&folded, "communication"),
+            ("2".to_owned(), Some(2))
+        );
+        assert_eq!(count_of(&folded, "accounting"), ("0".to_owned(), Some(0)));
+        let shown = filter_chips("/jobs/1", None, true, None, &counts);
+        assert_eq!(count_of(&shown, "all"), ("9".to_owned(), Some(9)));
+        assert_eq!(count_of(&shown, "communication"), ("6".to_owned(), Some(6)));
+        assert_eq!(count_of(&shown, "workflow"), ("3".to_owned(), Some(3)));
+        counts.set(lane(Category::Workflow), 500);
+        let capped = filter_chips("/jobs/1", None, false, None, &counts);
+        assert_eq!(count_of(&capped, "workflow"), ("100+".to_owned(), None));
+        assert_eq!(count_of(&capped, "all"), ("102+".to_owned(), None));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (absent values are `null`, never missing).
 
 use std::cell::Cell;
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -13,8 +14,8 @@ use serde::Serialize;
 use super::email_html;
 use super::format::{self, TimeView};
 use crate::activity::details::{
-    AccountingEvent, DeliveryStatus, EmailEvent, EmailMessage, EmailStatus, InvoiceInfo,
-    ProofDecision, Text,
+    AccountingEvent, DeliveryStatus, EmailEvent, EmailMessage, EmailStatus, InvoiceInfo, JobInfo,
+    ProofDecision, SalesdocInfo, Text,
 };
 use crate::activity::money;
 use crate::activity::occurred::PLAUSIBLE_RANGE_TEXT;
@@ -239,10 +240,12 @@ pub struct SourceView {
 /// A link to a subject's timeline page.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubjectLink {
-    /// `Job 1042`.
+    /// `Job #1042`, `Quote #Q-2291` once [named](SubjectLink::name).
     pub label: String,
     /// `/jobs/1042`, the id percent-encoded.
     pub href: String,
+    #[serde(skip)]
+    pub subject: Subject,
 }
 
 /// What a path segment may not carry unencoded (the id is the business app's, and may hold
@@ -286,12 +289,41 @@ pub fn encode_query_value(value: &str) -> String {
 }
 
 impl SubjectLink {
+    /// A link labelled from the subject alone (`Sales document #Q-7`) until it is named.
     pub fn new(subject: &Subject) -> SubjectLink {
         SubjectLink {
-            label: format!("{} #{}", kind_label(subject.kind()), subject.id()),
+            label: subject_name(subject, None),
             href: subject_path(subject),
+            subject: subject.clone(),
         }
     }
+
+    /// Labels the link as the subject's page is headed, from its origin.
+    pub fn name(&mut self, origin: Option<&Entry>) {
+        self.label = subject_name(&self.subject, origin);
+    }
+}
+
+/// Names every subject link in `days` as its page is headed, asking `origin_of` once per
+/// subject: a page of entries costs one origin lookup per distinct subject on it.
+pub fn name_subject_links<E>(
+    days: &mut [DayGroup],
+    mut origin_of: impl FnMut(&Subject) -> Result<Option<Entry>, E>,
+) -> Result<(), E> {
+    let mut names: HashMap<Subject, String> = HashMap::new();
+    for link in days
+        .iter_mut()
+        .flat_map(|day| day.entries.iter_mut())
+        .flat_map(|entry| entry.subjects.iter_mut())
+    {
+        if let Some(name) = names.get(&link.subject) {
+            link.label.clone_from(name);
+            continue;
+        }
+        link.name(origin_of(&link.subject)?.as_ref());
+        names.insert(link.subject.clone(), link.label.clone());
+    }
+    Ok(())
 }
 
 pub fn kind_label(kind: SubjectKind) -> &'static str {
@@ -819,6 +851,51 @@ pub struct GenericView {
     pub json: String,
 }
 
+/// The event that created a subject, when its origin (its first entry) is that: a
+/// `job.created` for a job, a `salesdoc.created` for a sales document. Another kind's creation
+/// (the job made from this quote, which concerns both) says nothing about this one.
+enum Creation<'a> {
+    Job(&'a JobInfo),
+    Salesdoc(&'a SalesdocInfo),
+}
+
+impl<'a> Creation<'a> {
+    fn of(subject: &Subject, origin: Option<&'a Entry>) -> Option<Creation<'a>> {
+        match (subject.kind(), &origin?.details) {
+            (SubjectKind::Job, Details::Job { job }) => Some(Creation::Job(job)),
+            (SubjectKind::Salesdoc, Details::Salesdoc { salesdoc }) => {
+                Some(Creation::Salesdoc(salesdoc))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a subject is called everywhere — its page's heading and every link to it: `Job #1042`,
+/// `Quote #Q-2291`. The number and the document's type come from its creation when that is
+/// its origin; else the kind and the id.
+pub fn subject_name(subject: &Subject, origin: Option<&Entry>) -> String {
+    let kind = kind_label(subject.kind());
+    let (kind, number) = match Creation::of(subject, origin) {
+        Some(Creation::Job(job)) => (kind.to_owned(), job.number.as_ref()),
+        Some(Creation::Salesdoc(salesdoc)) => (
+            salesdoc
+                .doc_type
+                .as_deref()
+                .map(str::trim)
+                .filter(|doc_type| !doc_type.is_empty())
+                .map_or_else(|| kind.to_owned(), capitalize),
+            salesdoc.number.as_ref(),
+        ),
+        None => (kind.to_owned(), None),
+    };
+    let number = number
+        .map(|number| number.0.trim())
+        .filter(|number| !number.is_empty())
+        .unwrap_or(subject.id());
+    format!("{kind} #{number}")
+}
+
 /// How a timeline is titled: from its first entry when that is the `job.created` or
 /// `salesdoc.created` (`Job #1042`, "Business cards · Acme Print Co."), else from the id.
 #[derive(Debug, Serialize)]
@@ -830,8 +907,6 @@ pub struct SubjectHeading {
 
 impl SubjectHeading {
     pub fn new(subject: &Subject, origin: &Entry) -> SubjectHeading {
-        let kind = kind_label(subject.kind());
-        let plain = format!("{kind} #{}", subject.id());
         let joined = |parts: [Option<&String>; 2]| {
             let parts: Vec<&str> = parts
                 .into_iter()
@@ -841,33 +916,14 @@ impl SubjectHeading {
                 .collect();
             (!parts.is_empty()).then(|| parts.join(" · "))
         };
-        let (heading, subtitle) = match &origin.details {
-            Details::Job { job } => (
-                job.number
-                    .as_ref()
-                    .map_or(plain, |number| format!("{kind} #{number}")),
-                joined([job.title.as_ref(), job.customer.as_ref()]),
-            ),
-            Details::Salesdoc { salesdoc } => {
-                let doc = salesdoc
-                    .doc_type
-                    .as_deref()
-                    .map(capitalize)
-                    .unwrap_or_else(|| kind.to_owned());
-                let number = salesdoc
-                    .number
-                    .as_ref()
-                    .map_or_else(|| subject.id().to_owned(), |n| format!("#{n}"));
-                (
-                    format!("{doc} {number}"),
-                    joined([salesdoc.customer.as_ref(), None]),
-                )
-            }
-            _ => (plain, None),
+        let subtitle = match Creation::of(subject, Some(origin)) {
+            Some(Creation::Job(job)) => joined([job.title.as_ref(), job.customer.as_ref()]),
+            Some(Creation::Salesdoc(salesdoc)) => joined([salesdoc.customer.as_ref(), None]),
+            None => None,
         };
         SubjectHeading {
-            kind_label: kind,
-            heading,
+            kind_label: kind_label(subject.kind()),
+            heading: subject_name(subject, Some(origin)),
             subtitle,
         }
     }
@@ -893,6 +949,16 @@ mod tests {
     /// The one entry the catalog makes of `event_type` with `data`, as a page shows it.
     fn shown(event_type: &str, data: serde_json::Value) -> EntryView {
         let received = Utc.with_ymd_and_hms(2026, 3, 4, 15, 0, 0).unwrap();
+        EntryView::new(
+            made(event_type, data),
+            &TrackedClock::new(received, Tz::UTC),
+            false,
+        )
+    }
+
+    /// The one entry the catalog makes of `event_type` with `data`.
+    fn made(event_type: &str, data: serde_json::Value) -> Entry {
+        let received = Utc.with_ymd_and_hms(2026, 3, 4, 15, 0, 0).unwrap();
         let body = json!({"type": event_type, "timestamp": "2026-03-04T14:00:00Z", "data": data});
         let context = CatalogContext {
             source: "hoops",
@@ -906,8 +972,7 @@ mod tests {
             event_id: None,
             delivery_seq: 1,
         };
-        let entry = Entry::from_new(new, EntryId::derive(received, 1, 0), received, source);
-        EntryView::new(entry, &TrackedClock::new(received, Tz::UTC), false)
+        Entry::from_new(new, EntryId::derive(received, 1, 0), received, source)
     }
 
     #[test]
@@ -1014,5 +1079,64 @@ mod tests {
             encode_query_value("/jobs/1?a=b&c"),
             "%2Fjobs%2F1%3Fa%3Db%26c"
         );
+    }
+
+    #[test]
+    fn a_subject_is_named_the_same_on_its_page_and_in_every_link_to_it() {
+        let quote = made(
+            "salesdoc.created",
+            json!({"subject": {"kind": "salesdoc", "id": "Q-2291"},
+                "salesdoc": {"id": "Q-2291", "number": "Q-2291", "doc_type": "quote",
+                "customer": "Acme Coffee"}}),
+        );
+        let job = made(
+            "job.created",
+            json!({"subject": {"kind": "job", "id": "88"},
+                "job": {"id": "88", "number": "1042", "title": "Business cards"}}),
+        );
+        let salesdoc: Subject = "salesdoc:Q-2291".parse().unwrap();
+        let job_subject: Subject = "job:88".parse().unwrap();
+        assert_eq!(subject_name(&salesdoc, Some(&quote)), "Quote #Q-2291");
+        assert_eq!(subject_name(&job_subject, Some(&job)), "Job #1042");
+        assert_eq!(subject_name(&job_subject, None), "Job #88");
+        // An origin that is not the subject's creation names nothing.
+        assert_eq!(
+            subject_name(&salesdoc, Some(&job)),
+            "Sales document #Q-2291"
+        );
+        assert_eq!(
+            SubjectHeading::new(&salesdoc, &quote).page_title(),
+            "Quote #Q-2291 — Acme Coffee"
+        );
+
+        // Links on a page are named from each subject's origin, asked once per subject.
+        let mut line = shown(
+            "status.changed",
+            json!({"subjects": [{"kind": "salesdoc", "id": "Q-2291"}, {"kind": "job", "id": "88"}],
+                "from": "open", "to": "won"}),
+        );
+        line.subjects.push(SubjectLink::new(&salesdoc));
+        let mut days = vec![DayGroup {
+            date: "2026-03-04".to_owned(),
+            heading: "Today".to_owned(),
+            entries: vec![line],
+        }];
+        let mut asked = Vec::new();
+        name_subject_links(&mut days, |subject| {
+            asked.push(subject.clone());
+            Ok::<_, ()>(Some(if *subject == salesdoc {
+                quote.clone()
+            } else {
+                job.clone()
+            }))
+        })
+        .unwrap();
+        let labels: Vec<&str> = days[0].entries[0]
+            .subjects
+            .iter()
+            .map(|link| link.label.as_str())
+            .collect();
+        assert_eq!(labels, ["Job #1042", "Quote #Q-2291", "Quote #Q-2291"]);
+        assert_eq!(asked, [job_subject, salesdoc]);
     }
 }

@@ -30,6 +30,7 @@ use crate::sources::{RawDelivery, ReplayKey};
 
 pub use cursor::{ChangeCursor, Cursor};
 pub use json::{from_json, to_json};
+pub use project::{LaneCounts, LineCount};
 
 /// A verified delivery on its way into the log, normalized and hashed already. Both are pure
 /// work that runs on the request's thread, in parallel, which keeps the single writer's share
@@ -401,6 +402,10 @@ pub trait ReadSide: Send + Sync {
     /// their heading (usually the `job.created`) and to tell an unknown id from an empty filter.
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError>;
 
+    /// How many lines each lane of a subject's timeline holds, counted up to
+    /// [`LaneCounts::UP_TO`] each: O(lanes × cap), however long the history.
+    fn lane_counts(&self, subject: &Subject) -> Result<LaneCounts, StoreError>;
+
     /// The latest entries across every subject, by when they happened, newest first, before
     /// `before` if given, and where the next page starts. Costs O(limit).
     fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError>;
@@ -504,6 +509,17 @@ impl Storage {
     ) -> Storage {
         Storage {
             write: wrap(self.write),
+            ..self
+        }
+    }
+
+    /// The same storage with its read side wrapped by `wrap`.
+    pub fn wrap_read_side(
+        self,
+        wrap: impl FnOnce(Arc<dyn ReadSide>) -> Arc<dyn ReadSide>,
+    ) -> Storage {
+        Storage {
+            read: wrap(self.read),
             ..self
         }
     }

@@ -335,6 +335,7 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         .for_element(Locator::Css(".new-pill"))
         .await
         .expect("the live pill, hidden until something arrives");
+    let counts_before = chip_counts(&browser).await;
     let late = status_changed("1042", "On hold", "2026-03-03T14:30:00Z");
     assert_eq!(gateway.client.post_signed(&late).await.status(), 200);
     wait_for_pill(&browser, "1 new entry").await;
@@ -365,6 +366,14 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     assert!(order.windows(2).all(|w| w[0] >= w[1]), "{order:?}");
     assert!(order.contains(&"2026-03-03T14:30:00Z") && order[0] == "2026-03-05T09:00:00Z");
     save_screenshot(&browser, "06-live-inserted.png").await;
+    // The chips counted the two new lines, in All and in their category.
+    let counts_after = chip_counts(&browser).await;
+    assert_eq!(counts_after["all"], counts_before["all"] + 2);
+    assert_eq!(counts_after["workflow"], counts_before["workflow"] + 2);
+    assert_eq!(
+        counts_after["communication"],
+        counts_before["communication"]
+    );
 
     // SendGrid reports the proof email bounced: its line changes in place, no pill needed.
     let bounce = json!([{"email": "maria@acme.example", "timestamp": chrono::Utc::now().timestamp(),
@@ -385,6 +394,8 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     )
     .await;
     save_screenshot(&browser, "06b-live-bounce.png").await;
+    // A changed line is no new line.
+    assert_eq!(chip_counts(&browser).await, counts_after);
 
     // The home page follows everything: a new event anywhere waits behind its pill.
     browser.goto(&format!("{base}/")).await.expect("goto");
@@ -494,4 +505,21 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
     browser.close().await.expect("close the browser");
     drop(driver);
     gateway.stop().await;
+}
+
+/// What each category chip counts (`all`, `workflow`…), as the page shows it now.
+async fn chip_counts(browser: &Client) -> std::collections::BTreeMap<String, u64> {
+    let counts = browser
+        .execute(
+            "var counts = {}; \
+             document.querySelectorAll('.filters .chip').forEach(function (chip) { \
+               var key = Array.from(chip.classList).find(c => c.startsWith('chip-') && c !== 'chip-empty'); \
+               counts[key.slice(5)] = parseInt(chip.querySelector('.chip-count').lastChild.textContent, 10); \
+             }); \
+             return counts;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    serde_json::from_value(counts).expect("counts by chip")
 }

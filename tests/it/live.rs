@@ -4,6 +4,7 @@
 use crate::common;
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{TOKEN, TestGateway, status_changed};
@@ -275,4 +276,32 @@ async fn what_a_stream_sends_is_escaped_and_sanitized_like_the_page() {
         any(".email-body p"),
         "the sanitized body keeps its text: {html}"
     );
+}
+
+#[actix_web::test]
+async fn a_stream_that_cannot_read_its_changes_keeps_its_client_and_catches_up_on_the_next_beat() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::store::FlakyChanges::open(&dir);
+    let gateway = TestGateway::start_with(
+        "[live]\nheartbeat_secs = 1\nidle_timeout_secs = 30\n",
+        Some(store.storage()),
+    )
+    .await;
+    let mut stream = EventStream::open(&gateway.client.base, STREAM, None).await;
+
+    // The commit wakes the stream while its read fails: nothing is sent, the stream stays.
+    store.failing.store(true, Ordering::SeqCst);
+    post_status(&gateway, "Printing", "2026-03-02T10:00:00Z").await;
+    let mut beats = 0;
+    while beats < 2 {
+        let event = stream.next(WAIT).await.expect("the stream stays open");
+        assert_ne!(event.name.as_deref(), Some("entry"), "{event:?}");
+        beats += usize::from(event.comment.is_some());
+    }
+
+    // Once reads work again, the next beat reads what it missed, without a new commit.
+    store.failing.store(false, Ordering::SeqCst);
+    let caught_up = stream.next_entry(WAIT).await.expect("the missed entry");
+    assert_eq!(caught_up.json()["details"]["to"], "Printing");
+    assert_eq!(caught_up.json()["change"], "new");
 }

@@ -49,11 +49,11 @@ pub struct Posting {
 
 /// The timelines the story fills, for the closing message.
 pub const SUBJECTS: &[(&str, &str)] = &[
-    ("Job 1042 (business cards)", "/jobs/1042"),
-    ("Job 1043 (team T-shirts)", "/jobs/1043"),
-    ("Job 1044 (street-fair banner)", "/jobs/1044"),
-    ("Quote Q-2291", "/salesdocs/Q-2291"),
-    ("Quote Q-2305", "/salesdocs/Q-2305"),
+    ("Job #1042 (business cards)", "/jobs/1042"),
+    ("Job #1043 (team T-shirts)", "/jobs/1043"),
+    ("Job #1044 (street-fair banner)", "/jobs/1044"),
+    ("Quote #Q-2291", "/salesdocs/Q-2291"),
+    ("Quote #Q-2305", "/salesdocs/Q-2305"),
 ];
 
 /// QuickBooks company (realm) of the sample shop.

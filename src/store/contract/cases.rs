@@ -892,3 +892,63 @@ pub fn callbacks_that_found_their_email_are_folded_out_of_the_default_view(fixtu
         .unwrap();
     assert_eq!(exported, 4);
 }
+
+pub fn lane_counts_agree_with_the_pages_they_count_and_stop_at_the_cap(fixture: &mut Fixture) {
+    use crate::store::{LaneCounts, project::Lanes};
+    let store = fixture.store();
+    store.append(&[email_sent("m1", "job:7", "sg-1")]).unwrap();
+    store
+        .append(&[
+            callback("ev1", "sg-1", EmailStatus::Delivered, 5),
+            callback("ev2", "sg-1", EmailStatus::Opened, 9),
+        ])
+        .unwrap();
+    store
+        .append(&[single("s1", "job:7", 7), single("s2", "job:7", 8)])
+        .unwrap();
+    let job: Subject = "job:7".parse().unwrap();
+    let counts = store.lane_counts(&job).unwrap();
+    for category in std::iter::once(None).chain(Category::ALL.map(Some)) {
+        for callbacks in [false, true] {
+            let lanes = Lanes {
+                category,
+                callbacks,
+            };
+            let query = PageQuery {
+                category,
+                callbacks,
+                ..query(PageQuery::MAX_LIMIT)
+            };
+            let shown = page(store, "job:7", query).entries.len();
+            let counted = counts.lines(lanes);
+            assert_eq!(
+                (counted.at_least, counted.capped),
+                (shown, false),
+                "{lanes:?}"
+            );
+        }
+    }
+    assert_eq!(counts.lines(Lanes::EVERYTHING).to_string(), "5");
+
+    // A long history is counted only as far as the cap, lane by lane.
+    let many: Vec<Capture> = (0..LaneCounts::UP_TO + 5)
+        .map(|n| single(&format!("w{n}"), "job:8", n as i64))
+        .collect();
+    store.append(&many).unwrap();
+    store.append(&[email_sent("m2", "job:8", "sg-2")]).unwrap();
+    let counts = store.lane_counts(&"job:8".parse().unwrap()).unwrap();
+    let workflow = Lanes {
+        category: Some(Category::Workflow),
+        callbacks: false,
+    };
+    assert_eq!(counts.lines(workflow).to_string(), "100+");
+    assert_eq!(counts.lines(Lanes::EVERYTHING).to_string(), "101+");
+    let email = Lanes {
+        category: Some(Category::Communication),
+        callbacks: false,
+    };
+    assert_eq!(counts.lines(email).to_string(), "1");
+    // A subject nothing was received for has nothing in any lane.
+    let none = store.lane_counts(&"job:404".parse().unwrap()).unwrap();
+    assert_eq!(none.lines(Lanes::EVERYTHING).to_string(), "0");
+}

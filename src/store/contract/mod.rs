@@ -122,6 +122,7 @@ contract!(
     sign_outs_are_kept_until_every_session_they_cover_expired,
     changes_follow_new_entries_late_attachments_and_email_status_in_commit_order,
     callbacks_that_found_their_email_are_folded_out_of_the_default_view,
+    lane_counts_agree_with_the_pages_they_count_and_stop_at_the_cap,
 );
 
 /// The same deliveries, appended to each backend, give the same entries — ids included — and

@@ -31,7 +31,7 @@ use self::rows::{DELIVERY_COLUMNS, delivery_from, hash_from, seq_from_sql};
 use self::tables::PgTables;
 use self::timing::{Laps, Phase, PhaseSnapshot, PhaseTotals};
 use super::chain::ChainWalk;
-use super::project::{self, ChainHead, Lanes};
+use super::project::{self, ChainHead, LaneCounts, Lanes};
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
@@ -487,6 +487,11 @@ impl ReadSide for PgStore {
             .await?;
             Ok(first.into_iter().next().map(|(_, entry)| entry))
         })
+    }
+
+    fn lane_counts(&self, subject: &Subject) -> Result<LaneCounts, StoreError> {
+        let subject = subject.clone();
+        self.read(move |client| async move { query::lane_counts(&**client, &subject).await })
     }
 
     fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError> {

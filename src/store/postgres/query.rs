@@ -11,7 +11,7 @@ use super::rows::{
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::project::{CALLBACK_LANE, Lanes, lane};
 use crate::store::{
-    Change, ChangeCursor, Cursor, Feed, Page, PageQuery, StoreError, StoredDelivery,
+    Change, ChangeCursor, Cursor, Feed, LaneCounts, Page, PageQuery, StoreError, StoredDelivery,
 };
 
 type Param = Box<dyn ToSql + Sync + Send>;
@@ -259,6 +259,33 @@ pub async fn unmatched(
     rows.iter()
         .map(|row| crate::store::from_json(row.try_get::<_, &[u8]>(0)?))
         .collect()
+}
+
+/// Each lane's rows, counted no further than [`LaneCounts::UP_TO`]: one primary-key range per
+/// lane, cut off at the cap.
+pub async fn lane_counts(
+    client: &impl GenericClient,
+    subject: &Subject,
+) -> Result<LaneCounts, StoreError> {
+    let lanes: Vec<i16> = Lanes::EVERYTHING.iter().map(i16::from).collect();
+    let up_to = LaneCounts::UP_TO as i64;
+    let rows = client
+        .query(
+            "SELECT l.lane, (SELECT count(*) FROM (SELECT 1 FROM subject_timelines t \
+             WHERE t.subject = $1 AND t.lane = l.lane LIMIT $3) capped) \
+             FROM unnest($2::smallint[]) AS l(lane)",
+            &[&subject.key(), &lanes, &up_to],
+        )
+        .await?;
+    let mut counts = LaneCounts::default();
+    for row in rows {
+        let lane: i16 = row.try_get(0)?;
+        let counted: i64 = row.try_get(1)?;
+        let lane = u8::try_from(lane)
+            .map_err(|_| StoreError::Corrupt(format!("a timeline lane numbered {lane}")))?;
+        counts.set(lane, usize::try_from(counted).unwrap_or(0));
+    }
+    Ok(counts)
 }
 
 pub async fn unmatched_count(client: &impl GenericClient) -> Result<u64, StoreError> {

@@ -12,6 +12,8 @@ mod erase;
 pub mod keys;
 mod reindex;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::activity::details::DeliveryStatus;
@@ -91,6 +93,49 @@ impl Lanes {
             .into_iter()
             .map(lane)
             .chain(callbacks.then_some(CALLBACK_LANE))
+    }
+}
+
+/// How many lines each lane of a subject's timeline holds, each counted no further than
+/// [`LaneCounts::UP_TO`]: what the category chips show. Counting stops there so that the
+/// read stays bounded (lanes × cap rows) however long the history; a chip then says "100+".
+/// Backends [`set`](LaneCounts::set) what they counted; what a view covers is
+/// [`lines`](LaneCounts::lines), the same rule as the page it counts for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaneCounts {
+    counts: BTreeMap<u8, usize>,
+}
+
+impl LaneCounts {
+    pub const UP_TO: usize = 100;
+
+    pub fn set(&mut self, lane: u8, counted: usize) {
+        self.counts.insert(lane, counted.min(Self::UP_TO));
+    }
+
+    /// The lines a page over `lanes` holds, at least.
+    pub fn lines(&self, lanes: Lanes) -> LineCount {
+        let counts = lanes
+            .iter()
+            .map(|lane| self.counts.get(&lane).copied().unwrap_or(0));
+        counts.fold(LineCount::default(), |total, count| LineCount {
+            at_least: total.at_least + count,
+            capped: total.capped || count >= Self::UP_TO,
+        })
+    }
+}
+
+/// A number of lines: exact, or (`capped`) a lower bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCount {
+    pub at_least: usize,
+    pub capped: bool,
+}
+
+impl std::fmt::Display for LineCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let more = if self.capped { "+" } else { "" };
+        write!(f, "{}{more}", self.at_least)
     }
 }
 

@@ -30,8 +30,8 @@ use self::reopen::ReopeningDatabase;
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
-    ErasureReport, Feed, Page, PageQuery, ReadSide, ReindexReport, Rereader, Revocation,
-    StoreError, StoredDelivery, WriteSide,
+    ErasureReport, Feed, LaneCounts, Page, PageQuery, ReadSide, ReindexReport, Rereader,
+    Revocation, StoreError, StoredDelivery, WriteSide,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
@@ -205,6 +205,10 @@ impl ReadSide for RedbStore {
 
     fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
         self.with(|db| query::subject_origin(&db.begin_read()?, subject))
+    }
+
+    fn lane_counts(&self, subject: &Subject) -> Result<LaneCounts, StoreError> {
+        self.with(|db| query::lane_counts(&db.begin_read()?, subject))
     }
 
     fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError> {

@@ -15,7 +15,7 @@ use crate::activity::{Entry, EntryId, Subject};
 use crate::store::from_json;
 use crate::store::project::Lanes;
 use crate::store::{
-    Change, ChangeCursor, Cursor, Feed, Page, PageQuery, StoreError, StoredDelivery,
+    Change, ChangeCursor, Cursor, Feed, LaneCounts, Page, PageQuery, StoreError, StoredDelivery,
 };
 
 pub fn subject_entries(
@@ -175,6 +175,20 @@ pub fn subject_origin(
         Some((_, id)) => entry(txn, EntryId::from_u128(id)),
         None => Ok(None),
     }
+}
+
+/// Each lane's rows, counted no further than [`LaneCounts::UP_TO`].
+pub fn lane_counts(txn: &ReadTransaction, subject: &Subject) -> Result<LaneCounts, StoreError> {
+    let key = subject.key();
+    let table = txn.open_table(TIMELINES)?;
+    let mut counts = LaneCounts::default();
+    for lane in Lanes::EVERYTHING.iter() {
+        counts.set(
+            lane,
+            timelines::lane_len(&table, &key, lane, LaneCounts::UP_TO)?,
+        );
+    }
+    Ok(counts)
 }
 
 /// Every subject's latest entries, by when they happened: a range of the index by time read

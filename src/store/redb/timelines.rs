@@ -42,6 +42,25 @@ pub fn positions<'t>(
     Ok(Positions { lanes, order })
 }
 
+/// How many rows `subject`'s `lane` holds, counted no further than `up_to`.
+pub fn lane_len(
+    table: &impl ReadableTable<TimelineKey<'static>, ()>,
+    subject: &str,
+    lane: u8,
+    up_to: usize,
+) -> Result<usize, StoreError> {
+    let rows = lane_positions(
+        table,
+        subject,
+        lane,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        Order::OldestFirst,
+    )?;
+    rows.take(up_to)
+        .try_fold(0, |counted, row| row.map(|_| counted + 1))
+}
+
 fn lane_positions<'t>(
     table: &'t impl ReadableTable<TimelineKey<'static>, ()>,
     subject: &str,

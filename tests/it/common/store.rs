@@ -1,6 +1,7 @@
 //! Stores for fault tests: one that holds its first commit (to fill the queue), one that holds
 //! its first backup (to ask for another meanwhile), one that fails commits (as on a full disk).
-//! Each wraps the write side of a real redb store, and leaves the rest alone.
+//! Each wraps the write side of a real redb store, and leaves the rest alone. One more fails
+//! reads of the change feed (as when a database is briefly out of reach).
 #![allow(dead_code)]
 
 use hooktrail::store::prelude::*;
@@ -9,10 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use hooktrail::activity::redact::ErasureTarget;
+use hooktrail::activity::{Entry, EntryId, Subject};
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{
-    Appended, BackupReport, Capture, ErasureReport, ReindexReport, Rereader, Revocation, Storage,
-    StoreError,
+    Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, Cursor, ErasureReport,
+    Feed, LaneCounts, Page, PageQuery, ReindexReport, Rereader, Revocation, Storage, StoreError,
+    StoredDelivery,
 };
 
 /// A store whose write side can be held shut (to fill the queue) or made to fail (to break
@@ -132,4 +135,94 @@ pub fn failing(dir: &tempfile::TempDir) -> Arc<ControlledStore> {
         backup_hold: std::sync::Mutex::new(None),
         failing: AtomicBool::new(true),
     })
+}
+
+/// A store whose reads of changes fail while `failing` is set; every other read, and the
+/// writes, go to the real store.
+pub struct FlakyChanges {
+    inner: Arc<RedbStore>,
+    pub failing: AtomicBool,
+}
+
+impl FlakyChanges {
+    pub fn open(dir: &tempfile::TempDir) -> Arc<FlakyChanges> {
+        Arc::new(FlakyChanges {
+            inner: Arc::new(RedbStore::open(&dir.path().join("flaky.redb")).unwrap()),
+            failing: AtomicBool::new(false),
+        })
+    }
+
+    /// The storage a gateway is started with: the real store, this around its read side.
+    pub fn storage(self: &Arc<Self>) -> Storage {
+        let flaky = self.clone();
+        Storage::new(self.inner.clone()).wrap_read_side(|_| flaky)
+    }
+}
+
+impl ReadSide for FlakyChanges {
+    fn changes(
+        &self,
+        feed: Feed<'_>,
+        after: ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("simulated lost connection".into()));
+        }
+        self.inner.changes(feed, after, limit)
+    }
+    fn subject_entries(&self, subject: &Subject, query: &PageQuery) -> Result<Page, StoreError> {
+        self.inner.subject_entries(subject, query)
+    }
+    fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
+        self.inner.entry(id)
+    }
+    fn latest_change(&self, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
+        self.inner.latest_change(feed)
+    }
+    fn subject_origin(&self, subject: &Subject) -> Result<Option<Entry>, StoreError> {
+        self.inner.subject_origin(subject)
+    }
+    fn lane_counts(&self, subject: &Subject) -> Result<LaneCounts, StoreError> {
+        self.inner.lane_counts(subject)
+    }
+    fn recent(&self, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError> {
+        self.inner.recent(limit, before)
+    }
+    fn unmatched(&self, limit: usize, before: Option<EntryId>) -> Result<Vec<Entry>, StoreError> {
+        self.inner.unmatched(limit, before)
+    }
+    fn unmatched_count(&self) -> Result<u64, StoreError> {
+        self.inner.unmatched_count()
+    }
+    fn delivery(&self, seq: u64) -> Result<Option<StoredDelivery>, StoreError> {
+        self.inner.delivery(seq)
+    }
+    fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.inner.deliveries(from, limit)
+    }
+    fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        self.inner.verify_chain()
+    }
+    fn export(
+        &self,
+        subject: Option<&Subject>,
+        sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.inner.export(subject, sink)
+    }
+    fn export_page(
+        &self,
+        subject: Option<&Subject>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        self.inner.export_page(subject, after, limit)
+    }
+    fn revocations(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        self.inner.revocations(now)
+    }
 }
