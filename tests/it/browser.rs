@@ -296,7 +296,7 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
 
     // Filter by category: only communication entries remain, and the chip says so.
     browser
-        .find(Locator::LinkText("Communication"))
+        .find(Locator::Css(".filters .chip-communication"))
         .await
         .expect("the Communication chip")
         .click()

@@ -693,6 +693,12 @@ async fn filters_and_older_pages_keep_each_others_state() {
     assert_eq!(older.len(), 1);
     assert!(older[0].starts_with("/jobs/7?before="), "{older:?}");
     assert!(attrs(&first, ".pager a.button-quiet", "href").is_empty());
+    // Each chip counts the lines it leads to, whatever page is shown.
+    assert_eq!(
+        texts(&first, ".chip")[..4],
+        ["All: 62", "Workflow: 60", "Communication: 0", "Accounting: 2"]
+    );
+    assert_eq!(attrs(&first, ".chip-all .chip-count", "data-count"), ["62"]);
 
     let second = browser.get(&older[0]).await.html();
     assert_eq!(
@@ -898,6 +904,13 @@ async fn home_lists_the_latest_activity_with_links_and_the_unmatched_count() {
         attrs(&html, "li.entry .subject-link", "href")[..4],
         ["/salesdocs/Q-7", "/jobs/2", "/jobs/1", "/jobs/3"]
     );
+    // Named as their own pages head them.
+    assert_eq!(
+        texts(&html, "li.entry .subject-link")[..4],
+        ["Quote #Q-7", "Job #2", "Job #1", "Job #3"]
+    );
+    let quote_page = browser.get("/salesdocs/Q-7").await.html();
+    assert_eq!(texts(&quote_page, "h1"), ["Quote #Q-7"]);
     let days: Vec<String> = attrs(&html, "section.day", "aria-labelledby");
     assert_eq!(days[..2], ["day-2026-03-04", "day-2026-03-03"]);
     assert_eq!(texts(&html, ".unmatched-count"), ["2 unmatched entries"]);
