@@ -696,7 +696,12 @@ async fn filters_and_older_pages_keep_each_others_state() {
     // Each chip counts the lines it leads to, whatever page is shown.
     assert_eq!(
         texts(&first, ".chip")[..4],
-        ["All: 62", "Workflow: 60", "Communication: 0", "Accounting: 2"]
+        [
+            "All: 62",
+            "Workflow: 60",
+            "Communication: 0",
+            "Accounting: 2"
+        ]
     );
     assert_eq!(attrs(&first, ".chip-all .chip-count", "data-count"), ["62"]);
 
