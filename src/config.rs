@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 mod embed;
 mod live;
-mod storage;
+pub mod storage;
 
 pub use embed::EmbedConfig;
 pub use live::LiveConfig;

@@ -195,7 +195,7 @@ pub struct SourceRef {
 }
 
 /// What a normalizer produces: an entry before the store gives it an id and a delivery seq.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewEntry {
     pub kind: EntryKind,
     pub category: Category,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 /// What normalizing one delivery produced. Normalizing never fails: a body that cannot be read
 /// is kept in the log and flagged, so nothing a provider signed is ever dropped.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalized {
     /// The provider's id for the whole delivery (`webhook-id`, `evt_…`), its dedup key.
     /// `None` where the provider gives none; then each entry's own event id is the dedup key.

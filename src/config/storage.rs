@@ -1,8 +1,9 @@
 //! `[storage]`: which backend holds the log, and where.
 
 use std::fmt;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -31,6 +32,14 @@ pub struct StorageConfig {
     /// store file).
     #[serde(default)]
     pub backup_dir: Option<PathBuf>,
+    /// The embedded store makes its commits durable at a checkpoint at least this often while
+    /// deliveries arrive; until then its journal holds them (see docs/architecture.md). A
+    /// start after a crash replays at most this much.
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: NonZeroU64,
+    /// ... and at least every this many deliveries.
+    #[serde(default = "default_checkpoint_deliveries")]
+    pub checkpoint_deliveries: NonZeroUsize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -44,6 +53,14 @@ pub enum Backend {
 }
 
 impl StorageConfig {
+    /// When the embedded store checkpoints.
+    pub fn checkpoints(&self) -> crate::store::redb::Checkpoints {
+        crate::store::redb::Checkpoints {
+            every: Duration::from_secs(self.checkpoint_secs.get()),
+            deliveries: self.checkpoint_deliveries.get(),
+        }
+    }
+
     pub fn backup_folder(&self) -> PathBuf {
         self.backup_dir.clone().unwrap_or_else(|| {
             let parent = self
@@ -58,6 +75,19 @@ impl StorageConfig {
 
 fn default_path() -> PathBuf {
     PathBuf::from("data/hooktrail.redb")
+}
+
+/// A checkpoint every 5 s or 20,000 deliveries: a restart after a crash replays a few
+/// seconds of intake, and a checkpoint writes each busy job's pages once per interval.
+pub const DEFAULT_CHECKPOINT_SECS: u64 = 5;
+pub const DEFAULT_CHECKPOINT_DELIVERIES: usize = 20_000;
+
+fn default_checkpoint_secs() -> NonZeroU64 {
+    NonZeroU64::new(DEFAULT_CHECKPOINT_SECS).unwrap_or(NonZeroU64::MIN)
+}
+
+fn default_checkpoint_deliveries() -> NonZeroUsize {
+    NonZeroUsize::new(DEFAULT_CHECKPOINT_DELIVERIES).unwrap_or(NonZeroUsize::MIN)
 }
 
 fn default_pool_size() -> usize {

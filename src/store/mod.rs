@@ -45,6 +45,9 @@ pub struct Capture {
     body_sha256: [u8; 32],
     delivery_hash: [u8; 32],
     pub normalized: Normalized,
+    /// `normalized` as JSON, made here on the request's thread for the journal (see
+    /// [`redb::journal`]), so the writer only copies it.
+    normalized_json: Bytes,
     /// What must not be stored twice for this source (see [`ReplayKey`]).
     pub replay_key: Option<ReplayKey>,
 }
@@ -65,6 +68,11 @@ impl Capture {
             &headers,
             &body_sha256,
         );
+        // Serializing these types cannot fail (every map key is a string); an empty form
+        // would be refused by the journal rather than written.
+        let normalized_json = serde_json::to_vec(&normalized)
+            .map(Bytes::from)
+            .unwrap_or_default();
         Capture {
             source,
             received_at,
@@ -73,6 +81,7 @@ impl Capture {
             body_sha256,
             delivery_hash,
             normalized,
+            normalized_json,
             replay_key: None,
         }
     }
@@ -101,6 +110,11 @@ impl Capture {
 
     pub fn body_sha256(&self) -> &[u8; 32] {
         &self.body_sha256
+    }
+
+    /// [`Capture::normalized`] as JSON.
+    pub fn normalized_json(&self) -> &[u8] {
+        &self.normalized_json
     }
 
     /// What the integrity chain links for this delivery (see [`chain::delivery_hash`]).
@@ -534,7 +548,10 @@ impl Storage {
 /// Opens the backend `config` names.
 pub fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match config.backend {
-        Backend::Redb => Arc::new(redb::RedbStore::open(&config.path)?),
+        Backend::Redb => Arc::new(redb::RedbStore::open_with(
+            &config.path,
+            config.checkpoints(),
+        )?),
         Backend::Postgres => {
             let url = config.url.as_ref().ok_or_else(|| {
                 StoreError::Unavailable(

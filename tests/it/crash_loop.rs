@@ -1,7 +1,11 @@
 //! Crash safety, hard: the real binary is SIGKILLed at a random moment under concurrent load,
 //! round after round, and restarted on the same file each time. Every acknowledged delivery
 //! must survive, each restart must open the file without repair by hand, the integrity chain
-//! must verify, and the projections must agree with the log.
+//! must verify, and the projections must equal what a fresh `reindex` builds from the log.
+//!
+//! Rounds vary where the kill lands: with a checkpoint every few dozen deliveries (kills
+//! during checkpoints), with none (the journal holds the whole round, which the next start
+//! replays), and before the gateway listens (kills during that start-up replay).
 //!
 //! The kill moments come from a seed printed at the start; `HOOKTRAIL_TEST_SEED=<seed>` replays
 //! a run.
@@ -74,6 +78,31 @@ async fn load(client: Arc<Client>, round: usize, stop: Arc<AtomicBool>) -> Vec<S
     acked.lock().unwrap().clone()
 }
 
+/// Where a round's kill lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Under load, with a checkpoint every few dozen deliveries.
+    Checkpointing,
+    /// Under load, with no checkpoint before the kill: all of it is in the journal.
+    Journaling,
+    /// Right after start, before it listens: in the replay of what the last round journaled.
+    InReplay,
+}
+
+impl Round {
+    /// The `[storage]` checkpoint settings the round's gateway runs with.
+    fn env(self) -> Vec<(&'static str, &'static str)> {
+        let (secs, deliveries) = match self {
+            Round::Checkpointing => ("1", "40"),
+            Round::Journaling | Round::InReplay => ("3600", "1000000"),
+        };
+        vec![
+            ("HOOKTRAIL_STORAGE__CHECKPOINT_SECS", secs),
+            ("HOOKTRAIL_STORAGE__CHECKPOINT_DELIVERIES", deliveries),
+        ]
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let (mut rng, seed) = Rng::seeded();
@@ -84,10 +113,34 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let started = Instant::now();
     let mut acked: Vec<String> = Vec::new();
     let mut rounds = 0;
+    let mut killed_before_listening = 0;
+    let mut previous = Round::Checkpointing;
 
     while rounds < ROUNDS {
+        let round = match (previous, rng.between(0, 2)) {
+            (Round::Journaling, 0) => Round::InReplay,
+            (_, 1) => Round::Journaling,
+            _ => Round::Checkpointing,
+        };
+        previous = round;
+        rounds += 1;
+        if round == Round::InReplay {
+            let mut child = std::process::Command::new(common::binary())
+                .args(["--config", &config.display().to_string(), "serve"])
+                .envs(round.env())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(rng.between(5, 250))).await;
+            let _ = child.kill();
+            let _ = child.wait();
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            killed_before_listening += usize::from(!said.contains("listening on"));
+            continue;
+        }
         // Starting proves the file opens as the last kill left it, with no repair by hand.
-        let mut server = ChildGateway::start_with(&config, &[], &[], Some(&log));
+        let mut server = ChildGateway::start_with(&config, &[], &round.env(), Some(&log));
         let client = Arc::new(Client::new(server.base.clone(), &text));
         let stop = Arc::new(AtomicBool::new(false));
         let loading = tokio::spawn(load(client, rounds, stop.clone()));
@@ -96,7 +149,6 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
         stop.store(true, Ordering::Relaxed);
         let round_acked = loading.await.unwrap();
         acked.extend(round_acked);
-        rounds += 1;
     }
     let elapsed = started.elapsed();
     assert_eq!(rounds, ROUNDS);
@@ -146,14 +198,60 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
         }
     }
     assert_eq!(entries, stored.len(), "entries and deliveries disagree");
+    let replayed_views = views(&store);
+    drop(store);
+
+    // What start-up replay built equals what a fresh rebuild from the log builds.
+    let (ok, out) = run_cli(&config, &["reindex"]);
+    assert!(ok, "hooktrail reindex: {out}");
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(
+        views(&store),
+        replayed_views,
+        "the views differ from a fresh reindex"
+    );
     drop(store);
 
     let (ok, out) = run_cli(&config, &["verify"]);
     assert!(ok && out.starts_with("ok:"), "hooktrail verify: {out}");
     eprintln!(
-        "crash loop: {rounds} SIGKILLs in {:.1} s; {} acknowledged, all {} stored deliveries intact",
+        "crash loop: {rounds} SIGKILLs in {:.1} s ({killed_before_listening} before listening); \
+         {} acknowledged, all {} stored deliveries intact",
         elapsed.as_secs_f64(),
         acked.len(),
         stored.len()
     );
+}
+
+/// Everything the views show: every entry as read (status roll-ups included), each writer's
+/// timeline in order, and the unmatched list.
+fn views(store: &RedbStore) -> (Vec<serde_json::Value>, Vec<Vec<String>>, u64) {
+    let mut entries = Vec::new();
+    store
+        .export(None, &mut |entry| {
+            entries.push(serde_json::to_value(&entry).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    let timelines = (0..WRITERS)
+        .map(|writer| {
+            let subject: Subject = format!("job:w{writer}").parse().unwrap();
+            let mut ids = Vec::new();
+            let mut query = PageQuery {
+                callbacks: true,
+                limit: PageQuery::MAX_LIMIT,
+                before: None,
+                category: None,
+            };
+            loop {
+                let page = store.subject_entries(&subject, &query).unwrap();
+                ids.extend(page.entries.iter().map(|entry| entry.id.to_string()));
+                match page.next {
+                    Some(cursor) => query.before = Some(cursor),
+                    None => break ids,
+                }
+            }
+        })
+        .collect();
+    (entries, timelines, store.unmatched_count().unwrap())
 }

@@ -1,16 +1,77 @@
 //! The write path: a batch of deliveries into the log, and their projections (the rules in
-//! [`crate::store::project`]), in one transaction.
+//! [`crate::store::project`]), in one transaction — journaled and synced first, then committed
+//! to redb without an fsync (see [`super::journal`]).
 
-use redb::Database;
+use redb::{Database, Durability};
 
-use super::tables::WriteTables;
-use crate::store::project::{self, Committed};
+use super::journal::Journal;
+use super::tables::{CHECKPOINT, WriteTables};
+use crate::store::project::{self, Committed, Tables};
 use crate::store::{Capture, StoreError};
 
-pub fn append(db: &Database, batch: &[Capture]) -> Result<Committed, StoreError> {
-    let txn = db.begin_write()?;
-    let committed = project::append_batch(&mut WriteTables::open(&txn)?, batch)?;
-    // Commit is the fsync: nothing is acknowledged before it returns.
+/// Appends `batch`: into the journal (synced: from then on it survives a crash), then into
+/// redb, visible to readers at once and made durable by the next checkpoint.
+pub fn append(
+    db: &Database,
+    journal: &mut Journal,
+    batch: &[Capture],
+) -> Result<Committed, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::None)
+        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    let start = journal.end();
+    let committed = (|| {
+        let committed = {
+            let mut tables = WriteTables::open(&txn)?;
+            journal.append(tables.chain_head()?.seq, batch)?;
+            project::append_batch(&mut tables, batch)?
+        };
+        txn.commit()?;
+        Ok(committed)
+    })();
+    if committed.is_err() && journal.end() > start {
+        // Journaled but not committed: the client hears it failed, so it must not come back.
+        journal.forget_last(start);
+    }
+    committed
+}
+
+/// Appends a batch again from the journal, after `after`: skipped when the store is past it
+/// already (the checkpoint holds it). Whether it was applied.
+pub fn replay(db: &Database, after: u64, batch: &[Capture]) -> Result<bool, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::None)
+        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    {
+        let mut tables = WriteTables::open(&txn)?;
+        let head = tables.chain_head()?.seq;
+        if after < head {
+            return Ok(false);
+        }
+        if after > head {
+            return Err(StoreError::Corrupt(format!(
+                "the journal goes on from delivery {after}, but the store ends at {head}: \
+                 the deliveries between are missing"
+            )));
+        }
+        project::append_batch(&mut tables, batch)?;
+    }
     txn.commit()?;
-    Ok(committed)
+    Ok(true)
+}
+
+/// Makes every commit so far durable: one commit with an fsync, recording the last delivery it
+/// holds. Returns that delivery's seq.
+pub fn checkpoint(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    let seq = {
+        let mut tables = WriteTables::open(&txn)?;
+        let seq = tables.chain_head()?.seq;
+        tables
+            .meta
+            .insert(CHECKPOINT, seq.to_le_bytes().as_slice())?;
+        seq
+    };
+    txn.commit()?;
+    Ok(seq)
 }

@@ -1,10 +1,12 @@
-//! The embedded backend: one redb file. Keys are time-ordered (delivery seq, ULID entry ids,
-//! `occurred_at` within a subject), which keeps B-tree appends cheap.
+//! The embedded backend: one redb file, and its journal beside it (see [`journal`]). Keys are
+//! time-ordered (delivery seq, ULID entry ids, `occurred_at` within a subject), which keeps
+//! B-tree appends cheap.
 
 mod append;
 mod backup;
 mod erase;
 mod export;
+pub mod journal;
 mod maintenance;
 mod migrate;
 mod query;
@@ -20,6 +22,8 @@ mod timelines;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase};
@@ -38,20 +42,113 @@ use crate::activity::{Entry, EntryId, Subject};
 
 pub struct RedbStore {
     db: ReopeningDatabase,
+    /// Held by every write: appends journal then commit, and whatever commits durably empties
+    /// the journal after, never between another's two steps.
+    journal: Mutex<Journaling>,
     stamps: SubjectStamps,
 }
 
+/// How often the store checkpoints (see [`journal`]): whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// Time since the last checkpoint, checked at each append.
+    pub every: Duration,
+    /// Deliveries appended since the last checkpoint.
+    pub deliveries: usize,
+}
+
+impl Default for Checkpoints {
+    /// As `[storage]` has them by default.
+    fn default() -> Self {
+        use crate::config::storage::{DEFAULT_CHECKPOINT_DELIVERIES, DEFAULT_CHECKPOINT_SECS};
+        Checkpoints {
+            every: Duration::from_secs(DEFAULT_CHECKPOINT_SECS),
+            deliveries: DEFAULT_CHECKPOINT_DELIVERIES,
+        }
+    }
+}
+
+/// The journal, and how much it holds since the last checkpoint.
+struct Journaling {
+    journal: journal::Journal,
+    policy: Checkpoints,
+    deliveries: usize,
+    since: Instant,
+}
+
 impl RedbStore {
-    /// Opens the store at `path` for writing, creating the file (and its folder) on first use.
-    /// redb recovers from an unclean shutdown by itself on open; after an I/O failure the
-    /// store reopens the file by itself (see [`reopen`]).
+    /// Opens the store at `path` for writing, creating the file (and its folder) on first use,
+    /// with the default checkpoints.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        RedbStore::open_with(path, Checkpoints::default())
+    }
+
+    /// Opens the store at `path`: redb comes back at its last checkpoint (recovering by itself
+    /// from an unclean shutdown), the journal's batches are appended again, and a checkpoint
+    /// makes that durable. After an I/O failure the store reopens the file by itself, and
+    /// replays the journal again (see [`reopen`]).
+    pub fn open_with(path: &Path, policy: Checkpoints) -> Result<Self, StoreError> {
         let path: PathBuf = path.to_owned();
-        let db = ReopeningDatabase::open(move || open_file(&path))?;
-        Ok(RedbStore {
+        let journal_path = journal::path_for(&path);
+        // First, so a record a crash cut short is gone before anything reads the journal.
+        let journal = journal::Journal::open(&journal_path)?;
+        let db = ReopeningDatabase::open(move || {
+            let db = open_file(&path)?;
+            replay(&db, &journal_path)?;
+            Ok(db)
+        })?;
+        let store = RedbStore {
             db,
+            journal: Mutex::new(Journaling {
+                journal,
+                policy,
+                deliveries: 0,
+                since: Instant::now(),
+            }),
             stamps: SubjectStamps::new(),
-        })
+        };
+        store.checkpoint()?;
+        Ok(store)
+    }
+
+    /// Makes everything committed durable and empties the journal.
+    pub fn checkpoint(&self) -> Result<u64, StoreError> {
+        let mut journaling = self.journaling();
+        self.checkpoint_holding(&mut journaling)
+    }
+
+    fn checkpoint_holding(&self, journaling: &mut Journaling) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        let seq = self.with(append::checkpoint)?;
+        journaling.journal.clear()?;
+        tracing::debug!(
+            seq,
+            deliveries = journaling.deliveries,
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "checkpoint"
+        );
+        journaling.deliveries = 0;
+        journaling.since = Instant::now();
+        Ok(seq)
+    }
+
+    /// Runs a durable write (maintenance: reindex, retention, erasure, sign-outs) holding the
+    /// journal, which it then empties: the write's commit made everything before it durable.
+    /// An erasure must not leave what it erased in the journal.
+    fn durably<T>(
+        &self,
+        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut journaling = self.journaling();
+        let result = self.with(operation)?;
+        journaling.journal.clear()?;
+        journaling.deliveries = 0;
+        journaling.since = Instant::now();
+        Ok(result)
+    }
+
+    fn journaling(&self) -> MutexGuard<'_, Journaling> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// How many times the file was opened, the first time included.
@@ -88,6 +185,30 @@ impl RedbStore {
     }
 }
 
+/// Appends the journal's batches again, those the store is not past already (see
+/// [`journal`]).
+fn replay(db: &Database, journal_path: &Path) -> Result<(), StoreError> {
+    let batches = journal::read(journal_path)?;
+    if batches.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let total: usize = batches.iter().map(|batch| batch.captures.len()).sum();
+    let mut replayed = 0;
+    for batch in &batches {
+        if append::replay(db, batch.after, &batch.captures)? {
+            replayed += batch.captures.len();
+        }
+    }
+    tracing::info!(
+        journaled = total,
+        replayed,
+        took_ms = started.elapsed().as_millis() as u64,
+        "the journal's deliveries since the last checkpoint were appended again"
+    );
+    Ok(())
+}
+
 fn open_file(path: &Path) -> Result<Database, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|err| {
@@ -118,6 +239,15 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     Ok(())
 }
 
+impl Drop for RedbStore {
+    /// A last checkpoint, so the next start has nothing to replay.
+    fn drop(&mut self) {
+        if let Err(err) = self.checkpoint() {
+            tracing::warn!(error = %err, "no checkpoint at close; the next start replays the journal");
+        }
+    }
+}
+
 impl ChangeFeed for RedbStore {
     /// One process owns the file, so every change passes through this store: the stamps it
     /// bumps at each commit are the whole feed.
@@ -132,14 +262,25 @@ impl ChangeFeed for RedbStore {
 
 impl WriteSide for RedbStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
-        let committed = self.with(|db| append::append(db, batch))?;
+        let mut journaling = self.journaling();
+        let committed = self.with(|db| append::append(db, &mut journaling.journal, batch))?;
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));
+        journaling.deliveries += batch.len();
+        let due = journaling.deliveries >= journaling.policy.deliveries
+            || journaling.since.elapsed() >= journaling.policy.every;
+        if due {
+            // The batch is journaled and visible: a checkpoint that fails now is tried again
+            // at the next append, and the answer stands.
+            if let Err(err) = self.checkpoint_holding(&mut journaling) {
+                tracing::warn!(error = %err, "a checkpoint failed; the journal keeps everything since the last one");
+            }
+        }
         Ok(committed.outcomes)
     }
 
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
-        let report = self.with(|db| maintenance::reindex(db, reread));
+        let report = self.durably(|db| maintenance::reindex(db, reread));
         // Reindexing and erasing may change any timeline, and both are rare: every subject
         // gets a new stamp, whatever the outcome.
         self.stamps.bump_all();
@@ -147,7 +288,7 @@ impl WriteSide for RedbStore {
     }
 
     fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.with(|db| retention::prune_bodies(db, cutoff))
+        self.durably(|db| retention::prune_bodies(db, cutoff))
     }
 
     fn erase(
@@ -155,7 +296,7 @@ impl WriteSide for RedbStore {
         target: &ErasureTarget,
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError> {
-        let report = self.with(|db| erase::erase(db, target, now));
+        let report = self.durably(|db| erase::erase(db, target, now));
         self.stamps.bump_all();
         report
     }
@@ -177,7 +318,7 @@ impl WriteSide for RedbStore {
         revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.with(|db| sessions::revoke(db, revocation, now))
+        self.durably(|db| sessions::revoke(db, revocation, now))
     }
 }
 

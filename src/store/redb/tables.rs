@@ -50,6 +50,8 @@ pub const SESSION_CUTOFFS: TableDefinition<&str, (i64, i64)> =
     TableDefinition::new("session_cutoffs");
 
 pub const CHAIN_HEAD: &str = "chain_head";
+/// The seq of the last delivery the last checkpoint holds (see [`super::journal`]): a u64, LE.
+pub const CHECKPOINT: &str = "checkpoint";
 
 /// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).
 pub type TimelineKey<'a> = (&'a str, u8, i64, u128);
