@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p hooktrail-bench --bench append` appends signed 1 KiB `status.changed` deliveries about 5,000
 //! jobs, in commits of 32 (what the gateway's batches settle at with 64 connections), each
-//! commit fsync'd, into a fresh store on the machine's temporary disk. It measures two stretches
+//! commit synced (to the journal; the store file at its checkpoints, as the gateway does), into
+//! a fresh store on the machine's temporary disk. It measures two stretches
 //! — the store's first deliveries, and the same number after 100,000 more — because the cost
 //! grows with the store as its B-trees deepen. For each: wall time and the writer thread's own
 //! CPU time per delivery, bytes the writer wrote per delivery, and commit-time percentiles.
@@ -36,7 +37,7 @@ fn main() -> anyhow::Result<()> {
 
     println!(
         "append: commits of {BATCH} signed {EVENT_BYTES}-byte status.changed deliveries about \
-         {JOBS} jobs, each commit fsync'd\n"
+         {JOBS} jobs, each commit synced (journal), checkpoints as configured by default\n"
     );
     println!(
         "{:<24} {:>14} {:>14} {:>15} {:>14} {:>14}",

@@ -196,7 +196,16 @@ fn replay(db: &Database, journal_path: &Path) -> Result<(), StoreError> {
     let total: usize = batches.iter().map(|batch| batch.captures.len()).sum();
     let mut replayed = 0;
     for batch in &batches {
-        if append::replay(db, batch.after, &batch.captures)? {
+        let applied =
+            append::replay(db, batch.after, &batch.captures).map_err(|err| match err {
+                StoreError::Corrupt(reason) => StoreError::Corrupt(format!(
+                    "{reason}. If the store file was restored from a backup, remove the journal \
+                 {} (it belongs to the file that was replaced)",
+                    journal_path.display()
+                )),
+                other => other,
+            })?;
+        if applied {
             replayed += batch.captures.len();
         }
     }
