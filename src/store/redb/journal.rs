@@ -16,7 +16,8 @@
 //!
 //! Record layout: `len: u32 LE`, `crc32: u32 LE` of the payload, then the payload — `after: u64
 //! LE` (the chain head's seq before the batch), `count: u32 LE`, and per capture `len: u32 LE`
-//! and its [`JournaledCapture`] in postcard. A record cut short by a crash (its sync never
+//! and its [`JournaledCapture`] in postcard, then `len: u32 LE` and the body, `len: u32 LE` and
+//! the normalized form (JSON). A record cut short by a crash (its sync never
 //! returned, so nothing in it was acknowledged) fails its length or checksum, and is cut off.
 
 use std::borrow::Cow;
@@ -55,7 +56,9 @@ pub struct JournaledBatch {
 }
 
 /// A capture as the journal keeps it: what [`Capture::new`] is made of, so replay builds the
-/// same capture (its hashes are recomputed from these).
+/// same capture (its hashes are recomputed from these). The body and the normalized form (as
+/// JSON: it holds free-form JSON values, which postcard cannot read back) follow it as raw
+/// length-prefixed bytes, copied whole rather than serialized byte by byte.
 #[derive(Serialize, Deserialize)]
 struct JournaledCapture<'a> {
     #[serde(borrow)]
@@ -64,12 +67,6 @@ struct JournaledCapture<'a> {
     received_secs: i64,
     received_nanos: u32,
     headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    #[serde(borrow)]
-    body: Cow<'a, [u8]>,
-    /// The normalized form, as JSON (it holds free-form JSON values, which postcard cannot read
-    /// back).
-    #[serde(borrow)]
-    normalized: Cow<'a, [u8]>,
     replay_key: Option<ReplayKey>,
 }
 
@@ -206,14 +203,14 @@ fn encode(after: u64, batch: &[Capture]) -> Result<Vec<u8>, StoreError> {
                 .iter()
                 .map(|(name, value)| (Cow::Borrowed(name.as_str()), Cow::Borrowed(value.as_str())))
                 .collect(),
-            body: Cow::Borrowed(capture.body()),
-            normalized: Cow::Borrowed(capture.normalized_json()),
             replay_key: capture.replay_key.clone(),
         };
-        let bytes = postcard::to_allocvec(&journaled)
+        let meta = postcard::to_allocvec(&journaled)
             .map_err(|err| StoreError::Corrupt(format!("cannot journal a capture: {err}")))?;
-        payload.extend_from_slice(&count_u32(bytes.len())?.to_le_bytes());
-        payload.extend_from_slice(&bytes);
+        for part in [meta.as_slice(), capture.body(), capture.normalized_json()] {
+            payload.extend_from_slice(&count_u32(part.len())?.to_le_bytes());
+            payload.extend_from_slice(part);
+        }
     }
     let mut record = Vec::with_capacity(HEADER + payload.len());
     record.extend_from_slice(&count_u32(payload.len())?.to_le_bytes());
@@ -258,12 +255,13 @@ fn decode(payload: &[u8]) -> Result<JournaledBatch, String> {
     let count = u32::from_le_bytes(take(&mut rest, 4)?.try_into().map_err(|_| "short")?);
     let mut captures = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().map_err(|_| "short")?);
-        let bytes = take(&mut rest, len as usize)?;
+        let meta = take_part(&mut rest)?;
+        let body = take_part(&mut rest)?;
+        let normalized = take_part(&mut rest)?;
         let journaled: JournaledCapture<'_> =
-            postcard::from_bytes(bytes).map_err(|err| err.to_string())?;
+            postcard::from_bytes(meta).map_err(|err| err.to_string())?;
         let normalized: Normalized =
-            serde_json::from_slice(&journaled.normalized).map_err(|err| err.to_string())?;
+            serde_json::from_slice(normalized).map_err(|err| err.to_string())?;
         let received_at =
             DateTime::from_timestamp(journaled.received_secs, journaled.received_nanos)
                 .ok_or("a receipt time out of range")?;
@@ -277,7 +275,7 @@ fn decode(payload: &[u8]) -> Result<JournaledBatch, String> {
                 journaled.source.into_owned(),
                 received_at,
                 headers,
-                Bytes::from(journaled.body.into_owned()),
+                Bytes::copy_from_slice(body),
                 normalized,
             )
             .with_replay_key(journaled.replay_key),
@@ -287,6 +285,12 @@ fn decode(payload: &[u8]) -> Result<JournaledBatch, String> {
         return Err(format!("{} bytes after the last capture", rest.len()));
     }
     Ok(JournaledBatch { after, captures })
+}
+
+/// A `len: u32 LE`-prefixed part.
+fn take_part<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let len = u32::from_le_bytes(take(rest, 4)?.try_into().map_err(|_| "short")?);
+    take(rest, len as usize)
 }
 
 fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
