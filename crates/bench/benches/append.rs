@@ -60,9 +60,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a start after a crash costs at worst: a full checkpoint interval of deliveries
-/// (`[storage] checkpoint_deliveries`, by default) journaled and not checkpointed, replayed
-/// when the store opens. The crash is a copy of the files taken while the store is open.
+/// What a start after a crash costs at worst: a store with a history ([`GROWTH`] deliveries,
+/// checkpointed), then a full checkpoint interval of deliveries (`[storage]
+/// checkpoint_deliveries`, by default) journaled and not checkpointed, replayed when the store
+/// opens. The crash is a copy of the files taken while the store is open, so opening also
+/// recovers redb's file.
 fn replay(source: &Source) -> anyhow::Result<()> {
     let deliveries = hooktrail::config::storage::DEFAULT_CHECKPOINT_DELIVERIES;
     let dir = tempfile::tempdir()?;
@@ -72,6 +74,16 @@ fn replay(source: &Source) -> anyhow::Result<()> {
     };
     let store = RedbStore::open_with(&dir.path().join("live.redb"), never)?;
     let mut sequence = 0u64;
+    for _ in 0..GROWTH / BATCH {
+        let batch = (0..BATCH)
+            .map(|_| {
+                sequence += 1;
+                capture(source, sequence)
+            })
+            .collect::<anyhow::Result<Vec<Capture>>>()?;
+        store.append(&batch)?;
+    }
+    store.checkpoint()?;
     for _ in 0..deliveries / BATCH {
         let batch = (0..BATCH)
             .map(|_| {
@@ -97,8 +109,9 @@ fn replay(source: &Source) -> anyhow::Result<()> {
         "the replayed store is empty"
     );
     println!(
-        "\nreplay after a crash: {deliveries} journaled deliveries ({:.1} MiB of journal) \
-         replayed and checkpointed in {:.2} s ({:.0} deliveries/s)",
+        "\nreplay after a crash: {deliveries} journaled deliveries ({:.1} MiB of journal) on a \
+         store of {GROWTH} more, recovered, replayed and checkpointed in {:.2} s \
+         ({:.0} deliveries/s)",
         journaled as f64 / (1 << 20) as f64,
         took.as_secs_f64(),
         deliveries as f64 / took.as_secs_f64()
