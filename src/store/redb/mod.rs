@@ -42,8 +42,8 @@ use crate::activity::{Entry, EntryId, Subject};
 
 pub struct RedbStore {
     db: ReopeningDatabase,
-    /// Held by every write: appends journal then commit, and whatever commits durably empties
-    /// the journal after, never between another's two steps.
+    /// Held by appends (journal, then commit), checkpoints and erasures (commit, then empty the
+    /// journal), so none comes between another's two steps.
     journal: Mutex<Journaling>,
     stamps: SubjectStamps,
 }
@@ -132,10 +132,12 @@ impl RedbStore {
         Ok(seq)
     }
 
-    /// Runs a durable write (maintenance: reindex, retention, erasure, sign-outs) holding the
-    /// journal, which it then empties: the write's commit made everything before it durable.
-    /// An erasure must not leave what it erased in the journal.
-    fn durably<T>(
+    /// Runs an erasure holding the journal, which it then empties: the erasure's commit is
+    /// durable, so it holds everything journaled before it, and what it erased must not stay
+    /// on disk in the journal. (Other maintenance commits durably too, and leaves the journal
+    /// as it is: its records are then behind the store's head, and replay skips them. Retention
+    /// in particular commits in chunks so that intake goes on between them.)
+    fn erasing<T>(
         &self,
         operation: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -289,7 +291,7 @@ impl WriteSide for RedbStore {
     }
 
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
-        let report = self.durably(|db| maintenance::reindex(db, reread));
+        let report = self.with(|db| maintenance::reindex(db, reread));
         // Reindexing and erasing may change any timeline, and both are rare: every subject
         // gets a new stamp, whatever the outcome.
         self.stamps.bump_all();
@@ -297,7 +299,7 @@ impl WriteSide for RedbStore {
     }
 
     fn prune_bodies(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.durably(|db| retention::prune_bodies(db, cutoff))
+        self.with(|db| retention::prune_bodies(db, cutoff))
     }
 
     fn erase(
@@ -305,7 +307,7 @@ impl WriteSide for RedbStore {
         target: &ErasureTarget,
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError> {
-        let report = self.durably(|db| erase::erase(db, target, now));
+        let report = self.erasing(|db| erase::erase(db, target, now));
         self.stamps.bump_all();
         report
     }
@@ -327,7 +329,7 @@ impl WriteSide for RedbStore {
         revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.durably(|db| sessions::revoke(db, revocation, now))
+        self.with(|db| sessions::revoke(db, revocation, now))
     }
 }
 

@@ -360,3 +360,37 @@ fn an_erasure_empties_the_journal_so_what_it_erased_is_nowhere_on_disk() {
     store.erase(&target, chrono::Utc::now()).unwrap();
     assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
 }
+
+#[test]
+fn maintenance_between_checkpoints_leaves_the_journal_and_replay_skips_what_it_made_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let never = super::Checkpoints {
+        every: std::time::Duration::from_secs(3600),
+        deliveries: usize::MAX,
+    };
+    let store = RedbStore::open_with(&dir.path().join("test.redb"), never).unwrap();
+    store.append(&[single("a", "job:1", 1)]).unwrap();
+    // A durable commit of its own, with a journaled batch before it and one after.
+    let now = chrono::Utc::now();
+    let revocation = crate::store::Revocation::Session {
+        id: 7,
+        expires: now + chrono::Duration::hours(1),
+    };
+    store.revoke_sessions(&revocation, now).unwrap();
+    store.append(&[single("b", "job:1", 2)]).unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    files_as_a_crash_leaves_them(dir.path(), crashed.path());
+    let live = page(&store, "job:1", query(50));
+
+    let reopened = RedbStore::open_with(&crashed.path().join("test.redb"), never).unwrap();
+    assert_eq!(page(&reopened, "job:1", query(50)), live);
+    assert_eq!(
+        reopened.revocations(now).unwrap().len(),
+        1,
+        "the sign-out is kept"
+    );
+    assert!(matches!(
+        reopened.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 2, .. }
+    ));
+}
