@@ -103,6 +103,15 @@ impl Journal {
                 .and_then(|()| file.sync_all())
                 .map_err(|err| io_error("truncate", path, &err))?;
         }
+        // The file's name must survive a power cut as well as its bytes: sync the folder that
+        // holds it (once per open; cheap).
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(folder)
+            .and_then(|folder| folder.sync_all())
+            .map_err(|err| io_error("sync the folder of", path, &err))?;
         Ok(Journal {
             file,
             path: path.to_owned(),
