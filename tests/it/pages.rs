@@ -704,6 +704,15 @@ async fn filters_and_older_pages_keep_each_others_state() {
         ]
     );
     assert_eq!(attrs(&first, ".chip-all .chip-count", "data-count"), ["62"]);
+    // An empty chip is quieter, and its exact zero can still grow live.
+    assert_eq!(
+        attrs(
+            &first,
+            ".chip-communication.chip-empty .chip-count",
+            "data-count"
+        ),
+        ["0"]
+    );
 
     let second = browser.get(&older[0]).await.html();
     assert_eq!(
