@@ -74,25 +74,21 @@ fn replay(source: &Source) -> anyhow::Result<()> {
     };
     let store = RedbStore::open_with(&dir.path().join("live.redb"), never)?;
     let mut sequence = 0u64;
-    for _ in 0..GROWTH / BATCH {
-        let batch = (0..BATCH)
-            .map(|_| {
-                sequence += 1;
-                capture(source, sequence)
-            })
-            .collect::<anyhow::Result<Vec<Capture>>>()?;
-        store.append(&batch)?;
-    }
+    let mut append = |count: usize| -> anyhow::Result<()> {
+        for _ in 0..count / BATCH {
+            let batch = (0..BATCH)
+                .map(|_| {
+                    sequence += 1;
+                    capture(source, sequence)
+                })
+                .collect::<anyhow::Result<Vec<Capture>>>()?;
+            store.append(&batch)?;
+        }
+        Ok(())
+    };
+    append(GROWTH)?;
     store.checkpoint()?;
-    for _ in 0..deliveries / BATCH {
-        let batch = (0..BATCH)
-            .map(|_| {
-                sequence += 1;
-                capture(source, sequence)
-            })
-            .collect::<anyhow::Result<Vec<Capture>>>()?;
-        store.append(&batch)?;
-    }
+    append(deliveries)?;
     let crashed = tempfile::tempdir()?;
     for (from, to) in [
         ("live.redb", "crashed.redb"),
