@@ -356,6 +356,13 @@ pub trait WriteSide: Send + Sync {
     /// indexes, dedup keys and links, all or nothing. Returns one result per capture, in order.
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError>;
 
+    /// What the writer does after it has answered a batch and before it takes the next: the
+    /// embedded store's checkpoints (see [`redb::journal`]). Its cost may delay the next batch,
+    /// never an answer. Nothing by default.
+    fn after_batch(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Drops every projection and rebuilds it from the delivery log, reading each delivery
     /// again with `reread` (`None`: its source is gone; keep the delivery, project nothing).
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError>;

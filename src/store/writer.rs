@@ -189,6 +189,17 @@ fn run(
                 }
             }
         }
+        // Everyone is answered: now what can wait for the next batch (a checkpoint). What
+        // fails here is tried again after the next batch; the answers stand.
+        let after = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.after_batch()))
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the store panicked after a commit".to_owned(),
+                ))
+            });
+        if let Err(err) = after {
+            tracing::warn!(error = %err, "the work after a commit failed; it is tried again after the next");
+        }
     }
     tracing::debug!("writer stopped: every handle is gone and the queue is drained");
 }

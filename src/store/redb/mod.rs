@@ -51,7 +51,7 @@ pub struct RedbStore {
 /// How often the store checkpoints (see [`journal`]): whichever comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoints {
-    /// Time since the last checkpoint, checked at each append.
+    /// Time since the last checkpoint, checked after each batch.
     pub every: Duration,
     /// Deliveries appended since the last checkpoint.
     pub deliveries: usize,
@@ -74,6 +74,17 @@ struct Journaling {
     policy: Checkpoints,
     deliveries: usize,
     since: Instant,
+}
+
+impl Journaling {
+    /// Empties the journal once a durable commit holds all it held; the next checkpoint is
+    /// counted from here.
+    fn emptied(&mut self) -> Result<(), StoreError> {
+        self.journal.clear()?;
+        self.deliveries = 0;
+        self.since = Instant::now();
+        Ok(())
+    }
 }
 
 impl RedbStore {
@@ -120,15 +131,13 @@ impl RedbStore {
     fn checkpoint_holding(&self, journaling: &mut Journaling) -> Result<u64, StoreError> {
         let started = Instant::now();
         let seq = self.with(append::checkpoint)?;
-        journaling.journal.clear()?;
         tracing::debug!(
             seq,
             deliveries = journaling.deliveries,
             took_ms = started.elapsed().as_secs_f64() * 1e3,
             "checkpoint"
         );
-        journaling.deliveries = 0;
-        journaling.since = Instant::now();
+        journaling.emptied()?;
         Ok(seq)
     }
 
@@ -143,9 +152,7 @@ impl RedbStore {
     ) -> Result<T, StoreError> {
         let mut journaling = self.journaling();
         let result = self.with(operation)?;
-        journaling.journal.clear()?;
-        journaling.deliveries = 0;
-        journaling.since = Instant::now();
+        journaling.emptied()?;
         Ok(result)
     }
 
@@ -278,16 +285,20 @@ impl WriteSide for RedbStore {
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));
         journaling.deliveries += batch.len();
+        Ok(committed.outcomes)
+    }
+
+    /// A checkpoint when one is due: after the batch was answered, so its fsync never holds an
+    /// answer back. One that fails is tried again after the next batch; the journal keeps
+    /// everything since the last.
+    fn after_batch(&self) -> Result<(), StoreError> {
+        let mut journaling = self.journaling();
         let due = journaling.deliveries >= journaling.policy.deliveries
             || journaling.since.elapsed() >= journaling.policy.every;
         if due {
-            // The batch is journaled and visible: a checkpoint that fails now is tried again
-            // at the next append, and the answer stands.
-            if let Err(err) = self.checkpoint_holding(&mut journaling) {
-                tracing::warn!(error = %err, "a checkpoint failed; the journal keeps everything since the last one");
-            }
+            self.checkpoint_holding(&mut journaling)?;
         }
-        Ok(committed.outcomes)
+        Ok(())
     }
 
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {

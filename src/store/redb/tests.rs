@@ -394,3 +394,27 @@ fn maintenance_between_checkpoints_leaves_the_journal_and_replay_skips_what_it_m
         ChainReport::Intact { deliveries: 2, .. }
     ));
 }
+
+#[test]
+fn a_checkpoint_comes_after_the_batch_that_makes_it_due_never_inside_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let every_two = super::Checkpoints {
+        every: std::time::Duration::from_secs(3600),
+        deliveries: 2,
+    };
+    let store = RedbStore::open_with(&dir.path().join("test.redb"), every_two).unwrap();
+    let journal = dir.path().join("test.redb.journal");
+    let journaled = || std::fs::metadata(&journal).unwrap().len();
+
+    store.append(&[single("a", "job:1", 1)]).unwrap();
+    store.after_batch().unwrap();
+    assert!(journaled() > 0, "one delivery: no checkpoint due yet");
+    store.append(&[single("b", "job:1", 2)]).unwrap();
+    assert!(journaled() > 0, "the commit itself never checkpoints");
+    store.after_batch().unwrap();
+    assert_eq!(
+        journaled(),
+        0,
+        "two deliveries: checkpointed after the batch"
+    );
+}

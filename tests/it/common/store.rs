@@ -62,6 +62,9 @@ impl WriteSide for ControlledStore {
         }
         self.inner.append(batch)
     }
+    fn after_batch(&self) -> Result<(), StoreError> {
+        self.inner.after_batch()
+    }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(reread)
     }
