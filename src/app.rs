@@ -10,6 +10,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
+use crate::config::StorageConfig;
 use crate::http::error_pages::render_error_pages;
 use crate::http::limits::IntakeBudget;
 use crate::http::page_cache::PageCache;
@@ -20,7 +21,7 @@ use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
-use crate::store::health::StorageHealth;
+use crate::store::health::{OpeningProgress, StorageHealth};
 use crate::store::writer::{Writer, WriterConfig};
 use crate::store::{Storage, WriteSide};
 
@@ -42,16 +43,7 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the storage named in `config` and serves on `listener`.
     pub fn start(config: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
-        let storage =
-            Storage::open(&config.storage).map_err(|err| match config.storage.backend {
-                crate::config::Backend::Redb => anyhow::anyhow!(
-                    "cannot open the store {}: {err}",
-                    config.storage.path.display()
-                ),
-                crate::config::Backend::Postgres => {
-                    anyhow::anyhow!("cannot use the database: {err}")
-                }
-            })?;
+        let storage = open_storage(&config.storage, Arc::default())?;
         Gateway::start_with_storage(config, storage, listener)
     }
 
@@ -181,6 +173,82 @@ impl Gateway {
     }
 }
 
+/// Opens the storage `config` names, telling `progress` how far the start-up replay has come.
+fn open_storage(config: &StorageConfig, progress: Arc<OpeningProgress>) -> anyhow::Result<Storage> {
+    Storage::open_reporting(config, progress).map_err(|err| match config.backend {
+        crate::config::Backend::Redb => {
+            anyhow::anyhow!("cannot open the store {}: {err}", config.path.display())
+        }
+        crate::config::Backend::Postgres => anyhow::anyhow!("cannot use the database: {err}"),
+    })
+}
+
+/// Opens the storage while a small server on `listener` answers `/healthz`, `/readyz`
+/// ("replaying n/m") and 503 with `Retry-After` to everything else (see
+/// [`http::starting`]). The socket stays open throughout: connections that arrive as the
+/// small server stops wait in its backlog for the gateway. `None` when SIGTERM or SIGINT came
+/// first; the store is then closed once it is open, since a replay cannot be cut short.
+async fn open_while_answering(
+    config: &Config,
+    listener: &TcpListener,
+) -> anyhow::Result<Option<Storage>> {
+    let progress = Arc::new(OpeningProgress::default());
+    let answering = {
+        let progress = web::Data::new(progress.clone());
+        HttpServer::new(move || {
+            App::new()
+                .app_data(progress.clone())
+                .configure(http::starting::routes)
+        })
+        .workers(1)
+        .shutdown_timeout(1)
+        .disable_signals()
+        .listen(listener.try_clone()?)?
+        .run()
+    };
+    let handle = answering.handle();
+    let answering = tokio::spawn(answering);
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        "answering on http://{addr} while the store opens; /readyz tells how far it has come"
+    );
+    let mut opening = tokio::task::spawn_blocking({
+        let storage_config = config.storage.clone();
+        move || open_storage(&storage_config, progress)
+    });
+    let stopped_early = tokio::select! {
+        opened = &mut opening => Some(opened),
+        () = termination() => None,
+    };
+    let opened = match stopped_early {
+        Some(opened) => opened,
+        None => {
+            tracing::info!("asked to stop while the store was opening; stopping once it is open");
+            let _ = opening.await;
+            handle.stop(true).await;
+            let _ = answering.await;
+            return Ok(None);
+        }
+    };
+    handle.stop(true).await;
+    let _ = answering.await;
+    Ok(Some(opened??))
+}
+
+/// SIGTERM or SIGINT, which actix's servers listen for once they run.
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
 async fn prune_periodically(config: Arc<Config>, store: Arc<dyn WriteSide>) {
@@ -230,7 +298,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::sources::warn_about_replays_that_never_expire(&config.sources);
     let listener = TcpListener::bind(config.server.listen)
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.server.listen))?;
-    let gateway = Gateway::start(config, listener)?;
+    let Some(storage) = open_while_answering(&config, &listener).await? else {
+        tracing::info!("stopped before serving");
+        return Ok(());
+    };
+    let gateway = Gateway::start_with_storage(config, storage, listener)?;
     tracing::info!(addr = %gateway.addr, "hooktrail listening on http://{}", gateway.addr);
     if let Some(addr) = gateway.metrics_addr {
         tracing::info!(%addr, "metrics on http://{addr}/metrics");

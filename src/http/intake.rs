@@ -146,8 +146,9 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         ApiError::StorageUnavailable => "storage_unavailable",
         ApiError::RequestTimeout => "timeout",
         ApiError::BadRequest(_) => "unreadable_body",
-        // Never raised on intake.
-        ApiError::NotFound(_)
+        // Never raised on intake (the start-up server answers before intake runs).
+        ApiError::Starting(_)
+        | ApiError::NotFound(_)
         | ApiError::NothingReceived(_)
         | ApiError::UnsupportedMediaType
         | ApiError::BackupRunning

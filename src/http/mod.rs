@@ -20,6 +20,7 @@ pub mod problem;
 pub mod revoked;
 pub mod security;
 pub mod session;
+pub mod starting;
 pub mod throttle;
 
 use std::sync::Arc;

@@ -58,6 +58,10 @@ pub enum ApiError {
     Overloaded,
     #[error("storage is unavailable; retry shortly")]
     StorageUnavailable,
+    /// The gateway is starting: its store is not open yet (the embedded one may be replaying
+    /// its journal).
+    #[error("the gateway is starting ({0}); retry shortly")]
+    Starting(String),
     #[error("too many live timelines are open on this gateway; retry shortly")]
     TooManyStreams,
     #[error("an internal error occurred")]
@@ -82,6 +86,7 @@ impl ApiError {
             ApiError::Unsupported(_) => "not-supported",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable => "storage-unavailable",
+            ApiError::Starting(_) => "starting",
             ApiError::TooManyStreams => "too-many-streams",
             ApiError::Internal => "internal",
         }
@@ -104,6 +109,7 @@ impl ApiError {
             ApiError::Unsupported(_) => "Not supported by this storage backend",
             ApiError::Overloaded => "Overloaded",
             ApiError::StorageUnavailable => "Storage unavailable",
+            ApiError::Starting(_) => "Starting",
             ApiError::TooManyStreams => "Too many live timelines",
             ApiError::Internal => "Internal error",
         }
@@ -112,6 +118,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u32> {
         match self {
             ApiError::Overloaded => Some(1),
+            ApiError::Starting(_) => Some(2),
             ApiError::StorageUnavailable | ApiError::TooManyStreams => Some(5),
             _ => None,
         }
@@ -141,9 +148,10 @@ impl ResponseError for ApiError {
             ApiError::BackupRunning | ApiError::BackupExists(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Overloaded | ApiError::StorageUnavailable | ApiError::TooManyStreams => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded
+            | ApiError::StorageUnavailable
+            | ApiError::Starting(_)
+            | ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,7 +1,9 @@
 //! What the gateway remembers about its storage between requests: whether the last commit
-//! failed, and why. `/readyz` reads it, the writer's batch reports update it.
+//! failed, and why, and how far the start-up replay has come. `/readyz` reads both; the
+//! writer's batch reports and the replay update them.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a failed commit keeps `/readyz` at 503 when no later commit succeeded. Long enough
@@ -39,9 +41,60 @@ impl StorageHealth {
     }
 }
 
+/// How far opening the store has come: the embedded store appends the journal's deliveries
+/// again before intake opens, and `/readyz` says "replaying n/m" meanwhile. Counters only, so
+/// the replay pays nothing to report.
+#[derive(Debug, Default)]
+pub struct OpeningProgress {
+    journaled: AtomicU64,
+    replayed: AtomicU64,
+}
+
+impl OpeningProgress {
+    /// The replay has begun, with `journaled` deliveries to go through.
+    pub fn replaying(&self, journaled: u64) {
+        self.replayed.store(0, Ordering::Relaxed);
+        self.journaled.store(journaled, Ordering::Relaxed);
+    }
+
+    /// `count` more deliveries went through (or were skipped, already in the checkpoint).
+    pub fn replayed(&self, count: u64) {
+        self.replayed.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// What opening is doing, for `/readyz`: "replaying 1200/20000 journaled deliveries", or
+    /// "opening the store" before the replay starts (or when there is nothing to replay).
+    pub fn describe(&self) -> String {
+        match self.journaled.load(Ordering::Relaxed) {
+            0 => "opening the store".to_owned(),
+            journaled => format!(
+                "replaying {}/{journaled} journaled deliveries",
+                self.replayed.load(Ordering::Relaxed).min(journaled)
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opening_progress_reads_replaying_n_of_m() {
+        let progress = OpeningProgress::default();
+        assert_eq!(progress.describe(), "opening the store");
+        progress.replaying(300);
+        progress.replayed(120);
+        assert_eq!(
+            progress.describe(),
+            "replaying 120/300 journaled deliveries"
+        );
+        progress.replayed(180);
+        assert_eq!(
+            progress.describe(),
+            "replaying 300/300 journaled deliveries"
+        );
+    }
 
     #[test]
     fn a_failure_is_reported_until_a_commit_succeeds_or_it_ages_out() {

@@ -548,16 +548,33 @@ impl Storage {
     /// Opens the backend `config` names: the redb file (reopened by itself after an I/O
     /// failure), or the PostgreSQL database (its schema migrated first).
     pub fn open(config: &StorageConfig) -> Result<Storage, StoreError> {
-        Ok(Storage::new(open(config)?))
+        Storage::open_reporting(config, Arc::default())
+    }
+
+    /// [`Storage::open`], telling `progress` how far the embedded store's start-up replay has
+    /// come.
+    pub fn open_reporting(
+        config: &StorageConfig,
+        progress: Arc<health::OpeningProgress>,
+    ) -> Result<Storage, StoreError> {
+        Ok(Storage::new(open_reporting(config, progress)?))
     }
 }
 
 /// Opens the backend `config` names.
 pub fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
+    open_reporting(config, Arc::default())
+}
+
+fn open_reporting(
+    config: &StorageConfig,
+    progress: Arc<health::OpeningProgress>,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match config.backend {
-        Backend::Redb => Arc::new(redb::RedbStore::open_with(
+        Backend::Redb => Arc::new(redb::RedbStore::open_reporting(
             &config.path,
             config.checkpoints(),
+            progress,
         )?),
         Backend::Postgres => {
             let url = config.url.as_ref().ok_or_else(|| {

@@ -123,3 +123,102 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
     assert!(out.starts_with("ok:"), "{out}");
     eprintln!("{total} acknowledged deliveries survived 3 SIGKILLs");
 }
+
+/// After a crash the gateway answers while it replays its journal: `/readyz` says
+/// "replaying n/m", a delivery gets 503 with `Retry-After` (its provider retries), and once the
+/// replay is done every journaled delivery is on its timeline and intake takes new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
+    use hooktrail::store::redb::{Checkpoints, RedbStore};
+
+    const JOURNALED: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, config_text) = write_config(dir.path(), "");
+    // The crash: a copy of the files taken while a store that never checkpoints is open, as
+    // a power cut would leave them.
+    let staging = tempfile::tempdir().unwrap();
+    let staged = staging.path().join("hooktrail.redb");
+    let bodies: Vec<Vec<u8>> = (0..JOURNALED)
+        .map(|n| status_changed("7001", &format!("S{n}"), "2026-03-04T10:00:00Z"))
+        .collect();
+    let never = Checkpoints {
+        every: Duration::from_secs(3600),
+        deliveries: usize::MAX,
+    };
+    let store = RedbStore::open_with(&staged, never).unwrap();
+    common::append_to(&store, &config_text, &bodies);
+    for name in ["hooktrail.redb", "hooktrail.redb.journal"] {
+        std::fs::copy(staging.path().join(name), dir.path().join(name)).unwrap();
+    }
+    drop(store);
+
+    let gateway = ChildGateway::start_opening(&config);
+    let base = gateway.base.clone();
+    let log = gateway.log.clone();
+
+    let http = reqwest::Client::new();
+    let client = Client::new(base.clone(), &config_text);
+    let mut seen_replaying = Vec::new();
+    let mut refused_during_replay = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "never ready:\n{}",
+            gateway.log_text()
+        );
+        let Ok(answer) = http.get(format!("{base}/readyz")).send().await else {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        };
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        if status == 200 {
+            assert_eq!(text, "ready");
+            break;
+        }
+        assert_eq!(status, 503, "{text}");
+        if text.starts_with("not ready: replaying ") {
+            seen_replaying.push(text);
+            if refused_during_replay.is_none() {
+                let body = status_changed("7002", "Printing", "2026-03-04T10:00:00Z");
+                let response = client.post_signed(&body).await;
+                refused_during_replay = Some((
+                    response.status().as_u16(),
+                    response.headers().contains_key("retry-after"),
+                ));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let total = format!("/{JOURNALED} journaled deliveries");
+    assert!(
+        seen_replaying.iter().any(|text| text.ends_with(&total)),
+        "/readyz never said \"replaying n{total}\": {seen_replaying:?}\n{}",
+        gateway.log_text()
+    );
+    assert_eq!(refused_during_replay, Some((503, true)));
+
+    // Ready means the gateway itself answers now: every journaled delivery is readable, and
+    // intake stores again.
+    wait_for_line(&log, "listening on http://", Duration::from_secs(5));
+    assert_eq!(client.all_entries("job", "7001").await.len(), JOURNALED);
+    let body = status_changed("7002", "Printing", "2026-03-04T10:00:00Z");
+    assert!(client.post_signed(&body).await.status().is_success());
+}
+
+/// Waits up to `within` for a line of `log` that contains `needle`.
+fn wait_for_line(log: &std::path::Path, needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needle:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -22,7 +22,7 @@ mod timelines;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -31,6 +31,7 @@ use redb::{Database, ReadableDatabase};
 pub use snapshot::RedbSnapshot;
 
 use self::reopen::ReopeningDatabase;
+use super::health::OpeningProgress;
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
@@ -99,13 +100,22 @@ impl RedbStore {
     /// makes that durable. After an I/O failure the store reopens the file by itself, and
     /// replays the journal again (see [`reopen`]).
     pub fn open_with(path: &Path, policy: Checkpoints) -> Result<Self, StoreError> {
+        RedbStore::open_reporting(path, policy, Arc::default())
+    }
+
+    /// [`RedbStore::open_with`], telling `progress` how far the replay has come.
+    pub fn open_reporting(
+        path: &Path,
+        policy: Checkpoints,
+        progress: Arc<OpeningProgress>,
+    ) -> Result<Self, StoreError> {
         let path: PathBuf = path.to_owned();
         let journal_path = journal::path_for(&path);
         // First, so a record a crash cut short is gone before anything reads the journal.
         let journal = journal::Journal::open(&journal_path)?;
         let db = ReopeningDatabase::open(move || {
             let db = open_file(&path)?;
-            replay(&db, &journal_path)?;
+            replay(&db, &journal_path, &progress)?;
             Ok(db)
         })?;
         let store = RedbStore {
@@ -196,13 +206,22 @@ impl RedbStore {
 
 /// Appends the journal's batches again, those the store is not past already (see
 /// [`journal`]).
-fn replay(db: &Database, journal_path: &Path) -> Result<(), StoreError> {
+fn replay(
+    db: &Database,
+    journal_path: &Path,
+    progress: &OpeningProgress,
+) -> Result<(), StoreError> {
     let batches = journal::read(journal_path)?;
     if batches.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
     let total: usize = batches.iter().map(|batch| batch.captures.len()).sum();
+    progress.replaying(total as u64);
+    tracing::info!(
+        journaled = total,
+        "appending the journal's deliveries since the last checkpoint again"
+    );
     let mut replayed = 0;
     for batch in &batches {
         let applied =
@@ -217,6 +236,7 @@ fn replay(db: &Database, journal_path: &Path) -> Result<(), StoreError> {
         if applied {
             replayed += batch.captures.len();
         }
+        progress.replayed(batch.captures.len() as u64);
     }
     tracing::info!(
         journaled = total,

@@ -273,6 +273,33 @@ impl ChildGateway {
         env: &[(&str, &str)],
         log: Option<&Path>,
     ) -> ChildGateway {
+        ChildGateway::spawn(config, args, env, log, listening)
+    }
+
+    /// Starts `hooktrail serve` and returns once its listener is open, before its store is
+    /// (while it replays its journal): `base` is where the start-up server answers.
+    pub fn start_opening(config: &Path) -> ChildGateway {
+        ChildGateway::spawn(config, &[], &[], None, |log| {
+            let line = log
+                .lines()
+                .find(|line| line.contains("while the store opens"))?;
+            let base = line
+                .split("answering on ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?;
+            Some((base.to_owned(), Vec::new()))
+        })
+    }
+
+    /// Spawns the binary and waits up to 20 s until `ready` finds its address in its log.
+    fn spawn(
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+        ready: fn(&str) -> Option<(String, Vec<String>)>,
+    ) -> ChildGateway {
         let (log, log_dir) = match log {
             Some(log) => (log.to_owned(), None),
             None => {
@@ -295,7 +322,7 @@ impl ChildGateway {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some((base, before)) = listening(&text) {
+            if let Some((base, before)) = ready(&text) {
                 return ChildGateway {
                     child,
                     base,
@@ -392,6 +419,12 @@ pub fn run_cli_output(config: &Path, args: &[&str]) -> std::process::Output {
 /// as intake would have received them now: for stores larger than posting would fill quickly.
 pub fn append_directly(storage: &Path, config_text: &str, bodies: &[Vec<u8>]) {
     let store = hooktrail::store::redb::RedbStore::open(storage).expect("open the store");
+    append_to(&store, config_text, bodies);
+}
+
+/// Appends signed `bodies` of the `hoops` source to an open `store`, in batches of 500, as
+/// intake would have received them now.
+pub fn append_to(store: &hooktrail::store::redb::RedbStore, config_text: &str, bodies: &[Vec<u8>]) {
     let config = parse_config(config_text);
     let source = config.source("hoops").expect("the hoops source");
     for chunk in bodies.chunks(500) {
