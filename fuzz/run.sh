@@ -50,8 +50,9 @@ export RUSTFLAGS="-Cpasses=sancov-module \
   -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares \
   --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-# --target keeps build scripts and proc macros uninstrumented, and these artifacts apart.
-if ! cargo build --release --target "$host" --bins; then
+# --target keeps build scripts and proc macros uninstrumented, and these artifacts apart from
+# the workspace's other builds; the `fuzz` profile is in the workspace's Cargo.toml.
+if ! cargo build --profile fuzz --target "$host" -p hooktrail-fuzz --bins; then
   if [ "$under_ci" = true ]; then
     echo "FUZZING FAILED: the targets cannot be built with libFuzzer instrumentation (CI=$CI)." >&2
     exit 1
@@ -61,7 +62,7 @@ if ! cargo build --release --target "$host" --bins; then
   echo "!!!   cargo test --manifest-path fuzz/Cargo.toml" >&2
   exit 0
 fi
-bin="${CARGO_TARGET_DIR:-target}/$host/release"
+bin="${CARGO_TARGET_DIR:-../target}/$host/fuzz"
 for target in "${targets[@]}"; do
   mkdir -p "$scratch/$target"
   echo "== fuzz $target for ${seconds}s"
