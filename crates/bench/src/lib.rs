@@ -5,7 +5,10 @@
 //! - `per-request`: the same gateway committing (and fsyncing) once per request, which shows
 //!   what group commit buys;
 //! - `plain`: an actix handler that reads the body and answers 202, the ceiling that HTTP
-//!   alone allows on this machine.
+//!   alone allows on this machine;
+//! - `log-only`: the gateway with its views switched off (a store that keeps the log, the
+//!   dedup keys and the chain, and writes no entries or timelines): how close to the disk's
+//!   limit intake could run, and so what the views cost.
 //!
 //! Two measure the shared backend, PostgreSQL (on a scratch database of the server named by
 //! `HOOKTRAIL_TEST_DATABASE_URL`, by default the local one):
@@ -133,6 +136,8 @@ enum Target {
     Plain,
     /// The gateway committing once per request (`max_batch = 1`).
     PerRequest,
+    /// The gateway with its views switched off: the log alone, the ceiling for `gateway`.
+    LogOnly,
     /// The timeline page of jobs with 100, 10 000 and 100 000 entries in a 1 000 000-entry
     /// store, signed in.
     Pages,
@@ -160,6 +165,7 @@ impl Target {
             self,
             Target::Gateway
                 | Target::PerRequest
+                | Target::LogOnly
                 | Target::Postgres
                 | Target::PostgresPair
                 | Target::GatewayStreams
@@ -182,6 +188,7 @@ impl fmt::Display for Target {
             Target::Gateway => "gateway",
             Target::Plain => "plain",
             Target::PerRequest => "per-request",
+            Target::LogOnly => "log-only",
             Target::Pages => "pages",
             Target::PagesUncached => "pages-uncached",
             Target::PlainGet => "plain-get",

@@ -124,6 +124,10 @@ pub(crate) struct Ratios {
     pub(crate) connections: u32,
     pub(crate) gateway_over_plain: Option<f64>,
     pub(crate) gateway_over_per_request: Option<f64>,
+    /// The gateway against its log-only ceiling (views off).
+    pub(crate) gateway_over_log_only: Option<f64>,
+    /// The log-only ceiling against HTTP alone.
+    pub(crate) log_only_over_plain: Option<f64>,
     /// One gateway on PostgreSQL against the same gateway on redb.
     pub(crate) postgres_over_gateway: Option<f64>,
     /// Two gateways on one PostgreSQL against one.
@@ -303,16 +307,22 @@ impl Report {
         }
         writeln!(
             out,
-            "\n{:>11} {:>15} {:>21}",
-            "connections", "gateway/plain", "gateway/per-request"
+            "\n{:>11} {:>15} {:>21} {:>18} {:>16}",
+            "connections",
+            "gateway/plain",
+            "gateway/per-request",
+            "gateway/log-only",
+            "log-only/plain"
         )?;
         for ratios in &self.ratios {
             writeln!(
                 out,
-                "{:>11} {:>15} {:>21}",
+                "{:>11} {:>15} {:>21} {:>18} {:>16}",
                 ratios.connections,
                 optional(ratios.gateway_over_plain, 2),
-                optional(ratios.gateway_over_per_request, 1)
+                optional(ratios.gateway_over_per_request, 1),
+                optional(ratios.gateway_over_log_only, 2),
+                optional(ratios.log_only_over_plain, 2)
             )?;
         }
         Ok(())
@@ -539,6 +549,8 @@ pub(crate) fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
         connections,
         gateway_over_plain: throughput_ratio(results, connections, Target::Plain),
         gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
+        gateway_over_log_only: throughput_ratio(results, connections, Target::LogOnly),
+        log_only_over_plain: ratio_of(results, connections, Target::LogOnly, Target::Plain),
         postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),
         pair_over_postgres: ratio_of(results, connections, Target::PostgresPair, Target::Postgres),
         streams_over_gateway: ratio_of(

@@ -19,6 +19,7 @@ use hooktrail::config::Config;
 use hooktrail::sources::Source;
 use hooktrail::store::postgres::PgStore;
 use hooktrail::store::postgres::scratch::ScratchDatabase;
+use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{Storage, Store};
 
 pub(crate) enum RunningServer {
@@ -103,6 +104,7 @@ pub(crate) fn start_server(
     Ok(match cell.target {
         Target::Gateway | Target::GatewayStreams => (start_gateway(None)?, intake()),
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
+        Target::LogOnly => (start_log_only_gateway()?, intake()),
         Target::Plain => (start_plain()?, intake()),
         Target::Postgres | Target::PostgresPair => (
             start_postgres_gateways(cell.target.postgres_gateways())?,
@@ -154,6 +156,22 @@ pub(crate) fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningS
     let config = gateway_config(&data.path().join("bench.redb"), max_batch)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let gateway = Gateway::start(config, listener)?;
+    Ok(RunningServer::Gateway {
+        gateway,
+        data: Some(data),
+    })
+}
+
+/// The gateway on a loopback port with a fresh store that writes no views.
+pub(crate) fn start_log_only_gateway() -> anyhow::Result<RunningServer> {
+    let data = tempfile::Builder::new()
+        .prefix("hooktrail-bench-")
+        .tempdir()?;
+    let path = data.path().join("bench.redb");
+    let config = gateway_config(&path, None)?;
+    let store = RedbStore::open_with(&path, config.storage.checkpoints())?.without_views();
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let gateway = Gateway::start_with_storage(config, Storage::new(Arc::new(store)), listener)?;
     Ok(RunningServer::Gateway {
         gateway,
         data: Some(data),

@@ -23,7 +23,7 @@ fn report_of(args: &[&str]) -> serde_json::Value {
 fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     let report = report_of(&[
         "--targets",
-        "gateway,per-request,plain",
+        "gateway,per-request,plain,log-only",
         "--connections",
         "4",
         "--duration",
@@ -43,10 +43,10 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     };
     assert_eq!(
         results.len(),
-        3,
+        4,
         "one row per cell, the median of its runs: {out}"
     );
-    for target in ["gateway", "per-request", "plain"] {
+    for target in ["gateway", "per-request", "plain", "log-only"] {
         assert!(cell(target)["acked"].as_u64().unwrap() > 0, "{out}");
         assert_eq!(cell(target)["errors"], 0, "{out}");
         assert_eq!(
@@ -63,6 +63,20 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     );
     assert!(grouped["commit_ms"].as_f64().unwrap() > 0.0, "{out}");
     assert!(cell("plain").get("commits").is_none(), "{out}");
+    // The ceiling with the views off commits too, and the report sets the gateway against it.
+    assert!(
+        cell("log-only")["commits"]["commit_ms"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+    let ratios = &report["ratios"][0];
+    assert!(
+        ratios["gateway_over_log_only"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+    assert!(
+        ratios["log_only_over_plain"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
     assert!(
         report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
         "{out}"

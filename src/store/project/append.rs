@@ -14,12 +14,33 @@ pub struct Committed {
     pub touched: HashSet<String>,
 }
 
+/// What an append writes besides the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Views {
+    /// Every projection: the store as the gateway serves it.
+    #[default]
+    Kept,
+    /// None: the log and what intake answers from (dedup and replay keys, the chain head).
+    /// Only the intake bench's log-only ceiling appends this way, to show what the views cost.
+    Off,
+}
+
 /// Appends a batch: every capture in order, the chain head moved once. The caller commits.
 pub fn append_batch<T: Tables + ?Sized>(
     tables: &mut T,
     batch: &[Capture],
 ) -> Result<Committed, StoreError> {
+    append_batch_with(tables, batch, Views::Kept)
+}
+
+/// [`append_batch`], writing the views or not.
+pub fn append_batch_with<T: Tables + ?Sized>(
+    tables: &mut T,
+    batch: &[Capture],
+    views: Views,
+) -> Result<Committed, StoreError> {
     let mut projector = Projector::new(tables);
+    projector.views = views;
     let mut head = projector.tables.chain_head()?;
     let outcomes = batch
         .iter()
@@ -37,6 +58,7 @@ pub fn append_batch<T: Tables + ?Sized>(
 pub struct Projector<'t, T: Tables + ?Sized> {
     pub tables: &'t mut T,
     pub touched: HashSet<String>,
+    views: Views,
 }
 
 /// Which of a delivery's entries are new.
@@ -69,6 +91,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         Projector {
             tables,
             touched: HashSet::new(),
+            views: Views::Kept,
         }
     }
 
@@ -101,7 +124,10 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         self.tables
             .put_delivery(&delivery, Some(capture.body().as_ref()))?;
         *head = ChainHead { seq, hash: chained };
-        let projected = self.project(&delivery, normalized, &fresh)?;
+        let projected = match self.views {
+            Views::Kept => self.project(&delivery, normalized, &fresh)?,
+            Views::Off => self.dedup_keys_only(&delivery, normalized, &fresh)?,
+        };
         Ok(Appended::Stored {
             seq,
             entries: projected.written,
@@ -201,6 +227,27 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         Ok(Projected {
             written,
             unmatched: still_unmatched,
+        })
+    }
+
+    /// What [`Views::Off`] keeps of a delivery's projection: the keys intake answers
+    /// duplicates and replays from.
+    fn dedup_keys_only(
+        &mut self,
+        delivery: &StoredDelivery,
+        normalized: &Normalized,
+        fresh: &Fresh,
+    ) -> Result<Projected, StoreError> {
+        self.delivery_keys(delivery)?;
+        for &index in &fresh.0 {
+            if let Some(key) = keys::entry(normalized, &normalized.entries[index]) {
+                self.tables
+                    .put_dedup(&delivery.source, &key, delivery.seq)?;
+            }
+        }
+        Ok(Projected {
+            written: 0,
+            unmatched: 0,
         })
     }
 

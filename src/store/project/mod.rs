@@ -21,7 +21,7 @@ use crate::activity::{Category, Entry, EntryId, Subject};
 use crate::store::chain::GENESIS;
 use crate::store::{StoreError, StoredDelivery};
 
-pub use append::{Committed, Projector, append_batch};
+pub use append::{Committed, Projector, Views, append_batch, append_batch_with};
 pub use erase::erase;
 pub use reindex::reindex;
 

@@ -6,7 +6,7 @@ use redb::{Database, Durability};
 
 use super::journal::Journal;
 use super::tables::{CHECKPOINT, WriteTables};
-use crate::store::project::{self, Committed, Tables};
+use crate::store::project::{self, Committed, Tables, Views};
 use crate::store::{Capture, StoreError};
 
 /// Appends `batch`: into the journal (synced: from then on it survives a crash), then into
@@ -15,6 +15,7 @@ pub fn append(
     db: &Database,
     journal: &mut Journal,
     batch: &[Capture],
+    views: Views,
 ) -> Result<Committed, StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::None)
@@ -24,7 +25,7 @@ pub fn append(
         let committed = {
             let mut tables = WriteTables::open(&txn)?;
             journal.append(tables.chain_head()?.seq, batch)?;
-            project::append_batch(&mut tables, batch)?
+            project::append_batch_with(&mut tables, batch, views)?
         };
         txn.commit()?;
         Ok(committed)

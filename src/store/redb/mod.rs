@@ -32,6 +32,7 @@ pub use snapshot::RedbSnapshot;
 
 use self::reopen::ReopeningDatabase;
 use super::health::OpeningProgress;
+use super::project::Views;
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
@@ -47,6 +48,7 @@ pub struct RedbStore {
     /// journal), so none comes between another's two steps.
     journal: Mutex<Journaling>,
     stamps: SubjectStamps,
+    views: Views,
 }
 
 /// How often the store checkpoints (see [`journal`]): whichever comes first.
@@ -127,9 +129,18 @@ impl RedbStore {
                 since: Instant::now(),
             }),
             stamps: SubjectStamps::new(),
+            views: Views::Kept,
         };
         store.checkpoint()?;
         Ok(store)
+    }
+
+    /// The same store appending the log alone, with no views (see [`Views::Off`]): the intake
+    /// bench's ceiling. Its timelines stay empty, and a start-up replay writes views again, so
+    /// it is for a scratch store only.
+    pub fn without_views(mut self) -> Self {
+        self.views = Views::Off;
+        self
     }
 
     /// Makes everything committed durable and empties the journal.
@@ -301,7 +312,8 @@ impl ChangeFeed for RedbStore {
 impl WriteSide for RedbStore {
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
         let mut journaling = self.journaling();
-        let committed = self.with(|db| append::append(db, &mut journaling.journal, batch))?;
+        let committed =
+            self.with(|db| append::append(db, &mut journaling.journal, batch, self.views))?;
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));
         journaling.deliveries += batch.len();

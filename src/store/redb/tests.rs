@@ -418,3 +418,39 @@ fn a_checkpoint_comes_after_the_batch_that_makes_it_due_never_inside_its_commit(
         "two deliveries: checkpointed after the batch"
     );
 }
+
+#[test]
+fn a_store_without_views_keeps_the_log_and_answers_duplicates_but_writes_no_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log-only.redb"))
+        .unwrap()
+        .without_views();
+    let stored = store
+        .append(&[single("a", "job:1", 1), single("b", "job:1", 2)])
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            Appended::Stored {
+                seq: 1,
+                entries: 0,
+                unmatched: 0
+            },
+            Appended::Stored {
+                seq: 2,
+                entries: 0,
+                unmatched: 0
+            }
+        ]
+    );
+    assert_eq!(
+        store.append(&[single("a", "job:1", 1)]).unwrap(),
+        vec![Appended::Duplicate { seq: 1 }]
+    );
+    assert_eq!(store.deliveries(1, 10).unwrap().len(), 2);
+    assert!(matches!(
+        store.verify_chain().unwrap(),
+        ChainReport::Intact { .. }
+    ));
+    assert!(page(&store, "job:1", query(10)).entries.is_empty());
+}
