@@ -247,6 +247,9 @@ pub struct ChildGateway {
     _log_dir: Option<tempfile::TempDir>,
 }
 
+/// Where a started gateway answers, and the lines it logged before it did.
+type Started = (String, Vec<String>);
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_hooktrail")
 }
@@ -298,7 +301,7 @@ impl ChildGateway {
         args: &[&str],
         env: &[(&str, &str)],
         log: Option<&Path>,
-        ready: fn(&str) -> Option<(String, Vec<String>)>,
+        ready: fn(&str) -> Option<Started>,
     ) -> ChildGateway {
         let (log, log_dir) = match log {
             Some(log) => (log.to_owned(), None),
@@ -378,7 +381,7 @@ impl Drop for ChildGateway {
 }
 
 /// The address in a log's listening line, and the lines logged before it.
-fn listening(log: &str) -> Option<(String, Vec<String>)> {
+fn listening(log: &str) -> Option<Started> {
     // Text logs: "… listening on http://127.0.0.1:PORT"; JSON logs carry the same message.
     let at = log.find("listening on http://")?;
     let rest = &log[at + "listening on ".len()..];
