@@ -6,6 +6,10 @@
 //!   what group commit buys;
 //! - `plain`: an actix handler that reads the body and answers 202, the ceiling that HTTP
 //!   alone allows on this machine;
+//! - `gateway-filled`: the gateway on a store already holding `--prefill` entries (1 000 000
+//!   by default, shared out over jobs as in the page store), opened afresh for each cell as
+//!   after a restart: whether intake stays flat as the store grows, and the process's memory
+//!   with a large store under load;
 //! - `log-only`: the gateway with its views switched off (a store that keeps the log, the
 //!   dedup keys and the chain, and writes no entries or timelines): how close to the disk's
 //!   limit intake could run, and so what the views cost.
@@ -112,6 +116,10 @@ pub struct BenchArgs {
         value_parser = clap::value_parser!(u32).range(1..=20)
     )]
     repeat: u32,
+    /// Entries in the store `gateway-filled` opens (built once per run, written straight into
+    /// the store as the page store is).
+    #[arg(long, default_value = "1000000")]
+    prefill: u64,
     /// Also print the results as JSON on stdout; the table then goes to stderr.
     #[arg(long)]
     json: bool,
@@ -138,6 +146,8 @@ enum Target {
     PerRequest,
     /// The gateway with its views switched off: the log alone, the ceiling for `gateway`.
     LogOnly,
+    /// The gateway on a store pre-filled with `--prefill` entries.
+    GatewayFilled,
     /// The timeline page of jobs with 100, 10 000 and 100 000 entries in a 1 000 000-entry
     /// store, signed in.
     Pages,
@@ -166,6 +176,7 @@ impl Target {
             Target::Gateway
                 | Target::PerRequest
                 | Target::LogOnly
+                | Target::GatewayFilled
                 | Target::Postgres
                 | Target::PostgresPair
                 | Target::GatewayStreams
@@ -189,6 +200,7 @@ impl fmt::Display for Target {
             Target::Plain => "plain",
             Target::PerRequest => "per-request",
             Target::LogOnly => "log-only",
+            Target::GatewayFilled => "gateway-filled",
             Target::Pages => "pages",
             Target::PagesUncached => "pages-uncached",
             Target::PlainGet => "plain-get",
@@ -280,6 +292,20 @@ async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
     } else {
         None
     };
+    let filled = if args.targets.contains(&Target::GatewayFilled) {
+        eprintln!(
+            "bench: building the store gateway-filled opens ({} entries)…",
+            args.prefill
+        );
+        let prefill = args.prefill;
+        Some(tokio::task::spawn_blocking(move || pages::FilledStore::build(prefill)).await??)
+    } else {
+        None
+    };
+    let fixtures = Fixtures {
+        pages: fixture.as_deref(),
+        filled: filled.as_ref(),
+    };
     let mut results = Vec::new();
     for &connections in &args.connections {
         for round in 1..=args.repeat {
@@ -298,8 +324,7 @@ async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
                 for history in histories {
                     let cell = Cell { target, history };
                     eprintln!("bench: {cell} with {connections} connection(s){of_runs}…");
-                    let result =
-                        run_cell(cell, connections, args, &source, fixture.as_deref()).await?;
+                    let result = run_cell(cell, connections, args, &source, fixtures).await?;
                     results.push(result);
                 }
             }
@@ -308,14 +333,21 @@ async fn run_cells(args: &BenchArgs) -> anyhow::Result<Vec<CellResult>> {
     Ok(results)
 }
 
+/// The stores built once per run that cells open.
+#[derive(Clone, Copy)]
+pub(crate) struct Fixtures<'a> {
+    pages: Option<&'a pages::PageFixture>,
+    filled: Option<&'a pages::FilledStore>,
+}
+
 async fn run_cell(
     cell: Cell,
     connections: u32,
     args: &BenchArgs,
     source: &Arc<Source>,
-    fixture: Option<&pages::PageFixture>,
+    fixtures: Fixtures<'_>,
 ) -> anyhow::Result<CellResult> {
-    let (server, load) = start_server(cell, source, fixture)
+    let (server, load) = start_server(cell, source, fixtures)
         .with_context(|| format!("cannot start the {cell} server"))?;
     let streams = match cell.target {
         Target::GatewayStreams => Some(
@@ -335,6 +367,14 @@ async fn run_cell(
         .postgres_stores()
         .map(|stores| tokio::spawn(watch_phases(stores, window)));
     let load = apply_load(client, connections, window).await;
+    // Before the server stops: the memory of the gateway under load (and of the load itself,
+    // which shares the process).
+    let rss_mib = cell
+        .target
+        .commits()
+        .then(streams::resident_kib)
+        .flatten()
+        .map(|kib| kib as f64 / 1024.0);
     let commits = match commits {
         Some(watch) => watch
             .await
@@ -361,6 +401,7 @@ async fn run_cell(
     result.commits = commits;
     result.phases = phases;
     result.streams = streams;
+    result.rss_mib = rss_mib;
     Ok(result)
 }
 
@@ -472,6 +513,7 @@ mod tests {
             commits: None,
             phases: None,
             streams: None,
+            rss_mib: None,
             runs_acked_per_sec: Vec::new(),
         }
     }
@@ -483,6 +525,7 @@ mod tests {
             warmup: Duration::from_secs(1),
             targets,
             repeat,
+            prefill: 0,
             json: false,
         }
     }
@@ -497,6 +540,7 @@ mod tests {
             commit_ms: 1.5,
             busy: 0.94,
         });
+        gateway.rss_mib = Some(61.4);
         let disk = disk::DiskProbe {
             one_page_ms: 0.17,
             adjacent_pages_ms: 0.21,
@@ -506,10 +550,10 @@ mod tests {
         let text = Report::new(&args, results, Some(disk)).render_text();
         let commits_row = text
             .lines()
-            .find(|line| line.starts_with("gateway") && line.ends_with('%'))
+            .find(|line| line.starts_with("gateway") && line.contains('%'))
             .unwrap_or_else(|| panic!("no commit row in {text}"));
         let columns: Vec<&str> = commits_row.split_whitespace().collect();
-        assert_eq!(columns, ["gateway", "64", "625", "32.0", "1.50", "94%"]);
+        assert_eq!(columns, ["gateway", "64", "625", "32.0", "1.50", "94%", "61"]);
         assert!(
             text.contains("64 scattered pages 0.86 ms (+0.011 ms a page)"),
             "{text}"

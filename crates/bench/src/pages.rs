@@ -116,6 +116,23 @@ impl PageFixture {
     }
 }
 
+/// A closed store of some number of entries, shared out as in the page store, for the
+/// `gateway-filled` target to open as a gateway would after a restart (its cache cold).
+pub struct FilledStore {
+    pub path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FilledStore {
+    pub fn build(entries: u64) -> anyhow::Result<FilledStore> {
+        let PageFixture { store, _dir: dir } = PageFixture::build_with(entries)?;
+        let path = dir.path().join("pages.redb");
+        // The last reference: closing checkpoints, so the gateway opens with nothing to replay.
+        drop(store);
+        Ok(FilledStore { path, _dir: dir })
+    }
+}
+
 /// A `Cookie` header value of a signed-in session for the config's first user.
 pub fn session_cookie(config: &Config) -> anyhow::Result<String> {
     let user = config

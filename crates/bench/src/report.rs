@@ -39,6 +39,10 @@ pub(crate) struct CellResult {
     /// For `gateway-streams`: the live timelines open during the cell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) streams: Option<StreamStats>,
+    /// For gateways taking deliveries: this process's resident memory as the window closed
+    /// (the gateway, and the load client that shares the process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rss_mib: Option<f64>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) runs_acked_per_sec: Vec<f64>,
@@ -71,6 +75,7 @@ pub(crate) fn summarize(
         commits: None,
         streams: None,
         phases: None,
+        rss_mib: None,
         runs_acked_per_sec: Vec::new(),
     }
 }
@@ -128,6 +133,8 @@ pub(crate) struct Ratios {
     pub(crate) gateway_over_log_only: Option<f64>,
     /// The log-only ceiling against HTTP alone.
     pub(crate) log_only_over_plain: Option<f64>,
+    /// The gateway on a pre-filled store against on an empty one.
+    pub(crate) filled_over_gateway: Option<f64>,
     /// One gateway on PostgreSQL against the same gateway on redb.
     pub(crate) postgres_over_gateway: Option<f64>,
     /// Two gateways on one PostgreSQL against one.
@@ -325,6 +332,15 @@ impl Report {
                 optional(ratios.log_only_over_plain, 2)
             )?;
         }
+        for ratios in &self.ratios {
+            if let Some(filled) = ratios.filled_over_gateway {
+                writeln!(
+                    out,
+                    "gateway-filled/gateway at {} connections: {filled:.2} (goal: within 20%)",
+                    ratios.connections
+                )?;
+            }
+        }
         Ok(())
     }
 
@@ -367,23 +383,25 @@ impl Report {
         if !cells.is_empty() {
             writeln!(
                 out,
-                "\nGroup commits in the measured window (the gateway's /metrics):"
+                "\nGroup commits in the measured window (the gateway's /metrics), and this \
+                 process's resident memory as it closed (gateway and load client together):"
             )?;
             writeln!(
                 out,
-                "{:<14} {:>11} {:>10} {:>13} {:>10} {:>6}",
-                "target", "connections", "commits/s", "per commit", "commit ms", "busy"
+                "{:<14} {:>11} {:>10} {:>13} {:>10} {:>6} {:>8}",
+                "target", "connections", "commits/s", "per commit", "commit ms", "busy", "RSS MiB"
             )?;
             for (cell, stats) in cells {
                 writeln!(
                     out,
-                    "{:<14} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}%",
+                    "{:<14} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}% {:>8}",
                     cell.name(),
                     cell.connections,
                     stats.commits_per_sec,
                     stats.deliveries_per_commit,
                     stats.commit_ms,
-                    stats.busy * 100.0
+                    stats.busy * 100.0,
+                    optional(cell.rss_mib, 0)
                 )?;
             }
         }
@@ -551,6 +569,7 @@ pub(crate) fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
         gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
         gateway_over_log_only: throughput_ratio(results, connections, Target::LogOnly),
         log_only_over_plain: ratio_of(results, connections, Target::LogOnly, Target::Plain),
+        filled_over_gateway: ratio_of(results, connections, Target::GatewayFilled, Target::Gateway),
         postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),
         pair_over_postgres: ratio_of(results, connections, Target::PostgresPair, Target::Postgres),
         streams_over_gateway: ratio_of(

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::load::Load;
 use crate::{
-    Cell, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, streams, workload,
+    Cell, Fixtures, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, streams, workload,
 };
 use hooktrail::app::Gateway;
 use hooktrail::config::Config;
@@ -94,7 +94,7 @@ impl RunningServer {
 pub(crate) fn start_server(
     cell: Cell,
     source: &Arc<Source>,
-    fixture: Option<&pages::PageFixture>,
+    fixtures: Fixtures<'_>,
 ) -> anyhow::Result<(RunningServer, Load)> {
     let intake = || Load::Intake(source.clone());
     let page = |history: u64, cookie: Option<String>| Load::Page {
@@ -105,6 +105,10 @@ pub(crate) fn start_server(
         Target::Gateway | Target::GatewayStreams => (start_gateway(None)?, intake()),
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
         Target::LogOnly => (start_log_only_gateway()?, intake()),
+        Target::GatewayFilled => {
+            let filled = fixtures.filled.context("the filled store was not built")?;
+            (start_gateway_on(&filled.path)?, intake())
+        }
         Target::Plain => (start_plain()?, intake()),
         Target::Postgres | Target::PostgresPair => (
             start_postgres_gateways(cell.target.postgres_gateways())?,
@@ -112,7 +116,7 @@ pub(crate) fn start_server(
         ),
         Target::PlainGet => (start_plain()?, page(100, None)),
         Target::Pages | Target::PagesUncached => {
-            let fixture = fixture.context("the page store was not built")?;
+            let fixture = fixtures.pages.context("the page store was not built")?;
             let history = cell.history.context("a pages cell without a history")?;
             let keep_pages = cell.target == Target::Pages;
             let (server, cookie) = start_pages_gateway(fixture, keep_pages)?;
@@ -159,6 +163,17 @@ pub(crate) fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningS
     Ok(RunningServer::Gateway {
         gateway,
         data: Some(data),
+    })
+}
+
+/// The gateway on a loopback port opening the store at `path`, which outlives it.
+pub(crate) fn start_gateway_on(path: &Path) -> anyhow::Result<RunningServer> {
+    let config = gateway_config(path, None)?;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let gateway = Gateway::start(config, listener)?;
+    Ok(RunningServer::Gateway {
+        gateway,
+        data: None,
     })
 }
 

@@ -23,7 +23,9 @@ fn report_of(args: &[&str]) -> serde_json::Value {
 fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     let report = report_of(&[
         "--targets",
-        "gateway,per-request,plain,log-only",
+        "gateway,per-request,plain,log-only,gateway-filled",
+        "--prefill",
+        "3000",
         "--connections",
         "4",
         "--duration",
@@ -43,10 +45,16 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     };
     assert_eq!(
         results.len(),
-        4,
+        5,
         "one row per cell, the median of its runs: {out}"
     );
-    for target in ["gateway", "per-request", "plain", "log-only"] {
+    for target in [
+        "gateway",
+        "per-request",
+        "plain",
+        "log-only",
+        "gateway-filled",
+    ] {
         assert!(cell(target)["acked"].as_u64().unwrap() > 0, "{out}");
         assert_eq!(cell(target)["errors"], 0, "{out}");
         assert_eq!(
@@ -77,6 +85,15 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
         ratios["log_only_over_plain"].as_f64().unwrap() > 0.0,
         "{out}"
     );
+    // The gateway on a pre-filled store, set against the empty one, with its memory.
+    assert!(
+        ratios["filled_over_gateway"].as_f64().unwrap() > 0.0,
+        "{out}"
+    );
+    for target in ["gateway", "gateway-filled"] {
+        assert!(cell(target)["rss_mib"].as_f64().unwrap() > 1.0, "{out}");
+    }
+    assert!(cell("plain").get("rss_mib").is_none(), "{out}");
     assert!(
         report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
         "{out}"
