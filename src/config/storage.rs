@@ -40,6 +40,12 @@ pub struct StorageConfig {
     /// ... and at least every this many deliveries.
     #[serde(default = "default_checkpoint_deliveries")]
     pub checkpoint_deliveries: NonZeroUsize,
+    /// The embedded store's cache of file pages, in MiB: most of the gateway's memory. It
+    /// holds pages read and, up to half of it, pages committed since the last checkpoint
+    /// (the rest go to the file early, unsynced). Pages it misses come from the operating
+    /// system's page cache.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: NonZeroUsize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -58,6 +64,14 @@ impl StorageConfig {
         crate::store::redb::Checkpoints {
             every: Duration::from_secs(self.checkpoint_secs.get()),
             deliveries: self.checkpoint_deliveries.get(),
+        }
+    }
+
+    /// How the embedded store is opened.
+    pub fn redb_settings(&self) -> crate::store::redb::RedbSettings {
+        crate::store::redb::RedbSettings {
+            checkpoints: self.checkpoints(),
+            cache_bytes: self.cache_mib.get().saturating_mul(1 << 20),
         }
     }
 
@@ -81,6 +95,13 @@ fn default_path() -> PathBuf {
 /// seconds of intake, and a checkpoint writes each busy job's pages once per interval.
 pub const DEFAULT_CHECKPOINT_SECS: u64 = 5;
 pub const DEFAULT_CHECKPOINT_DELIVERIES: usize = 20_000;
+
+/// See `cache_mib`, and docs/architecture.md for how it was chosen.
+pub const DEFAULT_CACHE_MIB: usize = 64;
+
+fn default_cache_mib() -> NonZeroUsize {
+    NonZeroUsize::new(DEFAULT_CACHE_MIB).unwrap_or(NonZeroUsize::MIN)
+}
 
 fn default_checkpoint_secs() -> NonZeroU64 {
     NonZeroU64::new(DEFAULT_CHECKPOINT_SECS).unwrap_or(NonZeroU64::MIN)

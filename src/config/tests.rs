@@ -259,6 +259,8 @@ fn zeros_where_something_is_needed_cannot_be_configured() {
     for (section, key) in [
         ("[storage]", "max_batch"),
         ("[storage]", "queue_capacity"),
+        ("[storage]", "cache_mib"),
+        ("[storage]", "checkpoint_deliveries"),
         ("[server]", "max_body_bytes"),
         ("[server]", "read_timeout_secs"),
     ] {
@@ -271,4 +273,22 @@ fn zeros_where_something_is_needed_cannot_be_configured() {
     assert!(error_of(&text, &[]).contains("retention.raw_bodies_days"));
     let env = [("HOOKTRAIL_STORAGE__MAX_BATCH", "0")];
     assert!(error_of(BASE, &env).contains("storage.max_batch"));
+}
+
+#[test]
+fn the_embedded_store_is_opened_with_its_cache_and_checkpoints() {
+    let settings = load(BASE, &[]).unwrap().storage.redb_settings();
+    assert_eq!(settings, crate::store::redb::RedbSettings::default());
+    assert_eq!(settings.cache_bytes, 64 << 20);
+
+    let env = [
+        ("HOOKTRAIL_STORAGE__CACHE_MIB", "256"),
+        ("HOOKTRAIL_STORAGE__CHECKPOINT_SECS", "30"),
+    ];
+    let settings = load(BASE, &env).unwrap().storage.redb_settings();
+    assert_eq!(settings.cache_bytes, 256 << 20);
+    assert_eq!(
+        settings.checkpoints.every,
+        std::time::Duration::from_secs(30)
+    );
 }

@@ -573,7 +573,7 @@ fn open_reporting(
     Ok(match config.backend {
         Backend::Redb => Arc::new(redb::RedbStore::open_reporting(
             &config.path,
-            config.checkpoints(),
+            config.redb_settings(),
             progress,
         )?),
         Backend::Postgres => {

@@ -553,7 +553,10 @@ mod tests {
             .find(|line| line.starts_with("gateway") && line.contains('%'))
             .unwrap_or_else(|| panic!("no commit row in {text}"));
         let columns: Vec<&str> = commits_row.split_whitespace().collect();
-        assert_eq!(columns, ["gateway", "64", "625", "32.0", "1.50", "94%", "61"]);
+        assert_eq!(
+            columns,
+            ["gateway", "64", "625", "32.0", "1.50", "94%", "61"]
+        );
         assert!(
             text.contains("64 scattered pages 0.86 ms (+0.011 ms a page)"),
             "{text}"

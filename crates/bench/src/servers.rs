@@ -184,7 +184,8 @@ pub(crate) fn start_log_only_gateway() -> anyhow::Result<RunningServer> {
         .tempdir()?;
     let path = data.path().join("bench.redb");
     let config = gateway_config(&path, None)?;
-    let store = RedbStore::open_with(&path, config.storage.checkpoints())?.without_views();
+    let store = RedbStore::open_reporting(&path, config.storage.redb_settings(), Arc::default())?
+        .without_views();
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let gateway = Gateway::start_with_storage(config, Storage::new(Arc::new(store)), listener)?;
     Ok(RunningServer::Gateway {

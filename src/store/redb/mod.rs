@@ -60,6 +60,26 @@ pub struct Checkpoints {
     pub deliveries: usize,
 }
 
+/// How the embedded store is opened: when it checkpoints, and how much memory its page cache
+/// may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedbSettings {
+    pub checkpoints: Checkpoints,
+    /// redb's cache of file pages: pages read, and pages committed since the last checkpoint
+    /// (at most half of it; redb writes the rest to the file early, unsynced).
+    pub cache_bytes: usize,
+}
+
+impl Default for RedbSettings {
+    /// As `[storage]` has them by default.
+    fn default() -> Self {
+        RedbSettings {
+            checkpoints: Checkpoints::default(),
+            cache_bytes: crate::config::storage::DEFAULT_CACHE_MIB << 20,
+        }
+    }
+}
+
 impl Default for Checkpoints {
     /// As `[storage]` has them by default.
     fn default() -> Self {
@@ -101,14 +121,19 @@ impl RedbStore {
     /// from an unclean shutdown), the journal's batches are appended again, and a checkpoint
     /// makes that durable. After an I/O failure the store reopens the file by itself, and
     /// replays the journal again (see [`reopen`]).
-    pub fn open_with(path: &Path, policy: Checkpoints) -> Result<Self, StoreError> {
-        RedbStore::open_reporting(path, policy, Arc::default())
+    pub fn open_with(path: &Path, checkpoints: Checkpoints) -> Result<Self, StoreError> {
+        let settings = RedbSettings {
+            checkpoints,
+            ..RedbSettings::default()
+        };
+        RedbStore::open_reporting(path, settings, Arc::default())
     }
 
-    /// [`RedbStore::open_with`], telling `progress` how far the replay has come.
+    /// [`RedbStore::open_with`] with every setting, telling `progress` how far the replay has
+    /// come.
     pub fn open_reporting(
         path: &Path,
-        policy: Checkpoints,
+        settings: RedbSettings,
         progress: Arc<OpeningProgress>,
     ) -> Result<Self, StoreError> {
         let path: PathBuf = path.to_owned();
@@ -116,7 +141,7 @@ impl RedbStore {
         // First, so a record a crash cut short is gone before anything reads the journal.
         let journal = journal::Journal::open(&journal_path)?;
         let db = ReopeningDatabase::open(move || {
-            let db = open_file(&path)?;
+            let db = open_file(&path, settings.cache_bytes)?;
             replay(&db, &journal_path, &progress)?;
             Ok(db)
         })?;
@@ -124,7 +149,7 @@ impl RedbStore {
             db,
             journal: Mutex::new(Journaling {
                 journal,
-                policy,
+                policy: settings.checkpoints,
                 deliveries: 0,
                 since: Instant::now(),
             }),
@@ -258,7 +283,7 @@ fn replay(
     Ok(())
 }
 
-fn open_file(path: &Path) -> Result<Database, StoreError> {
+fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|err| {
             StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
@@ -267,7 +292,9 @@ fn open_file(path: &Path) -> Result<Database, StoreError> {
     // One process owns the file. (redb's multi-process modes would let other processes read
     // it live, but they force a second fsync on every commit; live reads go through the
     // gateway's API instead.)
-    let db = Database::builder().create(path)?;
+    let db = Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)?;
     create_tables(&db)?;
     Ok(db)
 }
