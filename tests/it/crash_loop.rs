@@ -5,7 +5,8 @@
 //!
 //! Rounds vary where the kill lands: with a checkpoint every few dozen deliveries (kills
 //! during checkpoints), with none (the journal holds the whole round, which the next start
-//! replays), and before the gateway listens (kills during that start-up replay).
+//! replays), and inside that start-up replay (after every round with no checkpoint; at least
+//! one such kill must land between the replay's first and last log lines).
 //!
 //! The kill moments come from a seed printed at the start; `HOOKTRAIL_TEST_SEED=<seed>` replays
 //! a run.
@@ -28,6 +29,9 @@ use ops_support::Rng;
 /// Every round is bounded (a kill at most 0.9 s after start, requests with a 5 s timeout), so
 /// the loop is too, without a wall-clock budget that a slow machine could fail.
 const ROUNDS: usize = 20;
+/// The store's log lines as the start-up replay begins and ends.
+const REPLAY_BEGINS: &str = "appending the journal's deliveries since the last checkpoint again";
+const REPLAY_ENDS: &str = "the journal's deliveries since the last checkpoint were appended again";
 const WRITERS: usize = 12;
 
 /// Posts from `WRITERS` connections until the server dies or `stop` is set; returns the
@@ -85,7 +89,7 @@ enum Round {
     Checkpointing,
     /// Under load, with no checkpoint before the kill: all of it is in the journal.
     Journaling,
-    /// Right after start, before it listens: in the replay of what the last round journaled.
+    /// Right after start, once the replay of what the last round journaled has begun.
     InReplay,
 }
 
@@ -113,12 +117,15 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let started = Instant::now();
     let mut acked: Vec<String> = Vec::new();
     let mut rounds = 0;
-    let mut killed_before_listening = 0;
+    let mut killed_in_replay = 0;
     let mut previous = Round::Checkpointing;
 
     while rounds < ROUNDS {
+        // The first round journals everything, and every such round is followed by a kill in
+        // the replay of it.
         let round = match (previous, rng.between(0, 2)) {
-            (Round::Journaling, 0) => Round::InReplay,
+            _ if rounds == 0 => Round::Journaling,
+            (Round::Journaling, _) => Round::InReplay,
             (_, 1) => Round::Journaling,
             _ => Round::Checkpointing,
         };
@@ -132,11 +139,21 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap();
-            tokio::time::sleep(Duration::from_millis(rng.between(5, 250))).await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(REPLAY_BEGINS)
+                && Instant::now() < deadline
+                && child.try_wait().ok().flatten().is_none()
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.between(0, 20))).await;
             let _ = child.kill();
             let _ = child.wait();
             let said = std::fs::read_to_string(&log).unwrap_or_default();
-            killed_before_listening += usize::from(!said.contains("listening on"));
+            killed_in_replay +=
+                usize::from(said.contains(REPLAY_BEGINS) && !said.contains(REPLAY_ENDS));
             continue;
         }
         // Starting proves the file opens as the last kill left it, with no repair by hand.
@@ -144,7 +161,12 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
         let client = Arc::new(Client::new(server.base.clone(), &text));
         let stop = Arc::new(AtomicBool::new(false));
         let loading = tokio::spawn(load(client, rounds, stop.clone()));
-        tokio::time::sleep(Duration::from_millis(rng.between(30, 900))).await;
+        // A round that journals everything runs long enough that its replay takes a while.
+        let (shortest, longest) = match round {
+            Round::Journaling => (300, 900),
+            _ => (30, 900),
+        };
+        tokio::time::sleep(Duration::from_millis(rng.between(shortest, longest))).await;
         server.kill9();
         stop.store(true, Ordering::Relaxed);
         let round_acked = loading.await.unwrap();
@@ -153,6 +175,10 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let elapsed = started.elapsed();
     assert_eq!(rounds, ROUNDS);
     assert!(!acked.is_empty(), "no round acknowledged anything");
+    assert!(
+        killed_in_replay > 0,
+        "no kill landed inside a start-up replay (seed {seed})"
+    );
 
     let path = dir.path().join("hooktrail.redb");
     let store = RedbStore::open(&path).expect("the file opens after the last kill");
@@ -199,7 +225,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let (ok, out) = run_cli(&config, &["verify"]);
     assert!(ok && out.starts_with("ok:"), "hooktrail verify: {out}");
     eprintln!(
-        "crash loop: {rounds} SIGKILLs in {:.1} s ({killed_before_listening} before listening); \
+        "crash loop: {rounds} SIGKILLs in {:.1} s ({killed_in_replay} inside the start-up replay); \
          {} acknowledged, all {} stored deliveries intact",
         elapsed.as_secs_f64(),
         acked.len(),

@@ -39,8 +39,9 @@ pub(crate) struct CellResult {
     /// For `gateway-streams`: the live timelines open during the cell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) streams: Option<StreamStats>,
-    /// For gateways taking deliveries: this process's resident memory as the window closed
-    /// (the gateway, and the load client that shares the process).
+    /// This process's resident memory as the window closed: the server under test and the
+    /// load client, which share the process (so `plain` shows what the client and HTTP alone
+    /// take).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_mib: Option<f64>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
@@ -231,20 +232,21 @@ impl Report {
         let repeated = self.runs_per_cell > 1;
         write!(
             out,
-            "{:<14} {:>11} {:>11} {:>9} {:>9} {:>8}",
-            "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors"
+            "{:<14} {:>11} {:>11} {:>9} {:>9} {:>8} {:>8}",
+            "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors", "RSS MiB"
         )?;
         writeln!(out, "{}", if repeated { "   ok/s of the runs" } else { "" })?;
         for cell in &self.results {
             write!(
                 out,
-                "{:<14} {:>11} {:>11.0} {:>9} {:>9} {:>8}",
+                "{:<14} {:>11} {:>11.0} {:>9} {:>9} {:>8} {:>8}",
                 cell.name(),
                 cell.connections,
                 cell.acked_per_sec,
                 optional(cell.p50_ms, 2),
                 optional(cell.p99_ms, 2),
-                cell.errors
+                cell.errors,
+                optional(cell.rss_mib, 0)
             )?;
             if repeated {
                 let (low, high) = cell
@@ -383,25 +385,23 @@ impl Report {
         if !cells.is_empty() {
             writeln!(
                 out,
-                "\nGroup commits in the measured window (the gateway's /metrics), and this \
-                 process's resident memory as it closed (gateway and load client together):"
+                "\nGroup commits in the measured window (the gateway's /metrics):"
             )?;
             writeln!(
                 out,
-                "{:<14} {:>11} {:>10} {:>13} {:>10} {:>6} {:>8}",
-                "target", "connections", "commits/s", "per commit", "commit ms", "busy", "RSS MiB"
+                "{:<14} {:>11} {:>10} {:>13} {:>10} {:>6}",
+                "target", "connections", "commits/s", "per commit", "commit ms", "busy"
             )?;
             for (cell, stats) in cells {
                 writeln!(
                     out,
-                    "{:<14} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}% {:>8}",
+                    "{:<14} {:>11} {:>10.0} {:>13.1} {:>10.2} {:>5.0}%",
                     cell.name(),
                     cell.connections,
                     stats.commits_per_sec,
                     stats.deliveries_per_commit,
                     stats.commit_ms,
-                    stats.busy * 100.0,
-                    optional(cell.rss_mib, 0)
+                    stats.busy * 100.0
                 )?;
             }
         }
