@@ -129,28 +129,10 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
 /// replay is done every journaled delivery is on its timeline and intake takes new ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
-    use hooktrail::store::redb::{Checkpoints, RedbStore};
-
     const JOURNALED: usize = 3000;
     let dir = tempfile::tempdir().unwrap();
     let (config, config_text) = write_config(dir.path(), "");
-    // The crash: a copy of the files taken while a store that never checkpoints is open, as
-    // a power cut would leave them.
-    let staging = tempfile::tempdir().unwrap();
-    let staged = staging.path().join("hooktrail.redb");
-    let bodies: Vec<Vec<u8>> = (0..JOURNALED)
-        .map(|n| status_changed("7001", &format!("S{n}"), "2026-03-04T10:00:00Z"))
-        .collect();
-    let never = Checkpoints {
-        every: Duration::from_secs(3600),
-        deliveries: usize::MAX,
-    };
-    let store = RedbStore::open_with(&staged, never).unwrap();
-    common::append_to(&store, &config_text, &bodies);
-    for name in ["hooktrail.redb", "hooktrail.redb.journal"] {
-        std::fs::copy(staging.path().join(name), dir.path().join(name)).unwrap();
-    }
-    drop(store);
+    crash_with_a_full_journal(dir.path(), &config_text, JOURNALED);
 
     let gateway = ChildGateway::start_opening(&config);
     let base = gateway.base.clone();
@@ -205,6 +187,78 @@ async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
     assert_eq!(client.all_entries("job", "7001").await.len(), JOURNALED);
     let body = status_changed("7002", "Printing", "2026-03-04T10:00:00Z");
     assert!(client.post_signed(&body).await.status().is_success());
+}
+
+/// SIGTERM while the store replays its journal: the replay finishes (it cannot be cut
+/// short), the store closes with a checkpoint, and the gateway exits cleanly without serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_the_start_up_replay_stops_cleanly_once_the_store_is_open() {
+    const JOURNALED: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, config_text) = write_config(dir.path(), "");
+    crash_with_a_full_journal(dir.path(), &config_text, JOURNALED);
+
+    let mut gateway = ChildGateway::start_opening(&config);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "{}", gateway.log_text());
+        if let Ok(answer) = http.get(format!("{}/readyz", gateway.base)).send().await
+            && answer
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("replaying")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let status = gateway.terminate();
+    let log = gateway.log_text();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        log.contains("asked to stop while the store was opening"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("listening on http://"),
+        "it served after SIGTERM: {log}"
+    );
+
+    // Closed with a checkpoint: the journal is empty and every delivery is in the file.
+    let journal = std::fs::metadata(dir.path().join("hooktrail.redb.journal")).unwrap();
+    assert_eq!(journal.len(), 0, "{log}");
+    let store =
+        hooktrail::store::redb::RedbStore::open(&dir.path().join("hooktrail.redb")).unwrap();
+    assert_eq!(
+        hooktrail::store::prelude::ReadSide::deliveries(&store, 1, 10_000)
+            .unwrap()
+            .len(),
+        JOURNALED
+    );
+}
+
+/// Leaves in `dir` the files a crash leaves after `deliveries` signed deliveries of the
+/// `hoops` source, none of them checkpointed: a copy taken while a store that never
+/// checkpoints is open, as a power cut would leave them.
+fn crash_with_a_full_journal(dir: &std::path::Path, config_text: &str, deliveries: usize) {
+    use hooktrail::store::redb::{Checkpoints, RedbStore};
+
+    let staging = tempfile::tempdir().unwrap();
+    let bodies: Vec<Vec<u8>> = (0..deliveries)
+        .map(|n| status_changed("7001", &format!("S{n}"), "2026-03-04T10:00:00Z"))
+        .collect();
+    let never = Checkpoints {
+        every: Duration::from_secs(3600),
+        deliveries: usize::MAX,
+    };
+    let store = RedbStore::open_with(&staging.path().join("hooktrail.redb"), never).unwrap();
+    common::append_to(&store, config_text, &bodies);
+    for name in ["hooktrail.redb", "hooktrail.redb.journal"] {
+        std::fs::copy(staging.path().join(name), dir.join(name)).unwrap();
+    }
+    drop(store);
 }
 
 /// Waits up to `within` for a line of `log` that contains `needle`.
