@@ -9,8 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
-use crate::config::Config;
-use crate::config::StorageConfig;
+use crate::config::{Config, StorageConfig};
 use crate::http::error_pages::render_error_pages;
 use crate::http::limits::IntakeBudget;
 use crate::http::page_cache::PageCache;
@@ -217,23 +216,21 @@ async fn open_while_answering(
         let storage_config = config.storage.clone();
         move || open_storage(&storage_config, progress)
     });
-    let stopped_early = tokio::select! {
+    let opened = tokio::select! {
         opened = &mut opening => Some(opened),
         () = termination() => None,
     };
-    let opened = match stopped_early {
-        Some(opened) => opened,
-        None => {
-            tracing::info!("asked to stop while the store was opening; stopping once it is open");
-            let _ = opening.await;
-            handle.stop(true).await;
-            let _ = answering.await;
-            return Ok(None);
-        }
-    };
+    if opened.is_none() {
+        tracing::info!("asked to stop while the store was opening; stopping once it is open");
+        // Dropping what opened closes it, with a checkpoint.
+        let _ = opening.await;
+    }
     handle.stop(true).await;
     let _ = answering.await;
-    Ok(Some(opened??))
+    match opened {
+        Some(opened) => Ok(Some(opened??)),
+        None => Ok(None),
+    }
 }
 
 /// SIGTERM or SIGINT, which actix's servers listen for once they run.

@@ -206,10 +206,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
                 break;
             };
             let new = &normalized.entries[index];
-            if let Some(key) = keys::entry(normalized, new) {
-                self.tables
-                    .put_dedup(&delivery.source, &key, delivery.seq)?;
-            }
+            self.entry_key(delivery, normalized, new)?;
             let id = EntryId::derive(delivery.received_at, delivery.seq, index16);
             if self.place(entry_from(delivery, new, id))? == Placed::Unmatched {
                 unmatched.push(id);
@@ -240,15 +237,26 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
     ) -> Result<Projected, StoreError> {
         self.delivery_keys(delivery)?;
         for &index in &fresh.0 {
-            if let Some(key) = keys::entry(normalized, &normalized.entries[index]) {
-                self.tables
-                    .put_dedup(&delivery.source, &key, delivery.seq)?;
-            }
+            self.entry_key(delivery, normalized, &normalized.entries[index])?;
         }
         Ok(Projected {
             written: 0,
             unmatched: 0,
         })
+    }
+
+    /// The dedup key of one of a delivery's entries, where it has one (its event id).
+    fn entry_key(
+        &mut self,
+        delivery: &StoredDelivery,
+        normalized: &Normalized,
+        new: &NewEntry,
+    ) -> Result<(), StoreError> {
+        if let Some(key) = keys::entry(normalized, new) {
+            self.tables
+                .put_dedup(&delivery.source, &key, delivery.seq)?;
+        }
+        Ok(())
     }
 
     /// The delivery's own dedup keys: its id and its replay key.
