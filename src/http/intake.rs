@@ -109,7 +109,8 @@ async fn capture(
     let categories: Vec<Category> = normalized.entries.iter().map(|e| e.category).collect();
     let outcome = normalized.outcome.clone();
     let capture = Capture::new(source.name.clone(), received_at, headers, body, normalized)
-        .with_replay_key(verified.replay_key);
+        .with_replay_key(verified.replay_key)
+        .prepared_for(state.storage.write.as_ref());
     match state.writer.submit(capture).await? {
         Appended::Replayed => Err(reject(&source.name, Rejection::Replayed)),
         appended => {

@@ -17,7 +17,7 @@ pub mod redb;
 pub mod stamps;
 pub mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -45,9 +45,10 @@ pub struct Capture {
     body_sha256: [u8; 32],
     delivery_hash: [u8; 32],
     pub normalized: Normalized,
-    /// `normalized` as JSON, made here on the request's thread for the journal (see
-    /// [`redb::journal`]), so the writer only copies it.
-    normalized_json: Bytes,
+    /// `normalized` as JSON, for the embedded store's journal (see [`redb::journal`]): made
+    /// on the request's thread when the backend journals (see [`WriteSide::journals`]), so the
+    /// writer only copies it; never made for a backend that does not.
+    normalized_json: OnceLock<Bytes>,
     /// What must not be stored twice for this source (see [`ReplayKey`]).
     pub replay_key: Option<ReplayKey>,
 }
@@ -68,11 +69,6 @@ impl Capture {
             &headers,
             &body_sha256,
         );
-        // Serializing these types cannot fail (every map key is a string); an empty form
-        // would be refused by the journal rather than written.
-        let normalized_json = serde_json::to_vec(&normalized)
-            .map(Bytes::from)
-            .unwrap_or_default();
         Capture {
             source,
             received_at,
@@ -81,7 +77,7 @@ impl Capture {
             body_sha256,
             delivery_hash,
             normalized,
-            normalized_json,
+            normalized_json: OnceLock::new(),
             replay_key: None,
         }
     }
@@ -112,9 +108,23 @@ impl Capture {
         &self.body_sha256
     }
 
-    /// [`Capture::normalized`] as JSON.
+    /// [`Capture::normalized`] as JSON, made on first use.
     pub fn normalized_json(&self) -> &[u8] {
-        &self.normalized_json
+        self.normalized_json.get_or_init(|| {
+            // Serializing these types cannot fail (every map key is a string); an empty form
+            // would be refused by the journal rather than written.
+            serde_json::to_vec(&self.normalized)
+                .map(Bytes::from)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Makes [`Capture::normalized_json`] now, on this thread, where the backend will need it.
+    pub fn prepared_for(self, store: &dyn WriteSide) -> Capture {
+        if store.journals() {
+            self.normalized_json();
+        }
+        self
     }
 
     /// What the integrity chain links for this delivery (see [`chain::delivery_hash`]).
@@ -361,6 +371,12 @@ pub trait WriteSide: Send + Sync {
     /// never an answer. Nothing by default.
     fn after_batch(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// Whether appends write each capture's [`Capture::normalized_json`] (the embedded store's
+    /// journal does): intake then makes it on the request's thread, off the single writer.
+    fn journals(&self) -> bool {
+        false
     }
 
     /// Drops every projection and rebuilds it from the delivery log, reading each delivery

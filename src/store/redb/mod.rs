@@ -337,6 +337,10 @@ impl ChangeFeed for RedbStore {
 }
 
 impl WriteSide for RedbStore {
+    fn journals(&self) -> bool {
+        true
+    }
+
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
         let mut journaling = self.journaling();
         let committed =

@@ -454,3 +454,27 @@ fn a_store_without_views_keeps_the_log_and_answers_duplicates_but_writes_no_time
     ));
     assert!(page(&store, "job:1", query(10)).entries.is_empty());
 }
+
+#[test]
+fn intake_makes_the_journal_form_of_a_capture_only_for_a_store_that_journals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("journals.redb")).unwrap();
+    let capture = single("a", "job:1", 1);
+    assert!(
+        capture.normalized_json.get().is_none(),
+        "made before anyone needs it"
+    );
+    assert!(store.journals());
+    let prepared = capture.prepared_for(&store);
+    let made = prepared
+        .normalized_json
+        .get()
+        .expect("made for the journal");
+    assert_eq!(
+        made.as_ref(),
+        serde_json::to_vec(&prepared.normalized).unwrap()
+    );
+    // Journaled and replayed from that form, the capture reads the same.
+    store.append(&[prepared]).unwrap();
+    assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
+}

@@ -65,6 +65,9 @@ impl WriteSide for ControlledStore {
     fn after_batch(&self) -> Result<(), StoreError> {
         self.inner.after_batch()
     }
+    fn journals(&self) -> bool {
+        self.inner.journals()
+    }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(reread)
     }
