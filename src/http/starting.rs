@@ -41,10 +41,16 @@ async fn everything_else(
     if path.starts_with("/api/") || path.starts_with("/hooks/") {
         return actix_web::ResponseError::error_response(&ApiError::Starting(progress.describe()));
     }
-    not_ready(format!(
-        "Hooktrail is starting ({}). This page will work in a moment.",
+    let mut response = not_ready(format!(
+        "Hooktrail is starting ({}). This page reloads by itself until it works.",
         progress.describe()
-    ))
+    ));
+    // Browsers honour `Refresh` on any response: a page asked for during a restart comes up
+    // by itself once the gateway serves it.
+    response
+        .headers_mut()
+        .insert(header::REFRESH, header::HeaderValue::from(RETRY_AFTER_SECS));
+    response
 }
 
 fn not_ready(text: String) -> HttpResponse {
@@ -62,6 +68,19 @@ mod tests {
     use super::*;
 
     async fn get(progress: &Arc<OpeningProgress>, path: &str) -> (u16, String, String) {
+        let (status, headers, body) = get_with_headers(progress, path).await;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, content_type, body)
+    }
+
+    async fn get_with_headers(
+        progress: &Arc<OpeningProgress>,
+        path: &str,
+    ) -> (u16, header::HeaderMap, String) {
         let app = test::init_service(
             App::new()
                 .app_data(web::Data::new(progress.clone()))
@@ -71,18 +90,9 @@ mod tests {
         let response =
             test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let headers = response.headers().clone();
         let body = test::read_body(response).await;
-        (
-            status,
-            content_type,
-            String::from_utf8_lossy(&body).into_owned(),
-        )
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
     }
 
     #[actix_web::test]
@@ -102,9 +112,15 @@ mod tests {
         assert!(body.contains("urn:hooktrail:problem:starting"), "{body}");
         assert!(body.contains("replaying 200/500"), "{body}");
 
-        let (status, content_type, body) = get(&progress, "/jobs/1042").await;
+        let (status, headers, body) = get_with_headers(&progress, "/jobs/1042").await;
         assert_eq!(status, 503);
+        let content_type = headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap();
         assert!(content_type.starts_with("text/plain"), "{content_type}");
         assert!(body.contains("starting"), "{body}");
+        // A browser tries again by itself; an API client is told when to.
+        assert_eq!(headers.get(header::REFRESH).unwrap(), "2");
+        let (_, headers, _) = get_with_headers(&progress, "/api/v1/recent").await;
+        assert!(headers.get(header::REFRESH).is_none());
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "2");
     }
 }
