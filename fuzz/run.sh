@@ -59,7 +59,7 @@ if ! cargo build --profile fuzz --target "$host" -p hooktrail-fuzz --bins; then
   fi
   echo "!!! SKIPPED FUZZING: the targets cannot be built with libFuzzer instrumentation here." >&2
   echo "!!! Nothing was fuzzed. Their saved inputs still run as tests:" >&2
-  echo "!!!   cargo test --manifest-path fuzz/Cargo.toml" >&2
+  echo "!!!   cargo test -p hooktrail-fuzz" >&2
   exit 0
 fi
 bin="${CARGO_TARGET_DIR:-../target}/$host/fuzz"
