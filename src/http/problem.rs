@@ -118,7 +118,7 @@ impl ApiError {
     fn retry_after_secs(&self) -> Option<u32> {
         match self {
             ApiError::Overloaded => Some(1),
-            ApiError::Starting(_) => Some(2),
+            ApiError::Starting(_) => Some(super::starting::RETRY_AFTER_SECS),
             ApiError::StorageUnavailable | ApiError::TooManyStreams => Some(5),
             _ => None,
         }

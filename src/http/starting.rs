@@ -13,9 +13,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::ApiError;
 use crate::store::health::OpeningProgress;
 
-/// How long a caller is asked to wait: a replay is bounded by the checkpoint interval (the
-/// same as [`ApiError::Starting`] asks for).
-const RETRY_AFTER_SECS: u32 = 2;
+/// How long a caller is asked to wait (here and by [`ApiError::Starting`]): a replay is
+/// bounded by the checkpoint interval.
+pub const RETRY_AFTER_SECS: u32 = 2;
 
 /// The routes of the start-up server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
