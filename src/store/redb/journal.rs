@@ -90,7 +90,7 @@ impl Journal {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|err| io_error("read", path, &err))?;
-        let (_, end) = read_records(&bytes, path)?;
+        let (_, end) = whole_records(&bytes);
         if end < bytes.len() as u64 {
             tracing::warn!(
                 journal = %path.display(),
@@ -235,8 +235,28 @@ fn count_u32(n: usize) -> Result<u32, StoreError> {
 /// The whole records in `bytes`, and where the last one ends. A record that runs past the end
 /// or fails its checksum ends the journal (a crash cut it); one that checks out but cannot be
 /// read is corruption, and an error.
+/// The whole records at the start of `bytes`, decoded, and where they end.
 fn read_records(bytes: &[u8], path: &Path) -> Result<(Vec<JournaledBatch>, u64), StoreError> {
-    let mut batches = Vec::new();
+    let (records, end) = whole_records(bytes);
+    let batches = records
+        .into_iter()
+        .map(|(at, payload)| {
+            decode(payload).map_err(|reason| {
+                StoreError::Corrupt(format!(
+                    "journal {} has a record at byte {at} that cannot be read: {reason}",
+                    path.display()
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((batches, end))
+}
+
+/// The whole records at the start of `bytes` (each where it starts, and its payload), and
+/// where they end: a record cut short or failing its checksum ends them. Checks the framing
+/// alone, so opening the journal does not decode what the replay decodes next.
+fn whole_records(bytes: &[u8]) -> (Vec<(usize, &[u8])>, u64) {
+    let mut records = Vec::new();
     let mut at = 0usize;
     while let Some(header) = bytes.get(at..at + HEADER) {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
@@ -247,15 +267,10 @@ fn read_records(bytes: &[u8], path: &Path) -> Result<(Vec<JournaledBatch>, u64),
         if crc32fast::hash(payload) != crc {
             break;
         }
-        batches.push(decode(payload).map_err(|reason| {
-            StoreError::Corrupt(format!(
-                "journal {} has a record at byte {at} that cannot be read: {reason}",
-                path.display()
-            ))
-        })?);
+        records.push((at, payload));
         at += HEADER + len;
     }
-    Ok((batches, at as u64))
+    (records, at as u64)
 }
 
 fn decode(payload: &[u8]) -> Result<JournaledBatch, String> {
