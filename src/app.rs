@@ -198,6 +198,7 @@ async fn open_while_answering(
             App::new()
                 .app_data(progress.clone())
                 .configure(http::starting::routes)
+                .wrap(http::security::headers())
         })
         .workers(1)
         .shutdown_timeout(1)

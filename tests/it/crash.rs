@@ -154,6 +154,7 @@ async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
             continue;
         };
         let status = answer.status().as_u16();
+        let nosniff = answer.headers().get("x-content-type-options").cloned();
         let text = answer.text().await.unwrap_or_default();
         if status == 200 {
             assert_eq!(text, "ready");
@@ -161,6 +162,11 @@ async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
         }
         assert_eq!(status, 503, "{text}");
         if text.starts_with("not ready: replaying ") {
+            // The start-up server sends the security headers every response carries.
+            assert_eq!(
+                nosniff.as_ref().map(|v| v.as_bytes()),
+                Some(&b"nosniff"[..])
+            );
             seen_replaying.push(text);
             if refused_during_replay.is_none() {
                 let body = status_changed("7002", "Printing", "2026-03-04T10:00:00Z");
