@@ -190,6 +190,7 @@ fn open_storage(config: &StorageConfig, progress: Arc<OpeningProgress>) -> anyho
 async fn open_while_answering(
     config: &Config,
     listener: &TcpListener,
+    termination: &Termination,
 ) -> anyhow::Result<Option<Storage>> {
     let progress = Arc::new(OpeningProgress::default());
     let answering = {
@@ -219,7 +220,7 @@ async fn open_while_answering(
     });
     let opened = tokio::select! {
         opened = &mut opening => Some(opened),
-        () = termination() => None,
+        () = termination.clone().asked() => None,
     };
     if opened.is_none() {
         tracing::info!("asked to stop while the store was opening; stopping once it is open");
@@ -234,16 +235,40 @@ async fn open_while_answering(
     }
 }
 
-/// SIGTERM or SIGINT, which actix's servers listen for once they run.
-async fn termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+/// SIGTERM or SIGINT, listened for from the start of `serve` to its end. actix's servers
+/// listen for them too once they run, but one that arrives while the start-up server hands
+/// over to the gateway would otherwise reach no one (the process has taken over both signals
+/// by then), and the gateway would go on serving.
+#[derive(Clone)]
+struct Termination(tokio::sync::watch::Receiver<bool>);
+
+impl Termination {
+    fn listen() -> Termination {
+        let (asked, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut terminate) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            let _ = asked.send(true);
+        });
+        Termination(receiver)
+    }
+
+    /// Once a signal has come (at once if it came already).
+    async fn asked(mut self) {
+        // An error means the listener is gone without a signal: never.
+        if self.0.wait_for(|asked| *asked).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -296,11 +321,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::sources::warn_about_replays_that_never_expire(&config.sources);
     let listener = TcpListener::bind(config.server.listen)
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.server.listen))?;
-    let Some(storage) = open_while_answering(&config, &listener).await? else {
+    let termination = Termination::listen();
+    let Some(storage) = open_while_answering(&config, &listener, &termination).await? else {
         tracing::info!("stopped before serving");
         return Ok(());
     };
     let gateway = Gateway::start_with_storage(config, storage, listener)?;
+    // Also a signal that came as the start-up server handed over (a graceful stop twice is
+    // the same stop).
+    let server = gateway.server.clone();
+    tokio::spawn(async move {
+        termination.asked().await;
+        server.stop(true).await;
+    });
     tracing::info!(addr = %gateway.addr, "hooktrail listening on http://{}", gateway.addr);
     if let Some(addr) = gateway.metrics_addr {
         tracing::info!(%addr, "metrics on http://{addr}/metrics");
