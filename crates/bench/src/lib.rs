@@ -595,6 +595,30 @@ mod tests {
     }
 
     #[test]
+    fn a_filled_store_is_held_to_the_growth_and_memory_goals() {
+        let filled = |rate, rss| CellResult {
+            rss_mib: Some(rss),
+            ..cell(Target::GatewayFilled, rate, 5.0)
+        };
+        let goals_with = |filled_cell| {
+            let results = vec![cell(Target::Gateway, 20_000.0, 4.0), filled_cell];
+            goals_at(&results, 64)
+                .into_iter()
+                .filter(|goal| goal.goal.contains("gateway-filled"))
+                .map(|goal| (goal.measured, goal.met))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            goals_with(filled(17_000.0, 140.0)),
+            [(Some(0.85), Some(true)), (Some(140.0), Some(true))]
+        );
+        assert_eq!(
+            goals_with(filled(15_000.0, 160.0)),
+            [(Some(0.75), Some(false)), (Some(160.0), Some(false))]
+        );
+    }
+
+    #[test]
     fn events_are_catalog_json_of_the_stated_size() {
         for sequence in [0, 1, 4999, 123_456] {
             let body = status_changed_event(sequence, "2026-03-04T15:16:17.123Z");

@@ -620,6 +620,20 @@ pub(crate) fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
             0.9,
         ));
     }
+    if let Some(filled) = find(results, Target::GatewayFilled, connections) {
+        goals.push(at_least(
+            "gateway-filled throughput >= 0.8 x gateway (flat as it grows)",
+            ratio_of(results, connections, Target::GatewayFilled, Target::Gateway),
+            " x",
+            0.8,
+        ));
+        goals.push(Goal {
+            goal: "resident memory under gateway-filled <= 150 MiB (with the load client)",
+            measured: filled.rss_mib,
+            unit: " MiB",
+            met: filled.rss_mib.map(|mib| mib <= 150.0),
+        });
+    }
     if find(results, Target::Gateway, connections).is_none() {
         return goals;
     }
