@@ -232,10 +232,8 @@ fn count_u32(n: usize) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} is too large to journal")))
 }
 
-/// The whole records in `bytes`, and where the last one ends. A record that runs past the end
-/// or fails its checksum ends the journal (a crash cut it); one that checks out but cannot be
-/// read is corruption, and an error.
-/// The whole records at the start of `bytes`, decoded, and where they end.
+/// The whole records at the start of `bytes`, decoded, and where they end (see
+/// [`whole_records`]). One that checks out but cannot be read is corruption, and an error.
 fn read_records(bytes: &[u8], path: &Path) -> Result<(Vec<JournaledBatch>, u64), StoreError> {
     let (records, end) = whole_records(bytes);
     let batches = records
@@ -253,8 +251,9 @@ fn read_records(bytes: &[u8], path: &Path) -> Result<(Vec<JournaledBatch>, u64),
 }
 
 /// The whole records at the start of `bytes` (each where it starts, and its payload), and
-/// where they end: a record cut short or failing its checksum ends them. Checks the framing
-/// alone, so opening the journal does not decode what the replay decodes next.
+/// where they end: a record that runs past the end or fails its checksum ends the journal (a
+/// crash cut it). Checks the framing alone, so opening the journal does not decode what the
+/// replay decodes next.
 fn whole_records(bytes: &[u8]) -> (Vec<(usize, &[u8])>, u64) {
     let mut records = Vec::new();
     let mut at = 0usize;
