@@ -59,18 +59,13 @@ pub enum Backend {
 }
 
 impl StorageConfig {
-    /// When the embedded store checkpoints.
-    pub fn checkpoints(&self) -> crate::store::redb::Checkpoints {
-        crate::store::redb::Checkpoints {
-            every: Duration::from_secs(self.checkpoint_secs.get()),
-            deliveries: self.checkpoint_deliveries.get(),
-        }
-    }
-
     /// How the embedded store is opened.
     pub fn redb_settings(&self) -> crate::store::redb::RedbSettings {
         crate::store::redb::RedbSettings {
-            checkpoints: self.checkpoints(),
+            checkpoints: crate::store::redb::Checkpoints {
+                every: Duration::from_secs(self.checkpoint_secs.get()),
+                deliveries: self.checkpoint_deliveries.get(),
+            },
             cache_bytes: self.cache_mib.get().saturating_mul(1 << 20),
         }
     }
