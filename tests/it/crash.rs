@@ -129,12 +129,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
 /// replay is done every journaled delivery is on its timeline and intake takes new ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
-    const JOURNALED: usize = 3000;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, config_text) = write_config(dir.path(), "");
-    crash_with_a_full_journal(dir.path(), &config_text, JOURNALED);
-
-    let gateway = ChildGateway::start_opening(&config);
+    let (_dir, config_text, gateway) = opening_after_a_crash();
     let base = gateway.base.clone();
     let log = gateway.log.clone();
 
@@ -199,12 +194,7 @@ async fn readyz_tells_the_replay_after_a_crash_and_intake_waits_for_it() {
 /// short), the store closes with a checkpoint, and the gateway exits cleanly without serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_the_start_up_replay_stops_cleanly_once_the_store_is_open() {
-    const JOURNALED: usize = 3000;
-    let dir = tempfile::tempdir().unwrap();
-    let (config, config_text) = write_config(dir.path(), "");
-    crash_with_a_full_journal(dir.path(), &config_text, JOURNALED);
-
-    let mut gateway = ChildGateway::start_opening(&config);
+    let (dir, _, mut gateway) = opening_after_a_crash();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -243,6 +233,20 @@ async fn sigterm_during_the_start_up_replay_stops_cleanly_once_the_store_is_open
             .len(),
         JOURNALED
     );
+}
+
+/// How many deliveries the replay tests' crash leaves journaled: enough for a replay that
+/// takes a while in a debug build.
+const JOURNALED: usize = 3000;
+
+/// A gateway started on the files a crash left with [`JOURNALED`] deliveries in the journal,
+/// returned as soon as it listens (while it replays), with its folder and config text.
+fn opening_after_a_crash() -> (tempfile::TempDir, String, ChildGateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, config_text) = write_config(dir.path(), "");
+    crash_with_a_full_journal(dir.path(), &config_text, JOURNALED);
+    let gateway = ChildGateway::start_opening(&config);
+    (dir, config_text, gateway)
 }
 
 /// Leaves in `dir` the files a crash leaves after `deliveries` signed deliveries of the
