@@ -369,7 +369,7 @@ async fn run_cell(
     let load = apply_load(client, connections, window).await;
     // Before the server stops: the memory of the server under load (and of the load itself,
     // which shares the process).
-    let rss_mib = streams::resident_kib().map(|kib| kib as f64 / 1024.0);
+    let rss_mib = resident_kib().map(|kib| kib as f64 / 1024.0);
     let commits = match commits {
         Some(watch) => watch
             .await
@@ -398,6 +398,14 @@ async fn run_cell(
     result.streams = streams;
     result.rss_mib = rss_mib;
     Ok(result)
+}
+
+/// This process's resident memory (Linux's /proc); `None` elsewhere. Every cell reports it,
+/// and `gateway-streams` what its streams added to it.
+pub(crate) fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Where the PostgreSQL gateways' batches spent their time over the measured window.

@@ -51,7 +51,7 @@ impl OpenStreams {
     /// Opens `count` streams on jobs the intake workload posts about, each past its first
     /// bytes (so it is registered) before the next; measures the memory they took.
     pub(crate) async fn open(addr: SocketAddr, count: usize) -> anyhow::Result<OpenStreams> {
-        let before = resident_kib();
+        let before = crate::resident_kib();
         let events = Arc::new(AtomicU64::new(0));
         let mut readers = JoinSet::new();
         for index in 0..count {
@@ -87,7 +87,7 @@ impl OpenStreams {
                 }
             });
         }
-        let after = resident_kib();
+        let after = crate::resident_kib();
         let kib_per_stream = match (before, after) {
             (Some(before), Some(after)) if count > 0 => {
                 Some(after.saturating_sub(before) as f64 / count as f64)
@@ -112,11 +112,4 @@ impl OpenStreams {
             events: self.events.load(Ordering::Relaxed),
         }
     }
-}
-
-/// This process's resident memory (Linux's /proc); `None` elsewhere.
-pub(crate) fn resident_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
