@@ -51,6 +51,15 @@ needs_postgres! {
             .unwrap();
     }
 
+    fn intake_never_makes_the_journal_form_for_the_shared_backend() {
+        let database = database("journal_form");
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        assert!(!store.journals());
+        let prepared = single("a", "job:1", 1).prepared_for(&store);
+        assert!(prepared.normalized_json.get().is_none(), "made for no journal");
+        assert_eq!(store.append(&[prepared]).unwrap().len(), 1);
+    }
+
     fn a_schema_newer_than_the_gateway_is_refused() {
         let database = database("newer");
         drop(PgStore::connect(database.url(), 2).unwrap());

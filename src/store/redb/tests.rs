@@ -456,7 +456,7 @@ fn a_store_without_views_keeps_the_log_and_answers_duplicates_but_writes_no_time
 }
 
 #[test]
-fn intake_makes_the_journal_form_of_a_capture_only_for_a_store_that_journals() {
+fn a_capture_makes_its_journal_form_when_asked_and_the_embedded_store_asks() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("journals.redb")).unwrap();
     let capture = single("a", "job:1", 1);
@@ -474,7 +474,7 @@ fn intake_makes_the_journal_form_of_a_capture_only_for_a_store_that_journals() {
         made.as_ref(),
         serde_json::to_vec(&prepared.normalized).unwrap()
     );
-    // Journaled and replayed from that form, the capture reads the same.
+    // Journaled in that form and committed, the capture reads as any other.
     store.append(&[prepared]).unwrap();
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
 }
