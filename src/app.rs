@@ -20,6 +20,7 @@ use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
+use crate::search::Indexing;
 use crate::store::health::{OpeningProgress, StorageHealth};
 use crate::store::writer::{Writer, WriterConfig};
 use crate::store::{Storage, WriteSide};
@@ -37,6 +38,8 @@ pub struct Gateway {
     metrics_server: Option<(ServerHandle, Serving)>,
     writer: Writer,
     retention: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps the search index up with the timelines (see [`index_for_search`]).
+    indexing: tokio::task::JoinHandle<()>,
 }
 
 impl Gateway {
@@ -87,6 +90,7 @@ impl Gateway {
             .raw_bodies_days
             .is_some()
             .then(|| tokio::spawn(prune_periodically(config.clone(), storage.write.clone())));
+        let indexing = tokio::spawn(index_for_search(storage.write.clone()));
         let state = web::Data::new(AppState {
             config: config.clone(),
             storage,
@@ -145,6 +149,7 @@ impl Gateway {
             metrics_server,
             writer,
             retention,
+            indexing,
         })
     }
 
@@ -154,6 +159,7 @@ impl Gateway {
         if let Some(retention) = self.retention {
             retention.abort();
         }
+        self.indexing.abort();
         if let Some((metrics_server, serving)) = self.metrics_server {
             // The main server has stopped (a signal stops both; `stop` stops only the main one).
             metrics_server.stop(true).await;
@@ -290,6 +296,29 @@ async fn prune_periodically(config: Arc<Config>, store: Arc<dyn WriteSide>) {
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "retention: pruning failed; will retry"),
             Err(err) => tracing::warn!(error = %err, "retention: the pruning task failed"),
+        }
+    }
+}
+
+/// Keeps a search index that follows the timelines (the embedded store's) up with them: at
+/// once while it is behind, every quarter second once it has caught up. A backend that indexes
+/// in each commit ends this at the first call.
+async fn index_for_search(store: Arc<dyn WriteSide>) {
+    const IDLE: Duration = Duration::from_millis(250);
+    loop {
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.index_for_search()).await {
+            Ok(Ok(Indexing::InCommit)) => return,
+            Ok(Ok(Indexing::Behind)) => {}
+            Ok(Ok(Indexing::CaughtUp)) => tokio::time::sleep(IDLE).await,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "search indexing failed; will retry");
+                tokio::time::sleep(IDLE * 8).await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "the search indexing task failed; will retry");
+                tokio::time::sleep(IDLE * 8).await;
+            }
         }
     }
 }

@@ -14,5 +14,6 @@ pub mod http;
 pub mod observability;
 pub mod password;
 pub mod render;
+pub mod search;
 pub mod sources;
 pub mod store;

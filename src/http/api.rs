@@ -16,6 +16,7 @@ pub fn scope() -> Scope {
         .configure(problem::extractor_configs)
         .configure(routes)
         .configure(live::routes)
+        .configure(super::search::api_routes)
         .configure(admin::routes)
 }
 

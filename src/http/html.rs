@@ -25,6 +25,7 @@ pub enum Nav {
     Home,
     Timeline,
     Unmatched,
+    Search,
     Login,
     Error,
     /// A timeline inside the business app: no header, nothing that needs a session.

@@ -158,6 +158,7 @@ fn refusal_cause(err: &ApiError) -> &'static str {
         | ApiError::Unsupported(_)
         | ApiError::Unauthenticated
         | ApiError::TooManyStreams
+        | ApiError::SearchTimedOut
         | ApiError::Forbidden(_)
         | ApiError::Internal => "internal",
     }

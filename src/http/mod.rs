@@ -18,6 +18,7 @@ pub mod page_error;
 pub mod pages;
 pub mod problem;
 pub mod revoked;
+pub mod search;
 pub mod security;
 pub mod session;
 pub mod starting;
@@ -65,5 +66,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(health::routes)
         .configure(login::routes)
         .configure(embed::routes)
+        .configure(search::routes)
         .configure(pages::routes);
 }

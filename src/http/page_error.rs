@@ -29,6 +29,8 @@ pub enum PageError {
     LinkRefused(String),
     #[error("storage is unavailable")]
     StorageUnavailable,
+    #[error("the search took too long")]
+    SearchTimedOut,
     #[error("an internal error occurred")]
     Internal,
 }
@@ -50,6 +52,7 @@ impl PageError {
             PageError::FormExpired => "This form has expired".to_owned(),
             PageError::LinkRefused(_) => "This link cannot be opened".to_owned(),
             PageError::StorageUnavailable => "Hooktrail cannot read its storage".to_owned(),
+            PageError::SearchTimedOut => "The search took too long".to_owned(),
             PageError::Internal => "Something went wrong on our side".to_owned(),
         }
     }
@@ -75,6 +78,11 @@ impl PageError {
                  accepted and nothing is lost."
                     .to_owned()
             }
+            PageError::SearchTimedOut => {
+                "Try again in a moment, or narrow the search with more exact words, a filter or \
+                 dates."
+                    .to_owned()
+            }
             PageError::Internal => {
                 "The problem has been logged. Reload the page, or go back and try again.".to_owned()
             }
@@ -90,7 +98,9 @@ impl ResponseError for PageError {
             PageError::NotFound { .. } => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::FormExpired | PageError::LinkRefused(_) => StatusCode::FORBIDDEN,
-            PageError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::StorageUnavailable | PageError::SearchTimedOut => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -134,6 +144,7 @@ impl From<StoreError> for PageError {
         tracing::error!(error = %err, "storage error while rendering a page");
         match err {
             StoreError::Unavailable(_) | StoreError::InUse => PageError::StorageUnavailable,
+            StoreError::TimedOut => PageError::SearchTimedOut,
             StoreError::Corrupt(_) | StoreError::Unsupported(_) => PageError::Internal,
         }
     }

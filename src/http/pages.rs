@@ -653,27 +653,39 @@ struct GoQuery {
 }
 
 /// `GET /go?kind=job&id=1042` → `/jobs/1042`. Also takes `job:1042` or `#1042` as typed.
+/// What names no job or sales document Hooktrail has heard of (a typo, an invoice number, a
+/// customer's name) is searched for instead.
 #[get("/go")]
-async fn go(_staff: Staff, query: web::Query<GoQuery>) -> Result<HttpResponse, PageError> {
+async fn go(
+    _staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<GoQuery>,
+) -> Result<HttpResponse, PageError> {
     let typed = query.id.as_deref().unwrap_or("").trim();
     let typed = typed.strip_prefix('#').unwrap_or(typed).trim();
     if typed.is_empty() {
         return Ok(redirect("/"));
     }
-    let subject = match typed.parse::<Subject>() {
-        Ok(subject) => subject,
-        Err(_) => {
-            let kind = query
-                .kind
-                .as_deref()
-                .and_then(|kind| kind.parse().ok())
-                .unwrap_or(SubjectKind::Job);
-            Subject::new(kind, typed).map_err(|err| {
-                PageError::BadRequest(format!("“{typed}” cannot be an id ({err})"))
-            })?
+    let subject = typed.parse::<Subject>().ok().or_else(|| {
+        let kind = query
+            .kind
+            .as_deref()
+            .and_then(|kind| kind.parse().ok())
+            .unwrap_or(SubjectKind::Job);
+        Subject::new(kind, typed).ok()
+    });
+    let known = match subject {
+        Some(subject) => {
+            let store = state.storage.read.clone();
+            web::block(move || Ok::<_, PageError>(store.subject_origin(&subject)?.map(|_| subject)))
+                .await??
         }
+        None => None,
     };
-    Ok(redirect(&subject_path(&subject)))
+    Ok(redirect(&match known {
+        Some(subject) => subject_path(&subject),
+        None => format!("/search?q={}", view::encode_query_value(typed)),
+    }))
 }
 
 /// The stylesheet, script and icon. URLs carry a content hash (`?v=…`), so browsers may keep

@@ -64,6 +64,8 @@ pub enum ApiError {
     Starting(String),
     #[error("too many live timelines are open on this gateway; retry shortly")]
     TooManyStreams,
+    #[error("the search took longer than {} s; narrow it, or retry shortly", crate::search::QUERY_TIMEOUT.as_secs())]
+    SearchTimedOut,
     #[error("an internal error occurred")]
     Internal,
 }
@@ -88,6 +90,7 @@ impl ApiError {
             ApiError::StorageUnavailable => "storage-unavailable",
             ApiError::Starting(_) => "starting",
             ApiError::TooManyStreams => "too-many-streams",
+            ApiError::SearchTimedOut => "search-timeout",
             ApiError::Internal => "internal",
         }
     }
@@ -111,6 +114,7 @@ impl ApiError {
             ApiError::StorageUnavailable => "Storage unavailable",
             ApiError::Starting(_) => "Starting",
             ApiError::TooManyStreams => "Too many live timelines",
+            ApiError::SearchTimedOut => "Search timed out",
             ApiError::Internal => "Internal error",
         }
     }
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::Overloaded => Some(1),
             ApiError::Starting(_) => Some(super::starting::RETRY_AFTER_SECS),
             ApiError::StorageUnavailable | ApiError::TooManyStreams => Some(5),
+            ApiError::SearchTimedOut => Some(2),
             _ => None,
         }
     }
@@ -151,7 +156,8 @@ impl ResponseError for ApiError {
             ApiError::Overloaded
             | ApiError::StorageUnavailable
             | ApiError::Starting(_)
-            | ApiError::TooManyStreams => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::TooManyStreams
+            | ApiError::SearchTimedOut => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -185,6 +191,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Unavailable(_) | StoreError::InUse => ApiError::StorageUnavailable,
             StoreError::Corrupt(_) => ApiError::Internal,
+            StoreError::TimedOut => ApiError::SearchTimedOut,
             StoreError::Unsupported(what) => ApiError::Unsupported(what),
         }
     }

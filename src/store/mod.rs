@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
 use crate::config::{Backend, StorageConfig};
+use crate::search::{Indexing, SearchHits, SearchRequest};
 use crate::sources::{RawDelivery, ReplayKey};
 
 pub use cursor::{ChangeCursor, Cursor};
@@ -354,6 +355,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A read ran past its time limit (see [`crate::search::QUERY_TIMEOUT`]).
+    #[error("the query took too long")]
+    TimedOut,
     /// The backend does not do this; the message says what does.
     #[error("{0}")]
     Unsupported(&'static str),
@@ -377,6 +381,14 @@ pub trait WriteSide: Send + Sync {
     /// journal does): intake then makes it on the request's thread, off the single writer.
     fn journals(&self) -> bool {
         false
+    }
+
+    /// One round of bringing a search index that follows the timelines up to them (the
+    /// embedded store's: see [`redb::search`]); a background task calls it while it reports
+    /// [`Indexing::Behind`], and every moment or so otherwise. A backend that indexes inside
+    /// each commit answers [`Indexing::InCommit`], and is never called again.
+    fn index_for_search(&self) -> Result<Indexing, StoreError> {
+        Ok(Indexing::InCommit)
     }
 
     /// Drops every projection and rebuilds it from the delivery log, reading each delivery
@@ -457,6 +469,11 @@ pub trait ReadSide: Send + Sync {
 
     /// Deliveries with seq ≥ `from`, in order, at most `limit`.
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// The ids of the entries matching `request`, in its order, at most its limit, where the
+    /// next page starts, and how far the index is behind the timelines. The query language,
+    /// snippets and filters' meaning are [`crate::search`]'s; a backend only finds.
+    fn search(&self, request: &SearchRequest) -> Result<SearchHits, StoreError>;
 
     /// Recomputes the integrity chain over the whole log, as of one snapshot.
     fn verify_chain(&self) -> Result<ChainReport, StoreError>;

@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use super::Fixture;
+pub use super::search_cases::*;
 use super::support::*;
 use crate::activity::details::EmailStatus;
 use crate::activity::redact::ErasureTarget;

@@ -5,6 +5,7 @@
 //! runs, and fails without one; elsewhere it is listed as ignored, with the reason.
 
 mod cases;
+mod search_cases;
 pub mod support;
 
 use crate::store::Store;
@@ -118,6 +119,13 @@ contract!(
     erasing_an_address_redacts_it_everywhere_and_logs_the_erasure,
     erasing_a_subject_redacts_its_timeline_only,
     exports_read_oldest_first_in_pages_that_cover_everything_once,
+    search_finds_words_phrases_prefixes_and_whole_values,
+    exact_values_rank_above_words,
+    search_filters_combine_with_the_text,
+    search_pages_cover_everything_once_in_both_orders,
+    search_snippets_mark_matches_and_stay_escaped,
+    erased_text_is_not_findable,
+    reindex_and_retention_keep_entries_searchable,
     deliveries_read_in_seq_order_from_any_point,
     sign_outs_are_kept_until_every_session_they_cover_expired,
     changes_follow_new_entries_late_attachments_and_email_status_in_commit_order,

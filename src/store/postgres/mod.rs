@@ -12,6 +12,7 @@ mod query;
 mod rows;
 pub mod schema;
 pub mod scratch;
+mod search;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ use super::{
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::config::DatabaseUrl;
+use crate::search::{SearchHits, SearchRequest};
 
 /// How long a request waits for a connection, or for one to be made, before storage counts
 /// as unavailable (503) rather than slow.
@@ -89,10 +91,23 @@ impl PgStore {
             let (mut client, connection) = config.connect(NoTls).await?;
             let driver = tokio::spawn(connection);
             let applied = schema::migrate(&mut client).await;
+            let backfilled = match &applied {
+                Ok(versions) if versions.contains(&schema::SEARCH_VERSION) => {
+                    search::backfill(&client, 1000).await
+                }
+                _ => Ok(0),
+            };
             let durable = schema::check_durability(&client).await;
             drop(client);
             let _ = driver.await;
             durable?;
+            let backfilled = backfilled?;
+            if backfilled > 0 {
+                tracing::info!(
+                    entries = backfilled,
+                    "search documents written for stored entries"
+                );
+            }
             applied
         })?;
         if !applied.is_empty() {
@@ -454,6 +469,11 @@ impl ReadSide for PgStore {
 
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
         self.read(move |client| async move { query::entry(&**client, id).await })
+    }
+
+    fn search(&self, request: &SearchRequest) -> Result<SearchHits, StoreError> {
+        let request = request.clone();
+        self.read(move |mut client| async move { search::search(&mut client, &request).await })
     }
 
     fn changes(

@@ -30,7 +30,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "entries by time",
         include_str!("../../../migrations/postgres/0004_entries_by_time.sql"),
     ),
+    (
+        5,
+        "search",
+        include_str!("../../../migrations/postgres/0005_search.sql"),
+    ),
 ];
+
+/// The migration that made search documents: a gateway that applies it writes the documents
+/// of the entries already stored.
+pub const SEARCH_VERSION: i32 = 5;
 
 /// The advisory lock migrations take (`hooktrail` in ASCII): held to the end of their
 /// transaction only.

@@ -23,8 +23,10 @@ use super::rows::{
     DELIVERY_COLUMNS, DeliveryRow, delivery_from, hash_from, id_bytes, id_from, seq_from_sql,
     seq_to_sql,
 };
+use super::search::{self, DocumentColumns, DocumentRow};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject, links};
+use crate::search::SearchDocument;
 use crate::store::project::{ChainHead, LinkTarget, Tables, Visit, keys};
 use crate::store::{Capture, StoreError, StoredDelivery, from_json, to_json};
 
@@ -335,6 +337,7 @@ struct Statements {
     pending_taken: Vec<String>,
     pending_added: (Vec<String>, Vec<Vec<u8>>),
     statuses: (Vec<Vec<u8>>, Vec<Vec<u8>>),
+    search: DocumentColumns,
 }
 
 impl Statements {
@@ -363,6 +366,7 @@ impl Statements {
             if let Some(Some(entry)) = tables.entries.get(&id) {
                 out.entries.0.push(id_bytes(id));
                 out.entries.1.push(to_json(entry)?);
+                out.search.push(DocumentRow::of(&SearchDocument::of(entry)));
             }
         }
         for (subject, lane, occurred, id) in writes.timelines {
@@ -422,6 +426,7 @@ impl Statements {
             && self.pending_taken.is_empty()
             && self.pending_added.0.is_empty()
             && self.statuses.0.is_empty()
+            && self.search.is_empty()
     }
 
     /// Sends every statement at once, in order, after preparing them all (a statement
@@ -448,6 +453,7 @@ impl Statements {
             (!self.pending_taken.is_empty(), sql::PENDING_TAKEN),
             (!self.pending_added.0.is_empty(), sql::PENDING_ADDED),
             (!self.statuses.0.is_empty(), sql::STATUSES),
+            (!self.search.is_empty(), search::UPSERT),
             (self.head.is_some(), sql::HEAD),
             (commit.as_ref().is_some_and(Option::is_some), sql::NOTIFY),
         ]
@@ -503,6 +509,7 @@ impl Statements {
             vec![&self.pending_added.0, &self.pending_added.1],
         );
         run(sql::STATUSES, vec![&self.statuses.0, &self.statuses.1]);
+        run(search::UPSERT, self.search.params());
         if let Some((seq, hash)) = &self.head {
             run(sql::HEAD, vec![seq, hash]);
         }
@@ -745,6 +752,12 @@ impl Tables for PgTables<'_> {
             client
                 .execute(
                     "DELETE FROM entries WHERE id BETWEEN $1 AND $2",
+                    &[&first, &last],
+                )
+                .await?;
+            client
+                .execute(
+                    "DELETE FROM search_documents WHERE id BETWEEN $1 AND $2",
                     &[&first, &last],
                 )
                 .await?;

@@ -20,6 +20,9 @@ pub fn erase<T: Tables + ?Sized>(
     now: DateTime<Utc>,
 ) -> Result<ErasureReport, StoreError> {
     let ids = affected_entries(tables, target)?;
+    // The erasure's own record is the next delivery: its seq is when the redacted entries
+    // changed, for the live views and the search index that follow the changes.
+    let at = tables.chain_head()?.seq + 1;
     let mut subjects = BTreeSet::new();
     let mut deliveries = BTreeSet::new();
     let mut redacted = 0u64;
@@ -31,6 +34,10 @@ pub fn erase<T: Tables + ?Sized>(
         deliveries.insert(entry.source.delivery_seq);
         if redact_entry(&mut entry, target) {
             tables.put_entry(&entry)?;
+            tables.add_change(super::EVERYTHING, at, entry.id)?;
+            for subject in &entry.subjects {
+                tables.add_change(&subject.key(), at, entry.id)?;
+            }
             redacted += 1;
         }
     }

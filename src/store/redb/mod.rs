@@ -13,6 +13,7 @@ mod query;
 mod records;
 pub mod reopen;
 mod retention;
+pub mod search;
 mod sessions;
 mod snapshot;
 mod tables;
@@ -41,6 +42,7 @@ use super::{
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
+use crate::search::{Indexing, SearchHits, SearchRequest};
 
 pub struct RedbStore {
     db: ReopeningDatabase,
@@ -49,6 +51,7 @@ pub struct RedbStore {
     journal: Mutex<Journaling>,
     stamps: SubjectStamps,
     views: Views,
+    search: search::SearchIndex,
 }
 
 /// How often the store checkpoints (see [`journal`]): whichever comes first.
@@ -138,6 +141,7 @@ impl RedbStore {
     ) -> Result<Self, StoreError> {
         let path: PathBuf = path.to_owned();
         let journal_path = journal::path_for(&path);
+        let search = search::SearchIndex::open(&path)?;
         // First, so a record a crash cut short is gone before anything reads the journal.
         let journal = journal::Journal::open(&journal_path)?;
         let db = ReopeningDatabase::open(move || {
@@ -155,6 +159,7 @@ impl RedbStore {
             }),
             stamps: SubjectStamps::new(),
             views: Views::Kept,
+            search,
         };
         store.checkpoint()?;
         Ok(store)
@@ -364,11 +369,18 @@ impl WriteSide for RedbStore {
         Ok(())
     }
 
+    fn index_for_search(&self) -> Result<Indexing, StoreError> {
+        self.search.catch_up(self)
+    }
+
+    /// Rebuilds the views, then empties the search index: the rebuilt feed of changes is
+    /// indexed again from its start.
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         let report = self.with(|db| maintenance::reindex(db, reread));
         // Reindexing and erasing may change any timeline, and both are rare: every subject
         // gets a new stamp, whatever the outcome.
         self.stamps.bump_all();
+        self.search.reset()?;
         report
     }
 
@@ -381,9 +393,12 @@ impl WriteSide for RedbStore {
         target: &ErasureTarget,
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError> {
-        let report = self.erasing(|db| erase::erase(db, target, now));
+        let report = self.erasing(|db| erase::erase(db, target, now))?;
         self.stamps.bump_all();
-        report
+        // Before answering: what was erased must not be findable, nor left in the index's
+        // files.
+        self.search.scrub(self)?;
+        Ok(report)
     }
 
     fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {
@@ -458,6 +473,10 @@ impl ReadSide for RedbStore {
 
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
         self.with(|db| query::deliveries(&db.begin_read()?, from, limit))
+    }
+
+    fn search(&self, request: &SearchRequest) -> Result<SearchHits, StoreError> {
+        self.search.search(self, request)
     }
 
     fn verify_chain(&self) -> Result<ChainReport, StoreError> {

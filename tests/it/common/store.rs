@@ -68,6 +68,9 @@ impl WriteSide for ControlledStore {
     fn journals(&self) -> bool {
         self.inner.journals()
     }
+    fn index_for_search(&self) -> Result<hooktrail::search::Indexing, StoreError> {
+        self.inner.index_for_search()
+    }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(reread)
     }
@@ -182,6 +185,12 @@ impl ReadSide for FlakyChanges {
     }
     fn entry(&self, id: EntryId) -> Result<Option<Entry>, StoreError> {
         self.inner.entry(id)
+    }
+    fn search(
+        &self,
+        request: &hooktrail::search::SearchRequest,
+    ) -> Result<hooktrail::search::SearchHits, StoreError> {
+        self.inner.search(request)
     }
     fn latest_change(&self, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
         self.inner.latest_change(feed)
