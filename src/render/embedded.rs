@@ -26,6 +26,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "pages/error",
     "pages/home",
     "pages/login",
+    "pages/search",
     "pages/timeline",
     "pages/unmatched",
     "partials/days",

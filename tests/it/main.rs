@@ -24,4 +24,5 @@ mod postgres;
 mod properties;
 mod providers;
 mod replay;
+mod search;
 mod sign_in;
