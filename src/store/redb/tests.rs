@@ -478,3 +478,74 @@ fn a_capture_makes_its_journal_form_when_asked_and_the_embedded_store_asks() {
     store.append(&[prepared]).unwrap();
     assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
 }
+
+fn searched(store: &RedbStore, q: &str) -> usize {
+    while store.index_for_search().unwrap() == crate::search::Indexing::Behind {}
+    let request = crate::search::SearchParams {
+        q: Some(q.into()),
+        ..Default::default()
+    }
+    .parse(chrono_tz::UTC)
+    .unwrap();
+    crate::search::run(store, &request).unwrap().found.len()
+}
+
+#[test]
+fn an_erasure_leaves_nothing_of_what_it_erased_in_the_index_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("erase.redb")).unwrap();
+    store
+        .append(&[email_sent("m1", "job:5", "sg-erase")])
+        .unwrap();
+    store
+        .append(&[callback("ev1", "sg-erase", crate::activity::details::EmailStatus::Bounced, 5)])
+        .unwrap();
+    assert_eq!(searched(&store, "to:ann@acme.test"), 1);
+    let holds = |term: &str| store.search.terms().iter().any(|t| t.contains(term));
+    assert!(holds("ann@acme.test") && holds("ann"));
+    let target = crate::activity::redact::ErasureTarget::email("ann@acme.test").unwrap();
+    store.erase(&target, chrono::Utc::now()).unwrap();
+    // Not only hidden by a delete: every segment was rewritten without it.
+    assert!(!holds("ann@acme.test"), "{:?}", store.search.terms());
+    assert!(!holds("ann"));
+    assert_eq!(searched(&store, "to:ann@acme.test"), 0);
+}
+
+#[test]
+fn an_index_that_does_not_match_its_store_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restored.redb");
+    let backup = dir.path().join("backup.redb");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        store.append(&[single("a", "job:1", 1)]).unwrap();
+        let target = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&backup)
+            .unwrap();
+        store.backup(target).unwrap();
+        store
+            .append(&[single("b", "job:1", 2), single("c", "job:1", 3)])
+            .unwrap();
+        assert_eq!(searched(&store, "at"), 3);
+    }
+    // The backup is restored under the index, then something else arrives: the index was
+    // ahead, and its chain at its last delivery is not the store's.
+    std::fs::copy(&backup, &path).unwrap();
+    let store = RedbStore::open(&path).unwrap();
+    store.append(&[single("z", "job:2", 9)]).unwrap();
+    assert_eq!(searched(&store, "at"), 2, "a and z, not b and c");
+    drop(store);
+    // A damaged index is made afresh and rebuilt.
+    let index = super::search::path_for(&path);
+    for file in std::fs::read_dir(&index).unwrap() {
+        let file = file.unwrap().path();
+        if file.file_name().is_some_and(|name| name == "meta.json") {
+            std::fs::write(&file, b"{ not json").unwrap();
+        }
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(searched(&store, "at"), 2);
+}
