@@ -33,15 +33,16 @@ impl SearchDocument {
         let mut doc = Builder::default();
         doc.text(&entry.summary);
         doc.value(Field::Actor, &entry.actor.name);
+        // Ids are found as whole values only: as words they would crowd every snippet.
         if let Some(id) = &entry.actor.id {
-            doc.value(Field::Actor, id);
+            doc.value_only(Field::Actor, id);
         }
         for subject in &entry.subjects {
             let field = match subject.kind() {
                 crate::activity::SubjectKind::Job => Field::Job,
                 crate::activity::SubjectKind::Salesdoc => Field::Salesdoc,
             };
-            doc.value(field, subject.id());
+            doc.value_only(field, subject.id());
         }
         doc.details(&entry.details);
         let actors = [Some(&entry.actor.name), entry.actor.id.as_ref()]
@@ -60,6 +61,12 @@ impl SearchDocument {
             text: doc.text,
             values: doc.values,
         }
+    }
+
+    /// The text after the summary, which a result shows as its title: where a snippet says
+    /// something new.
+    pub fn text_beyond_summary(&self) -> &str {
+        self.text.split_once('\n').map_or("", |(_, rest)| rest)
     }
 
     /// The exact terms of the document: `field:value` for each value, and `any:value` for the
@@ -108,11 +115,19 @@ impl Builder {
 
     /// A whole value, which is also readable text.
     fn value(&mut self, field: Field, raw: &str) {
-        if let Some(value) = words::value(raw)
-            && !self.values.contains(&(field, value.clone()))
-        {
+        if self.value_only(field, raw) {
             self.text(raw);
-            self.values.push((field, value));
+        }
+    }
+
+    /// A whole value that is not part of the text; whether it was new.
+    fn value_only(&mut self, field: Field, raw: &str) -> bool {
+        match words::value(raw) {
+            Some(value) if !self.values.contains(&(field, value.clone())) => {
+                self.values.push((field, value));
+                true
+            }
+            _ => false,
         }
     }
 

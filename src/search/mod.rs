@@ -379,7 +379,7 @@ pub fn run(store: &dyn ReadSide, request: &SearchRequest) -> Result<Results, Sto
     let mut found = Vec::with_capacity(hits.ids.len());
     for id in hits.ids {
         if let Some(entry) = store.entry(id)? {
-            let snippet = Snippet::cut(&SearchDocument::of(&entry).text, &marks);
+            let snippet = Snippet::of(&SearchDocument::of(&entry), &marks);
             found.push(Found { entry, snippet });
         }
     }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::SearchDocument;
 use super::query::Marks;
 use super::words::words;
 
@@ -20,6 +21,18 @@ pub struct Snippet(String);
 impl Snippet {
     pub fn as_html(&self) -> &str {
         &self.0
+    }
+
+    /// The snippet of an entry whose title is its summary: cut from the rest of its text when
+    /// a match is there, so that it adds to the title rather than repeat it; from all of it
+    /// otherwise.
+    pub fn of(document: &SearchDocument, marks: &Marks) -> Snippet {
+        let beyond = document.text_beyond_summary();
+        if words(beyond).any(|word| marks.matches(&word.text)) {
+            Snippet::cut(beyond, marks)
+        } else {
+            Snippet::cut(&document.text, marks)
+        }
     }
 
     /// The snippet of `text` for `marks`: the words around the first match (the start of the

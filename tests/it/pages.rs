@@ -1267,11 +1267,18 @@ async fn hostile_webhook_content_never_becomes_markup() {
     for text in CORPUS {
         let path = format!("/search?q={}", urlencode(text));
         let answer = browser.get(&path).await;
-        assert!(matches!(answer.status, 200 | 400), "{path}: {}", answer.status);
+        assert!(
+            matches!(answer.status, 200 | 400),
+            "{path}: {}",
+            answer.status
+        );
         assert_no_live_markup(&path, &answer.body);
         results += select(&answer.html(), "li.result").len();
     }
-    assert!(results > CORPUS.len(), "the hostile corpus is findable: {results} results");
+    assert!(
+        results > CORPUS.len(),
+        "the hostile corpus is findable: {results} results"
+    );
     gateway.stop().await;
 }
 

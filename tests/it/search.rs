@@ -49,7 +49,10 @@ async fn the_api_finds_entries_with_snippets_and_refuses_bad_searches_as_problem
     let (_, body) = search(client, "q=to:maria@acme.example").await;
     assert_eq!(kinds(&body), ["email.sent"]);
     let email = &body["entries"][0];
-    assert_eq!(email["subjects"][0]["id"], "1042", "an Entry, as the API has it");
+    assert_eq!(
+        email["subjects"][0]["id"], "1042",
+        "an Entry, as the API has it"
+    );
     let snippet = email["snippet"].as_str().unwrap();
     assert!(snippet.contains("<mark>maria</mark>"), "{snippet}");
     // Filters alone list newest first; a date range narrows them.
@@ -128,7 +131,11 @@ async fn the_page_links_each_result_into_its_timeline_and_the_jump_box_falls_bac
         "{path} shows {anchor}"
     );
     assert!(
-        !browser.get("/jobs/1042").await.body.contains(&format!("id=\"{anchor}\"")),
+        !browser
+            .get("/jobs/1042")
+            .await
+            .body
+            .contains(&format!("id=\"{anchor}\"")),
         "the entry is not on the first page, so the link had to find its page"
     );
 
@@ -141,7 +148,10 @@ async fn the_page_links_each_result_into_its_timeline_and_the_jump_box_falls_bac
     assert!(help.body.contains("invoice:INV-3307"));
 
     // The jump box: a known id opens its timeline; anything else is searched for.
-    assert_eq!(browser.get("/go?kind=job&id=1042").await.location(), Some("/jobs/1042"));
+    assert_eq!(
+        browser.get("/go?kind=job&id=1042").await.location(),
+        Some("/jobs/1042")
+    );
     assert_eq!(
         browser.get("/go?kind=job&id=INV-7").await.location(),
         Some("/search?q=INV-7")

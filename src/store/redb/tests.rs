@@ -498,7 +498,12 @@ fn an_erasure_leaves_nothing_of_what_it_erased_in_the_index_files() {
         .append(&[email_sent("m1", "job:5", "sg-erase")])
         .unwrap();
     store
-        .append(&[callback("ev1", "sg-erase", crate::activity::details::EmailStatus::Bounced, 5)])
+        .append(&[callback(
+            "ev1",
+            "sg-erase",
+            crate::activity::details::EmailStatus::Bounced,
+            5,
+        )])
         .unwrap();
     assert_eq!(searched(&store, "to:ann@acme.test"), 1);
     let holds = |term: &str| store.search.terms().iter().any(|t| t.contains(term));
