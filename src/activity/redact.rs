@@ -165,10 +165,18 @@ fn replace_ignoring_case(text: &str, needle: &str) -> String {
 }
 
 fn contains_ignoring_case(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|window| window.eq_ignore_ascii_case(needle))
+    find_ignoring_case(haystack, needle).is_some()
+}
+
+/// Where `needle` first stands in `haystack`, ASCII letters compared without case; never
+/// for an empty needle. No copy is made, so searching a large body costs no allocation.
+pub fn find_ignoring_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    haystack
+        .windows(needle.len())
+        .position(|window| window.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::query::Field;
 use super::words;
 use crate::activity::details::{Details, EmailMessage, InvoiceInfo};
+use crate::activity::redact::find_ignoring_case;
 use crate::activity::{Category, Entry, EntryId};
 
 /// An entry as the search index holds it.
@@ -319,14 +320,19 @@ pub fn html_text(html: &str) -> String {
             continue;
         }
         let close = rest.find('>').map_or(rest.len(), |at| at + 1);
-        let tag = rest[..close].to_ascii_lowercase();
+        let name_len = rest[1..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len() - 1);
+        let name = &rest[1..1 + name_len];
         rest = &rest[close..];
         let hidden = ["script", "style", "head", "title"]
             .into_iter()
-            .find(|name| tag.starts_with(&format!("<{name}")));
-        if let Some(name) = hidden {
-            let end = format!("</{name}");
-            let skipped = rest.to_ascii_lowercase().find(&end).unwrap_or(rest.len());
+            .find(|hidden| name.eq_ignore_ascii_case(hidden));
+        if let Some(hidden) = hidden {
+            // Found in place, so a body of many such elements is read once, not copied
+            // once for each.
+            let end = format!("</{hidden}");
+            let skipped = find_ignoring_case(rest.as_bytes(), end.as_bytes()).unwrap_or(rest.len());
             rest = &rest[skipped..];
         }
         out.push(' ');
@@ -344,7 +350,9 @@ fn decode_references(text: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let end = rest[..rest.len().min(12)].find(';');
+        // `;` is ASCII, so where it is found the text can be cut; a cut at a fixed byte count
+        // could fall inside a character.
+        let end = rest.bytes().take(12).position(|b| b == b';');
         let decoded = end.and_then(|end| reference(&rest[1..end]).map(|c| (c, end + 1)));
         match decoded {
             Some((c, used)) => {
@@ -382,6 +390,8 @@ fn reference(name: &str) -> Option<char> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -395,5 +405,21 @@ mod tests {
         );
         assert_eq!(html_text("a < b & c"), "a < b & c");
         assert_eq!(html_text("<p>unclosed"), "unclosed");
+        assert_eq!(html_text("<scripts>kept</scripts>"), "kept");
+        assert_eq!(html_text("<SCRIPT>x</Script>y"), "y");
+    }
+
+    #[test]
+    fn a_reference_that_runs_into_a_wide_character_is_text() {
+        // The 12th byte falls inside a character: cutting there used to panic.
+        assert_eq!(html_text("&ééééééé; x"), "&ééééééé; x");
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_reads_as_text_without_panicking(html in "(<[a-zA-Z/!]{0,8}|&#?[a-z0-9]{0,6};?|[^<&]{0,6}|é|>)*") {
+            let text = html_text(&html);
+            prop_assert!(!text.contains("  "));
+        }
     }
 }

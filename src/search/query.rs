@@ -318,6 +318,8 @@ fn field_name(text: &str) -> (Option<String>, &str) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn parse(text: &str) -> Vec<Clause> {
@@ -424,5 +426,15 @@ mod tests {
             .marks();
         assert!(marks.matches("reprint") && marks.matches("proofs") && marks.matches("maria"));
         assert!(!marks.matches("reprints") && !marks.matches("pro"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in r#"([a-z]{0,6}:|"|\*|-|é|[ \t]|[A-Za-z0-9@.]{0,8}){0,40}"#) {
+            if let Ok(query) = TextQuery::parse(&text) {
+                prop_assert!(query.clauses.len() <= MAX_CLAUSES);
+                query.marks();
+            }
+        }
     }
 }

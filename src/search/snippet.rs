@@ -97,6 +97,8 @@ fn push_escaped(html: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::search::query::TextQuery;
 
@@ -132,5 +134,17 @@ mod tests {
         let without_marks = snippet.replace("<mark>", "").replace("</mark>", "");
         assert!(!without_marks.contains('<') && !without_marks.contains('>'));
         assert!(!without_marks.contains('"') && !without_marks.contains('\''));
+    }
+
+    proptest! {
+        #[test]
+        fn no_text_becomes_markup(
+            text in r#"([<>&"'\n]|[a-z]{1,5}|é| ){0,80}"#,
+            query in r"[a-z]{1,5}( [a-z]{2,5}\*?){0,3}",
+        ) {
+            let snippet = cut(&text, &query);
+            let bare = snippet.replace("<mark>", "").replace("</mark>", "");
+            prop_assert!(!bare.contains(['<', '>', '"', '\'']), "{}", snippet);
+        }
     }
 }
