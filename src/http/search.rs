@@ -152,41 +152,30 @@ impl FormView {
 
 /// The page's address with `before` moved to `cursor`, every other parameter kept.
 fn more_href(params: &SearchParams, cursor: &str) -> String {
-    let pairs = [
-        ("q", &params.q),
-        ("category", &params.category),
-        ("kind", &params.kind),
-        ("subject", &params.subject),
-        ("source", &params.source),
-        ("actor", &params.actor),
-        ("from", &params.from),
-        ("to", &params.to),
-        ("sort", &params.sort),
-    ];
-    let mut query: Vec<String> = pairs
-        .iter()
-        .filter_map(|(name, value)| {
-            let value = value.as_deref().filter(|v| !v.is_empty())?;
-            Some(format!("{name}={}", encode_query_value(value)))
-        })
+    let mut query: Vec<String> = params
+        .given()
+        .into_iter()
+        .map(|(name, value)| format!("{name}={}", encode_query_value(value)))
         .collect();
     query.push(format!("before={}", encode_query_value(cursor)));
     format!("/search?{}", query.join("&"))
 }
 
+/// The filters given that the form does not show, in words ("kind email.bounced").
 fn narrowed(params: &SearchParams) -> Vec<String> {
-    [
-        ("kind", &params.kind),
-        ("on", &params.subject),
-        ("source", &params.source),
-        ("by", &params.actor),
-    ]
-    .iter()
-    .filter_map(|(label, value)| {
-        let value = value.as_deref().filter(|v| !v.is_empty())?;
-        Some(format!("{label} {value}"))
-    })
-    .collect()
+    params
+        .given()
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let label = match name {
+                "kind" | "source" => name,
+                "subject" => "on",
+                "actor" => "by",
+                _ => return None,
+            };
+            Some(format!("{label} {value}"))
+        })
+        .collect()
 }
 
 fn behind_note(lag: IndexLag) -> Option<String> {
@@ -220,18 +209,8 @@ async fn search_page(
             encode_query_value(params.q.as_deref().unwrap_or(""))
         ),
     };
-    let asked = [
-        &params.q,
-        &params.category,
-        &params.kind,
-        &params.subject,
-        &params.source,
-        &params.actor,
-        &params.from,
-        &params.to,
-    ]
-    .iter()
-    .any(|value| value.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    // The order alone asks for nothing: the page shows how to search.
+    let asked = params.given().iter().any(|(name, _)| *name != "sort");
     let mut status = StatusCode::OK;
     if asked {
         match params.parse(state.config.display.timezone) {

@@ -18,8 +18,6 @@ pub struct SearchDocument {
     pub category: Category,
     pub kind: String,
     pub source: String,
-    /// The actor's name and id, folded (see [`words::value`]): what `actor=` matches.
-    pub actors: Vec<String>,
     /// The keys of the subjects the entry is on (`job:1042`).
     pub subjects: Vec<String>,
     /// Everything readable, one piece per line: what words are matched in and snippets cut
@@ -46,22 +44,24 @@ impl SearchDocument {
             doc.value_only(field, subject.id());
         }
         doc.details(&entry.details);
-        let actors = [Some(&entry.actor.name), entry.actor.id.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|text| words::value(text))
-            .collect();
         SearchDocument {
             id: entry.id,
             occurred_at: entry.occurred_at,
             category: entry.category,
             kind: entry.kind.as_str().to_owned(),
             source: entry.source.name.clone(),
-            actors,
             subjects: entry.subjects.iter().map(|s| s.key()).collect(),
             text: doc.text,
             values: doc.values,
         }
+    }
+
+    /// The actor's name and id, folded (see [`words::value`]): what `actor=` matches.
+    pub fn actors(&self) -> impl Iterator<Item = &str> {
+        self.values
+            .iter()
+            .filter(|(field, _)| *field == Field::Actor)
+            .map(|(_, value)| value.as_str())
     }
 
     /// The text after the summary, which a result shows as its title: where a snippet says

@@ -127,14 +127,10 @@ impl SearchRequest {
         }
     }
 
-    /// The cursor after a page of `found` ids when the backend saw that more match: by
-    /// relevance, the next offset (none past [`MAX_RELEVANCE_DEPTH`]); newest first, the
-    /// position of the last one.
-    pub fn next_cursor(
-        &self,
-        last: Option<&SearchDocumentKey>,
-        more: bool,
-    ) -> Option<SearchCursor> {
+    /// The cursor after a page when the backend saw that more match: by relevance, the next
+    /// offset (none past [`MAX_RELEVANCE_DEPTH`]); newest first, the position of the page's
+    /// `last` result, as a timeline's cursor has it.
+    pub fn next_cursor(&self, last: Option<&Cursor>, more: bool) -> Option<SearchCursor> {
         if !more {
             return None;
         }
@@ -143,23 +139,7 @@ impl SearchRequest {
                 let next = self.offset() + self.limit;
                 (next < MAX_RELEVANCE_DEPTH).then_some(SearchCursor::Relevance(next))
             }
-            Order::Newest => last.map(|key| SearchCursor::Newest(key.cursor())),
-        }
-    }
-}
-
-/// Where a result sits newest first: what the next page's cursor is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SearchDocumentKey {
-    pub occurred_micros: i64,
-    pub id: EntryId,
-}
-
-impl SearchDocumentKey {
-    fn cursor(self) -> Cursor {
-        Cursor {
-            occurred_micros: self.occurred_micros,
-            id: self.id,
+            Order::Newest => last.map(|cursor| SearchCursor::Newest(*cursor)),
         }
     }
 }
@@ -230,6 +210,25 @@ fn given(text: &Option<String>) -> Option<&str> {
 }
 
 impl SearchParams {
+    /// The parameters given (not blank), by name, in a fixed order; `limit` and `before`,
+    /// which only page, are left out.
+    pub fn given(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("q", &self.q),
+            ("category", &self.category),
+            ("kind", &self.kind),
+            ("subject", &self.subject),
+            ("source", &self.source),
+            ("actor", &self.actor),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("sort", &self.sort),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, given(value)?)))
+        .collect()
+    }
+
     /// Checks every parameter; dates without a time are days in `zone`, `to` inclusive.
     pub fn parse(&self, zone: chrono_tz::Tz) -> Result<SearchRequest, SearchError> {
         let text = TextQuery::parse(given(&self.q).unwrap_or(""))?;

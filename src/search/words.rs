@@ -46,11 +46,12 @@ pub fn words(text: &str) -> impl Iterator<Item = Word> + '_ {
     })
 }
 
-/// An identifier, address or name as a whole: lowercased, inner whitespace collapsed to one
-/// space, at most [`MAX_VALUE_CHARS`]. `None` when nothing is left.
+/// An identifier, address or name as a whole: lowercased, inner whitespace and control
+/// characters collapsed to one space, at most [`MAX_VALUE_CHARS`]. `None` when nothing is left.
 pub fn value(text: &str) -> Option<String> {
     let folded: String = text
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase();
@@ -103,6 +104,7 @@ mod tests {
             Some("final proof v2.pdf")
         );
         assert_eq!(value(" \n "), None);
+        assert_eq!(value("Ann\u{1f}Lee\u{0}").as_deref(), Some("ann lee"));
         assert_eq!(value(&"x".repeat(500)).unwrap().len(), MAX_VALUE_CHARS);
     }
 }

@@ -16,43 +16,14 @@ use tokio_postgres::types::ToSql;
 
 use super::rows::{id_bytes, id_from};
 use crate::search::{
-    Clause, IndexLag, Order, SearchDocument, SearchDocumentKey, SearchHits, SearchRequest,
-    document::exact_term, words,
+    Clause, IndexLag, Order, SearchDocument, SearchHits, SearchRequest, document::exact_term, words,
 };
-use crate::store::StoreError;
+use crate::store::{Cursor, StoreError};
 
 /// The most positions PostgreSQL keeps for one lexeme.
 const MAX_POSITIONS: usize = 256;
 /// What joins a list in one text parameter (`string_to_array` splits it).
 pub const LIST_SEPARATOR: char = '\u{1f}';
-
-/// The columns of one document row, as the flush sends them.
-pub struct DocumentRow {
-    pub id: Vec<u8>,
-    pub occurred: i64,
-    pub category: String,
-    pub kind: String,
-    pub source: String,
-    pub actors: String,
-    pub subjects: String,
-    pub words: String,
-}
-
-impl DocumentRow {
-    pub fn of(document: &SearchDocument) -> DocumentRow {
-        let joined = |items: &[String]| items.join(&LIST_SEPARATOR.to_string());
-        DocumentRow {
-            id: id_bytes(document.id),
-            occurred: document.occurred_at.timestamp_micros(),
-            category: document.category.as_str().to_owned(),
-            kind: document.kind.clone(),
-            source: document.source.clone(),
-            actors: joined(&document.actors),
-            subjects: joined(&document.subjects),
-            words: tsvector(document),
-        }
-    }
-}
 
 /// The document as a `tsvector` literal: each word with its positions, each exact term at
 /// position 1 with weight A.
@@ -204,7 +175,7 @@ pub async fn search(
     let mut keys = rows
         .iter()
         .map(|row| {
-            Ok(SearchDocumentKey {
+            Ok(Cursor {
                 occurred_micros: row.try_get(0)?,
                 id: id_from(row.try_get(1)?)?,
             })
@@ -238,7 +209,7 @@ pub async fn backfill(client: &impl GenericClient, batch: i64) -> Result<u64, St
         let mut columns = DocumentColumns::default();
         for row in &rows {
             let entry: crate::activity::Entry = crate::store::from_json(row.try_get(0)?)?;
-            columns.push(DocumentRow::of(&SearchDocument::of(&entry)));
+            columns.push(&SearchDocument::of(&entry));
         }
         client.execute(UPSERT, &columns.params()).await?;
         written += rows.len() as u64;
@@ -272,15 +243,19 @@ pub struct DocumentColumns {
 }
 
 impl DocumentColumns {
-    pub fn push(&mut self, row: DocumentRow) {
-        self.ids.push(row.id);
-        self.occurred.push(row.occurred);
-        self.categories.push(row.category);
-        self.kinds.push(row.kind);
-        self.sources.push(row.source);
-        self.actors.push(row.actors);
-        self.subjects.push(row.subjects);
-        self.words.push(row.words);
+    /// Adds `document`'s row. Lists travel as one text each, joined by [`LIST_SEPARATOR`]:
+    /// no value holds it, since values have no control characters (see [`words::value`]).
+    pub fn push(&mut self, document: &SearchDocument) {
+        let separator = LIST_SEPARATOR.to_string();
+        self.ids.push(id_bytes(document.id));
+        self.occurred.push(document.occurred_at.timestamp_micros());
+        self.categories.push(document.category.as_str().to_owned());
+        self.kinds.push(document.kind.clone());
+        self.sources.push(document.source.clone());
+        self.actors
+            .push(document.actors().collect::<Vec<_>>().join(&separator));
+        self.subjects.push(document.subjects.join(&separator));
+        self.words.push(tsvector(document));
     }
 
     pub fn is_empty(&self) -> bool {

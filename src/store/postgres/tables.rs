@@ -23,7 +23,7 @@ use super::rows::{
     DELIVERY_COLUMNS, DeliveryRow, delivery_from, hash_from, id_bytes, id_from, seq_from_sql,
     seq_to_sql,
 };
-use super::search::{self, DocumentColumns, DocumentRow};
+use super::search::{self, DocumentColumns};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject, links};
 use crate::search::SearchDocument;
@@ -366,7 +366,7 @@ impl Statements {
             if let Some(Some(entry)) = tables.entries.get(&id) {
                 out.entries.0.push(id_bytes(id));
                 out.entries.1.push(to_json(entry)?);
-                out.search.push(DocumentRow::of(&SearchDocument::of(entry)));
+                out.search.push(&SearchDocument::of(entry));
             }
         }
         for (subject, lane, occurred, id) in writes.timelines {

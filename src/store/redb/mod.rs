@@ -380,7 +380,7 @@ impl WriteSide for RedbStore {
         // Reindexing and erasing may change any timeline, and both are rare: every subject
         // gets a new stamp, whatever the outcome.
         self.stamps.bump_all();
-        self.search.reset()?;
+        self.search.reset(self)?;
         report
     }
 

@@ -12,7 +12,8 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -31,10 +32,10 @@ use tantivy::{
 
 use crate::activity::EntryId;
 use crate::search::{
-    Clause, IndexLag, Indexing, Order, SearchDocument, SearchDocumentKey, SearchHits,
-    SearchRequest, document::exact_term, words,
+    Clause, IndexLag, Indexing, Order, SearchDocument, SearchHits, SearchRequest,
+    document::exact_term, words,
 };
-use crate::store::{ChangeCursor, Feed, ReadSide, StoreError};
+use crate::store::{ChangeCursor, Cursor, Feed, ReadSide, StoreError};
 
 /// How a ranked exact value (an invoice number, an address) weighs against words.
 const EXACT_BOOST: f32 = 5.0;
@@ -50,6 +51,9 @@ pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    /// The delivery the last commit reached: how far behind the index is, without reading
+    /// its metadata from disk on every search.
+    indexed_seq: AtomicU64,
     /// Made on first write: a store opened for a command that only reads never starts
     /// tantivy's indexing threads.
     writing: Mutex<Option<Writing>>,
@@ -58,12 +62,13 @@ pub struct SearchIndex {
 struct Writing {
     writer: IndexWriter<TantivyDocument>,
     /// The last change indexed (committed or not) and the last committed.
-    seen: Position,
-    committed: Position,
+    seen: ChangeCursor,
+    committed: ChangeCursor,
     since_commit: Instant,
 }
 
-/// Where the index stands in the feed, and the chain at that delivery: what a commit records.
+/// What a commit records: where the index stands in the feed, and the chain at that
+/// delivery, by which a store restored under the index is recognized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Position {
     seq: u64,
@@ -159,86 +164,81 @@ impl SearchIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(search_error)?;
+        let committed = committed(&index)?;
         Ok(SearchIndex {
             path: path.to_owned(),
             index,
             reader,
             fields,
+            indexed_seq: AtomicU64::new(committed.seq),
             writing: Mutex::new(None),
         })
     }
 
-    /// Where the last commit left the index.
-    fn committed(&self) -> Result<Position, StoreError> {
-        let metas = self.index.load_metas().map_err(search_error)?;
-        Ok(metas
-            .payload
-            .and_then(|payload| serde_json::from_str(&payload).ok())
-            .unwrap_or(Position::START))
-    }
-
-    fn writing(&self) -> Result<MutexGuard<'_, Option<Writing>>, StoreError> {
-        let mut writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        if writing.is_none() {
-            let writer = self
-                .index
-                .writer_with_num_threads(1, WRITER_BYTES)
-                .map_err(search_error)?;
-            let committed = self.committed()?;
-            *writing = Some(Writing {
-                writer,
-                seen: committed,
-                committed,
-                since_commit: Instant::now(),
-            });
-        }
-        Ok(writing)
+    /// Runs `work` with the writer, made on first use. Making it is when the index is checked
+    /// against `store` (once: only a store swapped while closed can differ): one that no
+    /// longer matches is emptied, and rebuilt from the feed.
+    fn with_writer<T>(
+        &self,
+        store: &dyn ReadSide,
+        work: impl FnOnce(&mut Writing) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let writing = match &mut *guard {
+            Some(writing) => writing,
+            empty => {
+                let writer = self
+                    .index
+                    .writer_with_num_threads(1, WRITER_BYTES)
+                    .map_err(search_error)?;
+                let committed = committed(&self.index)?;
+                let mut writing = Writing {
+                    writer,
+                    seen: committed.cursor(),
+                    committed: committed.cursor(),
+                    since_commit: Instant::now(),
+                };
+                if !still_matches(store, committed)? {
+                    tracing::info!(
+                        path = %self.path.display(),
+                        "the search index does not match the store (restored from a backup?); rebuilding it"
+                    );
+                    self.empty(&mut writing, store)?;
+                }
+                empty.insert(writing)
+            }
+        };
+        work(writing)
     }
 
     /// Indexes the next changes of `store`'s feed, and commits when enough time has passed
     /// or the feed is caught up.
     pub fn catch_up(&self, store: &dyn ReadSide) -> Result<Indexing, StoreError> {
-        let mut guard = self.writing()?;
-        let Some(writing) = guard.as_mut() else {
-            return Err(StoreError::Unavailable(
-                "the search index is not writable".into(),
-            ));
-        };
-        if writing.seen == writing.committed && !self.still_matches(store, writing.committed)? {
-            tracing::info!(
-                path = %self.path.display(),
-                "the search index does not match the store (restored from a backup?); rebuilding it"
-            );
-            self.empty(writing)?;
-        }
-        let changes = store.changes(Feed::Everything, writing.seen.cursor(), BATCH)?;
-        for change in &changes {
-            let document = SearchDocument::of(&change.entry);
-            writing.writer.delete_term(Term::from_field_text(
-                self.fields.id,
-                &change.entry.id.to_string(),
-            ));
-            writing
-                .writer
-                .add_document(self.document(&document))
-                .map_err(search_error)?;
-        }
-        if let Some(last) = changes.last() {
-            writing.seen = Position {
-                seq: last.cursor.seq,
-                id: last.cursor.id.as_u128(),
-                chain: chain_at(store, last.cursor.seq)?,
-            };
-        }
-        let behind = changes.len() >= BATCH;
-        let due = writing.since_commit.elapsed() >= COMMIT_EVERY || !behind;
-        if writing.seen != writing.committed && due {
-            self.commit(writing)?;
-        }
-        Ok(if behind {
-            Indexing::Behind
-        } else {
-            Indexing::CaughtUp
+        self.with_writer(store, |writing| {
+            let changes = store.changes(Feed::Everything, writing.seen, BATCH)?;
+            for change in &changes {
+                let id = change.entry.id.to_string();
+                writing
+                    .writer
+                    .delete_term(Term::from_field_text(self.fields.id, &id));
+                writing
+                    .writer
+                    .add_document(self.document(&SearchDocument::of(&change.entry)))
+                    .map_err(search_error)?;
+            }
+            if let Some(last) = changes.last() {
+                writing.seen = last.cursor;
+            }
+            let behind = changes.len() >= BATCH;
+            let due = writing.since_commit.elapsed() >= COMMIT_EVERY || !behind;
+            if writing.seen != writing.committed && due {
+                self.commit(writing, store)?;
+            }
+            Ok(if behind {
+                Indexing::Behind
+            } else {
+                Indexing::CaughtUp
+            })
         })
     }
 
@@ -252,66 +252,54 @@ impl SearchIndex {
     /// what was erased is gone from the index's files too, not only hidden by deletes.
     pub fn scrub(&self, store: &dyn ReadSide) -> Result<(), StoreError> {
         self.catch_up_fully(store)?;
-        let mut guard = self.writing()?;
-        let Some(writing) = guard.as_mut() else {
-            return Ok(());
-        };
-        let segments = self.index.searchable_segment_ids().map_err(search_error)?;
-        if !segments.is_empty() {
+        self.with_writer(store, |writing| {
+            let segments = self.index.searchable_segment_ids().map_err(search_error)?;
+            if !segments.is_empty() {
+                writing
+                    .writer
+                    .merge(&segments)
+                    .wait()
+                    .map_err(search_error)?;
+            }
             writing
                 .writer
-                .merge(&segments)
+                .garbage_collect_files()
                 .wait()
                 .map_err(search_error)?;
-        }
-        writing
-            .writer
-            .garbage_collect_files()
-            .wait()
-            .map_err(search_error)?;
-        self.reader.reload().map_err(search_error)
+            self.reader.reload().map_err(search_error)
+        })
     }
 
     /// Forgets everything indexed, so the index is rebuilt from the start of the feed (after
     /// `reindex`, whose feed is new).
-    pub fn reset(&self) -> Result<(), StoreError> {
-        let mut guard = self.writing()?;
-        match guard.as_mut() {
-            Some(writing) => self.empty(writing),
-            None => Ok(()),
-        }
+    pub fn reset(&self, store: &dyn ReadSide) -> Result<(), StoreError> {
+        self.with_writer(store, |writing| self.empty(writing, store))
     }
 
-    fn empty(&self, writing: &mut Writing) -> Result<(), StoreError> {
+    fn empty(&self, writing: &mut Writing, store: &dyn ReadSide) -> Result<(), StoreError> {
         writing
             .writer
             .delete_all_documents()
             .map_err(search_error)?;
-        writing.seen = Position::START;
-        self.commit(writing)
+        writing.seen = ChangeCursor::START;
+        self.commit(writing, store)
     }
 
-    fn commit(&self, writing: &mut Writing) -> Result<(), StoreError> {
-        let payload = serde_json::to_string(&writing.seen)
+    fn commit(&self, writing: &mut Writing, store: &dyn ReadSide) -> Result<(), StoreError> {
+        let position = Position {
+            seq: writing.seen.seq,
+            id: writing.seen.id.as_u128(),
+            chain: chain_at(store, writing.seen.seq)?,
+        };
+        let payload = serde_json::to_string(&position)
             .map_err(|err| StoreError::Unavailable(err.to_string()))?;
         let mut prepared = writing.writer.prepare_commit().map_err(search_error)?;
         prepared.set_payload(&payload);
         prepared.commit().map_err(search_error)?;
         writing.committed = writing.seen;
         writing.since_commit = Instant::now();
+        self.indexed_seq.store(position.seq, Ordering::Relaxed);
         self.reader.reload().map_err(search_error)
-    }
-
-    /// Whether the store still holds what the index was built from: it is not behind the
-    /// index, and its chain at the index's last delivery is the one recorded.
-    fn still_matches(&self, store: &dyn ReadSide, at: Position) -> Result<bool, StoreError> {
-        if at == Position::START {
-            return Ok(true);
-        }
-        if store.latest_change(Feed::Everything)? < at.cursor() {
-            return Ok(false);
-        }
-        Ok(chain_at(store, at.seq)? == at.chain)
     }
 
     fn document(&self, document: &SearchDocument) -> TantivyDocument {
@@ -329,7 +317,7 @@ impl SearchIndex {
         doc.add_text(f.category, document.category.as_str());
         doc.add_text(f.kind, &document.kind);
         doc.add_text(f.source, &document.source);
-        for actor in &document.actors {
+        for actor in document.actors() {
             doc.add_text(f.actor, actor);
         }
         for subject in &document.subjects {
@@ -362,13 +350,13 @@ impl SearchIndex {
         };
         let more = keys.len() > request.limit;
         keys.truncate(request.limit);
-        let indexed = self.committed()?;
+        let indexed = self.indexed_seq.load(Ordering::Relaxed);
         let latest = store.latest_change(Feed::Everything)?;
         Ok(SearchHits {
             next: request.next_cursor(keys.last(), more),
             ids: keys.into_iter().map(|key| key.id).collect(),
             behind: IndexLag {
-                deliveries: latest.seq.saturating_sub(indexed.seq),
+                deliveries: latest.seq.saturating_sub(indexed),
             },
         })
     }
@@ -530,7 +518,7 @@ fn pre_tokenized(text: &str) -> PreTokenizedString {
 }
 
 /// The position of the document at `address`, newest first.
-fn key_of(searcher: &Searcher, address: DocAddress) -> Result<SearchDocumentKey, StoreError> {
+fn key_of(searcher: &Searcher, address: DocAddress) -> Result<Cursor, StoreError> {
     let segment = searcher.segment_reader(address.segment_ord);
     let fast = segment.fast_fields();
     let u64_at = |name: &str| -> Result<u64, StoreError> {
@@ -546,7 +534,7 @@ fn key_of(searcher: &Searcher, address: DocAddress) -> Result<SearchDocumentKey,
         .first(address.doc_id)
         .unwrap_or(0);
     let id = (u128::from(u64_at("id_hi")?) << 64) | u128::from(u64_at("id_lo")?);
-    Ok(SearchDocumentKey {
+    Ok(Cursor {
         occurred_micros: occurred,
         id: EntryId::from_u128(id),
     })
@@ -559,8 +547,8 @@ fn newest(
     searcher: &Searcher,
     query: &dyn Query,
     wanted: usize,
-    before: Option<crate::store::Cursor>,
-) -> Result<Vec<SearchDocumentKey>, StoreError> {
+    before: Option<Cursor>,
+) -> Result<Vec<Cursor>, StoreError> {
     let limit = before.map(|cursor| (cursor.occurred_micros, cursor.id.as_u128()));
     let by_time = move |segment: &tantivy::SegmentReader| {
         let fast = segment.fast_fields();
@@ -580,11 +568,32 @@ fn newest(
     Ok(found
         .into_iter()
         .filter_map(|(key, _)| key)
-        .map(|(occurred_micros, id)| SearchDocumentKey {
+        .map(|(occurred_micros, id)| Cursor {
             occurred_micros,
             id: EntryId::from_u128(id),
         })
         .collect())
+}
+
+/// Where the last commit left `index`.
+fn committed(index: &Index) -> Result<Position, StoreError> {
+    let metas = index.load_metas().map_err(search_error)?;
+    Ok(metas
+        .payload
+        .and_then(|payload| serde_json::from_str(&payload).ok())
+        .unwrap_or(Position::START))
+}
+
+/// Whether `store` still holds what an index at `at` was built from: it is not behind the
+/// index, and its chain at the index's last delivery is the one recorded.
+fn still_matches(store: &dyn ReadSide, at: Position) -> Result<bool, StoreError> {
+    if at == Position::START {
+        return Ok(true);
+    }
+    if store.latest_change(Feed::Everything)? < at.cursor() {
+        return Ok(false);
+    }
+    Ok(chain_at(store, at.seq)? == at.chain)
 }
 
 /// The integrity chain at delivery `seq` ([`Position::START`]'s when there is none).
