@@ -396,8 +396,14 @@ impl WriteSide for RedbStore {
         let report = self.erasing(|db| erase::erase(db, target, now))?;
         self.stamps.bump_all();
         // Before answering: what was erased must not be findable, nor left in the index's
-        // files.
-        self.search.scrub(self)?;
+        // files. The erasure itself is committed by now; a failure here must say so, or the
+        // caller would take the erasure for undone.
+        self.search.scrub(self).map_err(|err| {
+            StoreError::Unavailable(format!(
+                "the erasure is done and logged, but the search index could not be cleaned \
+                 of it ({err}); it is rebuilt from the store if its folder is removed"
+            ))
+        })?;
         Ok(report)
     }
 
