@@ -573,12 +573,7 @@ pub fn retention_drops_old_bodies_and_keeps_hashes_chain_and_entries(fixture: &m
 
 pub fn erasing_an_address_redacts_it_everywhere_and_logs_the_erasure(fixture: &mut Fixture) {
     let store = fixture.store();
-    store
-        .append(&[email_sent("m1", "job:5", "sg-erase")])
-        .unwrap();
-    store
-        .append(&[callback("ev1", "sg-erase", EmailStatus::Bounced, 5)])
-        .unwrap();
+    an_email_bounced_by_ann(store, "job:5");
     let mentions = |store: &dyn crate::store::Store| {
         let mut found = 0;
         store

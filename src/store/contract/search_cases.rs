@@ -5,7 +5,7 @@ use chrono::Utc;
 use super::Fixture;
 use super::support::*;
 use crate::activity::details::{
-    Details, EmailMessage, EmailStatus, InvoiceInfo, ProofDecision, ProofInfo, Text,
+    Details, EmailMessage, InvoiceInfo, ProofDecision, ProofInfo, Text,
 };
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Actor, ActorKind, Category, EntryKind, NewEntry};
@@ -47,15 +47,19 @@ fn ids(store: &dyn Store, q: &str) -> Vec<String> {
     found(store, params(q)).0
 }
 
+/// The entry with event id `id`: a `kind` on `subject` that happened at `occurred` and
+/// reads `summary`.
 fn new_entry(
     id: &str,
     subject: &str,
-    kind: &str,
-    category: Category,
+    occurred: i64,
+    (kind, category): (&str, Category),
+    summary: &str,
     details: Details,
 ) -> NewEntry {
-    let mut new = entry(subject, category, 10, Some(id));
+    let mut new = entry(subject, category, occurred, Some(id));
     new.kind = EntryKind::new(kind).unwrap();
+    new.summary = summary.to_owned();
     new.details = details;
     new
 }
@@ -63,11 +67,12 @@ fn new_entry(
 /// A small shop's week: an email about a reprint, an invoice, a proof approval, a note that
 /// mentions the invoice's number in passing, and a hostile summary.
 fn corpus(store: &dyn Store) {
-    let mut email = new_entry(
+    let email = new_entry(
         "e-reprint",
         "job:1042",
-        "email.sent",
-        Category::Communication,
+        10,
+        ("email.sent", Category::Communication),
+        "Email sent: Your reprint is ready",
         Details::Email {
             message: EmailMessage {
                 from: Some("studio@printshop.example".into()),
@@ -78,12 +83,12 @@ fn corpus(store: &dyn Store) {
             },
         },
     );
-    email.summary = "Email sent: Your reprint is ready".into();
-    let mut invoice = new_entry(
+    let invoice = new_entry(
         "e-inv",
         "salesdoc:Q-7",
-        "invoice.created",
-        Category::Accounting,
+        20,
+        ("invoice.created", Category::Accounting),
+        "Invoice INV-3307 created",
         Details::Invoice {
             invoice: InvoiceInfo {
                 number: Some(Text("INV-3307".into())),
@@ -91,13 +96,12 @@ fn corpus(store: &dyn Store) {
             },
         },
     );
-    invoice.summary = "Invoice INV-3307 created".into();
-    invoice.occurred_at = at(20);
     let mut proof = new_entry(
         "e-proof",
         "job:1042",
-        "proof.approved",
-        Category::Workflow,
+        30,
+        ("proof.approved", Category::Workflow),
+        "Proof v2 approved",
         Details::Proof {
             proof: ProofInfo {
                 version: Some(Text("v2".into())),
@@ -108,25 +112,22 @@ fn corpus(store: &dyn Store) {
             comment: Some("Looks great, go ahead".into()),
         },
     );
-    proof.summary = "Proof v2 approved".into();
     proof.actor = Actor {
         kind: ActorKind::Customer,
         id: Some("c-17".into()),
         name: "Dana Whitfield".into(),
     };
-    proof.occurred_at = at(30);
-    let mut note = new_entry(
+    let note = new_entry(
         "e-note",
         "job:7",
-        "user.action",
-        Category::System,
+        40,
+        ("user.action", Category::System),
+        "Note added",
         Details::Note {
             action: None,
             description: Some("Customer asked whether 3307 ships with the reprint".into()),
         },
     );
-    note.summary = "Note added".into();
-    note.occurred_at = at(40);
     let mut hostile = entry("job:7", Category::Workflow, 50, Some("e-hostile"));
     hostile.summary = r#"<script>alert(1)</script><img src=x onerror=alert(2)> reprint"#.into();
     for new in [email, invoice, proof, note, hostile] {
@@ -168,17 +169,17 @@ pub fn exact_values_rank_above_words(fixture: &mut Fixture) {
     both.sort();
     assert_eq!(both, ["e-inv", "e-note"]);
     // An address as typed matches as a whole value, and ranks above the words it is made of.
-    let mut extra = new_entry(
+    let extra = new_entry(
         "e-words",
         "job:8",
-        "user.action",
-        Category::System,
+        10,
+        ("user.action", Category::System),
+        "Note about maria at acme coffee example",
         Details::Note {
             action: None,
             description: Some("maria acme coffee example maria acme coffee example".into()),
         },
     );
-    extra.summary = "Note about maria at acme coffee example".into();
     store
         .append(&[capture(Some("e-words"), vec![extra])])
         .unwrap();
@@ -298,12 +299,7 @@ pub fn search_snippets_mark_matches_and_stay_escaped(fixture: &mut Fixture) {
 pub fn erased_text_is_not_findable(fixture: &mut Fixture) {
     let store = fixture.store();
     corpus(store);
-    store
-        .append(&[email_sent("m1", "job:5", "sg-erase")])
-        .unwrap();
-    store
-        .append(&[callback("ev1", "sg-erase", EmailStatus::Bounced, 5)])
-        .unwrap();
+    an_email_bounced_by_ann(store, "job:5");
     assert_eq!(ids(store, "to:ann@acme.test"), ["ev1"]);
     assert_eq!(ids(store, "ann"), ["ev1"]);
     let target = ErasureTarget::email("ann@acme.test").unwrap();

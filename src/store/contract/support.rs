@@ -125,6 +125,17 @@ pub fn callback(
     capture(None, vec![new])
 }
 
+/// An email on `subject` (event `m1`, provider id `sg-erase`) and its bounce from
+/// ann@acme.test (event `ev1`): two deliveries, what the erasure cases erase.
+pub fn an_email_bounced_by_ann(store: &dyn Store, subject: &str) {
+    store
+        .append(&[email_sent("m1", subject, "sg-erase")])
+        .unwrap();
+    store
+        .append(&[callback("ev1", "sg-erase", EmailStatus::Bounced, 5)])
+        .unwrap();
+}
+
 /// The event ids of `entries`, in order: which deliveries' entries a read returned.
 pub fn event_ids(entries: &[crate::activity::Entry]) -> Vec<String> {
     entries

@@ -494,17 +494,7 @@ fn searched(store: &RedbStore, q: &str) -> usize {
 fn an_erasure_leaves_nothing_of_what_it_erased_in_the_index_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("erase.redb")).unwrap();
-    store
-        .append(&[email_sent("m1", "job:5", "sg-erase")])
-        .unwrap();
-    store
-        .append(&[callback(
-            "ev1",
-            "sg-erase",
-            crate::activity::details::EmailStatus::Bounced,
-            5,
-        )])
-        .unwrap();
+    an_email_bounced_by_ann(&store, "job:5");
     assert_eq!(searched(&store, "to:ann@acme.test"), 1);
     let holds = |term: &str| store.search.terms().iter().any(|t| t.contains(term));
     assert!(holds("ann@acme.test") && holds("ann"));
