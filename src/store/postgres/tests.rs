@@ -182,14 +182,38 @@ needs_postgres! {
             store.append(&[single(id, "job:1", occurred)]).unwrap();
         }
         drop(store);
-        // As the database was before migration 4.
+        // As the database was before migration 4 (and so before every later one).
         database
             .execute(
-                "DROP TABLE entries_by_time; DELETE FROM schema_migrations WHERE version = 4",
+                "DROP TABLE entries_by_time; DROP TABLE search_documents; \
+                 DELETE FROM schema_migrations WHERE version >= 4",
             )
             .unwrap();
         let store = PgStore::connect(database.url(), 2).unwrap();
         let ids = event_ids(&store.recent(10, None).unwrap().entries);
         assert_eq!(ids, ["a", "c", "b"]);
+    }
+
+    fn a_database_from_before_search_has_its_entries_made_searchable_when_migrated() {
+        let database = database("before_search");
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        for (id, occurred) in [("a", 9), ("b", 1), ("c", 5)] {
+            store.append(&[single(id, "job:1", occurred)]).unwrap();
+        }
+        drop(store);
+        // As the database was before migration 5.
+        database
+            .execute("DROP TABLE search_documents; DELETE FROM schema_migrations WHERE version = 5")
+            .unwrap();
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        let request = crate::search::SearchParams {
+            subject: Some("job:1".into()),
+            ..Default::default()
+        }
+        .parse(chrono_tz::UTC)
+        .unwrap();
+        let found = crate::search::run(&store, &request).unwrap();
+        let ids: Vec<_> = found.found.into_iter().map(|found| found.entry).collect();
+        assert_eq!(event_ids(&ids), ["a", "c", "b"]);
     }
 }
