@@ -37,9 +37,8 @@ pub struct Gateway {
     serving: Serving,
     metrics_server: Option<(ServerHandle, Serving)>,
     writer: Writer,
-    retention: Option<tokio::task::JoinHandle<()>>,
-    /// Keeps the search index up with the timelines (see [`index_for_search`]).
-    indexing: tokio::task::JoinHandle<()>,
+    /// Retention and search indexing, which hold the store until they have stopped.
+    chores: Chores,
 }
 
 impl Gateway {
@@ -85,12 +84,13 @@ impl Gateway {
         let sessions = SessionCodec::from_config(&config.auth)?;
         let revoked_sessions = RevokedSessions::new(storage.read.revocations(chrono::Utc::now())?);
         let config = Arc::new(config);
-        let retention = config
-            .retention
-            .raw_bodies_days
-            .is_some()
-            .then(|| tokio::spawn(prune_periodically(config.clone(), storage.write.clone())));
-        let indexing = tokio::spawn(index_for_search(storage.write.clone()));
+        let mut chores = Chores::default();
+        if config.retention.raw_bodies_days.is_some() {
+            chores.spawn(|stopping| {
+                prune_periodically(config.clone(), storage.write.clone(), stopping)
+            });
+        }
+        chores.spawn(|stopping| index_for_search(storage.write.clone(), stopping));
         let state = web::Data::new(AppState {
             config: config.clone(),
             storage,
@@ -148,18 +148,14 @@ impl Gateway {
             serving,
             metrics_server,
             writer,
-            retention,
-            indexing,
+            chores,
         })
     }
 
     /// Runs until the server stops (SIGTERM/SIGINT, or [`Gateway::stop`]), then shuts down.
     pub async fn wait(self) -> anyhow::Result<()> {
         let served = self.serving.await;
-        if let Some(retention) = self.retention {
-            retention.abort();
-        }
-        self.indexing.abort();
+        self.chores.finish().await;
         if let Some((metrics_server, serving)) = self.metrics_server {
             // The main server has stopped (a signal stops both; `stop` stops only the main one).
             metrics_server.stop(true).await;
@@ -280,11 +276,18 @@ impl Termination {
 
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
-async fn prune_periodically(config: Arc<Config>, store: Arc<dyn WriteSide>) {
+async fn prune_periodically(
+    config: Arc<Config>,
+    store: Arc<dyn WriteSide>,
+    mut stopping: Stopping,
+) {
     let period = Duration::from_secs(config.retention.prune_interval_secs.get());
     let mut ticks = tokio::time::interval(period);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopping.changed() => return,
+        }
         let Some(cutoff) = config.retention.cutoff(chrono::Utc::now()) else {
             return;
         };
@@ -303,21 +306,60 @@ async fn prune_periodically(config: Arc<Config>, store: Arc<dyn WriteSide>) {
 /// Keeps a search index that follows the timelines (the embedded store's) up with them: at
 /// once while it is behind, every quarter second once it has caught up. A backend that indexes
 /// in each commit ends this at the first call.
-async fn index_for_search(store: Arc<dyn WriteSide>) {
+async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: Stopping) {
     const IDLE: Duration = Duration::from_millis(250);
     loop {
         let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.index_for_search()).await {
-            Ok(Ok(Indexing::InCommit)) => return,
-            Ok(Ok(Indexing::Behind)) => {}
-            Ok(Ok(Indexing::CaughtUp)) => tokio::time::sleep(IDLE).await,
+        let pause = match tokio::task::spawn_blocking(move || store.index_for_search()).await {
+            Ok(Ok(Indexing::InCommit | Indexing::Off)) => return,
+            Ok(Ok(Indexing::Behind)) => Duration::ZERO,
+            Ok(Ok(Indexing::CaughtUp)) => IDLE,
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "search indexing failed; will retry");
-                tokio::time::sleep(IDLE * 8).await;
+                IDLE * 8
             }
             Err(err) => {
                 tracing::warn!(error = %err, "the search indexing task failed; will retry");
-                tokio::time::sleep(IDLE * 8).await;
+                IDLE * 8
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stopping.changed() => return,
+        }
+    }
+}
+
+/// Tells a chore that the gateway is stopping.
+type Stopping = tokio::sync::watch::Receiver<bool>;
+
+/// Background loops that use the store. Aborting one would leave its blocking call running,
+/// still holding the store after the gateway says it has stopped (so a restart finds the file
+/// in use); instead each is told to stop and awaited, which waits out that call.
+#[derive(Default)]
+struct Chores {
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Chores {
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(
+        &mut self,
+        chore: impl FnOnce(Stopping) -> F,
+    ) {
+        let stop = self
+            .stop
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0);
+        self.tasks.push(tokio::spawn(chore(stop.subscribe())));
+    }
+
+    async fn finish(self) {
+        if let Some(stop) = self.stop {
+            stop.send_replace(true);
+        }
+        for task in self.tasks {
+            if let Err(err) = task.await {
+                tracing::warn!(error = %err, "a background task failed while stopping");
             }
         }
     }
@@ -384,6 +426,45 @@ fn warn_about_development_secrets(config: &Config) {
             "!!! SERVING ON {} WITH THE PUBLISHED DEVELOPMENT SECRETS: anyone can forge webhooks and read the API. \
              Replace them before exposing this gateway. !!!",
             config.server.listen
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a restart needs: once the chores have finished, none of them holds what it was
+    /// given, even one stopped in the middle of blocking work.
+    #[tokio::test]
+    async fn finished_chores_hold_nothing_even_when_stopped_mid_work() {
+        let store = Arc::new(());
+        let (started, mut working) = tokio::sync::mpsc::channel(1);
+        let mut chores = Chores::default();
+        chores.spawn(|mut stopping| {
+            let store = store.clone();
+            async move {
+                loop {
+                    let (store, started) = (store.clone(), started.clone());
+                    let work = tokio::task::spawn_blocking(move || {
+                        let _ = started.try_send(());
+                        std::thread::sleep(Duration::from_millis(200));
+                        drop(store);
+                    });
+                    let _ = work.await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                        _ = stopping.changed() => return,
+                    }
+                }
+            }
+        });
+        working.recv().await;
+        chores.finish().await;
+        assert_eq!(
+            Arc::strong_count(&store),
+            1,
+            "a chore still holds the store"
         );
     }
 }
