@@ -171,6 +171,8 @@ pub enum Indexing {
     CaughtUp,
     /// More is waiting: go on at once.
     Behind,
+    /// The store is kept without following it (a bench-only setting): nothing to do.
+    Off,
 }
 
 /// The query string of both search routes, unchecked.

@@ -10,6 +10,8 @@
 //!   by default, shared out over jobs as in the page store), opened afresh for each cell as
 //!   after a restart: whether intake stays flat as the store grows, and the process's memory
 //!   with a large store under load;
+//! - `gateway-unindexed`: the gateway with its search index left behind (not following the
+//!   timelines): what keeping search up to date costs intake;
 //! - `log-only`: the gateway with its views switched off (a store that keeps the log, the
 //!   dedup keys and the chain, and writes no entries or timelines): how close to the disk's
 //!   limit intake could run, and so what the views cost.
@@ -55,12 +57,14 @@ use workload::signing_source;
 mod commits;
 mod disk;
 mod load;
-mod pages;
+pub mod pages;
 mod repeat;
 mod report;
 mod servers;
 mod streams;
 pub mod workload;
+
+pub use report::percentile;
 
 use load::{Client, Window, apply_load};
 use report::{CellResult, Report, summarize};
@@ -146,6 +150,8 @@ enum Target {
     PerRequest,
     /// The gateway with its views switched off: the log alone, the ceiling for `gateway`.
     LogOnly,
+    /// The gateway without search indexing: what indexing costs `gateway`.
+    GatewayUnindexed,
     /// The gateway on a store pre-filled with `--prefill` entries.
     GatewayFilled,
     /// The timeline page of jobs with 100, 10 000 and 100 000 entries in a 1 000 000-entry
@@ -176,6 +182,7 @@ impl Target {
             Target::Gateway
                 | Target::PerRequest
                 | Target::LogOnly
+                | Target::GatewayUnindexed
                 | Target::GatewayFilled
                 | Target::Postgres
                 | Target::PostgresPair
@@ -200,6 +207,7 @@ impl fmt::Display for Target {
             Target::Plain => "plain",
             Target::PerRequest => "per-request",
             Target::LogOnly => "log-only",
+            Target::GatewayUnindexed => "gateway-unindexed",
             Target::GatewayFilled => "gateway-filled",
             Target::Pages => "pages",
             Target::PagesUncached => "pages-uncached",
@@ -623,6 +631,28 @@ mod tests {
         assert_eq!(
             goals_with(filled(15_000.0, 160.0)),
             [(Some(0.75), Some(false)), (Some(160.0), Some(false))]
+        );
+    }
+
+    #[test]
+    fn indexing_for_search_is_held_to_within_15_percent_of_intake_without_it() {
+        let goal_with = |indexed, unindexed| {
+            let results = vec![
+                cell(Target::Gateway, indexed, 4.0),
+                cell(Target::GatewayUnindexed, unindexed, 4.0),
+            ];
+            goals_at(&results, 64)
+                .into_iter()
+                .find(|goal| goal.goal.contains("gateway-unindexed"))
+                .map(|goal| (goal.measured, goal.met))
+        };
+        assert_eq!(goal_with(9_000.0, 10_000.0), Some((Some(0.9), Some(true))));
+        assert_eq!(goal_with(8_000.0, 10_000.0), Some((Some(0.8), Some(false))));
+        let without = vec![cell(Target::Gateway, 9_000.0, 4.0)];
+        assert!(
+            goals_at(&without, 64)
+                .iter()
+                .all(|goal| !goal.goal.contains("unindexed"))
         );
     }
 

@@ -30,6 +30,20 @@ const ENTRIES_PER_DELIVERY: u64 = 10;
 const DELIVERIES_PER_COMMIT: u64 = 2_000;
 /// The jobs that share the rest of the entries.
 const OTHER_JOBS: u64 = 8_900;
+/// The customers the jobs belong to, each with its own address.
+pub const CUSTOMERS: u64 = 2_000;
+/// What an email is about, one topic each: every topic's word is in about one email in
+/// eight, so a search for one matches thousands of entries, as a shop's common words would.
+pub const TOPICS: [&str; 8] = [
+    "reprint",
+    "lamination",
+    "envelopes",
+    "banners",
+    "stickers",
+    "letterhead",
+    "brochures",
+    "menus",
+];
 
 /// The job whose timeline has `history` entries.
 pub fn job_id(history: u64) -> String {
@@ -50,8 +64,40 @@ fn job_of(i: u64) -> String {
     }
 }
 
+/// The address of customer `n`.
+pub fn customer_address(n: u64) -> String {
+    format!("orders@customer-{n}.example")
+}
+
+/// The customer job `job` belongs to: a hash of its id, so each history job has one too.
+fn customer_of(job: &str) -> u64 {
+    job.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    }) % CUSTOMERS
+}
+
+/// A spread of entry `i` over 0..n that every stride of entries still mixes (a
+/// multiplicative hash, taking the bits from `shift` on).
+fn spread(i: u64, shift: u32, n: u64) -> u64 {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) % n
+}
+
+/// When entry `i` of a store whose first entry is at `base` happened: one every 30 s.
+pub fn occurred_at(i: u64, base: DateTime<Utc>) -> DateTime<Utc> {
+    base + Duration::seconds(i64::try_from(i).unwrap_or(i64::MAX / 60) * 30)
+}
+
+/// Whether entry `i` is an invoice (numbered `INV-{i}`), as [`entry`] makes it.
+pub fn is_invoice(i: u64) -> bool {
+    spread(i, 32, 10) == 3
+}
+
 pub struct PageFixture {
     pub store: Arc<RedbStore>,
+    /// The store's file.
+    pub path: std::path::PathBuf,
+    /// When its first entry happened.
+    pub base: DateTime<Utc>,
     _dir: tempfile::TempDir,
 }
 
@@ -63,11 +109,12 @@ impl PageFixture {
 
     /// A store with `total` entries, shared out as in the full one (a tenth to the largest
     /// history, and so on).
-    fn build_with(total: u64) -> anyhow::Result<PageFixture> {
+    pub fn build_with(total: u64) -> anyhow::Result<PageFixture> {
         let dir = tempfile::Builder::new()
             .prefix("hooktrail-bench-pages-")
             .tempdir()?;
-        let store = RedbStore::open(&dir.path().join("pages.redb"))?;
+        let path = dir.path().join("pages.redb");
+        let store = RedbStore::open(&path)?;
         let started = Instant::now();
         let base = Utc::now() - Duration::days(400);
         let received_at = Utc::now();
@@ -111,6 +158,8 @@ impl PageFixture {
         );
         Ok(PageFixture {
             store: Arc::new(store),
+            path,
+            base,
             _dir: dir,
         })
     }
@@ -125,8 +174,12 @@ pub struct FilledStore {
 
 impl FilledStore {
     pub fn build(entries: u64) -> anyhow::Result<FilledStore> {
-        let PageFixture { store, _dir: dir } = PageFixture::build_with(entries)?;
-        let path = dir.path().join("pages.redb");
+        let PageFixture {
+            store,
+            path,
+            _dir: dir,
+            ..
+        } = PageFixture::build_with(entries)?;
         // The last reference: closing checkpoints, so the gateway opens with nothing to replay.
         drop(store);
         Ok(FilledStore { path, _dir: dir })
@@ -152,77 +205,80 @@ pub fn session_cookie(config: &Config) -> anyhow::Result<String> {
 fn entry(i: u64, base: DateTime<Utc>) -> anyhow::Result<NewEntry> {
     let job = job_of(i);
     let subject = Subject::new(SubjectKind::Job, job.as_str())?;
-    let occurred_at = base + Duration::seconds(i64::try_from(i)? * 30);
+    let occurred_at = occurred_at(i, base);
+    let to = customer_address(customer_of(&job));
+    let topic = TOPICS[spread(i, 40, TOPICS.len() as u64) as usize];
     let dana = Actor {
         kind: ActorKind::User,
         id: Some("u-7".to_owned()),
         name: "Dana Whitfield".to_owned(),
     };
-    // A multiplicative hash, so every job (whatever stride picks its entries) gets the mix.
-    let (kind, category, summary, details) =
-        match (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 10 {
-            1 | 5 => (
-                "email.sent",
-                Category::Communication,
-                format!("Email “Proof ready for job {job}” sent to maria@acme-coffee.example"),
-                Details::Email {
-                    message: EmailMessage {
-                        provider: Some("sendgrid".to_owned()),
-                        provider_message_id: Some(format!("sg-bench-{i}")),
-                        from: Some("orders@lakeside-print.example".to_owned()),
-                        to: vec!["maria@acme-coffee.example".to_owned()],
-                        subject: Some(format!("Proof ready for job {job}")),
-                        html: Some(format!(
-                            "<div style=\"font-family:Arial\"><p>Hi Maria,</p><p>Your proof for \
-                         <strong>job {job}</strong> is ready. Please check spelling, phone \
+    // Every job (whatever stride picks its entries) gets the mix; `is_invoice` picks the same 3.
+    let (kind, category, summary, details) = match spread(i, 32, 10) {
+        1 | 5 => (
+            "email.sent",
+            Category::Communication,
+            format!("Email “Proof ready for job {job}” sent to {to}"),
+            Details::Email {
+                message: EmailMessage {
+                    provider: Some("sendgrid".to_owned()),
+                    provider_message_id: Some(format!("sg-bench-{i}")),
+                    from: Some("orders@lakeside-print.example".to_owned()),
+                    to: vec![to],
+                    subject: Some(format!("Proof ready for job {job}")),
+                    html: Some(format!(
+                        "<div style=\"font-family:Arial\"><p>Hi Maria,</p><p>Your proof for \
+                         <strong>job {job}</strong> ({topic}) is ready. Please check spelling, phone \
                          numbers and colours carefully: we print exactly what you approve.</p>\
                          <p><a href=\"https://proofs.lakeside-print.example/{i}\">Review your \
                          proof</a></p><table><tr><td>Qty</td><td>500</td></tr><tr><td>Stock\
                          </td><td>16 pt matte</td></tr></table><p>Thanks,<br>Dana</p>\
                          <img src=\"https://tracking.example/o.gif\"></div>"
-                        )),
-                        text: Some("Hi Maria, your proof is ready.".to_owned()),
-                        sent_at: Some(occurred_at),
-                        ..Default::default()
-                    },
+                    )),
+                    text: Some(format!(
+                        "Hi Maria, your proof for job {job} ({topic}) is ready."
+                    )),
+                    sent_at: Some(occurred_at),
+                    ..Default::default()
                 },
-            ),
-            3 => (
-                "invoice.created",
-                Category::Accounting,
-                format!("Invoice #INV-{i} created for $1,284.50"),
-                Details::Invoice {
-                    invoice: InvoiceInfo {
-                        id: Some(Text(format!("inv-{i}"))),
-                        number: Some(Text(format!("INV-{i}"))),
-                        total: Amount::parse("1284.50"),
-                        currency: Some("USD".to_owned()),
-                    },
+            },
+        ),
+        3 => (
+            "invoice.created",
+            Category::Accounting,
+            format!("Invoice #INV-{i} created for $1,284.50"),
+            Details::Invoice {
+                invoice: InvoiceInfo {
+                    id: Some(Text(format!("inv-{i}"))),
+                    number: Some(Text(format!("INV-{i}"))),
+                    total: Amount::parse("1284.50"),
+                    currency: Some("USD".to_owned()),
                 },
-            ),
-            7 => (
-                "artwork.uploaded",
-                Category::Workflow,
-                "Artwork uploaded: cards-front-back.pdf (2.5 MB)".to_owned(),
-                Details::Artwork {
-                    file: FileInfo {
-                        name: "cards-front-back.pdf".to_owned(),
-                        size_bytes: Some(2_481_152),
-                        content_type: Some("application/pdf".to_owned()),
-                        url: SafeUrl::parse("https://files.lakeside-print.example/cards.pdf"),
-                    },
+            },
+        ),
+        7 => (
+            "artwork.uploaded",
+            Category::Workflow,
+            "Artwork uploaded: cards-front-back.pdf (2.5 MB)".to_owned(),
+            Details::Artwork {
+                file: FileInfo {
+                    name: "cards-front-back.pdf".to_owned(),
+                    size_bytes: Some(2_481_152),
+                    content_type: Some("application/pdf".to_owned()),
+                    url: SafeUrl::parse("https://files.lakeside-print.example/cards.pdf"),
                 },
-            ),
-            _ => (
-                "status.changed",
-                Category::Workflow,
-                "Status changed from Proofing to In production".to_owned(),
-                Details::StatusChange {
-                    from: Some("Proofing".to_owned()),
-                    to: "In production".to_owned(),
-                },
-            ),
-        };
+            },
+        ),
+        _ => (
+            "status.changed",
+            Category::Workflow,
+            "Status changed from Proofing to In production".to_owned(),
+            Details::StatusChange {
+                from: Some("Proofing".to_owned()),
+                to: "In production".to_owned(),
+            },
+        ),
+    };
     Ok(NewEntry {
         kind: EntryKind::new(kind).context("entry kind")?,
         category,
@@ -258,6 +314,27 @@ mod tests {
             page.entries.iter().map(|e| e.kind.as_str()).collect();
         assert!(kinds.len() >= 3, "a mix of kinds: {kinds:?}");
         assert!(page.next.is_some());
+    }
+
+    /// The search bench looks for invoices by `is_invoice` and for topics in email text.
+    #[test]
+    fn invoices_are_where_is_invoice_says_and_every_topic_is_in_some_email_text() {
+        let base = Utc::now();
+        let mut topics_seen = std::collections::HashSet::<&str>::new();
+        for i in 0..2_000 {
+            let made = entry(i, base).unwrap();
+            assert_eq!(
+                is_invoice(i),
+                made.kind.as_str() == "invoice.created",
+                "{i}"
+            );
+            if let Details::Email { message } = &made.details {
+                let text = message.text.as_deref().unwrap_or_default();
+                topics_seen.extend(TOPICS.into_iter().filter(|topic| text.contains(topic)));
+                assert!(message.to[0].starts_with("orders@customer-"));
+            }
+        }
+        assert_eq!(topics_seen.len(), TOPICS.len());
     }
 
     #[test]

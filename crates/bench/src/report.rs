@@ -84,7 +84,7 @@ pub(crate) fn summarize(
 /// The nearest-rank percentile of sorted samples: the smallest sample that at least
 /// `percent` % of all samples are less than or equal to. Integer arithmetic, so that p99 of
 /// 100 samples is exactly the 99th and not pushed to the 100th by a rounding error.
-pub(crate) fn percentile(sorted: &[Duration], percent: u32) -> Option<Duration> {
+pub fn percentile(sorted: &[Duration], percent: u32) -> Option<Duration> {
     let count = sorted.len();
     let rank = (count * percent as usize)
         .div_ceil(100)
@@ -618,6 +618,19 @@ pub(crate) fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
             ),
             " x",
             0.9,
+        ));
+    }
+    if find(results, Target::GatewayUnindexed, connections).is_some() {
+        goals.push(at_least(
+            "gateway (search indexed) >= 0.85 x gateway-unindexed",
+            ratio_of(
+                results,
+                connections,
+                Target::Gateway,
+                Target::GatewayUnindexed,
+            ),
+            " x",
+            0.85,
         ));
     }
     if let Some(filled) = find(results, Target::GatewayFilled, connections) {

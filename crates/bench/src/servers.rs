@@ -104,7 +104,11 @@ pub(crate) fn start_server(
     Ok(match cell.target {
         Target::Gateway | Target::GatewayStreams => (start_gateway(None)?, intake()),
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
-        Target::LogOnly => (start_log_only_gateway()?, intake()),
+        Target::LogOnly => (start_gateway_with(RedbStore::without_views)?, intake()),
+        Target::GatewayUnindexed => (
+            start_gateway_with(RedbStore::without_search_indexing)?,
+            intake(),
+        ),
         Target::GatewayFilled => {
             let filled = fixtures.filled.context("the filled store was not built")?;
             (start_gateway_on(&filled.path)?, intake())
@@ -177,15 +181,20 @@ pub(crate) fn start_gateway_on(path: &Path) -> anyhow::Result<RunningServer> {
     })
 }
 
-/// The gateway on a loopback port with a fresh store that writes no views.
-pub(crate) fn start_log_only_gateway() -> anyhow::Result<RunningServer> {
+/// The gateway on a loopback port with a fresh store that `adjust` switches something off in.
+pub(crate) fn start_gateway_with(
+    adjust: fn(RedbStore) -> RedbStore,
+) -> anyhow::Result<RunningServer> {
     let data = tempfile::Builder::new()
         .prefix("hooktrail-bench-")
         .tempdir()?;
     let path = data.path().join("bench.redb");
     let config = gateway_config(&path, None)?;
-    let store = RedbStore::open_reporting(&path, config.storage.redb_settings(), Arc::default())?
-        .without_views();
+    let store = adjust(RedbStore::open_reporting(
+        &path,
+        config.storage.redb_settings(),
+        Arc::default(),
+    )?);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let gateway = Gateway::start_with_storage(config, Storage::new(Arc::new(store)), listener)?;
     Ok(RunningServer::Gateway {

@@ -52,6 +52,8 @@ pub struct RedbStore {
     stamps: SubjectStamps,
     views: Views,
     search: search::SearchIndex,
+    /// Off only in the intake bench, to show what following the feed costs.
+    indexes_for_search: bool,
 }
 
 /// How often the store checkpoints (see [`journal`]): whichever comes first.
@@ -160,6 +162,7 @@ impl RedbStore {
             stamps: SubjectStamps::new(),
             views: Views::Kept,
             search,
+            indexes_for_search: true,
         };
         store.checkpoint()?;
         Ok(store)
@@ -170,6 +173,14 @@ impl RedbStore {
     /// it is for a scratch store only.
     pub fn without_views(mut self) -> Self {
         self.views = Views::Off;
+        self
+    }
+
+    /// The same store with its search index left as it is (a bench-only setting): the intake
+    /// bench's measure of what indexing costs. Searches then find only what was indexed
+    /// before, so it is for a scratch store only.
+    pub fn without_search_indexing(mut self) -> Self {
+        self.indexes_for_search = false;
         self
     }
 
@@ -370,6 +381,9 @@ impl WriteSide for RedbStore {
     }
 
     fn index_for_search(&self) -> Result<Indexing, StoreError> {
+        if !self.indexes_for_search {
+            return Ok(Indexing::Off);
+        }
         self.search.catch_up(self)
     }
 

@@ -456,6 +456,19 @@ fn a_store_without_views_keeps_the_log_and_answers_duplicates_but_writes_no_time
 }
 
 #[test]
+fn a_store_without_search_indexing_keeps_its_timelines_and_leaves_the_index_alone() {
+    use crate::search::Indexing;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("unindexed.redb"))
+        .unwrap()
+        .without_search_indexing();
+    store.append(&[single("a", "job:1", 1)]).unwrap();
+    assert_eq!(store.index_for_search().unwrap(), Indexing::Off);
+    assert_eq!(page(&store, "job:1", query(10)).entries.len(), 1);
+    assert!(store.search.terms().is_empty(), "nothing was indexed");
+}
+
+#[test]
 fn a_capture_makes_its_journal_form_when_asked_and_the_embedded_store_asks() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("journals.redb")).unwrap();
