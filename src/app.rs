@@ -22,8 +22,9 @@ use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
 use crate::search::Indexing;
 use crate::store::health::{OpeningProgress, StorageHealth};
+use crate::store::tally::{TALLY_EVERY, TallyCounter};
 use crate::store::writer::{Writer, WriterConfig};
-use crate::store::{Storage, WriteSide};
+use crate::store::{Storage, StoreError, WriteSide};
 
 /// A running HTTP server, to await.
 type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -91,6 +92,8 @@ impl Gateway {
             });
         }
         chores.spawn(|stopping| index_for_search(storage.write.clone(), stopping));
+        let tally = Arc::new(TallyCounter::default());
+        chores.spawn(|stopping| keep_tally(storage.write.clone(), tally.clone(), stopping));
         let state = web::Data::new(AppState {
             config: config.clone(),
             storage,
@@ -105,6 +108,8 @@ impl Gateway {
             login_throttle: LoginThrottle::default(),
             password_checks: PasswordChecks::new(config.auth.max_password_checks),
             live: crate::http::live::Streams::new(&config.live),
+            rejections: Arc::default(),
+            tally,
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
@@ -328,6 +333,39 @@ async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: Stopping) {
             _ = stopping.changed() => return,
         }
     }
+}
+
+/// Adds what intake counted to the store's tally now and then, and once more on the way out.
+async fn keep_tally(store: Arc<dyn WriteSide>, counter: Arc<TallyCounter>, mut stopping: Stopping) {
+    let mut ticks = tokio::time::interval(TALLY_EVERY);
+    loop {
+        let stop = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = stopping.changed() => true,
+        };
+        let (store, counter) = (store.clone(), counter.clone());
+        match tokio::task::spawn_blocking(move || add_to_tally(store.as_ref(), &counter)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot add to the intake tally; will retry")
+            }
+            Err(err) => tracing::warn!(error = %err, "the intake tally task failed"),
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Adds what `counter` holds to `store`'s tally; on failure it is kept for the next try.
+pub fn add_to_tally(store: &dyn WriteSide, counter: &TallyCounter) -> Result<(), StoreError> {
+    let batch = counter.take(chrono::Utc::now());
+    if batch.is_empty() {
+        return Ok(());
+    }
+    store
+        .add_to_tally(&batch)
+        .inspect_err(|_| counter.restore(batch))
 }
 
 /// Tells a chore that the gateway is stopping.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono_tz::Tz;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 mod embed;
@@ -197,6 +197,19 @@ pub const MIN_SESSION_KEY_BYTES: usize = 32;
 pub struct UserConfig {
     pub username: String,
     pub password_hash: String,
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// What a user or token may do. Staff read timelines, search and the API; operators also see
+/// and act on the gateway itself (`/admin`). Read from the config on every request, so a
+/// changed role takes effect at once, in sessions already signed in too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Staff,
+    Operator,
 }
 
 impl std::fmt::Debug for UserConfig {
@@ -214,6 +227,8 @@ pub struct ApiToken {
     pub name: String,
     #[serde(deserialize_with = "hex_sha256")]
     pub token_sha256: [u8; 32],
+    #[serde(default)]
+    pub role: Role,
 }
 
 impl std::fmt::Debug for ApiToken {

@@ -11,13 +11,14 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState, session};
-use crate::config::ApiToken;
+use crate::config::{ApiToken, Role};
 
 /// Proof that the request is authenticated; take it as a handler argument to require login.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The token's configured name, or the staff member's username.
     pub name: String,
+    pub role: Role,
 }
 
 impl FromRequest for Caller {
@@ -39,6 +40,7 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         return session::staff(request)
             .map(|staff| Caller {
                 name: staff.username,
+                role: staff.role,
             })
             .ok_or(ApiError::Unauthenticated);
     };
@@ -51,18 +53,21 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         .filter(|token| !token.is_empty())
         .ok_or(ApiError::Unauthenticated)?;
     match_token(&state.config.auth.api_tokens, token)
-        .map(|name| Caller { name })
+        .map(|matched| Caller {
+            name: matched.name.clone(),
+            role: matched.role,
+        })
         .ok_or(ApiError::Unauthenticated)
 }
 
-/// The name of the configured token matching `token`. Every configured hash is compared, with
-/// no early exit, so timing says nothing about which (or whether one) matched.
-pub fn match_token(tokens: &[ApiToken], token: &str) -> Option<String> {
+/// The configured token matching `token`. Every configured hash is compared, with no early
+/// exit, so timing says nothing about which (or whether one) matched.
+pub fn match_token<'t>(tokens: &'t [ApiToken], token: &str) -> Option<&'t ApiToken> {
     let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let mut found = None;
     for candidate in tokens {
         if bool::from(candidate.token_sha256.ct_eq(&presented)) {
-            found = Some(candidate.name.clone());
+            found = Some(candidate);
         }
     }
     found
@@ -78,14 +83,17 @@ mod tests {
             ApiToken {
                 name: "a".into(),
                 token_sha256: Sha256::digest(b"alpha").into(),
+                role: Role::Staff,
             },
             ApiToken {
                 name: "b".into(),
                 token_sha256: Sha256::digest(b"bravo").into(),
+                role: Role::Operator,
             },
         ];
-        assert_eq!(match_token(&tokens, "bravo").as_deref(), Some("b"));
-        assert_eq!(match_token(&tokens, "charlie"), None);
-        assert_eq!(match_token(&[], "alpha"), None);
+        let matched = match_token(&tokens, "bravo").unwrap();
+        assert_eq!((matched.name.as_str(), matched.role), ("b", Role::Operator));
+        assert!(match_token(&tokens, "charlie").is_none());
+        assert!(match_token(&[], "alpha").is_none());
     }
 }

@@ -8,6 +8,7 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use serde::Serialize;
 
 use super::AppState;
+use crate::config::Role;
 use crate::render::view::encode_query_value;
 
 /// A signed-in staff member. As a page handler's argument it requires signing in (see
@@ -16,7 +17,13 @@ use crate::render::view::encode_query_value;
 pub struct Staff {
     pub username: String,
     pub csrf: String,
+    pub role: Role,
 }
+
+/// A signed-in operator. As a page handler's argument it requires the operator role: staff
+/// get a 403 page, and a signed-out visitor goes to sign in first.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Staff);
 
 /// Which navigation item a page belongs to.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -26,6 +33,8 @@ pub enum Nav {
     Timeline,
     Unmatched,
     Search,
+    /// The operator console (`/admin`).
+    Admin,
     Login,
     Error,
     /// A timeline inside the business app: no header, nothing that needs a session.
@@ -37,6 +46,8 @@ pub enum Nav {
 pub struct Layout {
     title: String,
     user: Option<String>,
+    /// Whether the navigation offers the operator console.
+    operator: bool,
     /// For the sign-out form.
     csrf: Option<String>,
     css: String,
@@ -60,6 +71,7 @@ impl Layout {
         Layout {
             title: title.to_owned(),
             user: staff.map(|s| s.username.clone()),
+            operator: staff.is_some_and(|s| s.role == Role::Operator),
             csrf: staff.map(|s| s.csrf.clone()),
             css: renderer.static_url("hooktrail.css"),
             js: renderer.static_url("hooktrail.js"),

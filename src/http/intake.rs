@@ -12,7 +12,9 @@ use super::limits::read_body;
 use super::{ApiError, AppState};
 use crate::activity::{Category, Outcome};
 use crate::observability::metrics::UNKNOWN_SOURCE;
+use crate::observability::rejections::Refusal;
 use crate::sources::{Headers, RawDelivery, Rejection, Source};
+use crate::store::tally::Arrival;
 use crate::store::{Appended, Capture};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -31,6 +33,9 @@ async fn receive(
         state
             .metrics
             .delivery_rejected(UNKNOWN_SOURCE, refusal_cause(&refusal));
+        state
+            .rejections
+            .record_unknown(&source_name, refusal_of(&refusal, &request));
         return refusal.error_response();
     };
     let response = match capture(&state, source, &request, payload).await {
@@ -39,6 +44,14 @@ async fn receive(
             state
                 .metrics
                 .delivery_rejected(&source.name, refusal_cause(&err));
+            state.tally.count(
+                &source.name,
+                Arrival::Refused(refusal_cause(&err)),
+                Utc::now(),
+            );
+            state
+                .rejections
+                .record(&source.name, refusal_of(&err, &request));
             err.error_response()
         }
     };
@@ -118,6 +131,12 @@ async fn capture(
                 .metrics
                 .delivery_accepted(&source.name, &appended, &categories, &outcome);
             let flagged = matches!(appended, Appended::Stored { .. }) && outcome.is_flagged();
+            let arrival = match (&appended, flagged) {
+                (Appended::Duplicate { .. }, _) => Arrival::Duplicate,
+                (_, true) => Arrival::Flagged,
+                (_, false) => Arrival::Stored,
+            };
+            state.tally.count(&source.name, arrival, received_at);
             Ok(HttpResponse::Ok().json(Answer {
                 appended,
                 flagged: flagged.then_some(&outcome),
@@ -135,6 +154,18 @@ struct Answer<'a> {
     appended: Appended,
     #[serde(skip_serializing_if = "Option::is_none")]
     flagged: Option<&'a Outcome>,
+}
+
+/// What the rejections ring keeps of a refusal: the error's words name the check that failed
+/// and never quote the request.
+fn refusal_of(err: &ApiError, request: &HttpRequest) -> Refusal {
+    Refusal {
+        at: Utc::now(),
+        cause: refusal_cause(err),
+        check: err.to_string(),
+        remote: request.peer_addr().map(|addr| addr.ip()),
+        sent_to: None,
+    }
 }
 
 /// The `cause` label of a refused delivery in `hooktrail_deliveries_rejected_total`.

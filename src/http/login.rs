@@ -182,6 +182,7 @@ async fn login(
         }
     };
 
+    state.metrics.password_check_started();
     // Argon2 is deliberately slow: off the async workers. The slot goes with the check, so
     // it is held until the check ends even if this request is dropped meanwhile.
     let user = state.config.auth.user(&username).cloned();

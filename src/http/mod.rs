@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod embed;
 pub mod error_pages;
 pub mod health;
@@ -30,9 +31,11 @@ use actix_web::web;
 
 use crate::config::Config;
 use crate::observability::Metrics;
+use crate::observability::rejections::RecentRejections;
 use crate::render::Renderer;
 use crate::store::Storage;
 use crate::store::health::StorageHealth;
+use crate::store::tally::TallyCounter;
 use crate::store::writer::WriterHandle;
 
 pub use page_error::PageError;
@@ -44,6 +47,10 @@ pub struct AppState {
     pub storage: Storage,
     pub writer: WriterHandle,
     pub metrics: Arc<Metrics>,
+    /// The last refused deliveries of each source, for `/admin/sources`.
+    pub rejections: Arc<RecentRejections>,
+    /// What became of each source's deliveries, until added to the store's tally.
+    pub tally: Arc<TallyCounter>,
     pub health: Arc<StorageHealth>,
     pub intake_budget: limits::IntakeBudget,
     pub renderer: Renderer,
@@ -67,5 +74,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(login::routes)
         .configure(embed::routes)
         .configure(search::routes)
+        .configure(console::routes)
         .configure(pages::routes);
 }

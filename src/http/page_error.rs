@@ -27,6 +27,9 @@ pub enum PageError {
     /// A signed link that does not hold (an embed link: expired, forged, too long-lived).
     #[error("{0}")]
     LinkRefused(String),
+    /// Signed in, without the operator role.
+    #[error("this page is for operators")]
+    OperatorsOnly,
     #[error("storage is unavailable")]
     StorageUnavailable,
     #[error("the search took too long")]
@@ -51,6 +54,7 @@ impl PageError {
             PageError::BadRequest(_) => "That link does not look right".to_owned(),
             PageError::FormExpired => "This form has expired".to_owned(),
             PageError::LinkRefused(_) => "This link cannot be opened".to_owned(),
+            PageError::OperatorsOnly => "This page is for operators".to_owned(),
             PageError::StorageUnavailable => "Hooktrail cannot read its storage".to_owned(),
             PageError::SearchTimedOut => "The search took too long".to_owned(),
             PageError::Internal => "Something went wrong on our side".to_owned(),
@@ -73,6 +77,11 @@ impl PageError {
                 "{reason}. Links to a timeline are made for one person and a short time: \
                  open the timeline again from the page you came from."
             ),
+            PageError::OperatorsOnly => {
+                "It shows how the gateway itself is doing. Ask whoever runs Hooktrail to give \
+                 your account the operator role if you need it."
+                    .to_owned()
+            }
             PageError::StorageUnavailable => {
                 "This is usually brief. Reload the page in a few seconds; webhooks keep being \
                  accepted and nothing is lost."
@@ -97,7 +106,9 @@ impl ResponseError for PageError {
             PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             PageError::NotFound { .. } => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PageError::FormExpired | PageError::LinkRefused(_) => StatusCode::FORBIDDEN,
+            PageError::FormExpired | PageError::LinkRefused(_) | PageError::OperatorsOnly => {
+                StatusCode::FORBIDDEN
+            }
             PageError::StorageUnavailable | PageError::SearchTimedOut => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

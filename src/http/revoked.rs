@@ -104,6 +104,7 @@ mod tests {
         UserConfig {
             username: name.to_owned(),
             password_hash: "$argon2id$x".to_owned(),
+            role: Default::default(),
         }
     }
 

@@ -26,9 +26,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use super::html::Staff;
+use super::html::{Operator, Staff};
 use super::page_error::PageError;
-use crate::config::{AuthConfig, UserConfig};
+use crate::config::{AuthConfig, Role, UserConfig};
 use crate::crypto::{Secret, hmac_sha256, hmac_sha256_matches};
 
 pub const COOKIE_NAME: &str = "hooktrail_session";
@@ -236,15 +236,30 @@ impl FromRequest for Staff {
     type Future = Ready<Result<Staff, PageError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(staff(request).ok_or_else(|| {
-            PageError::LoginRequired {
-                next: request
-                    .uri()
-                    .path_and_query()
-                    .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
-            }
+        ready(signed_in(request))
+    }
+}
+
+impl FromRequest for Operator {
+    type Error = PageError;
+    type Future = Ready<Result<Operator, PageError>>;
+
+    /// Signed out: off to sign in. Signed in without the operator role: 403.
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(signed_in(request).and_then(|staff| match staff.role {
+            Role::Operator => Ok(Operator(staff)),
+            Role::Staff => Err(PageError::OperatorsOnly),
         }))
     }
+}
+
+fn signed_in(request: &HttpRequest) -> Result<Staff, PageError> {
+    staff(request).ok_or_else(|| PageError::LoginRequired {
+        next: request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+    })
 }
 
 /// The signed-in staff member of a request, if any.
@@ -252,9 +267,11 @@ pub fn staff(request: &HttpRequest) -> Option<Staff> {
     let state = request.app_data::<web::Data<AppState>>()?;
     let session = from_request(request, state)?;
     let username = signed_in_user(&session, state)?.to_owned();
+    let role = state.config.auth.user(&username)?.role;
     Some(Staff {
         username,
         csrf: session.csrf,
+        role,
     })
 }
 
@@ -290,6 +307,7 @@ mod tests {
                 .map(|(username, hash)| UserConfig {
                     username: (*username).to_owned(),
                     password_hash: (*hash).to_owned(),
+                    role: Default::default(),
                 })
                 .collect(),
             api_tokens: Vec::new(),

@@ -43,6 +43,7 @@ pub struct Metrics {
     deliveries_flagged: IntCounterVec,
     entries_written: IntCounterVec,
     unmatched_entries_written: IntCounter,
+    password_checks_started: IntCounter,
     verify_duration: HistogramVec,
     commits: IntCounterVec,
     commit_batch_size: Histogram,
@@ -102,6 +103,13 @@ impl Metrics {
                         "Activity entries written, by category.",
                     ),
                     &["category"],
+                )?,
+            )?,
+            password_checks_started: register(
+                &registry,
+                IntCounter::new(
+                    "hooktrail_password_checks_total",
+                    "Sign-in password checks started: guesses that got past the throttle.",
                 )?,
             )?,
             unmatched_entries_written: register(
@@ -291,6 +299,11 @@ impl Metrics {
         {
             histogram.observe(elapsed.as_secs_f64());
         }
+    }
+
+    /// A sign-in's password check began (it holds a slot, and the throttle let it through).
+    pub fn password_check_started(&self) {
+        self.password_checks_started.inc();
     }
 
     /// The Prometheus text exposition of every metric, with the live gauges read now.

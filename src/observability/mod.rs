@@ -2,6 +2,7 @@
 //! `tracing` events throughout the code; they are set up in `cli`.
 
 pub mod metrics;
+pub mod rejections;
 pub mod requests;
 
 pub use metrics::{LiveGauges, Metrics};

@@ -23,6 +23,9 @@ macro_rules! static_files {
 /// (name, source): `pages/timeline` is `templates/pages/timeline.hbs`.
 pub const TEMPLATES: &[(&str, &str)] = templates![
     "layout",
+    "pages/admin/deliveries",
+    "pages/admin/delivery",
+    "pages/admin/sources",
     "pages/error",
     "pages/home",
     "pages/login",

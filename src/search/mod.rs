@@ -334,7 +334,7 @@ fn either<'a>(
 
 /// An RFC 3339 time, or a day (`2026-11-30`) in `zone`: its start, or the start of the next
 /// day when `end` (an inclusive last day).
-fn moment(text: &str, zone: chrono_tz::Tz, end: bool) -> Result<DateTime<Utc>, SearchError> {
+pub fn moment(text: &str, zone: chrono_tz::Tz, end: bool) -> Result<DateTime<Utc>, SearchError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }

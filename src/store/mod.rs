@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod project;
 pub mod redb;
 pub mod stamps;
+pub mod tally;
 pub mod writer;
 
 use std::sync::{Arc, OnceLock};
@@ -32,6 +33,7 @@ use crate::sources::{RawDelivery, ReplayKey};
 pub use cursor::{ChangeCursor, Cursor};
 pub use json::{from_json, to_json};
 pub use project::{LaneCounts, LineCount};
+pub use tally::{Tally, TallyBatch};
 
 /// A verified delivery on its way into the log, normalized and hashed already. Both are pure
 /// work that runs on the request's thread, in parallel, which keeps the single writer's share
@@ -412,6 +414,11 @@ pub trait WriteSide: Send + Sync {
     /// caller's decision).
     fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError>;
 
+    /// Adds a gateway's counts of what became of its sources' deliveries to those stored
+    /// (see [`tally`]), drops buckets before the batch's `drop_before`, and keeps each
+    /// source's latest stored-delivery time. Additive, so gateways sharing a store sum.
+    fn add_to_tally(&self, batch: &TallyBatch) -> Result<(), StoreError>;
+
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;
 
@@ -470,6 +477,13 @@ pub trait ReadSide: Send + Sync {
     /// Deliveries with seq ≥ `from`, in order, at most `limit`.
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError>;
 
+    /// Deliveries with seq < `before`, newest first, at most `limit`: O(limit).
+    fn deliveries_before(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
+
     /// The ids of the entries matching `request`, in its order, at most its limit, where the
     /// next page starts, and how far the index is behind the timelines. The query language,
     /// snippets and filters' meaning are [`crate::search`]'s; a backend only finds.
@@ -497,6 +511,10 @@ pub trait ReadSide: Send + Sync {
 
     /// Every revocation still in force at `now` (a small table: sign-outs of the last hours).
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError>;
+
+    /// The counts of buckets from `since` on, and each source's latest stored delivery. A
+    /// small table (sources × outcomes × two days of buckets).
+    fn tally(&self, since: DateTime<Utc>) -> Result<Tally, StoreError>;
 }
 
 /// The change feed: which subjects' timelines changed, whichever gateway committed it. Page

@@ -10,6 +10,7 @@ mod api;
 mod backups;
 mod browser;
 mod cli;
+mod console;
 mod crash;
 mod crash_loop;
 mod embed;

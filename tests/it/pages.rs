@@ -33,12 +33,12 @@ async fn signed_in(gateway: &TestGateway) -> Browser {
     browser
 }
 
-fn select<'a>(html: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
+pub fn select<'a>(html: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
     let selector = Selector::parse(css).expect("selector");
     html.select(&selector).collect()
 }
 
-fn texts(html: &Html, css: &str) -> Vec<String> {
+pub fn texts(html: &Html, css: &str) -> Vec<String> {
     select(html, css)
         .into_iter()
         .map(|element| {
@@ -52,7 +52,7 @@ fn texts(html: &Html, css: &str) -> Vec<String> {
         .collect()
 }
 
-fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
+pub fn attrs(html: &Html, css: &str, attr: &str) -> Vec<String> {
     select(html, css)
         .into_iter()
         .filter_map(|element| element.value().attr(attr).map(str::to_owned))
@@ -982,7 +982,7 @@ async fn long_lists_page_by_entry_id() {
 
 /// Strings a webhook might carry to attack the page: script, event handlers, `javascript:`
 /// URLs, markup that tries to close ours, and plain broken markup.
-const CORPUS: &[&str] = &[
+pub const CORPUS: &[&str] = &[
     "<script>alert('s1')</script>",
     "\"><img src=x onerror=alert('s2')>",
     "javascript:alert('s3')",
@@ -1114,7 +1114,7 @@ fn hostile_events(job: &str, text: &str, n: usize) -> Vec<Vec<u8>> {
 
 /// Fails if anything in the page could run script or load something the page did not put
 /// there itself.
-fn assert_no_live_markup(page: &str, html: &str) {
+pub fn assert_no_live_markup(page: &str, html: &str) {
     let document = Html::parse_document(html);
     let scripts = attrs(&document, "script", "src");
     assert_eq!(
@@ -1363,7 +1363,7 @@ async fn an_event_claiming_an_impossible_time_is_shown_at_its_receipt_and_flagge
     gateway.stop().await;
 }
 
-fn urlencode(text: &str) -> String {
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -142,6 +142,7 @@ pub(crate) fn start_pages_gateway(
     config.auth.users.push(hooktrail::config::UserConfig {
         username: "bench".to_owned(),
         password_hash: hooktrail::password::hash("bench")?,
+        role: Default::default(),
     });
     let cookie = pages::session_cookie(&config)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;

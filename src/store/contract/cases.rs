@@ -678,6 +678,19 @@ pub fn deliveries_read_in_seq_order_from_any_point(fixture: &mut Fixture) {
     assert_eq!(seqs(1, 10), [1, 2, 3]);
     assert_eq!(seqs(2, 1), [2]);
     assert!(seqs(4, 10).is_empty());
+    let newest_first = |before, limit| -> Vec<u64> {
+        store
+            .deliveries_before(before, limit)
+            .unwrap()
+            .iter()
+            .map(|d| d.seq)
+            .collect()
+    };
+    assert_eq!(newest_first(u64::MAX, 2), [3, 2]);
+    assert_eq!(newest_first(3, 10), [2, 1]);
+    assert!(newest_first(1, 10).is_empty());
+    let newest = &store.deliveries_before(u64::MAX, 1).unwrap()[0];
+    assert_eq!(newest.body.as_deref(), Some(&b"{\"id\":Some(\"c\")}"[..]));
     let delivery = store.delivery(3).unwrap().unwrap();
     assert_eq!(delivery.source, "hoops");
     assert_eq!(delivery.delivery_id.as_deref(), Some("c"));
@@ -947,4 +960,61 @@ pub fn lane_counts_agree_with_the_pages_they_count_and_stop_at_the_cap(fixture: 
     // A subject nothing was received for has nothing in any lane.
     let none = store.lane_counts(&"job:404".parse().unwrap()).unwrap();
     assert_eq!(none.lines(Lanes::EVERYTHING).to_string(), "0");
+}
+
+pub fn tallies_add_up_survive_reopening_and_drop_old_buckets(fixture: &mut Fixture) {
+    use crate::store::tally::{BUCKET_SECS, TallyBatch, TallyRow, bucket_of};
+    let first = bucket_of(at(0));
+    let row = |source: &str, bucket: i64, outcome: &str, count| TallyRow {
+        source: source.to_owned(),
+        bucket: first + bucket * BUCKET_SECS,
+        outcome: outcome.to_owned(),
+        count,
+    };
+    let store = fixture.store();
+    assert_eq!(store.tally(at(0)).unwrap(), crate::store::Tally::default());
+    store
+        .add_to_tally(&TallyBatch {
+            rows: vec![
+                row("hoops", 0, "stored", 2),
+                row("hoops", 0, "refused:bad_signature", 1),
+            ],
+            last_stored: vec![("hoops".to_owned(), at(100))],
+            drop_before: 0,
+        })
+        .unwrap();
+    // Another gateway's counts add to these; an earlier last time changes nothing.
+    store
+        .add_to_tally(&TallyBatch {
+            rows: vec![row("hoops", 0, "stored", 3), row("xero", 1, "duplicate", 1)],
+            last_stored: vec![("hoops".to_owned(), at(50)), ("xero".to_owned(), at(400))],
+            drop_before: 0,
+        })
+        .unwrap();
+    fixture.reopen();
+    let store = fixture.store();
+    let tally = store.tally(at(0)).unwrap();
+    assert_eq!(tally.count("hoops", "stored", at(0)), 5);
+    assert_eq!(
+        tally.refusals("hoops", at(0)),
+        [("bad_signature".to_owned(), 1)]
+    );
+    assert_eq!(tally.count("xero", "duplicate", at(0)), 1);
+    assert_eq!(tally.last_stored["hoops"], at(100));
+    assert_eq!(tally.last_stored["xero"], at(400));
+    // Reading from a later bucket leaves the earlier out.
+    let later = store.tally(at(BUCKET_SECS)).unwrap();
+    assert_eq!(later.count("hoops", "stored", at(0)), 0);
+    assert_eq!(later.count("xero", "duplicate", at(0)), 1);
+    // Old buckets go when a batch says so.
+    store
+        .add_to_tally(&TallyBatch {
+            rows: Vec::new(),
+            last_stored: Vec::new(),
+            drop_before: first + BUCKET_SECS,
+        })
+        .unwrap();
+    let kept = store.tally(at(0)).unwrap();
+    assert_eq!(kept.rows, vec![row("xero", 1, "duplicate", 1)]);
+    assert_eq!(kept.last_stored.len(), 2, "last times are kept");
 }

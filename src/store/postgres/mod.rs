@@ -43,6 +43,7 @@ use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::config::DatabaseUrl;
 use crate::search::{SearchHits, SearchRequest};
+use crate::store::tally::{Tally, TallyBatch, TallyRow};
 
 /// How long a request waits for a connection, or for one to be made, before storage counts
 /// as unavailable (503) rather than slow.
@@ -408,6 +409,41 @@ impl WriteSide for PgStore {
         })
     }
 
+    fn add_to_tally(&self, batch: &TallyBatch) -> Result<(), StoreError> {
+        let batch = batch.clone();
+        self.read(move |mut client| async move {
+            let txn = client.transaction().await?;
+            txn.execute(
+                "DELETE FROM source_tally WHERE bucket < $1",
+                &[&batch.drop_before],
+            )
+            .await?;
+            let add = txn
+                .prepare(
+                    "INSERT INTO source_tally (source, bucket, outcome, count) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (source, bucket, outcome) \
+                     DO UPDATE SET count = source_tally.count + excluded.count",
+                )
+                .await?;
+            for row in &batch.rows {
+                let count = i64::try_from(row.count).unwrap_or(i64::MAX);
+                txn.execute(&add, &[&row.source, &row.bucket, &row.outcome, &count])
+                    .await?;
+            }
+            for (source, at) in &batch.last_stored {
+                txn.execute(
+                    "INSERT INTO source_last_stored (source, received) VALUES ($1, $2) \
+                     ON CONFLICT (source) DO UPDATE \
+                     SET received = GREATEST(source_last_stored.received, excluded.received)",
+                    &[source, &at.timestamp_micros()],
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(())
+        })
+    }
+
     fn revoke_sessions(
         &self,
         revocation: &Revocation,
@@ -537,6 +573,16 @@ impl ReadSide for PgStore {
         self.read(move |client| async move { query::deliveries(&**client, from, limit).await })
     }
 
+    fn deliveries_before(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.read(
+            move |client| async move { query::deliveries_before(&**client, before, limit).await },
+        )
+    }
+
     fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         self.snapshot(|snapshot| {
             let head = snapshot.run(|client| async move {
@@ -614,6 +660,36 @@ impl ReadSide for PgStore {
 
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
         self.read(move |client| async move { Ok(feed::revocations_in_force(&client, now).await?) })
+    }
+
+    fn tally(&self, since: DateTime<Utc>) -> Result<Tally, StoreError> {
+        let from = crate::store::tally::bucket_of(since);
+        self.read(move |client| async move {
+            let mut tally = Tally::default();
+            let rows = client
+                .query(
+                    "SELECT source, bucket, outcome, count FROM source_tally WHERE bucket >= $1",
+                    &[&from],
+                )
+                .await?;
+            for row in rows {
+                tally.rows.push(TallyRow {
+                    source: row.try_get(0)?,
+                    bucket: row.try_get(1)?,
+                    outcome: row.try_get(2)?,
+                    count: u64::try_from(row.try_get::<_, i64>(3)?).unwrap_or(0),
+                });
+            }
+            for row in client
+                .query("SELECT source, received FROM source_last_stored", &[])
+                .await?
+            {
+                let at = DateTime::from_timestamp_micros(row.try_get(1)?)
+                    .ok_or_else(|| StoreError::Corrupt("a source's last delivery time".into()))?;
+                tally.last_stored.insert(row.try_get(0)?, at);
+            }
+            Ok(tally)
+        })
     }
 }
 

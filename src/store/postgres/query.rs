@@ -312,6 +312,23 @@ pub async fn deliveries(
     rows.iter().map(|row| delivery_from(row, true)).collect()
 }
 
+/// Deliveries with seqs below `before`, newest first, at most `limit`.
+pub async fn deliveries_before(
+    client: &impl GenericClient,
+    before: u64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS}, b.body FROM deliveries d \
+         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
+         WHERE d.seq < $1 ORDER BY d.seq DESC LIMIT $2"
+    );
+    // Seqs are at most i64::MAX in the database: any larger bound reads from the newest.
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
+    let rows = client.query(&sql, &[&before, &(limit as i64)]).await?;
+    rows.iter().map(|row| delivery_from(row, true)).collect()
+}
+
 fn entries(rows: &[Row]) -> Result<Vec<Entry>, StoreError> {
     rows.iter()
         .map(|row| entry_from(row.try_get(0)?, row.try_get(1)?))

@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "search",
         include_str!("../../../migrations/postgres/0005_search.sql"),
     ),
+    (
+        6,
+        "source tally",
+        include_str!("../../../migrations/postgres/0006_source_tally.sql"),
+    ),
 ];
 
 /// The migration that made search documents: a gateway that applies it writes the documents

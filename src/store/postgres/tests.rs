@@ -16,6 +16,32 @@ fn database(purpose: &str) -> ScratchDatabase {
         .unwrap_or_else(|err| panic!("these tests need a PostgreSQL server: {err}"))
 }
 
+/// What each migration from 4 on made, dropped to put a database back as it was before it.
+const UNDO: &[(i32, &str)] = &[
+    (4, "DROP TABLE entries_by_time"),
+    (5, "DROP TABLE search_documents"),
+    (6, "DROP TABLE source_tally; DROP TABLE source_last_stored"),
+];
+
+/// Puts `database` back as it was before migration `version` (and so every later one).
+fn back_to_before(database: &ScratchDatabase, version: i32) {
+    for (_, undo) in UNDO.iter().filter(|(v, _)| *v >= version) {
+        database.execute(undo).unwrap();
+    }
+    database
+        .execute(&format!(
+            "DELETE FROM schema_migrations WHERE version >= {version}"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn every_migration_from_4_on_can_be_undone_by_the_tests() {
+    let undone: Vec<i32> = UNDO.iter().map(|(version, _)| *version).collect();
+    let expected: Vec<i32> = (4..=super::schema::current_version()).collect();
+    assert_eq!(undone, expected, "add the new migration's undo to UNDO");
+}
+
 macro_rules! needs_postgres {
     ($($test:item)*) => {$(
         #[test]
@@ -182,13 +208,7 @@ needs_postgres! {
             store.append(&[single(id, "job:1", occurred)]).unwrap();
         }
         drop(store);
-        // As the database was before migration 4 (and so before every later one).
-        database
-            .execute(
-                "DROP TABLE entries_by_time; DROP TABLE search_documents; \
-                 DELETE FROM schema_migrations WHERE version >= 4",
-            )
-            .unwrap();
+        back_to_before(&database, 4);
         let store = PgStore::connect(database.url(), 2).unwrap();
         let ids = event_ids(&store.recent(10, None).unwrap().entries);
         assert_eq!(ids, ["a", "c", "b"]);
@@ -201,10 +221,7 @@ needs_postgres! {
             store.append(&[single(id, "job:1", occurred)]).unwrap();
         }
         drop(store);
-        // As the database was before migration 5.
-        database
-            .execute("DROP TABLE search_documents; DELETE FROM schema_migrations WHERE version = 5")
-            .unwrap();
+        back_to_before(&database, 5);
         let store = PgStore::connect(database.url(), 2).unwrap();
         let request = crate::search::SearchParams {
             subject: Some("job:1".into()),

@@ -17,6 +17,7 @@ pub mod search;
 mod sessions;
 mod snapshot;
 mod tables;
+mod tally;
 #[cfg(test)]
 mod tests;
 mod timelines;
@@ -43,6 +44,7 @@ use super::{
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::search::{Indexing, SearchHits, SearchRequest};
+use crate::store::tally::{Tally, TallyBatch};
 
 pub struct RedbStore {
     db: ReopeningDatabase,
@@ -327,6 +329,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     }
     tables::WriteTables::open(&txn)?;
     sessions::create_tables(&txn)?;
+    tally::create_tables(&txn)?;
     txn.commit()?;
     Ok(())
 }
@@ -440,6 +443,10 @@ impl WriteSide for RedbStore {
     ) -> Result<(), StoreError> {
         self.with(|db| sessions::revoke(db, revocation, now))
     }
+
+    fn add_to_tally(&self, batch: &TallyBatch) -> Result<(), StoreError> {
+        self.with(|db| tally::add(db, batch))
+    }
 }
 
 impl ReadSide for RedbStore {
@@ -492,7 +499,15 @@ impl ReadSide for RedbStore {
     }
 
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
-        self.with(|db| query::deliveries(&db.begin_read()?, from, limit))
+        self.with(|db| query::deliveries(&db.begin_read()?, from.., limit))
+    }
+
+    fn deliveries_before(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.with(|db| query::deliveries_before(&db.begin_read()?, before, limit))
     }
 
     fn search(&self, request: &SearchRequest) -> Result<SearchHits, StoreError> {
@@ -522,6 +537,10 @@ impl ReadSide for RedbStore {
 
     fn revocations(&self, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
         self.with(|db| sessions::revocations(&db.begin_read()?, now))
+    }
+
+    fn tally(&self, since: DateTime<Utc>) -> Result<Tally, StoreError> {
+        self.with(|db| tally::read(&db.begin_read()?, since))
     }
 }
 

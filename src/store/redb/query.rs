@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableTableMetadata};
+use redb::{AccessGuard, ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::records::decode_delivery;
 use super::tables::{
@@ -242,19 +242,42 @@ pub fn unmatched_count(txn: &ReadTransaction) -> Result<u64, StoreError> {
     Ok(txn.open_table(UNMATCHED)?.len()?)
 }
 
+/// Deliveries with seqs in `seqs`, in order, at most `limit`.
 pub fn deliveries(
     txn: &ReadTransaction,
-    from: u64,
+    seqs: std::ops::RangeFrom<u64>,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
     let table = txn.open_table(DELIVERIES)?;
     let bodies = txn.open_table(BODIES)?;
-    let mut out = Vec::with_capacity(limit.min(1024));
-    for item in table.range(from..)?.take(limit) {
-        let (seq, raw) = item?;
-        let mut delivery = decode_delivery(raw.value())?;
-        delivery.body = bodies.get(seq.value())?.map(|body| body.value().to_vec());
-        out.push(delivery);
-    }
-    Ok(out)
+    table
+        .range(seqs)?
+        .take(limit)
+        .map(|item| with_body(&bodies, item?))
+        .collect()
+}
+
+/// Deliveries with seqs below `before`, newest first, at most `limit`.
+pub fn deliveries_before(
+    txn: &ReadTransaction,
+    before: u64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let table = txn.open_table(DELIVERIES)?;
+    let bodies = txn.open_table(BODIES)?;
+    table
+        .range(..before)?
+        .rev()
+        .take(limit)
+        .map(|item| with_body(&bodies, item?))
+        .collect()
+}
+
+fn with_body(
+    bodies: &impl ReadableTable<u64, &'static [u8]>,
+    (seq, raw): (AccessGuard<'_, u64>, AccessGuard<'_, &'static [u8]>),
+) -> Result<StoredDelivery, StoreError> {
+    let mut delivery = decode_delivery(raw.value())?;
+    delivery.body = bodies.get(seq.value())?.map(|body| body.value().to_vec());
+    Ok(delivery)
 }

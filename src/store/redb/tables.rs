@@ -17,9 +17,11 @@
 //! | `email_status` | `email.sent` entry id | delivery-status rollup (JSON) |
 //! | `revoked_sessions` | session id (u128) | the session's expiry (i64 µs since the epoch) |
 //! | `session_cutoffs` | username | (issued up to, expiry): i64 µs since the epoch each |
+//! | `source_tally` | (source, bucket start s, outcome) | count (see [`crate::store::tally`]) |
+//! | `source_last_stored` | source | its latest stored delivery's receipt (i64 µs) |
 //!
-//! The two session tables are not projections of the log: `reindex` leaves them alone, and
-//! their rows are dropped once expired (see [`super::sessions`]).
+//! The session and tally tables are not projections of the log: `reindex` leaves them alone,
+//! and their rows are dropped once expired (see [`super::sessions`], [`super::tally`]).
 
 use std::ops::RangeInclusive;
 
@@ -48,6 +50,13 @@ pub const REVOKED_SESSIONS: TableDefinition<u128, i64> = TableDefinition::new("r
 /// which the row is no longer needed).
 pub const SESSION_CUTOFFS: TableDefinition<&str, (i64, i64)> =
     TableDefinition::new("session_cutoffs");
+
+/// Intake counts: (source, bucket start in s, outcome) → count.
+pub const SOURCE_TALLY: TableDefinition<(&str, i64, &str), u64> =
+    TableDefinition::new("source_tally");
+/// Source → when its latest stored delivery was received (µs).
+pub const SOURCE_LAST_STORED: TableDefinition<&str, i64> =
+    TableDefinition::new("source_last_stored");
 
 pub const CHAIN_HEAD: &str = "chain_head";
 /// The seq of the last delivery the last checkpoint holds (see [`super::journal`]): a u64, LE.

@@ -469,6 +469,22 @@ pub fn staff_users() -> String {
     format!("\n[[auth.users]]\nusername = \"{STAFF_USER}\"\npassword_hash = \"{hash}\"\n")
 }
 
+/// The operator the console tests sign in as, beside [`STAFF_USER`] (same password).
+pub const OPERATOR_USER: &str = "olive";
+
+/// [`staff_users`] and [`OPERATOR_USER`], with the operator role.
+pub fn staff_and_operator() -> String {
+    let staff = staff_users();
+    let hash = staff
+        .split('"')
+        .nth(3)
+        .expect("the staff user's hash")
+        .to_owned();
+    format!(
+        "{staff}\n[[auth.users]]\nusername = \"{OPERATOR_USER}\"\npassword_hash = \"{hash}\"\nrole = \"operator\"\n"
+    )
+}
+
 /// An answer as a browser would see it, before following any redirect.
 pub struct Answer {
     pub status: u16,

@@ -71,6 +71,9 @@ impl WriteSide for ControlledStore {
     fn index_for_search(&self) -> Result<hooktrail::search::Indexing, StoreError> {
         self.inner.index_for_search()
     }
+    fn add_to_tally(&self, batch: &hooktrail::store::TallyBatch) -> Result<(), StoreError> {
+        self.inner.add_to_tally(batch)
+    }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(reread)
     }
@@ -215,6 +218,19 @@ impl ReadSide for FlakyChanges {
     }
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
         self.inner.deliveries(from, limit)
+    }
+    fn deliveries_before(
+        &self,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.inner.deliveries_before(before, limit)
+    }
+    fn tally(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<hooktrail::store::Tally, StoreError> {
+        self.inner.tally(since)
     }
     fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         self.inner.verify_chain()

@@ -1,0 +1,15 @@
+//! The operator console: pages for whoever runs the gateway (the `operator` role), about the
+//! gateway itself rather than the shop's work. Staff get a 403 page; signed-out visitors go to
+//! sign in first (see [`super::html::Operator`]).
+
+mod deliveries;
+mod sources;
+
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(sources::page)
+        .service(deliveries::list)
+        .service(deliveries::detail)
+        .service(deliveries::raw_body);
+}
