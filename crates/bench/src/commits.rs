@@ -100,10 +100,23 @@ pub async fn read_all_totals(addrs: &[SocketAddr]) -> anyhow::Result<CommitTotal
 
 /// Fetches `/metrics` from the gateway at `addr` and reads the writer's totals.
 pub async fn read_totals(addr: SocketAddr) -> anyhow::Result<CommitTotals> {
+    let body = get(addr, "/metrics", None).await?;
+    let text = std::str::from_utf8(&body).context("the metrics are not UTF-8")?;
+    CommitTotals::parse(text).context("the metrics hold no hooktrail_commit_* histograms")
+}
+
+/// `GET path` on a connection of its own, with a bearer token if given: the body of a 2xx.
+pub(crate) async fn get(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Bytes> {
     let mut connection = Connection::open(addr).await?;
-    let request = hyper::Request::get("/metrics")
-        .header(HOST, addr.to_string())
-        .body(Full::new(Bytes::new()))?;
+    let mut request = hyper::Request::get(path).header(HOST, addr.to_string());
+    if let Some(token) = token {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request.body(Full::new(Bytes::new()))?;
     let fetch = async {
         connection.sender.ready().await?;
         let response = connection.sender.send_request(request).await?;
@@ -113,10 +126,9 @@ pub async fn read_totals(addr: SocketAddr) -> anyhow::Result<CommitTotals> {
     };
     let fetched = tokio::time::timeout(REQUEST_TIMEOUT, fetch).await;
     connection.close().await;
-    let (status, body) = fetched.context("GET /metrics timed out")??;
-    anyhow::ensure!(status.is_success(), "GET /metrics answered {status}");
-    let text = std::str::from_utf8(&body).context("the metrics are not UTF-8")?;
-    CommitTotals::parse(text).context("the metrics hold no hooktrail_commit_* histograms")
+    let (status, body) = fetched.with_context(|| format!("GET {path} timed out"))??;
+    anyhow::ensure!(status.is_success(), "GET {path} answered {status}");
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ use workload::signing_source;
 
 mod commits;
 mod disk;
+mod index_lag;
 mod load;
 pub mod pages;
 mod repeat;
@@ -396,6 +397,13 @@ async fn run_cell(
         Some(open) => Some(open.close().await),
         None => None,
     };
+    let index_lag = match cell.target {
+        Target::Gateway => index_lag::measure(server.addrs()[0])
+            .await
+            .inspect_err(|err| eprintln!("bench: cannot read the search index's lag: {err:#}"))
+            .ok(),
+        _ => None,
+    };
     // Stop the server whatever the load did, so that nothing outlives its cell.
     let stopped = server.stop().await;
     let tally = load?;
@@ -404,6 +412,7 @@ async fn run_cell(
     result.commits = commits;
     result.phases = phases;
     result.streams = streams;
+    result.index_lag = index_lag;
     result.rss_mib = rss_mib;
     Ok(result)
 }
@@ -524,6 +533,7 @@ mod tests {
             commits: None,
             phases: None,
             streams: None,
+            index_lag: None,
             rss_mib: None,
             runs_acked_per_sec: Vec::new(),
         }

@@ -39,6 +39,9 @@ pub(crate) struct CellResult {
     /// For `gateway-streams`: the live timelines open during the cell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) streams: Option<StreamStats>,
+    /// For `gateway`: how far the search index trailed when the load stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) index_lag: Option<crate::index_lag::IndexLag>,
     /// This process's resident memory as the window closed: the server under test and the
     /// load client, which share the process (so `plain` shows what the client and HTTP alone
     /// take).
@@ -75,6 +78,7 @@ pub(crate) fn summarize(
             .collect(),
         commits: None,
         streams: None,
+        index_lag: None,
         phases: None,
         rss_mib: None,
         runs_acked_per_sec: Vec::new(),
@@ -224,6 +228,7 @@ impl Report {
         self.write_ratios(out)?;
         self.write_commits(out)?;
         self.write_streams(out)?;
+        self.write_index_lag(out)?;
         self.write_phases(out)?;
         self.write_goals(out)
     }
@@ -342,6 +347,26 @@ impl Report {
                     ratios.connections
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    /// How far search trailed intake under the load, and how soon it caught up after it.
+    pub(crate) fn write_index_lag(&self, out: &mut String) -> fmt::Result {
+        for cell in &self.results {
+            let Some(lag) = &cell.index_lag else {
+                continue;
+            };
+            let caught_up = match lag.caught_up_secs {
+                Some(secs) => format!("searchable {secs:.1} s later"),
+                None => "not caught up 120 s later".to_owned(),
+            };
+            writeln!(
+                out,
+                "\nSearch at {} connections: {} deliveries not yet searchable as the load \
+                 stopped; {caught_up} (the indexer yields the CPU to intake).",
+                cell.connections, lag.behind_at_end
+            )?;
         }
         Ok(())
     }

@@ -217,10 +217,17 @@ impl SearchIndex {
         self.with_writer(store, |writing| {
             let changes = store.changes(Feed::Everything, writing.seen, BATCH)?;
             for change in &changes {
-                let id = change.entry.id.to_string();
-                writing
-                    .writer
-                    .delete_term(Term::from_field_text(self.fields.id, &id));
+                // An entry's first change is its creation, at its own delivery's seq (the feed
+                // holds one change per entry and seq): nothing indexed can hold it yet, so it
+                // needs no delete, which tantivy would otherwise look up in every segment at
+                // the next commit. Later changes replace the document.
+                let created = change.cursor.seq == change.entry.source.delivery_seq;
+                if !created {
+                    let id = change.entry.id.to_string();
+                    writing
+                        .writer
+                        .delete_term(Term::from_field_text(self.fields.id, &id));
+                }
                 writing
                     .writer
                     .add_document(self.document(&SearchDocument::of(&change.entry)))
