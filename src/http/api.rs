@@ -18,6 +18,7 @@ pub fn scope() -> Scope {
         .configure(live::routes)
         .configure(super::search::api_routes)
         .configure(admin::routes)
+        .configure(super::console::api_routes)
 }
 
 /// `page` of `subject`, unless it is empty because nothing was ever received about the

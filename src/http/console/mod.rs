@@ -7,6 +7,11 @@ mod sources;
 
 use actix_web::web;
 
+/// The console's JSON, inside the API's scope (`/api/v1/…`, problem+json errors).
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(sources::api);
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(sources::page)
         .service(deliveries::list)

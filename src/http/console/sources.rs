@@ -1,24 +1,92 @@
-//! `GET /admin/sources`: every configured source, the address to give its provider, what
-//! became of its deliveries over the last hour and day (from the store's tally, the same on
-//! every gateway), a warning when it has gone silent, and its latest refusals with the check
-//! that failed — "is everything arriving, and why is Xero failing?" in one look.
+//! `GET /admin/sources` (a page) and `GET /api/v1/sources` (the same as JSON, for monitoring
+//! scripts): every configured source, the address to give its provider, what became of its
+//! deliveries over the last hour and day (from the store's tally, the same on every gateway),
+//! whether it has gone silent, and its latest refusals with the check that failed — "is
+//! everything arriving, and why is Xero failing?" in one look.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::http::AppState;
+use crate::http::auth::OperatorCaller;
 use crate::http::html::{Layout, Nav, Operator, html_response};
 use crate::http::page_error::PageError;
+use crate::http::{ApiError, AppState};
 use crate::observability::rejections::Refusal;
 use crate::render::format::TimeView;
-use crate::store::Tally;
+use crate::sources::Source;
+use crate::store::{StoreError, Tally};
 
 /// Refusals a source's card lists (the ring keeps more; the newest tell the story).
 const SHOWN_REFUSALS: usize = 10;
 /// A source that used to deliver and has sent nothing stored for this long is called silent.
 const SILENT_AFTER: TimeDelta = TimeDelta::hours(3);
+
+/// What became of a source's deliveries over a window.
+#[derive(Debug, Serialize)]
+struct Counts {
+    accepted: u64,
+    flagged: u64,
+    duplicate: u64,
+    refused: u64,
+    /// Refusals by cause, most first.
+    causes: Vec<(String, u64)>,
+}
+
+impl Counts {
+    fn of(tally: &Tally, source: &str, since: DateTime<Utc>) -> Counts {
+        let causes = tally.refusals(source, since);
+        let flagged = tally.count(source, "flagged", since);
+        Counts {
+            accepted: tally.count(source, "stored", since) + flagged,
+            flagged,
+            duplicate: tally.count(source, "duplicate", since),
+            refused: causes.iter().map(|(_, count)| count).sum(),
+            causes,
+        }
+    }
+}
+
+/// One source as both routes tell it.
+struct Status<'a> {
+    source: &'a Source,
+    last_stored: Option<DateTime<Utc>>,
+    /// Set when the source used to deliver and has been quiet for [`SILENT_AFTER`] or more.
+    silent_for: Option<TimeDelta>,
+    last_hour: Counts,
+    last_day: Counts,
+}
+
+/// This gateway's latest counts are added first, so what the routes tell is current here;
+/// other gateways' arrive within their next round.
+fn read_tally(state: &AppState) -> Result<Tally, StoreError> {
+    crate::app::add_to_tally(state.storage.write.as_ref(), &state.tally)?;
+    state.storage.read.tally(Utc::now() - TimeDelta::days(1))
+}
+
+fn statuses<'a>(state: &'a AppState, tally: &Tally, now: DateTime<Utc>) -> Vec<Status<'a>> {
+    state
+        .config
+        .sources
+        .iter()
+        .map(|source| {
+            let last_stored = tally.last_stored.get(&source.name).copied();
+            Status {
+                source,
+                last_stored,
+                silent_for: last_stored
+                    .map(|at| now - at)
+                    .filter(|quiet| *quiet >= SILENT_AFTER),
+                last_hour: Counts::of(tally, &source.name, now - TimeDelta::hours(1)),
+                last_day: Counts::of(tally, &source.name, now - TimeDelta::days(1)),
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page
 
 #[derive(Serialize)]
 struct SourceCard {
@@ -30,38 +98,17 @@ struct SourceCard {
     last_stored: Option<TimeView>,
     /// Set when the source has gone quiet: for how long, in words.
     silent_for: Option<String>,
-    /// The last hour, and the last day.
-    windows: [Counts; 2],
+    windows: [Window; 2],
     refusals: Vec<RefusalLine>,
     /// Refusals kept beyond those shown.
     more_refusals: usize,
 }
 
-/// What became of a source's deliveries over a window.
 #[derive(Serialize)]
-struct Counts {
+struct Window {
     label: &'static str,
-    accepted: u64,
-    flagged: u64,
-    duplicate: u64,
-    refused: u64,
-    /// Refusals by cause, most first.
-    causes: Vec<(String, u64)>,
-}
-
-impl Counts {
-    fn of(tally: &Tally, source: &str, label: &'static str, since: DateTime<Utc>) -> Counts {
-        let causes = tally.refusals(source, since);
-        let flagged = tally.count(source, "flagged", since);
-        Counts {
-            label,
-            accepted: tally.count(source, "stored", since) + flagged,
-            flagged,
-            duplicate: tally.count(source, "duplicate", since),
-            refused: causes.iter().map(|(_, count)| count).sum(),
-            causes,
-        }
-    }
+    #[serde(flatten)]
+    counts: Counts,
 }
 
 #[derive(Serialize)]
@@ -108,52 +155,49 @@ fn duration_words(span: TimeDelta) -> String {
     }
 }
 
+/// The address as this request reached the gateway: behind a proxy, what the provider must
+/// be given too.
+fn hook_url(request: &HttpRequest, source: &Source) -> String {
+    let info = request.connection_info();
+    format!("{}://{}/hooks/{}", info.scheme(), info.host(), source.name)
+}
+
 #[get("/admin/sources")]
 pub async fn page(
     operator: Operator,
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
-    // This gateway's latest counts first, so the page is current here; others' arrive
-    // within their next round.
     let tally = web::block({
         let state = state.clone();
-        move || -> Result<Tally, PageError> {
-            crate::app::add_to_tally(state.storage.write.as_ref(), &state.tally)?;
-            Ok(state.storage.read.tally(Utc::now() - TimeDelta::days(1))?)
-        }
+        move || read_tally(&state)
     })
     .await??;
     let now = Utc::now();
-    // The address as this request reached the gateway: behind a proxy, what the provider
-    // must be given too.
-    let base = {
-        let info = request.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
-    };
     let zone = state.config.display.timezone;
-    let sources = state
-        .config
-        .sources
-        .iter()
-        .map(|source| {
-            let (refusals, more_refusals) = lines(&state, state.rejections.of(&source.name));
-            let last_stored = tally.last_stored.get(&source.name).copied();
-            let encoded = crate::render::view::encode_query_value(&source.name);
+    let sources = statuses(&state, &tally, now)
+        .into_iter()
+        .map(|status| {
+            let name = &status.source.name;
+            let (refusals, more_refusals) = lines(&state, state.rejections.of(name));
+            let encoded = crate::render::view::encode_query_value(name);
             SourceCard {
-                name: source.name.clone(),
-                kind: source.kind_name(),
-                url: format!("{base}/hooks/{}", source.name),
+                name: name.clone(),
+                kind: status.source.kind_name(),
+                url: hook_url(&request, status.source),
                 deliveries_href: format!("/admin/deliveries?source={encoded}"),
                 flagged_href: format!("/admin/deliveries?source={encoded}&outcome=flagged"),
-                last_stored: last_stored.map(|at| TimeView::new(at, now, zone)),
-                silent_for: last_stored
-                    .map(|at| now - at)
-                    .filter(|quiet| *quiet >= SILENT_AFTER)
-                    .map(duration_words),
+                last_stored: status.last_stored.map(|at| TimeView::new(at, now, zone)),
+                silent_for: status.silent_for.map(duration_words),
                 windows: [
-                    Counts::of(&tally, &source.name, "Last hour", now - TimeDelta::hours(1)),
-                    Counts::of(&tally, &source.name, "Last day", now - TimeDelta::days(1)),
+                    Window {
+                        label: "Last hour",
+                        counts: status.last_hour,
+                    },
+                    Window {
+                        label: "Last day",
+                        counts: status.last_day,
+                    },
                 ],
                 refusals,
                 more_refusals,
@@ -171,4 +215,71 @@ pub async fn page(
         .renderer
         .render_page("pages/admin/sources", &layout, &view)?;
     Ok(html_response(StatusCode::OK, body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+
+#[derive(Serialize)]
+struct SourceJson {
+    name: String,
+    kind: &'static str,
+    url: String,
+    last_stored_at: Option<DateTime<Utc>>,
+    silent: bool,
+    last_hour: Counts,
+    last_day: Counts,
+    /// This gateway's latest refusals, newest first.
+    recent_refusals: Vec<Refusal>,
+}
+
+#[derive(Serialize)]
+struct SourcesJson {
+    sources: Vec<SourceJson>,
+    /// Requests to names no source is configured under, newest first (this gateway's).
+    unknown_sources: Vec<Refusal>,
+}
+
+/// `GET /api/v1/sources`, operators only.
+#[get("/sources")]
+pub async fn api(
+    _operator: OperatorCaller,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let tally = web::block({
+        let state = state.clone();
+        move || read_tally(&state)
+    })
+    .await??;
+    let sources = statuses(&state, &tally, Utc::now())
+        .into_iter()
+        .map(|status| SourceJson {
+            name: status.source.name.clone(),
+            kind: status.source.kind_name(),
+            url: hook_url(&request, status.source),
+            last_stored_at: status.last_stored,
+            silent: status.silent_for.is_some(),
+            last_hour: status.last_hour,
+            last_day: status.last_day,
+            recent_refusals: state.rejections.of(&status.source.name),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SourcesJson {
+        sources,
+        unknown_sources: state.rejections.of_unknown_sources(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_spans_read_in_hours_then_days() {
+        assert_eq!(duration_words(TimeDelta::minutes(180)), "3 h");
+        assert_eq!(duration_words(TimeDelta::minutes(200)), "3 h 20 min");
+        assert_eq!(duration_words(TimeDelta::hours(47)), "47 h");
+        assert_eq!(duration_words(TimeDelta::hours(75)), "3 days");
+    }
 }

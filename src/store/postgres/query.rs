@@ -296,20 +296,14 @@ pub async fn unmatched_count(client: &impl GenericClient) -> Result<u64, StoreEr
     Ok(count.unsigned_abs())
 }
 
+/// Deliveries with seq ≥ `from`, in order, at most `limit`.
 pub async fn deliveries(
     client: &impl GenericClient,
     from: u64,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS}, b.body FROM deliveries d \
-         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
-         WHERE d.seq >= $1 ORDER BY d.seq LIMIT $2"
-    );
-    let rows = client
-        .query(&sql, &[&seq_to_sql(from)?, &(limit as i64)])
-        .await?;
-    rows.iter().map(|row| delivery_from(row, true)).collect()
+    let from = seq_to_sql(from)?;
+    deliveries_where(client, "d.seq >= $1 ORDER BY d.seq", from, limit).await
 }
 
 /// Deliveries with seqs below `before`, newest first, at most `limit`.
@@ -318,14 +312,23 @@ pub async fn deliveries_before(
     before: u64,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS}, b.body FROM deliveries d \
-         LEFT JOIN delivery_bodies b ON b.seq = d.seq \
-         WHERE d.seq < $1 ORDER BY d.seq DESC LIMIT $2"
-    );
     // Seqs are at most i64::MAX in the database: any larger bound reads from the newest.
     let before = i64::try_from(before).unwrap_or(i64::MAX);
-    let rows = client.query(&sql, &[&before, &(limit as i64)]).await?;
+    deliveries_where(client, "d.seq < $1 ORDER BY d.seq DESC", before, limit).await
+}
+
+/// Deliveries with their bodies, as `range_and_order` (on `$1`, a seq) picks them.
+async fn deliveries_where(
+    client: &impl GenericClient,
+    range_and_order: &str,
+    seq: i64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS}, b.body FROM deliveries d \
+         LEFT JOIN delivery_bodies b ON b.seq = d.seq WHERE {range_and_order} LIMIT $2"
+    );
+    let rows = client.query(&sql, &[&seq, &(limit as i64)]).await?;
     rows.iter().map(|row| delivery_from(row, true)).collect()
 }
 
