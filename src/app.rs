@@ -20,11 +20,15 @@ use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
-use crate::search::Indexing;
+use crate::store::Storage;
 use crate::store::health::{OpeningProgress, StorageHealth};
-use crate::store::tally::{TALLY_EVERY, TallyCounter};
+use crate::store::tally::TallyCounter;
 use crate::store::writer::{Writer, WriterConfig};
-use crate::store::{Storage, StoreError, WriteSide};
+
+mod chores;
+
+pub use chores::add_to_tally;
+use chores::{Chores, index_for_search, keep_tally, prune_periodically};
 
 /// A running HTTP server, to await.
 type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -38,7 +42,8 @@ pub struct Gateway {
     serving: Serving,
     metrics_server: Option<(ServerHandle, Serving)>,
     writer: Writer,
-    /// Retention and search indexing, which hold the store until they have stopped.
+    /// Retention, search indexing and the tally, which hold the store until they have
+    /// stopped.
     chores: Chores,
 }
 
@@ -279,161 +284,6 @@ impl Termination {
     }
 }
 
-/// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
-/// transactions of its own, so intake commits keep flowing in between.
-async fn prune_periodically(
-    config: Arc<Config>,
-    store: Arc<dyn WriteSide>,
-    mut stopping: Stopping,
-) {
-    let period = Duration::from_secs(config.retention.prune_interval_secs.get());
-    let mut ticks = tokio::time::interval(period);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stopping.changed() => return,
-        }
-        let Some(cutoff) = config.retention.cutoff(chrono::Utc::now()) else {
-            return;
-        };
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.prune_bodies(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(dropped)) => {
-                tracing::info!(dropped, cutoff = %cutoff, "retention: dropped expired raw bodies")
-            }
-            Ok(Err(err)) => tracing::warn!(error = %err, "retention: pruning failed; will retry"),
-            Err(err) => tracing::warn!(error = %err, "retention: the pruning task failed"),
-        }
-    }
-}
-
-/// Keeps a search index that follows the timelines (the embedded store's) up with them: at
-/// once while it is behind, every quarter second once it has caught up. A backend that indexes
-/// in each commit ends this at the first call.
-///
-/// It runs on a thread of its own at the lowest CPU priority (nice 19; tantivy's threads,
-/// made from it, inherit that): the index is a projection that may lag for a moment, intake
-/// is not. When a burst fills the CPU, the index falls behind (searches say by how much) and
-/// catches up as the burst passes, instead of taking a fifth of intake's throughput: measured
-/// at 64 connections on 2 cores, 0.89× the intake of a gateway without indexing (0.81× at
-/// normal priority), about half a second of deliveries behind, searchable 0.4 s after the
-/// load stops.
-async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: Stopping) {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let indexer = std::thread::Builder::new()
-        .name("hooktrail-index".to_owned())
-        .spawn({
-            let stop = stop.clone();
-            move || follow_for_search(store.as_ref(), &stop)
-        });
-    let indexer = match indexer {
-        Ok(indexer) => indexer,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot start the search indexer; searches will fall behind");
-            return;
-        }
-    };
-    let _ = stopping.changed().await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    indexer.thread().unpark();
-    // Joined off the async workers: a round of indexing may be finishing.
-    if tokio::task::spawn_blocking(move || indexer.join())
-        .await
-        .map_or(true, |joined| joined.is_err())
-    {
-        tracing::warn!("the search indexer ended with a panic");
-    }
-}
-
-/// The indexer thread's loop, until `stop` (it is unparked then) or the backend needs none.
-fn follow_for_search(store: &dyn WriteSide, stop: &std::sync::atomic::AtomicBool) {
-    const IDLE: Duration = Duration::from_millis(250);
-    if let Err(err) = rustix::process::setpriority_process(None, 19) {
-        tracing::debug!(error = %err, "the search indexer keeps the normal CPU priority");
-    }
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let pause = match store.index_for_search() {
-            Ok(Indexing::InCommit | Indexing::Off) => return,
-            Ok(Indexing::Behind) => continue,
-            Ok(Indexing::CaughtUp) => IDLE,
-            Err(err) => {
-                tracing::warn!(error = %err, "search indexing failed; will retry");
-                IDLE * 8
-            }
-        };
-        std::thread::park_timeout(pause);
-    }
-}
-
-/// Adds what intake counted to the store's tally now and then, and once more on the way out.
-async fn keep_tally(store: Arc<dyn WriteSide>, counter: Arc<TallyCounter>, mut stopping: Stopping) {
-    let mut ticks = tokio::time::interval(TALLY_EVERY);
-    loop {
-        let stop = tokio::select! {
-            _ = ticks.tick() => false,
-            _ = stopping.changed() => true,
-        };
-        let (store, counter) = (store.clone(), counter.clone());
-        match tokio::task::spawn_blocking(move || add_to_tally(store.as_ref(), &counter)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "cannot add to the intake tally; will retry")
-            }
-            Err(err) => tracing::warn!(error = %err, "the intake tally task failed"),
-        }
-        if stop {
-            return;
-        }
-    }
-}
-
-/// Adds what `counter` holds to `store`'s tally; on failure it is kept for the next try.
-pub fn add_to_tally(store: &dyn WriteSide, counter: &TallyCounter) -> Result<(), StoreError> {
-    let batch = counter.take(chrono::Utc::now());
-    if batch.is_empty() {
-        return Ok(());
-    }
-    store
-        .add_to_tally(&batch)
-        .inspect_err(|_| counter.restore(batch))
-}
-
-/// Tells a chore that the gateway is stopping.
-type Stopping = tokio::sync::watch::Receiver<bool>;
-
-/// Background loops that use the store. Aborting one would leave its blocking call running,
-/// still holding the store after the gateway says it has stopped (so a restart finds the file
-/// in use); instead each is told to stop and awaited, which waits out that call.
-#[derive(Default)]
-struct Chores {
-    stop: Option<tokio::sync::watch::Sender<bool>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Chores {
-    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(
-        &mut self,
-        chore: impl FnOnce(Stopping) -> F,
-    ) {
-        let stop = self
-            .stop
-            .get_or_insert_with(|| tokio::sync::watch::channel(false).0);
-        self.tasks.push(tokio::spawn(chore(stop.subscribe())));
-    }
-
-    async fn finish(self) {
-        if let Some(stop) = self.stop {
-            stop.send_replace(true);
-        }
-        for task in self.tasks {
-            if let Err(err) = task.await {
-                tracing::warn!(error = %err, "a background task failed while stopping");
-            }
-        }
-    }
-}
-
 /// `/metrics` alone on its own address, for deployments that keep it off the public listener.
 fn serve_metrics_apart(
     state: web::Data<AppState>,
@@ -495,45 +345,6 @@ fn warn_about_development_secrets(config: &Config) {
             "!!! SERVING ON {} WITH THE PUBLISHED DEVELOPMENT SECRETS: anyone can forge webhooks and read the API. \
              Replace them before exposing this gateway. !!!",
             config.server.listen
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What a restart needs: once the chores have finished, none of them holds what it was
-    /// given, even one stopped in the middle of blocking work.
-    #[tokio::test]
-    async fn finished_chores_hold_nothing_even_when_stopped_mid_work() {
-        let store = Arc::new(());
-        let (started, mut working) = tokio::sync::mpsc::channel(1);
-        let mut chores = Chores::default();
-        chores.spawn(|mut stopping| {
-            let store = store.clone();
-            async move {
-                loop {
-                    let (store, started) = (store.clone(), started.clone());
-                    let work = tokio::task::spawn_blocking(move || {
-                        let _ = started.try_send(());
-                        std::thread::sleep(Duration::from_millis(200));
-                        drop(store);
-                    });
-                    let _ = work.await;
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                        _ = stopping.changed() => return,
-                    }
-                }
-            }
-        });
-        working.recv().await;
-        chores.finish().await;
-        assert_eq!(
-            Arc::strong_count(&store),
-            1,
-            "a chore still holds the store"
         );
     }
 }
