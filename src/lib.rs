@@ -17,3 +17,4 @@ pub mod render;
 pub mod search;
 pub mod sources;
 pub mod store;
+pub mod trust;
