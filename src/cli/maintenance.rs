@@ -72,7 +72,8 @@ pub fn verify(config: &Config, remote: &RemoteArgs) -> anyhow::Result<ExitCode> 
             match answer["status"].as_str() {
                 Some("intact") => ChainReport::Intact {
                     deliveries: answer["deliveries"].as_u64().unwrap_or(0),
-                    head: decode_head(answer["head"].as_str().unwrap_or_default()),
+                    head: decode_hash(answer["head"].as_str().unwrap_or_default()),
+                    tree_root: decode_hash(answer["tree_root"].as_str().unwrap_or_default()),
                 },
                 _ => ChainReport::Broken {
                     seq: answer["seq"].as_u64().unwrap_or(0),
@@ -84,18 +85,23 @@ pub fn verify(config: &Config, remote: &RemoteArgs) -> anyhow::Result<ExitCode> 
     Ok(print_chain(report))
 }
 
-fn decode_head(text: &str) -> [u8; 32] {
-    let mut head = [0u8; 32];
-    let _ = hex::decode_to_slice(text, &mut head);
-    head
+fn decode_hash(text: &str) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    let _ = hex::decode_to_slice(text, &mut hash);
+    hash
 }
 
 fn print_chain(report: ChainReport) -> ExitCode {
     match report {
-        ChainReport::Intact { deliveries, head } => {
+        ChainReport::Intact {
+            deliveries,
+            head,
+            tree_root,
+        } => {
             println!(
-                "ok: {deliveries} deliveries, chain head {}",
-                hex::encode(head)
+                "ok: {deliveries} deliveries, chain head {}, tree root {}",
+                hex::encode(head),
+                hex::encode(tree_root)
             );
             ExitCode::SUCCESS
         }

@@ -25,16 +25,28 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Integrity {
-    Intact { deliveries: u64, head: String },
-    Broken { seq: u64, reason: String },
+    Intact {
+        deliveries: u64,
+        head: String,
+        tree_root: String,
+    },
+    Broken {
+        seq: u64,
+        reason: String,
+    },
 }
 
 impl From<ChainReport> for Integrity {
     fn from(report: ChainReport) -> Self {
         match report {
-            ChainReport::Intact { deliveries, head } => Integrity::Intact {
+            ChainReport::Intact {
+                deliveries,
+                head,
+                tree_root,
+            } => Integrity::Intact {
                 deliveries,
                 head: hex::encode(head),
+                tree_root: hex::encode(tree_root),
             },
             ChainReport::Broken { seq, reason } => Integrity::Broken { seq, reason },
         }

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::project::ChainHead;
 use super::{ChainReport, StoredDelivery};
+use crate::trust::merkle::{Frontier, leaf_hash};
 
 pub const GENESIS: [u8; 32] = [0; 32];
 
@@ -44,9 +45,12 @@ pub fn link(previous: &[u8; 32], seq: u64, delivery_hash: &[u8; 32]) -> [u8; 32]
 
 /// Walks the log in seq order, checking each delivery against the chain — the same check for
 /// every backend.
+/// The walk also grows the Merkle tree over the same delivery hashes, so that one pass gives
+/// both the chain's verdict and the tree's root.
 pub struct ChainWalk {
     previous: [u8; 32],
     expected_seq: u64,
+    tree: Frontier,
 }
 
 impl Default for ChainWalk {
@@ -54,6 +58,7 @@ impl Default for ChainWalk {
         ChainWalk {
             previous: GENESIS,
             expected_seq: 1,
+            tree: Frontier::default(),
         }
     }
 }
@@ -99,6 +104,7 @@ impl ChainWalk {
         }
         self.previous = chained;
         self.expected_seq += 1;
+        self.tree.push(leaf_hash(&hash));
         None
     }
 
@@ -117,6 +123,7 @@ impl ChainWalk {
         ChainReport::Intact {
             deliveries: count,
             head: self.previous,
+            tree_root: self.tree.root(),
         }
     }
 }

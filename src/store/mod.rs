@@ -266,12 +266,12 @@ pub enum ChainReport {
     Intact {
         deliveries: u64,
         head: [u8; 32],
+        /// The root of the RFC 9162 Merkle tree over the deliveries' hashes (see
+        /// [`crate::trust::merkle`]): what a signed tree head of this log would carry.
+        tree_root: [u8; 32],
     },
     /// The first delivery whose stored data or position does not match the chain.
-    Broken {
-        seq: u64,
-        reason: String,
-    },
+    Broken { seq: u64, reason: String },
 }
 
 /// How `reindex` reads a logged delivery again, with the sources configured today.

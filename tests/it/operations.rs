@@ -66,6 +66,12 @@ async fn export_verify_and_backup_work_beside_a_live_gateway_and_offline() {
     assert!(!ok, "without a token a live export is refused: {out}");
     let (ok, out) = run_live(&config, &server, &["verify"]);
     assert!(ok && out.starts_with("ok: 5 deliveries"), "{out}");
+    // The tree root comes through the gateway's answer too (all zeros if it were lost).
+    let tree_root = out.split("tree root ").nth(1).map(str::trim);
+    assert!(
+        tree_root.is_some_and(|root| root.len() == 64 && root != "0".repeat(64)),
+        "{out}"
+    );
 
     // JSON lines round-trip to exactly what the API serves (oldest first).
     let (ok, out) = run_live(
