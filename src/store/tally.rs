@@ -126,23 +126,34 @@ pub struct TallyCounter {
 
 #[derive(Debug, Default)]
 struct Pending {
-    /// (source, bucket, outcome key) → count.
-    counts: HashMap<(String, i64, String), u64>,
+    /// Source → (bucket, arrival) → count. Keyed by source first so that counting looks the
+    /// name up by reference: a request allocates nothing once its source has been counted
+    /// in this round.
+    counts: HashMap<String, HashMap<(i64, Arrival), u64>>,
     last_stored: HashMap<String, DateTime<Utc>>,
+    /// A batch the store refused, sent again with the next one (counts add up, so sending a
+    /// row twice in one batch is the same as once with the sum).
+    refused: TallyBatch,
 }
 
 impl TallyCounter {
     /// Counts one delivery of a configured source (never an unknown name: anyone can make
-    /// those up, and each would be a row).
+    /// those up, and each would be a row). On every intake request: a short lock, and no
+    /// allocation but the first of a source in a round.
     pub fn count(&self, source: &str, arrival: Arrival, at: DateTime<Utc>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        *pending
-            .counts
-            .entry((source.to_owned(), bucket_of(at), arrival.key()))
-            .or_default() += 1;
+        let counts = match pending.counts.get_mut(source) {
+            Some(counts) => counts,
+            None => pending.counts.entry(source.to_owned()).or_default(),
+        };
+        *counts.entry((bucket_of(at), arrival)).or_default() += 1;
         if matches!(arrival, Arrival::Stored | Arrival::Flagged) {
-            let last = pending.last_stored.entry(source.to_owned()).or_insert(at);
-            *last = (*last).max(at);
+            match pending.last_stored.get_mut(source) {
+                Some(last) => *last = (*last).max(at),
+                None => {
+                    pending.last_stored.insert(source.to_owned(), at);
+                }
+            }
         }
     }
 
@@ -151,36 +162,38 @@ impl TallyCounter {
     /// refuses it.
     pub fn take(&self, now: DateTime<Utc>) -> TallyBatch {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let taken = std::mem::take(&mut *pending);
+        let Pending {
+            counts,
+            last_stored,
+            refused,
+        } = std::mem::take(&mut *pending);
+        let mut rows = refused.rows;
+        for (source, counts) in counts {
+            rows.extend(
+                counts
+                    .into_iter()
+                    .map(|((bucket, arrival), count)| TallyRow {
+                        source: source.clone(),
+                        bucket,
+                        outcome: arrival.key(),
+                        count,
+                    }),
+            );
+        }
+        let mut last = refused.last_stored;
+        last.extend(last_stored);
         TallyBatch {
-            rows: taken
-                .counts
-                .into_iter()
-                .map(|((source, bucket, outcome), count)| TallyRow {
-                    source,
-                    bucket,
-                    outcome,
-                    count,
-                })
-                .collect(),
-            last_stored: taken.last_stored.into_iter().collect(),
+            rows,
+            last_stored: last,
             drop_before: bucket_of(now - KEPT_FOR),
         }
     }
 
-    /// Counts a batch the store could not take again, to be added next time.
+    /// Keeps a batch the store could not take, to be added with the next one.
     pub fn restore(&self, batch: TallyBatch) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        for row in batch.rows {
-            *pending
-                .counts
-                .entry((row.source, row.bucket, row.outcome))
-                .or_default() += row.count;
-        }
-        for (source, at) in batch.last_stored {
-            let last = pending.last_stored.entry(source).or_insert(at);
-            *last = (*last).max(at);
-        }
+        pending.refused.rows.extend(batch.rows);
+        pending.refused.last_stored.extend(batch.last_stored);
     }
 }
 
