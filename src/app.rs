@@ -27,7 +27,6 @@ use crate::store::writer::{Writer, WriterConfig};
 
 mod chores;
 
-pub use chores::add_to_tally;
 use chores::{Chores, index_for_search, keep_tally, prune_periodically};
 
 /// A running HTTP server, to await.

@@ -124,7 +124,7 @@ pub(super) async fn keep_tally(
 }
 
 /// Adds what `counter` holds to `store`'s tally; on failure it is kept for the next try.
-pub fn add_to_tally(store: &dyn WriteSide, counter: &TallyCounter) -> Result<(), StoreError> {
+fn add_to_tally(store: &dyn WriteSide, counter: &TallyCounter) -> Result<(), StoreError> {
     let batch = counter.take(chrono::Utc::now());
     if batch.is_empty() {
         return Ok(());

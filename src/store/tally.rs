@@ -162,31 +162,14 @@ impl TallyCounter {
     /// refuses it.
     pub fn take(&self, now: DateTime<Utc>) -> TallyBatch {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let Pending {
-            counts,
-            last_stored,
-            refused,
-        } = std::mem::take(&mut *pending);
-        let mut rows = refused.rows;
-        for (source, counts) in counts {
-            rows.extend(
-                counts
-                    .into_iter()
-                    .map(|((bucket, arrival), count)| TallyRow {
-                        source: source.clone(),
-                        bucket,
-                        outcome: arrival.key(),
-                        count,
-                    }),
-            );
-        }
-        let mut last = refused.last_stored;
-        last.extend(last_stored);
-        TallyBatch {
-            rows,
-            last_stored: last,
-            drop_before: bucket_of(now - KEPT_FOR),
-        }
+        batch_of(&std::mem::take(&mut *pending), now)
+    }
+
+    /// What was counted and not yet taken, left in place: a reader adds it to the stored
+    /// tally to be current without writing.
+    pub fn snapshot(&self, now: DateTime<Utc>) -> TallyBatch {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        batch_of(&pending, now)
     }
 
     /// Keeps a batch the store could not take, to be added with the next one.
@@ -194,6 +177,66 @@ impl TallyCounter {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         pending.refused.rows.extend(batch.rows);
         pending.refused.last_stored.extend(batch.last_stored);
+    }
+}
+
+/// `pending` as one batch: rows merged by key, without buckets the store would drop, and
+/// sorted, so that gateways adding to a shared database lock its rows in the same order (in
+/// any other, two concurrent additions could deadlock). A batch refused again and again thus
+/// stays as small as the keys it counts.
+fn batch_of(pending: &Pending, now: DateTime<Utc>) -> TallyBatch {
+    let drop_before = bucket_of(now - KEPT_FOR);
+    let mut merged: std::collections::BTreeMap<(&str, i64, String), u64> = Default::default();
+    for row in &pending.refused.rows {
+        *merged
+            .entry((row.source.as_str(), row.bucket, row.outcome.clone()))
+            .or_default() += row.count;
+    }
+    for (source, counts) in &pending.counts {
+        for ((bucket, arrival), count) in counts {
+            *merged
+                .entry((source.as_str(), *bucket, arrival.key()))
+                .or_default() += count;
+        }
+    }
+    let mut last_stored: std::collections::BTreeMap<&str, DateTime<Utc>> = Default::default();
+    for (source, at) in pending
+        .refused
+        .last_stored
+        .iter()
+        .map(|(s, at)| (s, at))
+        .chain(&pending.last_stored)
+    {
+        let last = last_stored.entry(source.as_str()).or_insert(*at);
+        *last = (*last).max(*at);
+    }
+    TallyBatch {
+        rows: merged
+            .into_iter()
+            .filter(|((_, bucket, _), _)| *bucket >= drop_before)
+            .map(|((source, bucket, outcome), count)| TallyRow {
+                source: source.to_owned(),
+                bucket,
+                outcome,
+                count,
+            })
+            .collect(),
+        last_stored: last_stored
+            .into_iter()
+            .map(|(source, at)| (source.to_owned(), at))
+            .collect(),
+        drop_before,
+    }
+}
+
+impl Tally {
+    /// Adds counts not yet stored (a [`TallyCounter::snapshot`]) to these.
+    pub fn add(&mut self, batch: TallyBatch) {
+        self.rows.extend(batch.rows);
+        for (source, at) in batch.last_stored {
+            let last = self.last_stored.entry(source).or_insert(at);
+            *last = (*last).max(at);
+        }
     }
 }
 

@@ -58,11 +58,19 @@ struct Status<'a> {
     last_day: Counts,
 }
 
-/// This gateway's latest counts are added first, so what the routes tell is current here;
-/// other gateways' arrive within their next round.
-fn read_tally(state: &AppState) -> Result<Tally, StoreError> {
-    crate::app::add_to_tally(state.storage.write.as_ref(), &state.tally)?;
-    state.storage.read.tally(Utc::now() - TimeDelta::days(1))
+/// The last day's tally, off the async workers, with this gateway's counts not yet stored
+/// added in memory: current here without a write (a page polled by monitoring must not
+/// become a second writer beside intake's); other gateways' arrive within their next round.
+async fn read_tally(
+    state: web::Data<AppState>,
+) -> Result<Result<Tally, StoreError>, actix_web::error::BlockingError> {
+    web::block(move || {
+        let now = Utc::now();
+        let mut tally = state.storage.read.tally(now - TimeDelta::days(1))?;
+        tally.add(state.tally.snapshot(now));
+        Ok(tally)
+    })
+    .await
 }
 
 fn statuses<'a>(state: &'a AppState, tally: &Tally, now: DateTime<Utc>) -> Vec<Status<'a>> {
@@ -168,11 +176,7 @@ pub async fn page(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
-    let tally = web::block({
-        let state = state.clone();
-        move || read_tally(&state)
-    })
-    .await??;
+    let tally = read_tally(state.clone()).await??;
     let now = Utc::now();
     let zone = state.config.display.timezone;
     let sources = statuses(&state, &tally, now)
@@ -247,11 +251,7 @@ pub async fn api(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let tally = web::block({
-        let state = state.clone();
-        move || read_tally(&state)
-    })
-    .await??;
+    let tally = read_tally(state.clone()).await??;
     let sources = statuses(&state, &tally, Utc::now())
         .into_iter()
         .map(|status| SourceJson {
