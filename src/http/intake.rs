@@ -41,17 +41,12 @@ async fn receive(
     let response = match capture(&state, source, &request, payload).await {
         Ok(response) => response,
         Err(err) => {
+            let refusal = refusal_of(&err, &request);
+            state.metrics.delivery_rejected(&source.name, refusal.cause);
             state
-                .metrics
-                .delivery_rejected(&source.name, refusal_cause(&err));
-            state.tally.count(
-                &source.name,
-                Arrival::Refused(refusal_cause(&err)),
-                Utc::now(),
-            );
-            state
-                .rejections
-                .record(&source.name, refusal_of(&err, &request));
+                .tally
+                .count(&source.name, Arrival::Refused(refusal.cause), refusal.at);
+            state.rejections.record(&source.name, refusal);
             err.error_response()
         }
     };

@@ -152,12 +152,24 @@ impl FormView {
 
 /// The page's address with `before` moved to `cursor`, every other parameter kept.
 fn more_href(params: &SearchParams, cursor: &str) -> String {
-    let mut query: Vec<String> = params
-        .given()
-        .into_iter()
+    search_href(params.given().into_iter().chain([("before", cursor)]))
+}
+
+/// The same search as the form shows it: without the filters it does not (see
+/// [`narrowed`]), keeping the words, category, dates and order.
+fn widened_href(params: &SearchParams) -> String {
+    search_href(
+        params
+            .given()
+            .into_iter()
+            .filter(|(name, _)| matches!(*name, "q" | "category" | "from" | "to" | "sort")),
+    )
+}
+
+fn search_href<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let query: Vec<String> = pairs
         .map(|(name, value)| format!("{name}={}", encode_query_value(value)))
         .collect();
-    query.push(format!("before={}", encode_query_value(cursor)));
     format!("/search?{}", query.join("&"))
 }
 
@@ -204,10 +216,7 @@ async fn search_page(
         more_href: None,
         behind: None,
         narrowed: narrowed(&params),
-        widened_href: format!(
-            "/search?q={}",
-            encode_query_value(params.q.as_deref().unwrap_or(""))
-        ),
+        widened_href: widened_href(&params),
     };
     // The order alone asks for nothing: the page shows how to search.
     let asked = params.given().iter().any(|(name, _)| *name != "sort");
@@ -247,6 +256,23 @@ async fn search_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clearing_the_hidden_filters_keeps_what_the_form_shows() {
+        let params = SearchParams {
+            q: Some("reprint".into()),
+            category: Some("communication".into()),
+            kind: Some("email.bounced".into()),
+            actor: Some("Dana".into()),
+            from: Some("2026-03-01".into()),
+            sort: Some("newest".into()),
+            ..SearchParams::default()
+        };
+        assert_eq!(
+            widened_href(&params),
+            "/search?q=reprint&category=communication&from=2026-03-01&sort=newest"
+        );
+    }
 
     #[test]
     fn more_keeps_every_parameter_and_encodes_them() {

@@ -124,7 +124,7 @@ impl Builder {
     /// A whole value that is not part of the text; whether it was new.
     fn value_only(&mut self, field: Field, raw: &str) -> bool {
         match words::value(raw) {
-            Some(value) if !self.values.contains(&(field, value.clone())) => {
+            Some(value) if !self.values.iter().any(|(f, v)| *f == field && *v == value) => {
                 self.values.push((field, value));
                 true
             }

@@ -205,7 +205,8 @@ pub enum SearchError {
     BadCursor,
 }
 
-fn given(text: &Option<String>) -> Option<&str> {
+/// A parameter's value, trimmed, when it is not blank.
+pub(crate) fn given(text: &Option<String>) -> Option<&str> {
     text.as_deref()
         .map(str::trim)
         .filter(|text| !text.is_empty())

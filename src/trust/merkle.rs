@@ -183,11 +183,9 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, path: &[Hash], root:
         }
         if fn_ & 1 == 1 || fn_ == sn {
             r = node_hash(p, &r);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
             }
         } else {
             r = node_hash(&r, p);
@@ -275,11 +273,9 @@ pub fn verify_consistency(
         if fn_ & 1 == 1 || fn_ == sn {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
             }
         } else {
             sr = node_hash(&sr, c);

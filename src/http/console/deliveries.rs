@@ -17,6 +17,7 @@ use crate::http::page_error::PageError;
 use crate::http::search::entry_href;
 use crate::render::format::TimeView;
 use crate::render::view::subject_path;
+use crate::search::given;
 use crate::store::{ReadSide, StoredDelivery};
 
 /// Deliveries a list page shows.
@@ -90,10 +91,6 @@ impl OutcomeFilter {
             OutcomeFilter::Flagged => outcome.is_flagged(),
         }
     }
-}
-
-fn given(text: &Option<String>) -> Option<&str> {
-    text.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 impl ListQuery {
@@ -259,8 +256,9 @@ impl OutcomeView {
     }
 }
 
-fn time(state: &AppState, at: DateTime<Utc>) -> TimeView {
-    TimeView::new(at, Utc::now(), state.config.display.timezone)
+/// `at` as the page shows it, relative to `now`: one moment for the whole page.
+fn time(state: &AppState, now: DateTime<Utc>, at: DateTime<Utc>) -> TimeView {
+    TimeView::new(at, now, state.config.display.timezone)
 }
 
 fn body_size(delivery: &StoredDelivery) -> String {
@@ -299,6 +297,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, PageError> {
     let body = web::block(move || -> Result<String, PageError> {
+        let now = Utc::now();
         let filter = query.filter(&state)?;
         let found = find(
             state.storage.read.as_ref(),
@@ -312,7 +311,7 @@ pub async fn list(
                 seq: delivery.seq,
                 href: format!("/admin/deliveries/{}", delivery.seq),
                 source: delivery.source.clone(),
-                received: time(&state, delivery.received_at),
+                received: time(&state, now, delivery.received_at),
                 outcome: OutcomeView::of(&delivery.outcome),
                 delivery_id: delivery.delivery_id.clone(),
                 size: body_size(delivery),
@@ -361,7 +360,7 @@ pub async fn list(
             }),
             searched_back_to: found
                 .stopped_at
-                .map(|delivery| time(&state, delivery.received_at)),
+                .map(|delivery| time(&state, now, delivery.received_at)),
         };
         Ok(state
             .renderer
@@ -483,6 +482,7 @@ pub async fn detail(
 ) -> Result<HttpResponse, PageError> {
     let seq = seq.into_inner();
     let body = web::block(move || -> Result<String, PageError> {
+        let now = Utc::now();
         let store = state.storage.read.as_ref();
         let delivery = store.delivery(seq)?.ok_or_else(|| missing(seq))?;
         let (entries, more_entries) = entries_of(store, &delivery)?;
@@ -492,7 +492,7 @@ pub async fn detail(
                 id: entry.id.to_string(),
                 kind: entry.kind.as_str().to_owned(),
                 summary: entry.summary.clone(),
-                occurred: time(&state, entry.occurred_at),
+                occurred: time(&state, now, entry.occurred_at),
                 href: entry_href(entry),
                 subjects: entry
                     .subjects
@@ -514,7 +514,7 @@ pub async fn detail(
                 .source(&delivery.source)
                 .map(|source| source.kind_name()),
             source: delivery.source.clone(),
-            received: time(&state, delivery.received_at),
+            received: time(&state, now, delivery.received_at),
             delivery_id: delivery.delivery_id.clone(),
             outcome: OutcomeView::of(&delivery.outcome),
             body: delivery.body.as_deref().map(|body| BodyView::of(seq, body)),
