@@ -27,7 +27,8 @@ use crate::store::writer::{Writer, WriterConfig};
 
 mod chores;
 
-use chores::{Chores, index_for_search, keep_tally, prune_periodically};
+use crate::alerts::Alerting;
+use chores::{Chores, index_for_search, keep_tally, prune_periodically, watch_alerts};
 
 /// A running HTTP server, to await.
 type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -98,6 +99,18 @@ impl Gateway {
         chores.spawn(|stopping| index_for_search(storage.write.clone(), stopping));
         let tally = Arc::new(TallyCounter::default());
         chores.spawn(|stopping| keep_tally(storage.write.clone(), tally.clone(), stopping));
+        let alerting = Arc::new(Alerting::new(config.clone(), &storage, addr));
+        if !config.alerts.is_empty() {
+            chores.spawn(|stopping| {
+                watch_alerts(
+                    alerting.clone(),
+                    tally.clone(),
+                    health.clone(),
+                    config.alerting.check_interval_secs,
+                    stopping,
+                )
+            });
+        }
         let state = web::Data::new(AppState {
             config: config.clone(),
             storage,
@@ -114,6 +127,7 @@ impl Gateway {
             live: crate::http::live::Streams::new(&config.live),
             rejections: Arc::default(),
             tally,
+            alerting,
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();

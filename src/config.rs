@@ -17,10 +17,12 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod alerts;
 mod embed;
 mod live;
 pub mod storage;
 
+pub use alerts::{AlertRule, AlertWhen, AlertingConfig};
 pub use embed::EmbedConfig;
 pub use live::LiveConfig;
 pub use storage::{Backend, DatabaseUrl, StorageConfig};
@@ -68,6 +70,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub live: LiveConfig,
     pub embed: EmbedConfig,
+    pub alerts: Vec<AlertRule>,
+    pub alerting: AlertingConfig,
     /// Which keys hold the committed development secrets (empty in production).
     pub development_secrets: Vec<String>,
 }
@@ -320,6 +324,10 @@ struct RawConfig {
     live: LiveConfig,
     #[serde(default)]
     embed: EmbedConfig,
+    #[serde(default)]
+    alerts: Vec<alerts::RawAlert>,
+    #[serde(default)]
+    alerting: AlertingConfig,
 }
 
 impl Config {
@@ -373,6 +381,9 @@ impl Config {
                 "must be at least server.max_body_bytes (or no body that size could be taken)",
             ));
         }
+        let source_names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let alerts = alerts::build(raw.alerts, &source_names)
+            .map_err(|(key, message)| key_error(key, message))?;
         Ok(Config {
             server: raw.server,
             storage: raw.storage,
@@ -383,6 +394,8 @@ impl Config {
             retention: raw.retention,
             live: raw.live,
             embed: raw.embed,
+            alerts,
+            alerting: raw.alerting,
             development_secrets,
         })
     }

@@ -46,6 +46,13 @@ pub fn hmac_sha256_matches(key: &Secret, parts: &[&[u8]], expected: &[u8]) -> bo
     mac.verify_slice(expected).is_ok()
 }
 
+/// Whether a submitted token (a form's CSRF token) is `expected`, compared in constant time;
+/// an empty submission never matches.
+pub fn token_matches(expected: &str, submitted: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !submitted.is_empty() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
+}
+
 fn keyed(key: &Secret) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail; `Secret` is never empty.
     match HmacSha256::new_from_slice(key.expose()) {

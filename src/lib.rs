@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod activity;
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -2,13 +2,16 @@
 //! adding intake's counts to the store's tally. Each is told when the gateway stops and is
 //! awaited, so none still holds the store once `Gateway::stop` returns.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alerts::Alerting;
 use crate::config::Config;
 use crate::search::Indexing;
+use crate::store::WriteSide;
+use crate::store::health::StorageHealth;
 use crate::store::tally::{TALLY_EVERY, TallyCounter};
-use crate::store::{StoreError, WriteSide};
 
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
@@ -110,7 +113,7 @@ pub(super) async fn keep_tally(
             _ = stopping.changed() => true,
         };
         let (store, counter) = (store.clone(), counter.clone());
-        match tokio::task::spawn_blocking(move || add_to_tally(store.as_ref(), &counter)).await {
+        match tokio::task::spawn_blocking(move || counter.flush_to(store.as_ref())).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "cannot add to the intake tally; will retry")
@@ -123,15 +126,25 @@ pub(super) async fn keep_tally(
     }
 }
 
-/// Adds what `counter` holds to `store`'s tally; on failure it is kept for the next try.
-fn add_to_tally(store: &dyn WriteSide, counter: &TallyCounter) -> Result<(), StoreError> {
-    let batch = counter.take(chrono::Utc::now());
-    if batch.is_empty() {
-        return Ok(());
+/// Checks the alert rules every `every` (see [`crate::alerts`]), until the gateway stops.
+pub(super) async fn watch_alerts(
+    alerting: Arc<Alerting>,
+    counter: Arc<TallyCounter>,
+    health: Arc<StorageHealth>,
+    every: NonZeroU64,
+    mut stopping: Stopping,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(every.get()));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        alerting
+            .check(counter.clone(), health.clone(), stopping.clone())
+            .await;
     }
-    store
-        .add_to_tally(&batch)
-        .inspect_err(|_| counter.restore(batch))
 }
 
 /// Tells a chore that the gateway is stopping.

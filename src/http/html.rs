@@ -20,6 +20,13 @@ pub struct Staff {
     pub role: Role,
 }
 
+impl Staff {
+    /// Whether a submitted form carries this session's CSRF token (compared in constant time).
+    pub fn csrf_matches(&self, submitted: &str) -> bool {
+        crate::crypto::token_matches(&self.csrf, submitted)
+    }
+}
+
 /// A signed-in operator. As a page handler's argument it requires the operator role: staff
 /// get a 403 page, and a signed-out visitor goes to sign in first.
 #[derive(Debug, Clone)]

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::alerts::Alerting;
 use crate::config::Config;
 use crate::observability::Metrics;
 use crate::observability::rejections::RecentRejections;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub rejections: Arc<RecentRejections>,
     /// What became of each source's deliveries, until added to the store's tally.
     pub tally: Arc<TallyCounter>,
+    /// The alert rules, their state and the notifier.
+    pub alerting: Arc<Alerting>,
     pub health: Arc<StorageHealth>,
     pub intake_budget: limits::IntakeBudget,
     pub renderer: Renderer,

@@ -23,7 +23,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::html::{Operator, Staff};
@@ -107,7 +106,7 @@ impl Session {
 
     /// Whether a submitted form carries this session's token (compared in constant time).
     pub fn csrf_matches(&self, submitted: &str) -> bool {
-        !submitted.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(submitted.as_bytes()))
+        crate::crypto::token_matches(&self.csrf, submitted)
     }
 
     pub fn expires(&self) -> i64 {

@@ -23,6 +23,7 @@ macro_rules! static_files {
 /// (name, source): `pages/timeline` is `templates/pages/timeline.hbs`.
 pub const TEMPLATES: &[(&str, &str)] = templates![
     "layout",
+    "pages/admin/alerts",
     "pages/admin/deliveries",
     "pages/admin/delivery",
     "pages/admin/sources",

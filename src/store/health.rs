@@ -41,6 +41,20 @@ impl StorageHealth {
     }
 }
 
+/// Whether storage takes deliveries now, or why not: the store can open and commit a write
+/// transaction (asking also lets a store that failed reopen itself), and no commit failed
+/// within [`FAILURE_MEMORY`] without one succeeding since. `/readyz` and the `not_ready`
+/// alert both ask this.
+pub fn readiness(store: &dyn super::WriteSide, health: &StorageHealth) -> Result<(), String> {
+    if let Err(err) = store.check_writable() {
+        return Err(format!("storage cannot write: {err}"));
+    }
+    match health.recent_failure(FAILURE_MEMORY) {
+        Some(reason) => Err(format!("the last commit failed: {reason}")),
+        None => Ok(()),
+    }
+}
+
 /// How far opening the store has come: the embedded store appends the journal's deliveries
 /// again before intake opens, and `/readyz` says "replaying n/m" meanwhile. Counters only, so
 /// the replay pays nothing to report.

@@ -5,6 +5,7 @@
 //! is the embedded default ([`redb`]); [`postgres`] lets several stateless gateways share one
 //! database. The group-commit [`writer`] drives either.
 
+pub mod alert_book;
 pub mod chain;
 #[cfg(test)]
 mod contract;
@@ -30,6 +31,7 @@ use crate::config::{Backend, StorageConfig};
 use crate::search::{Indexing, SearchHits, SearchRequest};
 use crate::sources::{RawDelivery, ReplayKey};
 
+pub use alert_book::{AlertRecord, StoredAlert};
 pub use cursor::{ChangeCursor, Cursor};
 pub use json::{from_json, to_json};
 pub use project::{LaneCounts, LineCount};
@@ -419,6 +421,16 @@ pub trait WriteSide: Send + Sync {
     /// source's latest stored-delivery time. Additive, so gateways sharing a store sum.
     fn add_to_tally(&self, batch: &TallyBatch) -> Result<(), StoreError>;
 
+    /// Replaces alert `name`'s record if its revision is still `expected` (`None`: if there
+    /// is none yet), in a short transaction of its own; false when another gateway changed
+    /// it first. The stored revision becomes `expected + 1` (see [`alert_book`]).
+    fn swap_alert(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        record: &AlertRecord,
+    ) -> Result<bool, StoreError>;
+
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;
 
@@ -515,6 +527,9 @@ pub trait ReadSide: Send + Sync {
     /// The counts of buckets from `since` on, and each source's latest stored delivery. A
     /// small table (sources × outcomes × two days of buckets).
     fn tally(&self, since: DateTime<Utc>) -> Result<Tally, StoreError>;
+
+    /// Every alert record, by name (a small table: one row per configured rule).
+    fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError>;
 }
 
 /// The change feed: which subjects' timelines changed, whichever gateway committed it. Page

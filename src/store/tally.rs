@@ -157,6 +157,18 @@ impl TallyCounter {
         }
     }
 
+    /// Adds what this counter holds to `store`'s tally; on failure it is kept for the next
+    /// try.
+    pub fn flush_to(&self, store: &dyn super::WriteSide) -> Result<(), super::StoreError> {
+        let batch = self.take(Utc::now());
+        if batch.is_empty() {
+            return Ok(());
+        }
+        store
+            .add_to_tally(&batch)
+            .inspect_err(|_| self.restore(batch))
+    }
+
     /// Takes what was counted, as a batch for the store (which drops buckets older than
     /// [`KEPT_FOR`] before `now`). Put it back with [`TallyCounter::restore`] if the store
     /// refuses it.

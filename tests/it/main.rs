@@ -6,6 +6,7 @@
 mod common;
 mod ops_support;
 
+mod alerts;
 mod api;
 mod backups;
 mod browser;

@@ -32,7 +32,7 @@ macro_rules! postgres_tests {
 }
 
 /// Two gateways' configs on one scratch database, and the client that signs for them.
-struct Pair {
+pub(crate) struct Pair {
     _dir: tempfile::TempDir,
     database: ScratchDatabase,
     config: PathBuf,
@@ -40,12 +40,12 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(purpose: &str) -> Pair {
+    pub(crate) fn new(purpose: &str) -> Pair {
         Pair::with(purpose, "")
     }
 
     /// Two gateways' config, with `extra` after the providers' sources.
-    fn with(purpose: &str, extra: &str) -> Pair {
+    pub(crate) fn with(purpose: &str, extra: &str) -> Pair {
         let database = ScratchDatabase::create(purpose).expect("a PostgreSQL server");
         let dir = tempfile::tempdir().unwrap();
         let extra = format!("{}{extra}", provider_sources());
@@ -67,14 +67,14 @@ impl Pair {
     }
 
     /// Both gateways start together: the schema is migrated once, under its lock.
-    fn start_two(&self) -> (ChildGateway, ChildGateway) {
+    pub(crate) fn start_two(&self) -> (ChildGateway, ChildGateway) {
         let config = self.config.clone();
         let other = std::thread::spawn(move || ChildGateway::start(&config));
         let a = ChildGateway::start(&self.config);
         (a, other.join().unwrap())
     }
 
-    fn client(&self, gateway: &ChildGateway) -> Client {
+    pub(crate) fn client(&self, gateway: &ChildGateway) -> Client {
         Client::new(gateway.base.clone(), &self.text)
     }
 

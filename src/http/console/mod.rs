@@ -2,6 +2,7 @@
 //! gateway itself rather than the shop's work. Staff get a 403 page; signed-out visitors go to
 //! sign in first (see [`super::html::Operator`]).
 
+mod alerts;
 mod deliveries;
 mod sources;
 
@@ -14,6 +15,8 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(sources::page)
+        .service(alerts::page)
+        .service(alerts::send_test)
         .service(deliveries::list)
         .service(deliveries::detail)
         .service(deliveries::raw_body);

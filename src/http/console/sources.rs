@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::alerts::rules::span_words;
 use crate::http::auth::OperatorCaller;
 use crate::http::html::{Layout, Nav, Operator, html_response};
 use crate::http::page_error::PageError;
@@ -153,16 +154,6 @@ fn lines(state: &AppState, refusals: Vec<Refusal>) -> (Vec<RefusalLine>, usize) 
     (shown, more)
 }
 
-/// `1 h 40 min`, `5 h`, `2 days`.
-fn duration_words(span: TimeDelta) -> String {
-    let minutes = span.num_minutes();
-    match (minutes / 60, minutes % 60) {
-        (hours, _) if hours >= 48 => format!("{} days", hours / 24),
-        (hours, 0) => format!("{hours} h"),
-        (hours, rest) => format!("{hours} h {rest} min"),
-    }
-}
-
 /// The address as this request reached the gateway: behind a proxy, what the provider must
 /// be given too.
 fn hook_url(request: &HttpRequest, source: &Source) -> String {
@@ -192,7 +183,7 @@ pub async fn page(
                 deliveries_href: format!("/admin/deliveries?source={encoded}"),
                 flagged_href: format!("/admin/deliveries?source={encoded}&outcome=flagged"),
                 last_stored: status.last_stored.map(|at| TimeView::new(at, now, zone)),
-                silent_for: status.silent_for.map(duration_words),
+                silent_for: status.silent_for.map(span_words),
                 windows: [
                     Window {
                         label: "Last hour",
@@ -269,17 +260,4 @@ pub async fn api(
         sources,
         unknown_sources: state.rejections.of_unknown_sources(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quiet_spans_read_in_hours_then_days() {
-        assert_eq!(duration_words(TimeDelta::minutes(180)), "3 h");
-        assert_eq!(duration_words(TimeDelta::minutes(200)), "3 h 20 min");
-        assert_eq!(duration_words(TimeDelta::hours(47)), "47 h");
-        assert_eq!(duration_words(TimeDelta::hours(75)), "3 days");
-    }
 }

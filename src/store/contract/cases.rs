@@ -1049,3 +1049,57 @@ pub fn tallies_add_up_survive_reopening_and_drop_old_buckets(fixture: &mut Fixtu
     assert_eq!(kept.rows, vec![row("xero", 1, "duplicate", 1)]);
     assert_eq!(kept.last_stored.len(), 2, "last times are kept");
 }
+
+pub fn alert_records_change_only_from_the_revision_read_and_survive_reopening(
+    fixture: &mut Fixture,
+) {
+    use crate::store::AlertRecord;
+    let record = |firing: bool, change: u64| AlertRecord {
+        firing,
+        since: at(change as i64),
+        summary: format!("change {change}"),
+        change,
+        notified: 0,
+        attempts: 0,
+        next_attempt: None,
+        last_error: None,
+    };
+    let store = fixture.store();
+    assert!(store.alerts().unwrap().is_empty());
+    // Two gateways see the alert fire: the first to swap wins, the other is told no.
+    assert!(
+        store
+            .swap_alert("xero-silent", None, &record(true, 1))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .swap_alert("xero-silent", None, &record(true, 1))
+            .unwrap()
+    );
+    assert!(store.swap_alert("flagged", None, &record(true, 1)).unwrap());
+    // A swap from the revision read wins once; from a stale one, never.
+    assert!(
+        store
+            .swap_alert("xero-silent", Some(1), &record(false, 2))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .swap_alert("xero-silent", Some(1), &record(true, 3))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .swap_alert("xero-silent", None, &record(true, 3))
+            .unwrap()
+    );
+    fixture.reopen();
+    let alerts = fixture.store().alerts().unwrap();
+    let names: Vec<(&str, u64)> = alerts
+        .iter()
+        .map(|alert| (alert.name.as_str(), alert.revision))
+        .collect();
+    assert_eq!(names, [("flagged", 1), ("xero-silent", 2)]);
+    assert_eq!(alerts[1].record, record(false, 2));
+}

@@ -44,6 +44,7 @@ use crate::activity::{Entry, EntryId, Subject};
 use crate::config::DatabaseUrl;
 use crate::search::{SearchHits, SearchRequest};
 use crate::store::tally::{Tally, TallyBatch, TallyRow};
+use crate::store::{AlertRecord, StoredAlert};
 
 /// How long a request waits for a connection, or for one to be made, before storage counts
 /// as unavailable (503) rather than slow.
@@ -444,6 +445,41 @@ impl WriteSide for PgStore {
         })
     }
 
+    fn swap_alert(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        record: &AlertRecord,
+    ) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        let text = String::from_utf8(crate::store::alert_book::encode(record))
+            .map_err(|_| StoreError::Corrupt("an alert record is not UTF-8".into()))?;
+        let revision = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.read(move |client| async move {
+            let changed = match expected {
+                None => {
+                    client
+                        .execute(
+                            "INSERT INTO alerts (name, revision, record) VALUES ($1, 1, $2) \
+                             ON CONFLICT (name) DO NOTHING",
+                            &[&name, &text],
+                        )
+                        .await?
+                }
+                Some(expected) => {
+                    client
+                        .execute(
+                            "UPDATE alerts SET revision = $2 + 1, record = $3 \
+                             WHERE name = $1 AND revision = $2",
+                            &[&name, &revision(expected), &text],
+                        )
+                        .await?
+                }
+            };
+            Ok(changed == 1)
+        })
+    }
+
     fn revoke_sessions(
         &self,
         revocation: &Revocation,
@@ -689,6 +725,27 @@ impl ReadSide for PgStore {
                 tally.last_stored.insert(row.try_get(0)?, at);
             }
             Ok(tally)
+        })
+    }
+
+    fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.read(move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT name, revision, record FROM alerts ORDER BY name",
+                    &[],
+                )
+                .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let record: String = row.try_get(2)?;
+                    Ok(StoredAlert {
+                        name: row.try_get(0)?,
+                        revision: u64::try_from(row.try_get::<_, i64>(1)?).unwrap_or(0),
+                        record: crate::store::alert_book::decode(record.as_bytes())?,
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "source tally",
         include_str!("../../../migrations/postgres/0006_source_tally.sql"),
     ),
+    (
+        7,
+        "alerts",
+        include_str!("../../../migrations/postgres/0007_alerts.sql"),
+    ),
 ];
 
 /// The migration that made search documents: a gateway that applies it writes the documents

@@ -21,6 +21,7 @@ const UNDO: &[(i32, &str)] = &[
     (4, "DROP TABLE entries_by_time"),
     (5, "DROP TABLE search_documents"),
     (6, "DROP TABLE source_tally; DROP TABLE source_last_stored"),
+    (7, "DROP TABLE alerts"),
 ];
 
 /// Puts `database` back as it was before migration `version` (and so every later one).

@@ -2,6 +2,7 @@
 //! time-ordered (delivery seq, ULID entry ids, `occurred_at` within a subject), which keeps
 //! B-tree appends cheap.
 
+mod alerts;
 mod append;
 mod backup;
 mod erase;
@@ -45,6 +46,7 @@ use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::search::{Indexing, SearchHits, SearchRequest};
 use crate::store::tally::{Tally, TallyBatch};
+use crate::store::{AlertRecord, StoredAlert};
 
 pub struct RedbStore {
     db: ReopeningDatabase,
@@ -330,6 +332,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     tables::WriteTables::open(&txn)?;
     sessions::create_tables(&txn)?;
     tally::create_tables(&txn)?;
+    alerts::create_table(&txn)?;
     txn.commit()?;
     Ok(())
 }
@@ -447,6 +450,15 @@ impl WriteSide for RedbStore {
     fn add_to_tally(&self, batch: &TallyBatch) -> Result<(), StoreError> {
         self.with(|db| tally::add(db, batch))
     }
+
+    fn swap_alert(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        record: &AlertRecord,
+    ) -> Result<bool, StoreError> {
+        self.with(|db| alerts::swap(db, name, expected, record))
+    }
 }
 
 impl ReadSide for RedbStore {
@@ -541,6 +553,10 @@ impl ReadSide for RedbStore {
 
     fn tally(&self, since: DateTime<Utc>) -> Result<Tally, StoreError> {
         self.with(|db| tally::read(&db.begin_read()?, since))
+    }
+
+    fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.with(|db| alerts::read(&db.begin_read()?))
     }
 }
 

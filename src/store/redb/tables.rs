@@ -19,8 +19,9 @@
 //! | `session_cutoffs` | username | (issued up to, expiry): i64 µs since the epoch each |
 //! | `source_tally` | (source, bucket start s, outcome) | count (see [`crate::store::tally`]) |
 //! | `source_last_stored` | source | its latest stored delivery's receipt (i64 µs) |
+//! | `alerts` | alert name | (revision, record JSON) (see [`crate::store::alert_book`]) |
 //!
-//! The session and tally tables are not projections of the log: `reindex` leaves them alone,
+//! The session, tally and alert tables are not projections of the log: `reindex` leaves them alone,
 //! and their rows are dropped once expired (see [`super::sessions`], [`super::tally`]).
 
 use std::ops::RangeInclusive;
@@ -57,6 +58,9 @@ pub const SOURCE_TALLY: TableDefinition<(&str, i64, &str), u64> =
 /// Source → when its latest stored delivery was received (µs).
 pub const SOURCE_LAST_STORED: TableDefinition<&str, i64> =
     TableDefinition::new("source_last_stored");
+
+/// Alert name → (revision, its record as JSON) (see [`crate::store::alert_book`]).
+pub const ALERTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("alerts");
 
 pub const CHAIN_HEAD: &str = "chain_head";
 /// The seq of the last delivery the last checkpoint holds (see [`super::journal`]): a u64, LE.

@@ -74,6 +74,14 @@ impl WriteSide for ControlledStore {
     fn add_to_tally(&self, batch: &hooktrail::store::TallyBatch) -> Result<(), StoreError> {
         self.inner.add_to_tally(batch)
     }
+    fn swap_alert(
+        &self,
+        name: &str,
+        expected: Option<u64>,
+        record: &hooktrail::store::AlertRecord,
+    ) -> Result<bool, StoreError> {
+        self.inner.swap_alert(name, expected, record)
+    }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(reread)
     }
@@ -231,6 +239,9 @@ impl ReadSide for FlakyChanges {
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<hooktrail::store::Tally, StoreError> {
         self.inner.tally(since)
+    }
+    fn alerts(&self) -> Result<Vec<hooktrail::store::StoredAlert>, StoreError> {
+        self.inner.alerts()
     }
     fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         self.inner.verify_chain()

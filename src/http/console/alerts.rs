@@ -1,0 +1,184 @@
+//! `GET /admin/alerts`: every alert rule, whether it is firing, and how far its notification
+//! has come; `POST /admin/alerts/{name}/test` sends a test notification at once (CSRF-checked)
+//! so an operator sees that the receiver gets it and verifies its signature.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::rules::span_words;
+use crate::alerts::{AlertStatus, TestOutcome};
+use crate::config::{AlertRule, AlertWhen};
+use crate::http::AppState;
+use crate::http::html::{Layout, Nav, Operator, html_response, redirect};
+use crate::http::page_error::PageError;
+use crate::render::format::TimeView;
+
+#[derive(Serialize)]
+struct AlertCard {
+    name: String,
+    /// The rule in words (`xero sends nothing for 3 h`).
+    rule: String,
+    /// Where notifications go: scheme and host only (a chat webhook's path is its secret).
+    notify_to: String,
+    /// `firing`, `ok` or `quiet` (never found firing).
+    state: &'static str,
+    since: Option<TimeView>,
+    summary: Option<String>,
+    notification: Option<String>,
+    notification_failed: bool,
+    error: Option<String>,
+    last_test: Option<TestLine>,
+    test_action: String,
+}
+
+#[derive(Serialize)]
+struct TestLine {
+    at: TimeView,
+    delivered: bool,
+    result: String,
+}
+
+#[derive(Serialize)]
+struct AlertsPage<'a> {
+    layout: &'a Layout,
+    csrf: &'a str,
+    alerts: Vec<AlertCard>,
+    check_every: String,
+}
+
+/// The rule in an operator's words.
+fn rule_words(rule: &AlertRule) -> String {
+    let window = span_words(TimeDelta::seconds(
+        i64::try_from(rule.window_secs.get()).unwrap_or(i64::MAX),
+    ));
+    let whose = rule.source.as_deref().unwrap_or("any source");
+    let at_least = |what: &str| {
+        format!(
+            "{} or more deliveries from {whose} {what} within {window}",
+            rule.threshold
+        )
+    };
+    match rule.when {
+        AlertWhen::SourceSilent => format!("{whose} has nothing stored for {window}"),
+        AlertWhen::VerificationFailures => at_least("fail verification"),
+        AlertWhen::Flagged => at_least("are flagged"),
+        AlertWhen::QueueFull => at_least("are turned away by a full intake queue"),
+        AlertWhen::NotReady => format!("this gateway's storage refuses writes for {window}"),
+    }
+}
+
+fn notify_to(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "(unreadable URL)".to_owned(),
+        |url| format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or("")),
+    )
+}
+
+fn card(status: AlertStatus, state: &AppState) -> AlertCard {
+    let now = Utc::now();
+    let zone = state.config.display.timezone;
+    let record = status.record.as_ref();
+    let notification = record.map(|record| {
+        let what = if record.firing { "firing" } else { "resolved" };
+        if !record.unnotified() {
+            format!("The receiver has the “{what}” notification.")
+        } else if let Some(error) = &record.last_error {
+            let next = record
+                .next_attempt
+                .map(|at| format!(" Next try {}.", TimeView::new(at, now, zone).relative))
+                .unwrap_or_default();
+            format!(
+                "The “{what}” notification failed {} time(s): {error}.{next}",
+                record.attempts
+            )
+        } else {
+            format!("The “{what}” notification is being sent.")
+        }
+    });
+    let name = status.rule.name.clone();
+    AlertCard {
+        rule: rule_words(&status.rule),
+        notify_to: notify_to(&status.rule.notify_url),
+        state: match record {
+            Some(record) if record.firing => "firing",
+            Some(_) => "ok",
+            None => "quiet",
+        },
+        since: record.map(|record| TimeView::new(record.since, now, zone)),
+        summary: record.map(|record| record.summary.clone()),
+        notification_failed: record.is_some_and(|r| r.unnotified() && r.last_error.is_some()),
+        notification,
+        error: status.error,
+        last_test: status.last_test.map(|test: TestOutcome| TestLine {
+            at: TimeView::new(test.at, now, zone),
+            delivered: test.result.is_ok(),
+            result: match test.result {
+                Ok(code) => format!("delivered: the receiver answered {code}"),
+                Err(error) => format!("not delivered: {error}"),
+            },
+        }),
+        test_action: format!(
+            "/admin/alerts/{}/test",
+            crate::render::view::encode_query_value(&name)
+        ),
+        name,
+    }
+}
+
+#[get("/admin/alerts")]
+pub async fn page(
+    operator: Operator,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let alerting = state.alerting.clone();
+    let statuses = web::block(move || alerting.statuses()).await?;
+    let alerts = statuses
+        .into_iter()
+        .map(|status| card(status, &state))
+        .collect();
+    let layout = Layout::new(&state, "Alerts", Nav::Admin, Some(&operator.0), true);
+    let view = AlertsPage {
+        layout: &layout,
+        csrf: &operator.0.csrf,
+        alerts,
+        check_every: span_words(TimeDelta::seconds(
+            i64::try_from(state.config.alerting.check_interval_secs.get()).unwrap_or(i64::MAX),
+        )),
+    };
+    let body = state
+        .renderer
+        .render_page("pages/admin/alerts", &layout, &view)?;
+    Ok(html_response(StatusCode::OK, body))
+}
+
+#[derive(Deserialize)]
+struct TestForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[post("/admin/alerts/{name}/test")]
+pub async fn send_test(
+    operator: Operator,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    form: web::Form<TestForm>,
+) -> Result<HttpResponse, PageError> {
+    if !operator.0.csrf_matches(&form.csrf) {
+        return Err(PageError::FormExpired);
+    }
+    let name = name.into_inner();
+    let Some(outcome) = state.alerting.send_test(&name).await else {
+        return Err(PageError::not_found(
+            "No such alert",
+            "No alert rule has that name. The alerts page lists them all.",
+        ));
+    };
+    tracing::info!(alert = %name, operator = %operator.0.username, delivered = outcome.result.is_ok(), "test alert sent");
+    Ok(redirect(&format!(
+        "/admin/alerts#alert-{}",
+        crate::render::view::encode_query_value(&name)
+    )))
+}
