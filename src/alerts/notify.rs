@@ -117,7 +117,7 @@ pub async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|err| SendError::Transport(transport_words(&err)))?;
+        .map_err(|err| SendError::Transport(transport_words(&err.without_url())))?;
     let status = response.status();
     if status.is_success() {
         Ok(status.as_u16())
@@ -126,7 +126,8 @@ pub async fn send(
     }
 }
 
-/// The error and its causes in one line (`error sending request: connection refused`).
+/// The error and its causes in one line (`error sending request: connection refused`),
+/// without the URL: a chat webhook's path is its credential, and this goes to logs and pages.
 fn transport_words(err: &reqwest::Error) -> String {
     let mut words = err.to_string();
     let mut cause = std::error::Error::source(err);
@@ -156,17 +157,34 @@ mod tests {
     use crate::config::AlertWhen;
     use crate::crypto::Secret;
 
-    #[test]
-    fn the_text_is_slack_safe_and_the_alert_object_is_exact() {
-        let rule = AlertRule {
+    fn rule(notify_url: &str) -> AlertRule {
+        AlertRule {
             name: "xero-silent".to_owned(),
             when: AlertWhen::SourceSilent,
             source: Some("xero".to_owned()),
             threshold: NonZeroU64::MIN,
             window_secs: NonZeroU64::MIN,
-            notify_url: "http://127.0.0.1:9/".to_owned(),
+            notify_url: notify_url.to_owned(),
             secret: Secret::new(b"k".to_vec()).unwrap(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_never_quotes_the_webhook_url() {
+        // Nothing listens on the discard port: the connection is refused.
+        let rule = rule("http://127.0.0.1:9/services/T0/B0/the-credential");
+        let note = Notification::new(&rule, Event::Test, Utc::now(), "test", "gw");
+        let err = send(&client(), &rule, "id", &note, Utc::now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("error sending request"), "{err}");
+        assert!(!err.contains("the-credential"), "{err}");
+    }
+
+    #[test]
+    fn the_text_is_slack_safe_and_the_alert_object_is_exact() {
+        let rule = rule("http://127.0.0.1:9/");
         let since = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let note = Notification::new(&rule, Event::Firing, since, "a <b> & c", "gw-1:8080");
         let json = serde_json::to_value(&note).unwrap();

@@ -76,13 +76,13 @@ pub fn judge(rule: &AlertRule, seen: &Observations<'_>) -> Option<Verdict> {
             let counted = count(seen.tally?, source, seen.now - window, |outcome| {
                 outcome == "flagged"
             });
-            Some(counted.verdict(rule, "were kept but flagged", window))
+            Some(counted.verdict(rule, "kept but flagged", window))
         }
         AlertWhen::QueueFull => {
             let counted = count(seen.tally?, source, seen.now - window, |outcome| {
                 outcome == "refused:overloaded"
             });
-            Some(counted.verdict(rule, "were turned away by a full intake queue", window))
+            Some(counted.verdict(rule, "turned away by a full intake queue", window))
         }
         AlertWhen::NotReady => Some(match seen.not_ready {
             None => Verdict {
@@ -112,8 +112,9 @@ impl Counted<'_> {
         let whose = self
             .source
             .map_or_else(|| "all sources".to_owned(), str::to_owned);
+        let noun = if self.total == 1 { "delivery" } else { "deliveries" };
         let mut summary = format!(
-            "{} deliveries ({whose}) {what} in the last {} (threshold {})",
+            "{} {noun} ({whose}) {what} in the last {} (threshold {})",
             self.total,
             span_words(window),
             rule.threshold

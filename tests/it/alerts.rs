@@ -310,7 +310,7 @@ async fn forged_deliveries_fire_one_alert_which_the_console_shows_and_can_test()
     let after = operator.get("/admin/alerts").await;
     let result = crate::pages::texts(&after.html(), "#alert-forgeries .test-result").join(" ");
     assert!(
-        result.contains("delivered: the receiver answered 204"),
+        result.contains("Delivered: the receiver answered 204."),
         "{result}"
     );
     let unknown = operator

@@ -115,8 +115,8 @@ fn card(status: AlertStatus, state: &AppState) -> AlertCard {
             at: TimeView::new(test.at, now, zone),
             delivered: test.result.is_ok(),
             result: match test.result {
-                Ok(code) => format!("delivered: the receiver answered {code}"),
-                Err(error) => format!("not delivered: {error}"),
+                Ok(code) => format!("Delivered: the receiver answered {code}."),
+                Err(error) => format!("Not delivered: {error}."),
             },
         }),
         test_action: format!(
