@@ -411,6 +411,16 @@ pub trait WriteSide: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError>;
 
+    /// Normalizes the deliveries `seqs` again with `reread` where that can be done in place
+    /// (see [`project::renormalize`]), and logs the run as an internal record — in one
+    /// transaction. What became of each delivery is in the record returned.
+    fn renormalize(
+        &self,
+        seqs: &[u64],
+        reread: &Rereader<'_>,
+        request: &project::RenormalizeRequest,
+    ) -> Result<crate::sources::internal::RenormalizationRecord, StoreError>;
+
     /// Copies one consistent snapshot of the store into `target`, a new, empty file the caller
     /// created (the store never resolves a path for a backup: where one may land is the
     /// caller's decision).

@@ -1103,3 +1103,105 @@ pub fn alert_records_change_only_from_the_revision_read_and_survive_reopening(
     assert_eq!(names, [("flagged", 1), ("xero-silent", 2)]);
     assert_eq!(alerts[1].record, record(false, 2));
 }
+
+pub fn renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives(
+    fixture: &mut Fixture,
+) {
+    use crate::activity::EntryId;
+    use crate::sources::RawDelivery;
+    use crate::store::project::RenormalizeRequest;
+    let store = fixture.store();
+    let mut flagged = capture(Some("f"), Vec::new());
+    flagged.normalized = Normalized::flagged(
+        Some("f".to_owned()),
+        Outcome::Unparseable {
+            reason: "a shape today's normalizer does not know".to_owned(),
+        },
+    );
+    let mut generic = capture(
+        Some("g"),
+        vec![entry("job:1", Category::System, 5, Some("g"))],
+    );
+    generic.normalized.outcome = Outcome::UnknownType {
+        event_type: "job.archived".to_owned(),
+    };
+    store
+        .append(&[
+            flagged,
+            generic,
+            single("n", "job:1", 3),
+            email_sent("e", "job:3", "msg-1"),
+        ])
+        .unwrap();
+    // The normalizer learned both shapes, and now words the email differently.
+    let learned = |raw: &RawDelivery<'_>| {
+        let id = raw
+            .headers
+            .iter()
+            .find(|(k, _)| k == "webhook-id")
+            .map(|(_, v)| v.clone())?;
+        let entries = match id.as_str() {
+            "f" => vec![entry("job:2", Category::Workflow, 7, Some("f"))],
+            "g" => vec![entry("job:1", Category::Workflow, 5, Some("g"))],
+            "n" => vec![entry("job:1", Category::Workflow, 3, Some("n"))],
+            _ => {
+                let mut email = email_sent("e", "job:3", "msg-1").normalized;
+                email.entries[0].summary = "Reworded".to_owned();
+                return Some(email.into());
+            }
+        };
+        Some(
+            Normalized {
+                delivery_id: Some(id),
+                entries,
+                outcome: Outcome::Normalized,
+            }
+            .into(),
+        )
+    };
+    let request = RenormalizeRequest {
+        by: "olive".to_owned(),
+        selection: "deliveries 1-4".to_owned(),
+        at: Utc::now(),
+    };
+    let record = store.renormalize(&[1, 2, 3, 4], &learned, &request).unwrap();
+    assert_eq!(record.deliveries, [1, 2, 3, 4]);
+    assert_eq!(record.changed, [1, 2]);
+    assert_eq!(record.needs_reindex, [4], "an email others hang off waits for reindex");
+    assert!(record.unreadable.is_empty());
+    // The flagged delivery made its entry, with the id reindex gives it, and is no longer
+    // flagged; the generic entry moved to the lane of its new category.
+    let first = store.delivery(1).unwrap().unwrap();
+    assert_eq!(first.outcome, Outcome::Normalized);
+    let made = EntryId::derive(first.received_at, 1, 0);
+    assert_eq!(store.entry(made).unwrap().unwrap().summary, "at 7");
+    let job2 = page(store, "job:2", query(10));
+    assert_eq!(job2.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [made]);
+    let workflow = PageQuery {
+        category: Some(Category::Workflow),
+        ..query(10)
+    };
+    assert_eq!(page(store, "job:1", workflow.clone()).entries.len(), 2);
+    let system = PageQuery {
+        category: Some(Category::System),
+        ..query(10)
+    };
+    assert!(page(store, "job:1", system).entries.is_empty());
+    // The run is logged, after everything it changed.
+    let audit = store.delivery(5).unwrap().unwrap();
+    assert_eq!(audit.source, crate::sources::internal::SOURCE);
+    assert_eq!(audit.outcome, Outcome::Normalized);
+    let body: serde_json::Value = serde_json::from_slice(audit.body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["renormalization"]["by"], "olive");
+    assert_eq!(body["renormalization"]["changed"], serde_json::json!([1, 2]));
+    assert!(matches!(store.verify_chain().unwrap(), ChainReport::Intact { .. }));
+
+    // A second run changes nothing and keeps the ids.
+    let again = store.renormalize(&[1, 2, 3], &learned, &request).unwrap();
+    assert!(again.changed.is_empty(), "{again:?}");
+    assert_eq!(page(store, "job:2", query(10)), job2);
+    // What it made is what a full reindex makes.
+    let before = (page(store, "job:1", query(10)), job2);
+    store.reindex(&learned).unwrap();
+    assert_eq!((page(store, "job:1", query(10)), page(store, "job:2", query(10))), before);
+}

@@ -130,6 +130,7 @@ contract!(
     sign_outs_are_kept_until_every_session_they_cover_expired,
     tallies_add_up_survive_reopening_and_drop_old_buckets,
     alert_records_change_only_from_the_revision_read_and_survive_reopening,
+    renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives,
     changes_follow_new_entries_late_attachments_and_email_status_in_commit_order,
     callbacks_that_found_their_email_are_folded_out_of_the_default_view,
     lane_counts_agree_with_the_pages_they_count_and_stop_at_the_cap,

@@ -44,6 +44,7 @@ use crate::activity::{Entry, EntryId, Subject};
 use crate::config::DatabaseUrl;
 use crate::search::{SearchHits, SearchRequest};
 use crate::store::tally::{Tally, TallyBatch, TallyRow};
+use crate::sources::internal::RenormalizationRecord;
 use crate::store::{AlertRecord, StoredAlert};
 
 /// How long a request waits for a connection, or for one to be made, before storage counts
@@ -383,6 +384,20 @@ impl WriteSide for PgStore {
         );
         self.stamps.bump_all();
         report
+    }
+
+    fn renormalize(
+        &self,
+        seqs: &[u64],
+        reread: &Rereader<'_>,
+        request: &project::RenormalizeRequest,
+    ) -> Result<RenormalizationRecord, StoreError> {
+        let record = self.write(
+            |tables| project::renormalize(tables, seqs, reread, request),
+            |_| Some(feed::everything(self.origin)),
+        );
+        self.stamps.bump_all();
+        record
     }
 
     fn backup(&self, _target: std::fs::File) -> Result<BackupReport, StoreError> {

@@ -682,6 +682,17 @@ impl Tables for PgTables<'_> {
         Ok(())
     }
 
+    fn unflag_delivery(&mut self, seq: u64) -> Result<(), StoreError> {
+        let seq = seq_to_sql(seq)?;
+        self.writes.flagged.remove(&seq);
+        self.immediately(move |client| async move {
+            client
+                .execute("DELETE FROM flagged_deliveries WHERE seq = $1", &[&seq])
+                .await?;
+            Ok(())
+        })
+    }
+
     fn dedup(&mut self, source: &str, key: &str) -> Result<Option<u64>, StoreError> {
         let cache_key = (source.to_owned(), key.to_owned());
         if let Some(known) = self.dedup.get(&cache_key) {
@@ -759,6 +770,39 @@ impl Tables for PgTables<'_> {
                 .execute(
                     "DELETE FROM search_documents WHERE id BETWEEN $1 AND $2",
                     &[&first, &last],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn remove_from_timeline(
+        &mut self,
+        subject_key: &str,
+        entry: &Entry,
+        lane: u8,
+    ) -> Result<(), StoreError> {
+        let (subject, lane) = (subject_key.to_owned(), i16::from(lane));
+        let (occurred, id) = (entry.occurred_at.timestamp_micros(), id_bytes(entry.id));
+        self.immediately(move |client| async move {
+            client
+                .execute(
+                    "DELETE FROM subject_timelines \
+                     WHERE subject = $1 AND lane = $2 AND occurred = $3 AND entry_id = $4",
+                    &[&subject, &lane, &occurred, &id],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn unindex_by_time(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        let (occurred, id) = (entry.occurred_at.timestamp_micros(), id_bytes(entry.id));
+        self.immediately(move |client| async move {
+            client
+                .execute(
+                    "DELETE FROM entries_by_time WHERE occurred = $1 AND entry_id = $2",
+                    &[&occurred, &id],
                 )
                 .await?;
             Ok(())

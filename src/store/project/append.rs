@@ -59,10 +59,21 @@ pub struct Projector<'t, T: Tables + ?Sized> {
     pub tables: &'t mut T,
     pub touched: HashSet<String>,
     views: Views,
+    /// The delivery whose seq every change is recorded at, when not each entry's own: a
+    /// re-normalization places entries of old deliveries, and live views and the search
+    /// index, which follow changes from where they are, must see them at its own record.
+    pub changes_at: Option<u64>,
 }
 
 /// Which of a delivery's entries are new.
 pub struct Fresh(Vec<usize>);
+
+impl Fresh {
+    /// The entries at these indexes of the delivery's normalized form.
+    pub(super) fn of(indexes: Vec<usize>) -> Fresh {
+        Fresh(indexes)
+    }
+}
 
 pub enum Plan {
     Duplicate(u64),
@@ -92,6 +103,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             tables,
             touched: HashSet::new(),
             views: Views::Kept,
+            changes_at: None,
         }
     }
 
@@ -281,7 +293,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
     /// Every timeline row it adds, and every email whose status it moves, is also a change at
     /// the entry's delivery (see [`Tables::add_change`]).
     pub fn place(&mut self, mut entry: Entry) -> Result<Placed, StoreError> {
-        let at = entry.source.delivery_seq;
+        let at = self.changes_at.unwrap_or(entry.source.delivery_seq);
         let mut linked = Vec::new();
         for key in &entry.correlation {
             if let Some(target) = self.tables.link(key)? {
@@ -420,11 +432,11 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
 }
 
 /// An email provider's callback: folded into its email once it finds it.
-fn is_callback(entry: &Entry) -> bool {
+pub(super) fn is_callback(entry: &Entry) -> bool {
     matches!(entry.details, Details::EmailEvent { .. })
 }
 
-fn entry_from(delivery: &StoredDelivery, new: &NewEntry, id: EntryId) -> Entry {
+pub(super) fn entry_from(delivery: &StoredDelivery, new: &NewEntry, id: EntryId) -> Entry {
     let source = SourceRef {
         name: delivery.source.clone(),
         event_id: new.event_id.clone(),

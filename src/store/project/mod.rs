@@ -11,6 +11,7 @@ mod append;
 mod erase;
 pub mod keys;
 mod reindex;
+mod renormalize;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,7 @@ use crate::store::{StoreError, StoredDelivery};
 pub use append::{Committed, Projector, Views, append_batch, append_batch_with};
 pub use erase::erase;
 pub use reindex::reindex;
+pub use renormalize::{RenormalizeRequest, renormalize};
 
 /// The last delivery in the log and its chain value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +173,7 @@ pub trait Tables {
     /// Drops a delivery's body; whether there was one.
     fn drop_body(&mut self, seq: u64) -> Result<bool, StoreError>;
     fn flag_delivery(&mut self, seq: u64) -> Result<(), StoreError>;
+    fn unflag_delivery(&mut self, seq: u64) -> Result<(), StoreError>;
 
     // Dedup keys, per source (see [`keys`]).
     fn dedup(&mut self, source: &str, key: &str) -> Result<Option<u64>, StoreError>;
@@ -191,8 +194,17 @@ pub trait Tables {
         entry: &Entry,
         lane: u8,
     ) -> Result<(), StoreError>;
+    /// Removes the row [`Tables::add_to_timeline`] added.
+    fn remove_from_timeline(
+        &mut self,
+        subject_key: &str,
+        entry: &Entry,
+        lane: u8,
+    ) -> Result<(), StoreError>;
     /// Adds the entry to the index of every entry by when it happened (the home page).
     fn index_by_time(&mut self, entry: &Entry) -> Result<(), StoreError>;
+    /// Removes the row [`Tables::index_by_time`] added.
+    fn unindex_by_time(&mut self, entry: &Entry) -> Result<(), StoreError>;
     /// The ids on `subject`'s timeline, oldest first.
     fn timeline_ids(&mut self, subject: &Subject) -> Result<Vec<EntryId>, StoreError>;
     /// Records that entry `id` became new or changed on the timeline of the subject keyed

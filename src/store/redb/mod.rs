@@ -12,6 +12,7 @@ mod maintenance;
 mod migrate;
 mod query;
 mod records;
+mod renormalize;
 pub mod reopen;
 mod retention;
 pub mod search;
@@ -46,6 +47,8 @@ use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::search::{Indexing, SearchHits, SearchRequest};
 use crate::store::tally::{Tally, TallyBatch};
+use crate::sources::internal::RenormalizationRecord;
+use crate::store::project::RenormalizeRequest;
 use crate::store::{AlertRecord, StoredAlert};
 
 pub struct RedbStore {
@@ -425,6 +428,19 @@ impl WriteSide for RedbStore {
             ))
         })?;
         Ok(report)
+    }
+
+    fn renormalize(
+        &self,
+        seqs: &[u64],
+        reread: &Rereader<'_>,
+        request: &RenormalizeRequest,
+    ) -> Result<RenormalizationRecord, StoreError> {
+        // Outside the writer, like an erasure: the journal is emptied first, so the records
+        // this rewrites are in the file the transaction changes.
+        let record = self.erasing(|db| renormalize::renormalize(db, seqs, reread, request))?;
+        self.stamps.bump_all();
+        Ok(record)
     }
 
     fn backup(&self, target: std::fs::File) -> Result<BackupReport, StoreError> {

@@ -68,6 +68,11 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
+    fn unflag_delivery(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.flagged.remove(seq)?;
+        Ok(())
+    }
+
     fn dedup(&mut self, source: &str, key: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.dedup.get((source, key))?.map(|seq| seq.value()))
     }
@@ -119,6 +124,28 @@ impl Tables for WriteTables<'_> {
             entry.id.as_u128(),
         );
         self.timelines.insert(row, ())?;
+        Ok(())
+    }
+
+    fn remove_from_timeline(
+        &mut self,
+        subject_key: &str,
+        entry: &Entry,
+        lane: u8,
+    ) -> Result<(), StoreError> {
+        let row = (
+            subject_key,
+            lane,
+            entry.occurred_at.timestamp_micros(),
+            entry.id.as_u128(),
+        );
+        self.timelines.remove(row)?;
+        Ok(())
+    }
+
+    fn unindex_by_time(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        let row = (entry.occurred_at.timestamp_micros(), entry.id.as_u128());
+        self.by_time.remove(row)?;
         Ok(())
     }
 

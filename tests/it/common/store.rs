@@ -82,6 +82,14 @@ impl WriteSide for ControlledStore {
     ) -> Result<bool, StoreError> {
         self.inner.swap_alert(name, expected, record)
     }
+    fn renormalize(
+        &self,
+        seqs: &[u64],
+        reread: &Rereader<'_>,
+        request: &hooktrail::store::project::RenormalizeRequest,
+    ) -> Result<hooktrail::sources::internal::RenormalizationRecord, StoreError> {
+        self.inner.renormalize(seqs, reread, request)
+    }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
         self.inner.reindex(reread)
     }

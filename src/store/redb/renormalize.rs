@@ -1,0 +1,21 @@
+//! Re-normalization in one write transaction (the rules are in
+//! [`crate::store::project::renormalize`]).
+
+use redb::Database;
+
+use super::tables::WriteTables;
+use crate::sources::internal::RenormalizationRecord;
+use crate::store::project::{self, RenormalizeRequest};
+use crate::store::{Rereader, StoreError};
+
+pub fn renormalize(
+    db: &Database,
+    seqs: &[u64],
+    reread: &Rereader<'_>,
+    request: &RenormalizeRequest,
+) -> Result<RenormalizationRecord, StoreError> {
+    let txn = db.begin_write()?;
+    let record = project::renormalize(&mut WriteTables::open(&txn)?, seqs, reread, request)?;
+    txn.commit()?;
+    Ok(record)
+}
