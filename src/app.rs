@@ -128,6 +128,7 @@ impl Gateway {
             rejections: Arc::default(),
             tally,
             alerting,
+            renormalize_runs: Arc::default(),
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();

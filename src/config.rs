@@ -30,7 +30,8 @@ pub use storage::{Backend, DatabaseUrl, StorageConfig};
 use crate::crypto::Secret;
 use crate::password;
 use crate::sources::kind::Registration;
-use crate::sources::{KINDS, Source, sendgrid};
+use crate::sources::{KINDS, RawDelivery, Source, internal, sendgrid};
+use crate::store::Reread;
 
 /// Every development secret in the committed config contains this marker (in the clear or
 /// base64-encoded), so `serve` can tell when it runs with them.
@@ -402,6 +403,22 @@ impl Config {
 
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|source| source.name == name)
+    }
+
+    /// A logged delivery read again by today's normalizers (for `reindex` and
+    /// re-normalization): by its configured source, or as an internal record; `None` when its
+    /// source is gone (its entries are then kept as they are).
+    pub fn reread(&self, delivery: &RawDelivery<'_>) -> Option<Reread> {
+        match self.source(delivery.source) {
+            Some(source) => Some(Reread {
+                normalized: source.normalize(delivery),
+                replay_key: source.replay_key(delivery),
+            }),
+            None if delivery.source == internal::SOURCE => {
+                Some(internal::normalize(delivery).into())
+            }
+            None => None,
+        }
     }
 }
 

@@ -112,7 +112,11 @@ impl Counted<'_> {
         let whose = self
             .source
             .map_or_else(|| "all sources".to_owned(), str::to_owned);
-        let noun = if self.total == 1 { "delivery" } else { "deliveries" };
+        let noun = if self.total == 1 {
+            "delivery"
+        } else {
+            "deliveries"
+        };
         let mut summary = format!(
             "{} {noun} ({whose}) {what} in the last {} (threshold {})",
             self.total,

@@ -13,9 +13,9 @@ use super::remote::{Remote, RemoteArgs};
 use crate::activity::Subject;
 use crate::activity::redact::ErasureTarget;
 use crate::config::{Backend, Config};
-use crate::sources::{RawDelivery, internal};
 use crate::store::redb::{RedbSnapshot, RedbStore};
-use crate::store::{ChainReport, Reread, Store, StoreError};
+use crate::store::selection::{DeliveryFilter, OutcomeFilter};
+use crate::store::{ChainReport, Store, StoreError, renormalize};
 
 /// The store for writing: the redb file (refused while a gateway has it open), or the
 /// PostgreSQL database (shared with the running gateways).
@@ -112,26 +112,93 @@ fn print_chain(report: ChainReport) -> ExitCode {
     }
 }
 
-/// How `reindex` reads a logged delivery again: by its configured source, or as an internal
-/// record; `None` when its source is gone (its entries are kept as they are).
-pub fn reread(config: &Config, delivery: &RawDelivery<'_>) -> Option<Reread> {
-    match config.source(delivery.source) {
-        Some(source) => Some(Reread {
-            normalized: source.normalize(delivery),
-            replay_key: source.replay_key(delivery),
-        }),
-        None if delivery.source == internal::SOURCE => Some(internal::normalize(delivery).into()),
-        None => None,
-    }
-}
-
 pub fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
     let store = open_for_writing(config)?;
-    let report = store.reindex(&|delivery| reread(config, delivery))?;
+    let report = store.reindex(&|delivery| config.reread(delivery))?;
     println!(
         "reindexed {} deliveries: {} entries, {} flagged, {} kept as they were (source not configured or body dropped)",
         report.deliveries, report.entries, report.flagged, report.skipped
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which deliveries `renormalize` redoes: one, or those of a source (flagged only, between
+/// dates).
+#[derive(clap::Args, Debug)]
+pub struct RenormalizeArgs {
+    /// One delivery, by seq.
+    #[arg(long, conflicts_with_all = ["source", "flagged", "from", "to"], required_unless_present = "source")]
+    seq: Option<u64>,
+    /// Every delivery of this source (with the filters below).
+    #[arg(long)]
+    source: Option<String>,
+    /// Only the deliveries that were flagged.
+    #[arg(long)]
+    flagged: bool,
+    /// Received on or after this day (YYYY-MM-DD in the display timezone) or time (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Received on or before this day, or before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Who runs it, for the log (default: $USER).
+    #[arg(long, env = "USER", default_value = "cli")]
+    by: String,
+}
+
+pub fn renormalize(config: &Config, args: &RenormalizeArgs) -> anyhow::Result<ExitCode> {
+    let store = open_for_writing(config)?;
+    let (seqs, selection) = match args.seq {
+        Some(seq) => (vec![seq], format!("delivery {seq}")),
+        None => {
+            let zone = config.display.timezone;
+            let moment = |text: &Option<String>, end| {
+                text.as_deref()
+                    .map(|text| crate::search::moment(text, zone, end))
+                    .transpose()
+            };
+            let filter = DeliveryFilter {
+                source: args.source.clone(),
+                outcome: args.flagged.then_some(OutcomeFilter::Flagged),
+                from: moment(&args.from, false)?,
+                to: moment(&args.to, true)?,
+            };
+            if let Some(source) = &filter.source
+                && config.source(source).is_none()
+            {
+                anyhow::bail!("no source is configured as {source:?}");
+            }
+            (filter.every_seq(store.as_ref())?, filter.describe())
+        }
+    };
+    println!("re-normalizing {} deliveries ({selection})", seqs.len());
+    let done = renormalize::run(
+        store.as_ref(),
+        &seqs,
+        &|delivery| config.reread(delivery),
+        &args.by,
+        &selection,
+        &mut |progress| eprintln!("{}/{}", progress.done, progress.total),
+    )?;
+    println!(
+        "changed {}, unchanged {}, left for a full reindex {}, unreadable {} (logged as delivery {})",
+        done.changed.len(),
+        done.total
+            .saturating_sub(done.changed.len() + done.needs_reindex.len() + done.unreadable.len()),
+        done.needs_reindex.len(),
+        done.unreadable.len(),
+        done.records
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !done.needs_reindex.is_empty() {
+        println!(
+            "deliveries others depend on (emails, linked entries) changed: run `hooktrail reindex` to redo them: {:?}",
+            done.needs_reindex
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -60,6 +60,9 @@ enum Command {
     Verify(remote::RemoteArgs),
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
     Reindex,
+    /// Normalize chosen deliveries again with today's normalizers (after an upgrade or a
+    /// config fix), in place, logging the run; what only a full reindex can redo is listed.
+    Renormalize(maintenance::RenormalizeArgs),
     /// Drop raw bodies older than the retention period (their hashes and entries stay).
     Prune {
         /// Instead of `[retention] raw_bodies_days`.
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&config, args),
         Command::Verify(remote) => maintenance::verify(&config, &remote),
         Command::Reindex => maintenance::reindex(&config),
+        Command::Renormalize(args) => maintenance::renormalize(&config, &args),
         Command::Prune { older_than_days } => maintenance::prune(&config, older_than_days),
         Command::Erase { subject, email } => maintenance::erase(&config, subject, email),
         Command::Export(args) => export::run(&config, args),

@@ -52,6 +52,8 @@ pub struct AppState {
     pub rejections: Arc<RecentRejections>,
     /// What became of each source's deliveries, until added to the store's tally.
     pub tally: Arc<TallyCounter>,
+    /// This gateway's recent re-normalization runs, for the console to follow.
+    pub renormalize_runs: Arc<console::RenormalizeRuns>,
     /// The alert rules, their state and the notifier.
     pub alerting: Arc<Alerting>,
     pub health: Arc<StorageHealth>,

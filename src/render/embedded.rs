@@ -26,6 +26,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "pages/admin/alerts",
     "pages/admin/deliveries",
     "pages/admin/delivery",
+    "pages/admin/renormalize",
     "pages/admin/sources",
     "pages/error",
     "pages/home",

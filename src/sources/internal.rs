@@ -91,9 +91,12 @@ pub fn normalize(delivery: &RawDelivery<'_>) -> Normalized {
         }
     };
     let Some(kind) = EntryKind::new("system.erasure") else {
-        return Normalized::flagged(None, Outcome::Unparseable {
-            reason: "the erasure kind is not in the catalog".to_owned(),
-        });
+        return Normalized::flagged(
+            None,
+            Outcome::Unparseable {
+                reason: "the erasure kind is not in the catalog".to_owned(),
+            },
+        );
     };
     let description = format!(
         "Personal data erased by request ({}): {} entries and {} raw deliveries redacted",

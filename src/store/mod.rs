@@ -15,6 +15,8 @@ mod json;
 pub mod postgres;
 pub mod project;
 pub mod redb;
+pub mod renormalize;
+pub mod selection;
 pub mod stamps;
 pub mod tally;
 pub mod writer;
@@ -36,6 +38,15 @@ pub use cursor::{ChangeCursor, Cursor};
 pub use json::{from_json, to_json};
 pub use project::{LaneCounts, LineCount};
 pub use tally::{Tally, TallyBatch};
+
+/// What a re-normalization did (see [`WriteSide::renormalize`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenormalizeReport {
+    /// The run as logged.
+    pub record: crate::sources::internal::RenormalizationRecord,
+    /// The seq of its record in the log.
+    pub logged_as: u64,
+}
 
 /// A verified delivery on its way into the log, normalized and hashed already. Both are pure
 /// work that runs on the request's thread, in parallel, which keeps the single writer's share
@@ -419,7 +430,7 @@ pub trait WriteSide: Send + Sync {
         seqs: &[u64],
         reread: &Rereader<'_>,
         request: &project::RenormalizeRequest,
-    ) -> Result<crate::sources::internal::RenormalizationRecord, StoreError>;
+    ) -> Result<RenormalizeReport, StoreError>;
 
     /// Copies one consistent snapshot of the store into `target`, a new, empty file the caller
     /// created (the store never resolves a path for a backup: where one may land is the

@@ -323,3 +323,93 @@ async fn deliveries_list_filters_and_a_delivery_shows_what_it_held() {
     assert_eq!(missing.status, 404);
     gateway.stop().await;
 }
+
+/// Re-normalizing from the console: operators only, the form's token checked, a run page that
+/// follows the run to its end, and the run in the log under the operator's name.
+#[actix_web::test]
+async fn operators_renormalize_one_delivery_or_a_filter_and_each_run_is_logged() {
+    let mut gateway = TestGateway::start_with(&staff_and_operator(), None).await;
+    post_job_story(&gateway.client, "1042").await;
+    let signed = gateway
+        .client
+        .post_signed(b"this is not JSON, so today's normalizer flags it")
+        .await;
+    assert_eq!(signed.status(), 200);
+    let mut staff = Browser::new(&gateway.client.base);
+    staff.sign_in().await;
+    let mut operator = operator(&gateway).await;
+    let flagged = operator.get("/admin/deliveries?outcome=flagged").await;
+    let seq: u64 = attrs(&flagged.html(), "table.deliveries td a", "href")[0]
+        .trim_start_matches("/admin/deliveries/")
+        .parse()
+        .unwrap();
+    let page = operator.get(&format!("/admin/deliveries/{seq}")).await;
+    let csrf = Browser::csrf_of(&page);
+    let action = format!("/admin/deliveries/{seq}/renormalize");
+    assert_eq!(
+        operator
+            .post_form(&action, &[("csrf", "stale")])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        staff.post_form(&action, &[("csrf", &csrf)]).await.status,
+        403
+    );
+    assert_eq!(
+        operator
+            .post_form("/admin/deliveries/99999/renormalize", &[("csrf", &csrf)])
+            .await
+            .status,
+        404
+    );
+
+    let started = operator.post_form(&action, &[("csrf", &csrf)]).await;
+    assert_eq!(started.status, 303);
+    let run = started.location().unwrap().to_owned();
+    let done = finished(&mut operator, &run).await;
+    assert!(done.contains("Nothing changed"), "{done}");
+    // The run is in the log, with who asked and what it looked at.
+    let logged = texts(&scraper::Html::parse_document(&done), "a")
+        .into_iter()
+        .find_map(|text| text.strip_prefix("delivery #").map(str::to_owned))
+        .expect("a link to the run's record");
+    let record = operator.get(&format!("/admin/deliveries/{logged}")).await;
+    assert!(record.body.contains("system.renormalization"));
+    assert!(record.body.contains(OPERATOR_USER));
+
+    // The filter's form: every flagged delivery of the source, in one run.
+    let matching = operator
+        .post_form(
+            "/admin/renormalize",
+            &[("csrf", &csrf), ("source", "hoops"), ("outcome", "flagged")],
+        )
+        .await;
+    assert_eq!(matching.status, 303);
+    let done = finished(&mut operator, matching.location().unwrap()).await;
+    assert!(done.contains("flagged deliveries of hoops"), "{done}");
+    assert!(done.contains("Done: 1 of 1"), "{done}");
+    assert_eq!(
+        operator
+            .post_form("/admin/renormalize", &[("csrf", "")])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(operator.get("/admin/renormalize/999").await.status, 404);
+    gateway.stop().await;
+}
+
+/// The run page, once it no longer refreshes itself.
+async fn finished(browser: &mut Browser, run: &str) -> String {
+    for _ in 0..100 {
+        let page = browser.get(run).await;
+        assert_eq!(page.status, 200);
+        if !page.body.contains("http-equiv=\"refresh\"") {
+            return page.body;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the run did not finish");
+}

@@ -18,6 +18,7 @@ use crate::http::search::entry_href;
 use crate::render::format::TimeView;
 use crate::render::view::subject_path;
 use crate::search::given;
+use crate::store::selection::{DeliveryFilter, OutcomeFilter};
 use crate::store::{ReadSide, StoredDelivery};
 
 /// Deliveries a list page shows.
@@ -31,70 +32,20 @@ const SCAN_LIMIT: usize = 5_000;
 const SHOWN_BODY_BYTES: usize = 64 * 1024;
 /// Entries listed on a delivery's page (a batch of callbacks can make many).
 const SHOWN_ENTRIES: usize = 500;
-/// How far receipt times may run out of seq order (several gateways commit in turn): a list
-/// bounded by `from` reads this far past it before it stops.
-const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    source: Option<String>,
-    outcome: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+    pub(super) source: Option<String>,
+    pub(super) outcome: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
     /// The seq the page starts below.
-    before: Option<u64>,
-}
-
-/// Which deliveries a list shows.
-#[derive(Debug, Default)]
-struct Filter {
-    source: Option<String>,
-    outcome: Option<OutcomeFilter>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutcomeFilter {
-    Normalized,
-    UnknownType,
-    Flagged,
-}
-
-impl OutcomeFilter {
-    const ALL: [(OutcomeFilter, &'static str, &'static str); 3] = [
-        (OutcomeFilter::Normalized, "normalized", "Normalized"),
-        (OutcomeFilter::UnknownType, "unknown_type", "Unknown type"),
-        (OutcomeFilter::Flagged, "flagged", "Flagged"),
-    ];
-
-    fn parse(text: &str) -> Result<Option<OutcomeFilter>, PageError> {
-        if text == "all" {
-            return Ok(None);
-        }
-        OutcomeFilter::ALL
-            .iter()
-            .find(|(_, name, _)| *name == text)
-            .map(|(filter, _, _)| Some(*filter))
-            .ok_or_else(|| {
-                PageError::BadRequest(format!(
-                    "“{text}” is not an outcome: use normalized, unknown_type or flagged"
-                ))
-            })
-    }
-
-    fn admits(self, outcome: &Outcome) -> bool {
-        match self {
-            OutcomeFilter::Normalized => matches!(outcome, Outcome::Normalized),
-            OutcomeFilter::UnknownType => matches!(outcome, Outcome::UnknownType { .. }),
-            OutcomeFilter::Flagged => outcome.is_flagged(),
-        }
-    }
+    pub(super) before: Option<u64>,
 }
 
 impl ListQuery {
-    fn filter(&self, state: &AppState) -> Result<Filter, PageError> {
+    pub(super) fn filter(&self, state: &AppState) -> Result<DeliveryFilter, PageError> {
         let zone = state.config.display.timezone;
         let moment = |text: Option<&str>, end| {
             text.map(|text| crate::search::moment(text, zone, end))
@@ -109,11 +60,12 @@ impl ListQuery {
                 "no source is configured as “{name}”"
             )));
         }
-        Ok(Filter {
+        Ok(DeliveryFilter {
             source,
             outcome: given(&self.outcome)
                 .map(OutcomeFilter::parse)
-                .transpose()?
+                .transpose()
+                .map_err(PageError::BadRequest)?
                 .flatten(),
             from: moment(given(&self.from), false)?,
             to: moment(given(&self.to), true)?,
@@ -148,21 +100,6 @@ fn encode_pairs(pairs: &[(&str, String)]) -> String {
         .join("&")
 }
 
-impl Filter {
-    fn admits(&self, delivery: &StoredDelivery) -> bool {
-        self.source.as_ref().is_none_or(|s| *s == delivery.source)
-            && self.outcome.is_none_or(|o| o.admits(&delivery.outcome))
-            && self.from.is_none_or(|from| delivery.received_at >= from)
-            && self.to.is_none_or(|to| delivery.received_at < to)
-    }
-
-    /// Whether nothing older than `delivery` can match: it is well before `from`.
-    fn passed(&self, delivery: &StoredDelivery) -> bool {
-        self.from
-            .is_some_and(|from| delivery.received_at < from - CLOCK_SKEW)
-    }
-}
-
 /// One list page: the matches, and where to go on.
 struct Found {
     deliveries: Vec<StoredDelivery>,
@@ -174,7 +111,7 @@ struct Found {
 
 /// Reads newest first below `before`, keeping what `filter` admits, until a page is full, the
 /// log's start, `from` or [`SCAN_LIMIT`].
-fn find(store: &dyn ReadSide, filter: &Filter, before: u64) -> Result<Found, PageError> {
+fn find(store: &dyn ReadSide, filter: &DeliveryFilter, before: u64) -> Result<Found, PageError> {
     let mut deliveries = Vec::new();
     let mut below = before;
     let mut scanned = 0;
@@ -284,6 +221,8 @@ struct ListPage<'a> {
     from: String,
     to: String,
     filtered: bool,
+    /// The filter's fields, for the form that re-normalizes what it matches.
+    filter_fields: Vec<(&'static str, String)>,
     older_href: Option<String>,
     newest_href: Option<String>,
     /// Set when the scan stopped before filling the page: how far back it read.
@@ -340,7 +279,8 @@ pub async fn list(
             selected: chosen_outcome == *value,
         }));
         let layout = Layout::new(&state, "Deliveries", Nav::Admin, Some(&operator.0), true);
-        let filtered = !url_pairs(&query).is_empty();
+        let filter_fields = url_pairs(&query);
+        let filtered = !filter_fields.is_empty();
         let view = ListPage {
             layout: &layout,
             rows,
@@ -349,6 +289,7 @@ pub async fn list(
             from: given(&query.from).unwrap_or_default().to_owned(),
             to: given(&query.to).unwrap_or_default().to_owned(),
             filtered,
+            filter_fields,
             older_href: found.next.map(|seq| query.href_before(seq)),
             newest_href: query.before.map(|_| {
                 let pairs = url_pairs(&query);

@@ -4,9 +4,12 @@
 
 mod alerts;
 mod deliveries;
+mod renormalize;
 mod sources;
 
 use actix_web::web;
+
+pub use renormalize::Runs as RenormalizeRuns;
 
 /// The console's JSON, inside the API's scope (`/api/v1/…`, problem+json errors).
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
@@ -17,6 +20,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(sources::page)
         .service(alerts::page)
         .service(alerts::send_test)
+        .service(renormalize::one)
+        .service(renormalize::matching)
+        .service(renormalize::follow)
         .service(deliveries::list)
         .service(deliveries::detail)
         .service(deliveries::raw_body);

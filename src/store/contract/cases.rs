@@ -1104,9 +1104,7 @@ pub fn alert_records_change_only_from_the_revision_read_and_survive_reopening(
     assert_eq!(alerts[1].record, record(false, 2));
 }
 
-pub fn renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives(
-    fixture: &mut Fixture,
-) {
+pub fn renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives(fixture: &mut Fixture) {
     use crate::activity::EntryId;
     use crate::sources::RawDelivery;
     use crate::store::project::RenormalizeRequest;
@@ -1164,10 +1162,18 @@ pub fn renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives(
         selection: "deliveries 1-4".to_owned(),
         at: Utc::now(),
     };
-    let record = store.renormalize(&[1, 2, 3, 4], &learned, &request).unwrap();
+    let report = store
+        .renormalize(&[1, 2, 3, 4], &learned, &request)
+        .unwrap();
+    assert_eq!(report.logged_as, 5);
+    let record = report.record;
     assert_eq!(record.deliveries, [1, 2, 3, 4]);
     assert_eq!(record.changed, [1, 2]);
-    assert_eq!(record.needs_reindex, [4], "an email others hang off waits for reindex");
+    assert_eq!(
+        record.needs_reindex,
+        [4],
+        "an email others hang off waits for reindex"
+    );
     assert!(record.unreadable.is_empty());
     // The flagged delivery made its entry, with the id reindex gives it, and is no longer
     // flagged; the generic entry moved to the lane of its new category.
@@ -1176,12 +1182,15 @@ pub fn renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives(
     let made = EntryId::derive(first.received_at, 1, 0);
     assert_eq!(store.entry(made).unwrap().unwrap().summary, "at 7");
     let job2 = page(store, "job:2", query(10));
-    assert_eq!(job2.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [made]);
+    assert_eq!(
+        job2.entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [made]
+    );
     let workflow = PageQuery {
         category: Some(Category::Workflow),
         ..query(10)
     };
-    assert_eq!(page(store, "job:1", workflow.clone()).entries.len(), 2);
+    assert_eq!(page(store, "job:1", workflow).entries.len(), 2);
     let system = PageQuery {
         category: Some(Category::System),
         ..query(10)
@@ -1193,15 +1202,30 @@ pub fn renormalizing_redoes_in_place_what_it_can_with_the_ids_reindex_gives(
     assert_eq!(audit.outcome, Outcome::Normalized);
     let body: serde_json::Value = serde_json::from_slice(audit.body.as_deref().unwrap()).unwrap();
     assert_eq!(body["renormalization"]["by"], "olive");
-    assert_eq!(body["renormalization"]["changed"], serde_json::json!([1, 2]));
-    assert!(matches!(store.verify_chain().unwrap(), ChainReport::Intact { .. }));
+    assert_eq!(
+        body["renormalization"]["changed"],
+        serde_json::json!([1, 2])
+    );
+    assert!(matches!(
+        store.verify_chain().unwrap(),
+        ChainReport::Intact { .. }
+    ));
 
     // A second run changes nothing and keeps the ids.
-    let again = store.renormalize(&[1, 2, 3], &learned, &request).unwrap();
+    let again = store
+        .renormalize(&[1, 2, 3], &learned, &request)
+        .unwrap()
+        .record;
     assert!(again.changed.is_empty(), "{again:?}");
     assert_eq!(page(store, "job:2", query(10)), job2);
     // What it made is what a full reindex makes.
     let before = (page(store, "job:1", query(10)), job2);
     store.reindex(&learned).unwrap();
-    assert_eq!((page(store, "job:1", query(10)), page(store, "job:2", query(10))), before);
+    assert_eq!(
+        (
+            page(store, "job:1", query(10)),
+            page(store, "job:2", query(10))
+        ),
+        before
+    );
 }

@@ -44,8 +44,7 @@ use crate::activity::{Entry, EntryId, Subject};
 use crate::config::DatabaseUrl;
 use crate::search::{SearchHits, SearchRequest};
 use crate::store::tally::{Tally, TallyBatch, TallyRow};
-use crate::sources::internal::RenormalizationRecord;
-use crate::store::{AlertRecord, StoredAlert};
+use crate::store::{AlertRecord, RenormalizeReport, StoredAlert};
 
 /// How long a request waits for a connection, or for one to be made, before storage counts
 /// as unavailable (503) rather than slow.
@@ -391,7 +390,7 @@ impl WriteSide for PgStore {
         seqs: &[u64],
         reread: &Rereader<'_>,
         request: &project::RenormalizeRequest,
-    ) -> Result<RenormalizationRecord, StoreError> {
+    ) -> Result<RenormalizeReport, StoreError> {
         let record = self.write(
             |tables| project::renormalize(tables, seqs, reread, request),
             |_| Some(feed::everything(self.origin)),

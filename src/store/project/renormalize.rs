@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use super::append::{Fresh, entry_from, is_callback};
 use super::{Projector, Tables, keys, lane};
 use crate::activity::{Entry, EntryId, Normalized, links};
-use crate::sources::internal::{self, RenormalizationRecord};
 use crate::sources::RawDelivery;
-use crate::store::{Capture, Reread, Rereader, StoreError, StoredDelivery};
+use crate::sources::internal::{self, RenormalizationRecord};
+use crate::store::{Capture, RenormalizeReport, Reread, Rereader, StoreError, StoredDelivery};
 
 /// Who asks, and for what, in words for the log.
 #[derive(Debug, Clone)]
@@ -43,13 +43,13 @@ enum Redone {
 }
 
 /// Re-normalizes the deliveries `seqs` with `reread`, then logs what it did. Returns the log
-/// record (its lists say what became of each delivery).
+/// record (its lists say what became of each delivery) and its seq.
 pub fn renormalize<T: Tables + ?Sized>(
     tables: &mut T,
     seqs: &[u64],
     reread: &Rereader<'_>,
     request: &RenormalizeRequest,
-) -> Result<RenormalizationRecord, StoreError> {
+) -> Result<RenormalizeReport, StoreError> {
     let mut head = tables.chain_head()?;
     let mut projector = Projector::new(tables);
     projector.changes_at = Some(head.seq + 1);
@@ -97,7 +97,10 @@ pub fn renormalize<T: Tables + ?Sized>(
     projector.changes_at = None;
     projector.append(&mut head, &capture)?;
     projector.tables.set_chain_head(head)?;
-    Ok(record)
+    Ok(RenormalizeReport {
+        record,
+        logged_as: head.seq,
+    })
 }
 
 fn redo<T: Tables + ?Sized>(

@@ -46,10 +46,9 @@ use super::{
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::search::{Indexing, SearchHits, SearchRequest};
-use crate::store::tally::{Tally, TallyBatch};
-use crate::sources::internal::RenormalizationRecord;
 use crate::store::project::RenormalizeRequest;
-use crate::store::{AlertRecord, StoredAlert};
+use crate::store::tally::{Tally, TallyBatch};
+use crate::store::{AlertRecord, RenormalizeReport, StoredAlert};
 
 pub struct RedbStore {
     db: ReopeningDatabase,
@@ -435,7 +434,7 @@ impl WriteSide for RedbStore {
         seqs: &[u64],
         reread: &Rereader<'_>,
         request: &RenormalizeRequest,
-    ) -> Result<RenormalizationRecord, StoreError> {
+    ) -> Result<RenormalizeReport, StoreError> {
         // Outside the writer, like an erasure: the journal is emptied first, so the records
         // this rewrites are in the file the transaction changes.
         let record = self.erasing(|db| renormalize::renormalize(db, seqs, reread, request))?;

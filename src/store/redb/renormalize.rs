@@ -4,16 +4,15 @@
 use redb::Database;
 
 use super::tables::WriteTables;
-use crate::sources::internal::RenormalizationRecord;
 use crate::store::project::{self, RenormalizeRequest};
-use crate::store::{Rereader, StoreError};
+use crate::store::{RenormalizeReport, Rereader, StoreError};
 
 pub fn renormalize(
     db: &Database,
     seqs: &[u64],
     reread: &Rereader<'_>,
     request: &RenormalizeRequest,
-) -> Result<RenormalizationRecord, StoreError> {
+) -> Result<RenormalizeReport, StoreError> {
     let txn = db.begin_write()?;
     let record = project::renormalize(&mut WriteTables::open(&txn)?, seqs, reread, request)?;
     txn.commit()?;

@@ -87,7 +87,7 @@ impl WriteSide for ControlledStore {
         seqs: &[u64],
         reread: &Rereader<'_>,
         request: &hooktrail::store::project::RenormalizeRequest,
-    ) -> Result<hooktrail::sources::internal::RenormalizationRecord, StoreError> {
+    ) -> Result<hooktrail::store::RenormalizeReport, StoreError> {
         self.inner.renormalize(seqs, reread, request)
     }
     fn reindex(&self, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
