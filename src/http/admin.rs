@@ -173,7 +173,7 @@ struct BackupDone {
     request_body(content = BackupRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "The backup, written and verified.", body = BackupDone),
-        (status = 400, description = "A path outside the backup folder, through a link or into a missing folder (`invalid-backup-path`), or a body that does not fit.",
+        (status = 400, description = "A path outside the backup folder, through a link or into a missing folder, or a name the file system cannot hold (`invalid-backup-path`); or a body that does not fit.",
             body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
         (status = 409, description = "The file exists (`backup-exists`; backups never overwrite), or another backup is being written (`backup-running`).",
@@ -250,7 +250,8 @@ impl From<TargetError> for ApiError {
             }
             TargetError::Outside { .. }
             | TargetError::NoSuchFolder(_)
-            | TargetError::NotAFolder(_) => ApiError::BackupPath(err.to_string()),
+            | TargetError::NotAFolder(_)
+            | TargetError::BadName(_) => ApiError::BackupPath(err.to_string()),
         }
     }
 }
