@@ -145,8 +145,8 @@ pub(super) fn subject_at(kind: &str, id: String) -> Result<Subject, ApiError> {
 #[utoipa::path(
     tag = "timelines",
     params(
-        ("kind" = SubjectKind, Path, description = "`job` or `salesdoc`."),
-        ("id" = String, Path, description = "The business app's id (1 to 128 characters, no control characters)."),
+        ("kind" = SubjectKind, Path, description = "`job` or `salesdoc`.", example = "job"),
+        ("id" = String, Path, description = "The business app's id (1 to 128 characters, no control characters).", example = "1042"),
         EntriesQuery,
     ),
     responses(
@@ -226,7 +226,7 @@ struct DeliveryRecord {
 /// including whether it was flagged.
 #[utoipa::path(
     tag = "timelines",
-    params(("seq" = u64, Path, description = "The delivery's place in the log.")),
+    params(("seq" = u64, Path, description = "The delivery's place in the log.", example = 1)),
     responses(
         (status = 200, description = "The delivery's record.", body = DeliveryRecord),
         Unauthenticated,

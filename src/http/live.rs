@@ -85,9 +85,18 @@ struct StreamQuery {
     /// with). `Last-Event-ID` wins when both are sent; without either, the stream starts at
     /// the latest change.
     after: Option<String>,
-    /// For everything: `receipt` renders lines as the unmatched list shows them, by receipt;
-    /// by default they are the home page's, by when they happened.
-    #[param(pattern = "^(time|receipt)$")]
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EverythingQuery {
+    /// Where to resume: the `id:` of the last event seen (or the cursor a page was rendered
+    /// with). `Last-Event-ID` wins when both are sent; without either, the stream starts at
+    /// the latest change.
+    after: Option<String>,
+    /// `receipt` renders lines as the unmatched list shows them, by receipt; by default
+    /// (`time`, or empty) they are the home page's, by when they happened.
+    #[param(pattern = "^(|time|receipt)$")]
     lines: Option<String>,
 }
 
@@ -118,8 +127,8 @@ impl Lines {
     tag = "live",
     operation_id = "subject_stream",
     params(
-        ("kind" = SubjectKind, Path, description = "`job` or `salesdoc`."),
-        ("id" = String, Path, description = "The business app's id."),
+        ("kind" = SubjectKind, Path, description = "`job` or `salesdoc`.", example = "job"),
+        ("id" = String, Path, description = "The business app's id.", example = "1042"),
         ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event seen: the stream resumes right after it."),
         StreamQuery,
     ),
@@ -163,7 +172,7 @@ async fn stream(
     operation_id = "stream",
     params(
         ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event seen: the stream resumes right after it."),
-        StreamQuery,
+        EverythingQuery,
     ),
     responses(
         (status = 200, description = STREAM_DESCRIPTION, content_type = "text/event-stream", body = String),
@@ -180,11 +189,12 @@ async fn stream(
 async fn stream_everything(
     _caller: Caller,
     state: web::Data<AppState>,
-    query: web::Query<StreamQuery>,
+    query: web::Query<EverythingQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let lines = match query.lines.as_deref() {
-        None | Some("time") => Lines {
+        // Empty is the default, like every other parameter of the API.
+        None | Some("" | "time") => Lines {
             by_receipt: false,
             with_subjects: true,
         },
@@ -210,7 +220,8 @@ async fn stream_everything(
 
 /// Opens a live timeline of `subject` for a caller already allowed to read it. It resumes
 /// after the request's `Last-Event-ID`, else after `after` (the cursor the page was rendered
-/// with), else at the subject's latest change.
+/// with), else at the subject's latest change. An empty one is no cursor, as everywhere in
+/// the API (a form's empty field, a client that has seen no event yet).
 pub async fn open(
     state: web::Data<AppState>,
     followed: Follow,
@@ -222,7 +233,8 @@ pub async fn open(
         .headers()
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
-        .or(after);
+        .filter(|text| !text.is_empty())
+        .or(after.filter(|text| !text.is_empty()));
     let after = match resume {
         Some(text) => Some(
             text.parse::<ChangeCursor>()

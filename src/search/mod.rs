@@ -184,8 +184,12 @@ pub struct SearchParams {
     /// Words, all of which must appear; `"a phrase"`; `reprin*`; `field:value` for a whole
     /// value (`to:`, `from:`, `invoice:`, `job:`, `salesdoc:`, `po:`, `file:`, `rule:`,
     /// `customer:`, `actor:`, `proof:`). At most 500 characters and 16 parts.
+    #[param(example = "proof")]
     pub q: Option<String>,
-    /// Only this category.
+    /// Only this category (`all`, or empty, for every one).
+    #[param(
+        pattern = "^ *(|all|workflow|communication|accounting|purchasing|automation|system) *$"
+    )]
     pub category: Option<String>,
     /// Only this kind of entry (`email.bounced`).
     pub kind: Option<String>,
@@ -200,6 +204,7 @@ pub struct SearchParams {
     /// Until this time (RFC 3339) or day (inclusive).
     pub to: Option<String>,
     /// `relevance` or `newest`; relevance when there is text to rank by.
+    #[param(pattern = "^ *(|relevance|newest) *$")]
     pub sort: Option<String>,
     /// Results per page.
     #[param(minimum = 1, maximum = 100, default = 20)]
