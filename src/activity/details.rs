@@ -354,7 +354,7 @@ impl EmailStatus {
 /// The delivery-status rollup of one sent email, built from its providers' callbacks.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryStatus {
-    /// The furthest status reached (see [`EmailStatus::rank`]).
+    /// The furthest status reached (a failure outranks everything: see `EmailStatus::rank`).
     pub current: Option<EmailStatus>,
     /// Every callback, oldest first.
     pub history: Vec<StatusUpdate>,

@@ -21,6 +21,7 @@ use super::subject::Subject;
     Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
+#[schema(description = "What an entry is about; each has its lane on a timeline.")]
 #[repr(u8)]
 pub enum Category {
     Workflow = 0,
@@ -268,11 +269,12 @@ pub struct Entry {
     /// itself stays immutable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<super::details::DeliveryStatus>,
-    /// The link keys this entry is correlated through (see [`NewEntry::correlation`]).
+    /// The link keys the entry is correlated through (`quickbooks:{realm}:Invoice:{id}`, a
+    /// provider's message id…; see `NewEntry::correlation`); left out when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub correlation: Vec<String>,
     /// Set when something about the entry wants a person's look (a time it claimed that could
-    /// not be used: see [`occurred`]).
+    /// not be used: see `activity::occurred`); left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<EntryFlag>,
 }

@@ -26,8 +26,8 @@ pub const PLAUSIBLE_RANGE_TEXT: &str = "from 2000 until a day after it was recei
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum EntryFlag {
-    /// The event claimed a time outside [`plausible_range`]; the entry is placed at its
-    /// receipt instead. The claim is RFC 3339 text, in UTC (chrono's, which writes any year).
+    /// The event claimed a time outside the plausible range (from 2000 until a day after it was
+    /// received: `plausible_range`); the entry is placed at its receipt instead. The claim is RFC 3339 text, in UTC (chrono's, which writes any year).
     OccurredAtOutOfRange { claimed_occurred_at: String },
 }
 

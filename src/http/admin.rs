@@ -164,10 +164,13 @@ struct BackupDone {
     integrity: Integrity,
 }
 
+/// A consistent backup of the live store, verified.
+///
 /// Copies a consistent snapshot into a new file inside the configured backup folder, then
-/// verifies the copy. A live gateway writes only there, and follows no link on the way (see
-/// [`backup_target`]): an API token must not become a way to write anywhere. One backup at a
-/// time: another request meanwhile answers 409.
+/// verifies the copy. A live gateway writes only there, and follows no link on the way: an API
+/// token must not become a way to write anywhere. One backup at a time: another request
+/// meanwhile answers 409.
+// How the file is reached without following a link: [`backup_target`].
 #[utoipa::path(
     tag = "operations",
     request_body(content = BackupRequest, content_type = "application/json"),

@@ -253,3 +253,31 @@ fn the_catalog_schemas_refuse_what_the_normalizer_would_flag() {
     ));
     assert!(!any_event.is_valid(&json!({"type": "not a type", "data": {"subject": job}})));
 }
+
+/// Every text of `value` (descriptions, summaries…), with where it is.
+fn texts(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                texts(inner, &format!("{at}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                texts(inner, &format!("{at}/{index}"), found);
+            }
+        }
+        Value::String(text) => found.push((at.to_owned(), text.clone())),
+        _ => {}
+    }
+}
+
+#[test]
+fn descriptions_come_from_doc_comments_without_rustdoc_links() {
+    // Doc comments become the document's prose: a `[`Item`]` link means nothing to its readers.
+    let mut found = Vec::new();
+    texts(&openapi_document(), "", &mut found);
+    for (at, text) in found {
+        assert!(!text.contains("[`"), "{at}: {text}");
+    }
+}
