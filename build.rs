@@ -1,6 +1,7 @@
-//! Under CI (`CI` set, and not "", "0" or "false"), the tests that need root or a browser are
-//! compiled as ordinary tests, so they run or fail; elsewhere they are `#[ignore]`d, and the
-//! summary lists them as ignored with the reason. One test command, `cargo test`, serves both.
+//! Under CI (`CI` set, and not "", "0" or "false"), the tests that need root, a browser or
+//! Schemathesis are compiled as ordinary tests, so they run or fail; elsewhere they are
+//! `#[ignore]`d, and the summary lists them as ignored with the reason. One test command,
+//! `cargo test`, serves both.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(hooktrail_ci)");
     println!("cargo::rerun-if-env-changed=CI");

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::details::{
     Amount, Details, EmailMessage, FileInfo, InvoiceInfo, JobInfo, ProofDecision, ProofInfo,
@@ -135,13 +136,18 @@ fn subjects_of(data: &Value) -> Result<Vec<Subject>, String> {
     Ok(subjects)
 }
 
+/// Who did it, as an event names them (`data.actor`). An actor that does not fit is left out,
+/// and the entry shows a default one instead of refusing the event.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = EventActor)]
+struct RawActor {
+    kind: ActorKind,
+    id: Option<Text>,
+    /// Shown on the timeline; the id, else the kind, when it is missing.
+    name: Option<String>,
+}
+
 fn actor_of(data: &Value) -> Option<Actor> {
-    #[derive(Deserialize)]
-    struct RawActor {
-        kind: ActorKind,
-        id: Option<Text>,
-        name: Option<String>,
-    }
     let raw: RawActor = parse(data.get("actor")?).ok()?;
     let id = raw.id.map(|id| id.0);
     let name = raw
@@ -199,6 +205,30 @@ fn generic(event_type: &str, data: &Value) -> Typed {
         },
     }
 }
+
+/// Every type of the catalog, as [`typed`] reads them; each has a schema in the OpenAPI
+/// document ([`schema`]). The catalog's tests hold this list to what `typed` knows.
+pub const EVENT_TYPES: [&str; 19] = [
+    "job.created",
+    "salesdoc.created",
+    "status.changed",
+    "artwork.uploaded",
+    "proof.approved",
+    "proof.rejected",
+    "invoice.created",
+    "invoice.sent_to_accounting",
+    "invoice.status_changed",
+    "payment.recorded",
+    "purchase_order.created",
+    "purchase_order.sent",
+    "purchase_order.received",
+    "purchase_order.updated",
+    "email.sent",
+    "notification.sent",
+    "automation.triggered",
+    "user.action",
+    "system.event",
+];
 
 /// The typed entry for a known event type; `Ok(None)` for a type the catalog does not know.
 fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
@@ -460,40 +490,40 @@ fn typed(event_type: &str, data: &Value) -> Result<Option<Typed>, String> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct JobCreated {
     job: JobInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SalesdocCreated {
     salesdoc: SalesdocInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct StatusChanged {
     from: Option<String>,
     to: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ArtworkUploaded {
     file: FileInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ProofDecided {
     #[serde(default)]
     proof: ProofInfo,
     comment: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct InvoiceEvent {
     invoice: InvoiceInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct InvoiceSynced {
     invoice: InvoiceInfo,
     platform: String,
@@ -501,14 +531,14 @@ struct InvoiceSynced {
     external_id: Text,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct InvoiceStatusChanged {
     invoice: InvoiceInfo,
     from: Option<String>,
     to: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PaymentRecorded {
     invoice: Option<InvoiceInfo>,
     amount: Amount,
@@ -516,24 +546,24 @@ struct PaymentRecorded {
     method: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PurchaseOrderEvent {
     purchase_order: PurchaseOrderInfo,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct EmailSent {
     message: EmailMessage,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NotificationSent {
     channel: String,
     to: Option<String>,
     text: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AutomationTriggered {
     rule: RuleInfo,
     trigger: Option<String>,
@@ -541,7 +571,7 @@ struct AutomationTriggered {
     actions: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Note {
     action: Option<String>,
     description: Option<String>,
@@ -595,6 +625,8 @@ fn action_label(action: &Value) -> String {
         other => one_line(&other.to_string(), 80),
     }
 }
+
+pub mod schema;
 
 #[cfg(test)]
 mod tests;

@@ -9,10 +9,13 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
 pub use super::money::Amount;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Details {
     Job {
@@ -105,6 +108,21 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
+/// Returned as text; sent as text or a JSON number.
+impl utoipa::PartialSchema for Text {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Number]))
+            .description(Some(
+                "An id or number of the business app's: returned as text, sent as text or a \
+                 JSON number (kept as text).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Text {}
+
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -129,6 +147,21 @@ impl SafeUrl {
     }
 }
 
+impl utoipa::PartialSchema for SafeUrl {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[Hh][Tt][Tt][Pp][Ss]?://\S*$"))
+            .max_length(Some(2048))
+            .description(Some(
+                "An absolute http(s) URL without whitespace. Sent otherwise, it is left out.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SafeUrl {}
+
 impl<'de> Deserialize<'de> for SafeUrl {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
@@ -148,7 +181,7 @@ where
     Ok(serde_json::from_value(value).ok())
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobInfo {
     pub id: Option<Text>,
     pub number: Option<Text>,
@@ -160,7 +193,7 @@ pub struct JobInfo {
     pub more: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SalesdocInfo {
     pub id: Option<Text>,
     pub number: Option<Text>,
@@ -168,7 +201,7 @@ pub struct SalesdocInfo {
     pub customer: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileInfo {
     pub name: String,
     pub size_bytes: Option<u64>,
@@ -177,21 +210,21 @@ pub struct FileInfo {
     pub url: Option<SafeUrl>,
 }
 
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct ProofInfo {
     pub id: Option<Text>,
     pub version: Option<Text>,
     pub name: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProofDecision {
     Approved,
     Rejected,
 }
 
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceInfo {
     pub id: Option<Text>,
     pub number: Option<Text>,
@@ -200,7 +233,7 @@ pub struct InvoiceInfo {
     pub currency: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct PurchaseOrderInfo {
     pub id: Option<Text>,
     pub number: Option<Text>,
@@ -210,7 +243,7 @@ pub struct PurchaseOrderInfo {
     pub currency: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PurchaseOrderAction {
     Created,
@@ -232,7 +265,7 @@ impl PurchaseOrderAction {
 
 /// An email sent to the customer, with its full content. The HTML is stored as sent; pages
 /// sanitize it before showing it.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct EmailMessage {
     /// RFC 5322 Message-ID.
     pub message_id: Option<String>,
@@ -257,7 +290,7 @@ pub struct EmailMessage {
 }
 
 /// A file attached to an email.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct Attachment {
     #[serde(alias = "filename")]
     pub name: Option<String>,
@@ -267,7 +300,9 @@ pub struct Attachment {
 }
 
 /// The delivery statuses an email goes through, as every provider's callbacks map onto them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EmailStatus {
     Processed,
@@ -317,15 +352,15 @@ impl EmailStatus {
 }
 
 /// The delivery-status rollup of one sent email, built from its providers' callbacks.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryStatus {
-    /// The furthest status reached (see [`EmailStatus::rank`]).
+    /// The furthest status reached (a failure outranks everything: see `EmailStatus::rank`).
     pub current: Option<EmailStatus>,
     /// Every callback, oldest first.
     pub history: Vec<StatusUpdate>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StatusUpdate {
     pub status: EmailStatus,
     pub at: DateTime<Utc>,
@@ -354,7 +389,7 @@ impl DeliveryStatus {
 }
 
 /// One email provider callback, normalized.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EmailEvent {
     /// sendgrid, mailgun, postmark, resend.
     pub provider: String,
@@ -373,7 +408,7 @@ pub struct EmailEvent {
 }
 
 /// One accounting or payments platform event, normalized.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AccountingEvent {
     /// quickbooks, xero, stripe.
     pub platform: String,
@@ -390,7 +425,7 @@ pub struct AccountingEvent {
     pub status: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RuleInfo {
     pub id: Option<Text>,
     pub name: String,

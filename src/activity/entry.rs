@@ -6,6 +6,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use super::details::Details;
 use super::occurred::{self, EntryFlag};
@@ -14,8 +17,11 @@ use super::subject::Subject;
 /// What an entry is about. Each category's number is on disk — timeline index keys hold it
 /// (see [`Category::code`]) — so the numbers are written out: never change one; a new
 /// category takes the next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
+#[schema(description = "What an entry is about; each has its lane on a timeline.")]
 #[repr(u8)]
 pub enum Category {
     Workflow = 0,
@@ -75,7 +81,7 @@ impl FromStr for Category {
 #[error("unknown category {0:?}")]
 pub struct UnknownCategory(pub String);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
     User,
@@ -86,7 +92,7 @@ pub enum ActorKind {
 }
 
 /// Who did it: a staff user, the customer, an automation rule, an integration or the system.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Actor {
     pub kind: ActorKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +147,23 @@ impl<'de> Deserialize<'de> for EntryKind {
     }
 }
 
+impl utoipa::PartialSchema for EntryKind {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Za-z0-9_.-]{1,100}$"))
+            .description(Some(
+                "A dot-delimited event type: one of the catalog's, a provider's \
+                 (`email.delivered`, `quickbooks.invoice.update`…), or one Hooktrail does not \
+                 know yet.",
+            ))
+            .examples(["status.changed"])
+            .into()
+    }
+}
+
+impl ToSchema for EntryKind {}
+
 impl fmt::Display for EntryKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -171,6 +194,19 @@ impl EntryId {
     }
 }
 
+impl utoipa::PartialSchema for EntryId {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$"))
+            .description(Some("A ULID: time-ordered, opaque."))
+            .examples(["01KJX4N2Q80000000100000000"])
+            .into()
+    }
+}
+
+impl ToSchema for EntryId {}
+
 impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -187,7 +223,7 @@ impl FromStr for EntryId {
 
 /// Where an entry came from: the configured source, the provider's own event id, and the
 /// delivery in the log that carried it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SourceRef {
     pub name: String,
     pub event_id: Option<String>,
@@ -215,7 +251,7 @@ pub struct NewEntry {
 }
 
 /// A stored entry, as the API and the pages show it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
     pub id: EntryId,
     pub kind: EntryKind,
@@ -233,11 +269,12 @@ pub struct Entry {
     /// itself stays immutable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<super::details::DeliveryStatus>,
-    /// The link keys this entry is correlated through (see [`NewEntry::correlation`]).
+    /// The link keys the entry is correlated through (`quickbooks:{realm}:Invoice:{id}`, a
+    /// provider's message id…; see `NewEntry::correlation`); left out when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub correlation: Vec<String>,
     /// Set when something about the entry wants a person's look (a time it claimed that could
-    /// not be used: see [`occurred`]).
+    /// not be used: see `activity::occurred`); left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag: Option<EntryFlag>,
 }

@@ -19,6 +19,7 @@ pub use occurred::EntryFlag;
 pub use subject::{Subject, SubjectKind};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// What normalizing one delivery produced. Normalizing never fails: a body that cannot be read
 /// is kept in the log and flagged, so nothing a provider signed is ever dropped.
@@ -42,7 +43,7 @@ impl Normalized {
 }
 
 /// How a delivery's content was understood; stored with the delivery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every event became a typed entry.

@@ -10,6 +10,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
 use super::details::Text;
 use super::entry::one_line;
@@ -62,6 +65,23 @@ impl<'de> Deserialize<'de> for Amount {
         Amount::parse(&text.0).ok_or_else(|| serde::de::Error::custom("expected a decimal amount"))
     }
 }
+
+/// Returned as decimal text; sent as decimal text or a JSON number.
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Number]))
+            .pattern(Some(r"^-?[0-9]{1,18}(\.[0-9]{0,8})?$"))
+            .description(Some(
+                "A decimal amount, returned as text exactly as sent (`\"1284.50\"`); sent as \
+                 text or a JSON number. At most 18 whole and 8 fraction digits.",
+            ))
+            .examples(["1284.50"])
+            .into()
+    }
+}
+
+impl ToSchema for Amount {}
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// 2000-01-01T00:00:00Z. Nothing this gateway tracks happened earlier, while the usual wrong
 /// values do: Unix time 0 (1970) and the zero values of other languages' date types (year 1).
@@ -22,11 +23,11 @@ pub const AFTER_RECEIPT: TimeDelta = TimeDelta::days(1);
 pub const PLAUSIBLE_RANGE_TEXT: &str = "from 2000 until a day after it was received";
 
 /// Why an entry wants a person's look, beside its content.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum EntryFlag {
-    /// The event claimed a time outside [`plausible_range`]; the entry is placed at its
-    /// receipt instead. The claim is RFC 3339 text, in UTC (chrono's, which writes any year).
+    /// The event claimed a time outside the plausible range (from 2000 until a day after it was
+    /// received: `plausible_range`); the entry is placed at its receipt instead. The claim is RFC 3339 text, in UTC (chrono's, which writes any year).
     OccurredAtOutOfRange { claimed_occurred_at: String },
 }
 

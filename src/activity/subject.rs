@@ -4,11 +4,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The longest id the business app may use for a job or salesdoc.
 const MAX_ID_LEN: usize = 128;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectKind {
     Job,
@@ -62,9 +65,11 @@ pub enum InvalidSubject {
 
 /// A job or salesdoc, by the business app's id. Valid on construction: the id is non-empty,
 /// bounded and free of control characters, so it can be used in keys and URLs safely.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
 pub struct Subject {
     kind: SubjectKind,
+    /// The business app's id (a number is accepted and kept as text).
+    #[schema(min_length = 1, max_length = 128)]
     id: String,
 }
 

@@ -8,32 +8,41 @@ use std::path::PathBuf;
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::api::EntriesPage;
 use super::api::unless_nothing_received;
 use super::auth::Caller;
+use super::openapi::{Internal, Unauthenticated, Unavailable};
+use super::problem::Problem;
 use super::{ApiError, AppState};
 use crate::activity::Subject;
 use crate::store::redb::RedbSnapshot;
 use crate::store::{BackupReport, ChainReport, Cursor, WriteSide};
 use backup_target::{BackupFolder, TargetError};
 
-pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+pub(super) fn routes(cfg: &mut ServiceConfig) {
     cfg.service(integrity).service(export).service(backup);
 }
 
-#[derive(Serialize)]
+/// The integrity chain, recomputed over the whole log.
+#[derive(Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Integrity {
+    /// Every delivery matches its place in the chain.
     Intact {
         deliveries: u64,
+        /// The chain's last value (hex SHA-256).
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         head: String,
+        /// The RFC 9162 Merkle tree root over the deliveries' hashes (hex): what a signed tree
+        /// head of this log carries.
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         tree_root: String,
     },
-    Broken {
-        seq: u64,
-        reason: String,
-    },
+    /// The first delivery whose stored data or position does not match the chain.
+    Broken { seq: u64, reason: String },
 }
 
 impl From<ChainReport> for Integrity {
@@ -54,6 +63,15 @@ impl From<ChainReport> for Integrity {
 }
 
 /// Recomputes the integrity chain over the whole log (O(history): an operator's check).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Whether the log is intact, and where it is not.", body = Integrity),
+        Unauthenticated,
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/integrity")]
 async fn integrity(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.storage.read.clone();
@@ -61,14 +79,33 @@ async fn integrity(_caller: Caller, state: web::Data<AppState>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(Integrity::from(report)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    /// One timeline (`job:1042`); everything without it.
     subject: Option<String>,
+    /// Where the page starts: the previous page's `next_cursor`.
     after: Option<String>,
+    /// Entries per page (a number outside 1 to 1000 is taken as the nearest end).
+    #[param(default = 500)]
     limit: Option<usize>,
 }
 
 /// A page of an export, oldest first: `?subject=job:1042` for one timeline, else everything.
+#[utoipa::path(
+    tag = "operations",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "A page of entries, oldest first.", body = EntriesPage),
+        (status = 400, description = "A `subject` or `after` that cannot be one, or a malformed query string.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        (status = 404, description = "Nothing was ever received about this subject.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/export")]
 async fn export(
     _caller: Caller,
@@ -105,23 +142,55 @@ async fn export(
     }))
 }
 
-#[derive(Deserialize)]
+/// Where to write a backup.
+#[derive(Deserialize, ToSchema)]
 struct BackupRequest {
+    /// A file name, or a path below the backup folder whose folders exist (absolute paths
+    /// inside the folder are taken too). Never an existing file; links are never followed.
+    #[schema(value_type = String, min_length = 1)]
     path: PathBuf,
 }
 
-#[derive(Serialize)]
+/// A backup written and verified.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BackupReport)]
 struct BackupDone {
+    /// Where it was written (canonical).
+    #[schema(value_type = String)]
     path: PathBuf,
     rows: u64,
     tables: usize,
+    /// The integrity chain, recomputed in the copy.
     integrity: Integrity,
 }
 
+/// A consistent backup of the live store, verified.
+///
 /// Copies a consistent snapshot into a new file inside the configured backup folder, then
-/// verifies the copy. A live gateway writes only there, and follows no link on the way (see
-/// [`backup_target`]): an API token must not become a way to write anywhere. One backup at a
-/// time: another request meanwhile answers 409.
+/// verifies the copy. A live gateway writes only there, and follows no link on the way: an API
+/// token must not become a way to write anywhere. One backup at a time: another request
+/// meanwhile answers 409.
+// How the file is reached without following a link: [`backup_target`].
+#[utoipa::path(
+    tag = "operations",
+    request_body(content = BackupRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The backup, written and verified.", body = BackupDone),
+        (status = 400, description = "A path outside the backup folder, through a link or into a missing folder, or a name the file system cannot hold (`invalid-backup-path`); or a body that does not fit.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        (status = 409, description = "The file exists (`backup-exists`; backups never overwrite), or another backup is being written (`backup-running`).",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A body over 16 KiB.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body not sent as `application/json`.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        (status = 501, description = "The storage backend makes no backups (PostgreSQL: use `pg_dump`).",
+            body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    ),
+)]
 #[post("/backups")]
 async fn backup(
     _caller: Caller,
@@ -184,7 +253,8 @@ impl From<TargetError> for ApiError {
             }
             TargetError::Outside { .. }
             | TargetError::NoSuchFolder(_)
-            | TargetError::NotAFolder(_) => ApiError::BackupPath(err.to_string()),
+            | TargetError::NotAFolder(_)
+            | TargetError::BadName(_) => ApiError::BackupPath(err.to_string()),
         }
     }
 }

@@ -1,24 +1,52 @@
 //! The JSON API: `GET /api/v1/subjects/{kind}/{id}/entries`, `GET /api/v1/entries/{id}`,
 //! `GET /api/v1/deliveries/{seq}`, `GET /api/v1/unmatched`. Every route requires a [`Caller`].
 
-use actix_web::{HttpResponse, Scope, get, web};
+use actix_web::dev::{HttpServiceFactory, ServiceFactory, ServiceRequest};
+use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::Caller;
-use super::{ApiError, AppState, admin, live, problem};
+use super::openapi::{Document, Internal, Unauthenticated, Unavailable};
+use super::problem::Problem;
+use super::{ApiError, AppState, admin, live, openapi, problem};
 use crate::activity::{Category, Entry, EntryId, Subject, SubjectKind};
 use crate::store::{Cursor, Page, PageQuery, ReadSide, StoredDelivery};
 
-/// Everything under `/api/v1` — the routes here and the operators' in [`admin`] — in one
-/// scope, whose extractor settings answer a malformed query, path or body as problem+json.
-pub fn scope() -> Scope {
-    web::scope("/api/v1")
-        .configure(problem::extractor_configs)
+/// Everything under `/api/v1` — the routes here, the live streams, search, the operators' in
+/// [`admin`] and the console's — in one scope, whose extractor settings answer a malformed
+/// query, path or body as problem+json, and which serves its own OpenAPI document.
+pub fn scope() -> impl HttpServiceFactory {
+    let scope = register(utoipa_actix_web::scope(PREFIX));
+    let document = web::Data::new(Document::of(&scope));
+    scope.map(|scope| {
+        scope
+            .configure(problem::extractor_configs)
+            .app_data(document)
+    })
+}
+
+const PREFIX: &str = "/api/v1";
+
+/// The routes of the API, on `scope`. Each is registered through `utoipa_actix_web`, which
+/// takes only documented handlers: what is registered here is what the document lists.
+fn register<T>(scope: utoipa_actix_web::scope::Scope<T>) -> utoipa_actix_web::scope::Scope<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    scope
         .configure(routes)
         .configure(live::routes)
         .configure(super::search::api_routes)
         .configure(admin::routes)
         .configure(super::console::api_routes)
+        .configure(openapi::routes)
+}
+
+/// The API's OpenAPI document, as served (for tests and tools).
+pub fn openapi_document() -> serde_json::Value {
+    Document::of(&register(utoipa_actix_web::scope(PREFIX))).to_value()
 }
 
 /// `page` of `subject`, unless it is empty because nothing was ever received about the
@@ -36,24 +64,32 @@ pub(super) fn unless_nothing_received(
     Ok(page)
 }
 
-fn routes(cfg: &mut web::ServiceConfig) {
+fn routes(cfg: &mut ServiceConfig) {
     cfg.service(subject_entries)
         .service(entry)
         .service(delivery)
         .service(unmatched);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EntriesQuery {
+    /// Entries per page.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<usize>,
+    /// Where the page starts: the previous page's `next_cursor`.
     before: Option<String>,
+    /// Only this category (`all`, or empty, for every one).
+    #[param(value_type = Option<String>, pattern = "^(|all|workflow|communication|accounting|purchasing|automation|system)$")]
     category: Option<String>,
 }
 
 /// A page of entries and where the next one starts: the API's timeline and export pages.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct EntriesPage {
     pub entries: Vec<Entry>,
+    /// Where the next page starts (give it as `before`, or `after` for an export); `null` on
+    /// the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -102,6 +138,28 @@ pub(super) fn subject_at(kind: &str, id: String) -> Result<Subject, ApiError> {
     Subject::new(kind, id).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
+/// A timeline: the entries of a job or sales document, newest `occurred_at` first.
+///
+/// A filter, or a page past the end, that finds nothing is an empty list; a subject nothing was
+/// ever received about is a 404, like its page.
+#[utoipa::path(
+    tag = "timelines",
+    params(
+        ("kind" = SubjectKind, Path, description = "`job` or `salesdoc`.", example = "job"),
+        ("id" = String, Path, description = "The business app's id (1 to 128 characters, no control characters).", example = "1042"),
+        EntriesQuery,
+    ),
+    responses(
+        (status = 200, description = "A page of the timeline.", body = EntriesPage),
+        (status = 400, description = "A bad `limit`, `before` or `category`, an id that cannot be one, or a malformed query string.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        (status = 404, description = "No such kind of subject, or nothing was ever received about this one.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/subjects/{kind}/{id}/entries")]
 async fn subject_entries(
     _caller: Caller,
@@ -124,6 +182,19 @@ async fn subject_entries(
     }))
 }
 
+/// One entry.
+#[utoipa::path(
+    tag = "timelines",
+    params(("id" = String, Path, description = "The entry's id (a ULID).")),
+    responses(
+        (status = 200, description = "The entry, as it reads now (an email with its delivery status).", body = Entry),
+        Unauthenticated,
+        (status = 404, description = "No entry has this id.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/entries/{id}")]
 async fn entry(
     _caller: Caller,
@@ -140,8 +211,31 @@ async fn entry(
     Ok(HttpResponse::Ok().json(entry))
 }
 
+/// A delivery's record in the log, as the API shows it.
+#[derive(Serialize, ToSchema)]
+struct DeliveryRecord {
+    #[serde(flatten)]
+    delivery: StoredDelivery,
+    /// Whether its content wants a person's look (malformed or unparseable).
+    flagged: bool,
+    /// Whether its body is still kept (retention and erasure drop bodies; the hash stays).
+    body_retained: bool,
+}
+
 /// A delivery's record in the log (without its body): how it was received and understood,
 /// including whether it was flagged.
+#[utoipa::path(
+    tag = "timelines",
+    params(("seq" = u64, Path, description = "The delivery's place in the log.", example = 1)),
+    responses(
+        (status = 200, description = "The delivery's record.", body = DeliveryRecord),
+        Unauthenticated,
+        (status = 404, description = "No delivery has this seq (or it is not a number).",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/deliveries/{seq}")]
 async fn delivery(
     _caller: Caller,
@@ -153,24 +247,37 @@ async fn delivery(
     let delivery: StoredDelivery = web::block(move || store.delivery(seq))
         .await??
         .ok_or(ApiError::NotFound("no such delivery"))?;
-    let flagged = delivery.outcome.is_flagged();
-    let body_retained = delivery.body.is_some();
-    let mut json = serde_json::to_value(&delivery).map_err(|_| ApiError::Internal)?;
-    if let Some(object) = json.as_object_mut() {
-        object.insert("flagged".into(), flagged.into());
-        object.insert("body_retained".into(), body_retained.into());
-    }
-    Ok(HttpResponse::Ok().json(json))
+    Ok(HttpResponse::Ok().json(DeliveryRecord {
+        flagged: delivery.outcome.is_flagged(),
+        body_retained: delivery.body.is_some(),
+        delivery,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UnmatchedQuery {
+    /// Entries per page (a number outside 1 to 200 is taken as the nearest end).
+    #[param(default = 50)]
     limit: Option<usize>,
+    /// Where the page starts: the previous page's `next_cursor` (an entry id).
     before: Option<String>,
 }
 
 /// Entries that no link resolves to a job or salesdoc yet (an email callback before its
 /// `email.sent`, an accounting change before `invoice.sent_to_accounting`), newest first.
+#[utoipa::path(
+    tag = "timelines",
+    params(UnmatchedQuery),
+    responses(
+        (status = 200, description = "A page of unmatched entries, newest first.", body = EntriesPage),
+        (status = 400, description = "A `before` that is not an entry id, or a malformed query string.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/unmatched")]
 async fn unmatched(
     _caller: Caller,

@@ -65,9 +65,7 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
     let token = authorization
         .to_str()
         .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+        .and_then(bearer_token)
         .ok_or(ApiError::Unauthenticated)?;
     match_token(&state.config.auth.api_tokens, token)
         .map(|matched| Caller {
@@ -75,6 +73,14 @@ fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
             role: matched.role,
         })
         .ok_or(ApiError::Unauthenticated)
+}
+
+/// The token of an `Authorization` header's value: `Bearer <token>`, the scheme in any case
+/// (RFC 9110 makes it case-insensitive: `bearer` is the same scheme).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The configured token matching `token`. Every configured hash is compared, with no early
@@ -93,6 +99,23 @@ pub fn match_token<'t>(tokens: &'t [ApiToken], token: &str) -> Option<&'t ApiTok
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc ", "bEaReR abc"] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer   ",
+            "Basic abc",
+            "Bearerabc",
+            "abc",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 
     #[test]
     fn tokens_match_by_hash() {

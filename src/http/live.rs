@@ -23,10 +23,14 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::Caller;
+use super::openapi::{Internal, Unauthenticated};
+use super::problem::Problem;
 use super::{ApiError, AppState};
-use crate::activity::Entry;
+use crate::activity::{Entry, SubjectKind};
 use crate::config::LiveConfig;
 use crate::render::view::{self, TrackedClock};
 use crate::store::{Change, ChangeCursor, Follow};
@@ -70,17 +74,37 @@ impl Streams {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(stream).service(stream_everything);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct StreamQuery {
+    /// Where to resume: the `id:` of the last event seen (or the cursor a page was rendered
+    /// with). `Last-Event-ID` wins when both are sent; without either, the stream starts at
+    /// the latest change.
     after: Option<String>,
-    /// For everything: `receipt` renders lines as the unmatched list shows them, by receipt;
-    /// by default they are the home page's, by when they happened.
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EverythingQuery {
+    /// Where to resume: the `id:` of the last event seen (or the cursor a page was rendered
+    /// with). `Last-Event-ID` wins when both are sent; without either, the stream starts at
+    /// the latest change.
+    after: Option<String>,
+    /// `receipt` renders lines as the unmatched list shows them, by receipt; by default
+    /// (`time`, or empty) they are the home page's, by when they happened.
+    #[param(pattern = "^(|time|receipt)$")]
     lines: Option<String>,
 }
+
+/// The response of a stream, described once for both.
+const STREAM_DESCRIPTION: &str = "Server-sent events, for as long as the connection lasts: an \
+    `entry` event (`id:` a cursor to resume from, `data:` one `LiveEntry` as JSON) for every \
+    entry new to the feed or changed, and a comment line while quiet. Idle streams close after \
+    `[live] idle_timeout_secs`; the browser reconnects.";
 
 /// How a stream's lines are rendered: placed and labelled by when things happened (timelines,
 /// the home page) or by receipt (the unmatched list); with the subjects they belong to on lists
@@ -98,6 +122,29 @@ impl Lines {
     };
 }
 
+/// A timeline's changes, live: what an open timeline page follows.
+#[utoipa::path(
+    tag = "live",
+    operation_id = "subject_stream",
+    params(
+        ("kind" = SubjectKind, Path, description = "`job` or `salesdoc`.", example = "job"),
+        ("id" = String, Path, description = "The business app's id.", example = "1042"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event seen: the stream resumes right after it."),
+        StreamQuery,
+    ),
+    responses(
+        (status = 200, description = STREAM_DESCRIPTION, content_type = "text/event-stream", body = String),
+        (status = 400, description = "A cursor (`Last-Event-ID` or `after`) that is not one, an id that cannot be one, or a malformed query string.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        (status = 404, description = "No such kind of subject.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        (status = 503, description = "Too many live streams are open on this gateway (`[live] max_streams`), the storage cannot be read, or the gateway is starting.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    ),
+)]
 #[get("/subjects/{kind}/{id}/stream")]
 async fn stream(
     _caller: Caller,
@@ -120,15 +167,34 @@ async fn stream(
 }
 
 /// Everything new or changed, anywhere: what the home page and the unmatched list follow.
+#[utoipa::path(
+    tag = "live",
+    operation_id = "stream",
+    params(
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event seen: the stream resumes right after it."),
+        EverythingQuery,
+    ),
+    responses(
+        (status = 200, description = STREAM_DESCRIPTION, content_type = "text/event-stream", body = String),
+        (status = 400, description = "A cursor (`Last-Event-ID` or `after`) that is not one, a `lines` other than `time` or `receipt`, or a malformed query string.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        Internal,
+        (status = 503, description = "Too many live streams are open on this gateway (`[live] max_streams`), the storage cannot be read, or the gateway is starting.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    ),
+)]
 #[get("/stream")]
 async fn stream_everything(
     _caller: Caller,
     state: web::Data<AppState>,
-    query: web::Query<StreamQuery>,
+    query: web::Query<EverythingQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let lines = match query.lines.as_deref() {
-        None | Some("time") => Lines {
+        // Empty is the default, like every other parameter of the API.
+        None | Some("" | "time") => Lines {
             by_receipt: false,
             with_subjects: true,
         },
@@ -154,7 +220,8 @@ async fn stream_everything(
 
 /// Opens a live timeline of `subject` for a caller already allowed to read it. It resumes
 /// after the request's `Last-Event-ID`, else after `after` (the cursor the page was rendered
-/// with), else at the subject's latest change.
+/// with), else at the subject's latest change. An empty one is no cursor, as everywhere in
+/// the API (a form's empty field, a client that has seen no event yet).
 pub async fn open(
     state: web::Data<AppState>,
     followed: Follow,
@@ -166,7 +233,8 @@ pub async fn open(
         .headers()
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
-        .or(after);
+        .filter(|text| !text.is_empty())
+        .or(after.filter(|text| !text.is_empty()));
     let after = match resume {
         Some(text) => Some(
             text.parse::<ChangeCursor>()
@@ -337,17 +405,19 @@ async fn read_changes(
 
 /// An entry event's data: the entry as the API shows it, the line the timeline shows for it
 /// (`html`, rendered and escaped like the page), and the day it belongs under.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LiveEntry)]
 struct EntryEvent<'a> {
     #[serde(flatten)]
     entry: &'a Entry,
+    /// The line as the page shows it, under its day (escaped HTML).
     html: String,
     change: ChangeKind,
 }
 
 /// Whether an event brings an entry in or changes one already there: what the page's counts
 /// follow.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum ChangeKind {
     /// Placed by its own delivery.
@@ -355,6 +425,21 @@ enum ChangeKind {
     /// Changed by a later delivery: an email's delivery status, or an entry attached to this
     /// timeline when the link it waited for arrived.
     Updated,
+}
+
+/// The schema of an `entry` event's data (`LiveEntry`) and those it refers to, for the OpenAPI
+/// document: a stream's body is text, so no response names it.
+pub(super) fn event_schemas(
+    schemas: &mut Vec<(
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    )>,
+) {
+    <EntryEvent<'_> as ToSchema>::schemas(schemas);
+    schemas.push((
+        <EntryEvent<'_> as ToSchema>::name().into_owned(),
+        <EntryEvent<'_> as utoipa::PartialSchema>::schema(),
+    ));
 }
 
 impl ChangeKind {

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod live;
 pub mod login;
 pub mod metrics;
+pub mod openapi;
 pub mod page_cache;
 pub mod page_error;
 pub mod pages;

@@ -130,12 +130,29 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error, as RFC 9457 problem details (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "type": "urn:hooktrail:problem:not-found",
+    "title": "Not found",
+    "status": 404,
+    "detail": "nothing has been received about job:1042"
+})))]
+pub struct Problem {
+    /// What kind of error: `urn:hooktrail:problem:` and a stable name (`bad-request`,
+    /// `not-found`, `unauthenticated`, `forbidden`, `payload-too-large`,
+    /// `unsupported-media-type`, `invalid-backup-path`, `backup-exists`, `backup-running`,
+    /// `not-supported`, `overloaded`, `storage-unavailable`, `starting`, `too-many-streams`,
+    /// `search-timeout`, `internal`…). Programs branch on this, never on the text.
     #[serde(rename = "type")]
+    #[schema(pattern = "^urn:hooktrail:problem:[a-z-]+$")]
     problem_type: String,
-    title: &'a str,
+    /// The kind of error in words.
+    title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong with this request, for a person to read.
     detail: String,
 }
 

@@ -7,10 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use chrono::Utc;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::auth::Caller;
 use super::html::{Layout, Nav, Staff, html_response};
+use super::openapi::{Internal, Unauthenticated};
 use super::page_error::PageError;
+use super::problem::Problem;
 use super::{ApiError, AppState};
 use crate::activity::details::Details;
 use crate::activity::{Category, Entry, EntryId};
@@ -22,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(search_page);
 }
 
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
+pub fn api_routes(cfg: &mut ServiceConfig) {
     cfg.service(search_api);
 }
 
@@ -37,14 +41,32 @@ async fn run(state: &web::Data<AppState>, request: SearchRequest) -> Result<Resu
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SearchResults)]
 struct ApiResults {
     entries: Vec<Found>,
+    /// Where the next page starts (give it as `before`); `null` on the last page.
     next_cursor: Option<String>,
     /// How far the index is behind the timelines (zero when it is written in the same commit).
     index_behind: IndexLag,
 }
 
+/// Search across all activity, in the language of the `/search` page.
+#[utoipa::path(
+    tag = "search",
+    operation_id = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of results, best match or newest first.", body = ApiResults),
+        (status = 400, description = "Nothing to search for, a malformed `field:` or cursor, an unknown filter value or parameter, a query over 500 characters or 16 parts, or a malformed query string.",
+            body = Problem, content_type = "application/problem+json"),
+        Unauthenticated,
+        Internal,
+        (status = 503, description = "The search took longer than 3 s, the storage cannot be read, or the gateway is starting.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying."))),
+    ),
+)]
 #[get("/search")]
 async fn search_api(
     _caller: Caller,

@@ -19,7 +19,7 @@ pub const UNKNOWN_SOURCES: usize = 50;
 const NAME_CHARS: usize = 64;
 
 /// One refused delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Refusal {
     #[serde(serialize_with = "crate::activity::timestamp::serialize")]
     pub at: DateTime<Utc>,
@@ -28,6 +28,7 @@ pub struct Refusal {
     /// Which check failed, in words (`the webhook-signature header is missing`).
     pub check: String,
     /// The address of the connection (not a forwarded-for header, which the sender writes).
+    #[schema(value_type = Option<String>)]
     pub remote: Option<IpAddr>,
     /// For an unknown source: the name it was sent to.
     #[serde(skip_serializing_if = "Option::is_none")]

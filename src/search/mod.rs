@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::activity::{Category, Entry, EntryId, EntryKind, Subject};
 use crate::store::{Cursor, ReadSide, StoreError};
@@ -155,7 +156,7 @@ pub struct SearchHits {
 
 /// How far an index that follows the timelines is behind them (zero for one written in the
 /// same commit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
 pub struct IndexLag {
     /// Deliveries whose entries are not searchable yet.
     pub deliveries: u64,
@@ -175,21 +176,40 @@ pub enum Indexing {
     Off,
 }
 
-/// The query string of both search routes, unchecked.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The query string of both search routes, unchecked. A parameter not named here is refused.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// Words, all of which must appear; `"a phrase"`; `reprin*`; `field:value` for a whole
+    /// value (`to:`, `from:`, `invoice:`, `job:`, `salesdoc:`, `po:`, `file:`, `rule:`,
+    /// `customer:`, `actor:`, `proof:`). At most 500 characters and 16 parts.
+    #[param(example = "proof")]
     pub q: Option<String>,
+    /// Only this category (`all`, or empty, for every one).
+    #[param(
+        pattern = "^ *(|all|workflow|communication|accounting|purchasing|automation|system) *$"
+    )]
     pub category: Option<String>,
+    /// Only this kind of entry (`email.bounced`).
     pub kind: Option<String>,
+    /// Only this timeline: `job:1042`, `salesdoc:Q-7`.
     pub subject: Option<String>,
+    /// Only what this source delivered.
     pub source: Option<String>,
+    /// Only what this person or rule did (a name or an id).
     pub actor: Option<String>,
+    /// From this time (RFC 3339) or day (in the display timezone).
     pub from: Option<String>,
+    /// Until this time (RFC 3339) or day (inclusive).
     pub to: Option<String>,
     /// `relevance` or `newest`; relevance when there is text to rank by.
+    #[param(pattern = "^ *(|relevance|newest) *$")]
     pub sort: Option<String>,
+    /// Results per page.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<usize>,
+    /// Where the page starts: the previous page's `next_cursor`.
     pub before: Option<String>,
 }
 
@@ -357,10 +377,13 @@ pub fn moment(text: &str, zone: chrono_tz::Tz, end: bool) -> Result<DateTime<Utc
 }
 
 /// One result: the entry as it reads now, and its snippet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SearchHit)]
 pub struct Found {
     #[serde(flatten)]
     pub entry: Entry,
+    /// The words around the match, as escaped HTML whose only markup is `<mark>`.
+    #[schema(value_type = String)]
     pub snippet: Snippet,
 }
 

@@ -169,23 +169,33 @@ pub enum Appended {
 }
 
 /// A delivery as the log keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredDelivery {
+    /// Its place in the log (gap-free).
     pub seq: u64,
+    /// The configured source it came through.
     pub source: String,
     #[serde(serialize_with = "crate::activity::timestamp::serialize")]
     pub received_at: DateTime<Utc>,
+    /// The request headers its source keeps, as `[name, value]` pairs.
+    #[schema(value_type = Vec<(String, String)>)]
     pub headers: Vec<(String, String)>,
     /// `None` once retention has dropped the body; its hash stays.
     #[serde(skip)]
     pub body: Option<Vec<u8>>,
+    /// The SHA-256 of the body as received (hex).
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub body_sha256: [u8; 32],
-    /// h(seq) of the integrity chain.
+    /// h(seq) of the integrity chain (hex).
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub chain: [u8; 32],
+    /// The provider's id for the delivery, its dedup key (`webhook-id`, `evt_…`).
     pub delivery_id: Option<String>,
+    /// What keeps it from being stored again where its signature covers no unique id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub replay_key: Option<ReplayKey>,
     pub outcome: Outcome,
 }

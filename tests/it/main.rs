@@ -20,6 +20,7 @@ mod fuzz_run;
 mod intake;
 mod live;
 mod metrics;
+mod openapi;
 mod operations;
 mod pages;
 mod postgres;

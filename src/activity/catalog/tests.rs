@@ -149,6 +149,11 @@ fn every_catalog_type_becomes_a_typed_entry_in_its_category() {
             "Archived",
         ),
     ];
+    let tested: Vec<&str> = cases.iter().map(|case| case.0).collect();
+    assert_eq!(
+        tested, EVENT_TYPES,
+        "the cases are the catalog's types, in its order"
+    );
     for (event_type, data, category, summary) in cases {
         let entry = one(event_type, data);
         assert_eq!(entry.kind.as_str(), event_type);
@@ -285,4 +290,19 @@ fn human_sizes() {
     assert_eq!(human_bytes(512), "512 B");
     assert_eq!(human_bytes(1_250_000), "1.2 MB");
     assert_eq!(human_bytes(3_000_000_000), "3.0 GB");
+}
+
+#[test]
+fn every_listed_type_is_one_the_normalizer_knows() {
+    for event_type in EVENT_TYPES {
+        // A known type is read (into an entry, or refused as malformed); an unknown one is not.
+        assert!(
+            !matches!(typed(event_type, &json!({})), Ok(None)),
+            "{event_type} is listed but not read"
+        );
+    }
+    assert!(matches!(
+        typed("shipment.label_created", &json!({})),
+        Ok(None)
+    ));
 }

@@ -37,6 +37,9 @@ pub enum TargetError {
     NotAFolder(PathBuf),
     #[error("{} exists already (as a file or a link); backups never overwrite", .0.display())]
     Exists(PathBuf),
+    /// A name the file system cannot hold: too long, or with a NUL byte.
+    #[error("{} cannot be a file's name here (too long, or a NUL byte in it)", .0.display())]
+    BadName(PathBuf),
     /// The folder cannot be created, opened or written (permissions, a full disk).
     #[error("the backup folder cannot be written: {0}")]
     Unwritable(io::Error),
@@ -89,7 +92,8 @@ impl BackupFolder {
             .components()
             .all(|part| matches!(part, Component::Normal(_)));
         if plain && relative.file_name().is_some() {
-            Ok(relative.to_owned())
+            // Rebuilt from its parts, so `a/` reads as the file `a` it creates.
+            Ok(relative.components().collect())
         } else {
             Err(TargetError::Outside {
                 folder: self.canonical.clone(),
@@ -121,6 +125,8 @@ impl BackupFolder {
                 Errno::NOENT => TargetError::NoSuchFolder(walked.clone()),
                 // A link, refused by O_NOFOLLOW (ELOOP), or a file where a folder should be.
                 Errno::LOOP | Errno::NOTDIR => TargetError::NotAFolder(walked.clone()),
+                // The name itself (rustix refuses a NUL byte with EINVAL): the caller's to fix.
+                Errno::NAMETOOLONG | Errno::INVAL => TargetError::BadName(walked.clone()),
                 other => TargetError::Unwritable(other.into()),
             })?;
         }
@@ -132,6 +138,7 @@ impl BackupFolder {
         )
         .map_err(|errno| match errno {
             Errno::EXIST | Errno::LOOP => TargetError::Exists(relative.to_owned()),
+            Errno::NAMETOOLONG | Errno::INVAL => TargetError::BadName(relative.to_owned()),
             other => TargetError::Unwritable(other.into()),
         })?;
         // The new name is durable even if the gateway stops before the copy's first commit.
@@ -246,5 +253,32 @@ mod tests {
             0,
             "nothing was written through a link"
         );
+    }
+
+    #[test]
+    fn names_the_file_system_cannot_hold_are_the_callers_to_fix() {
+        let (_dir, folder) = folder();
+        let long = "x".repeat(300);
+        for requested in [
+            "a\0b.redb".to_owned(),
+            format!("{long}.redb"),
+            format!("{long}/a.redb"),
+        ] {
+            let relative = folder.relative(Path::new(&requested)).unwrap();
+            assert!(
+                matches!(folder.create(&relative), Err(TargetError::BadName(_))),
+                "{requested:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trailing_slash_names_the_file_it_creates() {
+        let (_dir, folder) = folder();
+        let relative = folder.relative(Path::new("a/")).unwrap();
+        assert_eq!(relative, Path::new("a"));
+        let made = folder.create(&relative).unwrap();
+        assert_eq!(made.path, folder.canonical.join("a"));
+        assert!(!made.path.to_string_lossy().ends_with('/'));
     }
 }

@@ -12,7 +12,7 @@ use actix_web::web;
 pub use renormalize::Runs as RenormalizeRuns;
 
 /// The console's JSON, inside the API's scope (`/api/v1/…`, problem+json errors).
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
+pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(sources::api);
 }
 

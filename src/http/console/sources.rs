@@ -8,11 +8,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::alerts::rules::span_words;
 use crate::http::auth::OperatorCaller;
 use crate::http::html::{Layout, Nav, Operator, html_response};
+use crate::http::openapi::{Internal, Unauthenticated, Unavailable};
 use crate::http::page_error::PageError;
+use crate::http::problem::Problem;
 use crate::http::{ApiError, AppState};
 use crate::observability::rejections::Refusal;
 use crate::render::format::TimeView;
@@ -25,13 +28,20 @@ const SHOWN_REFUSALS: usize = 10;
 const SILENT_AFTER: TimeDelta = TimeDelta::hours(3);
 
 /// What became of a source's deliveries over a window.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeliveryCounts)]
 struct Counts {
+    /// Stored (flagged ones included).
     accepted: u64,
+    /// Stored, but their content wants a look.
     flagged: u64,
+    /// Answered 2xx without storing anything new.
     duplicate: u64,
+    /// Refused (nothing stored).
     refused: u64,
-    /// Refusals by cause, most first.
+    /// Refusals by cause (`bad_signature`, `stale_timestamp`…) with their counts, most first:
+    /// `[cause, count]` pairs.
+    #[schema(value_type = Vec<(String, u64)>)]
     causes: Vec<(String, u64)>,
 }
 
@@ -215,12 +225,18 @@ pub async fn page(
 // ---------------------------------------------------------------------------------------------
 // The API
 
-#[derive(Serialize)]
+/// One configured source, as `/admin/sources` shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SourceStatus)]
 struct SourceJson {
     name: String,
+    /// Its `kind` in the config (`standard-webhooks`, `stripe`…).
     kind: &'static str,
+    /// The address to give its provider, as this request reached the gateway.
     url: String,
+    /// When it last delivered something stored.
     last_stored_at: Option<DateTime<Utc>>,
+    /// It used to deliver, and has been quiet for 3 hours or more.
     silent: bool,
     last_hour: Counts,
     last_day: Counts,
@@ -228,14 +244,29 @@ struct SourceJson {
     recent_refusals: Vec<Refusal>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SourcesStatus)]
 struct SourcesJson {
     sources: Vec<SourceJson>,
     /// Requests to names no source is configured under, newest first (this gateway's).
     unknown_sources: Vec<Refusal>,
 }
 
-/// `GET /api/v1/sources`, operators only.
+/// Every configured source: the address to give its provider, what became of its deliveries
+/// over the last hour and day, whether it has gone silent, and its latest refusals. For
+/// monitoring; operators only.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "sources",
+    responses(
+        (status = 200, description = "The sources' status.", body = SourcesJson),
+        Unauthenticated,
+        (status = 403, description = "The token or session is not an operator's.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        Unavailable,
+    ),
+)]
 #[get("/sources")]
 pub async fn api(
     _operator: OperatorCaller,
