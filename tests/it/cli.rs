@@ -256,6 +256,48 @@ async fn reindex_rebuilds_the_same_timelines_and_verify_passes() {
     assert!(server.terminate().success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renormalize_redoes_a_sources_flagged_deliveries_and_logs_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, text) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let client = Client::new(server.base.clone(), &text);
+    let event = status_changed("8", "A", "2026-03-04T09:00:00Z");
+    assert_eq!(client.post_signed(&event).await.status(), 200);
+    assert_eq!(client.post_signed(b"not json").await.status(), 200);
+    assert!(server.terminate().success());
+
+    let (ok, out) = run_cli(
+        &config,
+        &[
+            "renormalize",
+            "--source",
+            "hoops",
+            "--flagged",
+            "--by",
+            "olive",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("re-normalizing 1 deliveries (flagged deliveries of hoops)"),
+        "{out}"
+    );
+    // Today's normalizer still cannot read it: nothing changes, and the run is logged.
+    assert!(out.contains("changed 0, unchanged 1"), "{out}");
+    assert!(out.contains("(logged as delivery 3)"), "{out}");
+    let (ok, out) = run_cli(&config, &["renormalize", "--seq", "1"]);
+    assert!(ok && out.contains("changed 0, unchanged 1"), "{out}");
+    let (ok, out) = run_cli(&config, &["renormalize", "--source", "nope"]);
+    assert!(
+        !ok && out.contains("no source is configured as \"nope\""),
+        "{out}"
+    );
+    // The runs are chained like every delivery.
+    let (ok, out) = run_cli(&config, &["verify"]);
+    assert!(ok && out.starts_with("ok: 4 deliveries"), "{out}");
+}
+
 #[test]
 fn bad_config_stops_startup_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
