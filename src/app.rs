@@ -322,6 +322,7 @@ fn serve_metrics_apart(
 /// `hooktrail serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     warn_about_development_secrets(&config);
+    say_how_tree_heads_are_signed(&config);
     crate::sources::warn_about_replays_that_never_expire(&config.sources);
     let listener = TcpListener::bind(config.server.listen)
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.server.listen))?;
@@ -360,5 +361,20 @@ fn warn_about_development_secrets(config: &Config) {
              Replace them before exposing this gateway. !!!",
             config.server.listen
         );
+    }
+}
+
+/// Tree heads are the log's evidence for outsiders; a gateway without a key still works, and
+/// says once that its heads cannot be checked by anyone else.
+fn say_how_tree_heads_are_signed(config: &Config) {
+    match &config.trust.signing_key {
+        Some(key) => {
+            let public = key.public();
+            tracing::info!(public_key = %public.encoded(), key_id = %public.key_id(), "tree heads are signed with this key");
+        }
+        None => tracing::warn!(
+            "no [trust] signing_key: tree heads are not signed, so no one outside can check the log \
+             (`hooktrail keygen` makes a key)"
+        ),
     }
 }

@@ -21,11 +21,13 @@ mod alerts;
 mod embed;
 mod live;
 pub mod storage;
+mod trust;
 
 pub use alerts::{AlertRule, AlertWhen, AlertingConfig};
 pub use embed::EmbedConfig;
 pub use live::LiveConfig;
 pub use storage::{Backend, DatabaseUrl, StorageConfig};
+pub use trust::TrustConfig;
 
 use crate::crypto::Secret;
 use crate::password;
@@ -73,6 +75,7 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub alerts: Vec<AlertRule>,
     pub alerting: AlertingConfig,
+    pub trust: TrustConfig,
     /// Which keys hold the committed development secrets (empty in production).
     pub development_secrets: Vec<String>,
 }
@@ -329,6 +332,8 @@ struct RawConfig {
     alerts: Vec<alerts::RawAlert>,
     #[serde(default)]
     alerting: AlertingConfig,
+    #[serde(default)]
+    trust: TrustConfig,
 }
 
 impl Config {
@@ -397,6 +402,7 @@ impl Config {
             embed: raw.embed,
             alerts,
             alerting: raw.alerting,
+            trust: raw.trust,
             development_secrets,
         })
     }

@@ -171,6 +171,10 @@ pub fn renormalize(config: &Config, args: &RenormalizeArgs) -> anyhow::Result<Ex
             (filter.every_seq(store.as_ref())?, filter.describe())
         }
     };
+    if seqs.is_empty() {
+        println!("no delivery matches ({selection}): nothing to re-normalize");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("re-normalizing {} deliveries ({selection})", seqs.len());
     let done = renormalize::run(
         store.as_ref(),

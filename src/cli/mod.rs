@@ -60,6 +60,9 @@ enum Command {
     Verify(remote::RemoteArgs),
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
     Reindex,
+    /// Make an Ed25519 key for signing tree heads: prints the `[trust] signing_key` to keep
+    /// secret and the public key to publish for auditors.
+    Keygen,
     /// Normalize chosen deliveries again with today's normalizers (after an upgrade or a
     /// config fix), in place, logging the run; what only a full reindex can redo is listed.
     Renormalize(maintenance::RenormalizeArgs),
@@ -104,9 +107,11 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // Needs no config: it only reads stdin.
-    if let Command::HashPassword = cli.command {
-        return password::run();
+    // Need no config: one reads stdin, the other only prints.
+    match cli.command {
+        Command::HashPassword => return password::run(),
+        Command::Keygen => return keygen(),
+        _ => {}
     }
     let config = Config::load(&cli.config)?;
     match cli.command {
@@ -124,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&config, args),
         Command::EmbedLink(args) => embed_link::run(&config, args),
         Command::Backup { path, remote } => maintenance::backup(&config, &remote, &path),
-        Command::HashPassword => unreachable!("handled above"),
+        Command::HashPassword | Command::Keygen => unreachable!("handled above"),
     }
 }
 
@@ -164,4 +169,15 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Prints a new tree-head signing key and its public half.
+fn keygen() -> anyhow::Result<ExitCode> {
+    let key = crate::trust::keys::TreeKey::generate().map_err(anyhow::Error::msg)?;
+    let public = key.public();
+    println!("# Keep secret: in the environment as HOOKTRAIL_TRUST__SIGNING_KEY, or in [trust].");
+    println!("signing_key = \"{}\"", key.encoded());
+    println!("# Publish for auditors (key id {}):", public.key_id());
+    println!("public_key = \"{}\"", public.encoded());
+    Ok(ExitCode::SUCCESS)
 }

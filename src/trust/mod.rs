@@ -2,4 +2,5 @@
 //! signed heads and proofs let anyone confirm that a delivery is in the log and that the log
 //! was only ever appended to.
 
+pub mod keys;
 pub mod merkle;

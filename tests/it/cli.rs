@@ -288,10 +288,11 @@ async fn renormalize_redoes_a_sources_flagged_deliveries_and_logs_the_run() {
     assert!(out.contains("(logged as delivery 3)"), "{out}");
     let (ok, out) = run_cli(&config, &["renormalize", "--seq", "1"]);
     assert!(ok && out.contains("changed 0, unchanged 1"), "{out}");
-    let (ok, out) = run_cli(&config, &["renormalize", "--source", "nope"]);
+    let refused = run_cli_output(&config, &["renormalize", "--source", "nope"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        !ok && out.contains("no source is configured as \"nope\""),
-        "{out}"
+        !refused.status.success() && said.contains("no source is configured as \"nope\""),
+        "{said}"
     );
     // The runs are chained like every delivery.
     let (ok, out) = run_cli(&config, &["verify"]);
@@ -675,4 +676,50 @@ async fn exporting_a_subject_nothing_was_received_for_fails_clearly() {
     // A subject with history still exports, with success.
     let (ok, out) = run_cli(&config, &["export", "--subject", "job:1"]);
     assert!(ok && out.lines().count() == 1, "{out}");
+}
+
+#[test]
+fn keygen_makes_a_key_the_config_takes_and_a_gateway_says_how_its_heads_are_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), "");
+    let (ok, out) = run_cli(&config, &["keygen"]);
+    assert!(ok, "{out}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_owned()
+    };
+    let (signing, public) = (
+        line("signing_key = \"ed25519:"),
+        line("public_key = \"ed25519:"),
+    );
+    let public = public.trim_start_matches("public_key = ").trim_matches('"');
+    let (again, _) = run_cli(&config, &["keygen"]);
+    assert!(
+        again && !run_cli(&config, &["keygen"]).1.contains(&signing),
+        "a new key each time"
+    );
+
+    // A gateway without a key says its heads are not signed; with the printed key, which one.
+    let mut without = ChildGateway::start(&config);
+    assert!(without.terminate().success());
+    assert!(
+        without.log_text().contains("tree heads are not signed"),
+        "{}",
+        without.log_text()
+    );
+    let other = tempfile::tempdir().unwrap();
+    let (keyed, _) = write_config(other.path(), &format!("\n[trust]\n{signing}\n"));
+    let mut with = ChildGateway::start(&keyed);
+    assert!(with.terminate().success());
+    assert!(with.log_text().contains(public), "{}", with.log_text());
+    // A key that is not one stops startup, naming the key.
+    let (bad, _) = write_config(other.path(), "\n[trust]\nsigning_key = \"ed25519:AAAA\"\n");
+    let refused = run_cli_output(&bad, &["verify"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("trust.signing_key"),
+        "{said}"
+    );
 }

@@ -4,7 +4,7 @@
 use redb::ReadableTable;
 
 use super::records::{decode_delivery, encode_delivery};
-use super::tables::{CHAIN_HEAD, WriteTables, decode_head, encode_head};
+use super::tables::{CHAIN_HEAD, TimelineKey, WriteTables, decode_head, encode_head};
 use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::project::{ChainHead, Lanes, LinkTarget, Tables, Visit};
@@ -117,13 +117,8 @@ impl Tables for WriteTables<'_> {
         entry: &Entry,
         lane: u8,
     ) -> Result<(), StoreError> {
-        let row = (
-            subject_key,
-            lane,
-            entry.occurred_at.timestamp_micros(),
-            entry.id.as_u128(),
-        );
-        self.timelines.insert(row, ())?;
+        self.timelines
+            .insert(timeline_row(subject_key, entry, lane), ())?;
         Ok(())
     }
 
@@ -133,25 +128,18 @@ impl Tables for WriteTables<'_> {
         entry: &Entry,
         lane: u8,
     ) -> Result<(), StoreError> {
-        let row = (
-            subject_key,
-            lane,
-            entry.occurred_at.timestamp_micros(),
-            entry.id.as_u128(),
-        );
-        self.timelines.remove(row)?;
+        self.timelines
+            .remove(timeline_row(subject_key, entry, lane))?;
         Ok(())
     }
 
     fn unindex_by_time(&mut self, entry: &Entry) -> Result<(), StoreError> {
-        let row = (entry.occurred_at.timestamp_micros(), entry.id.as_u128());
-        self.by_time.remove(row)?;
+        self.by_time.remove(time_row(entry))?;
         Ok(())
     }
 
     fn index_by_time(&mut self, entry: &Entry) -> Result<(), StoreError> {
-        let row = (entry.occurred_at.timestamp_micros(), entry.id.as_u128());
-        self.by_time.insert(row, ())?;
+        self.by_time.insert(time_row(entry), ())?;
         Ok(())
     }
 
@@ -271,4 +259,19 @@ impl Tables for WriteTables<'_> {
         }
         Ok(())
     }
+}
+
+/// An entry's row in a subject's timeline (see [`super::tables::TimelineKey`]).
+fn timeline_row<'k>(subject_key: &'k str, entry: &Entry, lane: u8) -> TimelineKey<'k> {
+    (
+        subject_key,
+        lane,
+        entry.occurred_at.timestamp_micros(),
+        entry.id.as_u128(),
+    )
+}
+
+/// An entry's row in the index by time: (occurred µs, id).
+fn time_row(entry: &Entry) -> (i64, u128) {
+    (entry.occurred_at.timestamp_micros(), entry.id.as_u128())
 }
