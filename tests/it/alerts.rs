@@ -286,6 +286,17 @@ async fn forged_deliveries_fire_one_alert_which_the_console_shows_and_can_test()
         "a webhook URL's path is its secret: the page shows the host only"
     );
 
+    // The same, as JSON for monitoring: for operators' sessions and tokens only.
+    let api = operator.get("/api/v1/alerts").await;
+    assert_eq!(api.status, 200);
+    let json: Value = serde_json::from_str(&api.body).unwrap();
+    let forgeries = &json["alerts"][0];
+    assert_eq!(forgeries["name"], "forgeries");
+    assert_eq!(forgeries["state"], "firing");
+    assert_eq!(forgeries["notified"], true);
+    assert_eq!(forgeries["threshold"], 3);
+    assert_eq!(staff.get("/api/v1/alerts").await.status, 403);
+
     // "Send a test": refused without the form's token, or from staff; delivered otherwise.
     let csrf = Browser::csrf_of(&page);
     let action = "/admin/alerts/forgeries/test";

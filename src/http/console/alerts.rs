@@ -1,18 +1,23 @@
 //! `GET /admin/alerts`: every alert rule, whether it is firing, and how far its notification
 //! has come; `POST /admin/alerts/{name}/test` sends a test notification at once (CSRF-checked)
 //! so an operator sees that the receiver gets it and verifies its signature.
+//! `GET /api/v1/alerts` says the same as JSON, for monitoring.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::alerts::rules::span_words;
 use crate::alerts::{AlertStatus, TestOutcome};
 use crate::config::{AlertRule, AlertWhen};
-use crate::http::AppState;
+use crate::http::auth::OperatorCaller;
 use crate::http::html::{Layout, Nav, Operator, html_response, redirect};
+use crate::http::openapi::{Internal, Unauthenticated, Unavailable};
 use crate::http::page_error::PageError;
+use crate::http::problem::Problem;
+use crate::http::{ApiError, AppState};
 use crate::render::format::TimeView;
 
 #[derive(Serialize)]
@@ -181,4 +186,82 @@ pub async fn send_test(
         "/admin/alerts#alert-{}",
         crate::render::view::encode_query_value(&name)
     )))
+}
+
+/// One rule and its state, for monitoring.
+#[derive(Serialize, ToSchema)]
+struct AlertJson {
+    name: String,
+    /// `source_silent`, `verification_failures`, `flagged`, `queue_full` or `not_ready`.
+    when: &'static str,
+    source: Option<String>,
+    threshold: u64,
+    window_secs: u64,
+    /// `firing`, `resolved`, or `quiet` (never found firing).
+    state: &'static str,
+    /// When the current state began.
+    since: Option<DateTime<Utc>>,
+    summary: Option<String>,
+    /// Whether the receiver has accepted the notification of the current state.
+    notified: bool,
+    /// Failed attempts at notifying the current state.
+    attempts: u32,
+    next_attempt: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    /// Set when the rule's state could not be read from the store.
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = AlertsStatus)]
+struct AlertsJson {
+    alerts: Vec<AlertJson>,
+}
+
+/// `GET /api/v1/alerts`, operators only.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "alerts",
+    responses(
+        (status = 200, description = "Every alert rule and its state.", body = AlertsJson),
+        Unauthenticated,
+        (status = 403, description = "The token or session is not an operator's.",
+            body = Problem, content_type = "application/problem+json"),
+        Internal,
+        Unavailable,
+    ),
+)]
+#[get("/alerts")]
+pub async fn api(
+    _operator: OperatorCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let alerting = state.alerting.clone();
+    let alerts = web::block(move || alerting.statuses())
+        .await?
+        .into_iter()
+        .map(|status| {
+            let record = status.record.as_ref();
+            AlertJson {
+                name: status.rule.name.clone(),
+                when: status.rule.when.name(),
+                source: status.rule.source.clone(),
+                threshold: status.rule.threshold.get(),
+                window_secs: status.rule.window_secs.get(),
+                state: match record {
+                    Some(record) if record.firing => "firing",
+                    Some(_) => "resolved",
+                    None => "quiet",
+                },
+                since: record.map(|r| r.since),
+                summary: record.map(|r| r.summary.clone()),
+                notified: record.is_some_and(|r| !r.unnotified()),
+                attempts: record.map_or(0, |r| r.attempts),
+                next_attempt: record.and_then(|r| r.next_attempt),
+                last_error: record.and_then(|r| r.last_error.clone()),
+                error: status.error,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AlertsJson { alerts }))
 }

@@ -13,7 +13,7 @@ pub use renormalize::Runs as RenormalizeRuns;
 
 /// The console's JSON, inside the API's scope (`/api/v1/…`, problem+json errors).
 pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(sources::api);
+    cfg.service(sources::api).service(alerts::api);
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

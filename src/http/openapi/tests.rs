@@ -10,7 +10,7 @@ use crate::http::api::openapi_document;
 
 /// The JSON API as the contract (`docs/architecture.md`, the README's routes) has it. A route
 /// is in the document exactly when it is registered (see [`super`]), so this pins both.
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 13] = [
     ("get", "/api/v1/subjects/{kind}/{id}/entries"),
     ("get", "/api/v1/entries/{id}"),
     ("get", "/api/v1/deliveries/{seq}"),
@@ -22,6 +22,7 @@ const ROUTES: [(&str, &str); 12] = [
     ("get", "/api/v1/export"),
     ("post", "/api/v1/backups"),
     ("get", "/api/v1/sources"),
+    ("get", "/api/v1/alerts"),
     ("get", "/api/v1/openapi.json"),
 ];
 
