@@ -9,7 +9,8 @@ use crate::store::{AlertRecord, ReadSide, StoreError, StoredAlert, WriteSide};
 
 pub trait AlertBook: Send + Sync {
     fn records(&self) -> Result<Vec<StoredAlert>, StoreError>;
-    /// Replaces `name`'s record if its revision is still `expected`; false if it was not.
+    /// Replaces `name`'s record if its revision is still `expected` (`None`: there is none),
+    /// storing revision `expected + 1`; false if it was not.
     fn swap(
         &self,
         name: &str,

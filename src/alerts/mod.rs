@@ -68,6 +68,17 @@ pub struct AlertStatus {
     pub last_test: Option<TestOutcome>,
 }
 
+impl AlertStatus {
+    /// `firing`, `resolved`, or `quiet` (never found firing).
+    pub fn state(&self) -> &'static str {
+        match &self.record {
+            Some(record) if record.firing => "firing",
+            Some(_) => "resolved",
+            None => "quiet",
+        }
+    }
+}
+
 impl Alerting {
     /// `listening` is the gateway's address, whose port names it in notifications.
     pub fn new(config: Arc<Config>, storage: &Storage, listening: SocketAddr) -> Alerting {
@@ -112,11 +123,13 @@ impl Alerting {
         let this = self.clone();
         let due = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
-            this.record_changes(&counter, &health, now);
-            this.claim_due(now)
+            this.advance(&counter, &health, now)
         })
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "alerts: the check failed");
+            Vec::new()
+        });
         for (rule, record) in due {
             let id = notification_id(&rule, &record);
             let state = if record.firing {
@@ -150,8 +163,14 @@ impl Alerting {
         }
     }
 
-    /// Judges every rule and swaps in the records whose state changed.
-    fn record_changes(&self, counter: &TallyCounter, health: &StorageHealth, now: DateTime<Utc>) {
+    /// Judges every rule, swaps in the records whose state changed, and claims the
+    /// notifications that are due; returns those this gateway claimed.
+    fn advance(
+        &self,
+        counter: &TallyCounter,
+        health: &StorageHealth,
+        now: DateTime<Utc>,
+    ) -> Vec<(AlertRule, AlertRecord)> {
         let tally = self
             .rules()
             .iter()
@@ -175,28 +194,70 @@ impl Alerting {
             tally: tally.as_ref(),
             not_ready: not_ready.as_ref(),
         };
+        // Each book is read once a round; a rule's later steps know the revision they wrote.
+        let (shared, local) = (self.shared.records(), self.local.records());
+        let mut due = Vec::new();
         for rule in self.rules() {
-            let Some(verdict) = rules::judge(rule, &seen) else {
-                continue;
+            let records = match rule.when {
+                AlertWhen::NotReady => &local,
+                _ => &shared,
             };
-            let book = self.book(rule);
-            let swapped = book.record(&rule.name).and_then(|current| {
-                let Some(next) = changed(current.as_ref().map(|c| &c.record), &verdict, now) else {
-                    return Ok(false);
-                };
-                book.swap(&rule.name, current.map(|c| c.revision), &next)
-            });
-            match swapped {
-                Ok(true) => tracing::warn!(
-                    alert = %rule.name, firing = verdict.firing, summary = %verdict.summary,
-                    "alert state changed"
-                ),
-                Ok(false) => {}
+            let stepped = match records {
+                Ok(records) => {
+                    let current = records.iter().find(|alert| alert.name == rule.name);
+                    self.step(rule, current.cloned(), &seen, now)
+                }
+                Err(err) => Err(StoreError::Unavailable(err.to_string())),
+            };
+            match stepped {
+                Ok(Some(claimed)) => due.push((rule.clone(), claimed)),
+                Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(alert = %rule.name, error = %err, "alerts: cannot record a change")
+                    tracing::warn!(alert = %rule.name, error = %err, "alerts: cannot record or claim")
                 }
             }
         }
+        due
+    }
+
+    /// One rule's round: swaps in a change of state if its verdict is one, then claims the
+    /// notification if one is due. A swap another gateway won leaves the rule to the next
+    /// round, with the record it wrote.
+    fn step(
+        &self,
+        rule: &AlertRule,
+        mut current: Option<StoredAlert>,
+        seen: &Observations<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AlertRecord>, StoreError> {
+        let book = self.book(rule);
+        if let Some(verdict) = rules::judge(rule, seen)
+            && let Some(next) = changed(current.as_ref().map(|c| &c.record), &verdict, now)
+        {
+            let expected = current.as_ref().map(|c| c.revision);
+            if !book.swap(&rule.name, expected, &next)? {
+                return Ok(None);
+            }
+            tracing::warn!(
+                alert = %rule.name, firing = verdict.firing, summary = %verdict.summary,
+                "alert state changed"
+            );
+            // A won swap stores revision `expected + 1` (see `AlertBook::swap`).
+            current = Some(StoredAlert {
+                name: rule.name.clone(),
+                revision: expected.unwrap_or(0) + 1,
+                record: next,
+            });
+        }
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let Some(claim) = claimed(&current.record, now) else {
+            return Ok(None);
+        };
+        Ok(book
+            .swap(&rule.name, Some(current.revision), &claim)?
+            .then_some(claim))
     }
 
     /// Whether storage takes writes now (the `/readyz` check), remembering since when it has
@@ -235,33 +296,6 @@ impl Alerting {
             .max()
             .unwrap_or(0);
         TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
-    }
-
-    /// Claims every notification that is due and not claimed by another gateway.
-    fn claim_due(&self, now: DateTime<Utc>) -> Vec<(AlertRule, AlertRecord)> {
-        let mut due = Vec::new();
-        for rule in self.rules() {
-            let book = self.book(rule);
-            let claimed = book.record(&rule.name).and_then(|current| {
-                let Some(current) = current else {
-                    return Ok(None);
-                };
-                let Some(claim) = claimed(&current.record, now) else {
-                    return Ok(None);
-                };
-                Ok(book
-                    .swap(&rule.name, Some(current.revision), &claim)?
-                    .then_some(claim))
-            });
-            match claimed {
-                Ok(Some(record)) => due.push((rule.clone(), record)),
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(alert = %rule.name, error = %err, "alerts: cannot claim a notification")
-                }
-            }
-        }
-        due
     }
 
     /// Records what became of the notification of change `change`, re-reading on a lost swap

@@ -162,6 +162,16 @@ async fn openapi_json(document: web::Data<Document>) -> HttpResponse {
 #[allow(dead_code)]
 pub struct Unauthenticated(Problem);
 
+/// Answered to a token or session without the `operator` role, on the operators' routes.
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "The token or session is not an operator's.",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct OperatorsOnly(Problem);
+
 /// Answered to an unexpected failure (a damaged store); the detail never says more.
 #[derive(IntoResponses)]
 #[response(status = 500, content_type = "application/problem+json")]

@@ -161,6 +161,14 @@ async fn receive(
     }
 }
 
+/// Posts a signed status change of job 1042, as the business app would; it must be stored.
+async fn deliver(client: &common::Client, to: &str, at: &str) {
+    let sent = client
+        .post_signed(&common::status_changed("1042", to, at))
+        .await;
+    assert_eq!(sent.status(), 200);
+}
+
 fn alert(name: &str, when: &str, more: &str, receiver: &Receiver) -> String {
     format!(
         "\n[[alerts]]\nname = \"{name}\"\nwhen = \"{when}\"\n{more}\nnotify_url = \"{}\"\nsecret = \"{}\"\n",
@@ -181,15 +189,7 @@ async fn a_silent_source_fires_once_is_retried_with_the_same_id_and_resolves_onc
         &receiver,
     );
     let mut gateway = TestGateway::start_with(&format!("{EVERY_SECOND}{rule}"), None).await;
-    let sent = gateway
-        .client
-        .post_signed(&common::status_changed(
-            "1042",
-            "printing",
-            "2026-03-01T10:00:00Z",
-        ))
-        .await;
-    assert_eq!(sent.status(), 200);
+    deliver(&gateway.client, "printing", "2026-03-01T10:00:00Z").await;
 
     // It fires after two silent seconds. The receiver refuses the first attempt; the retry,
     // ten seconds on, carries the same id. Checks every second in between send nothing more.
@@ -213,15 +213,7 @@ async fn a_silent_source_fires_once_is_retried_with_the_same_id_and_resolves_onc
     );
 
     // A delivery resolves it, once.
-    let sent = gateway
-        .client
-        .post_signed(&common::status_changed(
-            "1042",
-            "shipped",
-            "2026-03-01T11:00:00Z",
-        ))
-        .await;
-    assert_eq!(sent.status(), 200);
+    deliver(&gateway.client, "shipped", "2026-03-01T11:00:00Z").await;
     let both = receiver.wait_for(2, Duration::from_secs(10)).await;
     gateway.stop().await;
     assert_eq!(both[1].state(), "resolved");
@@ -360,14 +352,7 @@ async fn two_gateways_on_one_database_notify_each_change_once() {
     let pair = crate::postgres::Pair::with("alerts", &format!("{EVERY_SECOND}{rule}"));
     let (mut a, mut b) = pair.start_two();
     let (on_a, on_b) = (pair.client(&a), pair.client(&b));
-    let sent = on_a
-        .post_signed(&common::status_changed(
-            "1042",
-            "printing",
-            "2026-03-01T10:00:00Z",
-        ))
-        .await;
-    assert_eq!(sent.status(), 200);
+    deliver(&on_a, "printing", "2026-03-01T10:00:00Z").await;
     let fired = receiver.wait_for(1, Duration::from_secs(20)).await;
     assert_eq!(fired[0].state(), "firing");
     // Both gateways check every second meanwhile.
@@ -375,14 +360,7 @@ async fn two_gateways_on_one_database_notify_each_change_once() {
     assert_eq!(receiver.notices().len(), 1, "{:#?}", receiver.notices());
 
     // The other gateway takes a delivery: resolved once, and not fired again by the first.
-    let sent = on_b
-        .post_signed(&common::status_changed(
-            "1042",
-            "shipped",
-            "2026-03-01T11:00:00Z",
-        ))
-        .await;
-    assert_eq!(sent.status(), 200);
+    deliver(&on_b, "shipped", "2026-03-01T11:00:00Z").await;
     let both = receiver.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(both[1].state(), "resolved");
     actix_web::rt::time::sleep(Duration::from_millis(1500)).await;

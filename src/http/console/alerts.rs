@@ -14,9 +14,8 @@ use crate::alerts::{AlertStatus, TestOutcome};
 use crate::config::{AlertRule, AlertWhen};
 use crate::http::auth::OperatorCaller;
 use crate::http::html::{Layout, Nav, Operator, html_response, redirect};
-use crate::http::openapi::{Internal, Unauthenticated, Unavailable};
+use crate::http::openapi::{Internal, OperatorsOnly, Unauthenticated, Unavailable};
 use crate::http::page_error::PageError;
-use crate::http::problem::Problem;
 use crate::http::{ApiError, AppState};
 use crate::render::format::TimeView;
 
@@ -27,7 +26,7 @@ struct AlertCard {
     rule: String,
     /// Where notifications go: scheme and host only (a chat webhook's path is its secret).
     notify_to: String,
-    /// `firing`, `ok` or `quiet` (never found firing).
+    /// See [`AlertStatus::state`].
     state: &'static str,
     since: Option<TimeView>,
     summary: Option<String>,
@@ -106,11 +105,7 @@ fn card(status: AlertStatus, state: &AppState) -> AlertCard {
     AlertCard {
         rule: rule_words(&status.rule),
         notify_to: notify_to(&status.rule.notify_url),
-        state: match record {
-            Some(record) if record.firing => "firing",
-            Some(_) => "ok",
-            None => "quiet",
-        },
+        state: status.state(),
         since: record.map(|record| TimeView::new(record.since, now, zone)),
         summary: record.map(|record| record.summary.clone()),
         notification_failed: record.is_some_and(|r| r.unnotified() && r.last_error.is_some()),
@@ -225,8 +220,7 @@ struct AlertsJson {
     responses(
         (status = 200, description = "Every alert rule and its state.", body = AlertsJson),
         Unauthenticated,
-        (status = 403, description = "The token or session is not an operator's.",
-            body = Problem, content_type = "application/problem+json"),
+        OperatorsOnly,
         Internal,
         Unavailable,
     ),
@@ -248,11 +242,7 @@ pub async fn api(
                 source: status.rule.source.clone(),
                 threshold: status.rule.threshold.get(),
                 window_secs: status.rule.window_secs.get(),
-                state: match record {
-                    Some(record) if record.firing => "firing",
-                    Some(_) => "resolved",
-                    None => "quiet",
-                },
+                state: status.state(),
                 since: record.map(|r| r.since),
                 summary: record.map(|r| r.summary.clone()),
                 notified: record.is_some_and(|r| !r.unnotified()),

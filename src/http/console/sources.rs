@@ -13,9 +13,8 @@ use utoipa::ToSchema;
 use crate::alerts::rules::span_words;
 use crate::http::auth::OperatorCaller;
 use crate::http::html::{Layout, Nav, Operator, html_response};
-use crate::http::openapi::{Internal, Unauthenticated, Unavailable};
+use crate::http::openapi::{Internal, OperatorsOnly, Unauthenticated, Unavailable};
 use crate::http::page_error::PageError;
-use crate::http::problem::Problem;
 use crate::http::{ApiError, AppState};
 use crate::observability::rejections::Refusal;
 use crate::render::format::TimeView;
@@ -261,8 +260,7 @@ struct SourcesJson {
     responses(
         (status = 200, description = "The sources' status.", body = SourcesJson),
         Unauthenticated,
-        (status = 403, description = "The token or session is not an operator's.",
-            body = Problem, content_type = "application/problem+json"),
+        OperatorsOnly,
         Internal,
         Unavailable,
     ),
