@@ -24,11 +24,14 @@ use crate::store::Storage;
 use crate::store::health::{OpeningProgress, StorageHealth};
 use crate::store::tally::TallyCounter;
 use crate::store::writer::{Writer, WriterConfig};
+use crate::trust::notary::{Copies, Notary};
 
 mod chores;
 
 use crate::alerts::Alerting;
-use chores::{Chores, index_for_search, keep_tally, prune_periodically, watch_alerts};
+use chores::{
+    Chores, index_for_search, keep_tally, prune_periodically, sign_tree_heads, watch_alerts,
+};
 
 /// A running HTTP server, to await.
 type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -109,6 +112,14 @@ impl Gateway {
                     config.alerting.check_interval_secs,
                     stopping,
                 )
+            });
+        }
+        if let Some(key) = &config.trust.signing_key {
+            let notary = Arc::new(Notary::new(key.clone()));
+            let copies = Copies::from_config(&config.trust);
+            let interval = Duration::from_secs(config.trust.digest_interval_secs.get());
+            chores.spawn(|stopping| {
+                sign_tree_heads(notary, storage.clone(), copies, interval, stopping)
             });
         }
         let state = web::Data::new(AppState {

@@ -1,5 +1,5 @@
 //! The gateway's background chores: dropping expired bodies, keeping the search index up,
-//! adding intake's counts to the store's tally. Each is told when the gateway stops and is
+//! adding intake's counts to the store's tally, checking alerts, signing tree heads. Each is told when the gateway stops and is
 //! awaited, so none still holds the store once `Gateway::stop` returns.
 
 use std::num::NonZeroU64;
@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::alerts::Alerting;
 use crate::config::Config;
 use crate::search::Indexing;
-use crate::store::WriteSide;
 use crate::store::health::StorageHealth;
 use crate::store::tally::{TALLY_EVERY, TallyCounter};
+use crate::store::{Storage, WriteSide};
+use crate::trust::notary::{Copies, Due, Notary, Round};
 
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
@@ -144,6 +145,54 @@ pub(super) async fn watch_alerts(
         alerting
             .check(counter.clone(), health.clone(), stopping.clone())
             .await;
+    }
+}
+
+/// Signs a tree head whenever one is due (see [`crate::trust::notary`]), looking every
+/// `interval` or 30 s, whichever is shorter; and once more on the way out, after the last
+/// request was answered, if deliveries came after the last head.
+pub(super) async fn sign_tree_heads(
+    notary: Arc<Notary>,
+    storage: Storage,
+    mut copies: Copies,
+    interval: Duration,
+    mut stopping: Stopping,
+) {
+    let mut ticks = tokio::time::interval(interval.min(Duration::from_secs(30)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = stopping.changed() => true,
+        };
+        let due = if stop {
+            Due::IfGrown
+        } else {
+            Due::Every(interval)
+        };
+        let (notary, signing) = (notary.clone(), storage.clone());
+        let round = tokio::task::spawn_blocking(move || {
+            notary.round(
+                signing.read.as_ref(),
+                signing.write.as_ref(),
+                due,
+                chrono::Utc::now(),
+            )
+        })
+        .await;
+        match round {
+            Ok(Ok(Round::Signed(head))) => {
+                tracing::info!(number = head.number, tree_size = head.tree_size, root = %hex::encode(head.root), "signed a tree head");
+                copies.keep(&head);
+            }
+            Ok(Ok(Round::NotDue | Round::Raced)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "cannot sign a tree head"),
+            Err(err) => tracing::warn!(error = %err, "the tree-head task failed"),
+        }
+        copies.send().await;
+        if stop {
+            return;
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod connect;
 mod demo;
 mod embed_link;
+mod evidence;
 mod export;
 mod maintenance;
 mod password;
@@ -57,7 +58,17 @@ enum Command {
     /// Read a password on stdin and print its argon2id hash for `[[auth.users]]`.
     HashPassword,
     /// Check the integrity chain of the delivery log; exits non-zero naming the first bad seq.
-    Verify(remote::RemoteArgs),
+    /// With `--digests DIR --public-key KEY`: check the log (or a `prove` output) against
+    /// signed tree heads published outside it.
+    Verify {
+        #[command(flatten)]
+        digests: evidence::DigestArgs,
+        #[command(flatten)]
+        remote: remote::RemoteArgs,
+    },
+    /// Export a timeline with the proof that each entry's delivery is in the log under the
+    /// latest signed tree head (JSON; check it with `verify --digests` or docs/verifying.md).
+    Prove(evidence::ProveArgs),
     /// Rebuild every projection (entries, indexes, links) from the delivery log.
     Reindex,
     /// Make an Ed25519 key for signing tree heads: prints the `[trust] signing_key` to keep
@@ -121,7 +132,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Send(args) => send::run(&config, args),
         Command::Demo(args) => demo::run(&config, args),
-        Command::Verify(remote) => maintenance::verify(&config, &remote),
+        Command::Verify { digests, remote } => match (&digests.digests, &digests.public_key) {
+            (Some(dir), Some(key)) => {
+                evidence::verify_digests(&config, &remote, dir, key, digests.bundle.as_deref())
+            }
+            _ => maintenance::verify(&config, &remote),
+        },
+        Command::Prove(args) => evidence::prove(&config, args),
         Command::Reindex => maintenance::reindex(&config),
         Command::Renormalize(args) => maintenance::renormalize(&config, &args),
         Command::Prune { older_than_days } => maintenance::prune(&config, older_than_days),

@@ -9,6 +9,9 @@ use serde_json::Value;
 use super::connect::{TlsArgs, base_url};
 use crate::activity::{Entry, Subject};
 use crate::config::Config;
+use crate::http::evidence::{ConsistencyAnswer, ProofAnswer};
+use crate::trust::heads::SignedHead;
+use crate::trust::proofs::InclusionProof;
 
 #[derive(clap::Args, Clone, Default)]
 pub struct RemoteArgs {
@@ -100,5 +103,61 @@ impl Remote {
                 .post(format!("{}/api/v1/backups", self.base))
                 .json(&body),
         )
+    }
+
+    /// Signed heads numbered below `before`, newest first.
+    pub fn digests(&self, before: Option<u64>, limit: usize) -> anyhow::Result<Vec<SignedHead>> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(before) = before {
+            query.push(("before", before.to_string()));
+        }
+        let heads = self.answer(
+            self.http
+                .get(format!("{}/api/v1/digests", self.base))
+                .query(&query),
+        )?;
+        Ok(serde_json::from_value(heads)?)
+    }
+
+    /// The latest head over exactly `tree_size` deliveries: heads grow with their numbers, so
+    /// the pages are read newest first until they pass below that size.
+    pub fn head_of_size(&self, tree_size: u64) -> anyhow::Result<Option<SignedHead>> {
+        let mut before = None;
+        loop {
+            let page = self.digests(before, 1000)?;
+            for head in &page {
+                if head.tree_size == tree_size {
+                    return Ok(Some(head.clone()));
+                }
+                if head.tree_size < tree_size {
+                    return Ok(None);
+                }
+            }
+            match page.last() {
+                Some(last) if last.number > 1 => before = Some(last.number),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// The inclusion proof of an entry's delivery in the tree of `tree_size` deliveries.
+    pub fn proof(&self, entry_id: &str, tree_size: u64) -> anyhow::Result<InclusionProof> {
+        let answer = self.answer(
+            self.http
+                .get(format!("{}/api/v1/entries/{entry_id}/proof", self.base))
+                .query(&[("tree_size", tree_size)]),
+        )?;
+        let answer: ProofAnswer = serde_json::from_value(answer)?;
+        Ok(answer.proof)
+    }
+
+    /// Heads `from` and `to`, and the consistency proof between them.
+    pub fn consistency(&self, from: u64, to: u64) -> anyhow::Result<ConsistencyAnswer> {
+        let answer = self.answer(
+            self.http
+                .get(format!("{}/api/v1/digests/consistency", self.base))
+                .query(&[("from", from), ("to", to)]),
+        )?;
+        Ok(serde_json::from_value(answer)?)
     }
 }

@@ -105,7 +105,7 @@ pub(super) struct RawAlert {
     threshold: Option<NonZeroU64>,
     #[serde(default)]
     window_secs: Option<NonZeroU64>,
-    #[serde(deserialize_with = "notify_url")]
+    #[serde(deserialize_with = "http_url")]
     notify_url: String,
     #[serde(deserialize_with = "whsec")]
     secret: Secret,
@@ -172,7 +172,8 @@ pub(super) fn build(
     Ok(rules)
 }
 
-fn notify_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+/// An http(s) URL with a host (a place the gateway posts to).
+pub(super) fn http_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let url = String::deserialize(deserializer)?;
     let parsed = reqwest::Url::parse(&url).map_err(serde::de::Error::custom)?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {

@@ -2,6 +2,7 @@
 //! key the gateway says so at start and everything else works; heads are simply not signed.
 
 use std::num::NonZeroU64;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
@@ -14,9 +15,18 @@ pub struct TrustConfig {
     /// (`HOOKTRAIL_TRUST__SIGNING_KEY`), not in the file.
     #[serde(default, deserialize_with = "signing_key")]
     pub signing_key: Option<TreeKey>,
-    /// How often a head is signed while deliveries arrive.
+    /// How often a head is signed (by whichever gateway sharing the store gets there first),
+    /// and once more at shutdown if deliveries came after the last.
     #[serde(default = "default_digest_interval_secs")]
     pub digest_interval_secs: NonZeroU64,
+    /// A folder each signed head is also written to, as `{number}.json` (e.g. one that is
+    /// copied off the machine): copies that live outside the store.
+    #[serde(default)]
+    pub digests_dir: Option<PathBuf>,
+    /// A URL each signed head is also posted to, as JSON (a head is signed already; the
+    /// receiver checks it with the public key).
+    #[serde(default, deserialize_with = "optional_http_url")]
+    pub digests_url: Option<String>,
 }
 
 impl Default for TrustConfig {
@@ -24,6 +34,8 @@ impl Default for TrustConfig {
         TrustConfig {
             signing_key: None,
             digest_interval_secs: default_digest_interval_secs(),
+            digests_dir: None,
+            digests_url: None,
         }
     }
 }
@@ -37,4 +49,10 @@ fn signing_key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Tree
     TreeKey::parse(&text)
         .map(Some)
         .map_err(|err| serde::de::Error::custom(format!("{err} (from `hooktrail keygen`)")))
+}
+
+fn optional_http_url<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    super::alerts::http_url(deserializer).map(Some)
 }

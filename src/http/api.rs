@@ -41,6 +41,7 @@ where
         .configure(super::search::api_routes)
         .configure(admin::routes)
         .configure(super::console::api_routes)
+        .configure(super::evidence::routes)
         .configure(openapi::routes)
 }
 

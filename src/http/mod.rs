@@ -7,6 +7,7 @@ pub mod auth;
 pub mod console;
 pub mod embed;
 pub mod error_pages;
+pub mod evidence;
 pub mod health;
 pub mod html;
 pub mod intake;

@@ -60,6 +60,7 @@ impl Document {
         (name = "live", description = "Server-sent events as timelines change."),
         (name = "search", description = "Search across all activity."),
         (name = "operations", description = "Integrity, export and backups of the live store; the sources' status."),
+        (name = "evidence", description = "Signed tree heads and proofs that anyone can check against them (see docs/verifying.md)."),
         (name = "documentation", description = "This document."),
     ),
     components(schemas(Problem)),

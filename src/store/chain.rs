@@ -120,6 +120,15 @@ impl ChainWalk {
                 ),
             };
         }
+        if head.tree != self.tree {
+            return ChainReport::Broken {
+                seq: count,
+                reason: format!(
+                    "the Merkle tree the log keeps ({} leaves) is not the one its deliveries make",
+                    head.tree.size()
+                ),
+            };
+        }
         ChainReport::Intact {
             deliveries: count,
             head: self.previous,

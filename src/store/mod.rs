@@ -32,6 +32,8 @@ use crate::activity::{Category, Entry, EntryId, Normalized, Outcome, Subject};
 use crate::config::{Backend, StorageConfig};
 use crate::search::{Indexing, SearchHits, SearchRequest};
 use crate::sources::{RawDelivery, ReplayKey};
+use crate::trust::heads::SignedHead;
+use crate::trust::merkle::Hash;
 
 pub use alert_book::{AlertRecord, StoredAlert};
 pub use cursor::{ChangeCursor, Cursor};
@@ -462,6 +464,11 @@ pub trait WriteSide: Send + Sync {
         record: &AlertRecord,
     ) -> Result<bool, StoreError>;
 
+    /// Stores a signed tree head if it is the log's next (its number one more than the
+    /// latest's), durably, in a short transaction of its own; false when a head of that
+    /// number exists (another gateway signed first).
+    fn add_tree_head(&self, head: &SignedHead) -> Result<bool, StoreError>;
+
     /// Whether a write transaction can be opened and committed (for `/readyz`).
     fn check_writable(&self) -> Result<(), StoreError>;
 
@@ -561,6 +568,20 @@ pub trait ReadSide: Send + Sync {
 
     /// Every alert record, by name (a small table: one row per configured rule).
     fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// The log's head: its last delivery, chain value and the Merkle tree's frontier. O(1).
+    fn chain_head(&self) -> Result<project::ChainHead, StoreError>;
+
+    /// A perfect subtree of the Merkle tree the store keeps (of height
+    /// [`project::tree::KEPT_FROM_HEIGHT`] or more), once complete.
+    fn subtree(&self, height: u32, index: u64) -> Result<Option<Hash>, StoreError>;
+
+    /// Signed tree heads numbered below `before` (from the latest when `None`), newest first,
+    /// at most `limit`.
+    fn tree_heads(&self, before: Option<u64>, limit: usize) -> Result<Vec<SignedHead>, StoreError>;
+
+    /// The latest signed head over exactly `tree_size` deliveries.
+    fn tree_head_of_size(&self, tree_size: u64) -> Result<Option<SignedHead>, StoreError>;
 }
 
 /// The change feed: which subjects' timelines changed, whichever gateway committed it. Page

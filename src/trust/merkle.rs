@@ -44,6 +44,14 @@ fn split(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
+/// A perfect subtree: the root of the `2^height` leaves from `index · 2^height` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subtree {
+    pub height: u32,
+    pub index: u64,
+    pub hash: Hash,
+}
+
 /// What a writer keeps to extend the tree and to tell its root: the roots of its perfect
 /// subtrees, largest first (one per set bit of `size`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +61,12 @@ pub struct Frontier {
 }
 
 impl Frontier {
+    /// The frontier of the empty tree.
+    pub const EMPTY: Frontier = Frontier {
+        size: 0,
+        peaks: Vec::new(),
+    };
+
     /// Leaves so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -61,15 +75,30 @@ impl Frontier {
     /// Adds a leaf (already hashed with [`leaf_hash`]). Two perfect subtrees of the same
     /// height merge into one, as many times as the new size has trailing zeros.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_reporting(leaf, |_| {});
+    }
+
+    /// [`Frontier::push`], handing `completed` every perfect subtree the leaf completes, the
+    /// leaf itself first: what a store keeps to answer proofs later.
+    pub fn push_reporting(&mut self, leaf: Hash, mut completed: impl FnMut(Subtree)) {
+        let size = self.size + 1;
         let mut carry = leaf;
-        let mut merges = (self.size + 1).trailing_zeros();
-        while merges > 0 {
+        completed(Subtree {
+            height: 0,
+            index: self.size,
+            hash: carry,
+        });
+        for height in 1..=size.trailing_zeros() {
             let Some(left) = self.peaks.pop() else { break };
             carry = node_hash(&left, &carry);
-            merges -= 1;
+            completed(Subtree {
+                height,
+                index: (size >> height) - 1,
+                hash: carry,
+            });
         }
         self.peaks.push(carry);
-        self.size += 1;
+        self.size = size;
     }
 
     /// The tree's root: the peaks folded from the smallest, each joining the one before it
@@ -382,6 +411,30 @@ mod tests {
             "size 0 has no peak"
         );
         assert_eq!(Frontier::from_bytes(&[1; 5]), None);
+    }
+
+    #[test]
+    fn a_push_reports_every_perfect_subtree_it_completes() {
+        let mut all = leaves(40);
+        let mut frontier = Frontier::default();
+        let mut reported = Vec::new();
+        for leaf in all.0.clone() {
+            frontier.push_reporting(leaf, |subtree| reported.push(subtree));
+        }
+        // One per node of the perfect subtrees of 40 leaves: 40 + 20 + 10 + 5 + 2 + 1.
+        assert_eq!(reported.len(), 78);
+        for subtree in reported {
+            let Subtree {
+                height,
+                index,
+                hash,
+            } = subtree;
+            assert_eq!(
+                hash,
+                all.perfect(height, index).unwrap(),
+                "{height}/{index}"
+            );
+        }
     }
 
     #[test]

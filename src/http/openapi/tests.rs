@@ -10,7 +10,7 @@ use crate::http::api::openapi_document;
 
 /// The JSON API as the contract (`docs/architecture.md`, the README's routes) has it. A route
 /// is in the document exactly when it is registered (see [`super`]), so this pins both.
-const ROUTES: [(&str, &str); 13] = [
+const ROUTES: [(&str, &str); 16] = [
     ("get", "/api/v1/subjects/{kind}/{id}/entries"),
     ("get", "/api/v1/entries/{id}"),
     ("get", "/api/v1/deliveries/{seq}"),
@@ -23,6 +23,9 @@ const ROUTES: [(&str, &str); 13] = [
     ("post", "/api/v1/backups"),
     ("get", "/api/v1/sources"),
     ("get", "/api/v1/alerts"),
+    ("get", "/api/v1/digests"),
+    ("get", "/api/v1/digests/consistency"),
+    ("get", "/api/v1/entries/{id}/proof"),
     ("get", "/api/v1/openapi.json"),
 ];
 

@@ -5,6 +5,7 @@ use chrono::Utc;
 use super::Fixture;
 pub use super::search_cases::*;
 use super::support::*;
+pub use super::tree_cases::*;
 use crate::activity::details::EmailStatus;
 use crate::activity::redact::ErasureTarget;
 use crate::activity::{Category, Normalized, Outcome, Subject};

@@ -28,7 +28,7 @@ use tokio_postgres::NoTls;
 use self::bridge::Bridge;
 use self::feed::{Listening, Origin};
 use self::query::Direction;
-use self::rows::{DELIVERY_COLUMNS, delivery_from, hash_from, seq_from_sql};
+use self::rows::{DELIVERY_COLUMNS, delivery_from, hash_from, seq_from_sql, seq_to_sql};
 use self::tables::PgTables;
 use self::timing::{Laps, Phase, PhaseSnapshot, PhaseTotals};
 use super::chain::ChainWalk;
@@ -44,7 +44,9 @@ use crate::activity::{Entry, EntryId, Subject};
 use crate::config::DatabaseUrl;
 use crate::search::{SearchHits, SearchRequest};
 use crate::store::tally::{Tally, TallyBatch, TallyRow};
-use crate::store::{AlertRecord, RenormalizeReport, StoredAlert};
+use crate::store::{AlertRecord, RenormalizeReport, StoredAlert, from_json, to_json};
+use crate::trust::heads::SignedHead;
+use crate::trust::merkle::Hash;
 
 /// How long a request waits for a connection, or for one to be made, before storage counts
 /// as unavailable (503) rather than slow.
@@ -135,7 +137,7 @@ impl PgStore {
                 "the change feed is not listening yet; rendered pages are not reused until it is"
             );
         }
-        Ok(PgStore {
+        let store = PgStore {
             bridge,
             pool,
             stamps,
@@ -143,7 +145,17 @@ impl PgStore {
             origin,
             phases: PhaseTotals::default(),
             writer: Mutex::new(None),
-        })
+        };
+        // A database written before the Merkle tree gets it now, once (a short look at the
+        // head otherwise).
+        let grown = store.write(|tables| project::tree::catch_up(tables), |_| None)?;
+        if grown > 0 {
+            tracing::info!(
+                deliveries = grown,
+                "the Merkle tree over deliveries was grown from the log (a database written before it)"
+            );
+        }
+        Ok(store)
     }
 
     /// Where appends spent their time so far, phase by phase.
@@ -459,6 +471,27 @@ impl WriteSide for PgStore {
         })
     }
 
+    fn add_tree_head(&self, head: &SignedHead) -> Result<bool, StoreError> {
+        let number = seq_to_sql(head.number)?;
+        let tree_size = seq_to_sql(head.tree_size)?;
+        let text = String::from_utf8(to_json(head)?)
+            .map_err(|_| StoreError::Corrupt("a tree head is not UTF-8".into()))?;
+        self.read(move |client| async move {
+            // The next number only: after the latest, and never beside one taken by another
+            // gateway (the primary key settles a race).
+            let added = client
+                .execute(
+                    "INSERT INTO tree_heads (number, tree_size, head) \
+                     SELECT $1, $2, $3 \
+                     WHERE $1 = (SELECT coalesce(max(number), 0) + 1 FROM tree_heads) \
+                     ON CONFLICT (number) DO NOTHING",
+                    &[&number, &tree_size, &text],
+                )
+                .await?;
+            Ok(added == 1)
+        })
+    }
+
     fn swap_alert(
         &self,
         name: &str,
@@ -637,12 +670,9 @@ impl ReadSide for PgStore {
         self.snapshot(|snapshot| {
             let head = snapshot.run(|client| async move {
                 let row = client
-                    .query_one("SELECT seq, hash FROM chain_head", &[])
+                    .query_one("SELECT seq, hash, tree FROM chain_head", &[])
                     .await?;
-                Ok(ChainHead {
-                    seq: seq_from_sql(row.try_get(0)?)?,
-                    hash: hash_from(row.try_get(1)?, "the chain head")?,
-                })
+                tables::head_from(&row)
             })?;
             let mut walk = ChainWalk::default();
             let mut from = 0i64;
@@ -739,6 +769,64 @@ impl ReadSide for PgStore {
                 tally.last_stored.insert(row.try_get(0)?, at);
             }
             Ok(tally)
+        })
+    }
+
+    fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.read(move |client| async move {
+            let row = client
+                .query_one("SELECT seq, hash, tree FROM chain_head", &[])
+                .await?;
+            tables::head_from(&row)
+        })
+    }
+
+    fn subtree(&self, height: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        let (Ok(height), Ok(index)) = (i16::try_from(height), i64::try_from(index)) else {
+            return Ok(None);
+        };
+        self.read(move |client| async move {
+            let row = client
+                .query_opt(
+                    "SELECT hash FROM merkle_subtrees WHERE height = $1 AND idx = $2",
+                    &[&height, &index],
+                )
+                .await?;
+            row.map(|row| hash_from(row.try_get(0)?, "a Merkle subtree"))
+                .transpose()
+        })
+    }
+
+    fn tree_heads(&self, before: Option<u64>, limit: usize) -> Result<Vec<SignedHead>, StoreError> {
+        let before = before.map_or(i64::MAX, |before| i64::try_from(before).unwrap_or(i64::MAX));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT head FROM tree_heads WHERE number < $1 ORDER BY number DESC LIMIT $2",
+                    &[&before, &limit],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| from_json(row.try_get::<_, &str>(0)?.as_bytes()))
+                .collect()
+        })
+    }
+
+    fn tree_head_of_size(&self, tree_size: u64) -> Result<Option<SignedHead>, StoreError> {
+        let Ok(tree_size) = i64::try_from(tree_size) else {
+            return Ok(None);
+        };
+        self.read(move |client| async move {
+            let row = client
+                .query_opt(
+                    "SELECT head FROM tree_heads WHERE tree_size = $1 \
+                     ORDER BY number DESC LIMIT 1",
+                    &[&tree_size],
+                )
+                .await?;
+            row.map(|row| from_json(row.try_get::<_, &str>(0)?.as_bytes()))
+                .transpose()
         })
     }
 

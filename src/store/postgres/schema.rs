@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "alerts",
         include_str!("../../../migrations/postgres/0007_alerts.sql"),
     ),
+    (
+        8,
+        "merkle tree",
+        include_str!("../../../migrations/postgres/0008_merkle_tree.sql"),
+    ),
 ];
 
 /// The migration that made search documents: a gateway that applies it writes the documents

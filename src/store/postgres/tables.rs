@@ -29,6 +29,7 @@ use crate::activity::{Entry, EntryId, Subject, links};
 use crate::search::SearchDocument;
 use crate::store::project::{ChainHead, LinkTarget, Tables, Visit, keys};
 use crate::store::{Capture, StoreError, StoredDelivery, from_json, to_json};
+use crate::trust::merkle::{Frontier, Subtree};
 
 type Client = Arc<Object>;
 type Work<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
@@ -71,6 +72,7 @@ struct Writes {
     pending_taken: BTreeSet<String>,
     pending_added: Vec<(String, EntryId)>,
     statuses: BTreeSet<EntryId>,
+    subtrees: Vec<(i16, i64, Vec<u8>)>,
 }
 
 impl<'b> PgTables<'b> {
@@ -92,7 +94,7 @@ impl<'b> PgTables<'b> {
                     client.prepare_cached(
                         "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint"
                     ),
-                    client.prepare_cached("SELECT seq, hash FROM chain_head FOR UPDATE"),
+                    client.prepare_cached("SELECT seq, hash, tree FROM chain_head FOR UPDATE"),
                     client.prepare_cached(READ_AHEAD_DEDUP),
                     client.prepare_cached(READ_AHEAD_LINKS),
                     client.prepare_cached(READ_AHEAD_PENDING),
@@ -130,10 +132,7 @@ impl<'b> PgTables<'b> {
                         }
                     },
                 )?;
-                let head = ChainHead {
-                    seq: seq_from_sql(head.try_get(0)?)?,
-                    hash: hash_from(head.try_get(1)?, "the chain head")?,
-                };
+                let head = head_from(&head)?;
                 let waited = after.try_get::<_, i64>(0)? - before.try_get::<_, i64>(0)?;
                 let lock_wait = Duration::from_micros(waited.max(0).unsigned_abs());
                 Ok((head, lock_wait, (dedup, links, pending)))
@@ -245,6 +244,21 @@ impl<'b> PgTables<'b> {
     }
 }
 
+/// The chain head from its row (`seq, hash, tree`); a NULL tree was written before the tree
+/// existed, and is grown on open (see [`crate::store::project::tree::catch_up`]).
+pub(super) fn head_from(row: &tokio_postgres::Row) -> Result<ChainHead, StoreError> {
+    let tree = match row.try_get::<_, Option<&[u8]>>(2)? {
+        None => Frontier::EMPTY,
+        Some(bytes) => Frontier::from_bytes(bytes)
+            .ok_or_else(|| StoreError::Corrupt("the chain head's tree".into()))?,
+    };
+    Ok(ChainHead {
+        seq: seq_from_sql(row.try_get(0)?)?,
+        hash: hash_from(row.try_get(1)?, "the chain head")?,
+        tree,
+    })
+}
+
 /// The dedup keys a batch names that are stored already. One primary-key probe per key,
 /// whatever the planner believes about the table's size: a plain join, planned while the table
 /// was small, went on scanning all of it as it grew (O(history) per batch). `LIMIT 1` keeps
@@ -322,7 +336,7 @@ impl ReadAhead {
 /// The owned parameters of a flush.
 #[derive(Default)]
 struct Statements {
-    head: Option<(i64, Vec<u8>)>,
+    head: Option<(i64, Vec<u8>, Vec<u8>)>,
     deliveries: Vec<DeliveryRow>,
     bodies: (Vec<i64>, Vec<Vec<u8>>),
     flagged: Vec<i64>,
@@ -338,6 +352,7 @@ struct Statements {
     pending_added: (Vec<String>, Vec<Vec<u8>>),
     statuses: (Vec<Vec<u8>>, Vec<Vec<u8>>),
     search: DocumentColumns,
+    subtrees: (Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
 }
 
 impl Statements {
@@ -346,7 +361,10 @@ impl Statements {
         let mut out = Statements {
             head: writes
                 .head
-                .map(|head| Ok::<_, StoreError>((seq_to_sql(head.seq)?, head.hash.to_vec())))
+                .map(|head| {
+                    let seq = seq_to_sql(head.seq)?;
+                    Ok::<_, StoreError>((seq, head.hash.to_vec(), head.tree.to_bytes()))
+                })
                 .transpose()?,
             deliveries: writes.deliveries.into_values().collect(),
             flagged: writes.flagged.into_iter().collect(),
@@ -401,6 +419,11 @@ impl Statements {
                 out.links.2.push(to_json(target)?);
             }
         }
+        for (height, index, hash) in writes.subtrees {
+            out.subtrees.0.push(height);
+            out.subtrees.1.push(index);
+            out.subtrees.2.push(hash);
+        }
         for id in writes.statuses {
             if let Some(Some(status)) = tables.statuses.get(&id) {
                 out.statuses.0.push(id_bytes(id));
@@ -427,6 +450,7 @@ impl Statements {
             && self.pending_added.0.is_empty()
             && self.statuses.0.is_empty()
             && self.search.is_empty()
+            && self.subtrees.0.is_empty()
     }
 
     /// Sends every statement at once, in order, after preparing them all (a statement
@@ -454,6 +478,7 @@ impl Statements {
             (!self.pending_added.0.is_empty(), sql::PENDING_ADDED),
             (!self.statuses.0.is_empty(), sql::STATUSES),
             (!self.search.is_empty(), search::UPSERT),
+            (!self.subtrees.0.is_empty(), sql::SUBTREES),
             (self.head.is_some(), sql::HEAD),
             (commit.as_ref().is_some_and(Option::is_some), sql::NOTIFY),
         ]
@@ -510,8 +535,12 @@ impl Statements {
         );
         run(sql::STATUSES, vec![&self.statuses.0, &self.statuses.1]);
         run(search::UPSERT, self.search.params());
-        if let Some((seq, hash)) = &self.head {
-            run(sql::HEAD, vec![seq, hash]);
+        run(
+            sql::SUBTREES,
+            vec![&self.subtrees.0, &self.subtrees.1, &self.subtrees.2],
+        );
+        if let Some((seq, hash, tree)) = &self.head {
+            run(sql::HEAD, vec![seq, hash, tree]);
         }
         if let Some(payload) = &notify {
             run(sql::NOTIFY, vec![&channel, payload]);
@@ -579,7 +608,11 @@ mod sql {
     pub const STATUSES: &str = "INSERT INTO email_status (entry_id, status) \
          SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
          ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status";
-    pub const HEAD: &str = "UPDATE chain_head SET seq = $1, hash = $2";
+    pub const HEAD: &str = "UPDATE chain_head SET seq = $1, hash = $2, tree = $3";
+    /// A rebuilt tree writes its subtrees again: the same hashes, unless the log was altered.
+    pub const SUBTREES: &str = "INSERT INTO merkle_subtrees (height, idx, hash) \
+         SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) \
+         ON CONFLICT (height, idx) DO UPDATE SET hash = excluded.hash";
     pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 }
 
@@ -628,13 +661,29 @@ impl<'a> DeliveryColumns<'a> {
 
 impl Tables for PgTables<'_> {
     fn chain_head(&mut self) -> Result<ChainHead, StoreError> {
-        Ok(self.locked_head)
+        Ok(self.locked_head.clone())
     }
 
-    fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError> {
-        self.locked_head = head;
-        self.writes.head = Some(head);
+    fn set_chain_head(&mut self, head: &ChainHead) -> Result<(), StoreError> {
+        self.locked_head = head.clone();
+        self.writes.head = Some(head.clone());
         Ok(())
+    }
+
+    fn put_subtree(&mut self, subtree: &Subtree) -> Result<(), StoreError> {
+        let height = i16::try_from(subtree.height)
+            .map_err(|_| StoreError::Corrupt("a subtree taller than i16".into()))?;
+        self.writes
+            .subtrees
+            .push((height, seq_to_sql(subtree.index)?, subtree.hash.to_vec()));
+        Ok(())
+    }
+
+    fn clear_subtrees(&mut self) -> Result<(), StoreError> {
+        self.immediately(|client| async move {
+            client.batch_execute("DELETE FROM merkle_subtrees").await?;
+            Ok(())
+        })
     }
 
     fn put_delivery(

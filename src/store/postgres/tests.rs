@@ -22,6 +22,11 @@ const UNDO: &[(i32, &str)] = &[
     (5, "DROP TABLE search_documents"),
     (6, "DROP TABLE source_tally; DROP TABLE source_last_stored"),
     (7, "DROP TABLE alerts"),
+    (
+        8,
+        "DROP TABLE tree_heads; DROP TABLE merkle_subtrees; \
+         ALTER TABLE chain_head DROP COLUMN tree",
+    ),
 ];
 
 /// Puts `database` back as it was before migration `version` (and so every later one).

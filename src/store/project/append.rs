@@ -46,7 +46,7 @@ pub fn append_batch_with<T: Tables + ?Sized>(
         .iter()
         .map(|capture| projector.append(&mut head, capture))
         .collect::<Result<Vec<_>, _>>()?;
-    projector.tables.set_chain_head(head)?;
+    projector.tables.set_chain_head(&head)?;
     Ok(Committed {
         outcomes,
         touched: projector.touched,
@@ -135,7 +135,9 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         };
         self.tables
             .put_delivery(&delivery, Some(capture.body().as_ref()))?;
-        *head = ChainHead { seq, hash: chained };
+        head.seq = seq;
+        head.hash = chained;
+        super::tree::add_leaf(self.tables, &mut head.tree, capture.delivery_hash())?;
         let projected = match self.views {
             Views::Kept => self.project(&delivery, normalized, &fresh)?,
             Views::Off => self.dedup_keys_only(&delivery, normalized, &fresh)?,

@@ -142,5 +142,5 @@ fn log_erasure<T: Tables + ?Sized>(
     let mut projector = Projector::new(tables);
     let mut head = projector.tables.chain_head()?;
     projector.append(&mut head, &capture)?;
-    projector.tables.set_chain_head(head)
+    projector.tables.set_chain_head(&head)
 }

@@ -12,6 +12,7 @@ mod erase;
 pub mod keys;
 mod reindex;
 mod renormalize;
+pub mod tree;
 
 use std::collections::BTreeMap;
 
@@ -21,23 +22,29 @@ use crate::activity::details::DeliveryStatus;
 use crate::activity::{Category, Entry, EntryId, Subject};
 use crate::store::chain::GENESIS;
 use crate::store::{StoreError, StoredDelivery};
+use crate::trust::merkle::{Frontier, Subtree};
 
 pub use append::{Committed, Projector, Views, append_batch, append_batch_with};
 pub use erase::erase;
 pub use reindex::reindex;
 pub use renormalize::{RenormalizeRequest, renormalize};
 
-/// The last delivery in the log and its chain value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The head of the log: its last delivery, that delivery's chain value, and the frontier of
+/// the Merkle tree over every delivery so far (see [`tree`]). The tree has one leaf per
+/// delivery, so its size is `seq` — except in a store written before the tree existed, whose
+/// tree [`tree::catch_up`] grows once when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainHead {
     pub seq: u64,
     pub hash: [u8; 32],
+    pub tree: Frontier,
 }
 
 impl ChainHead {
     pub const EMPTY: ChainHead = ChainHead {
         seq: 0,
         hash: GENESIS,
+        tree: Frontier::EMPTY,
     };
 }
 
@@ -156,7 +163,12 @@ pub type Visit<'a, K> = &'a mut dyn FnMut(K, &[u8]) -> Result<(), StoreError>;
 pub trait Tables {
     // The log.
     fn chain_head(&mut self) -> Result<ChainHead, StoreError>;
-    fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError>;
+    fn set_chain_head(&mut self, head: &ChainHead) -> Result<(), StoreError>;
+    /// Keeps a perfect subtree of the Merkle tree over deliveries (only those of at least
+    /// [`tree::KEPT_FROM_HEIGHT`]: see [`tree`]).
+    fn put_subtree(&mut self, subtree: &Subtree) -> Result<(), StoreError>;
+    /// Drops every kept subtree (`reindex` grows the tree again).
+    fn clear_subtrees(&mut self) -> Result<(), StoreError>;
     /// Writes a delivery's record, and its body when given (a record written again keeps the
     /// body it has).
     fn put_delivery(

@@ -7,7 +7,8 @@ use crate::store::{ReindexReport, Reread, Rereader, StoreError, StoredDelivery};
 /// Deliveries read per step: memory stays bounded whatever the size of the log.
 const CHUNK: usize = 512;
 
-/// Rebuilds every projection from the log, in the caller's transaction. Entries stay in place
+/// Rebuilds every projection from the log, in the caller's transaction, and the Merkle tree
+/// over it (to the same root, unless the log was altered). Entries stay in place
 /// while their indexes are rebuilt: a delivery whose body is still there is normalized again
 /// (its old entries replaced by the new ones); a delivery whose body retention or erasure
 /// dropped — or whose source is no longer configured — keeps the entries it has (redacted
@@ -18,6 +19,7 @@ pub fn reindex<T: Tables + ?Sized>(
     reread: &Rereader<'_>,
 ) -> Result<ReindexReport, StoreError> {
     tables.clear_projections()?;
+    super::tree::rebuild(tables)?;
     let mut projector = Projector::new(tables);
     let mut report = ReindexReport::default();
     let mut from = 1;

@@ -96,7 +96,7 @@ pub fn renormalize<T: Tables + ?Sized>(
     );
     projector.changes_at = None;
     projector.append(&mut head, &capture)?;
-    projector.tables.set_chain_head(head)?;
+    projector.tables.set_chain_head(&head)?;
     Ok(RenormalizeReport {
         record,
         logged_as: head.seq,

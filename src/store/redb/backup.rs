@@ -12,7 +12,8 @@ use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value
 
 use super::tables::{
     BODIES, BY_TIME, CHANGES, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
-    PENDING_LINKS, REVOKED_SESSIONS, SESSION_CUTOFFS, TIMELINES, UNMATCHED,
+    PENDING_LINKS, REVOKED_SESSIONS, SESSION_CUTOFFS, SUBTREES, TIMELINES, TREE_HEADS,
+    TREE_HEADS_BY_SIZE, UNMATCHED,
 };
 use crate::store::{BackupReport, StoreError};
 
@@ -50,6 +51,10 @@ pub fn copy(source: &ReadTransaction, target: File) -> Result<BackupReport, Stor
     add(copy_table(source, &copy, PENDING_LINKS)?);
     add(copy_table(source, &copy, EMAIL_STATUS)?);
     add(copy_table(source, &copy, META)?);
+    // The tree's subtrees answer proofs; the signed heads cannot be made again.
+    add(copy_table(source, &copy, SUBTREES)?);
+    add(copy_table(source, &copy, TREE_HEADS)?);
+    add(copy_table(source, &copy, TREE_HEADS_BY_SIZE)?);
     // Restoring a backup must not bring signed-out sessions back.
     add(copy_table(source, &copy, REVOKED_SESSIONS)?);
     add(copy_table(source, &copy, SESSION_CUTOFFS)?);

@@ -4,8 +4,8 @@ use redb::{Database, ReadTransaction, ReadableTable};
 
 use super::records::decode_delivery;
 use super::tables::{
-    BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META, PENDING_LINKS, TIMELINES,
-    UNMATCHED, WriteTables, read_chain_head,
+    BODIES, DEDUP, DELIVERIES, EMAIL_STATUS, FLAGGED, LINKS, META, PENDING_LINKS, SUBTREES,
+    TIMELINES, UNMATCHED, WriteTables, read_chain_head,
 };
 use crate::store::chain::{self, ChainWalk};
 use crate::store::{ChainReport, ReindexReport, Rereader, StoreError, project};
@@ -39,6 +39,8 @@ pub fn reindex(db: &Database, reread: &Rereader<'_>) -> Result<ReindexReport, St
     txn.delete_table(UNMATCHED)?;
     txn.delete_table(PENDING_LINKS)?;
     txn.delete_table(EMAIL_STATUS)?;
+    // Grown again from the log by the rules (see `project::tree::rebuild`).
+    txn.delete_table(SUBTREES)?;
     let report = project::reindex(&mut WriteTables::open(&txn)?, reread)?;
     txn.commit()?;
     Ok(report)

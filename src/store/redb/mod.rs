@@ -23,6 +23,7 @@ mod tally;
 #[cfg(test)]
 mod tests;
 mod timelines;
+mod tree;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ pub use snapshot::RedbSnapshot;
 
 use self::reopen::ReopeningDatabase;
 use super::health::OpeningProgress;
-use super::project::Views;
+use super::project::{self, ChainHead, Views};
 use super::stamps::SubjectStamps;
 use super::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, ChangeFeed, Cursor,
@@ -49,6 +50,8 @@ use crate::search::{Indexing, SearchHits, SearchRequest};
 use crate::store::project::RenormalizeRequest;
 use crate::store::tally::{Tally, TallyBatch};
 use crate::store::{AlertRecord, RenormalizeReport, StoredAlert};
+use crate::trust::heads::SignedHead;
+use crate::trust::merkle::Hash;
 
 pub struct RedbStore {
     db: ReopeningDatabase,
@@ -331,7 +334,14 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     if indexed > 0 {
         tracing::info!(entries = indexed, "entries indexed by when they happened");
     }
-    tables::WriteTables::open(&txn)?;
+    let grown = project::tree::catch_up(&mut tables::WriteTables::open(&txn)?)?;
+    if grown > 0 {
+        tracing::info!(
+            deliveries = grown,
+            "the Merkle tree over deliveries was grown from the log (a store written before it)"
+        );
+    }
+    tree::create_tables(&txn)?;
     sessions::create_tables(&txn)?;
     tally::create_tables(&txn)?;
     alerts::create_table(&txn)?;
@@ -474,6 +484,10 @@ impl WriteSide for RedbStore {
     ) -> Result<bool, StoreError> {
         self.with(|db| alerts::swap(db, name, expected, record))
     }
+
+    fn add_tree_head(&self, head: &SignedHead) -> Result<bool, StoreError> {
+        self.with(|db| tree::add_head(db, head))
+    }
 }
 
 impl ReadSide for RedbStore {
@@ -572,6 +586,22 @@ impl ReadSide for RedbStore {
 
     fn alerts(&self) -> Result<Vec<StoredAlert>, StoreError> {
         self.with(|db| alerts::read(&db.begin_read()?))
+    }
+
+    fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.with(|db| tree::chain_head(&db.begin_read()?))
+    }
+
+    fn subtree(&self, height: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        self.with(|db| tree::subtree(&db.begin_read()?, height, index))
+    }
+
+    fn tree_heads(&self, before: Option<u64>, limit: usize) -> Result<Vec<SignedHead>, StoreError> {
+        self.with(|db| tree::heads(&db.begin_read()?, before, limit))
+    }
+
+    fn tree_head_of_size(&self, tree_size: u64) -> Result<Option<SignedHead>, StoreError> {
+        self.with(|db| tree::head_of_size(&db.begin_read()?, tree_size))
     }
 }
 

@@ -11,7 +11,10 @@
 //! | `dedup_keys` | (source, `d:` delivery id / `e:` event id / `r:` token / `c:` signed-content hash) | seq |
 //! | `links` | link key | link target (JSON) |
 //! | `flagged_deliveries` | seq | () |
-//! | `meta` | name | value (the chain head: seq ‖ hash) |
+//! | `meta` | name | value (the chain head: seq ‖ hash ‖ the Merkle tree's frontier) |
+//! | `merkle_subtrees` | (height, index) | a perfect subtree's root, for heights from 4 (see [`crate::store::project::tree`]) |
+//! | `tree_heads` | head number | a signed tree head (JSON; see [`crate::trust::heads`]) |
+//! | `tree_heads_by_size` | (tree size, head number) | () |
 //! | `unmatched_entries` | entry id | () — entries no link resolves yet |
 //! | `pending_links` | (link key, entry id) | () — what to attach when the link arrives |
 //! | `email_status` | `email.sent` entry id | delivery-status rollup (JSON) |
@@ -21,6 +24,9 @@
 //! | `source_last_stored` | source | its latest stored delivery's receipt (i64 µs) |
 //! | `alerts` | alert name | (revision, record JSON) (see [`crate::store::alert_book`]) |
 //!
+//! The subtrees and the chain head's frontier are the log's, like the chain: `reindex` grows
+//! them again from the deliveries, to the same root. Signed heads are not rebuilt: a
+//! signature cannot be.
 //! The session, tally and alert tables are not projections of the log: `reindex` leaves them alone,
 //! and their rows are dropped once expired (see [`super::sessions`], [`super::tally`]).
 
@@ -30,6 +36,7 @@ use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::store::StoreError;
 use crate::store::project::ChainHead;
+use crate::trust::merkle::Frontier;
 
 pub const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 pub const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("delivery_bodies");
@@ -45,6 +52,10 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const UNMATCHED: TableDefinition<u128, ()> = TableDefinition::new("unmatched_entries");
 pub const PENDING_LINKS: TableDefinition<(&str, u128), ()> = TableDefinition::new("pending_links");
 pub const EMAIL_STATUS: TableDefinition<u128, &[u8]> = TableDefinition::new("email_status");
+pub const SUBTREES: TableDefinition<(u8, u64), [u8; 32]> = TableDefinition::new("merkle_subtrees");
+pub const TREE_HEADS: TableDefinition<u64, &[u8]> = TableDefinition::new("tree_heads");
+pub const TREE_HEADS_BY_SIZE: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("tree_heads_by_size");
 /// One signed-out session: its random id → when its cookie would have expired (µs).
 pub const REVOKED_SESSIONS: TableDefinition<u128, i64> = TableDefinition::new("revoked_sessions");
 /// "Sign out everywhere": username → (sessions issued up to this µs are void, the µs from
@@ -83,21 +94,31 @@ pub fn lane_rows(subject_key: &str, lane: u8) -> RangeInclusive<TimelineKey<'_>>
 
 const CORRUPT_HEAD: &str = "chain head";
 
-/// The chain head as `meta` keeps it: seq (big-endian) ‖ hash.
-pub fn encode_head(head: &ChainHead) -> [u8; 40] {
-    let mut raw = [0u8; 40];
-    raw[..8].copy_from_slice(&head.seq.to_be_bytes());
-    raw[8..].copy_from_slice(&head.hash);
+/// The chain head as `meta` keeps it: seq (big-endian) ‖ hash ‖ the tree's frontier (see
+/// [`Frontier::to_bytes`]). A head of 40 bytes was written before the tree existed: its tree
+/// is empty, and [`crate::store::project::tree::catch_up`] grows it on the next open.
+pub fn encode_head(head: &ChainHead) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(40 + 8 + 32 * 64);
+    raw.extend_from_slice(&head.seq.to_be_bytes());
+    raw.extend_from_slice(&head.hash);
+    raw.extend_from_slice(&head.tree.to_bytes());
     raw
 }
 
 pub fn decode_head(raw: &[u8]) -> Result<ChainHead, StoreError> {
     let corrupt = || StoreError::Corrupt(CORRUPT_HEAD.into());
-    let raw: &[u8; 40] = raw.try_into().map_err(|_| corrupt())?;
-    let (seq, hash) = raw.split_at(8);
-    let seq = u64::from_be_bytes(seq.try_into().map_err(|_| corrupt())?);
-    let hash = hash.try_into().map_err(|_| corrupt())?;
-    Ok(ChainHead { seq, hash })
+    let (seq, rest) = raw.split_first_chunk::<8>().ok_or_else(corrupt)?;
+    let (hash, tree) = rest.split_first_chunk::<32>().ok_or_else(corrupt)?;
+    let tree = if tree.is_empty() {
+        Frontier::EMPTY
+    } else {
+        Frontier::from_bytes(tree).ok_or_else(corrupt)?
+    };
+    Ok(ChainHead {
+        seq: u64::from_be_bytes(*seq),
+        hash: *hash,
+        tree,
+    })
 }
 
 /// Every table, open for writing in one transaction.
@@ -115,6 +136,7 @@ pub struct WriteTables<'txn> {
     pub unmatched: Table<'txn, u128, ()>,
     pub pending_links: Table<'txn, (&'static str, u128), ()>,
     pub email_status: Table<'txn, u128, &'static [u8]>,
+    pub subtrees: Table<'txn, (u8, u64), [u8; 32]>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -133,6 +155,7 @@ impl<'txn> WriteTables<'txn> {
             unmatched: txn.open_table(UNMATCHED)?,
             pending_links: txn.open_table(PENDING_LINKS)?,
             email_status: txn.open_table(EMAIL_STATUS)?,
+            subtrees: txn.open_table(SUBTREES)?,
         })
     }
 }
@@ -160,13 +183,24 @@ mod tests {
 
     #[test]
     fn the_chain_head_is_written_as_pinned() {
+        let mut tree = Frontier::EMPTY;
+        tree.push([0x11; 32]);
         let head = ChainHead {
             seq: 0x0102,
             hash: [0xee; 32],
+            tree,
         };
         let raw = encode_head(&head);
         assert_eq!(raw[..8], [0, 0, 0, 0, 0, 0, 1, 2]);
-        assert_eq!(raw[8..], [0xee; 32]);
+        assert_eq!(raw[8..40], [0xee; 32]);
+        assert_eq!(raw[40..], head.tree.to_bytes());
         assert_eq!(decode_head(&raw).unwrap(), head);
+        // Written before the tree: the same head with an empty tree, to be grown.
+        let old = decode_head(&raw[..40]).unwrap();
+        assert_eq!(
+            (old.seq, old.hash, old.tree),
+            (head.seq, head.hash, Frontier::EMPTY)
+        );
+        assert!(decode_head(&raw[..41]).is_err());
     }
 }

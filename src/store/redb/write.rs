@@ -9,6 +9,7 @@ use crate::activity::details::DeliveryStatus;
 use crate::activity::{Entry, EntryId, Subject};
 use crate::store::project::{ChainHead, Lanes, LinkTarget, Tables, Visit};
 use crate::store::{StoreError, StoredDelivery, from_json, to_json};
+use crate::trust::merkle::Subtree;
 
 /// The ids a delivery's entries can have (see [`EntryId::derive`]).
 fn entry_id_range(delivery: &StoredDelivery) -> std::ops::RangeInclusive<u128> {
@@ -25,9 +26,21 @@ impl Tables for WriteTables<'_> {
         }
     }
 
-    fn set_chain_head(&mut self, head: ChainHead) -> Result<(), StoreError> {
-        self.meta
-            .insert(CHAIN_HEAD, encode_head(&head).as_slice())?;
+    fn set_chain_head(&mut self, head: &ChainHead) -> Result<(), StoreError> {
+        self.meta.insert(CHAIN_HEAD, encode_head(head).as_slice())?;
+        Ok(())
+    }
+
+    fn put_subtree(&mut self, subtree: &Subtree) -> Result<(), StoreError> {
+        let height = u8::try_from(subtree.height)
+            .map_err(|_| StoreError::Corrupt("a subtree taller than 255".into()))?;
+        self.subtrees
+            .insert((height, subtree.index), subtree.hash)?;
+        Ok(())
+    }
+
+    fn clear_subtrees(&mut self) -> Result<(), StoreError> {
+        self.subtrees.retain(|_, _| false)?;
         Ok(())
     }
 

@@ -11,12 +11,14 @@ use std::sync::mpsc;
 
 use hooktrail::activity::redact::ErasureTarget;
 use hooktrail::activity::{Entry, EntryId, Subject};
+use hooktrail::store::project::ChainHead;
 use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{
     Appended, BackupReport, Capture, ChainReport, Change, ChangeCursor, Cursor, ErasureReport,
     Feed, LaneCounts, Page, PageQuery, ReindexReport, Rereader, Revocation, Storage, StoreError,
     StoredDelivery,
 };
+use hooktrail::trust::heads::SignedHead;
 
 /// A store whose write side can be held shut (to fill the queue) or made to fail (to break
 /// commits). Reads and the change feed go to the real store untouched.
@@ -81,6 +83,9 @@ impl WriteSide for ControlledStore {
         record: &hooktrail::store::AlertRecord,
     ) -> Result<bool, StoreError> {
         self.inner.swap_alert(name, expected, record)
+    }
+    fn add_tree_head(&self, head: &SignedHead) -> Result<bool, StoreError> {
+        self.inner.add_tree_head(head)
     }
     fn renormalize(
         &self,
@@ -250,6 +255,18 @@ impl ReadSide for FlakyChanges {
     }
     fn alerts(&self) -> Result<Vec<hooktrail::store::StoredAlert>, StoreError> {
         self.inner.alerts()
+    }
+    fn chain_head(&self) -> Result<ChainHead, StoreError> {
+        self.inner.chain_head()
+    }
+    fn subtree(&self, height: u32, index: u64) -> Result<Option<[u8; 32]>, StoreError> {
+        self.inner.subtree(height, index)
+    }
+    fn tree_heads(&self, before: Option<u64>, limit: usize) -> Result<Vec<SignedHead>, StoreError> {
+        self.inner.tree_heads(before, limit)
+    }
+    fn tree_head_of_size(&self, tree_size: u64) -> Result<Option<SignedHead>, StoreError> {
+        self.inner.tree_head_of_size(tree_size)
     }
     fn verify_chain(&self) -> Result<ChainReport, StoreError> {
         self.inner.verify_chain()
