@@ -129,7 +129,8 @@ impl<'s> StoredTree<'s> {
         }
     }
 
-    /// The leaves of block `block` (deliveries `block · 2^KEPT_FROM_HEIGHT + 1` on).
+    /// The leaves of block `block` (deliveries `block · 2^KEPT_FROM_HEIGHT + 1` on), as far
+    /// as they go without a gap.
     fn block(&mut self, block: u64) -> Result<&[Hash], StoreError> {
         if !self.blocks.contains_key(&block) {
             let width = 1usize << KEPT_FROM_HEIGHT;
@@ -138,7 +139,9 @@ impl<'s> StoredTree<'s> {
                 .store
                 .deliveries(first, width)?
                 .iter()
-                .map(|delivery| leaf_hash(&DeliveryEvidence::of(delivery).hash))
+                .zip(first..)
+                .take_while(|(delivery, seq)| delivery.seq == *seq)
+                .map(|(delivery, _)| leaf_hash(&DeliveryEvidence::of(delivery).hash))
                 .collect();
             self.blocks.insert(block, leaves);
         }

@@ -220,6 +220,64 @@ needs_postgres! {
         assert_eq!(ids, ["a", "c", "b"]);
     }
 
+    fn a_database_from_before_the_tree_has_it_grown_when_migrated() {
+        let database = database("before_tree");
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        for n in 0..40 {
+            store.append(&[single(&format!("t{n}"), "job:1", n)]).unwrap();
+        }
+        let whole = store.chain_head().unwrap();
+        let kept = store.subtree(5, 0).unwrap();
+        assert!(kept.is_some());
+        drop(store);
+        back_to_before(&database, 8);
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        assert_eq!(store.chain_head().unwrap(), whole);
+        assert_eq!(store.subtree(5, 0).unwrap(), kept);
+        let proof = crate::trust::proofs::StoredTree::new(&store)
+            .inclusion(33, 40)
+            .unwrap();
+        assert!(proof.holds());
+        assert!(matches!(
+            store.verify_chain().unwrap(),
+            crate::store::ChainReport::Intact { deliveries: 40, .. }
+        ));
+    }
+
+    fn gateways_signing_at_once_store_one_chain_of_heads() {
+        use crate::trust::notary::{Due, Notary};
+        let database = database("heads");
+        let gateways = [
+            PgStore::connect(database.url(), 2).unwrap(),
+            PgStore::connect(database.url(), 2).unwrap(),
+        ];
+        let key = crate::trust::keys::TreeKey::generate().unwrap();
+        std::thread::scope(|scope| {
+            for (g, store) in gateways.iter().enumerate() {
+                let notary = Notary::new(key.clone());
+                scope.spawn(move || {
+                    for n in 0..15 {
+                        store.append(&[single(&format!("g{g}-{n}"), "job:1", n)]).unwrap();
+                        notary
+                            .round(store, store, Due::Every(Duration::ZERO), chrono::Utc::now())
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let mut heads = gateways[0].tree_heads(None, 100).unwrap();
+        heads.reverse();
+        assert!(heads.len() >= 2, "{} heads", heads.len());
+        assert_eq!(heads[0].number, 1);
+        for pair in heads.windows(2) {
+            assert!(pair[1].follows(&pair[0]), "{} after {}", pair[1].number, pair[0].number);
+        }
+        let mut tree = crate::trust::proofs::StoredTree::new(&gateways[1]);
+        for head in &heads {
+            assert_eq!(tree.root(head.tree_size).unwrap(), head.root, "head {}", head.number);
+        }
+    }
+
     fn a_database_from_before_search_has_its_entries_made_searchable_when_migrated() {
         let database = database("before_search");
         let store = PgStore::connect(database.url(), 2).unwrap();

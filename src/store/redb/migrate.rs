@@ -12,7 +12,7 @@ use redb::{
     UntypedTableHandle, WriteTransaction,
 };
 
-use super::tables::{BY_TIME, ENTRIES, META, TIMELINES, lane};
+use super::tables::{BY_TIME, ENTRIES, META, TIMELINES, lane, read_chain_head};
 use crate::activity::{Category, Entry};
 use crate::store::{StoreError, from_json};
 
@@ -33,8 +33,16 @@ pub fn is_outdated(txn: &ReadTransaction) -> Result<bool, StoreError> {
     if has_old_tables(txn.list_tables()?) {
         return Ok(true);
     }
-    let layout = txn.open_table(META)?.get(LAYOUT)?;
-    Ok(layout.is_none_or(|layout| layout.value() != CATEGORY_LANES))
+    let meta = txn.open_table(META)?;
+    if meta
+        .get(LAYOUT)?
+        .is_none_or(|layout| layout.value() != CATEGORY_LANES)
+    {
+        return Ok(true);
+    }
+    // Written before the Merkle tree: a writer grows it (see `project::tree::catch_up`).
+    let head = read_chain_head(&meta)?;
+    Ok(head.tree.size() != head.seq)
 }
 
 fn has_old_tables(mut tables: impl Iterator<Item = UntypedTableHandle>) -> bool {

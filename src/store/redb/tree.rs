@@ -2,6 +2,9 @@
 //! transaction, see [`crate::store::project::tree`]) and the signed tree heads (each in a
 //! durable transaction of its own).
 
+#[cfg(test)]
+mod tests;
+
 use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::tables::{META, SUBTREES, TREE_HEADS, TREE_HEADS_BY_SIZE, read_chain_head};
