@@ -15,6 +15,7 @@ mod console;
 mod crash;
 mod crash_loop;
 mod embed;
+mod evidence;
 mod faults;
 mod fuzz_run;
 mod intake;

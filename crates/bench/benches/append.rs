@@ -7,6 +7,8 @@
 //! — the store's first deliveries, and the same number after 100,000 more — because the cost
 //! grows with the store as its B-trees deepen. For each: wall time and the writer thread's own
 //! CPU time per delivery, bytes the writer wrote per delivery, and commit-time percentiles.
+//! The first stretch is measured again on a store that does not grow the Merkle tree over
+//! deliveries, in the same run: what the tree costs the writer.
 //! (Thread CPU time and bytes come from Linux's /proc; elsewhere they show as "-".)
 
 use std::time::{Duration, Instant};
@@ -46,6 +48,11 @@ fn main() -> anyhow::Result<()> {
     );
     let first = measure(&store, &mut next_batch, MEASURED)?;
     print_row(&format!("first {MEASURED}"), &first);
+    // The same on a store that does not grow the Merkle tree: what the tree costs the writer.
+    let untreed = RedbStore::open(&dir.path().join("no-tree.redb"))?.without_tree();
+    let no_tree = measure(&untreed, &mut next_batch, MEASURED)?;
+    drop(untreed);
+    print_row(&format!("first {MEASURED}, no tree"), &no_tree);
     for _ in 0..GROWTH / BATCH {
         store.append(&next_batch()?)?;
         store.after_batch()?;
@@ -55,6 +62,18 @@ fn main() -> anyhow::Result<()> {
     println!(
         "\nlater / first: wall {:.2}×",
         later.wall_per_delivery.as_secs_f64() / first.wall_per_delivery.as_secs_f64()
+    );
+    println!(
+        "with the tree / without: wall {:.3}×, CPU {}",
+        first.wall_per_delivery.as_secs_f64() / no_tree.wall_per_delivery.as_secs_f64(),
+        match (first.cpu_per_delivery, no_tree.cpu_per_delivery) {
+            (Some(with), Some(without)) => format!(
+                "{:.3}× ({:+.2} µs per delivery)",
+                with.as_secs_f64() / without.as_secs_f64(),
+                (with.as_secs_f64() - without.as_secs_f64()) * 1e6
+            ),
+            _ => "-".to_owned(),
+        }
     );
     drop(store);
     replay(&source)?;

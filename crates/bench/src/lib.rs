@@ -12,6 +12,8 @@
 //!   with a large store under load;
 //! - `gateway-unindexed`: the gateway with its search index left behind (not following the
 //!   timelines): what keeping search up to date costs intake;
+//! - `gateway-no-tree`: the gateway without the Merkle tree over deliveries (no leaf added,
+//!   no subtree kept): what the tree costs the writer per delivery;
 //! - `log-only`: the gateway with its views switched off (a store that keeps the log, the
 //!   dedup keys and the chain, and writes no entries or timelines): how close to the disk's
 //!   limit intake could run, and so what the views cost.
@@ -153,6 +155,8 @@ enum Target {
     LogOnly,
     /// The gateway without search indexing: what indexing costs `gateway`.
     GatewayUnindexed,
+    /// The gateway without the Merkle tree over deliveries: what the tree costs `gateway`.
+    GatewayNoTree,
     /// The gateway on a store pre-filled with `--prefill` entries.
     GatewayFilled,
     /// The timeline page of jobs with 100, 10 000 and 100 000 entries in a 1 000 000-entry
@@ -184,6 +188,7 @@ impl Target {
                 | Target::PerRequest
                 | Target::LogOnly
                 | Target::GatewayUnindexed
+                | Target::GatewayNoTree
                 | Target::GatewayFilled
                 | Target::Postgres
                 | Target::PostgresPair
@@ -209,6 +214,7 @@ impl fmt::Display for Target {
             Target::PerRequest => "per-request",
             Target::LogOnly => "log-only",
             Target::GatewayUnindexed => "gateway-unindexed",
+            Target::GatewayNoTree => "gateway-no-tree",
             Target::GatewayFilled => "gateway-filled",
             Target::Pages => "pages",
             Target::PagesUncached => "pages-uncached",

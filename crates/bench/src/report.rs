@@ -138,6 +138,8 @@ pub(crate) struct Ratios {
     pub(crate) gateway_over_log_only: Option<f64>,
     /// The log-only ceiling against HTTP alone.
     pub(crate) log_only_over_plain: Option<f64>,
+    /// The gateway against the same without the Merkle tree (1.0: the tree is free).
+    pub(crate) gateway_over_no_tree: Option<f64>,
     /// The gateway on a pre-filled store against on an empty one.
     pub(crate) filled_over_gateway: Option<f64>,
     /// One gateway on PostgreSQL against the same gateway on redb.
@@ -338,6 +340,15 @@ impl Report {
                 optional(ratios.gateway_over_log_only, 2),
                 optional(ratios.log_only_over_plain, 2)
             )?;
+        }
+        for ratios in &self.ratios {
+            if let Some(tree) = ratios.gateway_over_no_tree {
+                writeln!(
+                    out,
+                    "gateway/gateway-no-tree at {} connections: {tree:.2} (1.00: the Merkle tree costs intake nothing)",
+                    ratios.connections
+                )?;
+            }
         }
         for ratios in &self.ratios {
             if let Some(filled) = ratios.filled_over_gateway {
@@ -593,6 +604,7 @@ pub(crate) fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
         gateway_over_plain: throughput_ratio(results, connections, Target::Plain),
         gateway_over_per_request: throughput_ratio(results, connections, Target::PerRequest),
         gateway_over_log_only: throughput_ratio(results, connections, Target::LogOnly),
+        gateway_over_no_tree: throughput_ratio(results, connections, Target::GatewayNoTree),
         log_only_over_plain: ratio_of(results, connections, Target::LogOnly, Target::Plain),
         filled_over_gateway: ratio_of(results, connections, Target::GatewayFilled, Target::Gateway),
         postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),

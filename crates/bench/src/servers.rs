@@ -105,6 +105,7 @@ pub(crate) fn start_server(
         Target::Gateway | Target::GatewayStreams => (start_gateway(None)?, intake()),
         Target::PerRequest => (start_gateway(Some(1))?, intake()),
         Target::LogOnly => (start_gateway_with(RedbStore::without_views)?, intake()),
+        Target::GatewayNoTree => (start_gateway_with(RedbStore::without_tree)?, intake()),
         Target::GatewayUnindexed => (
             start_gateway_with(RedbStore::without_search_indexing)?,
             intake(),

@@ -30,17 +30,19 @@ pub fn append_batch<T: Tables + ?Sized>(
     tables: &mut T,
     batch: &[Capture],
 ) -> Result<Committed, StoreError> {
-    append_batch_with(tables, batch, Views::Kept)
+    append_batch_with(tables, batch, Views::Kept, super::tree::Upkeep::Kept)
 }
 
-/// [`append_batch`], writing the views or not.
+/// [`append_batch`], writing the views and growing the tree or not.
 pub fn append_batch_with<T: Tables + ?Sized>(
     tables: &mut T,
     batch: &[Capture],
     views: Views,
+    tree: super::tree::Upkeep,
 ) -> Result<Committed, StoreError> {
     let mut projector = Projector::new(tables);
     projector.views = views;
+    projector.tree = tree;
     let mut head = projector.tables.chain_head()?;
     let outcomes = batch
         .iter()
@@ -63,6 +65,7 @@ pub struct Projector<'t, T: Tables + ?Sized> {
     /// re-normalization places entries of old deliveries, and live views and the search
     /// index, which follow changes from where they are, must see them at its own record.
     pub changes_at: Option<u64>,
+    pub tree: super::tree::Upkeep,
 }
 
 /// Which of a delivery's entries are new.
@@ -104,6 +107,7 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             touched: HashSet::new(),
             views: Views::Kept,
             changes_at: None,
+            tree: super::tree::Upkeep::Kept,
         }
     }
 
@@ -137,7 +141,9 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
             .put_delivery(&delivery, Some(capture.body().as_ref()))?;
         head.seq = seq;
         head.hash = chained;
-        super::tree::add_leaf(self.tables, &mut head.tree, capture.delivery_hash())?;
+        if self.tree == super::tree::Upkeep::Kept {
+            super::tree::add_leaf(self.tables, &mut head.tree, capture.delivery_hash())?;
+        }
         let projected = match self.views {
             Views::Kept => self.project(&delivery, normalized, &fresh)?,
             Views::Off => self.dedup_keys_only(&delivery, normalized, &fresh)?,

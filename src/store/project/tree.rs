@@ -17,6 +17,17 @@ use crate::trust::merkle::{Frontier, leaf_hash};
 /// The lowest height of the subtrees a store keeps: 16 leaves.
 pub const KEPT_FROM_HEIGHT: u32 = 4;
 
+/// Whether appends grow the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Upkeep {
+    #[default]
+    Kept,
+    /// Not at all: only the intake bench's `gateway-no-tree` appends this way, to show what
+    /// the tree costs the writer. The store's tree then stops short of its log, so it is for
+    /// a scratch store only.
+    Off,
+}
+
 /// Deliveries read per step when the tree is grown from the log.
 const CHUNK: usize = 1024;
 

@@ -6,7 +6,7 @@ use redb::{Database, Durability};
 
 use super::journal::Journal;
 use super::tables::{CHECKPOINT, WriteTables};
-use crate::store::project::{self, Committed, Tables, Views};
+use crate::store::project::{self, Committed, Tables, Views, tree};
 use crate::store::{Capture, StoreError};
 
 /// Appends `batch`: into the journal (synced: from then on it survives a crash), then into
@@ -15,7 +15,7 @@ pub fn append(
     db: &Database,
     journal: &mut Journal,
     batch: &[Capture],
-    views: Views,
+    (views, tree): (Views, tree::Upkeep),
 ) -> Result<Committed, StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::None)
@@ -25,7 +25,7 @@ pub fn append(
         let committed = {
             let mut tables = WriteTables::open(&txn)?;
             journal.append(tables.chain_head()?.seq, batch)?;
-            project::append_batch_with(&mut tables, batch, views)?
+            project::append_batch_with(&mut tables, batch, views, tree)?
         };
         txn.commit()?;
         Ok(committed)

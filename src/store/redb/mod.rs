@@ -60,6 +60,8 @@ pub struct RedbStore {
     journal: Mutex<Journaling>,
     stamps: SubjectStamps,
     views: Views,
+    /// Off only in the intake bench, to show what the Merkle tree costs.
+    tree: project::tree::Upkeep,
     search: search::SearchIndex,
     /// Off only in the intake bench, to show what following the feed costs.
     indexes_for_search: bool,
@@ -170,6 +172,7 @@ impl RedbStore {
             }),
             stamps: SubjectStamps::new(),
             views: Views::Kept,
+            tree: project::tree::Upkeep::Kept,
             search,
             indexes_for_search: true,
         };
@@ -182,6 +185,14 @@ impl RedbStore {
     /// it is for a scratch store only.
     pub fn without_views(mut self) -> Self {
         self.views = Views::Off;
+        self
+    }
+
+    /// The same store appending without growing the Merkle tree (see
+    /// [`project::tree::Upkeep::Off`]): the intake bench's measure of what the tree costs.
+    /// Proofs and heads of it are wrong, so it is for a scratch store only.
+    pub fn without_tree(mut self) -> Self {
+        self.tree = project::tree::Upkeep::Off;
         self
     }
 
@@ -377,8 +388,9 @@ impl WriteSide for RedbStore {
 
     fn append(&self, batch: &[Capture]) -> Result<Vec<Appended>, StoreError> {
         let mut journaling = self.journaling();
-        let committed =
-            self.with(|db| append::append(db, &mut journaling.journal, batch, self.views))?;
+        let committed = self.with(|db| {
+            append::append(db, &mut journaling.journal, batch, (self.views, self.tree))
+        })?;
         self.stamps
             .bump(committed.touched.iter().map(String::as_str));
         journaling.deliveries += batch.len();
