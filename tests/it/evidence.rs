@@ -801,20 +801,6 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         said.contains("2 later entries are not under that head yet"),
         "{said}"
     );
-    let nope = work.path().join("nope.json");
-    let nope_arg = nope.display().to_string();
-    let nothing = cli(
-        &config,
-        &[&["prove", "job:nope", "-o", &nope_arg][..], &live[..]].concat(),
-    )
-    .await;
-    assert_eq!(nothing.status.code(), Some(3), "{}", text(&nothing.stderr));
-    assert!(
-        text(&nothing.stderr).contains("nothing has been received about job:nope"),
-        "{}",
-        text(&nothing.stderr)
-    );
-    assert!(!nope.exists(), "no empty bundle is left behind");
 
     // Stopping again signs head 2, over every delivery, chained to head 1.
     gateway.stop().await;
@@ -993,8 +979,45 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         said.contains("no signed tree head covers exactly 5 deliveries"),
         "{said}"
     );
-    // A subject nothing was received about: exit 3, and no file.
-    let nothing = cli(&config, &["prove", "job:nope", "-o", &nope_arg]).await;
-    assert_eq!(nothing.status.code(), Some(3), "{}", text(&nothing.stderr));
-    assert!(!nope.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proving_a_subject_nothing_was_received_about_exits_3_and_writes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let key = TreeKey::generate().unwrap();
+    let extra = trust(&key.encoded(), 3600, None, None);
+    let mut gateway = TestGateway::start_with(&extra, None).await;
+    deliver(&gateway.client, "1", 0, 1).await;
+    // Head 1 is signed as it stops.
+    gateway.restart_with(&extra).await;
+    assert_eq!(all_heads(&gateway.client).await.len(), 1);
+    let config = config_of(&gateway, work.path());
+    let nope = work.path().join("nope.json");
+    let nope_arg = nope.display().to_string();
+    let prove_nope = ["prove", "job:nope", "-o", &nope_arg];
+    let live = [
+        "--url",
+        gateway.client.base.as_str(),
+        "--token",
+        common::TOKEN,
+    ];
+
+    let asked_the_gateway = cli(&config, &[&prove_nope[..], &live[..]].concat()).await;
+    let known = cli(&config, &[&["prove", "job:1"][..], &live[..]].concat()).await;
+    gateway.stop().await;
+    let read_the_store = cli(&config, &prove_nope).await;
+
+    for (how, output) in [("live", asked_the_gateway), ("offline", read_the_store)] {
+        let said = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{how}: {said}");
+        assert!(
+            said.contains("nothing has been received about job:nope"),
+            "{how}: {said}"
+        );
+        assert!(!nope.exists(), "{how}: no empty bundle is left behind");
+    }
+    // A subject with history is proven, to standard output.
+    assert!(known.status.success(), "{}", text(&known.stderr));
+    let bundle: Value = serde_json::from_slice(&known.stdout).expect("a bundle");
+    assert_eq!(bundle["entries"].as_array().map(Vec::len), Some(1));
 }
