@@ -119,7 +119,14 @@ impl Gateway {
             let copies = Copies::from_config(&config.trust);
             let interval = Duration::from_secs(config.trust.digest_interval_secs.get());
             chores.spawn(|stopping| {
-                sign_tree_heads(notary, storage.clone(), copies, interval, stopping)
+                sign_tree_heads(
+                    notary,
+                    storage.clone(),
+                    metrics.clone(),
+                    copies,
+                    interval,
+                    stopping,
+                )
             });
         }
         let state = web::Data::new(AppState {

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::search::Indexing;
 use crate::store::health::StorageHealth;
 use crate::store::tally::{TALLY_EVERY, TallyCounter};
+use crate::observability::metrics::Metrics;
 use crate::store::{Storage, WriteSide};
 use crate::trust::notary::{Copies, Due, Notary, Round};
 
@@ -154,6 +155,7 @@ pub(super) async fn watch_alerts(
 pub(super) async fn sign_tree_heads(
     notary: Arc<Notary>,
     storage: Storage,
+    metrics: Arc<Metrics>,
     mut copies: Copies,
     interval: Duration,
     mut stopping: Stopping,
@@ -183,10 +185,14 @@ pub(super) async fn sign_tree_heads(
         match round {
             Ok(Ok(Round::Signed(head))) => {
                 tracing::info!(number = head.number, tree_size = head.tree_size, root = %hex::encode(head.root), "signed a tree head");
+                metrics.tree_head_round(true);
                 copies.keep(&head);
             }
             Ok(Ok(Round::NotDue | Round::Raced)) => {}
-            Ok(Err(err)) => tracing::error!(error = %err, "cannot sign a tree head"),
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "cannot sign a tree head");
+                metrics.tree_head_round(false);
+            }
             Err(err) => tracing::warn!(error = %err, "the tree-head task failed"),
         }
         copies.send().await;

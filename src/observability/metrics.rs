@@ -46,6 +46,7 @@ pub struct Metrics {
     password_checks_started: IntCounter,
     verify_duration: HistogramVec,
     commits: IntCounterVec,
+    tree_heads: IntCounterVec,
     commit_batch_size: Histogram,
     commit_duration: Histogram,
     request_duration: HistogramVec,
@@ -138,6 +139,17 @@ impl Metrics {
                     Opts::new(
                         "hooktrail_commits_total",
                         "Group commits by the writer, by result (ok, failed).",
+                    ),
+                    &["result"],
+                )?,
+            )?,
+            tree_heads: register(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "hooktrail_tree_heads_total",
+                        "Rounds of signing tree heads that signed one (signed) or could not \
+                         (failed: the log contradicts the last head, or storage failed).",
                     ),
                     &["result"],
                 )?,
@@ -299,6 +311,12 @@ impl Metrics {
         {
             histogram.observe(elapsed.as_secs_f64());
         }
+    }
+
+    /// A tree head was signed by this gateway (`true`), or a due one could not be (`false`).
+    pub fn tree_head_round(&self, signed: bool) {
+        let result = if signed { "signed" } else { "failed" };
+        self.tree_heads.with_label_values(&[result]).inc();
     }
 
     /// A sign-in's password check began (it holds a slot, and the throttle let it through).
