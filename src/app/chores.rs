@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use crate::alerts::Alerting;
 use crate::config::Config;
+use crate::observability::metrics::Metrics;
 use crate::search::Indexing;
 use crate::store::health::StorageHealth;
 use crate::store::tally::{TALLY_EVERY, TallyCounter};
-use crate::observability::metrics::Metrics;
 use crate::store::{Storage, WriteSide};
 use crate::trust::notary::{Copies, Due, Notary, Round};
 

@@ -163,9 +163,11 @@ pub struct ProofAnswer {
     pub digest: Option<SignedHead>,
 }
 
-/// The documented form of [`InclusionProof`].
+/// That a delivery is leaf `leaf_index` of the tree of `tree_size` deliveries with this root
+/// (RFC 9162). (The JSON of `trust::proofs::InclusionProof`, described here.)
 #[allow(dead_code)]
 #[derive(ToSchema)]
+#[schema(as = InclusionProof)]
 struct InclusionProofJson {
     /// The delivery's position: its seq − 1.
     leaf_index: u64,

@@ -8,7 +8,7 @@
 pub mod alert_book;
 pub mod chain;
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 pub mod cursor;
 pub mod health;
 mod json;

@@ -285,3 +285,90 @@ fn descriptions_come_from_doc_comments_without_rustdoc_links() {
         assert!(!text.contains("[`"), "{at}: {text}");
     }
 }
+
+/// The evidence routes' answers, made from a real store, fit the shapes the document gives
+/// them (Schemathesis rarely finds an entry id to ask a proof of).
+#[test]
+fn proofs_and_heads_fit_their_documented_shapes() {
+    use crate::http::evidence::{ConsistencyAnswer, ProofAnswer};
+    use crate::store::contract::support::single;
+    use crate::store::prelude::*;
+    use crate::trust::keys::TreeKey;
+    use crate::trust::notary::{Due, Notary, Round};
+    use crate::trust::proofs::StoredTree;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::store::redb::RedbStore::open(&dir.path().join("shapes.redb")).unwrap();
+    let notary = Notary::new(TreeKey::generate().unwrap());
+    let mut heads = Vec::new();
+    for round in 0..2 {
+        let batch: Vec<_> = (0..20)
+            .map(|n| single(&format!("{round}-{n}"), "job:1", n))
+            .collect();
+        store.append(&batch).unwrap();
+        let Round::Signed(head) = notary
+            .round(&store, &store, Due::IfGrown, Utc::now())
+            .unwrap()
+        else {
+            panic!("grown");
+        };
+        heads.push(*head);
+    }
+    let entry = store.recent(1, None).unwrap().entries.remove(0);
+    let mut tree = StoredTree::new(&store);
+    let answers = [
+        (
+            "ProofAnswer",
+            serde_json::to_value(ProofAnswer {
+                entry_id: entry.id,
+                proof: tree.inclusion(entry.source.delivery_seq, 40).unwrap(),
+                digest: Some(heads[1].clone()),
+            })
+            .unwrap(),
+        ),
+        (
+            "ProofAnswer",
+            serde_json::to_value(ProofAnswer {
+                entry_id: entry.id,
+                proof: tree.inclusion(3, 20).unwrap(),
+                digest: None,
+            })
+            .unwrap(),
+        ),
+        (
+            "ConsistencyAnswer",
+            serde_json::to_value(ConsistencyAnswer {
+                from: heads[0].clone(),
+                to: heads[1].clone(),
+                proof: tree.consistency(20, 40).unwrap(),
+            })
+            .unwrap(),
+        ),
+        ("Digest", serde_json::to_value(&heads[0]).unwrap()),
+    ];
+    let document = openapi_document();
+    for (schema, answer) in answers {
+        let errors: Vec<String> = validator(&document, schema)
+            .iter_errors(&answer)
+            .map(|err| format!("{} at {}", err, err.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{schema}: {errors:?}\n{answer}");
+    }
+    // And what is there is documented: a proof's fields are required at its top level.
+    let proof = &document["components"]["schemas"]["InclusionProof"];
+    for field in [
+        "leaf_index",
+        "tree_size",
+        "leaf_hash",
+        "audit_path",
+        "root",
+        "delivery",
+    ] {
+        assert!(
+            proof["required"]
+                .as_array()
+                .is_some_and(|required| required.contains(&json!(field))),
+            "{field}: {proof}"
+        );
+    }
+}
