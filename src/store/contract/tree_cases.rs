@@ -210,6 +210,12 @@ pub fn signed_heads_are_stored_once_per_number_in_order(fixture: &mut Fixture) {
     assert!(fourth.follows(&third));
 }
 
+/// A round in which a head is due (the last is older than a minute).
+fn due_now(notary: &Notary, store: &dyn Store) -> Result<Round, NotaryError> {
+    let minute = std::time::Duration::from_secs(60);
+    notary.round(store, store, Due::Every(minute), Utc::now())
+}
+
 pub fn a_log_that_contradicts_its_last_head_is_refused_a_new_one(fixture: &mut Fixture) {
     let store = fixture.store();
     let key = TreeKey::generate().unwrap();
@@ -226,14 +232,7 @@ pub fn a_log_that_contradicts_its_last_head_is_refused_a_new_one(fixture: &mut F
         },
     );
     assert!(store.add_tree_head(&forged).unwrap());
-    let refused = notary
-        .round(
-            store,
-            store,
-            Due::Every(std::time::Duration::from_secs(60)),
-            Utc::now(),
-        )
-        .unwrap_err();
+    let refused = due_now(&notary, store).unwrap_err();
     assert!(
         matches!(refused, NotaryError::Contradicted { number: 1, .. }),
         "{refused}"
@@ -251,14 +250,7 @@ pub fn a_log_that_contradicts_its_last_head_is_refused_a_new_one(fixture: &mut F
     assert!(store.add_tree_head(&ahead).unwrap());
     let refused = notary.round(store, store, Due::IfGrown, Utc::now());
     assert!(matches!(refused, Ok(Round::NotDue)), "not grown past it");
-    let refused = notary
-        .round(
-            store,
-            store,
-            Due::Every(std::time::Duration::from_secs(60)),
-            Utc::now(),
-        )
-        .unwrap_err();
+    let refused = due_now(&notary, store).unwrap_err();
     assert!(
         refused.to_string().contains("only 20 deliveries"),
         "{refused}"
