@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::export::refused_as_not_found;
 use super::maintenance::open_for_writing;
 use super::remote::{Remote, RemoteArgs};
 use crate::activity::Subject;
@@ -114,12 +115,6 @@ fn prove_from_store(
     store: &dyn Store,
     args: &ProveArgs,
 ) -> anyhow::Result<Option<(Bundle, usize)>> {
-    let latest = store.tree_heads(None, 1)?.into_iter().next();
-    let head = chosen_head(
-        latest,
-        |size| Ok(store.tree_head_of_size(size)?),
-        args.tree_size,
-    )?;
     let mut entries = Vec::new();
     store.export(Some(&args.subject), &mut |entry| {
         entries.push(entry);
@@ -128,6 +123,12 @@ fn prove_from_store(
     if entries.is_empty() {
         return Ok(None);
     }
+    let latest = store.tree_heads(None, 1)?.into_iter().next();
+    let head = chosen_head(
+        latest,
+        |size| Ok(store.tree_head_of_size(size)?),
+        args.tree_size,
+    )?;
     let mut tree = StoredTree::new(store);
     let mut proven = Vec::new();
     let mut later = 0;
@@ -146,15 +147,20 @@ fn prove_from_gateway(
     remote: &Remote,
     args: &ProveArgs,
 ) -> anyhow::Result<Option<(Bundle, usize)>> {
+    let subject = Some(&args.subject);
+    let mut page = match remote.export_page(subject, None) {
+        Err(err) if refused_as_not_found(&err) => return Ok(None),
+        page => page?,
+    };
+    if page.0.is_empty() {
+        return Ok(None);
+    }
     let latest = remote.digests(None, 1)?.into_iter().next();
     let head = chosen_head(latest, |size| remote.head_of_size(size), args.tree_size)?;
     let mut proven = Vec::new();
     let mut later = 0;
-    let mut after: Option<String> = None;
-    let mut any = false;
     loop {
-        let (entries, next) = remote.export_page(Some(&args.subject), after.as_deref())?;
-        any |= !entries.is_empty();
+        let (entries, next) = page;
         for entry in entries {
             if entry.source.delivery_seq > head.tree_size {
                 later += 1;
@@ -164,12 +170,9 @@ fn prove_from_gateway(
             proven.push(ProvenEntry { entry, proof });
         }
         match next {
-            Some(next) => after = Some(next),
+            Some(next) => page = remote.export_page(subject, Some(&next))?,
             None => break,
         }
-    }
-    if !any {
-        return Ok(None);
     }
     Ok(Some((bundle(&args.subject, head, proven), later)))
 }

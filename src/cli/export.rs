@@ -108,7 +108,7 @@ fn nothing_received(subject: &Subject) -> ExitCode {
 }
 
 /// The running gateway's answer for a subject without history (see `api::unless_nothing_received`).
-fn refused_as_not_found(err: &anyhow::Error) -> bool {
+pub(super) fn refused_as_not_found(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Refusal>().is_some_and(|refusal| {
         refusal.status == reqwest::StatusCode::NOT_FOUND
             && refusal.problem.as_deref() == Some("urn:hooktrail:problem:not-found")
