@@ -142,6 +142,14 @@ impl<'t, T: Tables + ?Sized> Projector<'t, T> {
         head.seq = seq;
         head.hash = chained;
         if self.tree == super::tree::Upkeep::Kept {
+            // Leaf i is delivery i + 1: a tree that fell behind its log (never, once opened)
+            // would put every later leaf in the wrong place.
+            if head.tree.size() + 1 != seq {
+                return Err(StoreError::Corrupt(format!(
+                    "the Merkle tree holds {} leaves but delivery {seq} is being logged",
+                    head.tree.size()
+                )));
+            }
             super::tree::add_leaf(self.tables, &mut head.tree, capture.delivery_hash())?;
         }
         let projected = match self.views {
