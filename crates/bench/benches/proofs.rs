@@ -51,15 +51,13 @@ fn main() -> anyhow::Result<()> {
     })?;
     let mut path_lengths = Vec::with_capacity(RUNS);
     let mut json_bytes = Vec::with_capacity(RUNS);
-    let mut verified = 0;
     let inclusion = time(&picks, |seq| {
         let proof = StoredTree::new(&store).inclusion(seq, total)?;
         path_lengths.push(proof.audit_path.len());
         json_bytes.push(serde_json::to_vec(&proof)?.len());
-        verified += usize::from(proof.holds());
+        anyhow::ensure!(proof.holds(), "the proof of delivery {seq} holds");
         Ok(())
     })?;
-    anyhow::ensure!(verified == RUNS, "every proof holds");
     let olds: Vec<u64> = picks.iter().map(|seq| seq.max(&2) - 1).collect();
     let root = store.chain_head()?.tree.root();
     let mut consistency_lengths = Vec::with_capacity(RUNS);
