@@ -567,6 +567,20 @@ fn take_string(table: &mut toml::Table, key: &str) -> Option<String> {
     }
 }
 
+/// The config's sections that are tables (not lists of items, which need a name to address).
+const SECTIONS: [&str; 10] = [
+    "server",
+    "storage",
+    "display",
+    "metrics",
+    "auth",
+    "retention",
+    "live",
+    "embed",
+    "alerting",
+    "trust",
+];
+
 /// Applies `HOOKTRAIL_A__B__C=value` overrides onto the parsed file.
 fn apply_env(
     table: &mut toml::Table,
@@ -586,6 +600,15 @@ fn apply_env(
             var: var.clone(),
             message: message.to_owned(),
         };
+        // A section the file leaves out (all its keys have defaults, or it is optional, like
+        // `[trust]` with its key kept out of the file) can still be given from the
+        // environment; a key it does not have is refused by the section's own parsing.
+        if let [section, _, ..] = path.as_slice()
+            && SECTIONS.contains(&section.as_str())
+            && !table.contains_key(section)
+        {
+            table.insert(section.clone(), toml::Value::Table(toml::Table::new()));
+        }
         let slot = locate(table, &path)
             .ok_or_else(|| env_error("names no section or item of the config"))?;
         let (target, key) = slot;

@@ -1,6 +1,7 @@
 //! The gateway's background chores: dropping expired bodies, keeping the search index up,
-//! adding intake's counts to the store's tally, checking alerts, signing tree heads. Each is told when the gateway stops and is
-//! awaited, so none still holds the store once `Gateway::stop` returns.
+//! adding intake's counts to the store's tally, checking alerts, signing tree heads. Each is
+//! told when the gateway stops and is awaited, so none still holds the store once
+//! `Gateway::stop` returns.
 
 use std::num::NonZeroU64;
 use std::sync::Arc;

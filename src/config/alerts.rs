@@ -178,7 +178,7 @@ pub(super) fn http_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Str
     let parsed = reqwest::Url::parse(&url).map_err(serde::de::Error::custom)?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
         return Err(serde::de::Error::custom(
-            "must be an http(s) URL, e.g. https://hooks.slack.com/services/…",
+            "must be an http(s) URL with a host, e.g. https://hooks.slack.com/services/…",
         ));
     }
     Ok(url)

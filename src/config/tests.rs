@@ -292,3 +292,55 @@ fn the_embedded_store_is_opened_with_its_cache_and_checkpoints() {
         std::time::Duration::from_secs(30)
     );
 }
+
+#[test]
+fn trust_settings_are_read_and_bad_ones_named() {
+    let trust = "\n[trust]\nsigning_key = \"ed25519:nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=\"\n\
+                 digest_interval_secs = 60\ndigests_dir = \"heads\"\n\
+                 digests_url = \"https://audit.example/heads\"\n";
+    let config = load(&format!("{BASE}{trust}"), &[]).unwrap();
+    let key = config
+        .trust
+        .signing_key
+        .as_ref()
+        .map(|key| key.public().key_id());
+    assert_eq!(
+        key.as_deref(),
+        Some("21fe31dfa154a261"),
+        "RFC 8032's first key"
+    );
+    assert_eq!(config.trust.digest_interval_secs.get(), 60);
+    assert_eq!(
+        config.trust.digests_dir.as_deref(),
+        Some(std::path::Path::new("heads"))
+    );
+    assert_eq!(
+        config.trust.digests_url.as_deref(),
+        Some("https://audit.example/heads")
+    );
+
+    let bad_url = trust.replace("https://audit.example/heads", "ftp://audit.example/heads");
+    assert!(error_of(&format!("{BASE}{bad_url}"), &[]).contains("trust.digests_url"));
+    let bad_key = trust.replace("ed25519:nWGx", "ed25519:!!");
+    assert!(error_of(&format!("{BASE}{bad_key}"), &[]).contains("trust.signing_key"));
+    let from_env = load(
+        BASE,
+        &[(
+            "HOOKTRAIL_TRUST__SIGNING_KEY",
+            "ed25519:nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+        )],
+    )
+    .unwrap();
+    assert!(
+        from_env.trust.signing_key.is_some(),
+        "without a [trust] in the file"
+    );
+    let message = error_of(BASE, &[("HOOKTRAIL_TRUTS__SIGNING_KEY", "x")]);
+    assert!(
+        message.contains("HOOKTRAIL_TRUTS__SIGNING_KEY"),
+        "{message}"
+    );
+    let message = error_of(BASE, &[("HOOKTRAIL_TRUST__SIGNNG_KEY", "x")]);
+    assert!(message.contains("signng_key"), "{message}");
+    assert!(load(BASE, &[]).unwrap().trust.signing_key.is_none());
+}

@@ -62,7 +62,14 @@ async fn digests(
             "limit must be between 1 and {MAX_DIGESTS}"
         )));
     }
+    // Head numbers are stored as PostgreSQL's bigint, as the document says (int64).
     let before = query.before;
+    if before.is_some_and(|before| i64::try_from(before).is_err()) {
+        return Err(ApiError::BadRequest(format!(
+            "before must be at most {}",
+            i64::MAX
+        )));
+    }
     let store = state.storage.read.clone();
     let heads = web::block(move || store.tree_heads(before, limit)).await??;
     Ok(HttpResponse::Ok().json(heads))

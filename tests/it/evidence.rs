@@ -664,6 +664,7 @@ async fn the_evidence_api_refuses_what_it_cannot_prove() {
         "/api/v1/digests?limit=0",
         "/api/v1/digests?limit=1001",
         "/api/v1/digests?before=x",
+        "/api/v1/digests?before=9223372036854775808",
     ] {
         let (status, answer) = client.get(path).await;
         problem(status, &answer, 400, "bad-request", path);

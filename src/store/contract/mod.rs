@@ -136,7 +136,7 @@ contract!(
     callbacks_that_found_their_email_are_folded_out_of_the_default_view,
     lane_counts_agree_with_the_pages_they_count_and_stop_at_the_cap,
     the_writer_keeps_the_tree_and_every_proof_from_it_verifies,
-    reindex_grows_the_same_tree_and_retention_keeps_it,
+    reindex_grows_the_same_tree_and_retention_and_erasure_keep_it,
     signed_heads_are_stored_once_per_number_in_order,
     a_log_that_contradicts_its_last_head_is_refused_a_new_one,
 );

@@ -110,7 +110,7 @@ pub fn the_writer_keeps_the_tree_and_every_proof_from_it_verifies(fixture: &mut 
     assert!(proof.holds());
 }
 
-pub fn reindex_grows_the_same_tree_and_retention_keeps_it(fixture: &mut Fixture) {
+pub fn reindex_grows_the_same_tree_and_retention_and_erasure_keep_it(fixture: &mut Fixture) {
     let store = fixture.store();
     append(store, 0, 40);
     let before = store.chain_head().unwrap();
@@ -126,6 +126,30 @@ pub fn reindex_grows_the_same_tree_and_retention_keeps_it(fixture: &mut Fixture)
     let proof = StoredTree::new(store).inclusion(17, 40).unwrap();
     assert!(proof.holds(), "leaves are delivery hashes: bodies may go");
     assert_eq!(proof.root, before.tree.root());
+
+    // An erasure redacts entries and logs itself: the tree grows by that record, and every
+    // earlier proof and root stands.
+    let job: crate::activity::Subject = "job:1".parse().unwrap();
+    store
+        .erase(
+            &crate::activity::redact::ErasureTarget::Subject(job),
+            Utc::now(),
+        )
+        .unwrap();
+    let erased = store.chain_head().unwrap().tree;
+    assert_eq!(erased.size(), 41, "the erasure's own record");
+    let mut tree = StoredTree::new(store);
+    let proof = tree.inclusion(17, 40).unwrap();
+    assert!(proof.holds());
+    assert_eq!(proof.root, before.tree.root());
+    let consistency = tree.consistency(40, 41).unwrap();
+    assert!(merkle::verify_consistency(
+        40,
+        41,
+        &before.tree.root(),
+        &erased.root(),
+        &consistency
+    ));
 }
 
 pub fn signed_heads_are_stored_once_per_number_in_order(fixture: &mut Fixture) {
