@@ -193,9 +193,10 @@ pub struct DigestArgs {
     /// `GET /api/v1/digests` answers): check the log against them.
     #[arg(long, requires = "public_key")]
     pub digests: Option<PathBuf>,
-    /// The key the heads are signed with (`ed25519:…`, as `hooktrail keygen` printed it).
+    /// The key the heads are signed with (`ed25519:…`, as `hooktrail keygen` printed it);
+    /// give it once per key if the operator rotated keys.
     #[arg(long, requires = "digests")]
-    pub public_key: Option<String>,
+    pub public_key: Vec<String>,
     /// A `hooktrail prove` output to check against the published heads instead of the store.
     #[arg(requires = "digests")]
     pub bundle: Option<PathBuf>,
@@ -207,15 +208,19 @@ pub fn verify_digests(
     config: &Config,
     remote: &RemoteArgs,
     dir: &Path,
-    key: &str,
+    keys: &[String],
     bundle: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let key = PublicKey::parse(key).map_err(|err| anyhow::anyhow!("--public-key: {err}"))?;
+    let keys = keys
+        .iter()
+        .map(|key| PublicKey::parse(key))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| anyhow::anyhow!("--public-key: {err}"))?;
     let published = audit::read_published(dir)?;
-    let mut failures = audit::check_published(&published, &key);
+    let mut failures = audit::check_published(&published, &keys);
     let what = match bundle {
         Some(path) => {
-            failures.extend(check_bundle(path, &published, &key)?);
+            failures.extend(check_bundle(path, &published, &keys)?);
             format!("the proofs in {}", path.display())
         }
         None => match reach(config, remote)? {
@@ -224,7 +229,7 @@ pub fn verify_digests(
                 "the log".to_owned()
             }
             Reach::Live(remote) => {
-                failures.extend(check_gateway(&remote, &published, &key)?);
+                failures.extend(check_gateway(&remote, &published, &keys)?);
                 "the running gateway's log".to_owned()
             }
         },
@@ -236,7 +241,7 @@ pub fn verify_digests(
         println!(
             "ok: {} published heads signed by key {}; {what} holds every one",
             published.len(),
-            key.key_id()
+            audit::key_ids(&keys)
         );
         Ok(ExitCode::SUCCESS)
     } else {
@@ -244,12 +249,12 @@ pub fn verify_digests(
     }
 }
 
-/// The running gateway's latest head is signed by `key`, and its log extends every published
+/// The running gateway's latest head is signed by one of `keys`, and its log extends every published
 /// head (a consistency proof for each).
 fn check_gateway(
     remote: &Remote,
     published: &BTreeMap<u64, SignedHead>,
-    key: &PublicKey,
+    keys: &[PublicKey],
 ) -> anyhow::Result<Vec<String>> {
     let mut failures = Vec::new();
     let latest = remote
@@ -257,11 +262,11 @@ fn check_gateway(
         .into_iter()
         .next()
         .context("the gateway has no signed head")?;
-    if !latest.verifies(key) {
+    if !latest.verifies_with_one_of(keys) {
         failures.push(format!(
             "the gateway's head {} is not signed by key {}",
             latest.number,
-            key.key_id()
+            audit::key_ids(keys)
         ));
     }
     for head in published.values() {
@@ -295,10 +300,10 @@ fn check_gateway(
 fn check_bundle(
     path: &Path,
     published: &BTreeMap<u64, SignedHead>,
-    key: &PublicKey,
+    keys: &[PublicKey],
 ) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let bundle: Bundle = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a `hooktrail prove` output", path.display()))?;
-    Ok(audit::check_bundle(&bundle, published, key))
+    Ok(audit::check_bundle(&bundle, published, keys))
 }

@@ -132,11 +132,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Send(args) => send::run(&config, args),
         Command::Demo(args) => demo::run(&config, args),
-        Command::Verify { digests, remote } => match (&digests.digests, &digests.public_key) {
-            (Some(dir), Some(key)) => {
-                evidence::verify_digests(&config, &remote, dir, key, digests.bundle.as_deref())
-            }
-            _ => maintenance::verify(&config, &remote),
+        Command::Verify { digests, remote } => match &digests.digests {
+            Some(dir) => evidence::verify_digests(
+                &config,
+                &remote,
+                dir,
+                &digests.public_key,
+                digests.bundle.as_deref(),
+            ),
+            None => maintenance::verify(&config, &remote),
         },
         Command::Prove(args) => evidence::prove(&config, args),
         Command::Reindex => maintenance::reindex(&config),

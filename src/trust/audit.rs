@@ -52,16 +52,22 @@ pub fn read_published(dir: &Path) -> anyhow::Result<BTreeMap<u64, SignedHead>> {
     Ok(heads)
 }
 
-/// Each head is signed by `key`, and each follows the one numbered before it when that one
+/// The ids of `keys`, for messages.
+pub fn key_ids(keys: &[PublicKey]) -> String {
+    let ids: Vec<String> = keys.iter().map(PublicKey::key_id).collect();
+    ids.join(", ")
+}
+
+/// Each head is signed by one of `keys`, and each follows the one numbered before it when that one
 /// was published too.
-pub fn check_published(heads: &BTreeMap<u64, SignedHead>, key: &PublicKey) -> Vec<String> {
+pub fn check_published(heads: &BTreeMap<u64, SignedHead>, keys: &[PublicKey]) -> Vec<String> {
     let mut failures = Vec::new();
     for head in heads.values() {
-        if !head.verifies(key) {
+        if !head.verifies_with_one_of(keys) {
             failures.push(format!(
                 "head {} is not signed by key {}",
                 head.number,
-                key.key_id()
+                key_ids(keys)
             ));
         }
         let previous = head
@@ -142,13 +148,13 @@ pub fn check_log(
     Ok(failures)
 }
 
-/// The bundle proves itself under `key`, and its head is the one published with its number.
+/// The bundle proves itself under one of `keys`, and its head is the one published with its number.
 pub fn check_bundle(
     bundle: &Bundle,
     published: &BTreeMap<u64, SignedHead>,
-    key: &PublicKey,
+    keys: &[PublicKey],
 ) -> Vec<String> {
-    let mut failures = bundle.failures(key);
+    let mut failures = bundle.failures(keys);
     match published.get(&bundle.digest.number) {
         Some(head) if *head == bundle.digest => {}
         Some(_) => failures.push(format!(

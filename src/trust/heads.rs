@@ -85,6 +85,11 @@ impl SignedHead {
         self.key_id == key.key_id() && key.verifies(self.message().as_bytes(), &self.signature)
     }
 
+    /// Whether one of `keys` signed this head (an operator who rotated keys has several).
+    pub fn verifies_with_one_of(&self, keys: &[PublicKey]) -> bool {
+        keys.iter().any(|key| self.verifies(key))
+    }
+
     /// Whether this head follows `previous` directly: the next number, carrying its
     /// signature, over a tree at least as large. (That the larger tree extends the smaller
     /// is what a consistency proof shows.)

@@ -277,9 +277,9 @@ pub struct ProvenEntry {
 impl Bundle {
     pub const FORMAT: &'static str = "hooktrail-proofs-v1";
 
-    /// Every way the bundle fails to prove itself under `key`, entry by entry (empty when it
-    /// holds).
-    pub fn failures(&self, key: &super::keys::PublicKey) -> Vec<String> {
+    /// Every way the bundle fails to prove itself under one of `keys`, entry by entry (empty
+    /// when it holds).
+    pub fn failures(&self, keys: &[super::keys::PublicKey]) -> Vec<String> {
         let mut failures = Vec::new();
         if self.format != Bundle::FORMAT {
             failures.push(format!(
@@ -288,11 +288,11 @@ impl Bundle {
                 Bundle::FORMAT
             ));
         }
-        if !self.digest.verifies(key) {
+        if !self.digest.verifies_with_one_of(keys) {
             failures.push(format!(
                 "head {} is not signed by key {}",
                 self.digest.number,
-                key.key_id()
+                super::audit::key_ids(keys)
             ));
         }
         for proven in &self.entries {

@@ -899,6 +899,24 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         );
     }
     assert!(!said.contains("ok:"), "{said}");
+    // Keys rotated: any of those given may have signed a head.
+    let rotated = cli(
+        &config,
+        &[
+            "verify",
+            "--digests",
+            &digests_arg,
+            "--public-key",
+            &stranger,
+            "--public-key",
+            &public_key,
+            &bundle_arg,
+        ],
+    )
+    .await;
+    let said = text(&rotated.stdout);
+    assert!(rotated.status.success(), "{said}");
+    assert!(said.starts_with("ok: 2 published heads"), "{said}");
 
     // An altered bundle fails, naming the entry.
     let mut altered = bundle.clone();
