@@ -38,7 +38,9 @@ pub struct ProveArgs {
 }
 
 /// How a verb that needs the tree reaches the store: directly when no gateway owns it, or
-/// through the running gateway's API.
+/// through the running gateway's API. Directly means opened as a store rather than a
+/// snapshot: proofs read through the seam (kept subtrees, heads), and a file from before the
+/// tree gets it first.
 enum Reach {
     Store(std::sync::Arc<dyn Store>),
     Live(Remote),

@@ -309,6 +309,18 @@ async fn cli(config: &Path, args: &[&str]) -> std::process::Output {
     .expect("the CLI ran")
 }
 
+/// Runs a CLI verb that must succeed; its standard output.
+async fn succeeds(config: &Path, args: &[&str]) -> String {
+    let output = cli(config, args).await;
+    let said = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{args:?}: {said}{}",
+        text(&output.stderr)
+    );
+    said
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(hooktrail_ci),
@@ -767,13 +779,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         "--public-key",
         &public_key,
     ];
-    let verified = cli(&config, &[&verify[..], &live[..]].concat()).await;
-    let said = text(&verified.stdout);
-    assert!(
-        verified.status.success(),
-        "{said}{}",
-        text(&verified.stderr)
-    );
+    let said = succeeds(&config, &[&verify[..], &live[..]].concat()).await;
     assert!(
         said.starts_with(&format!(
             "ok: 1 published heads signed by key {}; the running gateway's log holds every one",
@@ -851,13 +857,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         "--public-key",
         &public_key,
     ];
-    let verified = cli(&config, &verify).await;
-    let said = text(&verified.stdout);
-    assert!(
-        verified.status.success(),
-        "{said}{}",
-        text(&verified.stderr)
-    );
+    let said = succeeds(&config, &verify).await;
     assert!(
         said.starts_with(&format!(
             "ok: 2 published heads signed by key {}; the log holds every one",
@@ -866,13 +866,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         "{said}"
     );
     for bundle in [&bundle_arg, &live_bundle_arg] {
-        let verified = cli(&config, &[&verify[..], &[bundle.as_str()]].concat()).await;
-        let said = text(&verified.stdout);
-        assert!(
-            verified.status.success(),
-            "{bundle}: {said}{}",
-            text(&verified.stderr)
-        );
+        let said = succeeds(&config, &[&verify[..], &[bundle.as_str()]].concat()).await;
         assert!(said.starts_with("ok: 2 published heads"), "{said}");
     }
 
@@ -900,7 +894,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
     }
     assert!(!said.contains("ok:"), "{said}");
     // Keys rotated: any of those given may have signed a head.
-    let rotated = cli(
+    let said = succeeds(
         &config,
         &[
             "verify",
@@ -914,8 +908,6 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
         ],
     )
     .await;
-    let said = text(&rotated.stdout);
-    assert!(rotated.status.success(), "{said}");
     assert!(said.starts_with("ok: 2 published heads"), "{said}");
 
     // An altered bundle fails, naming the entry.
