@@ -24,7 +24,7 @@ use crate::store::Storage;
 use crate::store::health::{OpeningProgress, StorageHealth};
 use crate::store::tally::TallyCounter;
 use crate::store::writer::{Writer, WriterConfig};
-use crate::trust::notary::{Copies, Notary};
+use crate::trust::notary::{Copies, Notary, SigningStatus};
 
 mod chores;
 
@@ -114,6 +114,7 @@ impl Gateway {
                 )
             });
         }
+        let tree_signing = Arc::new(SigningStatus::default());
         if let Some(key) = &config.trust.signing_key {
             let notary = Arc::new(Notary::new(key.clone()));
             let copies = Copies::from_config(&config.trust);
@@ -123,6 +124,7 @@ impl Gateway {
                     notary,
                     storage.clone(),
                     metrics.clone(),
+                    tree_signing.clone(),
                     copies,
                     interval,
                     stopping,
@@ -146,6 +148,7 @@ impl Gateway {
             rejections: Arc::default(),
             tally,
             alerting,
+            tree_signing,
             renormalize_runs: Arc::default(),
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });

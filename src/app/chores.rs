@@ -14,7 +14,7 @@ use crate::search::Indexing;
 use crate::store::health::StorageHealth;
 use crate::store::tally::{TALLY_EVERY, TallyCounter};
 use crate::store::{Storage, WriteSide};
-use crate::trust::notary::{Copies, Due, Notary, Round};
+use crate::trust::notary::{Copies, Due, Notary, Round, SigningStatus};
 
 /// Drops expired raw bodies now and then, off the request threads. Pruning runs in short
 /// transactions of its own, so intake commits keep flowing in between.
@@ -157,6 +157,7 @@ pub(super) async fn sign_tree_heads(
     notary: Arc<Notary>,
     storage: Storage,
     metrics: Arc<Metrics>,
+    status: Arc<SigningStatus>,
     mut copies: Copies,
     interval: Duration,
     mut stopping: Stopping,
@@ -187,12 +188,14 @@ pub(super) async fn sign_tree_heads(
             Ok(Ok(Round::Signed(head))) => {
                 tracing::info!(number = head.number, tree_size = head.tree_size, root = %hex::encode(head.root), "signed a tree head");
                 metrics.tree_head_round(true);
+                status.succeeded();
                 copies.keep(&head);
             }
-            Ok(Ok(Round::NotDue | Round::Raced)) => {}
+            Ok(Ok(Round::NotDue | Round::Raced)) => status.succeeded(),
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "cannot sign a tree head");
                 metrics.tree_head_round(false);
+                status.failed(chrono::Utc::now(), err.to_string());
             }
             Err(err) => tracing::warn!(error = %err, "the tree-head task failed"),
         }

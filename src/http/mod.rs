@@ -58,6 +58,8 @@ pub struct AppState {
     pub renormalize_runs: Arc<console::RenormalizeRuns>,
     /// The alert rules, their state and the notifier.
     pub alerting: Arc<Alerting>,
+    /// Whether this gateway could sign the last tree head due, for `/admin/evidence`.
+    pub tree_signing: Arc<crate::trust::notary::SigningStatus>,
     pub health: Arc<StorageHealth>,
     pub intake_budget: limits::IntakeBudget,
     pub renderer: Renderer,

@@ -25,6 +25,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "layout",
     "pages/admin/alerts",
     "pages/admin/deliveries",
+    "pages/admin/evidence",
     "pages/admin/delivery",
     "pages/admin/renormalize",
     "pages/admin/sources",

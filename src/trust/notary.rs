@@ -8,6 +8,7 @@
 //! new head — and the error says which head it contradicts.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -121,6 +122,34 @@ fn check_against(read: &dyn ReadSide, head: &SignedHead) -> Result<(), NotaryErr
         Err(ProofError::Store(StoreError::Corrupt(reason))) => Err(contradicted(reason)),
         Err(ProofError::Store(err)) => Err(err.into()),
         Err(other) => Err(contradicted(other.to_string())),
+    }
+}
+
+/// Whether this gateway's last round could do what was due, for the console: a failure stays
+/// until a round succeeds.
+#[derive(Debug, Default)]
+pub struct SigningStatus(Mutex<Option<Failure>>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub at: DateTime<Utc>,
+    pub error: String,
+}
+
+impl SigningStatus {
+    pub fn succeeded(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    pub fn failed(&self, at: DateTime<Utc>, error: String) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Failure { at, error });
+    }
+
+    pub fn last_failure(&self) -> Option<Failure> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

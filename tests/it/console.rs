@@ -9,8 +9,9 @@ use common::{
     Browser, OPERATOR_USER, STAFF_PASSWORD, TestGateway, post_job_story, staff_and_operator,
 };
 
-const OPERATOR_PAGES: [&str; 4] = [
+const OPERATOR_PAGES: [&str; 5] = [
     "/admin/sources",
+    "/admin/evidence",
     "/admin/deliveries",
     "/admin/deliveries/1",
     "/admin/deliveries/1/body",

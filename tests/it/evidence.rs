@@ -1039,3 +1039,93 @@ async fn proving_a_subject_nothing_was_received_about_exits_3_and_writes_nothing
     let bundle: Value = serde_json::from_slice(&known.stdout).expect("a bundle");
     assert_eq!(bundle["entries"].as_array().map(Vec::len), Some(1));
 }
+
+/// The console's evidence page in each of its states: no key; a key and its heads; and a head
+/// it refused to sign over a log that no longer holds the latest head's deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_the_key_the_heads_and_a_head_it_would_not_sign() {
+    use crate::common::{Browser, OPERATOR_USER, STAFF_PASSWORD, staff_and_operator};
+    use crate::pages::texts;
+    use hooktrail::store::prelude::*;
+
+    let users = staff_and_operator();
+    let mut gateway = TestGateway::start_with(&users, None).await;
+    let page = async |gateway: &TestGateway| {
+        let mut operator = Browser::new(&gateway.client.base);
+        operator.sign_in_as(OPERATOR_USER, STAFF_PASSWORD).await;
+        let answer = operator.get("/admin/evidence").await;
+        assert_eq!(answer.status, 200);
+        answer
+    };
+    let unsigned = page(&gateway).await;
+    assert!(texts(&unsigned.html(), "h2").contains(&"Heads are not signed".to_owned()));
+    assert!(unsigned.body.contains("No head has been signed yet."));
+
+    let key = TreeKey::generate().unwrap();
+    let signing = format!("{users}{}", trust(&key.encoded(), 1, None, None));
+    gateway.restart_with(&signing).await;
+    deliver(&gateway.client, "1042", 0, 3).await;
+    let latest = head_covering(&gateway.client, 3).await;
+    let signed = page(&gateway).await;
+    let html = signed.html();
+    assert_eq!(
+        texts(&html, "pre.evidence-key"),
+        [format!("public_key = \"{}\"", key.public().encoded())],
+        "the key to publish"
+    );
+    assert!(
+        texts(&html, "h2")
+            .iter()
+            .any(|title| title.contains(&key.public().key_id()))
+    );
+    let rows = texts(&html, ".evidence-heads tbody tr");
+    assert!(!rows.is_empty());
+    assert!(
+        rows[0].starts_with(&latest["number"].to_string()),
+        "{rows:?}"
+    );
+    assert!(
+        signed
+            .body
+            .contains("3 deliveries; all under the latest head.")
+    );
+    assert!(!signed.body.contains("was not signed"));
+    let secret = key.encoded();
+    let seed = secret.trim_start_matches("ed25519:");
+    assert!(
+        !signed.body.contains(&seed[..20]),
+        "the secret is never shown"
+    );
+
+    // A head over more deliveries than the log holds, as after restoring an older copy.
+    gateway.stop().await;
+    {
+        let store = hooktrail::store::redb::RedbStore::open(&gateway.storage_path()).unwrap();
+        let latest = store.tree_heads(None, 1).unwrap().remove(0);
+        let ahead = SignedHead::sign(
+            &key,
+            Some(&latest),
+            UnsignedHead {
+                tree_size: 50,
+                root: [9; 32],
+                signed_at: chrono::Utc::now() - chrono::Duration::hours(1),
+            },
+        );
+        assert!(store.add_tree_head(&ahead).unwrap());
+    }
+    gateway.restart_with(&signing).await;
+    let refused = eventually("the refusal on the page", async || {
+        let answer = page(&gateway).await;
+        answer
+            .body
+            .contains("The last head due was not signed")
+            .then_some(answer)
+    })
+    .await;
+    assert!(
+        refused.body.contains("the log holds only 3 deliveries"),
+        "{}",
+        refused.body
+    );
+    gateway.stop().await;
+}

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod deliveries;
+mod evidence;
 mod renormalize;
 mod sources;
 
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(sources::page)
         .service(alerts::page)
         .service(alerts::send_test)
+        .service(evidence::page)
         .service(renormalize::one)
         .service(renormalize::matching)
         .service(renormalize::follow)
