@@ -116,7 +116,8 @@ impl Gateway {
         }
         let tree_signing = Arc::new(SigningStatus::default());
         if let Some(key) = &config.trust.signing_key {
-            let notary = Arc::new(Notary::new(key.clone()));
+            let notary =
+                Arc::new(Notary::new(key.clone()).publishing_to(config.trust.digests_dir.clone()));
             let copies = Copies::from_config(&config.trust);
             let interval = Duration::from_secs(config.trust.digest_interval_secs.get());
             chores.spawn(|stopping| {

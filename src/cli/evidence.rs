@@ -70,6 +70,18 @@ pub fn prove(config: &Config, args: ProveArgs) -> anyhow::Result<ExitCode> {
         eprintln!("nothing has been received about {}", args.subject.key());
         return Ok(ExitCode::from(3));
     };
+    if bundle.entries.is_empty() {
+        anyhow::bail!(
+            "none of the {later} entries of {} is under signed head {} yet; the next head will \
+             cover them",
+            bundle.subject,
+            bundle.digest.number
+        );
+    }
+    // Checked before it is handed out: a bundle that would not prove itself is a fault here.
+    if let Some(failure) = bundle.proof_failures().first() {
+        anyhow::bail!("the proofs do not hold: {failure}");
+    }
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             File::create_new(path).with_context(|| format!("cannot create {}", path.display()))?,

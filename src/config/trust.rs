@@ -19,7 +19,7 @@ pub struct TrustConfig {
     /// and once more at shutdown if deliveries came after the last.
     #[serde(default = "default_digest_interval_secs")]
     pub digest_interval_secs: NonZeroU64,
-    /// A folder each signed head is also written to, as `{number}.json` (e.g. one that is
+    /// A folder each signed head is also written to, as `{number:010}.json` (e.g. one that is
     /// copied off the machine): copies that live outside the store.
     #[serde(default)]
     pub digests_dir: Option<PathBuf>,

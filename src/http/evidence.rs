@@ -105,7 +105,7 @@ pub struct ConsistencyAnswer {
     params(ConsistencyQuery),
     responses(
         (status = 200, description = "Both heads and the consistency proof between their trees.", body = ConsistencyAnswer),
-        (status = 400, description = "`from` names a larger tree than `to`, or a malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`from` names a later head than `to`, or a malformed query.", body = Problem, content_type = "application/problem+json"),
         Unauthenticated,
         (status = 404, description = "No signed head has one of these numbers.", body = Problem, content_type = "application/problem+json"),
         Internal,
@@ -123,9 +123,9 @@ async fn consistency(
     let answer = web::block(move || -> Result<ConsistencyAnswer, ApiError> {
         let from = head_numbered(store.as_ref(), from)?;
         let to = head_numbered(store.as_ref(), to)?;
-        if from.tree_size > to.tree_size {
+        if from.number > to.number || from.tree_size > to.tree_size {
             return Err(ApiError::BadRequest(format!(
-                "head {} covers more deliveries than head {}: give the earlier one as `from`",
+                "head {} is later than head {}: give the earlier one as `from`",
                 from.number, to.number
             )));
         }
@@ -256,7 +256,6 @@ pub fn tree_for(
 fn proof_error(err: ProofError) -> ApiError {
     match err {
         ProofError::Store(err) => err.into(),
-        ProofError::NoSuchHead(_) => ApiError::NotFound("no signed tree head has this number"),
         refused @ (ProofError::NotInTree { .. } | ProofError::BeyondLog { .. }) => {
             ApiError::BadRequest(refused.to_string())
         }

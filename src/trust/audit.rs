@@ -29,11 +29,14 @@ pub fn read_published(dir: &Path) -> anyhow::Result<BTreeMap<u64, SignedHead>> {
         }
         let text =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let found: Vec<SignedHead> = match serde_json::from_slice::<SignedHead>(&text) {
-            Ok(head) => vec![head],
-            Err(_) => serde_json::from_slice(&text)
-                .with_context(|| format!("{} holds no signed tree head", path.display()))?,
-        };
+        // One head, or a list of them (as `GET /api/v1/digests` answers); the error is the
+        // one of the form the file has.
+        let found: Vec<SignedHead> = if text.trim_ascii_start().starts_with(b"[") {
+            serde_json::from_slice(&text)
+        } else {
+            serde_json::from_slice::<SignedHead>(&text).map(|head| vec![head])
+        }
+        .with_context(|| format!("{} holds no signed tree head", path.display()))?;
         for head in found {
             if let Some(other) = heads.insert(head.number, head.clone())
                 && other != head

@@ -91,12 +91,13 @@ impl SignedHead {
     }
 
     /// Whether this head follows `previous` directly: the next number, carrying its
-    /// signature, over a tree at least as large. (That the larger tree extends the smaller
-    /// is what a consistency proof shows.)
+    /// signature, over a tree at least as large, signed no earlier. (That the larger tree
+    /// extends the smaller is what a consistency proof shows.)
     pub fn follows(&self, previous: &SignedHead) -> bool {
         self.number == previous.number + 1
             && self.previous == Some(previous.signature)
             && self.tree_size >= previous.tree_size
+            && self.signed_at >= previous.signed_at
     }
 }
 

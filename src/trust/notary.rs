@@ -49,18 +49,47 @@ pub enum NotaryError {
         tree_size: u64,
         reason: String,
     },
+    #[error(
+        "the Merkle tree's kept subtrees do not make the root of the log's frontier ({0}); \
+         no head is signed until `hooktrail reindex` grows the tree again"
+    )]
+    Unprovable(String),
+    #[error(
+        "{dir} holds a copy of head {number} that the store does not have (its latest is \
+         {in_store}): the store was restored from an older copy, or another store signs into \
+         the folder; no head is signed, since the next number would publish a second history \
+         (see `hooktrail verify --digests`)"
+    )]
+    AheadOfStore {
+        number: u64,
+        in_store: u64,
+        dir: PathBuf,
+    },
+    #[error("cannot read the folder of head copies: {0}")]
+    Folder(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// The signing side: the key and the store.
+/// The signing side: the key, and the folder of published copies to stay behind.
 pub struct Notary {
     key: TreeKey,
+    published: Option<PathBuf>,
 }
 
 impl Notary {
     pub fn new(key: TreeKey) -> Notary {
-        Notary { key }
+        Notary {
+            key,
+            published: None,
+        }
+    }
+
+    /// A notary that also refuses to sign while `dir`, where its copies go, holds heads the
+    /// store does not (see [`check_folder`]).
+    pub fn publishing_to(mut self, dir: Option<PathBuf>) -> Notary {
+        self.published = dir;
+        self
     }
 
     /// Signs and stores the next head over the log as it stands, if one is `due`.
@@ -87,13 +116,31 @@ impl Notary {
         if let Some(latest) = &latest {
             check_against(read, latest)?;
         }
+        if let Some(dir) = &self.published {
+            check_folder(dir, latest.as_ref())?;
+        }
+        // What is signed must be provable: the kept subtrees must make the frontier's root
+        // (they would not if either were damaged, and every proof under this head would fail).
+        let provable = StoredTree::new(read).root(tree.size());
+        if !matches!(&provable, Ok(root) if *root == tree.root()) {
+            let why = match provable {
+                Ok(_) => "they make another root".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            return Err(NotaryError::Unprovable(why));
+        }
+        // Never earlier than the head before, whatever this gateway's clock says: heads are
+        // in time order for anyone who checks.
+        let signed_at = latest
+            .as_ref()
+            .map_or(now, |latest| now.max(latest.signed_at));
         let head = SignedHead::sign(
             &self.key,
             latest.as_ref(),
             UnsignedHead {
                 tree_size: tree.size(),
                 root: tree.root(),
-                signed_at: now,
+                signed_at,
             },
         );
         if write.add_tree_head(&head)? {
@@ -158,8 +205,8 @@ pub struct Copies {
     dir: Option<PathBuf>,
     url: Option<String>,
     client: reqwest::Client,
-    /// Heads not yet accepted by the URL, oldest first, retried each round (bounded: the
-    /// store has them all, and the folder copy is written again when missing).
+    /// Heads not yet accepted by the URL, oldest first, retried each round while the gateway
+    /// runs (bounded: the store has them all, `GET /api/v1/digests` lists them).
     unsent: Vec<SignedHead>,
 }
 
@@ -217,16 +264,197 @@ impl Copies {
     }
 }
 
-/// `{dir}/{number}.json`, written whole or not at all (a temporary file, synced, renamed).
+/// The name of head `number`'s copy in a folder.
+fn file_name(number: u64) -> String {
+    format!("{number:010}.json")
+}
+
+/// `{dir}/{number:010}.json`, written whole or not at all (a temporary file, synced, then
+/// linked under its name, which fails if the name is taken), and never over another head: a
+/// copy is evidence, and one of the same number already there is kept as it is. The same head
+/// again is not an error.
 pub fn write_file(dir: &Path, head: &SignedHead) -> std::io::Result<PathBuf> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{:010}.json", head.number));
-    let partial = dir.join(format!(".{:010}.json.partial", head.number));
+    let path = dir.join(file_name(head.number));
+    let partial = dir.join(format!(".{}.partial", file_name(head.number)));
+    let mut text = serde_json::to_vec_pretty(head)?;
+    text.push(b'\n');
     let mut file = std::fs::File::create(&partial)?;
-    serde_json::to_writer_pretty(&mut file, head)?;
-    file.write_all(b"\n")?;
+    file.write_all(&text)?;
     file.sync_all()?;
-    std::fs::rename(&partial, &path)?;
+    let linked = std::fs::hard_link(&partial, &path);
+    std::fs::remove_file(&partial)?;
+    match linked {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            if std::fs::read(&path)? != text {
+                return Err(std::io::Error::other(format!(
+                    "{} holds another head {}; it is kept as it is",
+                    path.display(),
+                    head.number
+                )));
+            }
+        }
+        Err(err) => return Err(err),
+    }
+    // The name itself is durable once the folder is synced.
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(path)
+}
+
+/// That the folder of copies holds no head the store does not. After a restore from an older
+/// copy the store's latest head is older than what was published: signing the next number
+/// again would publish a second history under numbers already given out.
+fn check_folder(dir: &Path, latest: Option<&SignedHead>) -> Result<(), NotaryError> {
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(NotaryError::Folder(format!("{}: {err}", dir.display()))),
+    };
+    let newest = listing
+        .filter_map(Result::ok)
+        .filter_map(|item| {
+            let name = item.file_name().into_string().ok()?;
+            let digits = name.strip_suffix(".json")?;
+            (digits.len() == 10).then(|| digits.parse::<u64>().ok())?
+        })
+        .max();
+    let in_store = latest.map_or(0, |latest| latest.number);
+    if let Some(newest) = newest.filter(|newest| *newest > in_store) {
+        return Err(NotaryError::AheadOfStore {
+            number: newest,
+            in_store,
+            dir: dir.to_owned(),
+        });
+    }
+    if let Some(latest) = latest
+        && let Ok(text) = std::fs::read(dir.join(file_name(latest.number)))
+        && serde_json::from_slice::<SignedHead>(&text).ok().as_ref() != Some(latest)
+    {
+        return Err(NotaryError::AheadOfStore {
+            number: latest.number,
+            in_store: latest.number,
+            dir: dir.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration as Span;
+
+    use super::*;
+    use crate::store::contract::support::single;
+    use crate::store::redb::RedbStore;
+
+    fn store_of(dir: &tempfile::TempDir, deliveries: usize) -> RedbStore {
+        let store = RedbStore::open(&dir.path().join("notary.redb")).unwrap();
+        let batch: Vec<_> = (0..deliveries)
+            .map(|n| single(&format!("n{n}"), "job:1", n as i64))
+            .collect();
+        store.append(&batch).unwrap();
+        store
+    }
+
+    fn signed(round: Result<Round, NotaryError>) -> SignedHead {
+        match round {
+            Ok(Round::Signed(head)) => *head,
+            other => panic!("not signed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_never_written_over_another_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of(&dir, 3);
+        let key = TreeKey::generate().unwrap();
+        let head = signed(Notary::new(key.clone()).round(&store, &store, Due::IfGrown, Utc::now()));
+        let copies = dir.path().join("heads");
+        let path = write_file(&copies, &head).unwrap();
+        assert!(path.ends_with("0000000001.json"));
+        write_file(&copies, &head).expect("the same head again");
+        let other = SignedHead::sign(
+            &key,
+            None,
+            UnsignedHead {
+                tree_size: 2,
+                root: [1; 32],
+                signed_at: Utc::now(),
+            },
+        );
+        let refused = write_file(&copies, &other).unwrap_err();
+        assert!(
+            refused.to_string().contains("holds another head 1"),
+            "{refused}"
+        );
+        let kept: SignedHead = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(kept, head);
+        let names: Vec<_> = std::fs::read_dir(&copies)
+            .unwrap()
+            .map(|item| item.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "no partial file is left: {names:?}");
+    }
+
+    #[test]
+    fn a_folder_ahead_of_the_store_stops_signing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of(&dir, 3);
+        let key = TreeKey::generate().unwrap();
+        let copies = dir.path().join("heads");
+        let notary = Notary::new(key.clone()).publishing_to(Some(copies.clone()));
+        let every = Due::Every(std::time::Duration::ZERO);
+        let first = signed(notary.round(&store, &store, every, Utc::now()));
+        write_file(&copies, &first).unwrap();
+        // Published heads 2 and 3 the store no longer has (restored from an older copy).
+        let second = SignedHead::sign(
+            &key,
+            Some(&first),
+            UnsignedHead {
+                tree_size: 9,
+                root: [2; 32],
+                signed_at: Utc::now(),
+            },
+        );
+        let third = SignedHead::sign(
+            &key,
+            Some(&second),
+            UnsignedHead {
+                tree_size: 12,
+                root: [3; 32],
+                signed_at: Utc::now(),
+            },
+        );
+        write_file(&copies, &second).unwrap();
+        write_file(&copies, &third).unwrap();
+        let refused = notary.round(&store, &store, every, Utc::now()).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                NotaryError::AheadOfStore {
+                    number: 3,
+                    in_store: 1,
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert_eq!(store.tree_heads(None, 10).unwrap(), vec![first]);
+    }
+
+    #[test]
+    fn a_head_is_never_signed_earlier_than_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of(&dir, 3);
+        let notary = Notary::new(TreeKey::generate().unwrap());
+        let now = Utc::now();
+        let first = signed(notary.round(&store, &store, Due::IfGrown, now));
+        store.append(&[single("later", "job:1", 9)]).unwrap();
+        // Another gateway's clock, a second behind.
+        let second = signed(notary.round(&store, &store, Due::IfGrown, now - Span::seconds(1)));
+        assert_eq!(second.signed_at, first.signed_at);
+        assert!(second.follows(&first));
+    }
 }

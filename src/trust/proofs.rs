@@ -19,8 +19,6 @@ pub enum ProofError {
     NotInTree { seq: u64, tree_size: u64 },
     #[error("the log holds {logged} deliveries, fewer than {asked}")]
     BeyondLog { asked: u64, logged: u64 },
-    #[error("no signed tree head is numbered {0}")]
-    NoSuchHead(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -97,7 +95,7 @@ impl InclusionProof {
     /// head's business: [`SignedHead::verifies`].)
     pub fn holds(&self) -> bool {
         self.delivery.is_consistent()
-            && self.leaf_index + 1 == self.delivery.seq
+            && self.delivery.seq.checked_sub(1) == Some(self.leaf_index)
             && self.leaf_hash == leaf_hash(&self.delivery.hash)
             && merkle::verify_inclusion(
                 &self.leaf_hash,
@@ -281,18 +279,25 @@ impl Bundle {
     /// when it holds).
     pub fn failures(&self, keys: &[super::keys::PublicKey]) -> Vec<String> {
         let mut failures = Vec::new();
-        if self.format != Bundle::FORMAT {
-            failures.push(format!(
-                "the format is {:?}, not {}",
-                self.format,
-                Bundle::FORMAT
-            ));
-        }
         if !self.digest.verifies_with_one_of(keys) {
             failures.push(format!(
                 "head {} is not signed by key {}",
                 self.digest.number,
                 super::audit::key_ids(keys)
+            ));
+        }
+        failures.extend(self.proof_failures());
+        failures
+    }
+
+    /// Every way the bundle's proofs fail under its head, whoever signed it.
+    pub fn proof_failures(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if self.format != Bundle::FORMAT {
+            failures.push(format!(
+                "the format is {:?}, not {}",
+                self.format,
+                Bundle::FORMAT
             ));
         }
         for proven in &self.entries {

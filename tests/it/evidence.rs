@@ -766,6 +766,28 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
     // Against the running gateway: its log extends the published head, and `prove` proves
     // what that head covers, saying how many entries came after it.
     let config = config_of(&gateway, work.path());
+    // A job whose every entry came after the head has nothing to prove yet: refused, not an
+    // empty bundle.
+    deliver(&gateway.client, "8", 0, 1).await;
+    let early = cli(
+        &config,
+        &[
+            "prove",
+            "job:8",
+            "--url",
+            &gateway.client.base,
+            "--token",
+            common::TOKEN,
+        ],
+    )
+    .await;
+    let said = text(&early.stderr);
+    assert_eq!(early.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("none of the 1 entries of job:8 is under signed head 1 yet"),
+        "{said}"
+    );
+    assert!(early.stdout.is_empty());
     let live = [
         "--url",
         gateway.client.base.as_str(),
@@ -814,7 +836,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
     assert_eq!(names_in(&digests), ["0000000001.json", "0000000002.json"]);
     let last = folder_copy(&digests, 2).await;
     assert_signed_head(&last, &public);
-    assert_eq!(last["tree_size"], 6);
+    assert_eq!(last["tree_size"], 7);
     assert_eq!(last["previous"], first["signature"]);
 
     // With the gateway stopped, `prove` reads the store: every entry of the job, under head 2.
@@ -824,7 +846,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
     let said = text(&proved.stderr);
     assert!(proved.status.success(), "{said}");
     assert!(
-        said.contains("5 entries of job:1042 proven under signed head 2 (6 deliveries"),
+        said.contains("5 entries of job:1042 proven under signed head 2 (7 deliveries"),
         "{said}"
     );
     assert!(!said.contains("later entries"), "{said}");
@@ -841,7 +863,7 @@ async fn a_stopped_gateway_signs_a_last_head_and_the_cli_proves_and_verifies() {
                 item["entry"]["source"]["delivery_seq"],
                 item["proof"]["delivery"]["seq"]
             );
-            assert_eq!(item["proof"]["tree_size"], 6);
+            assert_eq!(item["proof"]["tree_size"], 7);
             assert_eq!(item["proof"]["root"], last["root"]);
             item["proof"]["delivery"]["seq"].as_u64().unwrap()
         })

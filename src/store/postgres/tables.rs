@@ -609,10 +609,11 @@ mod sql {
          SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
          ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status";
     pub const HEAD: &str = "UPDATE chain_head SET seq = $1, hash = $2, tree = $3";
-    /// A rebuilt tree writes its subtrees again: the same hashes, unless the log was altered.
+    /// A subtree, once complete, never changes: one there already is kept (a rebuild deletes
+    /// them all first; a mismatch would show when the notary checks its root before signing).
     pub const SUBTREES: &str = "INSERT INTO merkle_subtrees (height, idx, hash) \
          SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) \
-         ON CONFLICT (height, idx) DO UPDATE SET hash = excluded.hash";
+         ON CONFLICT (height, idx) DO NOTHING";
     pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 }
 

@@ -244,6 +244,55 @@ needs_postgres! {
         ));
     }
 
+    fn a_tree_left_behind_by_an_earlier_gateway_is_grown_by_the_next_append() {
+        use crate::store::chain::delivery_hash;
+        use crate::trust::merkle::{Frontier, leaf_hash};
+        let database = database("tree_behind");
+        let store = PgStore::connect(database.url(), 2).unwrap();
+        for n in 0..20 {
+            store.append(&[single(&format!("b{n}"), "job:1", n)]).unwrap();
+        }
+        let leaves: Vec<_> = store
+            .deliveries(1, 100)
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let hash = delivery_hash(
+                    &d.source,
+                    d.received_at.timestamp_micros(),
+                    &d.headers,
+                    &d.body_sha256,
+                );
+                leaf_hash(&hash)
+            })
+            .collect();
+        // As an earlier version leaves it: deliveries 18 to 20 appended without their leaves.
+        let mut behind = Frontier::EMPTY;
+        leaves[..17].iter().for_each(|leaf| behind.push(*leaf));
+        database
+            .execute(&format!(
+                "UPDATE chain_head SET tree = decode('{}', 'hex')",
+                hex::encode(behind.to_bytes())
+            ))
+            .unwrap();
+        store.append(&[single("next", "job:1", 21)]).unwrap();
+        let head = store.chain_head().unwrap();
+        let mut whole = Frontier::EMPTY;
+        leaves.iter().for_each(|leaf| whole.push(*leaf));
+        let last = store.delivery(21).unwrap().unwrap();
+        whole.push(leaf_hash(&delivery_hash(
+            &last.source,
+            last.received_at.timestamp_micros(),
+            &last.headers,
+            &last.body_sha256,
+        )));
+        assert_eq!(head.tree, whole);
+        let proof = crate::trust::proofs::StoredTree::new(&store)
+            .inclusion(19, 21)
+            .unwrap();
+        assert!(proof.holds());
+    }
+
     fn gateways_signing_at_once_store_one_chain_of_heads() {
         use crate::trust::notary::{Due, Notary};
         let database = database("heads");

@@ -44,6 +44,9 @@ pub fn append_batch_with<T: Tables + ?Sized>(
     projector.views = views;
     projector.tree = tree;
     let mut head = projector.tables.chain_head()?;
+    if tree == super::tree::Upkeep::Kept {
+        super::tree::whole(projector.tables, &mut head)?;
+    }
     let outcomes = batch
         .iter()
         .map(|capture| projector.append(&mut head, capture))

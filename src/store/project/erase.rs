@@ -141,6 +141,7 @@ fn log_erasure<T: Tables + ?Sized>(
     );
     let mut projector = Projector::new(tables);
     let mut head = projector.tables.chain_head()?;
+    super::tree::whole(projector.tables, &mut head)?;
     projector.append(&mut head, &capture)?;
     projector.tables.set_chain_head(&head)
 }

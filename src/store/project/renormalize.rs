@@ -51,6 +51,7 @@ pub fn renormalize<T: Tables + ?Sized>(
     request: &RenormalizeRequest,
 ) -> Result<RenormalizeReport, StoreError> {
     let mut head = tables.chain_head()?;
+    super::tree::whole(tables, &mut head)?;
     let mut projector = Projector::new(tables);
     projector.changes_at = Some(head.seq + 1);
     let mut record = RenormalizationRecord {

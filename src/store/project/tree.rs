@@ -51,6 +51,17 @@ pub fn add_leaf<T: Tables + ?Sized>(
 /// head) when the tree is whole, which is every open but the first after an upgrade.
 pub fn catch_up<T: Tables + ?Sized>(tables: &mut T) -> Result<u64, StoreError> {
     let mut head = tables.chain_head()?;
+    let added = whole(tables, &mut head)?;
+    if added > 0 {
+        tables.set_chain_head(&head)?;
+    }
+    Ok(added)
+}
+
+/// Makes `head`'s tree reach its log, growing what is missing; how many leaves it added.
+/// Appends call it first: a gateway of an earlier version sharing the database appends
+/// without the tree, and the next append here grows it over those deliveries.
+pub fn whole<T: Tables + ?Sized>(tables: &mut T, head: &mut ChainHead) -> Result<u64, StoreError> {
     if head.tree.size() == head.seq {
         return Ok(0);
     }
@@ -61,9 +72,7 @@ pub fn catch_up<T: Tables + ?Sized>(tables: &mut T) -> Result<u64, StoreError> {
             head.seq
         )));
     }
-    let added = grow(tables, &mut head)?;
-    tables.set_chain_head(&head)?;
-    Ok(added)
+    grow(tables, head)
 }
 
 /// Grows the whole tree again from the log (`reindex`): the same deliveries give the same

@@ -36,7 +36,10 @@ pub fn subtree(txn: &ReadTransaction, height: u32, index: u64) -> Result<Option<
 
 /// Stores `head` if it is the next number; false when the log has that number already.
 pub fn add_head(db: &Database, head: &SignedHead) -> Result<bool, StoreError> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    // Durable, so it saves the allocator's state as checkpoints do: opening after a crash
+    // still costs the journal's replay, not a walk of the whole file.
+    txn.set_quick_repair(true);
     {
         let mut heads = txn.open_table(TREE_HEADS)?;
         let latest = heads.last()?.map(|(number, _)| number.value()).unwrap_or(0);
