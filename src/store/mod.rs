@@ -527,6 +527,14 @@ pub trait ReadSide: Send + Sync {
     /// Deliveries with seq ≥ `from`, in order, at most `limit`.
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError>;
 
+    /// [`ReadSide::deliveries`] without their bodies: what proofs and audits read (a
+    /// delivery's hash covers its body's hash, not the body, which may be a megabyte).
+    fn delivery_records(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        let mut records = self.deliveries(from, limit)?;
+        records.iter_mut().for_each(|record| record.body = None);
+        Ok(records)
+    }
+
     /// Deliveries with seq < `before`, newest first, at most `limit`: O(limit).
     fn deliveries_before(
         &self,

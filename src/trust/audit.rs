@@ -125,7 +125,7 @@ pub fn check_log(
     check(&tree, &mut failures);
     let mut from = 1;
     loop {
-        let chunk = store.deliveries(from, 1000)?;
+        let chunk = store.delivery_records(from, 1000)?;
         let Some(last) = chunk.last() else { break };
         from = last.seq + 1;
         for delivery in &chunk {

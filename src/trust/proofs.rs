@@ -135,7 +135,7 @@ impl<'s> StoredTree<'s> {
             let first = (block << KEPT_FROM_HEIGHT) + 1;
             let leaves = self
                 .store
-                .deliveries(first, width)?
+                .delivery_records(first, width)?
                 .iter()
                 .zip(first..)
                 .take_while(|(delivery, seq)| delivery.seq == *seq)
@@ -164,7 +164,9 @@ impl<'s> StoredTree<'s> {
         self.within_log(tree_size)?;
         let delivery = self
             .store
-            .delivery(seq)?
+            .delivery_records(seq, 1)?
+            .into_iter()
+            .find(|delivery| delivery.seq == seq)
             .ok_or_else(|| StoreError::Corrupt(format!("delivery {seq} is missing")))?;
         let delivery = DeliveryEvidence::of(&delivery);
         let leaf_index = seq - 1;

@@ -656,6 +656,12 @@ impl ReadSide for PgStore {
         self.read(move |client| async move { query::deliveries(&**client, from, limit).await })
     }
 
+    fn delivery_records(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.read(
+            move |client| async move { query::delivery_records(&**client, from, limit).await },
+        )
+    }
+
     fn deliveries_before(
         &self,
         before: u64,

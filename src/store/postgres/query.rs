@@ -306,6 +306,21 @@ pub async fn deliveries(
     deliveries_where(client, "d.seq >= $1 ORDER BY d.seq", from, limit).await
 }
 
+/// Deliveries with seq ≥ `from`, at most `limit`, without their bodies.
+pub async fn delivery_records(
+    client: &impl GenericClient,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.seq >= $1 ORDER BY d.seq LIMIT $2"
+    );
+    let rows = client
+        .query(&sql, &[&seq_to_sql(from)?, &(limit as i64)])
+        .await?;
+    rows.iter().map(|row| delivery_from(row, false)).collect()
+}
+
 /// Deliveries with seqs below `before`, newest first, at most `limit`.
 pub async fn deliveries_before(
     client: &impl GenericClient,

@@ -717,6 +717,16 @@ impl Tables for PgTables<'_> {
         })
     }
 
+    fn delivery_records_from(
+        &mut self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.immediately(move |client| async move {
+            super::query::delivery_records(&***client, from, limit).await
+        })
+    }
+
     fn drop_body(&mut self, seq: u64) -> Result<bool, StoreError> {
         let seq = seq_to_sql(seq)?;
         self.immediately(|client| async move {

@@ -182,6 +182,12 @@ pub trait Tables {
         from: u64,
         limit: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError>;
+    /// [`Tables::deliveries_from`] without the bodies (growing the tree needs only hashes).
+    fn delivery_records_from(
+        &mut self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
     /// Drops a delivery's body; whether there was one.
     fn drop_body(&mut self, seq: u64) -> Result<bool, StoreError>;
     fn flag_delivery(&mut self, seq: u64) -> Result<(), StoreError>;

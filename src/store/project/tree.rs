@@ -91,7 +91,7 @@ fn grow<T: Tables + ?Sized>(tables: &mut T, head: &mut ChainHead) -> Result<u64,
     let mut added = 0;
     while head.tree.size() < head.seq {
         let from = head.tree.size() + 1;
-        let chunk = tables.deliveries_from(from, CHUNK)?;
+        let chunk = tables.delivery_records_from(from, CHUNK)?;
         if chunk.is_empty() {
             break;
         }

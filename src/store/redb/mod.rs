@@ -555,6 +555,10 @@ impl ReadSide for RedbStore {
         self.with(|db| query::deliveries(&db.begin_read()?, from.., limit))
     }
 
+    fn delivery_records(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.with(|db| query::delivery_records(&db.begin_read()?, from, limit))
+    }
+
     fn deliveries_before(
         &self,
         before: u64,

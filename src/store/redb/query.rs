@@ -257,6 +257,20 @@ pub fn deliveries(
         .collect()
 }
 
+/// Deliveries with seq ≥ `from`, at most `limit`, without their bodies.
+pub fn delivery_records(
+    txn: &ReadTransaction,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let table = txn.open_table(DELIVERIES)?;
+    table
+        .range(from..)?
+        .take(limit)
+        .map(|item| decode_delivery(item?.1.value()))
+        .collect()
+}
+
 /// Deliveries with seqs below `before`, newest first, at most `limit`.
 pub fn deliveries_before(
     txn: &ReadTransaction,

@@ -57,6 +57,18 @@ impl Tables for WriteTables<'_> {
         Ok(())
     }
 
+    fn delivery_records_from(
+        &mut self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self.deliveries.range(from..)?.take(limit) {
+            out.push(decode_delivery(item?.1.value())?);
+        }
+        Ok(out)
+    }
+
     fn deliveries_from(
         &mut self,
         from: u64,
