@@ -90,12 +90,7 @@ impl ChainWalk {
         if kept_body_hash.is_some_and(|hash| hash != delivery.body_sha256) {
             return broken("the body does not match its hash".to_owned());
         }
-        let hash = delivery_hash(
-            &delivery.source,
-            delivery.received_at.timestamp_micros(),
-            &delivery.headers,
-            &delivery.body_sha256,
-        );
+        let hash = delivery.hash();
         let chained = link(&self.previous, seq, &hash);
         if chained != delivery.chain {
             return broken(

@@ -203,6 +203,17 @@ pub struct StoredDelivery {
 }
 
 impl StoredDelivery {
+    /// Its delivery hash (see [`chain::delivery_hash`]): what the chain links and what its leaf
+    /// in the Merkle tree hashes.
+    pub fn hash(&self) -> [u8; 32] {
+        chain::delivery_hash(
+            &self.source,
+            self.received_at.timestamp_micros(),
+            &self.headers,
+            &self.body_sha256,
+        )
+    }
+
     pub fn as_raw(&self) -> Option<RawDelivery<'_>> {
         Some(RawDelivery {
             source: &self.source,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::heads::SignedHead;
 use super::keys::PublicKey;
 use super::merkle::{Frontier, leaf_hash};
-use super::proofs::{Bundle, DeliveryEvidence};
+use super::proofs::Bundle;
 use crate::store::ReadSide;
 
 /// Every head in the folder's `*.json` files, by number (the same number twice must be the
@@ -137,7 +137,7 @@ pub fn check_log(
                 ));
                 return Ok(failures);
             }
-            tree.push(leaf_hash(&DeliveryEvidence::of(delivery).hash));
+            tree.push(leaf_hash(&delivery.hash()));
             check(&tree, &mut failures);
         }
     }

@@ -46,19 +46,13 @@ pub struct DeliveryEvidence {
 
 impl DeliveryEvidence {
     pub fn of(delivery: &StoredDelivery) -> DeliveryEvidence {
-        let received_at_micros = delivery.received_at.timestamp_micros();
         DeliveryEvidence {
             seq: delivery.seq,
             source: delivery.source.clone(),
-            received_at_micros,
+            received_at_micros: delivery.received_at.timestamp_micros(),
             headers: delivery.headers.clone(),
             body_sha256: delivery.body_sha256,
-            hash: delivery_hash(
-                &delivery.source,
-                received_at_micros,
-                &delivery.headers,
-                &delivery.body_sha256,
-            ),
+            hash: delivery.hash(),
         }
     }
 
@@ -139,7 +133,7 @@ impl<'s> StoredTree<'s> {
                 .iter()
                 .zip(first..)
                 .take_while(|(delivery, seq)| delivery.seq == *seq)
-                .map(|(delivery, _)| leaf_hash(&DeliveryEvidence::of(delivery).hash))
+                .map(|(delivery, _)| leaf_hash(&delivery.hash()))
                 .collect();
             self.blocks.insert(block, leaves);
         }

@@ -552,19 +552,13 @@ pub fn stamps_change_with_everything_a_timeline_shows_and_nothing_else(fixture: 
 /// The tree root the integrity walk reports, and the one computed here from the deliveries'
 /// own hashes (the way an outsider would, with the reference construction).
 fn tree_roots(store: &dyn crate::store::Store) -> ([u8; 32], [u8; 32]) {
-    use crate::store::chain::delivery_hash;
     use crate::trust::merkle::{Frontier, leaf_hash};
     let ChainReport::Intact { tree_root, .. } = store.verify_chain().unwrap() else {
         panic!("the chain is broken");
     };
     let mut outside = Frontier::default();
     for delivery in store.deliveries(1, 1000).unwrap() {
-        let hash = delivery_hash(
-            &delivery.source,
-            delivery.received_at.timestamp_micros(),
-            &delivery.headers,
-            &delivery.body_sha256,
-        );
+        let hash = delivery.hash();
         outside.push(leaf_hash(&hash));
     }
     (tree_root, outside.root())

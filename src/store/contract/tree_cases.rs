@@ -6,7 +6,6 @@ use chrono::{Duration, Utc};
 
 use super::Fixture;
 use super::support::*;
-use crate::store::chain::delivery_hash;
 use crate::store::{ChainReport, Store};
 use crate::trust::heads::{SignedHead, UnsignedHead};
 use crate::trust::keys::TreeKey;
@@ -35,12 +34,7 @@ fn outside_tree(store: &dyn Store) -> Vec<[u8; 32]> {
         };
         from = last.seq + 1;
         for delivery in chunk {
-            let hash = delivery_hash(
-                &delivery.source,
-                delivery.received_at.timestamp_micros(),
-                &delivery.headers,
-                &delivery.body_sha256,
-            );
+            let hash = delivery.hash();
             leaves.push(leaf_hash(&hash));
         }
     }

@@ -245,7 +245,6 @@ needs_postgres! {
     }
 
     fn a_tree_left_behind_by_an_earlier_gateway_is_grown_by_the_next_append() {
-        use crate::store::chain::delivery_hash;
         use crate::trust::merkle::{Frontier, leaf_hash};
         let database = database("tree_behind");
         let store = PgStore::connect(database.url(), 2).unwrap();
@@ -257,12 +256,7 @@ needs_postgres! {
             .unwrap()
             .iter()
             .map(|d| {
-                let hash = delivery_hash(
-                    &d.source,
-                    d.received_at.timestamp_micros(),
-                    &d.headers,
-                    &d.body_sha256,
-                );
+                let hash = d.hash();
                 leaf_hash(&hash)
             })
             .collect();
@@ -280,12 +274,7 @@ needs_postgres! {
         let mut whole = Frontier::EMPTY;
         leaves.iter().for_each(|leaf| whole.push(*leaf));
         let last = store.delivery(21).unwrap().unwrap();
-        whole.push(leaf_hash(&delivery_hash(
-            &last.source,
-            last.received_at.timestamp_micros(),
-            &last.headers,
-            &last.body_sha256,
-        )));
+        whole.push(leaf_hash(&last.hash()));
         assert_eq!(head.tree, whole);
         let proof = crate::trust::proofs::StoredTree::new(&store)
             .inclusion(19, 21)

@@ -11,7 +11,6 @@
 
 use super::{ChainHead, Tables};
 use crate::store::StoreError;
-use crate::store::chain::delivery_hash;
 use crate::trust::merkle::{Frontier, leaf_hash};
 
 /// The lowest height of the subtrees a store keeps: 16 leaves.
@@ -103,12 +102,7 @@ fn grow<T: Tables + ?Sized>(tables: &mut T, head: &mut ChainHead) -> Result<u64,
                     delivery.seq
                 )));
             }
-            let hash = delivery_hash(
-                &delivery.source,
-                delivery.received_at.timestamp_micros(),
-                &delivery.headers,
-                &delivery.body_sha256,
-            );
+            let hash = delivery.hash();
             add_leaf(tables, &mut head.tree, &hash)?;
             added += 1;
         }
