@@ -138,12 +138,10 @@ async fn consistency(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-/// The head numbered `number`.
-pub fn head_numbered(store: &dyn ReadSide, number: u64) -> Result<SignedHead, ApiError> {
+/// The head numbered `number`, or the API's 404.
+fn head_numbered(store: &dyn ReadSide, number: u64) -> Result<SignedHead, ApiError> {
     store
-        .tree_heads(number.checked_add(1), 1)?
-        .into_iter()
-        .find(|head| head.number == number)
+        .tree_head(number)?
         .ok_or(ApiError::NotFound("no signed tree head has this number"))
 }
 

@@ -601,6 +601,14 @@ pub trait ReadSide: Send + Sync {
 
     /// The latest signed head over exactly `tree_size` deliveries.
     fn tree_head_of_size(&self, tree_size: u64) -> Result<Option<SignedHead>, StoreError>;
+
+    /// The signed head numbered `number`.
+    fn tree_head(&self, number: u64) -> Result<Option<SignedHead>, StoreError> {
+        Ok(self
+            .tree_heads(number.checked_add(1), 1)?
+            .into_iter()
+            .find(|head| head.number == number))
+    }
 }
 
 /// The change feed: which subjects' timelines changed, whichever gateway committed it. Page

@@ -216,6 +216,9 @@ pub fn signed_heads_are_stored_once_per_number_in_order(fixture: &mut Fixture) {
     assert_eq!(numbers, [3, 2, 1]);
     assert_eq!(listed[0], *third);
     assert_eq!(store.tree_heads(Some(3), 1).unwrap(), vec![*second.clone()]);
+    assert_eq!(store.tree_head(2).unwrap().as_ref(), Some(&*second));
+    assert_eq!(store.tree_head(4).unwrap(), None);
+    assert_eq!(store.tree_head(0).unwrap(), None);
     assert_eq!(
         store.tree_head_of_size(17).unwrap().as_ref(),
         Some(&*third),
