@@ -1084,7 +1084,13 @@ async fn the_console_shows_the_key_the_heads_and_a_head_it_would_not_sign() {
     assert!(unsigned.body.contains("No head has been signed yet."));
 
     let key = TreeKey::generate().unwrap();
-    let signing = format!("{users}{}", trust(&key.encoded(), 1, None, None));
+    let copies = tempfile::tempdir().unwrap();
+    // Nothing answers there; its path stands for a credential the page must not show.
+    let url = "http://127.0.0.1:1/heads/s3cret-path";
+    let signing = format!(
+        "{users}{}",
+        trust(&key.encoded(), 1, Some(copies.path()), Some(url))
+    );
     gateway.restart_with(&signing).await;
     deliver(&gateway.client, "1042", 0, 3).await;
     let latest = head_covering(&gateway.client, 3).await;
@@ -1112,6 +1118,18 @@ async fn the_console_shows_the_key_the_heads_and_a_head_it_would_not_sign() {
             .contains("3 deliveries; all under the latest head.")
     );
     assert!(!signed.body.contains("was not signed"));
+    let copied_to = texts(&html, ".evidence-copies li");
+    assert_eq!(
+        copied_to,
+        [
+            format!("written into the folder {}", copies.path().display()),
+            "posted to http://127.0.0.1/…".to_owned()
+        ]
+    );
+    assert!(
+        !signed.body.contains("s3cret"),
+        "a URL's path is never shown"
+    );
     let secret = key.encoded();
     let seed = secret.trim_start_matches("ed25519:");
     assert!(

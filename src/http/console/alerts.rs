@@ -73,13 +73,6 @@ fn rule_words(rule: &AlertRule) -> String {
     }
 }
 
-fn notify_to(url: &str) -> String {
-    reqwest::Url::parse(url).map_or_else(
-        |_| "(unreadable URL)".to_owned(),
-        |url| format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or("")),
-    )
-}
-
 fn card(status: AlertStatus, state: &AppState) -> AlertCard {
     let now = Utc::now();
     let zone = state.config.display.timezone;
@@ -104,7 +97,7 @@ fn card(status: AlertStatus, state: &AppState) -> AlertCard {
     let name = status.rule.name.clone();
     AlertCard {
         rule: rule_words(&status.rule),
-        notify_to: notify_to(&status.rule.notify_url),
+        notify_to: super::url_shown(&status.rule.notify_url),
         state: status.state(),
         since: record.map(|record| TimeView::new(record.since, now, zone)),
         summary: record.map(|record| record.summary.clone()),

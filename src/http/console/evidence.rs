@@ -80,19 +80,11 @@ fn copies_to(state: &AppState) -> Vec<String> {
     let folder = trust
         .digests_dir
         .as_ref()
-        .map(|dir| format!("into the folder {}", dir.display()));
-    let url = trust.digests_url.as_deref().map(|url| {
-        reqwest::Url::parse(url).map_or_else(
-            |_| "to a URL that cannot be read".to_owned(),
-            |url| {
-                let host = url.host_str().unwrap_or("");
-                format!(
-                    "to {}://{host} (the rest of the URL is not shown)",
-                    url.scheme()
-                )
-            },
-        )
-    });
+        .map(|dir| format!("written into the folder {}", dir.display()));
+    let url = trust
+        .digests_url
+        .as_deref()
+        .map(|url| format!("posted to {}", super::url_shown(url)));
     folder.into_iter().chain(url).collect()
 }
 
