@@ -74,12 +74,9 @@ impl Tables for WriteTables<'_> {
         from: u64,
         limit: usize,
     ) -> Result<Vec<StoredDelivery>, StoreError> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for item in self.deliveries.range(from..)?.take(limit) {
-            let (seq, raw) = item?;
-            let mut delivery = decode_delivery(raw.value())?;
-            delivery.body = self.bodies.get(seq.value())?.map(|b| b.value().to_vec());
-            out.push(delivery);
+        let mut out = self.delivery_records_from(from, limit)?;
+        for delivery in &mut out {
+            delivery.body = self.bodies.get(delivery.seq)?.map(|b| b.value().to_vec());
         }
         Ok(out)
     }
