@@ -344,3 +344,23 @@ fn trust_settings_are_read_and_bad_ones_named() {
     assert!(message.contains("signng_key"), "{message}");
     assert!(load(BASE, &[]).unwrap().trust.signing_key.is_none());
 }
+
+/// `SECTIONS` (the tables an environment override may create) names every table section of
+/// the file, as the file's own parser lists them: a section added later must be added there.
+#[test]
+fn every_table_section_can_be_given_from_the_environment() {
+    let message = error_of(&format!("{BASE}\n[no_such_section]\n"), &[]);
+    let expected = message
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the parser lists the sections: {message}"));
+    let mut listed: Vec<&str> = expected
+        .split(',')
+        .map(|name| name.trim().trim_matches('`'))
+        .filter(|name| !matches!(*name, "sources" | "alerts"))
+        .collect();
+    listed.sort_unstable();
+    let mut sections = super::SECTIONS.to_vec();
+    sections.sort_unstable();
+    assert_eq!(listed, sections);
+}
