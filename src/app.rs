@@ -26,6 +26,7 @@ use crate::store::tally::TallyCounter;
 use crate::store::writer::{Writer, WriterConfig};
 use crate::trust::notary::{Copies, Notary, SigningStatus};
 
+mod background;
 mod chores;
 
 use crate::alerts::Alerting;

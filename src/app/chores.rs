@@ -49,13 +49,10 @@ pub(super) async fn prune_periodically(
 /// once while it is behind, every quarter second once it has caught up. A backend that indexes
 /// in each commit ends this at the first call.
 ///
-/// It runs on a thread of its own at the lowest CPU priority (nice 19; tantivy's threads,
-/// made from it, inherit that): the index is a projection that may lag for a moment, intake
-/// is not. When a burst fills the CPU, the index falls behind (searches say by how much) and
-/// catches up as the burst passes, instead of taking a fifth of intake's throughput: measured
-/// at 64 connections on 2 cores, 0.89× the intake of a gateway without indexing (0.81× at
-/// normal priority), about half a second of deliveries behind, searchable 0.4 s after the
-/// load stops.
+/// It runs on a thread of its own in Linux's idle scheduling class (see [`super::background`];
+/// tantivy's threads, made from it, inherit it): the index is a projection that may lag for a
+/// moment, intake is not. When a burst fills the CPU, the index falls behind (searches say by
+/// how much) and catches up as the burst passes.
 pub(super) async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: Stopping) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let indexer = std::thread::Builder::new()
@@ -86,9 +83,11 @@ pub(super) async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: St
 /// The indexer thread's loop, until `stop` (it is unparked then) or the backend needs none.
 fn follow_for_search(store: &dyn WriteSide, stop: &std::sync::atomic::AtomicBool) {
     const IDLE: Duration = Duration::from_millis(250);
-    if let Err(err) = rustix::process::setpriority_process(None, 19) {
-        tracing::debug!(error = %err, "the search indexer keeps the normal CPU priority");
-    }
+    let share = super::background::leave_the_cpu_to_intake();
+    tracing::debug!(
+        ?share,
+        "the search indexer takes what intake leaves of the CPU"
+    );
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let pause = match store.index_for_search() {
             Ok(Indexing::InCommit | Indexing::Off) => return,
