@@ -26,8 +26,8 @@ use crate::store::tally::TallyCounter;
 use crate::store::writer::{Writer, WriterConfig};
 use crate::trust::notary::{Copies, Notary, SigningStatus};
 
-mod background;
 mod chores;
+mod pacing;
 
 use crate::alerts::Alerting;
 use chores::{
@@ -100,7 +100,7 @@ impl Gateway {
                 prune_periodically(config.clone(), storage.write.clone(), stopping)
             });
         }
-        chores.spawn(|stopping| index_for_search(storage.write.clone(), stopping));
+        chores.spawn(|stopping| index_for_search(storage.write.clone(), health.clone(), stopping));
         let tally = Arc::new(TallyCounter::default());
         chores.spawn(|stopping| keep_tally(storage.write.clone(), tally.clone(), stopping));
         let alerting = Arc::new(Alerting::new(config.clone(), &storage, addr));

@@ -5,12 +5,12 @@
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::pacing::{Next, Pacing};
 use crate::alerts::Alerting;
 use crate::config::Config;
 use crate::observability::metrics::Metrics;
-use crate::search::Indexing;
 use crate::store::health::StorageHealth;
 use crate::store::tally::{TALLY_EVERY, TallyCounter};
 use crate::store::{Storage, WriteSide};
@@ -46,20 +46,23 @@ pub(super) async fn prune_periodically(
 }
 
 /// Keeps a search index that follows the timelines (the embedded store's) up with them: at
-/// once while it is behind, every quarter second once it has caught up. A backend that indexes
-/// in each commit ends this at the first call.
+/// once while it is behind and intake is quiet, every quarter second once it has caught up. A
+/// backend that indexes in each commit ends this at the first call.
 ///
-/// It runs on a thread of its own in Linux's idle scheduling class (see [`super::background`];
-/// tantivy's threads, made from it, inherit it): the index is a projection that may lag for a
-/// moment, intake is not. When a burst fills the CPU, the index falls behind (searches say by
-/// how much) and catches up as the burst passes.
-pub(super) async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: Stopping) {
+/// It runs on a thread of its own at the lowest CPU priority (nice 19; tantivy's threads, made
+/// from it, inherit that), and gives way to intake for a bounded time while intake commits
+/// (see [`Pacing`]): the index is a projection that may lag for a moment, intake is not.
+pub(super) async fn index_for_search(
+    store: Arc<dyn WriteSide>,
+    health: Arc<StorageHealth>,
+    mut stopping: Stopping,
+) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let indexer = std::thread::Builder::new()
         .name("hooktrail-index".to_owned())
         .spawn({
             let stop = stop.clone();
-            move || follow_for_search(store.as_ref(), &stop)
+            move || follow_for_search(store.as_ref(), &health, &stop)
         });
     let indexer = match indexer {
         Ok(indexer) => indexer,
@@ -81,24 +84,36 @@ pub(super) async fn index_for_search(store: Arc<dyn WriteSide>, mut stopping: St
 }
 
 /// The indexer thread's loop, until `stop` (it is unparked then) or the backend needs none.
-fn follow_for_search(store: &dyn WriteSide, stop: &std::sync::atomic::AtomicBool) {
-    const IDLE: Duration = Duration::from_millis(250);
-    let share = super::background::leave_the_cpu_to_intake();
-    tracing::debug!(
-        ?share,
-        "the search indexer takes what intake leaves of the CPU"
-    );
+fn follow_for_search(
+    store: &dyn WriteSide,
+    health: &StorageHealth,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    /// A commit this recent means intake is taking deliveries now.
+    const BUSY_WITHIN: Duration = Duration::from_millis(100);
+    if let Err(err) = rustix::process::setpriority_process(None, 19) {
+        tracing::debug!(error = %err, "the search indexer keeps the normal CPU priority");
+    }
+    let mut pacing = Pacing::default();
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        let pause = match store.index_for_search() {
-            Ok(Indexing::InCommit | Indexing::Off) => return,
-            Ok(Indexing::Behind) => continue,
-            Ok(Indexing::CaughtUp) => IDLE,
+        let started = Instant::now();
+        let next = match store.index_for_search() {
+            Ok(outcome) => pacing.after(
+                outcome,
+                started.elapsed(),
+                health.committed_within(BUSY_WITHIN),
+                Instant::now(),
+            ),
             Err(err) => {
                 tracing::warn!(error = %err, "search indexing failed; will retry");
-                IDLE * 8
+                Next::Rest(Pacing::AFTER_FAILURE)
             }
         };
-        std::thread::park_timeout(pause);
+        match next {
+            Next::Round => {}
+            Next::Rest(pause) => std::thread::park_timeout(pause),
+            Next::Stop => return,
+        }
     }
 }
 

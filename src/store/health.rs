@@ -14,11 +14,25 @@ pub const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct StorageHealth {
     last_failure: Mutex<Option<(Instant, String)>>,
+    /// When the writer last committed a batch: whether intake is busy right now.
+    last_commit: Mutex<Option<Instant>>,
 }
 
 impl StorageHealth {
     pub fn commit_succeeded(&self) {
         *self.lock() = None;
+        *self
+            .last_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// Whether the writer committed a batch within `within`: intake is taking deliveries.
+    pub fn committed_within(&self, within: Duration) -> bool {
+        self.last_commit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < within)
     }
 
     pub fn commit_failed(&self, reason: String) {
@@ -122,5 +136,22 @@ mod tests {
         assert_eq!(health.recent_failure(Duration::ZERO), None);
         health.commit_succeeded();
         assert_eq!(health.recent_failure(FAILURE_MEMORY), None);
+    }
+
+    #[test]
+    fn intake_is_busy_only_right_after_a_commit() {
+        let health = StorageHealth::default();
+        assert!(
+            !health.committed_within(Duration::from_secs(60)),
+            "nothing committed yet"
+        );
+        health.commit_failed("disk full".into());
+        assert!(
+            !health.committed_within(Duration::from_secs(60)),
+            "a failure is no commit"
+        );
+        health.commit_succeeded();
+        assert!(health.committed_within(Duration::from_secs(60)));
+        assert!(!health.committed_within(Duration::ZERO));
     }
 }

@@ -3,7 +3,8 @@
 //! search index is not a B-tree: it follows the change feed of everything
 //! ([`crate::store::Feed::Everything`]), which names every entry new or changed (an email's
 //! roll-up, an attachment to a timeline, an erasure), and indexes those entries as they read
-//! then. A background task keeps it at most about a second behind; searches say how far.
+//! then. A background task keeps it close behind: about a second, and up to ten while it gives
+//! way to a burst of intake (see `app::pacing`). Searches say how far.
 //!
 //! Each tantivy commit carries where the index stands in the feed and the integrity chain at
 //! that delivery. On open, an index that is ahead of the store, or whose chain differs (a
