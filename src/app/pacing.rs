@@ -4,8 +4,10 @@
 //! thread already runs at the lowest CPU priority (nice 19), but on two cores that is not
 //! enough: a nice-19 thread that is running keeps its slice when the writer or an HTTP worker
 //! wakes, and each such wait lands on the path of a 2xx. Measured at 64 connections, an
-//! indexer that followed intake at full speed cost a fifth of its throughput (gateway /
-//! gateway-unindexed 0.79–0.80) and doubled its p99, while using CPU that was mostly idle.
+//! indexer that followed intake at full speed cost up to a fifth of its throughput (gateway /
+//! gateway-unindexed 0.79–0.87 across runs) and about doubled its p99, while using CPU that
+//! was mostly idle. (Linux's idle scheduling class avoids that too, but without a bound: with
+//! both cores kept busy by anything else, search would stop following.)
 //!
 //! So while intake is committing, the indexer works a round and then rests three times as
 //! long: it is on the CPU a quarter of the time it would be, and falls behind during a burst
