@@ -13,43 +13,47 @@ pub const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default)]
 pub struct StorageHealth {
-    last_failure: Mutex<Option<(Instant, String)>>,
+    commits: Mutex<Commits>,
+}
+
+/// What the writer's batch reports leave behind: one lock per batch.
+#[derive(Debug, Default)]
+struct Commits {
+    last_failure: Option<(Instant, String)>,
     /// When the writer last committed a batch: whether intake is busy right now.
-    last_commit: Mutex<Option<Instant>>,
+    last_success: Option<Instant>,
 }
 
 impl StorageHealth {
     pub fn commit_succeeded(&self) {
-        *self.lock() = None;
-        *self
-            .last_commit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+        let mut commits = self.lock();
+        commits.last_failure = None;
+        commits.last_success = Some(Instant::now());
+    }
+
+    pub fn commit_failed(&self, reason: String) {
+        self.lock().last_failure = Some((Instant::now(), reason));
     }
 
     /// Whether the writer committed a batch within `within`: intake is taking deliveries.
     pub fn committed_within(&self, within: Duration) -> bool {
-        self.last_commit
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lock()
+            .last_success
             .is_some_and(|at| at.elapsed() < within)
-    }
-
-    pub fn commit_failed(&self, reason: String) {
-        *self.lock() = Some((Instant::now(), reason));
     }
 
     /// Why the last commit failed, if it failed within `within` and nothing committed since.
     pub fn recent_failure(&self, within: Duration) -> Option<String> {
         self.lock()
+            .last_failure
             .as_ref()
             .filter(|(at, _)| at.elapsed() < within)
             .map(|(_, reason)| reason.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, String)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Commits> {
         // The guarded value is a plain record: a panic elsewhere cannot leave it half-updated.
-        self.last_failure
+        self.commits
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
