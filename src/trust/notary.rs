@@ -65,6 +65,13 @@ pub enum NotaryError {
         in_store: u64,
         dir: PathBuf,
     },
+    #[error(
+        "{dir} holds a head {number} that differs from the store's head {number}: the store was \
+         restored from another copy, or another store signs into the folder; no head is \
+         signed, since the next one would follow a head that was not published (see \
+         `hooktrail verify --digests`)"
+    )]
+    CopyDiffers { number: u64, dir: PathBuf },
     #[error("cannot read the folder of head copies: {0}")]
     Folder(String),
     #[error(transparent)]
@@ -303,9 +310,10 @@ pub fn write_file(dir: &Path, head: &SignedHead) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-/// That the folder of copies holds no head the store does not. After a restore from an older
-/// copy the store's latest head is older than what was published: signing the next number
-/// again would publish a second history under numbers already given out.
+/// That the folder of copies holds no head the store does not, and the store's latest as it
+/// was published. After a restore from an older copy the store's latest head is older than
+/// what was published: signing the next number again would publish a second history under
+/// numbers already given out.
 fn check_folder(dir: &Path, latest: Option<&SignedHead>) -> Result<(), NotaryError> {
     let listing = match std::fs::read_dir(dir) {
         Ok(listing) => listing,
@@ -332,9 +340,8 @@ fn check_folder(dir: &Path, latest: Option<&SignedHead>) -> Result<(), NotaryErr
         && let Ok(text) = std::fs::read(dir.join(file_name(latest.number)))
         && serde_json::from_slice::<SignedHead>(&text).ok().as_ref() != Some(latest)
     {
-        return Err(NotaryError::AheadOfStore {
+        return Err(NotaryError::CopyDiffers {
             number: latest.number,
-            in_store: latest.number,
             dir: dir.to_owned(),
         });
     }
@@ -442,6 +449,39 @@ mod tests {
             "{refused}"
         );
         assert_eq!(store.tree_heads(None, 10).unwrap(), vec![first]);
+    }
+
+    #[test]
+    fn a_folder_copy_that_differs_from_the_stores_head_stops_signing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of(&dir, 3);
+        let key = TreeKey::generate().unwrap();
+        let copies = dir.path().join("heads");
+        let notary = Notary::new(key.clone()).publishing_to(Some(copies.clone()));
+        let every = Due::Every(std::time::Duration::ZERO);
+        signed(notary.round(&store, &store, every, Utc::now()));
+        // Head 1 as another store signed it.
+        let other = SignedHead::sign(
+            &key,
+            None,
+            UnsignedHead {
+                tree_size: 3,
+                root: [7; 32],
+                signed_at: Utc::now(),
+            },
+        );
+        write_file(&copies, &other).unwrap();
+        let refused = notary.round(&store, &store, every, Utc::now()).unwrap_err();
+        assert!(
+            matches!(refused, NotaryError::CopyDiffers { number: 1, .. }),
+            "{refused}"
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("differs from the store's head 1")
+        );
+        assert_eq!(store.tree_heads(None, 10).unwrap().len(), 1);
     }
 
     #[test]
