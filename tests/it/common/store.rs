@@ -240,6 +240,9 @@ impl ReadSide for FlakyChanges {
     fn deliveries(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
         self.inner.deliveries(from, limit)
     }
+    fn delivery_records(&self, from: u64, limit: usize) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.inner.delivery_records(from, limit)
+    }
     fn deliveries_before(
         &self,
         before: u64,
