@@ -89,8 +89,6 @@ fn follow_for_search(
     health: &StorageHealth,
     stop: &std::sync::atomic::AtomicBool,
 ) {
-    /// A commit this recent means intake is taking deliveries now.
-    const BUSY_WITHIN: Duration = Duration::from_millis(100);
     if let Err(err) = rustix::process::setpriority_process(None, 19) {
         tracing::debug!(error = %err, "the search indexer keeps the normal CPU priority");
     }
@@ -98,12 +96,11 @@ fn follow_for_search(
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let started = Instant::now();
         let next = match store.index_for_search() {
-            Ok(outcome) => pacing.after(
-                outcome,
-                started.elapsed(),
-                health.committed_within(BUSY_WITHIN),
-                Instant::now(),
-            ),
+            Ok(outcome) => {
+                let now = Instant::now();
+                let intake_busy = health.committed_within(Pacing::BUSY_WITHIN);
+                pacing.after(outcome, now - started, intake_busy, now)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "search indexing failed; will retry");
                 Next::Rest(Pacing::AFTER_FAILURE)

@@ -39,6 +39,8 @@ pub enum Next {
 }
 
 impl Pacing {
+    /// A commit this recent means intake is taking deliveries now.
+    pub const BUSY_WITHIN: Duration = Duration::from_millis(100);
     /// The longest the indexer gives way to intake before it works at full speed.
     pub const AT_MOST: Duration = Duration::from_secs(10);
     /// How long a round's time it rests while giving way.
