@@ -365,6 +365,33 @@ mod tests {
         store
     }
 
+    /// A head signed by `key` after `previous` over a made-up tree: one the store never had.
+    fn forged(
+        key: &TreeKey,
+        previous: Option<&SignedHead>,
+        tree_size: u64,
+        fill: u8,
+    ) -> SignedHead {
+        SignedHead::sign(
+            key,
+            previous,
+            UnsignedHead {
+                tree_size,
+                root: [fill; 32],
+                signed_at: Utc::now(),
+            },
+        )
+    }
+
+    /// A notary signing every round, whose copies go to `heads/` beside the store.
+    fn publishing(dir: &tempfile::TempDir, key: &TreeKey) -> (Notary, PathBuf) {
+        let copies = dir.path().join("heads");
+        let notary = Notary::new(key.clone()).publishing_to(Some(copies.clone()));
+        (notary, copies)
+    }
+
+    const EVERY_ROUND: Due = Due::Every(std::time::Duration::ZERO);
+
     fn signed(round: Result<Round, NotaryError>) -> SignedHead {
         match round {
             Ok(Round::Signed(head)) => *head,
@@ -382,15 +409,7 @@ mod tests {
         let path = write_file(&copies, &head).unwrap();
         assert!(path.ends_with("0000000001.json"));
         write_file(&copies, &head).expect("the same head again");
-        let other = SignedHead::sign(
-            &key,
-            None,
-            UnsignedHead {
-                tree_size: 2,
-                root: [1; 32],
-                signed_at: Utc::now(),
-            },
-        );
+        let other = forged(&key, None, 2, 1);
         let refused = write_file(&copies, &other).unwrap_err();
         assert!(
             refused.to_string().contains("holds another head 1"),
@@ -410,33 +429,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_of(&dir, 3);
         let key = TreeKey::generate().unwrap();
-        let copies = dir.path().join("heads");
-        let notary = Notary::new(key.clone()).publishing_to(Some(copies.clone()));
-        let every = Due::Every(std::time::Duration::ZERO);
-        let first = signed(notary.round(&store, &store, every, Utc::now()));
+        let (notary, copies) = publishing(&dir, &key);
+        let first = signed(notary.round(&store, &store, EVERY_ROUND, Utc::now()));
         write_file(&copies, &first).unwrap();
         // Published heads 2 and 3 the store no longer has (restored from an older copy).
-        let second = SignedHead::sign(
-            &key,
-            Some(&first),
-            UnsignedHead {
-                tree_size: 9,
-                root: [2; 32],
-                signed_at: Utc::now(),
-            },
-        );
-        let third = SignedHead::sign(
-            &key,
-            Some(&second),
-            UnsignedHead {
-                tree_size: 12,
-                root: [3; 32],
-                signed_at: Utc::now(),
-            },
-        );
+        let second = forged(&key, Some(&first), 9, 2);
+        let third = forged(&key, Some(&second), 12, 3);
         write_file(&copies, &second).unwrap();
         write_file(&copies, &third).unwrap();
-        let refused = notary.round(&store, &store, every, Utc::now()).unwrap_err();
+        let refused = notary
+            .round(&store, &store, EVERY_ROUND, Utc::now())
+            .unwrap_err();
         assert!(
             matches!(
                 refused,
@@ -456,22 +459,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_of(&dir, 3);
         let key = TreeKey::generate().unwrap();
-        let copies = dir.path().join("heads");
-        let notary = Notary::new(key.clone()).publishing_to(Some(copies.clone()));
-        let every = Due::Every(std::time::Duration::ZERO);
-        signed(notary.round(&store, &store, every, Utc::now()));
+        let (notary, copies) = publishing(&dir, &key);
+        signed(notary.round(&store, &store, EVERY_ROUND, Utc::now()));
         // Head 1 as another store signed it.
-        let other = SignedHead::sign(
-            &key,
-            None,
-            UnsignedHead {
-                tree_size: 3,
-                root: [7; 32],
-                signed_at: Utc::now(),
-            },
-        );
+        let other = forged(&key, None, 3, 7);
         write_file(&copies, &other).unwrap();
-        let refused = notary.round(&store, &store, every, Utc::now()).unwrap_err();
+        let refused = notary
+            .round(&store, &store, EVERY_ROUND, Utc::now())
+            .unwrap_err();
         assert!(
             matches!(refused, NotaryError::CopyDiffers { number: 1, .. }),
             "{refused}"
