@@ -9,7 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
-use crate::config::{Config, StorageConfig};
+use crate::config::Config;
 use crate::http::error_pages::render_error_pages;
 use crate::http::limits::IntakeBudget;
 use crate::http::page_cache::PageCache;
@@ -20,6 +20,7 @@ use crate::http::throttle::{LoginThrottle, PasswordChecks};
 use crate::http::{self, AppState};
 use crate::observability::{Metrics, requests};
 use crate::render::{Origin, Renderer};
+use crate::sources::RawDelivery;
 use crate::store::Storage;
 use crate::store::health::{OpeningProgress, StorageHealth};
 use crate::store::tally::TallyCounter;
@@ -54,7 +55,7 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the storage named in `config` and serves on `listener`.
     pub fn start(config: Config, listener: TcpListener) -> anyhow::Result<Gateway> {
-        let storage = open_storage(&config.storage, Arc::default())?;
+        let storage = open_storage(&config, Arc::default())?;
         Gateway::start_with_storage(config, storage, listener)
     }
 
@@ -222,8 +223,11 @@ impl Gateway {
 }
 
 /// Opens the storage `config` names, telling `progress` how far the start-up replay has come.
-fn open_storage(config: &StorageConfig, progress: Arc<OpeningProgress>) -> anyhow::Result<Storage> {
-    Storage::open_reporting(config, progress).map_err(|err| match config.backend {
+/// Views that must be rebuilt are normalized again by the configured sources.
+fn open_storage(config: &Config, progress: Arc<OpeningProgress>) -> anyhow::Result<Storage> {
+    let reread = |raw: &RawDelivery<'_>| config.reread(raw);
+    let config = &config.storage;
+    Storage::open_reporting(config, progress, Some(&reread)).map_err(|err| match config.backend {
         crate::config::Backend::Redb => {
             anyhow::anyhow!("cannot open the store {}: {err}", config.path.display())
         }
@@ -237,10 +241,10 @@ fn open_storage(config: &StorageConfig, progress: Arc<OpeningProgress>) -> anyho
 /// small server stops wait in its backlog for the gateway. `None` when SIGTERM or SIGINT came
 /// first; the store is then closed once it is open, since a replay cannot be cut short.
 async fn open_while_answering(
-    config: &Config,
+    config: Config,
     listener: &TcpListener,
     termination: &Termination,
-) -> anyhow::Result<Option<Storage>> {
+) -> anyhow::Result<(Config, Option<Storage>)> {
     let progress = Arc::new(OpeningProgress::default());
     let answering = {
         let progress = web::Data::new(progress.clone());
@@ -263,25 +267,31 @@ async fn open_while_answering(
         %addr,
         "answering on http://{addr} while the store opens; /readyz tells how far it has come"
     );
-    let mut opening = tokio::task::spawn_blocking({
-        let storage_config = config.storage.clone();
-        move || open_storage(&storage_config, progress)
+    // The config goes to the opening thread and comes back: a rebuild of the views needs the
+    // sources' normalizers.
+    let mut opening = tokio::task::spawn_blocking(move || {
+        let opened = open_storage(&config, progress);
+        (config, opened)
     });
     let opened = tokio::select! {
         opened = &mut opening => Some(opened),
         () = termination.clone().asked() => None,
     };
-    if opened.is_none() {
-        tracing::info!("asked to stop while the store was opening; stopping once it is open");
-        // Dropping what opened closes it, with a checkpoint.
-        let _ = opening.await;
-    }
+    let (config, opened) = match opened {
+        Some(joined) => {
+            let (config, opened) = joined?;
+            (config, Some(opened))
+        }
+        None => {
+            tracing::info!("asked to stop while the store was opening; stopping once it is open");
+            // Dropping what opened closes it, with a checkpoint.
+            let (config, _closed) = opening.await?;
+            (config, None)
+        }
+    };
     handle.stop(true).await;
     let _ = answering.await;
-    match opened {
-        Some(opened) => Ok(Some(opened??)),
-        None => Ok(None),
-    }
+    Ok((config, opened.transpose()?))
 }
 
 /// SIGTERM or SIGINT, listened for from the start of `serve` to its end. actix's servers
@@ -350,7 +360,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.server.listen)
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.server.listen))?;
     let termination = Termination::listen();
-    let Some(storage) = open_while_answering(&config, &listener, &termination).await? else {
+    let (config, storage) = open_while_answering(config, &listener, &termination).await?;
+    let Some(storage) = storage else {
         tracing::info!("stopped before serving");
         return Ok(());
     };

@@ -15,7 +15,6 @@ use super::maintenance::open_for_writing;
 use super::remote::{Remote, RemoteArgs};
 use crate::activity::Subject;
 use crate::config::{Backend, Config};
-use crate::store::redb::RedbStore;
 use crate::store::{Store, StoreError};
 use crate::trust::audit;
 use crate::trust::heads::SignedHead;
@@ -54,7 +53,7 @@ fn reach(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Reach> {
     if !path.exists() {
         anyhow::bail!("no store at {}", path.display());
     }
-    match RedbStore::open(path) {
+    match super::maintenance::open_file(config) {
         Ok(store) => Ok(Reach::Store(std::sync::Arc::new(store))),
         Err(StoreError::InUse) => Ok(Reach::Live(Remote::new(config, remote)?)),
         Err(err) => Err(err.into()),

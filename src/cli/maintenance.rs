@@ -20,7 +20,10 @@ use crate::store::{ChainReport, Store, StoreError, renormalize};
 /// The store for writing: the redb file (refused while a gateway has it open), or the
 /// PostgreSQL database (shared with the running gateways).
 pub fn open_for_writing(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    crate::store::open(&config.storage).map_err(|err| match config.storage.backend {
+    crate::store::open(&config.storage, Some(&|raw| config.reread(raw))).map_err(|err| match config
+        .storage
+        .backend
+    {
         Backend::Redb => anyhow::anyhow!(
             "{err} (is `hooktrail serve` running on {}? stop it first)",
             config.storage.path.display()
@@ -52,7 +55,7 @@ pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
     match RedbSnapshot::open(path) {
         Ok(snapshot) => Ok(Access::Local(snapshot)),
         Err(StoreError::InUse) => Ok(Access::Live(Remote::new(config, remote)?)),
-        Err(_) => match RedbStore::open(path) {
+        Err(_) => match open_file(config) {
             Ok(store) => {
                 drop(store);
                 Ok(Access::Local(RedbSnapshot::open(path)?))
@@ -61,6 +64,17 @@ pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
             Err(err) => Err(err.into()),
         },
     }
+}
+
+/// The embedded store, opened for writing by this process (so that it recovers, upgrades or
+/// rebuilds its views with the configured sources' normalizers).
+pub fn open_file(config: &Config) -> Result<RedbStore, StoreError> {
+    RedbStore::open_reporting(
+        &config.storage.path,
+        config.storage.redb_settings(),
+        std::sync::Arc::default(),
+        Some(&|raw| config.reread(raw)),
+    )
 }
 
 pub fn verify(config: &Config, remote: &RemoteArgs) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,7 @@
 //! writer's batch reports and the replay update them.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a failed commit keeps `/readyz` at 503 when no later commit succeeded. Long enough
@@ -80,6 +80,8 @@ pub fn readiness(store: &dyn super::WriteSide, health: &StorageHealth) -> Result
 pub struct OpeningProgress {
     journaled: AtomicU64,
     replayed: AtomicU64,
+    /// The views are being rebuilt from the log (see [`crate::store::redb::views`]).
+    rebuilding: AtomicBool,
 }
 
 impl OpeningProgress {
@@ -94,9 +96,18 @@ impl OpeningProgress {
         self.replayed.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// What opening is doing, for `/readyz`: "replaying 1200/20000 journaled deliveries", or
-    /// "opening the store" before the replay starts (or when there is nothing to replay).
+    /// Whether the views are being rebuilt from the log.
+    pub fn rebuilding(&self, rebuilding: bool) {
+        self.rebuilding.store(rebuilding, Ordering::Relaxed);
+    }
+
+    /// What opening is doing, for `/readyz`: "replaying 1200/20000 journaled deliveries",
+    /// "rebuilding the views from the log", or "opening the store" before either starts (or
+    /// when there is nothing to do).
     pub fn describe(&self) -> String {
+        if self.rebuilding.load(Ordering::Relaxed) {
+            return "rebuilding the views from the log".to_owned();
+        }
         match self.journaled.load(Ordering::Relaxed) {
             0 => "opening the store".to_owned(),
             journaled => format!(
@@ -126,6 +137,15 @@ mod tests {
             progress.describe(),
             "replaying 300/300 journaled deliveries"
         );
+    }
+
+    #[test]
+    fn opening_progress_tells_a_rebuild_of_the_views() {
+        let progress = OpeningProgress::default();
+        progress.rebuilding(true);
+        assert_eq!(progress.describe(), "rebuilding the views from the log");
+        progress.rebuilding(false);
+        assert_eq!(progress.describe(), "opening the store");
     }
 
     #[test]

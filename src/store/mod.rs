@@ -690,33 +690,40 @@ impl Storage {
     /// Opens the backend `config` names: the redb file (reopened by itself after an I/O
     /// failure), or the PostgreSQL database (its schema migrated first).
     pub fn open(config: &StorageConfig) -> Result<Storage, StoreError> {
-        Storage::open_reporting(config, Arc::default())
+        Storage::open_reporting(config, Arc::default(), None)
     }
 
     /// [`Storage::open`], telling `progress` how far the embedded store's start-up replay has
-    /// come.
+    /// come, and rebuilding views that need it with `reread` (see [`redb::views`]).
     pub fn open_reporting(
         config: &StorageConfig,
         progress: Arc<health::OpeningProgress>,
+        reread: Option<&Rereader<'_>>,
     ) -> Result<Storage, StoreError> {
-        Ok(Storage::new(open_reporting(config, progress)?))
+        Ok(Storage::new(open_reporting(config, progress, reread)?))
     }
 }
 
-/// Opens the backend `config` names.
-pub fn open(config: &StorageConfig) -> Result<Arc<dyn Store>, StoreError> {
-    open_reporting(config, Arc::default())
+/// Opens the backend `config` names, rebuilding the embedded store's views with `reread` if
+/// they need it.
+pub fn open(
+    config: &StorageConfig,
+    reread: Option<&Rereader<'_>>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    open_reporting(config, Arc::default(), reread)
 }
 
 fn open_reporting(
     config: &StorageConfig,
     progress: Arc<health::OpeningProgress>,
+    reread: Option<&Rereader<'_>>,
 ) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match config.backend {
         Backend::Redb => Arc::new(redb::RedbStore::open_reporting(
             &config.path,
             config.redb_settings(),
             progress,
+            reread,
         )?),
         Backend::Postgres => {
             let url = config.url.as_ref().ok_or_else(|| {

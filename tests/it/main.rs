@@ -30,3 +30,4 @@ mod providers;
 mod replay;
 mod search;
 mod sign_in;
+mod views;

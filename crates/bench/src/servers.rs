@@ -196,6 +196,7 @@ pub(crate) fn start_gateway_with(
         &path,
         config.storage.redb_settings(),
         Arc::default(),
+        None,
     )?);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let gateway = Gateway::start_with_storage(config, Storage::new(Arc::new(store)), listener)?;

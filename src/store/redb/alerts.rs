@@ -1,19 +1,21 @@
 //! Alert records (see [`crate::store::alert_book`]): name → revision and record, swapped in a
 //! short transaction of its own. Not a projection of the log: `reindex` leaves it alone.
 
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::ReadableTable;
+
+use super::files::{Files, ReadTxn, WriteTxn};
 
 use super::tables::ALERTS;
 use crate::store::StoreError;
 use crate::store::alert_book::{self, AlertRecord, StoredAlert};
 
-pub fn create_table(txn: &WriteTransaction) -> Result<(), StoreError> {
+pub fn create_table(txn: &WriteTxn<'_>) -> Result<(), StoreError> {
     txn.open_table(ALERTS)?;
     Ok(())
 }
 
 pub fn swap(
-    db: &Database,
+    db: &Files,
     name: &str,
     expected: Option<u64>,
     record: &AlertRecord,
@@ -32,7 +34,7 @@ pub fn swap(
     Ok(true)
 }
 
-pub fn read(txn: &ReadTransaction) -> Result<Vec<StoredAlert>, StoreError> {
+pub fn read(txn: &ReadTxn) -> Result<Vec<StoredAlert>, StoreError> {
     let mut alerts = Vec::new();
     for row in txn.open_table(ALERTS)?.iter()? {
         let (name, value) = row?;

@@ -2,7 +2,9 @@
 //! [`crate::store::project`]), in one transaction — journaled and synced first, then committed
 //! to redb without an fsync (see [`super::journal`]).
 
-use redb::{Database, Durability};
+use redb::Durability;
+
+use super::files::Files;
 
 use super::journal::Journal;
 use super::tables::{CHECKPOINT, WriteTables};
@@ -12,14 +14,13 @@ use crate::store::{Capture, StoreError};
 /// Appends `batch`: into the journal (synced: from then on it survives a crash), then into
 /// redb, visible to readers at once and made durable by the next checkpoint.
 pub fn append(
-    db: &Database,
+    db: &Files,
     journal: &mut Journal,
     batch: &[Capture],
     (views, tree): (Views, tree::Upkeep),
 ) -> Result<Committed, StoreError> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::None)
-        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    txn.set_durability(Durability::None)?;
     let start = journal.end();
     let committed = (|| {
         let committed = {
@@ -39,10 +40,9 @@ pub fn append(
 
 /// Appends a batch again from the journal, after `after`: skipped when the store is past it
 /// already (the checkpoint holds it). Whether it was applied.
-pub fn replay(db: &Database, after: u64, batch: &[Capture]) -> Result<bool, StoreError> {
+pub fn replay(db: &Files, after: u64, batch: &[Capture]) -> Result<bool, StoreError> {
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::None)
-        .map_err(|err| StoreError::Unavailable(err.to_string()))?;
+    txn.set_durability(Durability::None)?;
     {
         let mut tables = WriteTables::open(&txn)?;
         let head = tables.chain_head()?.seq;
@@ -63,7 +63,7 @@ pub fn replay(db: &Database, after: u64, batch: &[Capture]) -> Result<bool, Stor
 
 /// Makes every commit so far durable: one commit with an fsync, recording the last delivery it
 /// holds. Returns that delivery's seq.
-pub fn checkpoint(db: &Database) -> Result<u64, StoreError> {
+pub fn checkpoint(db: &Files) -> Result<u64, StoreError> {
     let mut txn = db.begin_write()?;
     // The allocator's state is saved with the checkpoint, so opening the file after a crash
     // reads it instead of walking every tree to rebuild it: recovery costs the journal's

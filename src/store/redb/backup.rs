@@ -8,7 +8,9 @@
 use std::fs::File;
 
 use redb::backends::FileBackend;
-use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, Value};
+use redb::{Database, Key, ReadableTable, TableDefinition, Value};
+
+use super::files::ReadTxn;
 
 use super::tables::{
     BODIES, BY_TIME, CHANGES, DEDUP, DELIVERIES, EMAIL_STATUS, ENTRIES, FLAGGED, LINKS, META,
@@ -21,7 +23,7 @@ use crate::store::{BackupReport, StoreError};
 const CHUNK: usize = 20_000;
 
 /// Copies the snapshot `source` into `target`, a new, empty file.
-pub fn copy(source: &ReadTransaction, target: File) -> Result<BackupReport, StoreError> {
+pub fn copy(source: &ReadTxn, target: File) -> Result<BackupReport, StoreError> {
     let length = target
         .metadata()
         .map_err(|err| StoreError::Unavailable(format!("cannot read the backup file: {err}")))?
@@ -62,7 +64,7 @@ pub fn copy(source: &ReadTransaction, target: File) -> Result<BackupReport, Stor
 }
 
 fn copy_table<K: Key + 'static, V: Value + 'static>(
-    source: &ReadTransaction,
+    source: &ReadTxn,
     target: &Database,
     table: TableDefinition<K, V>,
 ) -> Result<u64, StoreError> {

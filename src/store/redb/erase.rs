@@ -1,14 +1,14 @@
 //! Erasure in one write transaction (the rules are in [`crate::store::project::erase`]).
 
+use super::files::Files;
 use chrono::{DateTime, Utc};
-use redb::Database;
 
 use super::tables::WriteTables;
 use crate::activity::redact::ErasureTarget;
 use crate::store::{ErasureReport, StoreError, project};
 
 pub fn erase(
-    db: &Database,
+    db: &Files,
     target: &ErasureTarget,
     now: DateTime<Utc>,
 ) -> Result<ErasureReport, StoreError> {

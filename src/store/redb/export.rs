@@ -1,7 +1,9 @@
 //! Streaming reads of whole timelines or of everything, oldest first, one entry at a time —
 //! memory stays constant whatever the size of the store.
 
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::files::ReadTxn;
 
 use super::query::with_status;
 use super::tables::{ENTRIES, TIMELINES, lane_rows};
@@ -14,7 +16,7 @@ use std::ops::Bound;
 use crate::store::{Cursor, Page, StoreError};
 
 pub fn entries(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     subject: Option<&Subject>,
     sink: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
@@ -55,7 +57,7 @@ pub fn entries(
     Ok(written)
 }
 
-pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, StoreError> {
+pub fn count(txn: &ReadTxn, subject: Option<&Subject>) -> Result<u64, StoreError> {
     match subject {
         None => Ok(txn.open_table(ENTRIES)?.len()?),
         Some(subject) => {
@@ -71,7 +73,7 @@ pub fn count(txn: &ReadTransaction, subject: Option<&Subject>) -> Result<u64, St
 }
 
 pub fn page(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     subject: Option<&Subject>,
     after: Option<Cursor>,
     limit: usize,

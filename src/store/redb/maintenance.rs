@@ -1,6 +1,8 @@
 //! Whole-log operations: checking the integrity chain and rebuilding the projections.
 
-use redb::{Database, ReadTransaction, ReadableTable};
+use redb::ReadableTable;
+
+use super::files::{Files, ReadTxn};
 
 use super::records::decode_delivery;
 use super::tables::{
@@ -10,7 +12,7 @@ use super::tables::{
 use crate::store::chain::{self, ChainWalk};
 use crate::store::{ChainReport, ReindexReport, Rereader, StoreError, project};
 
-pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
+pub fn verify_chain(txn: &ReadTxn) -> Result<ChainReport, StoreError> {
     let deliveries = txn.open_table(DELIVERIES)?;
     let bodies = txn.open_table(BODIES)?;
     let head = read_chain_head(&txn.open_table(META)?)?;
@@ -30,7 +32,7 @@ pub fn verify_chain(txn: &ReadTransaction) -> Result<ChainReport, StoreError> {
 /// Rebuilds every projection from the log in one write transaction (the rules are in
 /// [`crate::store::project::reindex`]). The projection tables are dropped whole first, which
 /// is far cheaper than emptying them row by row.
-pub fn reindex(db: &Database, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
+pub fn reindex(db: &Files, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
     let txn = db.begin_write()?;
     txn.delete_table(TIMELINES)?;
     txn.delete_table(DEDUP)?;

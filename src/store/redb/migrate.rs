@@ -8,9 +8,10 @@
 //! touches is projection, so a migration cut short by a crash is not committed and runs again.
 
 use redb::{
-    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
-    UntypedTableHandle, WriteTransaction,
+    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, UntypedTableHandle,
 };
+
+use super::files::{ReadTxn, WriteTxn};
 
 use super::tables::{BY_TIME, ENTRIES, META, TIMELINES, lane, read_chain_head};
 use crate::activity::{Category, Entry};
@@ -29,8 +30,8 @@ const EVERY_ENTRY_LANE: u8 = 0;
 
 /// Whether a file is in an earlier layout: it can be read only after a writer has opened it
 /// once (which upgrades it).
-pub fn is_outdated(txn: &ReadTransaction) -> Result<bool, StoreError> {
-    if has_old_tables(txn.list_tables()?) {
+pub fn is_outdated(txn: &ReadTxn) -> Result<bool, StoreError> {
+    if has_old_tables(txn.log_tables()?) {
         return Ok(true);
     }
     let meta = txn.open_table(META)?;
@@ -52,7 +53,7 @@ fn has_old_tables(mut tables: impl Iterator<Item = UntypedTableHandle>) -> bool 
 
 /// Fills the index of entries by time for a file written before it existed (the entries are
 /// there, the index is empty); how many entries it indexed (0 when there was nothing to do).
-pub fn index_entries_by_time(txn: &WriteTransaction) -> Result<u64, StoreError> {
+pub fn index_entries_by_time(txn: &WriteTxn<'_>) -> Result<u64, StoreError> {
     let mut by_time = txn.open_table(BY_TIME)?;
     if !by_time.is_empty()? {
         return Ok(0);
@@ -70,7 +71,7 @@ pub fn index_entries_by_time(txn: &WriteTransaction) -> Result<u64, StoreError> 
 
 /// Brings the timelines to the current layout; returns how many rows it moved or removed
 /// (0 for a file in the current layout, or a new one).
-pub fn upgrade_timelines(txn: &WriteTransaction) -> Result<u64, StoreError> {
+pub fn upgrade_timelines(txn: &WriteTxn<'_>) -> Result<u64, StoreError> {
     let mut changed = merge_timeline_tables(txn)?;
     let mut meta = txn.open_table(META)?;
     let current = meta
@@ -89,8 +90,8 @@ pub fn upgrade_timelines(txn: &WriteTransaction) -> Result<u64, StoreError> {
 /// Moves the category rows of the oldest layout's tables into their lanes and drops both
 /// tables (the table of every entry repeats what the category rows hold). Returns how many
 /// rows it read.
-fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
-    if !has_old_tables(txn.list_tables()?) {
+fn merge_timeline_tables(txn: &WriteTxn<'_>) -> Result<u64, StoreError> {
+    if !has_old_tables(txn.log_tables()?) {
         return Ok(0);
     }
     let mut moved = txn.open_table(OLD_TIMELINE)?.len()?;
@@ -114,10 +115,17 @@ fn merge_timeline_tables(txn: &WriteTransaction) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::redb::files::Files;
     use crate::store::redb::tables::TimelineKey;
     use redb::Database;
 
-    fn rows(txn: &WriteTransaction) -> Vec<(String, u8, i64, u128)> {
+    /// A fresh pair of files in `dir`.
+    fn files(dir: &tempfile::TempDir) -> Files {
+        let open = |name: &str| Database::builder().create(dir.path().join(name)).unwrap();
+        Files::new(open("old.redb"), open("old.views.redb"))
+    }
+
+    fn rows(txn: &WriteTxn<'_>) -> Vec<(String, u8, i64, u128)> {
         let timelines = txn.open_table(TIMELINES).unwrap();
         timelines
             .iter()
@@ -133,9 +141,7 @@ mod tests {
     #[test]
     fn the_oldest_tables_leave_their_category_rows_in_lanes() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::builder()
-            .create(dir.path().join("old.redb"))
-            .unwrap();
+        let db = files(&dir);
         let txn = db.begin_write().unwrap();
         {
             let mut every = txn.open_table(OLD_TIMELINE).unwrap();
@@ -154,12 +160,13 @@ mod tests {
 
         let txn = db.begin_write().unwrap();
         let mut names: Vec<String> = txn
-            .list_tables()
+            .log_tables()
             .unwrap()
             .map(|t| t.name().to_owned())
             .collect();
         names.sort();
-        assert_eq!(names, ["meta", "subject_timelines"]);
+        // The old tables are gone from the log; the lanes are in the views file.
+        assert_eq!(names, ["meta"]);
         assert_eq!(
             rows(&txn),
             [
@@ -174,9 +181,7 @@ mod tests {
     #[test]
     fn the_lane_of_every_entry_goes() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::builder()
-            .create(dir.path().join("lanes.redb"))
-            .unwrap();
+        let db = files(&dir);
         let txn = db.begin_write().unwrap();
         {
             let mut timelines = txn.open_table(TIMELINES).unwrap();

@@ -1,12 +1,13 @@
-//! The embedded backend: one redb file, and its journal beside it (see [`journal`]). Keys are
-//! time-ordered (delivery seq, ULID entry ids, `occurred_at` within a subject), which keeps
-//! B-tree appends cheap.
+//! The embedded backend: the log's redb file, the views' redb file beside it (see [`files`]),
+//! and the journal (see [`journal`]). Keys are time-ordered (delivery seq, ULID entry ids,
+//! `occurred_at` within a subject), which keeps B-tree appends cheap.
 
 mod alerts;
 mod append;
 mod backup;
 mod erase;
 mod export;
+pub mod files;
 pub mod journal;
 mod maintenance;
 mod migrate;
@@ -24,6 +25,7 @@ mod tally;
 mod tests;
 mod timelines;
 mod tree;
+pub mod views;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -31,10 +33,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableDatabase};
+use redb::Database;
 
 pub use snapshot::RedbSnapshot;
 
+use self::files::Files;
 use self::reopen::ReopeningDatabase;
 use super::health::OpeningProgress;
 use super::project::{self, ChainHead, Views};
@@ -142,26 +145,29 @@ impl RedbStore {
             checkpoints,
             ..RedbSettings::default()
         };
-        RedbStore::open_reporting(path, settings, Arc::default())
+        RedbStore::open_reporting(path, settings, Arc::default(), None)
     }
 
     /// [`RedbStore::open_with`] with every setting, telling `progress` how far the replay has
-    /// come.
+    /// come. Views that must be rebuilt (see [`views`]) are rebuilt with `reread`, the
+    /// sources' normalizers, when given; without it each delivery keeps the entries it has.
     pub fn open_reporting(
         path: &Path,
         settings: RedbSettings,
         progress: Arc<OpeningProgress>,
+        reread: Option<&Rereader<'_>>,
     ) -> Result<Self, StoreError> {
         let path: PathBuf = path.to_owned();
         let journal_path = journal::path_for(&path);
         let search = search::SearchIndex::open(&path)?;
         // First, so a record a crash cut short is gone before anything reads the journal.
         let journal = journal::Journal::open(&journal_path)?;
-        let db = ReopeningDatabase::open(move || {
-            let db = open_file(&path, settings.cache_bytes)?;
-            replay(&db, &journal_path, &progress)?;
-            Ok(db)
-        })?;
+        let (files, rebuilt) = open_files(&path, settings, &progress, reread)?;
+        // Reopened after an I/O failure: the sources' normalizers are not at hand there, so
+        // views found stale then keep their entries as they are.
+        let db = ReopeningDatabase::opened(files, move || {
+            Ok(open_files(&path, settings, &progress, None)?.0)
+        });
         let store = RedbStore {
             db,
             journal: Mutex::new(Journaling {
@@ -176,6 +182,10 @@ impl RedbStore {
             search,
             indexes_for_search: true,
         };
+        if rebuilt {
+            // The rebuilt feed of changes is indexed again from its start.
+            store.search.reset(&store)?;
+        }
         store.checkpoint()?;
         Ok(store)
     }
@@ -230,7 +240,7 @@ impl RedbStore {
     /// in particular commits in chunks so that intake goes on between them.)
     fn erasing<T>(
         &self,
-        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+        operation: impl FnOnce(&Files) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut journaling = self.journaling();
         let result = self.with(operation)?;
@@ -249,7 +259,7 @@ impl RedbStore {
 
     /// The open file itself, for tests that alter it behind the store's back.
     #[cfg(test)]
-    pub(crate) fn raw<T>(&self, work: impl FnOnce(&Database) -> T) -> T {
+    pub(crate) fn raw<T>(&self, work: impl FnOnce(&Files) -> T) -> T {
         let mut out = None;
         self.db
             .with(|db| {
@@ -270,7 +280,7 @@ impl RedbStore {
     /// Runs `operation` on the open file (see [`ReopeningDatabase::with`]).
     fn with<T>(
         &self,
-        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+        operation: impl FnOnce(&Files) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.db.with(operation)
     }
@@ -278,11 +288,7 @@ impl RedbStore {
 
 /// Appends the journal's batches again, those the store is not past already (see
 /// [`journal`]).
-fn replay(
-    db: &Database,
-    journal_path: &Path,
-    progress: &OpeningProgress,
-) -> Result<(), StoreError> {
+fn replay(db: &Files, journal_path: &Path, progress: &OpeningProgress) -> Result<(), StoreError> {
     let batches = journal::read(journal_path)?;
     if batches.is_empty() {
         return Ok(());
@@ -319,23 +325,45 @@ fn replay(
     Ok(())
 }
 
-fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+/// Opens both files, brings the views to the log (rebuilding them if they are not the log's),
+/// then appends the journal's batches again. Whether the views were rebuilt.
+fn open_files(
+    path: &Path,
+    settings: RedbSettings,
+    progress: &OpeningProgress,
+    reread: Option<&Rereader<'_>>,
+) -> Result<(Files, bool), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|err| {
             StoreError::Unavailable(format!("cannot create {}: {err}", parent.display()))
         })?;
     }
-    // One process owns the file. (redb's multi-process modes would let other processes read
-    // it live, but they force a second fsync on every commit; live reads go through the
-    // gateway's API instead.)
-    let db = Database::builder()
-        .set_cache_size(cache_bytes)
-        .create(path)?;
-    create_tables(&db)?;
-    Ok(db)
+    // The log first: it holds the lock that makes one process the store's owner.
+    let log = open_database(path, settings.cache_bytes / 2)?;
+    let views = views::open(path, &log, settings.cache_bytes / 2)?;
+    let files = Files::new(log, views);
+    let stale = views::check(&files)?;
+    create_tables(&files)?;
+    if let Some(reason) = &stale {
+        progress.rebuilding(true);
+        let rebuilt = views::rebuild(&files, path, reason, reread);
+        progress.rebuilding(false);
+        rebuilt?;
+    }
+    replay(&files, &journal::path_for(path), progress)?;
+    Ok((files, stale.is_some()))
 }
 
-fn create_tables(db: &Database) -> Result<(), StoreError> {
+/// Opens (or creates) one redb file. One process owns it. (redb's multi-process modes would
+/// let other processes read it live, but they force a second fsync on every commit; live
+/// reads go through the gateway's API instead.)
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    Ok(Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)?)
+}
+
+fn create_tables(db: &Files) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     let changed = migrate::upgrade_timelines(&txn)?;
     if changed > 0 {

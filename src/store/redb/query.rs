@@ -3,7 +3,9 @@
 
 use std::ops::Bound;
 
-use redb::{AccessGuard, ReadTransaction, ReadableTable, ReadableTableMetadata};
+use redb::{AccessGuard, ReadableTable, ReadableTableMetadata};
+
+use super::files::ReadTxn;
 
 use super::records::decode_delivery;
 use super::tables::{
@@ -19,7 +21,7 @@ use crate::store::{
 };
 
 pub fn subject_entries(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     subject: &Subject,
     query: &PageQuery,
 ) -> Result<Page, StoreError> {
@@ -46,11 +48,7 @@ pub fn subject_entries(
 
 /// The page that `positions` (read one past `limit`) make: their entries, each with its
 /// roll-up, and where the next page starts.
-fn page_of(
-    txn: &ReadTransaction,
-    positions: &[(i64, u128)],
-    limit: usize,
-) -> Result<Page, StoreError> {
+fn page_of(txn: &ReadTxn, positions: &[(i64, u128)], limit: usize) -> Result<Page, StoreError> {
     let entries_table = txn.open_table(ENTRIES)?;
     let mut entries = Vec::with_capacity(limit.min(positions.len()));
     for (_, raw_id) in positions.iter().take(limit) {
@@ -75,7 +73,7 @@ fn page_of(
 /// The feed's changes after `after`, oldest first: a range of its change rows, then a point
 /// lookup per entry — O(limit).
 pub fn changes(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     feed: Feed<'_>,
     after: ChangeCursor,
     limit: usize,
@@ -106,7 +104,7 @@ pub fn changes(
 }
 
 /// The feed's latest change, or [`ChangeCursor::START`]: O(log n).
-pub fn latest_change(txn: &ReadTransaction, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
+pub fn latest_change(txn: &ReadTxn, feed: Feed<'_>) -> Result<ChangeCursor, StoreError> {
     let key = feed.key();
     let Some(table) = changes_table(txn)? else {
         return Ok(ChangeCursor::START);
@@ -126,7 +124,7 @@ pub fn latest_change(txn: &ReadTransaction, feed: Feed<'_>) -> Result<ChangeCurs
 
 /// The changes table; `None` in a file no writer has opened since it was added.
 fn changes_table(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
 ) -> Result<Option<redb::ReadOnlyTable<ChangeKey<'static>, ()>>, StoreError> {
     match txn.open_table(CHANGES) {
         Ok(table) => Ok(Some(table)),
@@ -135,7 +133,7 @@ fn changes_table(
     }
 }
 
-pub fn entry(txn: &ReadTransaction, id: EntryId) -> Result<Option<Entry>, StoreError> {
+pub fn entry(txn: &ReadTxn, id: EntryId) -> Result<Option<Entry>, StoreError> {
     let table = txn.open_table(ENTRIES)?;
     let Some(raw) = table.get(id.as_u128())? else {
         return Ok(None);
@@ -144,7 +142,7 @@ pub fn entry(txn: &ReadTransaction, id: EntryId) -> Result<Option<Entry>, StoreE
 }
 
 /// Emails carry the rollup of their delivery callbacks, kept beside the immutable entry.
-pub(super) fn with_status(txn: &ReadTransaction, mut entry: Entry) -> Result<Entry, StoreError> {
+pub(super) fn with_status(txn: &ReadTxn, mut entry: Entry) -> Result<Entry, StoreError> {
     if matches!(entry.details, Details::Email { .. }) {
         let table = txn.open_table(EMAIL_STATUS)?;
         entry.delivery_status = table
@@ -155,10 +153,7 @@ pub(super) fn with_status(txn: &ReadTransaction, mut entry: Entry) -> Result<Ent
     Ok(entry)
 }
 
-pub fn subject_origin(
-    txn: &ReadTransaction,
-    subject: &Subject,
-) -> Result<Option<Entry>, StoreError> {
+pub fn subject_origin(txn: &ReadTxn, subject: &Subject) -> Result<Option<Entry>, StoreError> {
     let key = subject.key();
     let table = txn.open_table(TIMELINES)?;
     let first = timelines::positions(
@@ -178,7 +173,7 @@ pub fn subject_origin(
 }
 
 /// Each lane's rows, counted no further than [`LaneCounts::UP_TO`].
-pub fn lane_counts(txn: &ReadTransaction, subject: &Subject) -> Result<LaneCounts, StoreError> {
+pub fn lane_counts(txn: &ReadTxn, subject: &Subject) -> Result<LaneCounts, StoreError> {
     let key = subject.key();
     let table = txn.open_table(TIMELINES)?;
     let mut counts = LaneCounts::default();
@@ -193,11 +188,7 @@ pub fn lane_counts(txn: &ReadTransaction, subject: &Subject) -> Result<LaneCount
 
 /// Every subject's latest entries, by when they happened: a range of the index by time read
 /// backwards, then a point lookup per entry — O(limit).
-pub fn recent(
-    txn: &ReadTransaction,
-    limit: usize,
-    before: Option<Cursor>,
-) -> Result<Page, StoreError> {
+pub fn recent(txn: &ReadTxn, limit: usize, before: Option<Cursor>) -> Result<Page, StoreError> {
     let limit = limit.clamp(1, PageQuery::MAX_LIMIT);
     let table = txn.open_table(BY_TIME)?;
     let upper = match before {
@@ -215,7 +206,7 @@ pub fn recent(
 }
 
 pub fn unmatched(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     limit: usize,
     before: Option<EntryId>,
 ) -> Result<Vec<Entry>, StoreError> {
@@ -238,13 +229,13 @@ pub fn unmatched(
 
 /// redb keeps every table's length in its root header, so this is O(1) and always agrees
 /// with the rows (a separate counter would be one more thing to keep in step).
-pub fn unmatched_count(txn: &ReadTransaction) -> Result<u64, StoreError> {
+pub fn unmatched_count(txn: &ReadTxn) -> Result<u64, StoreError> {
     Ok(txn.open_table(UNMATCHED)?.len()?)
 }
 
 /// Deliveries with seqs in `seqs`, in order, at most `limit`.
 pub fn deliveries(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     seqs: std::ops::RangeFrom<u64>,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
@@ -259,7 +250,7 @@ pub fn deliveries(
 
 /// Deliveries with seq ≥ `from`, at most `limit`, without their bodies.
 pub fn delivery_records(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     from: u64,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
@@ -273,7 +264,7 @@ pub fn delivery_records(
 
 /// Deliveries with seqs below `before`, newest first, at most `limit`.
 pub fn deliveries_before(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     before: u64,
     limit: usize,
 ) -> Result<Vec<StoredDelivery>, StoreError> {

@@ -1,14 +1,14 @@
 //! Re-normalization in one write transaction (the rules are in
 //! [`crate::store::project::renormalize`]).
 
-use redb::Database;
+use super::files::Files;
 
 use super::tables::WriteTables;
 use crate::store::project::{self, RenormalizeRequest};
 use crate::store::{RenormalizeReport, Rereader, StoreError};
 
 pub fn renormalize(
-    db: &Database,
+    db: &Files,
     seqs: &[u64],
     reread: &Rereader<'_>,
     request: &RenormalizeRequest,

@@ -4,7 +4,7 @@
 //! disk): from then on every operation on that `Database` answers `PreviousIo`, until it is
 //! closed and opened again, which recovers the file to its last committed transaction. So a
 //! gateway that merely retried would stay broken after the disk had room again.
-//! [`ReopeningDatabase`] holds the file's handle and, after an operation reported storage as
+//! [`ReopeningDatabase`] holds the files' handles and, after an operation reported storage as
 //! unavailable, closes it and opens it anew before the next operation (at most once per
 //! [`RETRY_INTERVAL`], since reopening a file left by a failure means a repair scan).
 //! Nothing half-written survives: a failed commit is not part of the file redb recovers.
@@ -13,19 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use redb::Database;
+use super::files::Files;
 
 use crate::store::StoreError;
 
 /// The least time between two attempts to reopen a failed file.
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
-type Opener = Box<dyn Fn() -> Result<Database, StoreError> + Send + Sync>;
+type Opener = Box<dyn Fn() -> Result<Files, StoreError> + Send + Sync>;
 
 pub struct ReopeningDatabase {
     open: Opener,
     /// `None` between closing a failed handle and opening its replacement successfully.
-    current: RwLock<Option<Database>>,
+    current: RwLock<Option<Files>>,
     /// An operation failed with `Unavailable`: reopen before trusting the handle again.
     suspect: AtomicBool,
     last_attempt: Mutex<Option<Instant>>,
@@ -37,12 +37,12 @@ pub struct ReopeningDatabase {
 }
 
 impl ReopeningDatabase {
-    /// Opens the file with `open`, which is called again for every reopen.
-    pub fn open(
-        open: impl Fn() -> Result<Database, StoreError> + Send + Sync + 'static,
-    ) -> Result<ReopeningDatabase, StoreError> {
-        let db = open()?;
-        Ok(ReopeningDatabase {
+    /// The files already open as `db`; `open` opens them again for every reopen.
+    pub fn opened(
+        db: Files,
+        open: impl Fn() -> Result<Files, StoreError> + Send + Sync + 'static,
+    ) -> ReopeningDatabase {
+        ReopeningDatabase {
             open: Box::new(open),
             current: RwLock::new(Some(db)),
             suspect: AtomicBool::new(false),
@@ -50,7 +50,7 @@ impl ReopeningDatabase {
             opened: AtomicUsize::new(1),
             #[cfg(test)]
             failing: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Runs `operation` on the current handle, reopening the file first if the last operation
@@ -58,7 +58,7 @@ impl ReopeningDatabase {
     /// the file under an operation in progress.
     pub fn with<T>(
         &self,
-        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+        operation: impl FnOnce(&Files) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if self.suspect.load(Ordering::Acquire) {
             self.reopen()?;

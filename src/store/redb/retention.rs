@@ -2,7 +2,9 @@
 //! delivery record, so the integrity chain still verifies, and their entries stay.
 
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadableTable};
+use redb::ReadableTable;
+
+use super::files::Files;
 
 use super::records::decode_delivery;
 use super::tables::{BODIES, DELIVERIES};
@@ -13,7 +15,7 @@ const CHUNK: usize = 1_000;
 
 /// Drops the bodies of deliveries received before `cutoff`, oldest first. Bodies are keyed by
 /// seq, which follows receipt order, so the scan stops at the first body young enough to keep.
-pub fn prune_bodies(db: &Database, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+pub fn prune_bodies(db: &Files, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut dropped = 0u64;
     loop {
         let txn = db.begin_write()?;

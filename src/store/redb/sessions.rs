@@ -3,23 +3,21 @@
 //! and pruned of expired rows in that same transaction.
 
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::ReadableTable;
+
+use super::files::{Files, ReadTxn, WriteTxn};
 
 use super::tables::{REVOKED_SESSIONS, SESSION_CUTOFFS};
 use crate::store::{Revocation, StoreError};
 
 /// Creates both tables, so readers never meet a file without them.
-pub fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+pub fn create_tables(txn: &WriteTxn<'_>) -> Result<(), StoreError> {
     txn.open_table(REVOKED_SESSIONS)?;
     txn.open_table(SESSION_CUTOFFS)?;
     Ok(())
 }
 
-pub fn revoke(
-    db: &Database,
-    revocation: &Revocation,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+pub fn revoke(db: &Files, revocation: &Revocation, now: DateTime<Utc>) -> Result<(), StoreError> {
     let now = micros(now);
     let txn = db.begin_write()?;
     {
@@ -51,10 +49,7 @@ pub fn revoke(
     Ok(())
 }
 
-pub fn revocations(
-    txn: &ReadTransaction,
-    now: DateTime<Utc>,
-) -> Result<Vec<Revocation>, StoreError> {
+pub fn revocations(txn: &ReadTxn, now: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError> {
     let now_micros = micros(now);
     let mut live = Vec::new();
     match txn.open_table(REVOKED_SESSIONS) {
@@ -103,7 +98,7 @@ fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use redb::{ReadableDatabase, ReadableTableMetadata};
+    use redb::ReadableTableMetadata;
 
     use super::*;
     use crate::store::prelude::*;

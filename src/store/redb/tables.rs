@@ -32,7 +32,9 @@
 
 use std::ops::RangeInclusive;
 
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, TableDefinition};
+
+use super::files::WriteTxn;
 
 use crate::store::StoreError;
 use crate::store::project::ChainHead;
@@ -140,7 +142,7 @@ pub struct WriteTables<'txn> {
 }
 
 impl<'txn> WriteTables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    pub fn open(txn: &'txn WriteTxn<'_>) -> Result<Self, StoreError> {
         Ok(WriteTables {
             deliveries: txn.open_table(DELIVERIES)?,
             bodies: txn.open_table(BODIES)?,

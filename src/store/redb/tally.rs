@@ -3,20 +3,22 @@
 //! their own. Not projections of the log: `reindex` leaves them alone.
 
 use chrono::{DateTime, Utc};
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::ReadableTable;
+
+use super::files::{Files, ReadTxn, WriteTxn};
 
 use super::tables::{SOURCE_LAST_STORED, SOURCE_TALLY};
 use crate::store::StoreError;
 use crate::store::tally::{Tally, TallyBatch, TallyRow, bucket_of};
 
 /// Creates both tables, so readers never meet a file without them.
-pub fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+pub fn create_tables(txn: &WriteTxn<'_>) -> Result<(), StoreError> {
     txn.open_table(SOURCE_TALLY)?;
     txn.open_table(SOURCE_LAST_STORED)?;
     Ok(())
 }
 
-pub fn add(db: &Database, batch: &TallyBatch) -> Result<(), StoreError> {
+pub fn add(db: &Files, batch: &TallyBatch) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
         let mut counts = txn.open_table(SOURCE_TALLY)?;
@@ -39,7 +41,7 @@ pub fn add(db: &Database, batch: &TallyBatch) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn read(txn: &ReadTransaction, since: DateTime<Utc>) -> Result<Tally, StoreError> {
+pub fn read(txn: &ReadTxn, since: DateTime<Utc>) -> Result<Tally, StoreError> {
     let from = bucket_of(since);
     let mut tally = Tally::default();
     for row in txn.open_table(SOURCE_TALLY)?.iter()? {

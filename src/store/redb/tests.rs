@@ -11,6 +11,23 @@ use crate::store::contract::support::*;
 use crate::store::prelude::*;
 use crate::store::{Appended, Capture, ChainReport, PageQuery};
 
+/// Turns the store at `path` into one file that holds the log and the views together, as an
+/// earlier version wrote it (a backup has that shape).
+fn as_one_file(store: RedbStore, path: &std::path::Path) {
+    let one = path.with_extension("one");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&one)
+        .unwrap();
+    store.backup(file).unwrap();
+    drop(store);
+    std::fs::remove_file(super::files::views_path_for(path)).unwrap();
+    std::fs::remove_file(super::journal::path_for(path)).unwrap();
+    std::fs::rename(&one, path).unwrap();
+}
+
 /// Three deliveries on job:1, seqs 1 to 3, in a file the test may alter.
 fn store_with_three_deliveries() -> (tempfile::TempDir, RedbStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -130,10 +147,12 @@ fn reads_the_same_after_upgrading(rewrite: impl FnOnce(&redb::WriteTransaction))
             })
             .collect();
         store.append(&batch).unwrap();
-        queries()
+        let pages = queries()
             .into_iter()
             .map(|query| page(&store, "job:5", query))
-            .collect()
+            .collect();
+        as_one_file(store, &path);
+        pages
     };
     {
         let db = redb::Database::builder().create(&path).unwrap();
@@ -161,8 +180,10 @@ fn reads_the_same_after_upgrading(rewrite: impl FnOnce(&redb::WriteTransaction))
     let job: Subject = "job:5".parse().unwrap();
     assert_eq!(snapshot.count(Some(&job)).unwrap(), 9);
     drop(snapshot);
-    // One row per entry, each in its category's lane.
-    let db = redb::Database::builder().create(&path).unwrap();
+    // One row per entry, each in its category's lane, in the views file.
+    let db = redb::Database::builder()
+        .create(super::files::views_path_for(&path))
+        .unwrap();
     let txn = db.begin_write().unwrap();
     let timelines = txn.open_table(super::tables::TIMELINES).unwrap();
     let lanes: Vec<u8> = timelines
@@ -260,7 +281,7 @@ fn a_file_from_before_the_index_by_time_has_its_entries_indexed_when_opened() {
     for (id, occurred) in [("a", 9), ("b", 1), ("c", 5)] {
         store.append(&[single(id, "job:1", occurred)]).unwrap();
     }
-    drop(store);
+    as_one_file(store, &path);
     // As the file was before the index: the entries without their rows.
     let db = redb::Database::open(&path).unwrap();
     let txn = db.begin_write().unwrap();
@@ -272,7 +293,7 @@ fn a_file_from_before_the_index_by_time_has_its_entries_indexed_when_opened() {
     assert_eq!(ids, ["a", "c", "b"]);
     let db_rows = {
         drop(store);
-        let db = redb::Database::open(&path).unwrap();
+        let db = redb::Database::open(super::files::views_path_for(&path)).unwrap();
         let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
         txn.open_table(BY_TIME).unwrap().len().unwrap()
     };
@@ -282,7 +303,7 @@ fn a_file_from_before_the_index_by_time_has_its_entries_indexed_when_opened() {
 /// The store's files as a power cut would leave them while it runs: copied under it, without
 /// closing it (redb's file then holds the last checkpoint; the journal everything since).
 fn files_as_a_crash_leaves_them(from: &std::path::Path, to: &std::path::Path) {
-    for name in ["test.redb", "test.redb.journal"] {
+    for name in ["test.redb", "test.views.redb", "test.redb.journal"] {
         std::fs::copy(from.join(name), to.join(name)).unwrap();
     }
 }
@@ -556,4 +577,162 @@ fn an_index_that_does_not_match_its_store_is_rebuilt() {
     }
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(searched(&store, "at"), 2);
+}
+
+/// An email on job:1 with a callback that found it, a callback that waits for an email not
+/// yet sent, and a second job: timelines, roll-ups, links and pending links, what a rebuild
+/// of the views must give back.
+fn store_with_views_to_lose(path: &std::path::Path) -> RedbStore {
+    use crate::activity::details::EmailStatus;
+    let store = RedbStore::open(path).unwrap();
+    store
+        .append(&[single("a", "job:1", 1), email_sent("m", "job:1", "sg-1")])
+        .unwrap();
+    store
+        .append(&[
+            callback("cb", "sg-1", EmailStatus::Delivered, 3),
+            callback("early", "sg-2", EmailStatus::Opened, 4),
+            single("x", "job:2", 5),
+        ])
+        .unwrap();
+    store
+}
+
+/// Everything a reader sees of the views: both timelines, the home page, the unmatched list.
+fn everything_read(store: &RedbStore) -> Vec<crate::store::Page> {
+    let mut with_callbacks = query(50);
+    with_callbacks.callbacks = true;
+    vec![
+        page(store, "job:1", with_callbacks),
+        page(store, "job:1", query(50)),
+        page(store, "job:2", query(50)),
+        store.recent(50, None).unwrap(),
+        crate::store::Page {
+            entries: store.unmatched(50, None).unwrap(),
+            next: None,
+        },
+    ]
+}
+
+#[test]
+fn a_lost_views_file_is_rebuilt_from_the_log_when_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.redb");
+    let store = store_with_views_to_lose(&path);
+    let before = everything_read(&store);
+    assert_eq!(store.unmatched_count().unwrap(), 1);
+    drop(store);
+
+    std::fs::remove_file(super::files::views_path_for(&path)).unwrap();
+    // Read-only access cannot rebuild them: it refuses, and says why.
+    let refused = RedbSnapshot::open(&path).err().unwrap();
+    assert!(refused.to_string().contains("no views file"), "{refused}");
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&store), before);
+    assert_eq!(store.unmatched_count().unwrap(), 1);
+    // The link the early callback waits for is rebuilt too: its email attaches it.
+    store.append(&[email_sent("m2", "job:2", "sg-2")]).unwrap();
+    let job2 = event_ids(&page(&store, "job:2", query(50)).entries);
+    assert!(job2.contains(&"m2".to_owned()), "{job2:?}");
+    assert_eq!(store.unmatched_count().unwrap(), 0);
+    drop(store);
+    assert!(RedbSnapshot::open(&path).is_ok());
+}
+
+#[test]
+fn a_views_file_that_cannot_be_opened_is_replaced_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.redb");
+    let store = store_with_views_to_lose(&path);
+    let before = everything_read(&store);
+    drop(store);
+
+    let views = super::files::views_path_for(&path);
+    let length = std::fs::metadata(&views).unwrap().len();
+    std::fs::write(&views, vec![0x5a; length as usize]).unwrap();
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&store), before);
+}
+
+#[test]
+fn views_from_another_point_of_the_log_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.redb");
+    let views = super::files::views_path_for(&path);
+    let older = dir.path().join("older.views.redb");
+    let store = store_with_views_to_lose(&path);
+    store.checkpoint().unwrap();
+    std::fs::copy(&views, &older).unwrap();
+    store.append(&[single("later", "job:1", 9)]).unwrap();
+    let before = everything_read(&store);
+    drop(store);
+
+    // The views as an earlier checkpoint left them, beside a log that went on: as a crash
+    // between the two halves of a durable commit leaves them, or a views file put back.
+    std::fs::copy(&older, &views).unwrap();
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&store), before);
+    assert!(event_ids(&page(&store, "job:1", query(50)).entries).contains(&"later".to_owned()));
+}
+
+#[test]
+fn a_single_file_from_an_earlier_version_moves_its_views_out_as_they_are() {
+    use redb::TableHandle;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.redb");
+    let store = store_with_views_to_lose(&path);
+    let before = everything_read(&store);
+    as_one_file(store, &path);
+
+    let refused = RedbSnapshot::open(&path).err().unwrap();
+    assert!(refused.to_string().contains("earlier version"), "{refused}");
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&store), before);
+    drop(store);
+    let log = redb::Database::open(&path).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&log).unwrap();
+    let in_log: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|table| table.name().to_owned())
+        .filter(|name| super::files::is_view(name))
+        .collect();
+    assert_eq!(in_log, Vec::<String>::new());
+    drop(txn);
+    drop(log);
+    // Moved, not rebuilt: the views are the log's, and read-only access takes them.
+    assert!(RedbSnapshot::open(&path).is_ok());
+}
+
+#[test]
+fn a_reader_never_sees_the_views_ahead_of_or_behind_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(RedbStore::open(&dir.path().join("test.redb")).unwrap());
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for i in 0..200 {
+                store
+                    .append(&[single(&format!("e{i}"), "job:1", i)])
+                    .unwrap();
+            }
+        })
+    };
+    // Every timeline row read names an entry the same read finds: the log is never behind.
+    // And the count of rows never runs ahead of the deliveries: never ahead either.
+    while !writer.is_finished() {
+        store.raw(|files| {
+            let txn = files.begin_read().unwrap();
+            let timelines = txn.open_table(super::tables::TIMELINES).unwrap();
+            let entries = txn.open_table(super::tables::ENTRIES).unwrap();
+            let deliveries = txn.open_table(DELIVERIES).unwrap();
+            let rows = redb::ReadableTableMetadata::len(&timelines).unwrap();
+            assert_eq!(rows, redb::ReadableTableMetadata::len(&deliveries).unwrap());
+            for row in timelines.iter().unwrap() {
+                let id = row.unwrap().0.value().3;
+                assert!(entries.get(id).unwrap().is_some());
+            }
+        });
+    }
+    writer.join().unwrap();
 }

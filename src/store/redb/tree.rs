@@ -5,7 +5,9 @@
 #[cfg(test)]
 mod tests;
 
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::ReadableTable;
+
+use super::files::{Files, ReadTxn, WriteTxn};
 
 use super::tables::{META, SUBTREES, TREE_HEADS, TREE_HEADS_BY_SIZE, read_chain_head};
 use crate::store::project::ChainHead;
@@ -13,18 +15,18 @@ use crate::store::{StoreError, from_json, to_json};
 use crate::trust::heads::SignedHead;
 use crate::trust::merkle::Hash;
 
-pub fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+pub fn create_tables(txn: &WriteTxn<'_>) -> Result<(), StoreError> {
     txn.open_table(SUBTREES)?;
     txn.open_table(TREE_HEADS)?;
     txn.open_table(TREE_HEADS_BY_SIZE)?;
     Ok(())
 }
 
-pub fn chain_head(txn: &ReadTransaction) -> Result<ChainHead, StoreError> {
+pub fn chain_head(txn: &ReadTxn) -> Result<ChainHead, StoreError> {
     read_chain_head(&txn.open_table(META)?)
 }
 
-pub fn subtree(txn: &ReadTransaction, height: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+pub fn subtree(txn: &ReadTxn, height: u32, index: u64) -> Result<Option<Hash>, StoreError> {
     let Ok(height) = u8::try_from(height) else {
         return Ok(None);
     };
@@ -35,7 +37,7 @@ pub fn subtree(txn: &ReadTransaction, height: u32, index: u64) -> Result<Option<
 }
 
 /// Stores `head` if it is the next number; false when the log has that number already.
-pub fn add_head(db: &Database, head: &SignedHead) -> Result<bool, StoreError> {
+pub fn add_head(db: &Files, head: &SignedHead) -> Result<bool, StoreError> {
     let mut txn = db.begin_write()?;
     // Durable, so it saves the allocator's state as checkpoints do: opening after a crash
     // still costs the journal's replay, not a walk of the whole file.
@@ -56,7 +58,7 @@ pub fn add_head(db: &Database, head: &SignedHead) -> Result<bool, StoreError> {
 
 /// Heads numbered below `before` (all when `None`), newest first, at most `limit`.
 pub fn heads(
-    txn: &ReadTransaction,
+    txn: &ReadTxn,
     before: Option<u64>,
     limit: usize,
 ) -> Result<Vec<SignedHead>, StoreError> {
@@ -70,10 +72,7 @@ pub fn heads(
 }
 
 /// The latest head over exactly `tree_size` deliveries.
-pub fn head_of_size(
-    txn: &ReadTransaction,
-    tree_size: u64,
-) -> Result<Option<SignedHead>, StoreError> {
+pub fn head_of_size(txn: &ReadTxn, tree_size: u64) -> Result<Option<SignedHead>, StoreError> {
     let by_size = txn.open_table(TREE_HEADS_BY_SIZE)?;
     let Some(row) = by_size
         .range((tree_size, 0)..=(tree_size, u64::MAX))?
