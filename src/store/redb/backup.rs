@@ -63,7 +63,9 @@ pub fn copy(source: &ReadTxn, target: File) -> Result<BackupReport, StoreError> 
     Ok(report)
 }
 
-fn copy_table<K: Key + 'static, V: Value + 'static>(
+/// Copies one table of the snapshot `source` into `target`, in bounded write transactions;
+/// how many rows it copied (none from a table that was never written).
+pub(super) fn copy_table<K: Key + 'static, V: Value + 'static>(
     source: &ReadTxn,
     target: &Database,
     table: TableDefinition<K, V>,

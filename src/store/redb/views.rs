@@ -12,9 +12,10 @@
 
 use std::path::Path;
 
-use redb::{Database, Key, ReadableTable, TableDefinition, TableHandle, Value};
+use redb::{Database, Key, TableDefinition, TableHandle, Value};
 
-use super::files::{self, Files, VIEWS_META};
+use super::backup::copy_table;
+use super::files::{self, Files, ReadTxn, VIEWS_META};
 use super::tables::{
     BY_TIME, CHANGES, EMAIL_STATUS, LINKS, META, PENDING_LINKS, TIMELINES, UNMATCHED,
 };
@@ -141,14 +142,17 @@ fn move_out_of(
     }
     let views = open_database(views_path, cache_bytes)?;
     let started = std::time::Instant::now();
+    // Read from the log file alone, where this version looks for them in the views file.
+    let source = ReadTxn::of_one_file(log)?;
     let mut rows = 0;
-    rows += move_table(log, &views, TIMELINES)?;
-    rows += move_table(log, &views, CHANGES)?;
-    rows += move_table(log, &views, BY_TIME)?;
-    rows += move_table(log, &views, LINKS)?;
-    rows += move_table(log, &views, PENDING_LINKS)?;
-    rows += move_table(log, &views, UNMATCHED)?;
-    rows += move_table(log, &views, EMAIL_STATUS)?;
+    rows += copy_table(&source, &views, TIMELINES)?;
+    rows += copy_table(&source, &views, CHANGES)?;
+    rows += copy_table(&source, &views, BY_TIME)?;
+    rows += copy_table(&source, &views, LINKS)?;
+    rows += copy_table(&source, &views, PENDING_LINKS)?;
+    rows += copy_table(&source, &views, UNMATCHED)?;
+    rows += copy_table(&source, &views, EMAIL_STATUS)?;
+    drop(source);
     // They are the views of the log as it is: its last durable commit's epoch says so.
     let epoch = files::epoch_of(&redb::ReadableDatabase::begin_read(log)?.open_table(META))?;
     if let Some(epoch) = epoch {
@@ -169,32 +173,6 @@ fn move_out_of(
         "the views moved out of the log file into a file of their own"
     );
     Ok(views)
-}
-
-/// Copies one table from the log file into the views file (committed durably there).
-fn move_table<K: Key + 'static, V: Value + 'static>(
-    log: &Database,
-    views: &Database,
-    table: TableDefinition<K, V>,
-) -> Result<u64, StoreError> {
-    let from_txn = redb::ReadableDatabase::begin_read(log)?;
-    let from = match from_txn.open_table(table) {
-        Ok(from) => from,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(err) => return Err(err.into()),
-    };
-    let txn = views.begin_write()?;
-    let mut rows = 0;
-    {
-        let mut to = txn.open_table(table)?;
-        for item in from.iter()? {
-            let (key, value) = item?;
-            to.insert(key.value(), value.value())?;
-            rows += 1;
-        }
-    }
-    txn.commit()?;
-    Ok(rows)
 }
 
 fn remove(path: &Path) -> Result<(), StoreError> {
