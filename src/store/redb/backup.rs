@@ -53,6 +53,11 @@ pub fn copy(source: &ReadTxn, target: File) -> Result<BackupReport, StoreError> 
     add(copy_table(source, &copy, PENDING_LINKS)?);
     add(copy_table(source, &copy, EMAIL_STATUS)?);
     add(copy_table(source, &copy, META)?);
+    // One file holds the log and its views, as an earlier version wrote it: without the epoch
+    // that pairs two files, opening it moves its views out as they are (see `views::open`).
+    let txn = copy.begin_write()?;
+    txn.open_table(META)?.remove(super::files::EPOCH)?;
+    txn.commit()?;
     // The tree's subtrees answer proofs; the signed heads cannot be made again.
     add(copy_table(source, &copy, SUBTREES)?);
     add(copy_table(source, &copy, TREE_HEADS)?);

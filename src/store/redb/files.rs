@@ -12,26 +12,33 @@
 //! a table opens in the file that holds it, so the code above sees one set of tables.
 //! - **Commits are paired.** The log commits first, then the views, while readers are held
 //!   off: a reader never pairs a timeline with a log older than it.
-//! - **Durable commits carry an epoch.** Every commit that syncs (checkpoints and
-//!   maintenance) writes a fresh random epoch into both files. After a crash each file comes
-//!   back at its last durable commit; if the two epochs differ, the crash fell between the
-//!   two syncs, and the views are rebuilt.
+//! - **The views record which log they are the views of** ([`Stamp`]): the log's head at
+//!   every commit, and an epoch, fresh and random at every durable commit, that the log
+//!   records too. They differ when one file kept commits the other lost (a crash between the
+//!   two syncs of a checkpoint; a clean close of one file while the other had failed, since
+//!   closing a redb file cleanly makes its unsynced commits durable), when the views file
+//!   was replaced, or comes from another store. Then the views are rebuilt.
+//! - **A match is carried forward, never made.** A commit stamps the views only if they
+//!   matched the log when it began; only a rebuild ([`WriteTxn::rebuilds_views`]) stamps
+//!   views that did not. So stale views stay stale, through any commit, until rebuilt.
 
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
 
 use redb::{
-    Database, Durability, Key, ReadOnlyTable, ReadTransaction, ReadableDatabase, Table,
-    TableDefinition, TableError, TableHandle, UntypedTableHandle, Value, WriteTransaction,
+    Database, Durability, Key, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    Table, TableDefinition, TableError, TableHandle, UntypedTableHandle, Value, WriteTransaction,
 };
 
-use super::tables::META;
+use super::tables::{CHAIN_HEAD, META};
 use crate::store::StoreError;
 
-/// The views file's own record of which durable commit of the log it matches.
+/// The views file's own record of which state of the log it holds.
 pub const VIEWS_META: TableDefinition<&str, &[u8]> = TableDefinition::new("views_meta");
 /// The `meta` row (in both files) naming the last durable commit: 16 random bytes.
 pub const EPOCH: &str = "epoch";
+/// The `views_meta` row holding the log's head seq (8 bytes, big-endian) the views hold.
+pub const LOG_HEAD: &str = "log_head";
 
 /// The tables the views file holds; every other table is the log's.
 pub const VIEW_TABLES: [&str; 8] = [
@@ -84,21 +91,90 @@ impl Files {
     /// A write transaction on both files (the log's first, always, so two writers never wait
     /// on each other crosswise). Durable unless told otherwise.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>, StoreError> {
+        let log = self.log.begin_write()?;
+        let views = self.views.begin_write()?;
+        let matching = Stamp::of_log(&log.open_table(META))?
+            == Stamp::of_views(&views.open_table(VIEWS_META))?;
         Ok(WriteTxn {
-            log: self.log.begin_write()?,
-            views: self.views.begin_write()?,
+            log,
+            views,
             durable: true,
+            stamps_views: matching,
             pairing: &self.pairing,
         })
     }
 
-    /// A snapshot of both files, taken while no commit is between its two halves.
+    /// A snapshot of both files, taken while no commit is between its two halves. (The views
+    /// first: even without the lock, a reader would then never see views ahead of the log,
+    /// which commits first.)
     pub fn begin_read(&self) -> Result<ReadTxn, StoreError> {
         let _paired = self.pairing.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(ReadTxn {
-            log: self.log.begin_read()?,
-            views: self.views.begin_read()?,
-        })
+        let views = self.views.begin_read()?;
+        let log = self.log.begin_read()?;
+        Ok(ReadTxn { log, views })
+    }
+}
+
+/// Stamps views just moved out of an earlier version's single file `log` as that log's, if
+/// they are: the file has no epoch, so no version that keeps the views apart ever wrote it (a
+/// backup leaves the epoch out too). One with an epoch was written by this version and then
+/// opened by an earlier one, which may have changed the log without these views: they stay
+/// unstamped, to be rebuilt. Whether they were stamped.
+pub fn stamp_moved_views(log: &Database, views: &Database) -> Result<bool, StoreError> {
+    let stamp = Stamp::of_log(&log.begin_read()?.open_table(META))?;
+    if stamp.epoch.is_some() {
+        return Ok(false);
+    }
+    if let Some(head) = stamp.head {
+        let txn = views.begin_write()?;
+        txn.open_table(VIEWS_META)?
+            .insert(LOG_HEAD, head.as_slice())?;
+        txn.commit()?;
+    }
+    Ok(true)
+}
+
+/// Which state of the log a file speaks for: the log's head seq, and the epoch of the last
+/// durable commit. The log's own is read from its `meta`; the views' from `views_meta`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    head: Option<[u8; 8]>,
+    epoch: Option<Vec<u8>>,
+}
+
+impl Stamp {
+    fn of_log<T: ReadableTable<&'static str, &'static [u8]>>(
+        meta: &Result<T, TableError>,
+    ) -> Result<Stamp, StoreError> {
+        Stamp::read(meta, CHAIN_HEAD)
+    }
+
+    fn of_views<T: ReadableTable<&'static str, &'static [u8]>>(
+        meta: &Result<T, TableError>,
+    ) -> Result<Stamp, StoreError> {
+        Stamp::read(meta, LOG_HEAD)
+    }
+
+    fn read<T: ReadableTable<&'static str, &'static [u8]>>(
+        meta: &Result<T, TableError>,
+        head_row: &str,
+    ) -> Result<Stamp, StoreError> {
+        let meta = match meta {
+            Ok(meta) => meta,
+            Err(TableError::TableDoesNotExist(_)) => {
+                return Ok(Stamp {
+                    head: None,
+                    epoch: None,
+                });
+            }
+            Err(err) => return Err(StoreError::Unavailable(err.to_string())),
+        };
+        // The chain head begins with its seq (see `tables::encode_head`).
+        let head = meta
+            .get(head_row)?
+            .and_then(|raw| raw.value().first_chunk::<8>().copied());
+        let epoch = meta.get(EPOCH)?.map(|raw| raw.value().to_vec());
+        Ok(Stamp { head, epoch })
     }
 }
 
@@ -107,6 +183,9 @@ pub struct WriteTxn<'a> {
     log: WriteTransaction,
     views: WriteTransaction,
     durable: bool,
+    /// The views matched the log when this began (or this rebuilds them): the commit stamps
+    /// them with the log's new state.
+    stamps_views: bool,
     pairing: &'a RwLock<()>,
 }
 
@@ -149,14 +228,32 @@ impl WriteTxn<'_> {
         self.views.set_quick_repair(enabled);
     }
 
-    /// Commits the log, then the views. A durable commit first stamps both with a new epoch.
+    /// This transaction rebuilds the views whole: its commit stamps them as the log's, whatever
+    /// they were.
+    pub fn rebuilds_views(&mut self) {
+        self.stamps_views = true;
+    }
+
+    /// Commits the log, then the views. A durable commit first gives the log a new epoch; the
+    /// views get the log's head and epoch if they matched it (see [`Stamp`]).
     pub fn commit(self) -> Result<(), StoreError> {
-        if self.durable {
-            let epoch = new_epoch()?;
-            self.log.open_table(META)?.insert(EPOCH, epoch.as_slice())?;
-            self.views
-                .open_table(VIEWS_META)?
-                .insert(EPOCH, epoch.as_slice())?;
+        {
+            let mut meta = self.log.open_table(META)?;
+            if self.durable {
+                meta.insert(EPOCH, new_epoch()?.as_slice())?;
+            }
+            if self.stamps_views {
+                let stamp = Stamp::of_log(&Ok::<_, TableError>(meta))?;
+                let mut views_meta = self.views.open_table(VIEWS_META)?;
+                match stamp.head {
+                    Some(head) => views_meta.insert(LOG_HEAD, head.as_slice())?,
+                    None => views_meta.remove(LOG_HEAD)?,
+                };
+                match stamp.epoch {
+                    Some(epoch) => views_meta.insert(EPOCH, epoch.as_slice())?,
+                    None => views_meta.remove(EPOCH)?,
+                };
+            }
         }
         let _paired = self.pairing.write().unwrap_or_else(PoisonError::into_inner);
         self.log.commit()?;
@@ -214,20 +311,10 @@ impl ReadTxn {
         Ok(self.log.list_tables()?)
     }
 
-    /// Whether the views are the ones the log's last durable commit was made with.
+    /// Whether the views are the log's (see [`Stamp`]).
     pub fn views_match(&self) -> Result<bool, StoreError> {
-        Ok(epoch_of(&self.log.open_table(META))? == epoch_of(&self.views.open_table(VIEWS_META))?)
-    }
-}
-
-/// The epoch a file's meta table records; `None` when it records none (or has no such table).
-pub fn epoch_of<T: redb::ReadableTable<&'static str, &'static [u8]>>(
-    table: &Result<T, TableError>,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    match table {
-        Ok(table) => Ok(table.get(EPOCH)?.map(|raw| raw.value().to_vec())),
-        Err(TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(err) => Err(StoreError::Unavailable(err.to_string())),
+        Ok(Stamp::of_log(&self.log.open_table(META))?
+            == Stamp::of_views(&self.views.open_table(VIEWS_META))?)
     }
 }
 
@@ -251,46 +338,69 @@ mod tests {
         assert_eq!(views_path_for(Path::new("store")), Path::new("store.views"));
     }
 
-    fn epochs(files: &Files) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-        let log = files.log.begin_read().unwrap();
-        let views = files.views.begin_read().unwrap();
-        (
-            epoch_of(&log.open_table(META)).unwrap(),
-            epoch_of(&views.open_table(VIEWS_META)).unwrap(),
-        )
+    fn matching(files: &Files) -> bool {
+        files.begin_read().unwrap().views_match().unwrap()
+    }
+
+    /// A commit of the pair whose log moves on to delivery `seq`.
+    fn commit_head(files: &Files, seq: u64, durability: Durability) {
+        let mut txn = files.begin_write().unwrap();
+        txn.set_durability(durability).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(CHAIN_HEAD, seq.to_be_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
     }
 
     #[test]
-    fn durable_commits_stamp_both_files_with_one_new_epoch_and_unsynced_ones_do_not() {
+    fn the_views_follow_the_log_and_a_mismatch_lasts_until_a_rebuild() {
         let dir = tempfile::tempdir().unwrap();
         let open = |name: &str| Database::create(dir.path().join(name)).unwrap();
         let files = Files::new(open("log.redb"), open("log.views.redb"));
-        assert_eq!(epochs(&files), (None, None));
-        assert!(files.begin_read().unwrap().views_match().unwrap());
+        assert!(matching(&files), "a new store");
+        commit_head(&files, 1, Durability::Immediate);
+        commit_head(&files, 2, Durability::None);
+        assert!(matching(&files));
 
-        files.begin_write().unwrap().commit().unwrap();
-        let (log, views) = epochs(&files);
-        assert!(log.is_some());
-        assert_eq!(log, views);
-
-        let mut unsynced = files.begin_write().unwrap();
-        unsynced.set_durability(Durability::None).unwrap();
-        unsynced.commit().unwrap();
-        assert_eq!(epochs(&files), (log.clone(), views));
-
-        files.begin_write().unwrap().commit().unwrap();
-        let (again, _) = epochs(&files);
-        assert_ne!(again, log, "every durable commit has an epoch of its own");
-        assert!(files.begin_read().unwrap().views_match().unwrap());
-
-        // One file moved on without the other: the views are not the log's.
+        // The log kept a commit the views lost (one file closed cleanly, the other failed).
         let txn = files.log.begin_write().unwrap();
         txn.open_table(META)
+            .unwrap()
+            .insert(CHAIN_HEAD, 3u64.to_be_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(!matching(&files));
+        // No commit makes stale views the log's again, durable or not...
+        commit_head(&files, 4, Durability::None);
+        commit_head(&files, 5, Durability::Immediate);
+        assert!(!matching(&files));
+        // ...but one that rebuilds them.
+        let mut txn = files.begin_write().unwrap();
+        txn.rebuilds_views();
+        txn.commit().unwrap();
+        assert!(matching(&files));
+
+        // A durable commit of the views alone (the log's sync failed): a new epoch apart.
+        let views_epoch = |files: &Files| {
+            let txn = files.views.begin_read().unwrap();
+            let meta = txn.open_table(VIEWS_META).unwrap();
+            meta.get(EPOCH).unwrap().map(|raw| raw.value().to_vec())
+        };
+        let before = views_epoch(&files);
+        commit_head(&files, 6, Durability::Immediate);
+        assert_ne!(
+            views_epoch(&files),
+            before,
+            "every durable commit has an epoch of its own"
+        );
+        let txn = files.views.begin_write().unwrap();
+        txn.open_table(VIEWS_META)
             .unwrap()
             .insert(EPOCH, [7u8; 16].as_slice())
             .unwrap();
         txn.commit().unwrap();
-        assert!(!files.begin_read().unwrap().views_match().unwrap());
+        assert!(!matching(&files));
     }
 
     #[test]

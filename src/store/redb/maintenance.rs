@@ -33,7 +33,9 @@ pub fn verify_chain(txn: &ReadTxn) -> Result<ChainReport, StoreError> {
 /// [`crate::store::project::reindex`]). The projection tables are dropped whole first, which
 /// is far cheaper than emptying them row by row.
 pub fn reindex(db: &Files, reread: &Rereader<'_>) -> Result<ReindexReport, StoreError> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    // Every view is made anew from the log: they are the log's after this, whatever before.
+    txn.rebuilds_views();
     txn.delete_table(TIMELINES)?;
     txn.delete_table(DEDUP)?;
     txn.delete_table(LINKS)?;

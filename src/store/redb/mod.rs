@@ -162,11 +162,9 @@ impl RedbStore {
         let search = search::SearchIndex::open(&path)?;
         // First, so a record a crash cut short is gone before anything reads the journal.
         let journal = journal::Journal::open(&journal_path)?;
-        let (files, rebuilt) = open_files(&path, settings, &progress, reread)?;
-        // Reopened after an I/O failure: the sources' normalizers are not at hand there, so
-        // views found stale then keep their entries as they are.
+        let (files, rebuilt) = open_files(&path, settings, &progress, Rebuild::Now(reread))?;
         let db = ReopeningDatabase::opened(files, move || {
-            Ok(open_files(&path, settings, &progress, None)?.0)
+            Ok(open_files(&path, settings, &progress, Rebuild::Refused)?.0)
         });
         let store = RedbStore {
             db,
@@ -325,13 +323,24 @@ fn replay(db: &Files, journal_path: &Path, progress: &OpeningProgress) -> Result
     Ok(())
 }
 
+/// What opening does with views that are not the log's.
+#[derive(Clone, Copy)]
+enum Rebuild<'r> {
+    /// Rebuild them, normalizing every delivery again with `reread` when given (else each
+    /// delivery keeps the entries it has).
+    Now(Option<&'r Rereader<'r>>),
+    /// Refuse to open: a reopen after an I/O failure, while the gateway serves, has no
+    /// normalizers at hand, and must not hold every request for O(log).
+    Refused,
+}
+
 /// Opens both files, brings the views to the log (rebuilding them if they are not the log's),
 /// then appends the journal's batches again. Whether the views were rebuilt.
 fn open_files(
     path: &Path,
     settings: RedbSettings,
     progress: &OpeningProgress,
-    reread: Option<&Rereader<'_>>,
+    rebuild: Rebuild<'_>,
 ) -> Result<(Files, bool), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|err| {
@@ -343,8 +352,15 @@ fn open_files(
     let views = views::open(path, &log, settings.cache_bytes / 2)?;
     let files = Files::new(log, views);
     let stale = views::check(&files)?;
+    // Its commit leaves stale views stale (see `files::Stamp`): only the rebuild stamps them.
     create_tables(&files)?;
     if let Some(reason) = &stale {
+        let Rebuild::Now(reread) = rebuild else {
+            return Err(StoreError::Unavailable(format!(
+                "the views file {reason} after a storage failure; restart the gateway to \
+                 rebuild it from the log"
+            )));
+        };
         progress.rebuilding(true);
         let rebuilt = views::rebuild(&files, path, reason, reread);
         progress.rebuilding(false);

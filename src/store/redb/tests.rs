@@ -658,9 +658,12 @@ fn a_views_file_that_cannot_be_opened_is_replaced_and_rebuilt() {
     assert_eq!(everything_read(&store), before);
 }
 
-#[test]
-fn views_from_another_point_of_the_log_are_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
+/// A closed store whose views file is as an earlier checkpoint left it, beside a log that went
+/// on (as when one file kept commits the other lost, or a views file was put back), and what
+/// the store read before it closed.
+fn closed_store_with_older_views(
+    dir: &tempfile::TempDir,
+) -> (std::path::PathBuf, Vec<crate::store::Page>) {
     let path = dir.path().join("test.redb");
     let views = super::files::views_path_for(&path);
     let older = dir.path().join("older.views.redb");
@@ -670,23 +673,34 @@ fn views_from_another_point_of_the_log_are_rebuilt() {
     store.append(&[single("later", "job:1", 9)]).unwrap();
     let before = everything_read(&store);
     drop(store);
-
-    // The views as an earlier checkpoint left them, beside a log that went on: as a crash
-    // between the two halves of a durable commit leaves them, or a views file put back.
     std::fs::copy(&older, &views).unwrap();
+    (path, before)
+}
+
+#[test]
+fn views_from_another_point_of_the_log_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = closed_store_with_older_views(&dir);
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(everything_read(&store), before);
     assert!(event_ids(&page(&store, "job:1", query(50)).entries).contains(&"later".to_owned()));
+}
+
+/// A store turned into one file holding its views (see [`as_one_file`]), and what it read
+/// before.
+fn one_file_with_views(dir: &tempfile::TempDir) -> (std::path::PathBuf, Vec<crate::store::Page>) {
+    let path = dir.path().join("test.redb");
+    let store = store_with_views_to_lose(&path);
+    let before = everything_read(&store);
+    as_one_file(store, &path);
+    (path, before)
 }
 
 #[test]
 fn a_single_file_from_an_earlier_version_moves_its_views_out_as_they_are() {
     use redb::TableHandle;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("test.redb");
-    let store = store_with_views_to_lose(&path);
-    let before = everything_read(&store);
-    as_one_file(store, &path);
+    let (path, before) = one_file_with_views(&dir);
 
     let refused = RedbSnapshot::open(&path).err().unwrap();
     assert!(refused.to_string().contains("earlier version"), "{refused}");
@@ -739,4 +753,48 @@ fn a_reader_never_sees_the_views_ahead_of_or_behind_the_log() {
         });
     }
     writer.join().unwrap();
+}
+
+#[test]
+fn a_reopen_after_a_failure_refuses_stale_views_and_leaves_them_to_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = closed_store_with_older_views(&dir);
+    let refused = super::open_files(
+        &path,
+        super::RedbSettings::default(),
+        &crate::store::health::OpeningProgress::default(),
+        super::Rebuild::Refused,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        refused.to_string().contains("restart the gateway"),
+        "{refused}"
+    );
+    // What that attempt committed did not make the stale views the log's: a start rebuilds.
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&store), before);
+}
+
+#[test]
+fn a_single_file_an_earlier_version_reopened_has_its_views_rebuilt_not_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = one_file_with_views(&dir);
+    // This version wrote it (an epoch), then an earlier one changed its views alone: here,
+    // a timeline row lost.
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(super::tables::META)
+        .unwrap()
+        .insert(super::files::EPOCH, [1u8; 16].as_slice())
+        .unwrap();
+    txn.open_table(super::tables::TIMELINES)
+        .unwrap()
+        .retain(|(subject, ..), ()| subject != "job:2")
+        .unwrap();
+    txn.commit().unwrap();
+    drop(db);
+
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&store), before);
 }

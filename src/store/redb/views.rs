@@ -4,10 +4,10 @@
 //! - **An earlier version's single file** still holds the view tables. They are moved into a
 //!   new views file as they are (an upgrade in place; restoring a backup, which is one file,
 //!   goes the same way), and dropped from the log file.
-//! - **A views file that cannot be opened** (not a redb file, or corrupt past redb's own
-//!   repair) is removed and made anew.
+//! - **A views file redb finds corrupt** (not a redb file, or past redb's own repair) is
+//!   removed and made anew. Other failures to open it (permissions, I/O) are errors.
 //! - **Views that are not the log's** — made anew, removed, restored from elsewhere, or left
-//!   behind by a crash between the two halves of a durable commit (see [`super::files`]) —
+//!   behind when one file kept commits the other lost (see [`super::files`]) —
 //!   are rebuilt from the log by the rules `reindex` runs.
 
 use std::path::Path;
@@ -16,26 +16,24 @@ use redb::{Database, Key, TableDefinition, TableHandle, Value};
 
 use super::backup::copy_table;
 use super::files::{self, Files, ReadTxn, VIEWS_META};
-use super::tables::{
-    BY_TIME, CHANGES, EMAIL_STATUS, LINKS, META, PENDING_LINKS, TIMELINES, UNMATCHED,
-};
+use super::tables::{BY_TIME, CHANGES, EMAIL_STATUS, LINKS, PENDING_LINKS, TIMELINES, UNMATCHED};
 use super::{maintenance, open_database};
 use crate::store::{ReindexReport, Rereader, StoreError};
 
 /// Why the views must be rebuilt (for the log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rebuild {
+pub enum Stale {
     /// There was no views file, or one that could not be opened (made anew).
     Missing,
-    /// It was there, but made with another state of the log.
-    Stale,
+    /// It was there, but holds another state of the log.
+    Mismatched,
 }
 
-impl std::fmt::Display for Rebuild {
+impl std::fmt::Display for Stale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rebuild::Missing => write!(f, "is missing"),
-            Rebuild::Stale => write!(f, "does not match the log"),
+            Stale::Missing => write!(f, "is missing"),
+            Stale::Mismatched => write!(f, "does not match the log"),
         }
     }
 }
@@ -47,37 +45,41 @@ pub fn open(path: &Path, log: &Database, cache_bytes: usize) -> Result<Database,
     if holds_views(log)? {
         return move_out_of(log, &views_path, cache_bytes);
     }
-    let existed = views_path.exists();
-    match open_database(&views_path, cache_bytes) {
-        Ok(views) => {
-            if !existed {
-                tracing::debug!(path = %views_path.display(), "views file created");
-            }
-            Ok(views)
+    let corrupt = match Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(&views_path)
+    {
+        Ok(views) => return Ok(views),
+        // Not a redb file, or damaged past redb's repair: derived data, so made anew. Any other
+        // failure (permissions, I/O, a file in use) is the caller's to see, as for the log.
+        Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason))) => reason,
+        // What redb says of a file that is not one of its own.
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(err)))
+            if err.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            err.to_string()
         }
-        Err(StoreError::Unavailable(reason)) if existed => {
-            tracing::warn!(
-                path = %views_path.display(),
-                %reason,
-                "the views file cannot be opened; removing it, to rebuild it from the log"
-            );
-            remove(&views_path)?;
-            open_database(&views_path, cache_bytes)
-        }
-        Err(err) => Err(err),
-    }
+        Err(err) => return Err(err.into()),
+    };
+    tracing::warn!(
+        path = %views_path.display(),
+        reason = %corrupt,
+        "the views file is corrupt; removing it, to rebuild it from the log"
+    );
+    remove(&views_path)?;
+    open_database(&views_path, cache_bytes)
 }
 
-/// Whether the views must be rebuilt, and why: to be asked before anything commits durably to
-/// the pair (which stamps both files with the same epoch).
-pub fn check(files: &Files) -> Result<Option<Rebuild>, StoreError> {
+/// Whether the views must be rebuilt, and why. (No commit in between changes the answer: a
+/// commit stamps only views that match; see [`files::Stamp`].)
+pub fn check(files: &Files) -> Result<Option<Stale>, StoreError> {
     if files.begin_read()?.views_match()? {
         return Ok(None);
     }
     Ok(Some(if table_exists(&files.views, VIEWS_META)? {
-        Rebuild::Stale
+        Stale::Mismatched
     } else {
-        Rebuild::Missing
+        Stale::Missing
     }))
 }
 
@@ -87,7 +89,7 @@ pub fn check(files: &Files) -> Result<Option<Rebuild>, StoreError> {
 pub fn rebuild(
     files: &Files,
     path: &Path,
-    reason: &Rebuild,
+    reason: &Stale,
     reread: Option<&Rereader<'_>>,
 ) -> Result<ReindexReport, StoreError> {
     let views_path = files::views_path_for(path);
@@ -153,14 +155,7 @@ fn move_out_of(
     rows += copy_table(&source, &views, UNMATCHED)?;
     rows += copy_table(&source, &views, EMAIL_STATUS)?;
     drop(source);
-    // They are the views of the log as it is: its last durable commit's epoch says so.
-    let epoch = files::epoch_of(&redb::ReadableDatabase::begin_read(log)?.open_table(META))?;
-    if let Some(epoch) = epoch {
-        let txn = views.begin_write()?;
-        txn.open_table(VIEWS_META)?
-            .insert(files::EPOCH, epoch.as_slice())?;
-        txn.commit()?;
-    }
+    let stamped = files::stamp_moved_views(log, &views)?;
     let txn = log.begin_write()?;
     for name in files::VIEW_TABLES {
         txn.delete_table(TableDefinition::<(), ()>::new(name))?;
@@ -169,6 +164,7 @@ fn move_out_of(
     tracing::info!(
         path = %views_path.display(),
         rows,
+        as_they_are = stamped,
         took_ms = started.elapsed().as_millis() as u64,
         "the views moved out of the log file into a file of their own"
     );
