@@ -23,6 +23,7 @@
 //!   views that did not. So stale views stay stale, through any commit, until rebuilt.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use redb::{
@@ -77,30 +78,40 @@ pub struct Files {
     /// Taken for writing around a commit's two halves, and for reading around a reader's two
     /// `begin_read`s.
     pairing: RwLock<()>,
+    /// Whether the views are the log's: read from both files when they open, then kept by the
+    /// commits (only through them can it change while the files are open), so a batch's
+    /// transaction need not read both stamps again.
+    in_step: AtomicBool,
 }
 
 impl Files {
-    pub fn new(log: Database, views: Database) -> Files {
-        Files {
+    pub fn new(log: Database, views: Database) -> Result<Files, StoreError> {
+        let files = Files {
             log,
             views,
             pairing: RwLock::new(()),
-        }
+            in_step: AtomicBool::new(false),
+        };
+        let in_step = files.begin_read()?.views_match()?;
+        files.in_step.store(in_step, Ordering::Release);
+        Ok(files)
+    }
+
+    /// Whether the views are the log's, as the files stood when opened and every commit since
+    /// left them (see [`Stamp`]).
+    pub fn in_step(&self) -> bool {
+        self.in_step.load(Ordering::Acquire)
     }
 
     /// A write transaction on both files (the log's first, always, so two writers never wait
     /// on each other crosswise). Durable unless told otherwise.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>, StoreError> {
-        let log = self.log.begin_write()?;
-        let views = self.views.begin_write()?;
-        let matching = Stamp::of_log(&log.open_table(META))?
-            == Stamp::of_views(&views.open_table(VIEWS_META))?;
         Ok(WriteTxn {
-            log,
-            views,
+            log: self.log.begin_write()?,
+            views: self.views.begin_write()?,
             durable: true,
-            stamps_views: matching,
-            pairing: &self.pairing,
+            stamps_views: self.in_step(),
+            files: self,
         })
     }
 
@@ -169,13 +180,16 @@ impl Stamp {
             }
             Err(err) => return Err(StoreError::Unavailable(err.to_string())),
         };
-        // The chain head begins with its seq (see `tables::encode_head`).
-        let head = meta
-            .get(head_row)?
-            .and_then(|raw| raw.value().first_chunk::<8>().copied());
+        let head = head_seq(meta.get(head_row)?);
         let epoch = meta.get(EPOCH)?.map(|raw| raw.value().to_vec());
         Ok(Stamp { head, epoch })
     }
+}
+
+/// The seq a head row begins with: the chain head's first 8 bytes (see
+/// `tables::encode_head`), or the views' copy of them.
+fn head_seq(row: Option<redb::AccessGuard<'_, &'static [u8]>>) -> Option<[u8; 8]> {
+    row.and_then(|raw| raw.value().first_chunk::<8>().copied())
 }
 
 /// One transaction on both files.
@@ -186,7 +200,7 @@ pub struct WriteTxn<'a> {
     /// The views matched the log when this began (or this rebuilds them): the commit stamps
     /// them with the log's new state.
     stamps_views: bool,
-    pairing: &'a RwLock<()>,
+    files: &'a Files,
 }
 
 impl WriteTxn<'_> {
@@ -235,30 +249,41 @@ impl WriteTxn<'_> {
     }
 
     /// Commits the log, then the views. A durable commit first gives the log a new epoch; the
-    /// views get the log's head and epoch if they matched it (see [`Stamp`]).
+    /// views, if they matched it, get the log's head (at every commit) and that epoch. (Views
+    /// in step already hold the log's epoch, so an unsynced commit leaves it.)
     pub fn commit(self) -> Result<(), StoreError> {
+        let epoch = if self.durable {
+            Some(new_epoch()?)
+        } else {
+            None
+        };
         {
             let mut meta = self.log.open_table(META)?;
-            if self.durable {
-                meta.insert(EPOCH, new_epoch()?.as_slice())?;
+            if let Some(epoch) = &epoch {
+                meta.insert(EPOCH, epoch.as_slice())?;
             }
             if self.stamps_views {
-                let stamp = Stamp::of_log(&Ok::<_, TableError>(meta))?;
                 let mut views_meta = self.views.open_table(VIEWS_META)?;
-                match stamp.head {
+                match head_seq(meta.get(CHAIN_HEAD)?) {
                     Some(head) => views_meta.insert(LOG_HEAD, head.as_slice())?,
                     None => views_meta.remove(LOG_HEAD)?,
                 };
-                match stamp.epoch {
-                    Some(epoch) => views_meta.insert(EPOCH, epoch.as_slice())?,
-                    None => views_meta.remove(EPOCH)?,
-                };
+                if let Some(epoch) = &epoch {
+                    views_meta.insert(EPOCH, epoch.as_slice())?;
+                }
             }
         }
-        let _paired = self.pairing.write().unwrap_or_else(PoisonError::into_inner);
+        let _paired = self
+            .files
+            .pairing
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         self.log.commit()?;
-        self.views.commit()?;
-        Ok(())
+        let committed = self.views.commit();
+        // The log moved on: the views are in step only if they took the same commit, stamped.
+        let in_step = committed.is_ok() && self.stamps_views;
+        self.files.in_step.store(in_step, Ordering::Release);
+        Ok(committed?)
     }
 
     pub fn abort(self) -> Result<(), StoreError> {
@@ -338,8 +363,11 @@ mod tests {
         assert_eq!(views_path_for(Path::new("store")), Path::new("store.views"));
     }
 
+    /// Whether the views are the log's, as the files say; the open files' own account agrees.
     fn matching(files: &Files) -> bool {
-        files.begin_read().unwrap().views_match().unwrap()
+        let on_disk = files.begin_read().unwrap().views_match().unwrap();
+        assert_eq!(files.in_step(), on_disk, "the kept state follows the files");
+        on_disk
     }
 
     /// A commit of the pair whose log moves on to delivery `seq`.
@@ -357,19 +385,25 @@ mod tests {
     fn the_views_follow_the_log_and_a_mismatch_lasts_until_a_rebuild() {
         let dir = tempfile::tempdir().unwrap();
         let open = |name: &str| Database::create(dir.path().join(name)).unwrap();
-        let files = Files::new(open("log.redb"), open("log.views.redb"));
+        let reopen = |files: Option<Files>| {
+            drop(files);
+            Files::new(open("log.redb"), open("log.views.redb")).unwrap()
+        };
+        let files = reopen(None);
         assert!(matching(&files), "a new store");
         commit_head(&files, 1, Durability::Immediate);
         commit_head(&files, 2, Durability::None);
         assert!(matching(&files));
 
-        // The log kept a commit the views lost (one file closed cleanly, the other failed).
+        // The log kept a commit the views lost (one file closed cleanly, the other failed), as
+        // the next open finds them.
         let txn = files.log.begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
             .insert(CHAIN_HEAD, 3u64.to_be_bytes().as_slice())
             .unwrap();
         txn.commit().unwrap();
+        let files = reopen(Some(files));
         assert!(!matching(&files));
         // No commit makes stale views the log's again, durable or not...
         commit_head(&files, 4, Durability::None);
@@ -400,6 +434,7 @@ mod tests {
             .insert(EPOCH, [7u8; 16].as_slice())
             .unwrap();
         txn.commit().unwrap();
+        let files = reopen(Some(files));
         assert!(!matching(&files));
     }
 

@@ -122,7 +122,7 @@ mod tests {
     /// A fresh pair of files in `dir`.
     fn files(dir: &tempfile::TempDir) -> Files {
         let open = |name: &str| Database::builder().create(dir.path().join(name)).unwrap();
-        Files::new(open("old.redb"), open("old.views.redb"))
+        Files::new(open("old.redb"), open("old.views.redb")).unwrap()
     }
 
     fn rows(txn: &WriteTxn<'_>) -> Vec<(String, u8, i64, u128)> {

@@ -350,7 +350,7 @@ fn open_files(
     // The log first: it holds the lock that makes one process the store's owner.
     let log = open_database(path, settings.cache_bytes / 2)?;
     let views = views::open(path, &log, settings.cache_bytes / 2)?;
-    let files = Files::new(log, views);
+    let files = Files::new(log, views)?;
     let stale = views::check(&files)?;
     // Its commit leaves stale views stale (see `files::Stamp`): only the rebuild stamps them.
     create_tables(&files)?;

@@ -73,7 +73,7 @@ pub fn open(path: &Path, log: &Database, cache_bytes: usize) -> Result<Database,
 /// Whether the views must be rebuilt, and why. (No commit in between changes the answer: a
 /// commit stamps only views that match; see [`files::Stamp`].)
 pub fn check(files: &Files) -> Result<Option<Stale>, StoreError> {
-    if files.begin_read()?.views_match()? {
+    if files.in_step() {
         return Ok(None);
     }
     Ok(Some(if table_exists(&files.views, VIEWS_META)? {
