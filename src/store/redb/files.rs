@@ -336,6 +336,12 @@ impl ReadTxn {
         Ok(self.log.list_tables()?)
     }
 
+    /// Whether the log file still holds view tables: an earlier version's single file (or a
+    /// backup, which has that shape).
+    pub fn log_holds_views(&self) -> Result<bool, StoreError> {
+        Ok(self.log_tables()?.any(|table| is_view(table.name())))
+    }
+
     /// Whether the views are the log's (see [`Stamp`]).
     pub fn views_match(&self) -> Result<bool, StoreError> {
         Ok(Stamp::of_log(&self.log.open_table(META))?

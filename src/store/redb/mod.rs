@@ -373,10 +373,8 @@ fn open_files(
 /// Opens (or creates) one redb file. One process owns it. (redb's multi-process modes would
 /// let other processes read it live, but they force a second fsync on every commit; live
 /// reads go through the gateway's API instead.)
-fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
-    Ok(Database::builder()
-        .set_cache_size(cache_bytes)
-        .create(path)?)
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(cache_bytes).create(path)
 }
 
 fn create_tables(db: &Files) -> Result<(), StoreError> {

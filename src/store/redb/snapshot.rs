@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 
 use redb::backends::FileBackend;
-use redb::{Builder, ReadOnlyDatabase, TableHandle};
+use redb::{Builder, ReadOnlyDatabase};
 
 use super::files::{self, ReadTxn};
 use super::{backup, export, maintenance, migrate};
@@ -26,10 +26,7 @@ impl RedbSnapshot {
     pub fn open(path: &Path) -> Result<RedbSnapshot, StoreError> {
         let log = Builder::new().open_read_only(path)?;
         // An earlier version's single file holds the views itself.
-        let holds_views = ReadTxn::of_one_file(&log)?
-            .log_tables()?
-            .any(|table| files::is_view(table.name()));
-        if holds_views {
+        if ReadTxn::of_one_file(&log)?.log_holds_views()? {
             return Err(outdated(path.display()));
         }
         let views_path = files::views_path_for(path);

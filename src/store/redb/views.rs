@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use redb::{Database, Key, TableDefinition, TableHandle, Value};
+use redb::{Database, Key, TableDefinition, Value};
 
 use super::backup::copy_table;
 use super::files::{self, Files, ReadTxn, VIEWS_META};
@@ -42,13 +42,10 @@ impl std::fmt::Display for Stale {
 /// version's view tables into it first.
 pub fn open(path: &Path, log: &Database, cache_bytes: usize) -> Result<Database, StoreError> {
     let views_path = files::views_path_for(path);
-    if holds_views(log)? {
+    if ReadTxn::of_one_file(log)?.log_holds_views()? {
         return move_out_of(log, &views_path, cache_bytes);
     }
-    let corrupt = match Database::builder()
-        .set_cache_size(cache_bytes)
-        .create(&views_path)
-    {
+    let corrupt = match open_database(&views_path, cache_bytes) {
         Ok(views) => return Ok(views),
         // Not a redb file, or damaged past redb's repair: derived data, so made anew. Any other
         // failure (permissions, I/O, a file in use) is the caller's to see, as for the log.
@@ -67,7 +64,7 @@ pub fn open(path: &Path, log: &Database, cache_bytes: usize) -> Result<Database,
         "the views file is corrupt; removing it, to rebuild it from the log"
     );
     remove(&views_path)?;
-    open_database(&views_path, cache_bytes)
+    Ok(open_database(&views_path, cache_bytes)?)
 }
 
 /// Whether the views must be rebuilt, and why. (No commit in between changes the answer: a
@@ -109,13 +106,6 @@ pub fn rebuild(
         "the views were rebuilt from the log"
     );
     Ok(report)
-}
-
-/// Whether the log file still holds view tables (an earlier version's single file).
-fn holds_views(log: &Database) -> Result<bool, StoreError> {
-    let txn = redb::ReadableDatabase::begin_read(log)?;
-    let mut tables = txn.list_tables()?;
-    Ok(tables.any(|table| files::is_view(table.name())))
 }
 
 fn table_exists<K: Key + 'static, V: Value + 'static>(
