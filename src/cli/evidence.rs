@@ -53,8 +53,8 @@ fn reach(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Reach> {
     if !path.exists() {
         anyhow::bail!("no store at {}", path.display());
     }
-    match super::maintenance::open_file(config) {
-        Ok(store) => Ok(Reach::Store(std::sync::Arc::new(store))),
+    match super::maintenance::open_store(config) {
+        Ok(store) => Ok(Reach::Store(store)),
         Err(StoreError::InUse) => Ok(Reach::Live(Remote::new(config, remote)?)),
         Err(err) => Err(err.into()),
     }

@@ -13,23 +13,27 @@ use super::remote::{Remote, RemoteArgs};
 use crate::activity::Subject;
 use crate::activity::redact::ErasureTarget;
 use crate::config::{Backend, Config};
-use crate::store::redb::{RedbSnapshot, RedbStore};
+use crate::store::redb::RedbSnapshot;
 use crate::store::selection::{DeliveryFilter, OutcomeFilter};
 use crate::store::{ChainReport, Store, StoreError, renormalize};
 
 /// The store for writing: the redb file (refused while a gateway has it open), or the
 /// PostgreSQL database (shared with the running gateways).
 pub fn open_for_writing(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    crate::store::open(&config.storage, Some(&|raw| config.reread(raw))).map_err(|err| match config
-        .storage
-        .backend
-    {
+    open_store(config).map_err(|err| match config.storage.backend {
         Backend::Redb => anyhow::anyhow!(
             "{err} (is `hooktrail serve` running on {}? stop it first)",
             config.storage.path.display()
         ),
         Backend::Postgres => anyhow::anyhow!("cannot use the database: {err}"),
     })
+}
+
+/// The store `config` names, opened by this process, with the configured sources'
+/// normalizers for an embedded store's views that must be rebuilt. Its error is the store's
+/// own, so callers can tell a file a gateway holds ([`StoreError::InUse`]).
+pub fn open_store(config: &Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    crate::store::open(&config.storage, Some(&|raw| config.reread(raw)))
 }
 
 /// How a read-only verb reaches the store.
@@ -55,7 +59,7 @@ pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
     match RedbSnapshot::open(path) {
         Ok(snapshot) => Ok(Access::Local(snapshot)),
         Err(StoreError::InUse) => Ok(Access::Live(Remote::new(config, remote)?)),
-        Err(_) => match open_file(config) {
+        Err(_) => match open_store(config) {
             Ok(store) => {
                 drop(store);
                 Ok(Access::Local(RedbSnapshot::open(path)?))
@@ -64,17 +68,6 @@ pub fn access(config: &Config, remote: &RemoteArgs) -> anyhow::Result<Access> {
             Err(err) => Err(err.into()),
         },
     }
-}
-
-/// The embedded store, opened for writing by this process (so that it recovers, upgrades or
-/// rebuilds its views with the configured sources' normalizers).
-pub fn open_file(config: &Config) -> Result<RedbStore, StoreError> {
-    RedbStore::open_reporting(
-        &config.storage.path,
-        config.storage.redb_settings(),
-        std::sync::Arc::default(),
-        Some(&|raw| config.reread(raw)),
-    )
 }
 
 pub fn verify(config: &Config, remote: &RemoteArgs) -> anyhow::Result<ExitCode> {
