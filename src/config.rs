@@ -416,10 +416,7 @@ impl Config {
     /// source is gone (its entries are then kept as they are).
     pub fn reread(&self, delivery: &RawDelivery<'_>) -> Option<Reread> {
         match self.source(delivery.source) {
-            Some(source) => Some(Reread {
-                normalized: source.normalize(delivery),
-                replay_key: source.replay_key(delivery),
-            }),
+            Some(source) => Some(source.reread(delivery)),
             None if delivery.source == internal::SOURCE => {
                 Some(internal::normalize(delivery).into())
             }

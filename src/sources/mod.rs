@@ -247,6 +247,15 @@ impl Source {
         self.kind.wants_empty_responses()
     }
 
+    /// A logged delivery read again by today's normalizer, with the replay key verification
+    /// would give it (for `reindex` and for rebuilding the views).
+    pub fn reread(&self, delivery: &RawDelivery<'_>) -> crate::store::Reread {
+        crate::store::Reread {
+            normalized: self.normalize(delivery),
+            replay_key: self.replay_key(delivery),
+        }
+    }
+
     /// The replay key verification gives a delivery of this source, worked out again from the
     /// logged delivery: `reindex` gives it to deliveries logged before their scheme had one.
     /// Mailgun's tokens have always been logged.

@@ -147,12 +147,7 @@ fn replay(source: &Source) -> anyhow::Result<()> {
 /// source's own normalizer as `hooktrail serve` does.
 fn rebuild(source: &Source, path: &std::path::Path, deliveries: usize) -> anyhow::Result<()> {
     std::fs::remove_file(hooktrail::store::redb::files::views_path_for(path))?;
-    let reread = |raw: &RawDelivery<'_>| {
-        Some(hooktrail::store::Reread {
-            normalized: source.normalize(raw),
-            replay_key: source.replay_key(raw),
-        })
-    };
+    let reread = |raw: &RawDelivery<'_>| Some(source.reread(raw));
     let started = Instant::now();
     let reopened = RedbStore::open_reporting(
         path,
