@@ -738,7 +738,9 @@ fn a_reader_never_sees_the_views_ahead_of_or_behind_the_log() {
     };
     // Every timeline row read names an entry the same read finds: the log is never behind.
     // And the count of rows never runs ahead of the deliveries: never ahead either.
+    let mut reads = 0;
     while !writer.is_finished() {
+        reads += 1;
         store.raw(|files| {
             let txn = files.begin_read().unwrap();
             let timelines = txn.open_table(super::tables::TIMELINES).unwrap();
@@ -753,6 +755,8 @@ fn a_reader_never_sees_the_views_ahead_of_or_behind_the_log() {
         });
     }
     writer.join().unwrap();
+    // Each append waits for the journal's sync: the reads ran while the writer did.
+    assert!(reads > 0, "no read ran while the writer appended");
 }
 
 #[test]
