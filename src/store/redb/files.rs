@@ -10,8 +10,8 @@
 //!
 //! One transaction of the store is a transaction on each file ([`WriteTxn`], [`ReadTxn`]):
 //! a table opens in the file that holds it, so the code above sees one set of tables.
-//! - **Commits are paired.** The log commits first, then the views, while readers are held
-//!   off: a reader never pairs a timeline with a log older than it.
+//! - **Commits are paired.** The views commit first, then the log, while readers are held
+//!   off: a reader never pairs a timeline with a log older or newer than it.
 //! - **The views record which log they are the views of** ([`Stamp`]): the log's head at
 //!   every commit, and an epoch, fresh and random at every durable commit, that the log
 //!   records too. They differ when one file kept commits the other lost (a crash between the
@@ -21,6 +21,12 @@
 //! - **A match is carried forward, never made.** A commit stamps the views only if they
 //!   matched the log when it began; only a rebuild ([`WriteTxn::rebuilds_views`]) stamps
 //!   views that did not. So stale views stay stale, through any commit, until rebuilt.
+//! - **The views keep the log's last durable state** as a redb persistent savepoint, taken
+//!   after every durable commit. The views sync first, so a crash between the two syncs of a
+//!   checkpoint leaves views one commit *ahead* of the log, never behind it: rolling them back
+//!   to that savepoint ([`Files::roll_back_views`]) makes them the log's again, and the
+//!   journal's replay then redoes both. Recovery from that crash costs the journal, not a
+//!   rebuild of the views from the whole log.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +88,10 @@ pub struct Files {
     /// commits (only through them can it change while the files are open), so a batch's
     /// transaction need not read both stamps again.
     in_step: AtomicBool,
+    /// Tests set it to fail the log's half of every commit, as a crash between the two files'
+    /// syncs, or a log whose sync failed, leaves them.
+    #[cfg(test)]
+    pub failing_log: AtomicBool,
 }
 
 impl Files {
@@ -91,6 +101,8 @@ impl Files {
             views,
             pairing: RwLock::new(()),
             in_step: AtomicBool::new(false),
+            #[cfg(test)]
+            failing_log: AtomicBool::new(false),
         };
         let in_step = files.begin_read()?.views_match()?;
         files.in_step.store(in_step, Ordering::Release);
@@ -110,20 +122,73 @@ impl Files {
             log: self.log.begin_write()?,
             views: self.views.begin_write()?,
             durable: true,
+            quick_repair: false,
             stamps_views: self.in_step(),
             files: self,
         })
     }
 
-    /// A snapshot of both files, taken while no commit is between its two halves. (The views
-    /// first: even without the lock, a reader would then never see views ahead of the log,
-    /// which commits first.)
+    /// A snapshot of both files, taken while no commit is between its two halves.
     pub fn begin_read(&self) -> Result<ReadTxn, StoreError> {
         let _paired = self.pairing.read().unwrap_or_else(PoisonError::into_inner);
         let views = self.views.begin_read()?;
         let log = self.log.begin_read()?;
         Ok(ReadTxn { log, views })
     }
+
+    /// Rolls views that are not the log's back to the newest of their savepoints that is: views
+    /// one durable commit ahead of the log (a crash between the two syncs of a checkpoint, or
+    /// a log whose commit failed after the views' succeeded). Whether they are the log's now;
+    /// if not, only a rebuild can make them so.
+    pub fn roll_back_views(&self) -> Result<bool, StoreError> {
+        let log = Stamp::of_log(&self.log.begin_read()?.open_table(META))?;
+        let listing = self.views.begin_write()?;
+        let savepoints: Vec<u64> = listing.list_persistent_savepoints()?.collect();
+        listing.abort()?;
+        for id in savepoints.into_iter().rev() {
+            let mut txn = self.views.begin_write()?;
+            let savepoint = txn.get_persistent_savepoint(id)?;
+            txn.restore_savepoint(&savepoint)?;
+            drop(savepoint);
+            let restored = Stamp::of_views(&txn.open_table(VIEWS_META))?;
+            if restored == log {
+                txn.set_quick_repair(true);
+                txn.commit()?;
+                self.in_step.store(true, Ordering::Release);
+                return Ok(true);
+            }
+            txn.abort()?;
+        }
+        Ok(false)
+    }
+
+    /// The log's half of a commit (which tests can make fail: see `failing_log`).
+    fn commit_log(&self, log: WriteTransaction) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if self.failing_log.load(Ordering::SeqCst) {
+            log.abort()?;
+            return Err(StoreError::Unavailable(
+                "simulated failure of the log's commit".into(),
+            ));
+        }
+        Ok(log.commit()?)
+    }
+}
+
+/// Replaces the views' savepoints with one of the state `txn` began at. Unsynced commits cannot
+/// make a persistent savepoint, so this is a durable commit of its own.
+fn keep_savepoint(mut txn: WriteTransaction, quick_repair: bool) -> Result<(), StoreError> {
+    let kept = txn.persistent_savepoint()?;
+    let older: Vec<u64> = txn
+        .list_persistent_savepoints()?
+        .filter(|id| *id != kept)
+        .collect();
+    for id in older {
+        txn.delete_persistent_savepoint(id)?;
+    }
+    txn.set_quick_repair(quick_repair);
+    txn.commit()?;
+    Ok(())
 }
 
 /// Stamps views just moved out of an earlier version's single file `log` as that log's, if
@@ -197,6 +262,7 @@ pub struct WriteTxn<'a> {
     log: WriteTransaction,
     views: WriteTransaction,
     durable: bool,
+    quick_repair: bool,
     /// The views matched the log when this began (or this rebuilds them): the commit stamps
     /// them with the log's new state.
     stamps_views: bool,
@@ -240,6 +306,7 @@ impl WriteTxn<'_> {
     pub fn set_quick_repair(&mut self, enabled: bool) {
         self.log.set_quick_repair(enabled);
         self.views.set_quick_repair(enabled);
+        self.quick_repair = enabled;
     }
 
     /// This transaction rebuilds the views whole: its commit stamps them as the log's, whatever
@@ -248,9 +315,10 @@ impl WriteTxn<'_> {
         self.stamps_views = true;
     }
 
-    /// Commits the log, then the views. A durable commit first gives the log a new epoch; the
+    /// Commits the views, then the log. A durable commit first gives the log a new epoch; the
     /// views, if they matched it, get the log's head (at every commit) and that epoch. (Views
-    /// in step already hold the log's epoch, so an unsynced commit leaves it.)
+    /// in step already hold the log's epoch, so an unsynced commit leaves it.) Once both are
+    /// durable, the views keep their new state as their savepoint.
     pub fn commit(self) -> Result<(), StoreError> {
         let epoch = if self.durable {
             Some(new_epoch()?)
@@ -273,17 +341,35 @@ impl WriteTxn<'_> {
                 }
             }
         }
-        let _paired = self
-            .files
+        let files = self.files;
+        let paired = files
             .pairing
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        self.log.commit()?;
-        let committed = self.views.commit();
+        self.views.commit()?;
+        // Begun while this transaction still holds the log's writer, so no other commit comes
+        // between the views' state it keeps and the log's.
+        // (Views that are not the log's are not worth keeping: see `Files::roll_back_views`.)
+        let keeping = (self.durable && self.stamps_views).then(|| files.views.begin_write());
+        if let Err(err) = files.commit_log(self.log) {
+            // The views are ahead of the log now, for the next open to roll back.
+            files.in_step.store(false, Ordering::Release);
+            return Err(err);
+        }
         // The log moved on: the views are in step only if they took the same commit, stamped.
-        let in_step = committed.is_ok() && self.stamps_views;
-        self.files.in_step.store(in_step, Ordering::Release);
-        Ok(committed?)
+        files.in_step.store(self.stamps_views, Ordering::Release);
+        drop(paired);
+        if let Some(keeping) = keeping {
+            let kept = keeping
+                .map_err(StoreError::from)
+                .and_then(|txn| keep_savepoint(txn, self.quick_repair));
+            if let Err(err) = kept {
+                // Both files are durable. Only a crash in the next durable commit's gap would
+                // need this savepoint; the views would then be rebuilt from the log instead.
+                tracing::warn!(error = %err, "the views could not keep a savepoint of this commit");
+            }
+        }
+        Ok(())
     }
 
     pub fn abort(self) -> Result<(), StoreError> {
@@ -378,13 +464,30 @@ mod tests {
 
     /// A commit of the pair whose log moves on to delivery `seq`.
     fn commit_head(files: &Files, seq: u64, durability: Durability) {
-        let mut txn = files.begin_write().unwrap();
-        txn.set_durability(durability).unwrap();
-        txn.open_table(META)
-            .unwrap()
-            .insert(CHAIN_HEAD, seq.to_be_bytes().as_slice())
-            .unwrap();
-        txn.commit().unwrap();
+        try_commit_head(files, seq, durability).unwrap();
+    }
+
+    fn try_commit_head(files: &Files, seq: u64, durability: Durability) -> Result<(), StoreError> {
+        let mut txn = files.begin_write()?;
+        txn.set_durability(durability)?;
+        txn.open_table(META)?
+            .insert(CHAIN_HEAD, seq.to_be_bytes().as_slice())?;
+        txn.commit()
+    }
+
+    /// The log head the views say they hold.
+    fn views_head(files: &Files) -> Option<u64> {
+        let txn = files.views.begin_read().unwrap();
+        let meta = txn.open_table(VIEWS_META).unwrap();
+        let head = meta.get(LOG_HEAD).unwrap();
+        head.map(|raw| u64::from_be_bytes(raw.value().try_into().unwrap()))
+    }
+
+    fn savepoints(files: &Files) -> usize {
+        let txn = files.views.begin_write().unwrap();
+        let count = txn.list_persistent_savepoints().unwrap().count();
+        txn.abort().unwrap();
+        count
     }
 
     #[test]
@@ -442,6 +545,58 @@ mod tests {
         txn.commit().unwrap();
         let files = reopen(Some(files));
         assert!(!matching(&files));
+    }
+
+    #[test]
+    fn views_ahead_of_the_log_roll_back_to_its_last_durable_state_and_views_behind_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| Database::create(dir.path().join(name)).unwrap();
+        let reopen = |files: Option<Files>| {
+            drop(files);
+            Files::new(open("log.redb"), open("log.views.redb")).unwrap()
+        };
+        let files = reopen(None);
+        commit_head(&files, 1, Durability::Immediate);
+        commit_head(&files, 2, Durability::None);
+        commit_head(&files, 3, Durability::Immediate);
+        assert_eq!(
+            savepoints(&files),
+            1,
+            "one savepoint, of the last durable commit"
+        );
+
+        // The views of the next durable commit are synced; the log's half fails (as a crash
+        // between the two syncs leaves them).
+        files.failing_log.store(true, Ordering::SeqCst);
+        assert!(try_commit_head(&files, 4, Durability::Immediate).is_err());
+        assert!(!matching(&files));
+        let files = reopen(Some(files));
+        assert!(!matching(&files));
+        assert_eq!(views_head(&files), Some(4));
+        assert!(files.roll_back_views().unwrap());
+        assert!(matching(&files));
+        assert_eq!(views_head(&files), Some(3));
+        // They follow the log again from there.
+        commit_head(&files, 4, Durability::Immediate);
+        let files = reopen(Some(files));
+        assert!(matching(&files));
+        assert_eq!(views_head(&files), Some(4));
+
+        // Views behind the log (it kept a commit they lost) have nothing to roll back to.
+        let txn = files.log.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(CHAIN_HEAD, 5u64.to_be_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let files = reopen(Some(files));
+        assert!(!files.roll_back_views().unwrap());
+        assert!(!matching(&files));
+        assert_eq!(
+            views_head(&files),
+            Some(4),
+            "left as they were, for a rebuild"
+        );
     }
 
     #[test]

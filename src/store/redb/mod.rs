@@ -351,7 +351,11 @@ fn open_files(
     let log = open_database(path, settings.cache_bytes / 2)?;
     let views = views::open(path, &log, settings.cache_bytes / 2)?;
     let files = Files::new(log, views)?;
-    let stale = views::check(&files)?;
+    let stale = match views::check(&files)? {
+        // Before any commit: a durable one would keep its stale views as their savepoint.
+        Some(views::Stale::Mismatched) if views::roll_back(&files, path)? => None,
+        stale => stale,
+    };
     // Its commit leaves stale views stale (see `files::Stamp`): only the rebuild stamps them.
     create_tables(&files)?;
     if let Some(reason) = &stale {
@@ -687,5 +691,6 @@ unavailable_from!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SavepointError
 );

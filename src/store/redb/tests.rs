@@ -802,3 +802,56 @@ fn a_single_file_an_earlier_version_reopened_has_its_views_rebuilt_not_moved() {
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(everything_read(&store), before);
 }
+
+#[test]
+fn views_a_checkpoint_ahead_of_the_log_are_rolled_back_and_the_journal_replayed() {
+    use crate::activity::details::EmailStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let never = super::Checkpoints {
+        every: std::time::Duration::from_secs(3600),
+        deliveries: usize::MAX,
+    };
+    let store = RedbStore::open_with(&dir.path().join("test.redb"), never).unwrap();
+    store
+        .append(&[single("a", "job:1", 1), email_sent("m", "job:1", "sg-1")])
+        .unwrap();
+    store.checkpoint().unwrap();
+    store
+        .append(&[
+            callback("cb", "sg-1", EmailStatus::Delivered, 3),
+            callback("early", "sg-2", EmailStatus::Opened, 4),
+            single("x", "job:2", 5),
+        ])
+        .unwrap();
+    let live = everything_read(&store);
+    // The next checkpoint's views are synced, and then its log's half fails: the files as a
+    // crash between the two syncs leaves them.
+    store.raw(|files| {
+        files
+            .failing_log
+            .store(true, std::sync::atomic::Ordering::SeqCst)
+    });
+    assert!(store.checkpoint().is_err());
+    let crashed = tempfile::tempdir().unwrap();
+    files_as_a_crash_leaves_them(dir.path(), crashed.path());
+    drop(store);
+
+    // An open that may not rebuild the views (as a reopen while serving) opens these: they are
+    // rolled back to the log's checkpoint, and the journal is replayed into both files.
+    let path = crashed.path().join("test.redb");
+    let (files, rebuilt) = super::open_files(
+        &path,
+        super::RedbSettings::default(),
+        &crate::store::health::OpeningProgress::default(),
+        super::Rebuild::Refused,
+    )
+    .unwrap();
+    assert!(!rebuilt);
+    drop(files);
+    let reopened = RedbStore::open(&path).unwrap();
+    assert_eq!(everything_read(&reopened), live);
+    assert!(matches!(
+        reopened.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 5, .. }
+    ));
+}

@@ -1,14 +1,17 @@
 //! Opening the views file beside the log, and bringing it to the log.
 //!
-//! Three cases, each told in the log:
+//! Four cases, each told in the log:
 //! - **An earlier version's single file** still holds the view tables. They are moved into a
 //!   new views file as they are (an upgrade in place; restoring a backup, which is one file,
 //!   goes the same way), and dropped from the log file.
 //! - **A views file redb finds corrupt** (not a redb file, or past redb's own repair) is
 //!   removed and made anew. Other failures to open it (permissions, I/O) are errors.
-//! - **Views that are not the log's** — made anew, removed, restored from elsewhere, or left
-//!   behind when one file kept commits the other lost (see [`super::files`]) —
-//!   are rebuilt from the log by the rules `reindex` runs.
+//! - **Views one durable commit ahead of the log** (the store stopped between the two files'
+//!   syncs of a checkpoint) are rolled back to the savepoint they keep of the log's last
+//!   durable state; the journal's replay then redoes both files.
+//! - **Views that are not the log's otherwise** — made anew, removed, restored from
+//!   elsewhere, or behind a log that kept commits they lost (see [`super::files`]) — are
+//!   rebuilt from the log by the rules `reindex` runs.
 
 use std::path::Path;
 
@@ -78,6 +81,24 @@ pub fn check(files: &Files) -> Result<Option<Stale>, StoreError> {
     } else {
         Stale::Missing
     }))
+}
+
+/// Rolls views ahead of the log back to the log's last durable state, which they keep as a
+/// savepoint (see [`Files::roll_back_views`]): what a crash between the two files' syncs of a
+/// checkpoint leaves. The journal's replay then redoes what both files lost. Whether they were
+/// rolled back.
+pub fn roll_back(files: &Files, path: &Path) -> Result<bool, StoreError> {
+    let started = std::time::Instant::now();
+    let rolled_back = files.roll_back_views()?;
+    if rolled_back {
+        tracing::warn!(
+            path = %files::views_path_for(path).display(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "the views file was ahead of the log (the store stopped between the two files' \
+             syncs); rolled it back to the log's last checkpoint"
+        );
+    }
+    Ok(rolled_back)
 }
 
 /// Rebuilds the views from the log, by the rules `reindex` runs. `reread` is how deliveries
