@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes every target (or those named) for a bounded time: FUZZ_SECONDS each, default 10.
+# Fuzzes every target (or those named) for a bounded time: FUZZ_SECONDS each, default 10, one
+# target per core at a time.
 #
 # With cargo-fuzz and a nightly toolchain installed it runs `cargo +nightly fuzz run`, the
 # usual way (AddressSanitizer included). Without them it builds the same targets with
@@ -49,7 +50,7 @@ export RUSTFLAGS="-Cpasses=sancov-module \
   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
   -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares \
-  --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+  --cfg fuzzing -Cdebug-assertions -Coverflow-checks -Dwarnings"
 # --target keeps build scripts and proc macros uninstrumented, and these artifacts apart from
 # the workspace's other builds; the `fuzz` profile is in the workspace's Cargo.toml.
 if ! cargo build --profile fuzz --target "$host" -p hooktrail-fuzz --bins; then
@@ -63,9 +64,29 @@ if ! cargo build --profile fuzz --target "$host" -p hooktrail-fuzz --bins; then
   exit 0
 fi
 bin="${CARGO_TARGET_DIR:-../target}/$host/fuzz"
-for target in "${targets[@]}"; do
+
+# One target per core at a time (FUZZ_JOBS overrides), each for its full time. A target's
+# output goes to its own log, printed whole if it fails and by its last lines if not.
+fuzz_one() {
+  local target="$1" log="$scratch/$1.log"
   mkdir -p "$scratch/$target"
-  echo "== fuzz $target for ${seconds}s"
-  "$bin/$target" -max_total_time="$seconds" -print_final_stats=1 \
-    -artifact_prefix="$PWD/artifacts-$target-" "$scratch/$target" "corpus/$target"
+  if ! "$bin/$target" -max_total_time="$seconds" -print_final_stats=1 \
+    -artifact_prefix="$PWD/artifacts-$target-" "$scratch/$target" "corpus/$target" >"$log" 2>&1; then
+    cat "$log"
+    echo "!!! fuzz $target FAILED (its crashing input is under $PWD/artifacts-$target-*)" >&2
+    return 1
+  fi
+  echo "== fuzz $target for ${seconds}s: $(grep -m1 '^Done ' "$log" || echo 'done')"
+}
+jobs_at_once="${FUZZ_JOBS:-$(nproc)}"
+failed=0
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_at_once" ]; do
+    wait -n || failed=1
+  done
+  fuzz_one "$target" &
 done
+while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
+  wait -n || failed=1
+done
+exit "$failed"

@@ -23,7 +23,7 @@ mod live;
 pub mod storage;
 mod trust;
 
-pub use alerts::{AlertRule, AlertWhen, AlertingConfig};
+pub use alerts::{AlertRule, AlertWhen, AlertingConfig, COUNTS_KEPT_FOR};
 pub use embed::EmbedConfig;
 pub use live::LiveConfig;
 pub use storage::{Backend, DatabaseUrl, StorageConfig};
@@ -32,8 +32,7 @@ pub use trust::TrustConfig;
 use crate::crypto::Secret;
 use crate::password;
 use crate::sources::kind::Registration;
-use crate::sources::{KINDS, RawDelivery, Source, internal, sendgrid};
-use crate::store::Reread;
+use crate::sources::{KINDS, RawDelivery, Reread, Source, internal, sendgrid};
 
 /// Every development secret in the committed config contains this marker (in the clear or
 /// base64-encoded), so `serve` can tell when it runs with them.

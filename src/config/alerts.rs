@@ -9,7 +9,10 @@ use serde::{Deserialize, Deserializer};
 
 use crate::crypto::Secret;
 use crate::sources::standard_webhooks::decode_secret;
-use crate::store::tally::KEPT_FOR;
+
+/// How long the gateway keeps its counts of deliveries (the store's tallies): the longest
+/// window a rule can count over.
+pub const COUNTS_KEPT_FOR: chrono::TimeDelta = chrono::TimeDelta::days(2);
 
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -152,7 +155,7 @@ pub(super) fn build(
         let window_secs = alert.window_secs.unwrap_or_else(|| {
             NonZeroU64::new(alert.when.default_window_secs()).unwrap_or(NonZeroU64::MIN)
         });
-        let kept = KEPT_FOR.num_seconds().unsigned_abs();
+        let kept = COUNTS_KEPT_FOR.num_seconds().unsigned_abs();
         if alert.when.counts_deliveries() && window_secs.get() > kept {
             return Err((
                 at("window_secs"),
@@ -175,7 +178,7 @@ pub(super) fn build(
 /// An http(s) URL with a host (a place the gateway posts to).
 pub(super) fn http_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let url = String::deserialize(deserializer)?;
-    let parsed = reqwest::Url::parse(&url).map_err(serde::de::Error::custom)?;
+    let parsed = url::Url::parse(&url).map_err(serde::de::Error::custom)?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
         return Err(serde::de::Error::custom(
             "must be an http(s) URL with a host, e.g. https://hooks.slack.com/services/…",

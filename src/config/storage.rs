@@ -3,7 +3,6 @@
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -60,10 +59,11 @@ pub enum Backend {
 
 impl StorageConfig {
     /// How the embedded store is opened.
+    #[cfg(feature = "gateway")]
     pub fn redb_settings(&self) -> crate::store::redb::RedbSettings {
         crate::store::redb::RedbSettings {
             checkpoints: crate::store::redb::Checkpoints {
-                every: Duration::from_secs(self.checkpoint_secs.get()),
+                every: std::time::Duration::from_secs(self.checkpoint_secs.get()),
                 deliveries: self.checkpoint_deliveries.get(),
             },
             cache_bytes: self.cache_mib.get().saturating_mul(1 << 20),

@@ -46,9 +46,28 @@ impl Headers for Vec<(String, String)> {
     }
 }
 
+#[cfg(feature = "gateway")]
 impl Headers for actix_web::http::header::HeaderMap {
     fn header(&self, name: &str) -> Option<&str> {
         actix_web::http::header::HeaderMap::get(self, name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// A logged delivery read again by today's source (see [`Source::reread`]).
+#[derive(Debug, Clone)]
+pub struct Reread {
+    pub normalized: Normalized,
+    /// The replay key the source's verification gives such a delivery, worked out again from
+    /// its captured headers and body: a delivery logged before its scheme had one gains it.
+    pub replay_key: Option<ReplayKey>,
+}
+
+impl From<Normalized> for Reread {
+    fn from(normalized: Normalized) -> Self {
+        Reread {
+            normalized,
+            replay_key: None,
+        }
     }
 }
 
@@ -249,8 +268,8 @@ impl Source {
 
     /// A logged delivery read again by today's normalizer, with the replay key verification
     /// would give it (for `reindex` and for rebuilding the views).
-    pub fn reread(&self, delivery: &RawDelivery<'_>) -> crate::store::Reread {
-        crate::store::Reread {
+    pub fn reread(&self, delivery: &RawDelivery<'_>) -> Reread {
+        Reread {
             normalized: self.normalize(delivery),
             replay_key: self.replay_key(delivery),
         }

@@ -310,26 +310,10 @@ pub enum ChainReport {
     Broken { seq: u64, reason: String },
 }
 
+pub use crate::sources::Reread;
+
 /// How `reindex` reads a logged delivery again, with the sources configured today.
 pub type Rereader<'a> = dyn Fn(&RawDelivery<'_>) -> Option<Reread> + 'a;
-
-/// A logged delivery read again by today's source.
-#[derive(Debug, Clone)]
-pub struct Reread {
-    pub normalized: Normalized,
-    /// The replay key the source's verification gives such a delivery, worked out again from
-    /// its captured headers and body: a delivery logged before its scheme had one gains it.
-    pub replay_key: Option<ReplayKey>,
-}
-
-impl From<Normalized> for Reread {
-    fn from(normalized: Normalized) -> Self {
-        Reread {
-            normalized,
-            replay_key: None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReindexReport {

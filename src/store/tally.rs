@@ -16,8 +16,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 /// How long a bucket is: the grain of "the last hour".
 pub const BUCKET_SECS: i64 = 300;
-/// How long counts are kept.
-pub const KEPT_FOR: TimeDelta = TimeDelta::days(2);
+/// How long counts are kept (what the alert rules' config allows a window to span).
+pub const KEPT_FOR: TimeDelta = crate::config::COUNTS_KEPT_FOR;
 /// How often a gateway adds what it counted to the store.
 pub const TALLY_EVERY: Duration = Duration::from_secs(10);
 
