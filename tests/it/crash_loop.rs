@@ -6,7 +6,9 @@
 //! Rounds vary where the kill lands: with a checkpoint every few dozen deliveries (kills
 //! during checkpoints), with none (the journal holds the whole round, which the next start
 //! replays), and inside that start-up replay (after every round with no checkpoint; at least
-//! one such kill must land between the replay's first and last log lines).
+//! one such kill must land between the replay's first and last log lines). A kill between
+//! the two files' syncs of a checkpoint leaves the views ahead of the log, which the next start
+//! rolls back; no start may have to rebuild them from the whole log.
 //!
 //! The kill moments come from a seed printed at the start; `HOOKTRAIL_TEST_SEED=<seed>` replays
 //! a run.
@@ -32,6 +34,10 @@ const ROUNDS: usize = 20;
 /// The store's log lines as the start-up replay begins and ends.
 const REPLAY_BEGINS: &str = "appending the journal's deliveries since the last checkpoint again";
 const REPLAY_ENDS: &str = "the journal's deliveries since the last checkpoint were appended again";
+/// What the store logs when a start finds the views one checkpoint ahead of the log (a kill
+/// between the two files' syncs), and when it must rebuild them from the whole log instead.
+const VIEWS_ROLLED_BACK: &str = "rolled it back to the log's last checkpoint";
+const VIEWS_REBUILT: &str = "rebuilding it from the log before serving";
 const WRITERS: usize = 12;
 
 /// Posts from `WRITERS` connections until the server dies or `stop` is set; returns the
@@ -118,6 +124,16 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let mut acked: Vec<String> = Vec::new();
     let mut rounds = 0;
     let mut killed_in_replay = 0;
+    let mut rolled_back = 0;
+    // A kill lands between the views' sync and the log's at worst: the start rolls the views
+    // back and replays the journal. It never has to rebuild them from the whole log.
+    let mut start_said = |said: &str| {
+        assert!(
+            !said.contains(VIEWS_REBUILT),
+            "a start rebuilt the views from the whole log (seed {seed}):\n{said}"
+        );
+        rolled_back += usize::from(said.contains(VIEWS_ROLLED_BACK));
+    };
     let mut previous = Round::Checkpointing;
 
     while rounds < ROUNDS {
@@ -154,6 +170,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
             let said = std::fs::read_to_string(&log).unwrap_or_default();
             killed_in_replay +=
                 usize::from(said.contains(REPLAY_BEGINS) && !said.contains(REPLAY_ENDS));
+            start_said(&said);
             continue;
         }
         // Starting proves the file opens as the last kill left it, with no repair by hand.
@@ -168,6 +185,7 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
         };
         tokio::time::sleep(Duration::from_millis(rng.between(shortest, longest))).await;
         server.kill9();
+        start_said(&std::fs::read_to_string(&log).unwrap_or_default());
         stop.store(true, Ordering::Relaxed);
         let round_acked = loading.await.unwrap();
         acked.extend(round_acked);
@@ -225,8 +243,9 @@ async fn random_sigkills_under_load_lose_nothing_acknowledged() {
     let (ok, out) = run_cli(&config, &["verify"]);
     assert!(ok && out.starts_with("ok:"), "hooktrail verify: {out}");
     eprintln!(
-        "crash loop: {rounds} SIGKILLs in {:.1} s ({killed_in_replay} inside the start-up replay); \
-         {} acknowledged, all {} stored deliveries intact",
+        "crash loop: {rounds} SIGKILLs in {:.1} s ({killed_in_replay} inside the start-up \
+         replay; views rolled back at {rolled_back} starts); {} acknowledged, all {} stored \
+         deliveries intact",
         elapsed.as_secs_f64(),
         acked.len(),
         stored.len()
