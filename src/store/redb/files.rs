@@ -475,6 +475,31 @@ mod tests {
         txn.commit()
     }
 
+    /// A commit of the log file alone, behind the views' back, moving it to delivery `seq`.
+    fn commit_log_alone(files: &Files, seq: u64) {
+        let txn = files.log.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(CHAIN_HEAD, seq.to_be_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    /// The two files in a folder of their own, opened again as a restart opens them.
+    struct Folder(tempfile::TempDir);
+
+    impl Folder {
+        fn new() -> Folder {
+            Folder(tempfile::tempdir().unwrap())
+        }
+
+        fn reopen(&self, files: Option<Files>) -> Files {
+            drop(files);
+            let open = |name: &str| Database::create(self.0.path().join(name)).unwrap();
+            Files::new(open("log.redb"), open("log.views.redb")).unwrap()
+        }
+    }
+
     /// The log head the views say they hold.
     fn views_head(files: &Files) -> Option<u64> {
         let txn = files.views.begin_read().unwrap();
@@ -492,13 +517,8 @@ mod tests {
 
     #[test]
     fn the_views_follow_the_log_and_a_mismatch_lasts_until_a_rebuild() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = |name: &str| Database::create(dir.path().join(name)).unwrap();
-        let reopen = |files: Option<Files>| {
-            drop(files);
-            Files::new(open("log.redb"), open("log.views.redb")).unwrap()
-        };
-        let files = reopen(None);
+        let folder = Folder::new();
+        let files = folder.reopen(None);
         assert!(matching(&files), "a new store");
         commit_head(&files, 1, Durability::Immediate);
         commit_head(&files, 2, Durability::None);
@@ -506,13 +526,8 @@ mod tests {
 
         // The log kept a commit the views lost (one file closed cleanly, the other failed), as
         // the next open finds them.
-        let txn = files.log.begin_write().unwrap();
-        txn.open_table(META)
-            .unwrap()
-            .insert(CHAIN_HEAD, 3u64.to_be_bytes().as_slice())
-            .unwrap();
-        txn.commit().unwrap();
-        let files = reopen(Some(files));
+        commit_log_alone(&files, 3);
+        let files = folder.reopen(Some(files));
         assert!(!matching(&files));
         // No commit makes stale views the log's again, durable or not...
         commit_head(&files, 4, Durability::None);
@@ -543,19 +558,14 @@ mod tests {
             .insert(EPOCH, [7u8; 16].as_slice())
             .unwrap();
         txn.commit().unwrap();
-        let files = reopen(Some(files));
+        let files = folder.reopen(Some(files));
         assert!(!matching(&files));
     }
 
     #[test]
     fn views_ahead_of_the_log_roll_back_to_its_last_durable_state_and_views_behind_it_cannot() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = |name: &str| Database::create(dir.path().join(name)).unwrap();
-        let reopen = |files: Option<Files>| {
-            drop(files);
-            Files::new(open("log.redb"), open("log.views.redb")).unwrap()
-        };
-        let files = reopen(None);
+        let folder = Folder::new();
+        let files = folder.reopen(None);
         commit_head(&files, 1, Durability::Immediate);
         commit_head(&files, 2, Durability::None);
         commit_head(&files, 3, Durability::Immediate);
@@ -570,7 +580,7 @@ mod tests {
         files.failing_log.store(true, Ordering::SeqCst);
         assert!(try_commit_head(&files, 4, Durability::Immediate).is_err());
         assert!(!matching(&files));
-        let files = reopen(Some(files));
+        let files = folder.reopen(Some(files));
         assert!(!matching(&files));
         assert_eq!(views_head(&files), Some(4));
         assert!(files.roll_back_views().unwrap());
@@ -578,18 +588,13 @@ mod tests {
         assert_eq!(views_head(&files), Some(3));
         // They follow the log again from there.
         commit_head(&files, 4, Durability::Immediate);
-        let files = reopen(Some(files));
+        let files = folder.reopen(Some(files));
         assert!(matching(&files));
         assert_eq!(views_head(&files), Some(4));
 
         // Views behind the log (it kept a commit they lost) have nothing to roll back to.
-        let txn = files.log.begin_write().unwrap();
-        txn.open_table(META)
-            .unwrap()
-            .insert(CHAIN_HEAD, 5u64.to_be_bytes().as_slice())
-            .unwrap();
-        txn.commit().unwrap();
-        let files = reopen(Some(files));
+        commit_log_alone(&files, 5);
+        let files = folder.reopen(Some(files));
         assert!(!files.roll_back_views().unwrap());
         assert!(!matching(&files));
         assert_eq!(

@@ -308,18 +308,29 @@ fn files_as_a_crash_leaves_them(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-#[test]
-fn what_was_appended_after_the_last_checkpoint_is_replayed_from_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let never = super::Checkpoints {
+/// Checkpoints only when a test makes one.
+fn by_hand() -> super::Checkpoints {
+    super::Checkpoints {
         every: std::time::Duration::from_secs(3600),
         deliveries: usize::MAX,
-    };
-    let store = RedbStore::open_with(&dir.path().join("test.redb"), never).unwrap();
+    }
+}
+
+/// A store checkpointed by hand, whose first deliveries (an email on job:1) a checkpoint made
+/// durable: what the crash tests journal more deliveries after.
+fn store_with_a_checkpointed_email(path: &std::path::Path) -> RedbStore {
+    let store = RedbStore::open_with(path, by_hand()).unwrap();
     store
         .append(&[single("a", "job:1", 1), email_sent("m", "job:1", "sg-1")])
         .unwrap();
     store.checkpoint().unwrap();
+    store
+}
+
+#[test]
+fn what_was_appended_after_the_last_checkpoint_is_replayed_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_a_checkpointed_email(&dir.path().join("test.redb"));
     store.append(&[single("b", "job:1", 2)]).unwrap();
     store
         .append(&[callback(
@@ -338,7 +349,7 @@ fn what_was_appended_after_the_last_checkpoint_is_replayed_from_the_journal() {
     files_as_a_crash_leaves_them(dir.path(), crashed.path());
     let live = page(&store, "job:1", query(50));
 
-    let reopened = RedbStore::open_with(&crashed.path().join("test.redb"), never).unwrap();
+    let reopened = RedbStore::open_with(&crashed.path().join("test.redb"), by_hand()).unwrap();
     assert_eq!(page(&reopened, "job:1", query(50)), live);
     assert!(matches!(
         reopened.verify_chain().unwrap(),
@@ -385,11 +396,7 @@ fn an_erasure_empties_the_journal_so_what_it_erased_is_nowhere_on_disk() {
 #[test]
 fn maintenance_between_checkpoints_leaves_the_journal_and_replay_skips_what_it_made_durable() {
     let dir = tempfile::tempdir().unwrap();
-    let never = super::Checkpoints {
-        every: std::time::Duration::from_secs(3600),
-        deliveries: usize::MAX,
-    };
-    let store = RedbStore::open_with(&dir.path().join("test.redb"), never).unwrap();
+    let store = RedbStore::open_with(&dir.path().join("test.redb"), by_hand()).unwrap();
     store.append(&[single("a", "job:1", 1)]).unwrap();
     // A durable commit of its own, with a journaled batch before it and one after.
     let now = chrono::Utc::now();
@@ -403,7 +410,7 @@ fn maintenance_between_checkpoints_leaves_the_journal_and_replay_skips_what_it_m
     files_as_a_crash_leaves_them(dir.path(), crashed.path());
     let live = page(&store, "job:1", query(50));
 
-    let reopened = RedbStore::open_with(&crashed.path().join("test.redb"), never).unwrap();
+    let reopened = RedbStore::open_with(&crashed.path().join("test.redb"), by_hand()).unwrap();
     assert_eq!(page(&reopened, "job:1", query(50)), live);
     assert_eq!(
         reopened.revocations(now).unwrap().len(),
@@ -583,11 +590,18 @@ fn an_index_that_does_not_match_its_store_is_rebuilt() {
 /// yet sent, and a second job: timelines, roll-ups, links and pending links, what a rebuild
 /// of the views must give back.
 fn store_with_views_to_lose(path: &std::path::Path) -> RedbStore {
-    use crate::activity::details::EmailStatus;
     let store = RedbStore::open(path).unwrap();
     store
         .append(&[single("a", "job:1", 1), email_sent("m", "job:1", "sg-1")])
         .unwrap();
+    append_callbacks_and_a_second_job(&store);
+    store
+}
+
+/// After job:1's email: a callback that finds it, one that waits for an email not yet sent,
+/// and a second job.
+fn append_callbacks_and_a_second_job(store: &RedbStore) {
+    use crate::activity::details::EmailStatus;
     store
         .append(&[
             callback("cb", "sg-1", EmailStatus::Delivered, 3),
@@ -595,7 +609,6 @@ fn store_with_views_to_lose(path: &std::path::Path) -> RedbStore {
             single("x", "job:2", 5),
         ])
         .unwrap();
-    store
 }
 
 /// Everything a reader sees of the views: both timelines, the home page, the unmatched list.
@@ -805,24 +818,9 @@ fn a_single_file_an_earlier_version_reopened_has_its_views_rebuilt_not_moved() {
 
 #[test]
 fn views_a_checkpoint_ahead_of_the_log_are_rolled_back_and_the_journal_replayed() {
-    use crate::activity::details::EmailStatus;
     let dir = tempfile::tempdir().unwrap();
-    let never = super::Checkpoints {
-        every: std::time::Duration::from_secs(3600),
-        deliveries: usize::MAX,
-    };
-    let store = RedbStore::open_with(&dir.path().join("test.redb"), never).unwrap();
-    store
-        .append(&[single("a", "job:1", 1), email_sent("m", "job:1", "sg-1")])
-        .unwrap();
-    store.checkpoint().unwrap();
-    store
-        .append(&[
-            callback("cb", "sg-1", EmailStatus::Delivered, 3),
-            callback("early", "sg-2", EmailStatus::Opened, 4),
-            single("x", "job:2", 5),
-        ])
-        .unwrap();
+    let store = store_with_a_checkpointed_email(&dir.path().join("test.redb"));
+    append_callbacks_and_a_second_job(&store);
     let live = everything_read(&store);
     // The next checkpoint's views are synced, and then its log's half fails: the files as a
     // crash between the two syncs leaves them.
