@@ -41,6 +41,8 @@ pub use json::{from_json, to_json};
 pub use project::{LaneCounts, LineCount};
 pub use tally::{Tally, TallyBatch};
 
+pub use crate::sources::Reread;
+
 /// What a re-normalization did (see [`WriteSide::renormalize`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenormalizeReport {
@@ -309,8 +311,6 @@ pub enum ChainReport {
     /// The first delivery whose stored data or position does not match the chain.
     Broken { seq: u64, reason: String },
 }
-
-pub use crate::sources::Reread;
 
 /// How `reindex` reads a logged delivery again, with the sources configured today.
 pub type Rereader<'a> = dyn Fn(&RawDelivery<'_>) -> Option<Reread> + 'a;
