@@ -66,7 +66,7 @@ fi
 bin="${CARGO_TARGET_DIR:-../target}/$host/fuzz"
 
 # One target per core at a time (FUZZ_JOBS overrides), each for its full time. A target's
-# output goes to its own log, printed whole if it fails and by its last lines if not.
+# output goes to its own log, printed whole if it fails and by its summary line if not.
 fuzz_one() {
   local target="$1" log="$scratch/$1.log"
   mkdir -p "$scratch/$target"
@@ -79,14 +79,22 @@ fuzz_one() {
   echo "== fuzz $target for ${seconds}s: $(grep -m1 '^Done ' "$log" || echo 'done')"
 }
 jobs_at_once="${FUZZ_JOBS:-$(nproc)}"
+if ! [ "$jobs_at_once" -ge 1 ] 2>/dev/null; then
+  echo "FUZZ_JOBS must be a whole number of at least 1, not \"$jobs_at_once\"" >&2
+  exit 2
+fi
+# Every target's own status is waited for, in the order they started (they all run as long).
 failed=0
+running=()
 for target in "${targets[@]}"; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs_at_once" ]; do
-    wait -n || failed=1
-  done
+  if [ "${#running[@]}" -ge "$jobs_at_once" ]; then
+    wait "${running[0]}" || failed=1
+    running=("${running[@]:1}")
+  fi
   fuzz_one "$target" &
+  running+=("$!")
 done
-while [ "$(jobs -rp | wc -l)" -gt 0 ]; do
-  wait -n || failed=1
+for pid in "${running[@]}"; do
+  wait "$pid" || failed=1
 done
 exit "$failed"

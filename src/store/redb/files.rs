@@ -88,6 +88,10 @@ pub struct Files {
     /// commits (only through them can it change while the files are open), so a batch's
     /// transaction need not read both stamps again.
     in_step: AtomicBool,
+    /// The views took a commit whose log half then failed: they are ahead of the log, so
+    /// nothing may read or write through these handles until they are reopened (which rolls
+    /// the views back).
+    torn: AtomicBool,
     /// Tests set it to fail the log's half of every commit, as a crash between the two files'
     /// syncs, or a log whose sync failed, leaves them.
     #[cfg(test)]
@@ -101,12 +105,28 @@ impl Files {
             views,
             pairing: RwLock::new(()),
             in_step: AtomicBool::new(false),
+            torn: AtomicBool::new(false),
             #[cfg(test)]
             failing_log: AtomicBool::new(false),
         };
         let in_step = files.begin_read()?.views_match()?;
         files.in_step.store(in_step, Ordering::Release);
+        if in_step {
+            // The savepoint a crash in this session's first durable commit would need: the
+            // last session may have stopped before keeping one of this state.
+            keep_savepoint(files.views.begin_write()?, true)?;
+        }
         Ok(files)
+    }
+
+    /// Refuses work through handles whose views are ahead of their log (see `torn`).
+    fn usable(&self) -> Result<(), StoreError> {
+        if self.torn.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the views took a commit the log did not; reopening the store".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the views are the log's, as the files stood when opened and every commit since
@@ -118,6 +138,7 @@ impl Files {
     /// A write transaction on both files (the log's first, always, so two writers never wait
     /// on each other crosswise). Durable unless told otherwise.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>, StoreError> {
+        self.usable()?;
         Ok(WriteTxn {
             log: self.log.begin_write()?,
             views: self.views.begin_write()?,
@@ -131,6 +152,7 @@ impl Files {
     /// A snapshot of both files, taken while no commit is between its two halves.
     pub fn begin_read(&self) -> Result<ReadTxn, StoreError> {
         let _paired = self.pairing.read().unwrap_or_else(PoisonError::into_inner);
+        self.usable()?;
         let views = self.views.begin_read()?;
         let log = self.log.begin_read()?;
         Ok(ReadTxn { log, views })
@@ -352,8 +374,10 @@ impl WriteTxn<'_> {
         // (Views that are not the log's are not worth keeping: see `Files::roll_back_views`.)
         let keeping = (self.durable && self.stamps_views).then(|| files.views.begin_write());
         if let Err(err) = files.commit_log(self.log) {
-            // The views are ahead of the log now, for the next open to roll back.
+            // The views are ahead of the log now: unreadable here (before readers are let in
+            // again), and rolled back by the reopen this error leads to.
             files.in_step.store(false, Ordering::Release);
+            files.torn.store(true, Ordering::Release);
             return Err(err);
         }
         // The log moved on: the views are in step only if they took the same commit, stamped.
@@ -579,7 +603,9 @@ mod tests {
         // between the two syncs leaves them).
         files.failing_log.store(true, Ordering::SeqCst);
         assert!(try_commit_head(&files, 4, Durability::Immediate).is_err());
-        assert!(!matching(&files));
+        // Views ahead of the log are read by no one until the files are reopened.
+        assert!(files.begin_read().is_err());
+        assert!(files.begin_write().is_err());
         let files = folder.reopen(Some(files));
         assert!(!matching(&files));
         assert_eq!(views_head(&files), Some(4));
@@ -590,6 +616,22 @@ mod tests {
         commit_head(&files, 4, Durability::Immediate);
         let files = folder.reopen(Some(files));
         assert!(matching(&files));
+        assert_eq!(views_head(&files), Some(4));
+
+        // A session that stopped before keeping a savepoint of its last state: opening the
+        // files keeps one, so a crash in the next session's first durable commit rolls back.
+        let txn = files.views.begin_write().unwrap();
+        let kept: Vec<u64> = txn.list_persistent_savepoints().unwrap().collect();
+        for id in kept {
+            txn.delete_persistent_savepoint(id).unwrap();
+        }
+        txn.commit().unwrap();
+        let files = folder.reopen(Some(files));
+        assert_eq!(savepoints(&files), 1);
+        files.failing_log.store(true, Ordering::SeqCst);
+        assert!(try_commit_head(&files, 5, Durability::Immediate).is_err());
+        let files = folder.reopen(Some(files));
+        assert!(files.roll_back_views().unwrap());
         assert_eq!(views_head(&files), Some(4));
 
         // Views behind the log (it kept a commit they lost) have nothing to roll back to.

@@ -352,8 +352,9 @@ fn open_files(
     let views = views::open(path, &log, settings.cache_bytes / 2)?;
     let files = Files::new(log, views)?;
     let stale = match views::check(&files)? {
-        // Before any commit: a durable one would keep its stale views as their savepoint.
-        Some(views::Stale::Mismatched) if views::roll_back(&files, path)? => None,
+        // Before any commit: a durable one gives the log a new epoch, which no savepoint of
+        // the views could then match.
+        Some(views::Stale::Mismatched) if views::roll_back(&files, path) => None,
         stale => stale,
     };
     // Its commit leaves stale views stale (see `files::Stamp`): only the rebuild stamps them.

@@ -86,10 +86,14 @@ pub fn check(files: &Files) -> Result<Option<Stale>, StoreError> {
 /// Rolls views ahead of the log back to the log's last durable state, which they keep as a
 /// savepoint (see [`Files::roll_back_views`]): what a crash between the two files' syncs of a
 /// checkpoint leaves. The journal's replay then redoes what both files lost. Whether they were
-/// rolled back.
-pub fn roll_back(files: &Files, path: &Path) -> Result<bool, StoreError> {
+/// rolled back (a failure to is logged, and leaves them to be rebuilt).
+pub fn roll_back(files: &Files, path: &Path) -> bool {
     let started = std::time::Instant::now();
-    let rolled_back = files.roll_back_views()?;
+    let rolled_back = files.roll_back_views().unwrap_or_else(|err| {
+        // Derived data: what cannot be rolled back is rebuilt.
+        tracing::warn!(error = %err, "the views could not be rolled back to the log's");
+        false
+    });
     if rolled_back {
         tracing::warn!(
             path = %files::views_path_for(path).display(),
@@ -98,7 +102,7 @@ pub fn roll_back(files: &Files, path: &Path) -> Result<bool, StoreError> {
              syncs); rolled it back to the log's last checkpoint"
         );
     }
-    Ok(rolled_back)
+    rolled_back
 }
 
 /// Rebuilds the views from the log, by the rules `reindex` runs. `reread` is how deliveries
