@@ -17,9 +17,8 @@ use std::path::Path;
 
 use redb::{Database, Key, TableDefinition, Value};
 
-use super::backup::copy_table;
+use super::backup::copy_view_tables;
 use super::files::{self, Files, ReadTxn, VIEWS_META};
-use super::tables::{BY_TIME, CHANGES, EMAIL_STATUS, LINKS, PENDING_LINKS, TIMELINES, UNMATCHED};
 use super::{maintenance, open_database};
 use crate::store::{ReindexReport, Rereader, StoreError};
 
@@ -162,13 +161,7 @@ fn move_out_of(
     // Read from the log file alone, where this version looks for them in the views file.
     let source = ReadTxn::of_one_file(log)?;
     let mut rows = 0;
-    rows += copy_table(&source, &views, TIMELINES)?;
-    rows += copy_table(&source, &views, CHANGES)?;
-    rows += copy_table(&source, &views, BY_TIME)?;
-    rows += copy_table(&source, &views, LINKS)?;
-    rows += copy_table(&source, &views, PENDING_LINKS)?;
-    rows += copy_table(&source, &views, UNMATCHED)?;
-    rows += copy_table(&source, &views, EMAIL_STATUS)?;
+    copy_view_tables(&source, &views, &mut |copied| rows += copied)?;
     drop(source);
     let stamped = files::stamp_moved_views(log, &views)?;
     let txn = log.begin_write()?;
