@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+
+use crate::config::COUNTS_KEPT_FOR;
 
 /// How long a bucket is: the grain of "the last hour".
 pub const BUCKET_SECS: i64 = 300;
-/// How long counts are kept (what the alert rules' config allows a window to span).
-pub const KEPT_FOR: TimeDelta = crate::config::COUNTS_KEPT_FOR;
 /// How often a gateway adds what it counted to the store.
 pub const TALLY_EVERY: Duration = Duration::from_secs(10);
 
@@ -170,7 +170,7 @@ impl TallyCounter {
     }
 
     /// Takes what was counted, as a batch for the store (which drops buckets older than
-    /// [`KEPT_FOR`] before `now`). Put it back with [`TallyCounter::restore`] if the store
+    /// [`COUNTS_KEPT_FOR`] before `now`). Put it back with [`TallyCounter::restore`] if the store
     /// refuses it.
     pub fn take(&self, now: DateTime<Utc>) -> TallyBatch {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
@@ -197,7 +197,7 @@ impl TallyCounter {
 /// any other, two concurrent additions could deadlock). A batch refused again and again thus
 /// stays as small as the keys it counts.
 fn batch_of(pending: &Pending, now: DateTime<Utc>) -> TallyBatch {
-    let drop_before = bucket_of(now - KEPT_FOR);
+    let drop_before = bucket_of(now - COUNTS_KEPT_FOR);
     let mut merged: std::collections::BTreeMap<(&str, i64, String), u64> = Default::default();
     for row in &pending.refused.rows {
         *merged

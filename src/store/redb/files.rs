@@ -17,7 +17,8 @@
 //!   records too. They differ when one file kept commits the other lost (a crash between the
 //!   two syncs of a checkpoint; a clean close of one file while the other had failed, since
 //!   closing a redb file cleanly makes its unsynced commits durable), when the views file
-//!   was replaced, or comes from another store. Then the views are rebuilt.
+//!   was replaced, or comes from another store. Then the views are rolled back (below) or,
+//!   failing that, rebuilt.
 //! - **A match is carried forward, never made.** A commit stamps the views only if they
 //!   matched the log when it began; only a rebuild ([`WriteTxn::rebuilds_views`]) stamps
 //!   views that did not. So stale views stay stale, through any commit, until rebuilt.
