@@ -778,18 +778,24 @@ fn a_reader_never_sees_the_views_ahead_of_or_behind_the_log() {
     assert!(reads > 0, "no read ran while the writer appended");
 }
 
-#[test]
-fn a_reopen_after_a_failure_refuses_stale_views_and_leaves_them_to_the_next_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, before) = closed_store_with_older_views(&dir);
-    let refused = super::open_files(
-        &path,
+/// Opens the files as a reopen after a storage failure does: views that are not the log's may
+/// be rolled back, but not rebuilt.
+fn open_without_rebuilding(
+    path: &std::path::Path,
+) -> Result<(super::files::Files, bool), crate::store::StoreError> {
+    super::open_files(
+        path,
         super::RedbSettings::default(),
         &crate::store::health::OpeningProgress::default(),
         super::Rebuild::Refused,
     )
-    .err()
-    .unwrap();
+}
+
+#[test]
+fn a_reopen_after_a_failure_refuses_stale_views_and_leaves_them_to_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, before) = closed_store_with_older_views(&dir);
+    let refused = open_without_rebuilding(&path).err().unwrap();
     assert!(
         refused.to_string().contains("restart the gateway"),
         "{refused}"
@@ -843,13 +849,7 @@ fn views_a_checkpoint_ahead_of_the_log_are_rolled_back_and_the_journal_replayed(
     // An open that may not rebuild the views (as a reopen while serving) opens these: they are
     // rolled back to the log's checkpoint, and the journal is replayed into both files.
     let path = crashed.path().join("test.redb");
-    let (files, rebuilt) = super::open_files(
-        &path,
-        super::RedbSettings::default(),
-        &crate::store::health::OpeningProgress::default(),
-        super::Rebuild::Refused,
-    )
-    .unwrap();
+    let (files, rebuilt) = open_without_rebuilding(&path).unwrap();
     assert!(!rebuilt);
     drop(files);
     let reopened = RedbStore::open(&path).unwrap();
