@@ -83,20 +83,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// What a start after a crash costs at worst: a store with a history ([`GROWTH`] deliveries,
-/// checkpointed), then a full checkpoint interval of deliveries (`[storage]
-/// checkpoint_deliveries`, by default) journaled and not checkpointed, replayed when the store
-/// opens. The crash is a copy of the files taken while the store is open, so opening also
-/// recovers redb's file.
+/// checkpointed as configured by default, as the gateway runs), then a full checkpoint
+/// interval of deliveries (`[storage] checkpoint_deliveries`, by default) journaled and not
+/// checkpointed, replayed when the store opens. The crash is a copy of the files taken while
+/// the store is open, so opening also recovers redb's file.
 fn replay(source: &Source) -> anyhow::Result<()> {
     let deliveries = hooktrail::config::storage::DEFAULT_CHECKPOINT_DELIVERIES;
     let dir = tempfile::tempdir()?;
-    let never = Checkpoints {
-        every: Duration::from_secs(24 * 3600),
-        deliveries: usize::MAX,
-    };
-    let store = RedbStore::open_with(&dir.path().join("live.redb"), never)?;
+    let live = dir.path().join("live.redb");
     let mut sequence = 0u64;
-    let mut append = |count: usize| -> anyhow::Result<()> {
+    let mut append = |store: &RedbStore, count: usize| -> anyhow::Result<()> {
         for _ in 0..count / BATCH {
             let batch = (0..BATCH)
                 .map(|_| {
@@ -105,12 +101,19 @@ fn replay(source: &Source) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<Vec<Capture>>>()?;
             store.append(&batch)?;
+            store.after_batch()?;
         }
         Ok(())
     };
-    append(GROWTH)?;
-    store.checkpoint()?;
-    append(deliveries)?;
+    // Closed with a checkpoint; its journal keeps the size of its last interval, to be
+    // written over.
+    append(&RedbStore::open(&live)?, GROWTH)?;
+    let never = Checkpoints {
+        every: Duration::from_secs(24 * 3600),
+        deliveries: usize::MAX,
+    };
+    let store = RedbStore::open_with(&live, never)?;
+    append(&store, deliveries)?;
     let crashed = tempfile::tempdir()?;
     for (from, to) in [
         ("live.redb", "crashed.redb"),
@@ -119,7 +122,8 @@ fn replay(source: &Source) -> anyhow::Result<()> {
     ] {
         std::fs::copy(dir.path().join(from), crashed.path().join(to))?;
     }
-    let journaled = std::fs::metadata(crashed.path().join("crashed.redb.journal"))?.len();
+    let journal = crashed.path().join("crashed.redb.journal");
+    let journaled = std::fs::metadata(&journal)?.len();
     let started = Instant::now();
     let reopened = RedbStore::open(&crashed.path().join("crashed.redb"))?;
     let took = started.elapsed();
@@ -128,7 +132,7 @@ fn replay(source: &Source) -> anyhow::Result<()> {
         "the replayed store is empty"
     );
     println!(
-        "\nreplay after a crash: {deliveries} journaled deliveries ({:.1} MiB of journal) on a \
+        "\nreplay after a crash: {deliveries} journaled deliveries (a journal file of {:.1} MiB) on a \
          store of {GROWTH} more, recovered, replayed and checkpointed in {:.2} s \
          ({:.0} deliveries/s)",
         journaled as f64 / (1 << 20) as f64,

@@ -119,13 +119,25 @@ struct Journaling {
 }
 
 impl Journaling {
-    /// Empties the journal once a durable commit holds all it held; the next checkpoint is
+    /// Starts the journal over once a checkpoint holds all it held; the next checkpoint is
     /// counted from here.
-    fn emptied(&mut self) -> Result<(), StoreError> {
-        self.journal.clear()?;
+    fn checkpointed(&mut self) -> Result<(), StoreError> {
+        self.journal.recycle()?;
+        self.counted_from_now();
+        Ok(())
+    }
+
+    /// Empties the journal once an erasure's durable commit holds all it held: none of its
+    /// bytes may stay on the disk.
+    fn erased(&mut self) -> Result<(), StoreError> {
+        self.journal.wipe()?;
+        self.counted_from_now();
+        Ok(())
+    }
+
+    fn counted_from_now(&mut self) {
         self.deliveries = 0;
         self.since = Instant::now();
-        Ok(())
     }
 }
 
@@ -227,7 +239,7 @@ impl RedbStore {
             took_ms = started.elapsed().as_secs_f64() * 1e3,
             "checkpoint"
         );
-        journaling.emptied()?;
+        journaling.checkpointed()?;
         Ok(seq)
     }
 
@@ -242,7 +254,7 @@ impl RedbStore {
     ) -> Result<T, StoreError> {
         let mut journaling = self.journaling();
         let result = self.with(operation)?;
-        journaling.emptied()?;
+        journaling.erased()?;
         Ok(result)
     }
 
