@@ -30,7 +30,7 @@
 //!   rebuild of the views from the whole log.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use redb::{
@@ -93,6 +93,8 @@ pub struct Files {
     /// nothing may read or write through these handles until they are reopened (which rolls
     /// the views back).
     torn: AtomicBool,
+    /// How many durable commits these handles made: each made every commit before it durable.
+    durable_commits: AtomicU64,
     /// Tests set it to fail the log's half of every commit, as a crash between the two files'
     /// syncs, or a log whose sync failed, leaves them.
     #[cfg(test)]
@@ -107,6 +109,7 @@ impl Files {
             pairing: RwLock::new(()),
             in_step: AtomicBool::new(false),
             torn: AtomicBool::new(false),
+            durable_commits: AtomicU64::new(0),
             #[cfg(test)]
             failing_log: AtomicBool::new(false),
         };
@@ -128,6 +131,11 @@ impl Files {
             ));
         }
         Ok(())
+    }
+
+    /// How many durable commits went through these handles (see `durable_commits`).
+    pub fn durable_commits(&self) -> u64 {
+        self.durable_commits.load(Ordering::Acquire)
     }
 
     /// Whether the views are the log's, as the files stood when opened and every commit since
@@ -383,6 +391,9 @@ impl WriteTxn<'_> {
         }
         // The log moved on: the views are in step only if they took the same commit, stamped.
         files.in_step.store(self.stamps_views, Ordering::Release);
+        if self.durable {
+            files.durable_commits.fetch_add(1, Ordering::AcqRel);
+        }
         drop(paired);
         if let Some(keeping) = keeping {
             let kept = keeping

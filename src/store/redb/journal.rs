@@ -64,6 +64,8 @@ pub struct Journal {
     path: PathBuf,
     /// The generation its records carry (see the module's notes).
     generation: u64,
+    /// Whether the file's header is known to name `generation` on the disk.
+    header_synced: bool,
     /// Where the next record goes: the end of the last whole record.
     end: u64,
 }
@@ -150,6 +152,7 @@ impl Journal {
                     file: open_for_writing(path)?,
                     path: path.to_owned(),
                     generation,
+                    header_synced: true,
                     end,
                 }
             }
@@ -181,6 +184,7 @@ impl Journal {
             file: open_for_writing(path)?,
             path: path.to_owned(),
             generation,
+            header_synced: true,
             end: bytes.len() as u64,
         })
     }
@@ -210,6 +214,9 @@ impl Journal {
     /// Appends `batch` (appended after the chain head `after`) and syncs it: when this
     /// returns, the batch survives a crash.
     pub fn append(&mut self, after: u64, batch: &[Capture]) -> Result<(), StoreError> {
+        if !self.header_synced {
+            self.sync_header()?;
+        }
         let record = encode(self.generation, after, batch)?;
         let written = self
             .file
@@ -245,38 +252,50 @@ impl Journal {
     /// records no longer count, and the next ones overwrite them. The file is cut to where
     /// they end, so nothing older than them stays past the end.
     pub fn recycle(&mut self) -> Result<(), StoreError> {
-        let generation = new_generation()?;
+        let interval_end = self.end;
+        self.start_generation()?;
         let length = self
             .file
             .metadata()
             .map_err(|err| io_error("read the size of", &self.path, &err))?
             .len();
-        self.file
-            .write_all_at(&file_header(generation), 0)
-            .and_then(|()| match length > self.end {
-                true => self.file.set_len(self.end),
-                false => Ok(()),
-            })
-            // Synced before any record of the new generation is written: from here on the
-            // header names it, so a crash cannot leave records that no header names.
-            .and_then(|()| self.file.sync_data())
-            .map_err(|err| io_error("recycle", &self.path, &err))?;
-        self.generation = generation;
-        self.end = FILE_HEADER as u64;
-        Ok(())
+        if length > interval_end {
+            self.file
+                .set_len(interval_end)
+                .map_err(|err| io_error("cut", &self.path, &err))?;
+        }
+        self.sync_header()
     }
 
     /// Empties the journal to its header, once a durable commit holds everything it held and
     /// none of its bytes may stay on the disk (an erasure).
     pub fn wipe(&mut self) -> Result<(), StoreError> {
-        let generation = new_generation()?;
+        self.start_generation()?;
         self.file
             .set_len(0)
-            .and_then(|()| self.file.write_all_at(&file_header(generation), 0))
-            .and_then(|()| self.file.sync_all())
             .map_err(|err| io_error("empty", &self.path, &err))?;
-        self.generation = generation;
+        self.sync_header()
+    }
+
+    /// Takes a new generation, for the records from the header on. Until a header naming it
+    /// is synced, appending first syncs one: whatever fails in between, no record of a
+    /// generation is written while the file's header may name another, so a crash never
+    /// leaves acknowledged records that no header names. (The previous generation's records
+    /// are all in the durable commit that ended it: whether a crash leaves them named or not,
+    /// nothing acknowledged depends on them.)
+    fn start_generation(&mut self) -> Result<(), StoreError> {
+        self.generation = new_generation()?;
         self.end = FILE_HEADER as u64;
+        self.header_synced = false;
+        Ok(())
+    }
+
+    fn sync_header(&mut self) -> Result<(), StoreError> {
+        self.file
+            .write_all_at(&file_header(self.generation), 0)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|err| io_error("start a new generation of", &self.path, &err))?;
+        self.header_synced = true;
         Ok(())
     }
 
@@ -632,6 +651,23 @@ mod tests {
             .write_all_at(&frame(generation, &payload).unwrap(), end)
             .unwrap();
         assert_eq!(read(&path).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn no_record_of_a_new_generation_is_written_before_a_header_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb.journal");
+        let mut journal = Journal::open(&path).unwrap();
+        journal.append(0, &[single("a", "job:1", 1)]).unwrap();
+        // A recycle that failed once it had taken its generation: the header on the disk
+        // still names the last one, whose records a durable commit holds.
+        journal.start_generation().unwrap();
+        assert_eq!(read(&path).unwrap().len(), 1);
+        // The next append syncs the header first, so its record is read back after a crash.
+        journal.append(1, &[single("b", "job:1", 2)]).unwrap();
+        let batches = read(&path).unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].after, 1);
     }
 
     #[test]

@@ -245,9 +245,10 @@ impl RedbStore {
 
     /// Runs an erasure holding the journal, which it then empties: the erasure's commit is
     /// durable, so it holds everything journaled before it, and what it erased must not stay
-    /// on disk in the journal. (Other maintenance commits durably too, and leaves the journal
-    /// as it is: its records are then behind the store's head, and replay skips them. Retention
-    /// in particular commits in chunks so that intake goes on between them.)
+    /// on disk in the journal. (Single durable commits start it over: see
+    /// [`RedbStore::durably`]. Reindex and retention leave it as it is: its records are then
+    /// behind the store's head, and replay skips them. Retention in particular commits in
+    /// chunks so that intake goes on between them.)
     fn erasing<T>(
         &self,
         operation: impl FnOnce(&Files) -> Result<T, StoreError>,
@@ -256,6 +257,32 @@ impl RedbStore {
         let result = self.with(operation)?;
         journaling.erased()?;
         Ok(result)
+    }
+
+    /// Runs a durable commit made outside the writer (a sign-out, the tally, an alert, a signed
+    /// head) holding the journal. Such a commit makes every commit before it durable, as a
+    /// checkpoint does, so it counts as one: the journal starts over after it, and the next
+    /// checkpoint is counted from it rather than flushing again, soon after, what it flushed.
+    /// An operation that ends up committing nothing (an alert swapped from a revision that
+    /// moved on) leaves the journal as it is.
+    fn durably<T>(
+        &self,
+        operation: impl FnOnce(&Files) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut journaling = self.journaling();
+        let mut checkpointed = false;
+        let result = self.with(|db| {
+            let before = db.durable_commits();
+            let result = operation(db);
+            checkpointed = db.durable_commits() > before;
+            result
+        });
+        if checkpointed && let Err(err) = journaling.checkpointed() {
+            // The commit stands; the journal's records are behind it, so a replay would skip
+            // them, and the next checkpoint starts it over.
+            tracing::warn!(error = %err, "the journal could not start over after a durable commit");
+        }
+        result
     }
 
     fn journaling(&self) -> MutexGuard<'_, Journaling> {
@@ -540,11 +567,11 @@ impl WriteSide for RedbStore {
         revocation: &Revocation,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.with(|db| sessions::revoke(db, revocation, now))
+        self.durably(|db| sessions::revoke(db, revocation, now))
     }
 
     fn add_to_tally(&self, batch: &TallyBatch) -> Result<(), StoreError> {
-        self.with(|db| tally::add(db, batch))
+        self.durably(|db| tally::add(db, batch))
     }
 
     fn swap_alert(
@@ -553,11 +580,11 @@ impl WriteSide for RedbStore {
         expected: Option<u64>,
         record: &AlertRecord,
     ) -> Result<bool, StoreError> {
-        self.with(|db| alerts::swap(db, name, expected, record))
+        self.durably(|db| alerts::swap(db, name, expected, record))
     }
 
     fn add_tree_head(&self, head: &SignedHead) -> Result<bool, StoreError> {
-        self.with(|db| tree::add_head(db, head))
+        self.durably(|db| tree::add_head(db, head))
     }
 }
 

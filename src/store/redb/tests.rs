@@ -455,6 +455,58 @@ fn a_checkpoint_comes_after_the_batch_that_makes_it_due_never_inside_its_commit(
 }
 
 #[test]
+fn a_durable_commit_outside_the_writer_counts_as_a_checkpoint_and_one_that_commits_nothing_does_not()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let every_two = super::Checkpoints {
+        every: std::time::Duration::from_secs(3600),
+        deliveries: 2,
+    };
+    let store = RedbStore::open_with(&dir.path().join("test.redb"), every_two).unwrap();
+    let journal = dir.path().join("test.redb.journal");
+    let journaled = || super::journal::read(&journal).unwrap().len();
+    let alert = crate::store::AlertRecord {
+        firing: true,
+        since: chrono::Utc::now(),
+        summary: "silent".into(),
+        change: 1,
+        notified: 0,
+        attempts: 0,
+        next_attempt: None,
+        last_error: None,
+    };
+
+    store.append(&[single("a", "job:1", 1)]).unwrap();
+    store.after_batch().unwrap();
+    assert_eq!(journaled(), 1);
+    assert!(store.swap_alert("xero-silent", None, &alert).unwrap());
+    assert_eq!(
+        journaled(),
+        0,
+        "the alert's durable commit holds the delivery"
+    );
+
+    // The next checkpoint is counted from it: one delivery later none is due.
+    store.append(&[single("b", "job:1", 2)]).unwrap();
+    store.after_batch().unwrap();
+    assert_eq!(journaled(), 1);
+    // A swap from a revision that moved on commits nothing: the journal must keep the
+    // delivery only it holds.
+    assert!(!store.swap_alert("xero-silent", None, &alert).unwrap());
+    assert_eq!(journaled(), 1);
+    let crashed = tempfile::tempdir().unwrap();
+    files_as_a_crash_leaves_them(dir.path(), crashed.path());
+    let live = page(&store, "job:1", query(50));
+    let reopened = RedbStore::open_with(&crashed.path().join("test.redb"), by_hand()).unwrap();
+    assert_eq!(page(&reopened, "job:1", query(50)), live);
+    assert_eq!(reopened.alerts().unwrap().len(), 1);
+    assert!(matches!(
+        reopened.verify_chain().unwrap(),
+        ChainReport::Intact { deliveries: 2, .. }
+    ));
+}
+
+#[test]
 fn a_store_without_views_keeps_the_log_and_answers_duplicates_but_writes_no_timeline() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("log-only.redb"))
