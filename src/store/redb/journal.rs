@@ -561,9 +561,7 @@ mod tests {
 
     #[test]
     fn batches_read_back_as_the_captures_that_were_journaled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         let first = [single("a", "job:1", 1), email_sent("m", "job:1", "sg-1")];
         let second =
             [single("b", "job:2", 2).with_replay_key(Some(ReplayKey::Token("t-1".into())))];
@@ -580,14 +578,12 @@ mod tests {
 
         journal.recycle().unwrap();
         assert!(read(&path).unwrap().is_empty());
-        assert!(read(&dir.path().join("none.journal")).unwrap().is_empty());
+        assert!(read(&path.with_file_name("none.journal")).unwrap().is_empty());
     }
 
     #[test]
     fn the_next_interval_writes_over_the_last_and_none_of_the_last_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         for n in 0..3 {
             journal
                 .append(n, &[single(&format!("a{n}"), "job:1", n as i64)])
@@ -627,9 +623,7 @@ mod tests {
 
     #[test]
     fn a_record_of_another_generation_is_not_read_even_where_a_record_could_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         journal.append(0, &[single("a", "job:1", 1)]).unwrap();
         let end = journal.end();
         let generation = journal.generation;
@@ -655,9 +649,7 @@ mod tests {
 
     #[test]
     fn no_record_of_a_new_generation_is_written_before_a_header_names_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         journal.append(0, &[single("a", "job:1", 1)]).unwrap();
         // A recycle that failed once it had taken its generation: the header on the disk
         // still names the last one, whose records a durable commit holds.
@@ -672,9 +664,7 @@ mod tests {
 
     #[test]
     fn a_wiped_journal_keeps_none_of_its_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         let secret = single("secret-delivery", "job:1", 1);
         journal.append(0, std::slice::from_ref(&secret)).unwrap();
         journal.recycle().unwrap();
@@ -724,6 +714,14 @@ mod tests {
         assert_eq!(read(&path).unwrap().len(), 3);
     }
 
+    /// A journal just created in a folder of its own (kept as long as the first).
+    fn new_journal() -> (tempfile::TempDir, PathBuf, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb.journal");
+        let journal = Journal::open(&path).unwrap();
+        (dir, path, journal)
+    }
+
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack
             .windows(needle.len())
@@ -732,9 +730,7 @@ mod tests {
 
     #[test]
     fn a_record_a_crash_cut_short_is_not_read_and_appending_goes_on_after_the_last_whole_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         journal.append(0, &[single("a", "job:1", 1)]).unwrap();
         let whole = journal.end();
         journal.append(1, &[single("b", "job:1", 2)]).unwrap();
@@ -765,9 +761,7 @@ mod tests {
 
     #[test]
     fn a_forgotten_record_is_not_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.redb.journal");
-        let mut journal = Journal::open(&path).unwrap();
+        let (_dir, path, mut journal) = new_journal();
         journal.append(0, &[single("a", "job:1", 1)]).unwrap();
         let start = journal.end();
         journal.append(1, &[single("b", "job:1", 2)]).unwrap();

@@ -357,8 +357,7 @@ fn what_was_appended_after_the_last_checkpoint_is_replayed_from_the_journal() {
     ));
     // Opening replayed, then checkpointed: the journal holds no record, and a second crash
     // now loses nothing either.
-    let journal = crashed.path().join("test.redb.journal");
-    assert!(super::journal::read(&journal).unwrap().is_empty());
+    assert_eq!(journaled(&crashed.path().join("test.redb.journal")), 0);
     let again = tempfile::tempdir().unwrap();
     files_as_a_crash_leaves_them(crashed.path(), again.path());
     let reopened = RedbStore::open(&again.path().join("test.redb")).unwrap();
@@ -430,16 +429,26 @@ fn maintenance_between_checkpoints_leaves_the_journal_and_replay_skips_what_it_m
     ));
 }
 
-#[test]
-fn a_checkpoint_comes_after_the_batch_that_makes_it_due_never_inside_its_commit() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store that checkpoints every two deliveries (and never for time), and its journal.
+fn checkpointing_every_two(dir: &std::path::Path) -> (RedbStore, std::path::PathBuf) {
     let every_two = super::Checkpoints {
         every: std::time::Duration::from_secs(3600),
         deliveries: 2,
     };
-    let store = RedbStore::open_with(&dir.path().join("test.redb"), every_two).unwrap();
-    let journal = dir.path().join("test.redb.journal");
-    let journaled = || super::journal::read(&journal).unwrap().len();
+    let store = RedbStore::open_with(&dir.join("test.redb"), every_two).unwrap();
+    (store, dir.join("test.redb.journal"))
+}
+
+/// How many batches the journal at `path` holds.
+fn journaled(path: &std::path::Path) -> usize {
+    super::journal::read(path).unwrap().len()
+}
+
+#[test]
+fn a_checkpoint_comes_after_the_batch_that_makes_it_due_never_inside_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, journal) = checkpointing_every_two(dir.path());
+    let journaled = || journaled(&journal);
 
     store.append(&[single("a", "job:1", 1)]).unwrap();
     store.after_batch().unwrap();
@@ -455,16 +464,10 @@ fn a_checkpoint_comes_after_the_batch_that_makes_it_due_never_inside_its_commit(
 }
 
 #[test]
-fn a_durable_commit_outside_the_writer_counts_as_a_checkpoint_and_one_that_commits_nothing_does_not()
- {
+fn a_durable_commit_outside_the_writer_counts_as_a_checkpoint_unless_it_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let every_two = super::Checkpoints {
-        every: std::time::Duration::from_secs(3600),
-        deliveries: 2,
-    };
-    let store = RedbStore::open_with(&dir.path().join("test.redb"), every_two).unwrap();
-    let journal = dir.path().join("test.redb.journal");
-    let journaled = || super::journal::read(&journal).unwrap().len();
+    let (store, journal) = checkpointing_every_two(dir.path());
+    let journaled = || journaled(&journal);
     let alert = crate::store::AlertRecord {
         firing: true,
         since: chrono::Utc::now(),
