@@ -578,7 +578,11 @@ mod tests {
 
         journal.recycle().unwrap();
         assert!(read(&path).unwrap().is_empty());
-        assert!(read(&path.with_file_name("none.journal")).unwrap().is_empty());
+        assert!(
+            read(&path.with_file_name("none.journal"))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
