@@ -122,8 +122,7 @@ fn replay(source: &Source) -> anyhow::Result<()> {
     ] {
         std::fs::copy(dir.path().join(from), crashed.path().join(to))?;
     }
-    let journal = crashed.path().join("crashed.redb.journal");
-    let journaled = std::fs::metadata(&journal)?.len();
+    let journaled = std::fs::metadata(crashed.path().join("crashed.redb.journal"))?.len();
     let started = Instant::now();
     let reopened = RedbStore::open(&crashed.path().join("crashed.redb"))?;
     let took = started.elapsed();
