@@ -403,15 +403,26 @@ fn an_erasure_empties_the_journal_so_what_it_erased_is_nowhere_on_disk() {
 fn maintenance_between_checkpoints_leaves_the_journal_and_replay_skips_what_it_made_durable() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open_with(&dir.path().join("test.redb"), by_hand()).unwrap();
+    let journal = dir.path().join("test.redb.journal");
     store.append(&[single("a", "job:1", 1)]).unwrap();
-    // A durable commit of its own, with a journaled batch before it and one after.
+    // A sign-out's durable commit counts as a checkpoint: it starts the journal over.
     let now = chrono::Utc::now();
     let revocation = crate::store::Revocation::Session {
         id: 7,
         expires: now + chrono::Duration::hours(1),
     };
     store.revoke_sessions(&revocation, now).unwrap();
+    assert_eq!(journaled(&journal), 0);
+    // Retention commits durably in chunks and leaves the journal: its record of `b` is then
+    // behind the store's head, and the replay must skip it.
     store.append(&[single("b", "job:1", 2)]).unwrap();
+    assert_eq!(
+        store
+            .prune_bodies(now + chrono::Duration::hours(1))
+            .unwrap(),
+        2
+    );
+    assert_eq!(journaled(&journal), 1);
     let crashed = tempfile::tempdir().unwrap();
     files_as_a_crash_leaves_them(dir.path(), crashed.path());
     let live = page(&store, "job:1", query(50));
