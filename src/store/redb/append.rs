@@ -7,7 +7,7 @@ use redb::Durability;
 use super::files::Files;
 
 use super::journal::Journal;
-use super::tables::{CHECKPOINT, WriteTables};
+use super::tables::{META, WriteTables, read_chain_head};
 use crate::store::project::{self, Committed, Tables, Views, tree};
 use crate::store::{Capture, StoreError};
 
@@ -61,8 +61,9 @@ pub fn replay(db: &Files, after: u64, batch: &[Capture]) -> Result<bool, StoreEr
     Ok(true)
 }
 
-/// Makes every commit so far durable: one commit with an fsync, recording the last delivery it
-/// holds. Returns that delivery's seq.
+/// Makes every commit so far durable: one commit with an fsync, which records the last
+/// delivery it holds (as every durable commit does: see [`super::files`]). Returns that
+/// delivery's seq.
 pub fn checkpoint(db: &Files) -> Result<u64, StoreError> {
     let mut txn = db.begin_write()?;
     // The allocator's state is saved with the checkpoint, so opening the file after a crash
@@ -70,14 +71,7 @@ pub fn checkpoint(db: &Files) -> Result<u64, StoreError> {
     // replay, not the store's size. (Only checkpoints pay for it; the commits between them
     // are discarded by a crash anyway.)
     txn.set_quick_repair(true);
-    let seq = {
-        let mut tables = WriteTables::open(&txn)?;
-        let seq = tables.chain_head()?.seq;
-        tables
-            .meta
-            .insert(CHECKPOINT, seq.to_le_bytes().as_slice())?;
-        seq
-    };
+    let seq = read_chain_head(&txn.open_table(META)?)?.seq;
     txn.commit()?;
     Ok(seq)
 }

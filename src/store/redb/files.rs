@@ -38,7 +38,7 @@ use redb::{
     Table, TableDefinition, TableError, TableHandle, UntypedTableHandle, Value, WriteTransaction,
 };
 
-use super::tables::{CHAIN_HEAD, META};
+use super::tables::{CHAIN_HEAD, CHECKPOINT, META};
 use crate::store::StoreError;
 
 /// The views file's own record of which state of the log it holds.
@@ -358,12 +358,17 @@ impl WriteTxn<'_> {
         };
         {
             let mut meta = self.log.open_table(META)?;
+            let head = head_seq(meta.get(CHAIN_HEAD)?);
             if let Some(epoch) = &epoch {
                 meta.insert(EPOCH, epoch.as_slice())?;
+                // A durable commit holds every delivery up to the head, whoever makes it: it is
+                // a checkpoint, and records itself as one.
+                let checkpoint = head.map_or(0, u64::from_be_bytes);
+                meta.insert(CHECKPOINT, checkpoint.to_le_bytes().as_slice())?;
             }
             if self.stamps_views {
                 let mut views_meta = self.views.open_table(VIEWS_META)?;
-                match head_seq(meta.get(CHAIN_HEAD)?) {
+                match head {
                     Some(head) => views_meta.insert(LOG_HEAD, head.as_slice())?,
                     None => views_meta.remove(LOG_HEAD)?,
                 };

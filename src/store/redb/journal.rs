@@ -1,10 +1,10 @@
 //! The journal: the durable form of the log between two checkpoints.
 //!
 //! A group commit appends one record to the journal — the batch exactly as the writer took it —
-//! and syncs it (`fdatasync`: a few adjacent pages at the end of one file) before the batch is
-//! committed to redb *without* an fsync ([`redb::Durability::None`]): readers see it at once,
-//! and the journal is what makes the 2xx true. A checkpoint commits redb durably, which makes
-//! every earlier commit durable with it, and then empties the journal. So a job's timeline leaf
+//! and syncs it (`fdatasync`: a few adjacent pages of one file) before the batch is committed
+//! to redb *without* an fsync ([`redb::Durability::None`]): readers see it at once, and the
+//! journal is what makes the 2xx true. A checkpoint commits redb durably, which makes every
+//! earlier commit durable with it, and then starts the journal over. So a job's timeline leaf
 //! is written to disk once per checkpoint, not once per delivery — the way a database writes its
 //! WAL at commit and its pages at checkpoints.
 //!

@@ -76,7 +76,8 @@ pub const SOURCE_LAST_STORED: TableDefinition<&str, i64> =
 pub const ALERTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("alerts");
 
 pub const CHAIN_HEAD: &str = "chain_head";
-/// The seq of the last delivery the last checkpoint holds (see [`super::journal`]): a u64, LE.
+/// The seq of the last delivery the last durable commit holds — a checkpoint, whoever made it
+/// (see [`super::journal`]): a u64, LE.
 pub const CHECKPOINT: &str = "checkpoint";
 
 /// A row of a subject's timelines: (subject key, lane, occurred µs, entry id).

@@ -450,6 +450,16 @@ fn checkpointing_every_two(dir: &std::path::Path) -> (RedbStore, std::path::Path
     (store, dir.join("test.redb.journal"))
 }
 
+/// The last delivery the store's last durable commit recorded that it holds.
+fn recorded_checkpoint(store: &RedbStore) -> u64 {
+    store.raw(|files| {
+        let txn = files.begin_read().unwrap();
+        let meta = txn.open_table(super::tables::META).unwrap();
+        let raw = meta.get(super::tables::CHECKPOINT).unwrap().unwrap();
+        u64::from_le_bytes(raw.value().try_into().unwrap())
+    })
+}
+
 /// How many batches the journal at `path` holds.
 fn journaled(path: &std::path::Path) -> usize {
     super::journal::read(path).unwrap().len()
@@ -499,6 +509,7 @@ fn a_durable_commit_outside_the_writer_counts_as_a_checkpoint_unless_it_commits_
         0,
         "the alert's durable commit holds the delivery"
     );
+    assert_eq!(recorded_checkpoint(&store), 1, "and records itself");
 
     // The next checkpoint is counted from it: one delivery later none is due.
     store.append(&[single("b", "job:1", 2)]).unwrap();
