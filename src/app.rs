@@ -28,6 +28,7 @@ use crate::store::writer::{Writer, WriterConfig};
 use crate::trust::notary::{Copies, Notary, SigningStatus};
 
 mod chores;
+pub mod memory;
 mod pacing;
 
 use crate::alerts::Alerting;

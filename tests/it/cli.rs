@@ -723,3 +723,21 @@ fn keygen_makes_a_key_the_config_takes_and_a_gateway_says_how_its_heads_are_sign
         "{said}"
     );
 }
+
+/// mimalloc asks for huge pages, and zeroing them on the HTTP workers' page faults doubled
+/// intake's tail latency (see `hooktrail::app::memory`): the gateway's process has them off.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = write_config(dir.path(), "");
+    let mut server = ChildGateway::start(&config);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let thp = status.lines().find(|line| line.starts_with("THP_enabled:"));
+    assert!(server.terminate().success());
+    assert_eq!(
+        thp.map(|line| line.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["THP_enabled:", "0"]),
+        "{status}"
+    );
+}
