@@ -1,6 +1,6 @@
 //! How text becomes searchable words, written once: both backends index the words made here
-//! (tantivy as pre-tokenized text, PostgreSQL as a `tsvector` literal), and queries and
-//! snippets are cut by the same rule, so a word matches the same way everywhere.
+//! (tantivy through a tokenizer that runs this rule, PostgreSQL as a `tsvector` literal), and
+//! queries and snippets are cut by the same rule, so a word matches the same way everywhere.
 
 /// Words longer than this are not indexed (a base64 blob is not something anyone types).
 pub const MAX_WORD_CHARS: usize = 40;

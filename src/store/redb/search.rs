@@ -26,7 +26,7 @@ use tantivy::schema::{
     FAST, Field as IndexField, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing,
     TextOptions,
 };
-use tantivy::tokenizer::{PreTokenizedString, Token};
+use tantivy::tokenizer::{PreTokenizedStream, PreTokenizedString, TextAnalyzer, Token, Tokenizer};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
@@ -46,6 +46,8 @@ const BATCH: usize = 200;
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
 /// The indexing arena: tantivy's smallest is 15 MB.
 const WRITER_BYTES: usize = 20_000_000;
+/// The name the index knows [`WordsTokenizer`] by.
+const WORDS_TOKENIZER: &str = "hooktrail_words";
 
 pub struct SearchIndex {
     path: PathBuf,
@@ -110,7 +112,9 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        TextFieldIndexing::default()
+            .set_tokenizer(WORDS_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
         id: builder.add_text_field("id", STRING),
@@ -160,6 +164,9 @@ impl SearchIndex {
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(path).map_err(search_error)?;
         let index = Index::open_or_create(directory, schema).map_err(search_error)?;
+        index
+            .tokenizers()
+            .register(WORDS_TOKENIZER, TextAnalyzer::from(WordsTokenizer));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -318,7 +325,7 @@ impl SearchIndex {
         doc.add_u64(f.id_hi, (id >> 64) as u64);
         doc.add_u64(f.id_lo, id as u64);
         doc.add_i64(f.occurred, document.occurred_at.timestamp_micros());
-        doc.add_pre_tokenized_text(f.text, pre_tokenized(&document.text));
+        doc.add_text(f.text, &document.text);
         for term in document.exact_terms() {
             doc.add_text(f.exact, term);
         }
@@ -504,6 +511,20 @@ fn prefix_query(field: IndexField, stem: &str) -> Box<dyn Query> {
             &format!("{stem}{}", char::MAX),
         )),
     ))
+}
+
+/// The text field's tokenizer: the one rule every backend shares ([`words`]), run by tantivy
+/// on its indexing thread. (Handing it tokens made here instead costs a JSON encoding of
+/// every token list on the way there, and a decoding on arrival.)
+#[derive(Clone)]
+struct WordsTokenizer;
+
+impl Tokenizer for WordsTokenizer {
+    type TokenStream<'a> = PreTokenizedStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> PreTokenizedStream {
+        PreTokenizedStream::from(pre_tokenized(text))
+    }
 }
 
 /// `text` as tantivy's tokens, cut by the one rule every backend shares ([`words`]).

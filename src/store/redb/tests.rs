@@ -668,6 +668,17 @@ fn an_index_that_does_not_match_its_store_is_rebuilt() {
     }
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(searched(&store, "at"), 2);
+    drop(store);
+    // An index of an earlier layout, whose text field tantivy's own tokenizer cut (this one
+    // names the shared rule's), is made afresh in this layout and rebuilt.
+    let meta = index.join("meta.json");
+    let current = std::fs::read_to_string(&meta).unwrap();
+    assert!(current.contains("\"hooktrail_words\""), "{current}");
+    std::fs::write(&meta, current.replace("\"hooktrail_words\"", "\"default\"")).unwrap();
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(searched(&store, "at"), 2);
+    let remade = std::fs::read_to_string(&meta).unwrap();
+    assert!(remade.contains("\"hooktrail_words\""), "{remade}");
 }
 
 /// An email on job:1 with a callback that found it, a callback that waits for an email not
