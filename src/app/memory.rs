@@ -22,12 +22,3 @@ pub fn small_pages_only() -> std::io::Result<()> {
 pub fn small_pages_only() -> std::io::Result<()> {
     Ok(())
 }
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    #[test]
-    fn huge_pages_are_off_for_the_process_once_asked() {
-        super::small_pages_only().unwrap();
-        assert!(rustix::thread::transparent_huge_pages_are_disabled().unwrap());
-    }
-}

@@ -724,8 +724,9 @@ fn keygen_makes_a_key_the_config_takes_and_a_gateway_says_how_its_heads_are_sign
     );
 }
 
-/// mimalloc asks for huge pages, and zeroing them on the HTTP workers' page faults doubled
-/// intake's tail latency (see `hooktrail::app::memory`): the gateway's process has them off.
+/// mimalloc asks for huge pages, and zeroing them on the HTTP workers' page faults raised
+/// intake's p99 by half or more (see `hooktrail::app::memory`): the gateway's process has
+/// them off.
 #[cfg(target_os = "linux")]
 #[test]
 fn serve_runs_without_transparent_huge_pages() {
