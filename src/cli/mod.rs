@@ -106,13 +106,10 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    // First, before any thread starts or any large allocation is made.
-    let small_pages = crate::app::memory::small_pages_only();
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    if let Err(err) = small_pages {
-        tracing::warn!("transparent huge pages stay on for this process: {err}");
-    }
+    // Before any thread starts or any large allocation is made.
+    crate::app::memory::small_pages_only();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -27,13 +27,10 @@ struct Cli {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // As `hooktrail serve` does: the gateway measured runs in this process.
-    let small_pages = hooktrail::app::memory::small_pages_only();
     let cli = Cli::parse();
     init_logging(LogFormat::Text);
-    if let Err(err) = small_pages {
-        eprintln!("warning: transparent huge pages stay on for this process: {err}");
-    }
+    // As `hooktrail serve` does: the gateway measured runs in this process.
+    hooktrail::app::memory::small_pages_only();
     match hooktrail_bench::run(cli.args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
