@@ -265,6 +265,11 @@ impl RedbStore {
     /// checkpoint is counted from it rather than flushing again, soon after, what it flushed.
     /// An operation that ends up committing nothing (an alert swapped from a revision that
     /// moved on) leaves the journal as it is.
+    ///
+    /// The count of durable commits may also move for one made meanwhile by maintenance that
+    /// does not hold the journal (retention, reindex). Starting over is as safe then: the
+    /// writer journals and commits a batch under this same lock, so every batch the journal
+    /// holds was committed before that durable commit, which made it durable.
     fn durably<T>(
         &self,
         operation: impl FnOnce(&Files) -> Result<T, StoreError>,
