@@ -224,7 +224,7 @@ impl RedbStore {
         self
     }
 
-    /// Makes everything committed durable and empties the journal.
+    /// Makes everything committed durable and starts the journal over.
     pub fn checkpoint(&self) -> Result<u64, StoreError> {
         let mut journaling = self.journaling();
         self.checkpoint_holding(&mut journaling)
@@ -548,8 +548,8 @@ impl WriteSide for RedbStore {
         reread: &Rereader<'_>,
         request: &RenormalizeRequest,
     ) -> Result<RenormalizeReport, StoreError> {
-        // Outside the writer, like an erasure: the journal is emptied first, so the records
-        // this rewrites are in the file the transaction changes.
+        // Outside the writer, like an erasure: it holds the journal, and empties it once its
+        // durable commit holds every record, so no replay meets a batch it rewrote.
         let record = self.erasing(|db| renormalize::renormalize(db, seqs, reread, request))?;
         self.stamps.bump_all();
         Ok(record)
