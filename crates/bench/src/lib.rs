@@ -42,6 +42,9 @@
 //! measured window count, as a load tester like wrk counts them: in a closed loop that is an
 //! unbiased sample of both throughput and latency, whereas counting what was *sent* in the
 //! window would credit the drain at the end with requests that queued during warm-up.
+//!
+//! The intake targets' servers each run in a process of their own ([`apart`]), so that the
+//! memory a cell reports is its server's, without the load's.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -56,6 +59,7 @@ use hooktrail::store::postgres::PgStore;
 use hooktrail::store::postgres::timing::{PhaseMillis, PhaseSnapshot};
 use workload::signing_source;
 
+mod apart;
 mod commits;
 mod disk;
 mod index_lag;
@@ -130,6 +134,13 @@ pub struct BenchArgs {
     /// Also print the results as JSON on stdout; the table then goes to stderr.
     #[arg(long)]
     json: bool,
+    /// Serve this target until stdin closes, printing its address first: how the bench runs
+    /// a cell's server in a process of its own (see `apart`).
+    #[arg(long, hide = true, value_enum)]
+    serve: Option<Target>,
+    /// With `--serve`: the store the served gateway opens.
+    #[arg(long, hide = true, requires = "serve")]
+    serve_store: Option<std::path::PathBuf>,
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -176,6 +187,24 @@ enum Target {
 }
 
 impl Target {
+    /// Whether the cell's server runs in a process of its own, its memory then measured
+    /// apart from the load's: the intake targets on redb, and `plain` beside them. The page
+    /// targets share one store built for the run, and the PostgreSQL ones have their stores'
+    /// timings read in the bench's process, so those run in it.
+    fn runs_apart(&self) -> bool {
+        matches!(
+            self,
+            Target::Gateway
+                | Target::Plain
+                | Target::PerRequest
+                | Target::LogOnly
+                | Target::GatewayUnindexed
+                | Target::GatewayNoTree
+                | Target::GatewayFilled
+                | Target::GatewayStreams
+        )
+    }
+
     fn reads_pages(&self) -> bool {
         matches!(self, Target::Pages | Target::PagesUncached)
     }
@@ -252,6 +281,9 @@ fn short_count(count: u64) -> String {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(target) = args.serve {
+        return apart::serve(target, args.serve_store);
+    }
     if args.duration.is_zero() {
         anyhow::bail!("--duration must be more than 0 seconds");
     }
@@ -366,7 +398,7 @@ async fn run_cell(
         .with_context(|| format!("cannot start the {cell} server"))?;
     let streams = match cell.target {
         Target::GatewayStreams => Some(
-            streams::OpenStreams::open(server.addrs()[0], streams::STREAMS)
+            streams::OpenStreams::open(server.addrs()[0], streams::STREAMS, server.memory())
                 .await
                 .context("cannot open the live timelines")?,
         ),
@@ -382,9 +414,11 @@ async fn run_cell(
         .postgres_stores()
         .map(|stores| tokio::spawn(watch_phases(stores, window)));
     let load = apply_load(client, connections, window).await;
-    // Before the server stops: the memory of the server under load (and of the load itself,
-    // which shares the process).
-    let rss_mib = resident_kib().map(|kib| kib as f64 / 1024.0);
+    // Before the server stops: its memory under load.
+    let rss_mib = server
+        .memory()
+        .and_then(|memory| memory.resident_kib())
+        .map(|kib| kib as f64 / 1024.0);
     let commits = match commits {
         Some(watch) => watch
             .await
@@ -421,14 +455,6 @@ async fn run_cell(
     result.index_lag = index_lag;
     result.rss_mib = rss_mib;
     Ok(result)
-}
-
-/// This process's resident memory (Linux's /proc); `None` elsewhere. Every cell reports it,
-/// and `gateway-streams` what its streams added to it.
-pub(crate) fn resident_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Where the PostgreSQL gateways' batches spent their time over the measured window.
@@ -554,6 +580,8 @@ mod tests {
             repeat,
             prefill: 0,
             json: false,
+            serve: None,
+            serve_store: None,
         }
     }
 

@@ -42,9 +42,8 @@ pub(crate) struct CellResult {
     /// For `gateway`: how far the search index trailed when the load stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) index_lag: Option<crate::index_lag::IndexLag>,
-    /// This process's resident memory as the window closed: the server under test and the
-    /// load client, which share the process (so `plain` shows what the client and HTTP alone
-    /// take).
+    /// The server's resident memory as the window closed, where it runs in a process of its
+    /// own (see [`Target::runs_apart`]); `None` for a server sharing the bench's process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_mib: Option<f64>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
@@ -398,7 +397,7 @@ impl Report {
             writeln!(
                 out,
                 "\nLive timelines at {} connections: {} open, {} entry events received, \
-                 {} KiB per stream (resident memory as they opened, both ends); \
+                 {} KiB per stream (the gateway's resident memory as they opened); \
                  acked/s with them / without: {}",
                 cell.connections,
                 streams.open,
@@ -677,7 +676,7 @@ pub(crate) fn goals_at(results: &[CellResult], connections: u32) -> Vec<Goal> {
             " x",
             0.8,
         ));
-        // The whole process: the load client's share (the `plain` cell shows it) is in it.
+        // The gateway's own process: the load runs in another.
         goals.push(Goal {
             goal: "gateway-filled RSS <= 150 MiB",
             measured: filled.rss_mib,

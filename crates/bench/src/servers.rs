@@ -1,4 +1,9 @@
 //! The servers under test: the gateway (on redb or PostgreSQL) and the plain handlers.
+//!
+//! The intake targets on redb and `plain` run in a process of their own ([`apart`]), so that
+//! their memory is measured without the load's; the page targets (which share one store built
+//! for the run) and the PostgreSQL ones (whose stores' timings are read in this process) run
+//! here.
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
@@ -10,6 +15,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
+use crate::apart::{ProcessMemory, ServerProcess};
 use crate::load::Load;
 use crate::{
     Cell, Fixtures, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, streams, workload,
@@ -23,6 +29,8 @@ use hooktrail::store::redb::RedbStore;
 use hooktrail::store::{Storage, Store};
 
 pub(crate) enum RunningServer {
+    /// A server in a child process.
+    Apart(ServerProcess),
     Gateway {
         gateway: Gateway,
         /// The store's folder, removed after the cell; `None` for the shared page store.
@@ -45,9 +53,19 @@ impl RunningServer {
     /// Where its clients connect, one address per gateway.
     pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
         match self {
+            RunningServer::Apart(process) => vec![process.addr()],
             RunningServer::Gateway { gateway, .. } => vec![gateway.addr],
             RunningServer::Postgres { gateways, .. } => gateways.iter().map(|g| g.addr).collect(),
             RunningServer::Plain { addr, .. } => vec![*addr],
+        }
+    }
+
+    /// The server's memory, where it has a process of its own; a server sharing this one has
+    /// none to tell apart from the load's.
+    pub(crate) fn memory(&self) -> Option<ProcessMemory> {
+        match self {
+            RunningServer::Apart(process) => Some(process.memory()),
+            _ => None,
         }
     }
 
@@ -61,6 +79,7 @@ impl RunningServer {
     /// A graceful stop (every client connection is closed by now), then the store's removal.
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         match self {
+            RunningServer::Apart(process) => process.stop().await?,
             RunningServer::Gateway { gateway, data } => {
                 gateway.stop().await?;
                 if let Some(data) = data {
@@ -102,19 +121,20 @@ pub(crate) fn start_server(
         cookie,
     };
     Ok(match cell.target {
-        Target::Gateway | Target::GatewayStreams => (start_gateway(None)?, intake()),
-        Target::PerRequest => (start_gateway(Some(1))?, intake()),
-        Target::LogOnly => (start_gateway_with(RedbStore::without_views)?, intake()),
-        Target::GatewayNoTree => (start_gateway_with(RedbStore::without_tree)?, intake()),
-        Target::GatewayUnindexed => (
-            start_gateway_with(RedbStore::without_search_indexing)?,
-            intake(),
-        ),
-        Target::GatewayFilled => {
-            let filled = fixtures.filled.context("the filled store was not built")?;
-            (start_gateway_on(&filled.path)?, intake())
+        target if target.runs_apart() => {
+            let store = match target {
+                Target::GatewayFilled => Some(
+                    fixtures
+                        .filled
+                        .context("the filled store was not built")?
+                        .path
+                        .as_path(),
+                ),
+                _ => None,
+            };
+            let process = ServerProcess::spawn(target, store)?;
+            (RunningServer::Apart(process), intake())
         }
-        Target::Plain => (start_plain()?, intake()),
         Target::Postgres | Target::PostgresPair => (
             start_postgres_gateways(cell.target.postgres_gateways())?,
             intake(),
@@ -127,7 +147,26 @@ pub(crate) fn start_server(
             let (server, cookie) = start_pages_gateway(fixture, keep_pages)?;
             (server, page(history, Some(cookie)))
         }
+        other => anyhow::bail!("no server is set up for {other}"),
     })
+}
+
+/// The server of a target that runs apart ([`Target::runs_apart`]), started in the process
+/// that serves it; `store` is the store `gateway-filled` opens.
+pub(crate) fn start_intake_server(
+    target: Target,
+    store: Option<&Path>,
+) -> anyhow::Result<RunningServer> {
+    match target {
+        Target::Gateway | Target::GatewayStreams => start_gateway(None),
+        Target::PerRequest => start_gateway(Some(1)),
+        Target::LogOnly => start_gateway_with(RedbStore::without_views),
+        Target::GatewayNoTree => start_gateway_with(RedbStore::without_tree),
+        Target::GatewayUnindexed => start_gateway_with(RedbStore::without_search_indexing),
+        Target::GatewayFilled => start_gateway_on(store.context("gateway-filled needs a store")?),
+        Target::Plain => start_plain(),
+        other => anyhow::bail!("{other} does not run in a process of its own"),
+    }
 }
 
 /// The gateway serving the shared page store, and a signed-in session cookie for it.

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+use crate::apart::ProcessMemory;
 use crate::workload::JOBS;
 
 /// How many streams `gateway-streams` opens.
@@ -33,8 +34,7 @@ pub(crate) fn api_token_toml() -> String {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct StreamStats {
     pub(crate) open: usize,
-    /// How much the process's resident memory grew per stream as they opened (both ends of
-    /// each connection live in this process: an upper bound for the gateway's share).
+    /// How much the gateway's resident memory grew per stream as they opened.
     pub(crate) kib_per_stream: Option<f64>,
     /// Entry events the streams received.
     pub(crate) events: u64,
@@ -49,9 +49,14 @@ pub(crate) struct OpenStreams {
 
 impl OpenStreams {
     /// Opens `count` streams on jobs the intake workload posts about, each past its first
-    /// bytes (so it is registered) before the next; measures the memory they took.
-    pub(crate) async fn open(addr: SocketAddr, count: usize) -> anyhow::Result<OpenStreams> {
-        let before = crate::resident_kib();
+    /// bytes (so it is registered) before the next; measures the memory they took in the
+    /// gateway, whose memory `server` reads.
+    pub(crate) async fn open(
+        addr: SocketAddr,
+        count: usize,
+        server: Option<ProcessMemory>,
+    ) -> anyhow::Result<OpenStreams> {
+        let before = server.and_then(ProcessMemory::resident_kib);
         let events = Arc::new(AtomicU64::new(0));
         let mut readers = JoinSet::new();
         for index in 0..count {
@@ -87,7 +92,7 @@ impl OpenStreams {
                 }
             });
         }
-        let after = crate::resident_kib();
+        let after = server.and_then(ProcessMemory::resident_kib);
         let kib_per_stream = match (before, after) {
             (Some(before), Some(after)) if count > 0 => {
                 Some(after.saturating_sub(before) as f64 / count as f64)

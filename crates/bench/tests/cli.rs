@@ -128,3 +128,71 @@ fn live_timelines_open_beside_the_load_and_receive_its_entries() {
         "{out}"
     );
 }
+
+/// How the bench runs a cell's server apart: `--serve <target>` prints the address, serves
+/// until stdin closes, then stops cleanly.
+#[test]
+fn a_served_target_answers_until_its_stdin_closes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    for (target, request, answer) in [
+        (
+            "plain",
+            "POST /hooks/bench HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            "HTTP/1.1 202",
+        ),
+        (
+            "gateway",
+            "GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hooktrail-bench"))
+            .args(["--serve", target])
+            .env("HOOKTRAIL_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr: std::net::SocketAddr = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|err| panic!("{target} announced {line:?}: {err}"));
+
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with(answer), "{target}: {response}");
+
+        // Still serving while stdin is open; closing it stops the server.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{target} stopped early"
+        );
+        drop(child.stdin.take());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                child.kill().unwrap();
+                panic!("{target} did not stop once its stdin closed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{target} ended with {status}");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "{target} still listens after it stopped"
+        );
+    }
+}
