@@ -40,6 +40,7 @@
 
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,8 @@ pub(super) const FILE_HEADER: usize = 16;
 const RECORD_HEADER: usize = 16;
 /// A record's header in an earlier version's journal: length and checksum.
 const EARLIER_RECORD_HEADER: usize = 8;
+/// How much of the journal is read from the file at a time.
+const READ_BUFFER: usize = 1 << 16;
 
 /// How a journal's bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,32 +134,30 @@ impl Journal {
             std::fs::create_dir_all(parent)
                 .map_err(|err| io_error("make a folder for", path, &err))?;
         }
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(err) => return Err(io_error("read", path, &err)),
-        };
-        let opened = match Layout::of(&bytes) {
-            Some((Layout::Current { generation }, start)) => {
-                let (_, end) = whole_records(&bytes, start, Layout::Current { generation });
-                if end < bytes.len() as u64 {
-                    tracing::debug!(
-                        journal = %path.display(),
+        let opened = match Records::open(path)? {
+            Some(mut records) => match records.layout {
+                Layout::Current { generation } => {
+                    while records.next()?.is_some() {}
+                    let end = records.end();
+                    if end < records.file_len {
+                        tracing::debug!(
+                            journal = %path.display(),
+                            end,
+                            past_the_end = records.file_len - end,
+                            "bytes past the journal's last record: the previous interval's, or \
+                             a record a crash cut short (never acknowledged)"
+                        );
+                    }
+                    Journal {
+                        file: open_for_writing(path)?,
+                        path: path.to_owned(),
+                        generation,
+                        header_synced: true,
                         end,
-                        past_the_end = bytes.len() as u64 - end,
-                        "bytes past the journal's last record: the previous interval's, or a \
-                         record a crash cut short (never acknowledged)"
-                    );
+                    }
                 }
-                Journal {
-                    file: open_for_writing(path)?,
-                    path: path.to_owned(),
-                    generation,
-                    header_synced: true,
-                    end,
-                }
-            }
-            Some((Layout::Earlier, _)) => Journal::upgraded(path, &bytes)?,
+                Layout::Earlier => Journal::upgraded(path, records)?,
+            },
             None => Journal::created(path, &[])?,
         };
         // The file's name must survive a power cut as well as its bytes: sync the folder that
@@ -167,7 +168,7 @@ impl Journal {
 
     /// A new journal at `path` holding `payloads` as records, put in place whole (written
     /// beside it, synced, renamed over it): a crash leaves the old file or the new one.
-    fn created(path: &Path, payloads: &[&[u8]]) -> Result<Journal, StoreError> {
+    fn created(path: &Path, payloads: &[Vec<u8>]) -> Result<Journal, StoreError> {
         let generation = new_generation()?;
         let mut bytes = file_header(generation).to_vec();
         for payload in payloads {
@@ -189,19 +190,23 @@ impl Journal {
         })
     }
 
-    /// An earlier version's journal (`bytes`), rewritten in this layout with the same batches.
-    fn upgraded(path: &Path, bytes: &[u8]) -> Result<Journal, StoreError> {
-        let (records, end) = whole_records(bytes, 0, Layout::Earlier);
-        if end < bytes.len() as u64 {
+    /// An earlier version's journal (its `records`), rewritten in this layout with the same
+    /// batches. (Once per store, so its records are held together while the new file is made.)
+    fn upgraded(path: &Path, mut records: Records) -> Result<Journal, StoreError> {
+        let mut payloads = Vec::new();
+        while let Some((_, payload)) = records.next()? {
+            payloads.push(payload.to_vec());
+        }
+        if records.end() < records.file_len {
             tracing::warn!(
                 journal = %path.display(),
-                kept = end,
-                cut = bytes.len() as u64 - end,
+                kept = records.end(),
+                cut = records.file_len - records.end(),
                 "the journal ended in a record a crash left unfinished (never acknowledged): \
                  cut off"
             );
         }
-        let payloads: Vec<&[u8]> = records.iter().map(|&(_, payload)| payload).collect();
+        drop(records);
         let journal = Journal::created(path, &payloads)?;
         tracing::info!(
             journal = %path.display(),
@@ -346,13 +351,154 @@ fn file_header(generation: u64) -> [u8; FILE_HEADER] {
     header
 }
 
-/// The batches journaled at `path`, oldest first, for replay (none without a journal). Reads
-/// only: it reads an earlier version's layout as well, and stops at the last whole record.
+/// How many deliveries the journal at `path` holds (none without a journal): what a replay
+/// of it will append.
+pub fn deliveries_in(path: &Path) -> Result<u64, StoreError> {
+    let Some(mut records) = Records::open(path)? else {
+        return Ok(0);
+    };
+    let mut deliveries = 0;
+    while let Some((at, payload)) = records.next()? {
+        let count = payload
+            .get(8..12)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| unreadable(path, at, "shorter than its header"))?;
+        deliveries += u64::from(count);
+    }
+    Ok(deliveries)
+}
+
+/// Hands each batch journaled at `path` to `replay`, oldest first (none without a journal).
+/// Reads only, one record at a time: it reads an earlier version's layout as well, and stops
+/// at the last whole record.
+pub fn replay_each(
+    path: &Path,
+    mut replay: impl FnMut(JournaledBatch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let Some(mut records) = Records::open(path)? else {
+        return Ok(());
+    };
+    while let Some((at, payload)) = records.next()? {
+        replay(decode(payload).map_err(|reason| unreadable(path, at, &reason))?)?;
+    }
+    Ok(())
+}
+
+/// Every batch journaled at `path`, oldest first.
+#[cfg(test)]
 pub fn read(path: &Path) -> Result<Vec<JournaledBatch>, StoreError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(read_records(&bytes, path)?.0),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(io_error("read", path, &err)),
+    let mut batches = Vec::new();
+    replay_each(path, |batch| {
+        batches.push(batch);
+        Ok(())
+    })?;
+    Ok(batches)
+}
+
+/// A record that checks out but cannot be read: corruption.
+fn unreadable(path: &Path, at: u64, reason: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "journal {} has a record at byte {at} that cannot be read: {reason}",
+        path.display()
+    ))
+}
+
+/// A journal's whole records, read one at a time from the start: opening a store holds one
+/// record's bytes (one batch), not the interval's. The journal keeps its size from one
+/// interval to the next, so reading it whole held as much memory as the busiest interval had
+/// written, twice over (docs/architecture.md, "The journal is read a record at a time").
+///
+/// A record that runs past the end, fails its checksum or is of another generation ends the
+/// journal (a crash cut it, or it is from before the last checkpoint). Reading checks the
+/// framing alone, so finding the journal's end does not decode what the replay decodes.
+struct Records {
+    file: BufReader<File>,
+    path: PathBuf,
+    layout: Layout,
+    /// The file's length: a record claiming more than is left ends the journal, before
+    /// anything is allocated for it.
+    file_len: u64,
+    /// Where the next record starts: after the last whole record read.
+    at: u64,
+    /// The last record's payload, its buffer reused for the next.
+    payload: Vec<u8>,
+}
+
+impl Records {
+    /// The records of the journal at `path`; `None` when there is none, or it is too short
+    /// to hold a header (new, or its creation was cut short before anything was journaled).
+    fn open(path: &Path) -> Result<Option<Records>, StoreError> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error("read", path, &err)),
+        };
+        let read_error = |err: std::io::Error| io_error("read", path, &err);
+        let file_len = file.metadata().map_err(read_error)?.len();
+        let mut file = BufReader::with_capacity(READ_BUFFER, file);
+        let mut head = Vec::with_capacity(FILE_HEADER);
+        (&mut file)
+            .take(FILE_HEADER as u64)
+            .read_to_end(&mut head)
+            .map_err(read_error)?;
+        let Some((layout, start)) = Layout::of(&head) else {
+            return Ok(None);
+        };
+        file.seek(SeekFrom::Start(start as u64))
+            .map_err(read_error)?;
+        Ok(Some(Records {
+            file,
+            path: path.to_owned(),
+            layout,
+            file_len,
+            at: start as u64,
+            payload: Vec::new(),
+        }))
+    }
+
+    /// The next whole record: where it starts, and its payload. `None` at the journal's end.
+    fn next(&mut self) -> Result<Option<(u64, &[u8])>, StoreError> {
+        let header_len = match self.layout {
+            Layout::Current { .. } => RECORD_HEADER,
+            Layout::Earlier => EARLIER_RECORD_HEADER,
+        };
+        let left = self.file_len.saturating_sub(self.at);
+        if left < header_len as u64 {
+            return Ok(None);
+        }
+        let mut header = [0u8; RECORD_HEADER];
+        let header = &mut header[..header_len];
+        self.file
+            .read_exact(header)
+            .map_err(|err| io_error("read", &self.path, &err))?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if u64::from(len) > left - header_len as u64 {
+            return Ok(None);
+        }
+        self.payload.resize(len as usize, 0);
+        self.file
+            .read_exact(&mut self.payload)
+            .map_err(|err| io_error("read", &self.path, &err))?;
+        let whole = match self.layout {
+            Layout::Current { generation } => {
+                header[8..16] == generation.to_le_bytes()
+                    && checksum(generation, &self.payload) == crc
+            }
+            Layout::Earlier => crc32fast::hash(&self.payload) == crc,
+        };
+        if !whole {
+            return Ok(None);
+        }
+        let at = self.at;
+        self.at += header_len as u64 + u64::from(len);
+        Ok(Some((at, &self.payload)))
+    }
+
+    /// Where the last whole record read ends.
+    fn end(&self) -> u64 {
+        self.at
     }
 }
 
@@ -428,60 +574,6 @@ fn checksum(generation: u64, payload: &[u8]) -> u32 {
 
 fn count_u32(n: usize) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} is too large to journal")))
-}
-
-/// The whole records of `bytes`, decoded, and where they end (see [`whole_records`]). One
-/// that checks out but cannot be read is corruption, and an error.
-fn read_records(bytes: &[u8], path: &Path) -> Result<(Vec<JournaledBatch>, u64), StoreError> {
-    let Some((layout, start)) = Layout::of(bytes) else {
-        return Ok((Vec::new(), 0));
-    };
-    let (records, end) = whole_records(bytes, start, layout);
-    let batches = records
-        .into_iter()
-        .map(|(at, payload)| {
-            decode(payload).map_err(|reason| {
-                StoreError::Corrupt(format!(
-                    "journal {} has a record at byte {at} that cannot be read: {reason}",
-                    path.display()
-                ))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((batches, end))
-}
-
-/// The whole records of `bytes` from `start` (each where it starts, and its payload), and
-/// where they end: a record that runs past the end, fails its checksum or is of another
-/// generation ends the journal (a crash cut it, or it is from before the last checkpoint).
-/// Checks the framing alone, so opening the journal does not decode what the replay decodes
-/// next.
-fn whole_records(bytes: &[u8], start: usize, layout: Layout) -> (Vec<(usize, &[u8])>, u64) {
-    let header_len = match layout {
-        Layout::Current { .. } => RECORD_HEADER,
-        Layout::Earlier => EARLIER_RECORD_HEADER,
-    };
-    let mut records = Vec::new();
-    let mut at = start;
-    while let Some(header) = bytes.get(at..at + header_len) {
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let Some(payload) = bytes.get(at + header_len..at + header_len + len) else {
-            break;
-        };
-        let whole = match layout {
-            Layout::Current { generation } => {
-                header[8..16] == generation.to_le_bytes() && checksum(generation, payload) == crc
-            }
-            Layout::Earlier => crc32fast::hash(payload) == crc,
-        };
-        if !whole {
-            break;
-        }
-        records.push((at, payload));
-        at += header_len + len;
-    }
-    (records, at as u64)
 }
 
 fn decode(payload: &[u8]) -> Result<JournaledBatch, String> {
@@ -761,6 +853,26 @@ mod tests {
         bytes[last] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
         assert_eq!(read(&path).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_record_that_claims_more_bytes_than_the_file_holds_ends_the_journal() {
+        let (_dir, path, mut journal) = new_journal();
+        journal
+            .append(0, &[single("a", "job:1", 1), single("b", "job:1", 2)])
+            .unwrap();
+        let end = journal.end();
+        // A header of this generation claiming 4 GiB: the end of the journal, and nothing is
+        // allocated for what it claims.
+        let mut header = [0u8; RECORD_HEADER];
+        header[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        header[8..].copy_from_slice(&journal.generation.to_le_bytes());
+        journal.file.write_all_at(&header, end).unwrap();
+
+        assert_eq!(read(&path).unwrap().len(), 1);
+        assert_eq!(deliveries_in(&path).unwrap(), 2);
+        drop(journal);
+        assert_eq!(Journal::open(&path).unwrap().end(), end);
     }
 
     #[test]

@@ -331,19 +331,18 @@ impl RedbStore {
 /// Appends the journal's batches again, those the store is not past already (see
 /// [`journal`]).
 fn replay(db: &Files, journal_path: &Path, progress: &OpeningProgress) -> Result<(), StoreError> {
-    let batches = journal::read(journal_path)?;
-    if batches.is_empty() {
+    let total = journal::deliveries_in(journal_path)?;
+    if total == 0 {
         return Ok(());
     }
     let started = Instant::now();
-    let total: usize = batches.iter().map(|batch| batch.captures.len()).sum();
-    progress.replaying(total as u64);
+    progress.replaying(total);
     tracing::info!(
         journaled = total,
         "appending the journal's deliveries since the last checkpoint again"
     );
     let mut replayed = 0;
-    for batch in &batches {
+    journal::replay_each(journal_path, |batch| {
         let applied =
             append::replay(db, batch.after, &batch.captures).map_err(|err| match err {
                 StoreError::Corrupt(reason) => StoreError::Corrupt(format!(
@@ -357,7 +356,8 @@ fn replay(db: &Files, journal_path: &Path, progress: &OpeningProgress) -> Result
             replayed += batch.captures.len();
         }
         progress.replayed(batch.captures.len() as u64);
-    }
+        Ok(())
+    })?;
     tracing::info!(
         journaled = total,
         replayed,
