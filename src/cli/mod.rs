@@ -109,7 +109,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     // Before any thread starts or any large allocation is made.
-    crate::app::memory::small_pages_only();
+    crate::app::memory::set_up();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

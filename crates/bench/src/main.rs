@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(LogFormat::Text);
     // As `hooktrail serve` does: the gateway measured runs in this process.
-    hooktrail::app::memory::small_pages_only();
+    hooktrail::app::memory::set_up();
     match hooktrail_bench::run(cli.args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
