@@ -74,9 +74,9 @@ impl ServerProcess {
         self.addr
     }
 
-    /// The server's memory, read while it runs.
-    pub(crate) fn memory(&self) -> ProcessMemory {
-        ProcessMemory(self.child.id())
+    /// The server's process, to read its memory and CPU time while it runs.
+    pub(crate) fn process(&self) -> ProcessUse {
+        ProcessUse(self.child.id())
     }
 
     /// Closes the server's stdin and waits for it to stop; kills it past [`STOP_PATIENCE`].
@@ -113,17 +113,37 @@ fn read_address(stdout: impl Read) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("the server announced {:?}, not an address", line.trim()))
 }
 
-/// A running process's resident memory, as Linux's /proc reports it.
+/// What a running process uses, as Linux's /proc reports it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ProcessMemory(u32);
+pub(crate) struct ProcessUse(u32);
 
-impl ProcessMemory {
+/// The unit of the CPU times in /proc/<pid>/stat: `USER_HZ`, 100 on every Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl ProcessUse {
     /// Resident memory now, in KiB; `None` where /proc does not say.
     pub(crate) fn resident_kib(self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).ok()?;
         let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
+
+    /// CPU time its threads have used so far, user and system, in seconds.
+    pub(crate) fn cpu_seconds(self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).ok()?;
+        cpu_seconds_of(&stat)
+    }
+}
+
+/// utime + stime of a /proc/<pid>/stat line: its 14th and 15th fields, counted after the
+/// command's name (which may hold spaces and parentheses, so from the last `)`).
+fn cpu_seconds_of(stat: &str) -> Option<f64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    // The fields after the name start at the 3rd (state).
+    let mut fields = after_name.split_whitespace().skip(14 - 3);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / TICKS_PER_SECOND)
 }
 
 /// The child's side: serves `target` until stdin closes.
@@ -163,10 +183,21 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_resident_memory() {
-        let kib = ProcessMemory(std::process::id()).resident_kib();
+    fn this_process_has_resident_memory_and_has_used_cpu() {
+        let this = ProcessUse(std::process::id());
         if cfg!(target_os = "linux") {
-            assert!(kib.is_some_and(|kib| kib > 0));
+            assert!(this.resident_kib().is_some_and(|kib| kib > 0));
+            let spin = std::time::Instant::now();
+            while spin.elapsed() < Duration::from_millis(50) {}
+            assert!(this.cpu_seconds().is_some_and(|seconds| seconds > 0.0));
         }
+    }
+
+    #[test]
+    fn cpu_time_is_user_and_system_whatever_the_name_holds() {
+        let stat = "4242 (bench (x) y) S 1 4242 4242 0 -1 4194560 \
+                    900 0 0 0 250 50 0 0 20 0 17 0 100 0 0";
+        assert_eq!(cpu_seconds_of(stat), Some(3.0));
+        assert_eq!(cpu_seconds_of("4242 (cut) S 1"), None);
     }
 }

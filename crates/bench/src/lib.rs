@@ -398,7 +398,7 @@ async fn run_cell(
         .with_context(|| format!("cannot start the {cell} server"))?;
     let streams = match cell.target {
         Target::GatewayStreams => Some(
-            streams::OpenStreams::open(server.addrs()[0], streams::STREAMS, server.memory())
+            streams::OpenStreams::open(server.addrs()[0], streams::STREAMS, server.process())
                 .await
                 .context("cannot open the live timelines")?,
         ),
@@ -413,12 +413,19 @@ async fn run_cell(
     let phases = server
         .postgres_stores()
         .map(|stores| tokio::spawn(watch_phases(stores, window)));
+    let cpu = server
+        .process()
+        .map(|process| tokio::spawn(watch_cpu(process, window)));
     let load = apply_load(client, connections, window).await;
     // Before the server stops: its memory under load.
     let rss_mib = server
-        .memory()
-        .and_then(|memory| memory.resident_kib())
+        .process()
+        .and_then(|process| process.resident_kib())
         .map(|kib| kib as f64 / 1024.0);
+    let cpu_seconds = match cpu {
+        Some(watch) => watch.await.ok().flatten(),
+        None => None,
+    };
     let commits = match commits {
         Some(watch) => watch
             .await
@@ -454,7 +461,18 @@ async fn run_cell(
     result.streams = streams;
     result.index_lag = index_lag;
     result.rss_mib = rss_mib;
+    result.cpu_us_per_ack = cpu_seconds
+        .filter(|_| result.acked > 0)
+        .map(|seconds| seconds * 1e6 / result.acked as f64);
     Ok(result)
+}
+
+/// The CPU time the server's process used over the measured window, in seconds.
+async fn watch_cpu(process: apart::ProcessUse, window: Window) -> Option<f64> {
+    tokio::time::sleep_until(window.measure_from.into()).await;
+    let start = process.cpu_seconds()?;
+    tokio::time::sleep_until(window.until.into()).await;
+    Some(process.cpu_seconds()? - start)
 }
 
 /// Where the PostgreSQL gateways' batches spent their time over the measured window.
@@ -567,6 +585,7 @@ mod tests {
             streams: None,
             index_lag: None,
             rss_mib: None,
+            cpu_us_per_ack: None,
             runs_acked_per_sec: Vec::new(),
         }
     }
@@ -596,6 +615,7 @@ mod tests {
             busy: 0.94,
         });
         gateway.rss_mib = Some(61.4);
+        gateway.cpu_us_per_ack = Some(83.26);
         let disk = disk::DiskProbe {
             one_page_ms: 0.17,
             adjacent_pages_ms: 0.21,
@@ -613,7 +633,7 @@ mod tests {
             .lines()
             .find(|line| line.starts_with("gateway") && !line.contains('%'))
             .unwrap_or_else(|| panic!("no result row in {text}"));
-        assert!(results_row.ends_with(" 61"), "{results_row}");
+        assert!(results_row.ends_with(" 83.3       61"), "{results_row}");
         assert!(
             text.contains("64 scattered pages 0.86 ms (+0.011 ms a page)"),
             "{text}"

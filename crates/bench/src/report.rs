@@ -46,6 +46,12 @@ pub(crate) struct CellResult {
     /// own (see [`Target::runs_apart`]); `None` for a server sharing the bench's process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_mib: Option<f64>,
+    /// The CPU time (user and system, every thread) the server's process used over the
+    /// measured window, per answer counted in it: what a delivery costs, which a busy
+    /// machine's noise moves far less than throughput. Like `rss_mib`, only for a server in a
+    /// process of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_us_per_ack: Option<f64>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) runs_acked_per_sec: Vec<f64>,
@@ -80,6 +86,7 @@ pub(crate) fn summarize(
         index_lag: None,
         phases: None,
         rss_mib: None,
+        cpu_us_per_ack: None,
         runs_acked_per_sec: Vec::new(),
     }
 }
@@ -238,20 +245,21 @@ impl Report {
         let repeated = self.runs_per_cell > 1;
         write!(
             out,
-            "{:<14} {:>11} {:>11} {:>9} {:>9} {:>8} {:>8}",
-            "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors", "RSS MiB"
+            "{:<14} {:>11} {:>11} {:>9} {:>9} {:>8} {:>10} {:>8}",
+            "target", "connections", "ok/s", "p50 ms", "p99 ms", "errors", "CPU µs/ok", "RSS MiB"
         )?;
         writeln!(out, "{}", if repeated { "   ok/s of the runs" } else { "" })?;
         for cell in &self.results {
             write!(
                 out,
-                "{:<14} {:>11} {:>11.0} {:>9} {:>9} {:>8} {:>8}",
+                "{:<14} {:>11} {:>11.0} {:>9} {:>9} {:>8} {:>10} {:>8}",
                 cell.name(),
                 cell.connections,
                 cell.acked_per_sec,
                 optional(cell.p50_ms, 2),
                 optional(cell.p99_ms, 2),
                 cell.errors,
+                optional(cell.cpu_us_per_ack, 1),
                 optional(cell.rss_mib, 0)
             )?;
             if repeated {

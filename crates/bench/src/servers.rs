@@ -15,7 +15,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
-use crate::apart::{ProcessMemory, ServerProcess};
+use crate::apart::{ProcessUse, ServerProcess};
 use crate::load::Load;
 use crate::{
     Cell, Fixtures, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, streams, workload,
@@ -60,11 +60,11 @@ impl RunningServer {
         }
     }
 
-    /// The server's memory, where it has a process of its own; a server sharing this one has
-    /// none to tell apart from the load's.
-    pub(crate) fn memory(&self) -> Option<ProcessMemory> {
+    /// The server's process, where it has one of its own; a server sharing this one has no
+    /// memory or CPU time to tell apart from the load's.
+    pub(crate) fn process(&self) -> Option<ProcessUse> {
         match self {
-            RunningServer::Apart(process) => Some(process.memory()),
+            RunningServer::Apart(process) => Some(process.process()),
             _ => None,
         }
     }

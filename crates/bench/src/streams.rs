@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::apart::ProcessMemory;
+use crate::apart::ProcessUse;
 use crate::workload::JOBS;
 
 /// How many streams `gateway-streams` opens.
@@ -54,9 +54,9 @@ impl OpenStreams {
     pub(crate) async fn open(
         addr: SocketAddr,
         count: usize,
-        server: Option<ProcessMemory>,
+        server: Option<ProcessUse>,
     ) -> anyhow::Result<OpenStreams> {
-        let before = server.and_then(ProcessMemory::resident_kib);
+        let before = server.and_then(ProcessUse::resident_kib);
         let events = Arc::new(AtomicU64::new(0));
         let mut readers = JoinSet::new();
         for index in 0..count {
@@ -92,7 +92,7 @@ impl OpenStreams {
                 }
             });
         }
-        let after = server.and_then(ProcessMemory::resident_kib);
+        let after = server.and_then(ProcessUse::resident_kib);
         let kib_per_stream = match (before, after) {
             (Some(before), Some(after)) if count > 0 => {
                 Some(after.saturating_sub(before) as f64 / count as f64)
