@@ -1,6 +1,6 @@
 //! A cell's server in a process of its own: this program started again with `--serve`, so
-//! that the memory a cell reports is the server's alone, not the load client's beside it, and
-//! nothing one cell allocated stays behind in the next.
+//! that the memory and CPU time a cell reports are the server's alone, not the load client's
+//! beside it, and nothing one cell allocated stays behind in the next.
 //!
 //! The two sides speak over the child's standard streams:
 //! - the child prints the address it listens on as the first line of its stdout;
@@ -9,7 +9,7 @@
 //!   dies, so a server never outlives its bench.
 //!
 //! The child is the same binary as the bench, so it runs the gateway exactly as a cell in the
-//! bench's own process would: the same allocator, the same huge-page setting, the same config.
+//! bench's own process would: the same allocator and memory settings, the same config.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;

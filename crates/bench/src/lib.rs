@@ -44,7 +44,7 @@
 //! window would credit the drain at the end with requests that queued during warm-up.
 //!
 //! The intake targets' servers each run in a process of their own ([`apart`]), so that the
-//! memory a cell reports is its server's, without the load's.
+//! memory and the CPU time a cell reports are its server's, without the load's.
 
 use std::fmt;
 use std::net::SocketAddr;
