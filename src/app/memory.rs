@@ -30,7 +30,7 @@ fn small_pages_only() {
 }
 
 /// How long memory stays free in mimalloc before it goes back to the kernel, in ms.
-pub const PURGE_DELAY_MS: c_long = 10;
+const PURGE_DELAY_MS: c_long = 10;
 /// `mi_option_purge_delay` in mimalloc.h's `mi_option_e`, which the Rust bindings leave out.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// mimalloc's own default for it.
@@ -42,7 +42,7 @@ const MIMALLOC_PURGE_DELAY_MS: c_long = 1000;
 ///
 /// The gateway frees memory in large, short-lived pieces all the time: the search indexer's
 /// arena and segment buffers every half second, redb's pages as its cache turns over, request
-/// bodies. Held for a second, those pieces were 20–40 MiB of the gateway's resident memory
+/// bodies. Held for a second, those pieces were 10–60 MiB of the gateway's resident memory
 /// under load, for nothing: the same amount is asked of the kernel again moments later either
 /// way, now in small pages, which are cheap to fault in (docs/architecture.md, "Free memory
 /// goes back promptly"). `MIMALLOC_PURGE_DELAY` in the environment still decides, where set.
