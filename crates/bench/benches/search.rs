@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hooktrail::search::{Indexing, SearchParams, SearchRequest};
+use hooktrail::search::{SearchParams, SearchRequest};
 use hooktrail::store::prelude::*;
 use hooktrail::store::{PageQuery, redb::search::path_for};
 use hooktrail_bench::pages::{self, PageFixture, TOPICS, customer_address};
@@ -82,9 +82,7 @@ fn main() -> anyhow::Result<()> {
     let fixture = PageFixture::build_with(total)?;
     let store = &*fixture.store;
 
-    let started = Instant::now();
-    while store.index_for_search()? == Indexing::Behind {}
-    let indexing = started.elapsed();
+    let indexing = fixture.index_for_search()?;
     let index_bytes = folder_bytes(&path_for(&fixture.path))?;
     let store_bytes = std::fs::metadata(&fixture.path)?.len();
     println!(

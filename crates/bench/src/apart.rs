@@ -8,8 +8,8 @@
 //!   exits. The parent closes that stdin to stop it, and so does the system when the parent
 //!   dies, so a server never outlives its bench.
 //!
-//! The child is the same binary as the bench, so it runs the gateway exactly as a cell in the
-//! bench's own process would: the same allocator and memory settings, the same config.
+//! The child is the same binary as the bench: the same allocator and memory settings, the same
+//! config, and the runtime `hooktrail serve` runs the gateway on.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -146,14 +146,11 @@ fn cpu_seconds_of(stat: &str) -> Option<f64> {
     Some((user + system) as f64 / TICKS_PER_SECOND)
 }
 
-/// The child's side: serves `target` until stdin closes.
+/// The child's side: serves `target` until stdin closes, on the runtime `hooktrail serve`
+/// runs the gateway on (actix's system: one thread for the gateway's own tasks besides the
+/// HTTP workers).
 pub fn serve(target: Target, store: Option<PathBuf>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("bench-server")
-        .build()
-        .context("cannot start the server's runtime")?;
-    runtime.block_on(async {
+    actix_web::rt::System::new().block_on(async {
         let server = start_intake_server(target, store.as_deref())
             .with_context(|| format!("cannot start the {target} server"))?;
         let addrs = server.addrs();

@@ -29,7 +29,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(LogFormat::Text);
-    // As `hooktrail serve` does: the gateway measured runs in this process.
+    // As `hooktrail serve` does: the servers measured run in this program, in this process
+    // (pages, PostgreSQL) or in a child that is this program again (see `apart`).
     hooktrail::app::memory::set_up();
     match hooktrail_bench::run(cli.args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -112,15 +112,13 @@ impl PageFixture {
 
     /// Brings the store's search index up to its timelines, as a store that has served for a
     /// while has it. Left behind, the gateway that opens the store would index every entry in
-    /// the background while it is measured, and hold the indexing's memory.
-    pub fn index_for_search(&self) -> anyhow::Result<()> {
+    /// the background while it is measured, and hold the indexing's memory. How long it took.
+    pub fn index_for_search(&self) -> anyhow::Result<std::time::Duration> {
         let started = Instant::now();
         while self.store.index_for_search()? == Indexing::Behind {}
-        eprintln!(
-            "bench: search index built in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        Ok(())
+        let took = started.elapsed();
+        eprintln!("bench: search index built in {:.1} s", took.as_secs_f64());
+        Ok(took)
     }
 
     /// A store with `total` entries, shared out as in the full one (a tenth to the largest

@@ -1,7 +1,7 @@
 //! The servers under test: the gateway (on redb or PostgreSQL) and the plain handlers.
 //!
 //! The intake targets on redb and `plain` run in a process of their own ([`apart`]), so that
-//! their memory is measured without the load's; the page targets (which share one store built
+//! their memory and CPU time are measured without the load's; the page targets (which share one store built
 //! for the run) and the PostgreSQL ones (whose stores' timings are read in this process) run
 //! here.
 
