@@ -224,6 +224,16 @@ impl RedbStore {
         self
     }
 
+    /// The search index brought up to the store, with its background merges done: as a store
+    /// that has served for a while has it (see [`search::SearchIndex::settle`]).
+    pub fn settle_search_index(&self) -> Result<(), StoreError> {
+        if !self.indexes_for_search {
+            return Ok(());
+        }
+        self.search.catch_up_fully(self)?;
+        self.search.settle()
+    }
+
     /// Makes everything committed durable and starts the journal over.
     pub fn checkpoint(&self) -> Result<u64, StoreError> {
         let mut journaling = self.journaling();

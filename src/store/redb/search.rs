@@ -263,6 +263,35 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Waits for the merges tantivy has started, and for those they lead to, to be done and
+    /// recorded. The index's merge policy runs them in the background after commits; an index
+    /// built in one go and then closed (by a bench's fixture, say) would otherwise leave them
+    /// to whoever opens it next, who would redo them from the start while taking intake. The
+    /// writer goes with them: the next write makes another.
+    pub fn settle(&self) -> Result<(), StoreError> {
+        let writing = self
+            .writing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(writing) = writing {
+            writing
+                .writer
+                .wait_merging_threads()
+                .map_err(search_error)?;
+            self.reader.reload().map_err(search_error)?;
+        }
+        Ok(())
+    }
+
+    /// How many segments the index is searched across (merges bring it down), and how many
+    /// documents they hold.
+    #[cfg(test)]
+    pub(super) fn segments_and_documents(&self) -> Result<(usize, u64), StoreError> {
+        let segments = self.index.searchable_segment_ids().map_err(search_error)?;
+        Ok((segments.len(), self.reader.searcher().num_docs()))
+    }
+
     /// After an erasure: indexes the redacted entries, then rewrites every segment, so that
     /// what was erased is gone from the index's files too, not only hidden by deletes.
     pub fn scrub(&self, store: &dyn ReadSide) -> Result<(), StoreError> {

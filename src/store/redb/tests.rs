@@ -631,6 +631,38 @@ fn an_erasure_leaves_nothing_of_what_it_erased_in_the_index_files() {
     assert_eq!(searched(&store, "to:ann@acme.test"), 0);
 }
 
+/// Tantivy merges segments in the background after commits. A settled index has finished
+/// those merges and recorded them, so the next process to open it has none to redo.
+#[test]
+fn a_settled_index_has_merged_its_segments_and_opens_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settle.redb");
+    let store = RedbStore::open(&path).unwrap();
+    // A commit, so a segment, a round. The log merge policy merges eight small ones: the
+    // eighth commit starts a merge, which is still running when the loop ends.
+    for round in 0..8 {
+        let batch: Vec<Capture> = (0..400)
+            .map(|n| single(&format!("d{round}-{n}"), "job:1", n))
+            .collect();
+        store.append(&batch).unwrap();
+        while store.index_for_search().unwrap() == crate::search::Indexing::Behind {}
+    }
+    store.settle_search_index().unwrap();
+    let (segments, documents) = store.search.segments_and_documents().unwrap();
+    assert!(segments < 8, "{segments} segments");
+    assert_eq!(documents, 3_200);
+    drop(store);
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(
+        store.search.segments_and_documents().unwrap(),
+        (segments, documents)
+    );
+    assert_eq!(
+        store.index_for_search().unwrap(),
+        crate::search::Indexing::CaughtUp
+    );
+}
+
 #[test]
 fn an_index_that_does_not_match_its_store_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
