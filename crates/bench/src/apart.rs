@@ -11,6 +11,7 @@
 //! The child is the same binary as the bench: the same allocator and memory settings, the same
 //! config, and the runtime `hooktrail serve` runs the gateway on.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
+use serde::Serialize;
 
 use crate::Target;
 use crate::servers::start_intake_server;
@@ -128,11 +130,135 @@ impl ProcessUse {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
-    /// CPU time its threads have used so far, user and system, in seconds.
-    pub(crate) fn cpu_seconds(self) -> Option<f64> {
+    /// CPU time it has used so far, user and system, in all and by thread.
+    pub(crate) fn cpu(self) -> Option<CpuReading> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).ok()?;
-        cpu_seconds_of(&stat)
+        let total = cpu_seconds_of(&stat)?;
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.0)).ok()?;
+        let threads = tasks
+            .filter_map(|task| {
+                let task = task.ok()?;
+                let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+                // A thread that ended since the folder was listed is left out.
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                let role = ThreadRole::of(name_of(&stat)?);
+                Some((tid, (role, cpu_seconds_of(&stat)?)))
+            })
+            .collect();
+        Some(CpuReading { total, threads })
     }
+}
+
+/// What a server's thread is for, told by the name the gateway or its libraries give it.
+/// Linux keeps a thread's name to 15 bytes, so names are matched by how they start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ThreadRole {
+    /// actix's HTTP workers (`actix-rt|system:0|arbiter:N`): reading requests, verifying,
+    /// normalizing, answering.
+    Http,
+    /// The store's writer (`hooktrail-writer`): group commits, the journal, the views.
+    Writer,
+    /// The search indexer (`hooktrail-index`) and the threads tantivy starts from it to index,
+    /// compress stored documents and manage segments.
+    Indexing,
+    /// tantivy's merges of the index's segments (`merge_thread_N`).
+    Merges,
+    /// Every other thread, and those that ended within the window.
+    Other,
+}
+
+impl ThreadRole {
+    pub(crate) const ALL: [ThreadRole; 5] = [
+        ThreadRole::Http,
+        ThreadRole::Writer,
+        ThreadRole::Indexing,
+        ThreadRole::Merges,
+        ThreadRole::Other,
+    ];
+
+    fn of(name: &str) -> ThreadRole {
+        let starts = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
+        if starts(&["actix-rt"]) {
+            ThreadRole::Http
+        } else if starts(&["hooktrail-write"]) {
+            ThreadRole::Writer
+        } else if starts(&[
+            "hooktrail-index",
+            "thrd-tantivy",
+            "docstore-compre",
+            "segment_updater",
+        ]) {
+            ThreadRole::Indexing
+        } else if starts(&["merge_thread"]) {
+            ThreadRole::Merges
+        } else {
+            ThreadRole::Other
+        }
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            ThreadRole::Http => "HTTP",
+            ThreadRole::Writer => "writer",
+            ThreadRole::Indexing => "indexing",
+            ThreadRole::Merges => "merges",
+            ThreadRole::Other => "other",
+        }
+    }
+}
+
+/// The CPU time a process had used at one moment, in seconds: in all, and by thread id.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CpuReading {
+    total: f64,
+    threads: HashMap<u32, (ThreadRole, f64)>,
+}
+
+/// The CPU time a process used between two readings, in seconds: in all, and by what its
+/// threads do.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CpuUse {
+    pub(crate) total: f64,
+    pub(crate) by_role: BTreeMap<ThreadRole, f64>,
+}
+
+impl CpuReading {
+    /// Takes in a later reading, keeping the last times of threads that have ended since, so
+    /// that readings taken often enough place the time of short-lived threads (tantivy starts
+    /// its indexing threads again at every commit) by what they did.
+    pub(crate) fn follow(&mut self, later: CpuReading) {
+        self.total = later.total;
+        self.threads.extend(later.threads);
+    }
+
+    /// What was used since `earlier`. A thread started in between counts from nothing; the
+    /// time of one that ended unseen is only in the total, so it counts as
+    /// [`ThreadRole::Other`], which is the rest of the total.
+    pub(crate) fn since(&self, earlier: &CpuReading) -> CpuUse {
+        let mut by_role = BTreeMap::new();
+        for (tid, (role, seconds)) in &self.threads {
+            if *role == ThreadRole::Other {
+                continue;
+            }
+            let before = earlier
+                .threads
+                .get(tid)
+                .map_or(0.0, |(_, seconds)| *seconds);
+            *by_role.entry(*role).or_insert(0.0) += (seconds - before).max(0.0);
+        }
+        let total = (self.total - earlier.total).max(0.0);
+        let named: f64 = by_role.values().sum();
+        by_role.insert(ThreadRole::Other, (total - named).max(0.0));
+        CpuUse { total, by_role }
+    }
+}
+
+/// The command's name in a /proc stat line: between the first `(` and the last `)`.
+fn name_of(stat: &str) -> Option<&str> {
+    let start = stat.find('(')? + 1;
+    let end = stat.rfind(')')?;
+    stat.get(start..end)
 }
 
 /// utime + stime of a /proc/<pid>/stat line: its 14th and 15th fields, counted after the
@@ -186,8 +312,90 @@ mod tests {
             assert!(this.resident_kib().is_some_and(|kib| kib > 0));
             let spin = std::time::Instant::now();
             while spin.elapsed() < Duration::from_millis(50) {}
-            assert!(this.cpu_seconds().is_some_and(|seconds| seconds > 0.0));
+            let reading = this.cpu().unwrap();
+            assert!(reading.total > 0.0);
+            // The test's own thread is among them, by its id.
+            assert!(!reading.threads.is_empty());
+            let used = reading.since(&CpuReading::default());
+            assert!((used.by_role.values().sum::<f64>() - used.total).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn threads_are_told_apart_by_the_names_linux_keeps() {
+        for (name, role) in [
+            ("actix-rt|system", ThreadRole::Http),
+            ("hooktrail-write", ThreadRole::Writer),
+            ("hooktrail-index", ThreadRole::Indexing),
+            ("thrd-tantivy-in", ThreadRole::Indexing),
+            ("segment_updater", ThreadRole::Indexing),
+            ("docstore-compre", ThreadRole::Indexing),
+            ("merge_thread_0", ThreadRole::Merges),
+            ("hooktrail-bench", ThreadRole::Other),
+            ("tokio-rt-worker", ThreadRole::Other),
+        ] {
+            assert_eq!(ThreadRole::of(name), role, "{name}");
+        }
+        assert_eq!(name_of("17 (merge_thread_1) S 1"), Some("merge_thread_1"));
+        assert_eq!(name_of("17 (a (b) c) S 1"), Some("a (b) c"));
+    }
+
+    #[test]
+    fn time_of_threads_that_ended_is_the_rest_of_the_total() {
+        let reading = |total, threads: &[(u32, ThreadRole, f64)]| CpuReading {
+            total,
+            threads: threads
+                .iter()
+                .map(|&(tid, role, seconds)| (tid, (role, seconds)))
+                .collect(),
+        };
+        let earlier = reading(
+            10.0,
+            &[
+                (1, ThreadRole::Http, 4.0),
+                (2, ThreadRole::Writer, 3.0),
+                (3, ThreadRole::Merges, 2.0),
+            ],
+        );
+        // The merge thread ended after 0.5 s more; another started and used 1.5.
+        let later = reading(
+            17.0,
+            &[
+                (1, ThreadRole::Http, 6.0),
+                (2, ThreadRole::Writer, 5.0),
+                (4, ThreadRole::Merges, 1.5),
+                (5, ThreadRole::Other, 0.25),
+            ],
+        );
+        let used = later.since(&earlier);
+        assert_eq!(used.total, 7.0);
+        // Followed, the merge thread is seen once more before it ends: its time is its own.
+        let mut followed = earlier.clone();
+        followed.follow(reading(
+            12.0,
+            &[
+                (1, ThreadRole::Http, 5.0),
+                (2, ThreadRole::Writer, 3.5),
+                (3, ThreadRole::Merges, 2.5),
+            ],
+        ));
+        followed.follow(later.clone());
+        assert_eq!(
+            followed.since(&earlier).by_role,
+            BTreeMap::from([
+                (ThreadRole::Http, 2.0),
+                (ThreadRole::Writer, 2.0),
+                (ThreadRole::Merges, 2.0),
+                (ThreadRole::Other, 1.0),
+            ])
+        );
+        let expected = BTreeMap::from([
+            (ThreadRole::Http, 2.0),
+            (ThreadRole::Writer, 2.0),
+            (ThreadRole::Merges, 1.5),
+            (ThreadRole::Other, 1.5),
+        ]);
+        assert_eq!(used.by_role, expected);
     }
 
     #[test]

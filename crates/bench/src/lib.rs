@@ -422,7 +422,7 @@ async fn run_cell(
         .process()
         .and_then(|process| process.resident_kib())
         .map(|kib| kib as f64 / 1024.0);
-    let cpu_seconds = match cpu {
+    let cpu_used = match cpu {
         Some(watch) => watch.await.ok().flatten(),
         None => None,
     };
@@ -461,18 +461,35 @@ async fn run_cell(
     result.streams = streams;
     result.index_lag = index_lag;
     result.rss_mib = rss_mib;
-    result.cpu_us_per_ack = cpu_seconds
-        .filter(|_| result.acked > 0)
-        .map(|seconds| seconds * 1e6 / result.acked as f64);
+    if let Some(used) = cpu_used.filter(|_| result.acked > 0) {
+        let per_ack = |seconds: f64| seconds * 1e6 / result.acked as f64;
+        result.cpu_us_per_ack = Some(per_ack(used.total));
+        result.cpu_us_by_thread = Some(
+            used.by_role
+                .into_iter()
+                .map(|(role, seconds)| (role, per_ack(seconds)))
+                .collect(),
+        );
+    }
     Ok(result)
 }
 
-/// The CPU time the server's process used over the measured window, in seconds.
-async fn watch_cpu(process: apart::ProcessUse, window: Window) -> Option<f64> {
+/// The CPU time the server's process used over the measured window, in all and by what its
+/// threads do.
+async fn watch_cpu(process: apart::ProcessUse, window: Window) -> Option<apart::CpuUse> {
+    /// Often enough to see most of tantivy's indexing threads, which live about a commit.
+    const EVERY: Duration = Duration::from_millis(100);
     tokio::time::sleep_until(window.measure_from.into()).await;
-    let start = process.cpu_seconds()?;
-    tokio::time::sleep_until(window.until.into()).await;
-    Some(process.cpu_seconds()? - start)
+    let start = process.cpu()?;
+    let mut latest = start.clone();
+    loop {
+        let next = (Instant::now() + EVERY).min(window.until);
+        tokio::time::sleep_until(next.into()).await;
+        latest.follow(process.cpu()?);
+        if next >= window.until {
+            return Some(latest.since(&start));
+        }
+    }
 }
 
 /// Where the PostgreSQL gateways' batches spent their time over the measured window.
@@ -506,6 +523,7 @@ async fn watch_commits(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apart::ThreadRole;
     use crate::load::{Failure, Tally};
     use crate::report::{goals_at, page_ratios_at, percentile, ratios_at};
     use crate::workload::{EVENT_BYTES, status_changed_event};
@@ -586,6 +604,7 @@ mod tests {
             index_lag: None,
             rss_mib: None,
             cpu_us_per_ack: None,
+            cpu_us_by_thread: None,
             runs_acked_per_sec: Vec::new(),
         }
     }
@@ -616,6 +635,12 @@ mod tests {
         });
         gateway.rss_mib = Some(61.4);
         gateway.cpu_us_per_ack = Some(83.26);
+        gateway.cpu_us_by_thread = Some(BTreeMap::from([
+            (ThreadRole::Http, 38.04),
+            (ThreadRole::Writer, 41.5),
+            (ThreadRole::Indexing, 2.0),
+            (ThreadRole::Other, 1.72),
+        ]));
         let disk = disk::DiskProbe {
             one_page_ms: 0.17,
             adjacent_pages_ms: 0.21,
@@ -634,6 +659,31 @@ mod tests {
             .find(|line| line.starts_with("gateway") && !line.contains('%'))
             .unwrap_or_else(|| panic!("no result row in {text}"));
         assert!(results_row.ends_with(" 83.3       61"), "{results_row}");
+        // Where that CPU went, by thread, in the order the header names them.
+        let (_, by_thread) = text
+            .split_once("Where the server's CPU went")
+            .unwrap_or_else(|| panic!("no CPU by thread in {text}"));
+        let mut by_thread = by_thread.lines().skip(1);
+        let header: Vec<&str> = by_thread.next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "target",
+                "connections",
+                "HTTP",
+                "writer",
+                "indexing",
+                "merges",
+                "other"
+            ]
+        );
+        let row: Vec<&str> = by_thread.next().unwrap().split_whitespace().collect();
+        assert_eq!(row, ["gateway", "64", "38.0", "41.5", "2.0", "0.0", "1.7"]);
+        assert_eq!(
+            by_thread.next(),
+            Some(""),
+            "only the gateway ran apart: {text}"
+        );
         assert!(
             text.contains("64 scattered pages 0.86 ms (+0.011 ms a page)"),
             "{text}"

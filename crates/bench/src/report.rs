@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use hooktrail::store::postgres::timing::PhaseMillis;
 
+use crate::apart::ThreadRole;
 use crate::load::Tally;
 use crate::streams::StreamStats;
 use crate::workload::EVENT_BYTES;
@@ -52,6 +53,10 @@ pub(crate) struct CellResult {
     /// process of its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cpu_us_per_ack: Option<f64>,
+    /// The same CPU time split by what the server's threads do (see [`ThreadRole`]), per
+    /// answer: where a delivery's cost goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_us_by_thread: Option<BTreeMap<ThreadRole, f64>>,
     /// With `--repeat`: the throughput of every run, this row being the median one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) runs_acked_per_sec: Vec<f64>,
@@ -87,6 +92,7 @@ pub(crate) fn summarize(
         phases: None,
         rss_mib: None,
         cpu_us_per_ack: None,
+        cpu_us_by_thread: None,
         runs_acked_per_sec: Vec::new(),
     }
 }
@@ -448,6 +454,7 @@ impl Report {
                 )?;
             }
         }
+        self.write_cpu_by_thread(out)?;
         if let Some(disk) = &self.disk {
             writeln!(
                 out,
@@ -459,6 +466,39 @@ impl Report {
                 disk.per_scattered_page_ms(),
                 pages = disk::PAGES_PER_SYNC,
             )?;
+        }
+        Ok(())
+    }
+
+    /// Where each served process's CPU went, by what its threads do.
+    fn write_cpu_by_thread(&self, out: &mut String) -> fmt::Result {
+        let cells: Vec<_> = self
+            .results
+            .iter()
+            .filter_map(|cell| Some((cell, cell.cpu_us_by_thread.as_ref()?)))
+            .collect();
+        if cells.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "\nWhere the server's CPU went, µs an answer (its threads, by name):"
+        )?;
+        write!(out, "{:<14} {:>11}", "target", "connections")?;
+        for role in ThreadRole::ALL {
+            write!(out, " {:>9}", role.label())?;
+        }
+        writeln!(out)?;
+        for (cell, by_thread) in cells {
+            write!(out, "{:<14} {:>11}", cell.name(), cell.connections)?;
+            for role in ThreadRole::ALL {
+                write!(
+                    out,
+                    " {:>9.1}",
+                    by_thread.get(&role).copied().unwrap_or(0.0)
+                )?;
+            }
+            writeln!(out)?;
         }
         Ok(())
     }

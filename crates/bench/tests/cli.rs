@@ -98,6 +98,21 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
             "{out}"
         );
     }
+    // That CPU by thread: the gateway's HTTP workers and its writer are found by their names,
+    // and the parts add up to the whole.
+    for target in ["gateway", "gateway-filled"] {
+        let by_thread = &cell(target)["cpu_us_by_thread"];
+        assert!(by_thread["http"].as_f64().unwrap() > 0.0, "{out}");
+        assert!(by_thread["writer"].as_f64().unwrap() > 0.0, "{out}");
+        let parts: f64 = by_thread
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|us| us.as_f64().unwrap())
+            .sum();
+        let whole = cell(target)["cpu_us_per_ack"].as_f64().unwrap();
+        assert!((parts - whole).abs() < 0.01 * whole, "{out}");
+    }
     assert!(
         report["disk"]["scattered_pages_ms"].as_f64().unwrap() > 0.0,
         "{out}"
