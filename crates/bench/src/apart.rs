@@ -164,7 +164,7 @@ pub(crate) enum ThreadRole {
     Indexing,
     /// tantivy's merges of the index's segments (`merge_thread_N`).
     Merges,
-    /// Every other thread, and those that ended within the window.
+    /// Every other thread, and those that ended between readings unseen.
     Other,
 }
 
@@ -369,6 +369,16 @@ mod tests {
         );
         let used = later.since(&earlier);
         assert_eq!(used.total, 7.0);
+        // Read only at both ends, the ended thread's last half second is the rest's.
+        assert_eq!(
+            used.by_role,
+            BTreeMap::from([
+                (ThreadRole::Http, 2.0),
+                (ThreadRole::Writer, 2.0),
+                (ThreadRole::Merges, 1.5),
+                (ThreadRole::Other, 1.5),
+            ])
+        );
         // Followed, the merge thread is seen once more before it ends: its time is its own.
         let mut followed = earlier.clone();
         followed.follow(reading(
@@ -389,13 +399,6 @@ mod tests {
                 (ThreadRole::Other, 1.0),
             ])
         );
-        let expected = BTreeMap::from([
-            (ThreadRole::Http, 2.0),
-            (ThreadRole::Writer, 2.0),
-            (ThreadRole::Merges, 1.5),
-            (ThreadRole::Other, 1.5),
-        ]);
-        assert_eq!(used.by_role, expected);
     }
 
     #[test]

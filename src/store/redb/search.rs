@@ -269,12 +269,10 @@ impl SearchIndex {
     /// to whoever opens it next, who would redo them from the start while taking intake. The
     /// writer goes with them: the next write makes another.
     pub fn settle(&self) -> Result<(), StoreError> {
-        let writing = self
-            .writing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(writing) = writing {
+        // Held while the merges run: tantivy allows one writer an index, and another made
+        // meanwhile (by the indexer, say) would find the index locked.
+        let mut guard = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(writing) = guard.take() {
             writing
                 .writer
                 .wait_merging_threads()
