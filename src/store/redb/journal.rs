@@ -358,12 +358,9 @@ pub fn deliveries_in(path: &Path) -> Result<u64, StoreError> {
         return Ok(0);
     };
     let mut deliveries = 0;
-    while let Some((at, payload)) = records.next()? {
-        let count = payload
-            .get(8..12)
-            .and_then(|bytes| bytes.try_into().ok())
-            .map(u32::from_le_bytes)
-            .ok_or_else(|| unreadable(path, at, "shorter than its header"))?;
+    while let Some((at, mut payload)) = records.next()? {
+        let (_, count) =
+            batch_header(&mut payload).map_err(|reason| unreadable(path, at, &reason))?;
         deliveries += u64::from(count);
     }
     Ok(deliveries)
@@ -576,10 +573,17 @@ fn count_u32(n: usize) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} is too large to journal")))
 }
 
+/// A batch payload's header, taken off its front: the seq the batch follows, and how many
+/// captures it holds (what [`encode`] writes first).
+fn batch_header(rest: &mut &[u8]) -> Result<(u64, u32), String> {
+    let after = u64::from_le_bytes(take(rest, 8)?.try_into().map_err(|_| "short")?);
+    let count = u32::from_le_bytes(take(rest, 4)?.try_into().map_err(|_| "short")?);
+    Ok((after, count))
+}
+
 fn decode(payload: &[u8]) -> Result<JournaledBatch, String> {
     let mut rest = payload;
-    let after = u64::from_le_bytes(take(&mut rest, 8)?.try_into().map_err(|_| "short")?);
-    let count = u32::from_le_bytes(take(&mut rest, 4)?.try_into().map_err(|_| "short")?);
+    let (after, count) = batch_header(&mut rest)?;
     let mut captures = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let meta = take_part(&mut rest)?;
