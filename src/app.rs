@@ -51,6 +51,8 @@ pub struct Gateway {
     /// Retention, search indexing and the tally, which hold the store until they have
     /// stopped.
     chores: Chores,
+    /// The state the servers share, kept so that stopping drops it last (see [`close_state`]).
+    state: web::Data<AppState>,
 }
 
 impl Gateway {
@@ -156,6 +158,7 @@ impl Gateway {
             renormalize_runs: Arc::default(),
             backup_running: Arc::new(tokio::sync::Mutex::new(())),
         });
+        let kept_state = state.clone();
         let metrics_here = config.metrics.enabled && config.metrics.listen.is_none();
         let read_timeout = Duration::from_secs(config.server.read_timeout_secs.get());
         let app_state = state.clone();
@@ -198,6 +201,7 @@ impl Gateway {
             metrics_server,
             writer,
             chores,
+            state: kept_state,
         })
     }
 
@@ -212,6 +216,7 @@ impl Gateway {
         }
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+        close_state(self.state).await?;
         served??;
         Ok(())
     }
@@ -221,6 +226,40 @@ impl Gateway {
         self.server.stop(true).await;
         self.wait().await
     }
+}
+
+/// How long a stopped gateway waits for its server workers to let go of the shared state.
+const STATE_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// Drops the servers' shared state, and with it the gateway's hold on the store, once every
+/// worker has dropped its copy. A stopped gateway has then closed its store (the embedded
+/// store's last checkpoint is written as it closes), so a `verify`, or a new gateway, run right
+/// after finds a file no one holds. Actix reports a worker stopped a moment before that worker
+/// drops its app; left to it, the store would close on that worker's thread, after `stop` had
+/// returned.
+async fn close_state(state: web::Data<AppState>) -> anyhow::Result<()> {
+    if !drop_when_last(state.into_inner(), STATE_RELEASE_WAIT).await? {
+        tracing::warn!("stopped, but the store stays open until the work still holding it ends");
+    }
+    Ok(())
+}
+
+/// Waits, up to `patience`, until `shared` is the last handle on its value, then drops it on
+/// the blocking pool (dropping a store writes) and returns once that drop has finished.
+/// `false` when others still held it at the end of `patience`: the value is then dropped by
+/// whichever lets go last.
+async fn drop_when_last<T: Send + Sync + 'static>(
+    shared: Arc<T>,
+    patience: Duration,
+) -> Result<bool, tokio::task::JoinError> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut alone = Arc::strong_count(&shared) == 1;
+    while !alone && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        alone = Arc::strong_count(&shared) == 1;
+    }
+    tokio::task::spawn_blocking(move || drop(shared)).await?;
+    Ok(alone)
 }
 
 /// Opens the storage `config` names, telling `progress` how far the start-up replay has come.
@@ -411,5 +450,57 @@ fn say_how_tree_heads_are_signed(config: &Config) {
             "no [trust] signing_key: tree heads are not signed, so no one outside can check the log \
              (`hooktrail keygen` makes a key)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Stands for a store: dropping it takes a while (a last checkpoint), and says when done.
+    struct SlowToClose(Arc<AtomicBool>);
+
+    impl Drop for SlowToClose {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(50));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_handle_is_waited_for_and_dropped_here_before_returning() {
+        let closed = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(SlowToClose(closed.clone()));
+        let late = shared.clone();
+        // A worker that lets go a moment after it said it stopped.
+        let worker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(late);
+        });
+        let alone = drop_when_last(shared, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(alone);
+        assert!(
+            closed.load(Ordering::SeqCst),
+            "returned before the value was dropped"
+        );
+        worker.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_handle_held_past_patience_is_reported_and_left_to_its_holder() {
+        let closed = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(SlowToClose(closed.clone()));
+        let kept = shared.clone();
+        let alone = drop_when_last(shared, Duration::from_millis(20))
+            .await
+            .unwrap();
+        assert!(!alone);
+        assert!(!closed.load(Ordering::SeqCst));
+        drop(kept);
+        assert!(closed.load(Ordering::SeqCst));
     }
 }

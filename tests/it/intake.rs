@@ -351,6 +351,34 @@ async fn health_and_readiness() {
     gateway.stop().await;
 }
 
+/// A stopped gateway has closed its store: the CLI, or another gateway, may open the file the
+/// moment `stop` returns. Each round has both workers answer before the stop, so each holds the
+/// shared state it must drop first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_gateway_has_closed_its_store() {
+    let mut gateway = TestGateway::start().await;
+    let config = common::parse_config(&gateway.config_text);
+    for round in 0..10 {
+        let body = status_changed(&format!("{round}"), "Printing", "2026-03-04T10:00:00Z");
+        let (stored, read) = tokio::join!(
+            gateway.client.post_signed(&body),
+            gateway
+                .client
+                .get("/api/v1/subjects/job/1042/entries?limit=1"),
+        );
+        assert_eq!(stored.status(), 200);
+        // A job nothing was received about: still a full answer from the store.
+        assert_eq!(read.0, 404, "{}", read.1);
+        gateway.stop().await;
+        match hooktrail::store::open(&config.storage, None) {
+            Ok(store) => drop(store),
+            Err(err) => panic!("round {round}: the stopped gateway's store: {err}"),
+        }
+        gateway.restart_with("").await;
+    }
+    gateway.stop().await;
+}
+
 #[actix_web::test]
 async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();

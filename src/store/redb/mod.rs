@@ -170,11 +170,13 @@ impl RedbStore {
         reread: Option<&Rereader<'_>>,
     ) -> Result<Self, StoreError> {
         let path: PathBuf = path.to_owned();
-        let journal_path = journal::path_for(&path);
-        let search = search::SearchIndex::open(&path)?;
-        // First, so a record a crash cut short is gone before anything reads the journal.
-        let journal = journal::Journal::open(&journal_path)?;
+        // First, since the log's lock makes this process the store's owner: a process refused
+        // it ([`StoreError::InUse`]) has touched neither the journal nor the search index of
+        // the gateway that owns them. The replay reads the journal by itself, up to its last
+        // whole record.
         let (files, rebuilt) = open_files(&path, settings, &progress, Rebuild::Now(reread))?;
+        let journal = journal::Journal::open(&journal::path_for(&path))?;
+        let search = search::SearchIndex::open(&path)?;
         let db = ReopeningDatabase::opened(files, move || {
             Ok(open_files(&path, settings, &progress, Rebuild::Refused)?.0)
         });

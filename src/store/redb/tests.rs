@@ -986,3 +986,25 @@ fn views_a_checkpoint_ahead_of_the_log_are_rolled_back_and_the_journal_replayed(
         ChainReport::Intact { deliveries: 5, .. }
     ));
 }
+
+/// A second opener of a store a process owns is refused before it touches anything of the
+/// owner's: here the owner's search folder was removed (as an operator does to have it
+/// rebuilt), and a refused `verify` must not make a fresh one, nor rewrite the journal.
+#[test]
+fn a_refused_opener_touches_neither_the_journal_nor_the_search_index() {
+    let (dir, owner) = store_with_three_deliveries();
+    let path = dir.path().join("test.redb");
+    let search = super::search::path_for(&path);
+    std::fs::remove_dir_all(&search).unwrap();
+    let journal = super::journal::path_for(&path);
+    let journaled = std::fs::read(&journal).unwrap();
+
+    let refused = RedbStore::open(&path).err();
+    assert!(
+        matches!(refused, Some(crate::store::StoreError::InUse)),
+        "{refused:?}"
+    );
+    assert!(!search.exists(), "the refused opener made a search folder");
+    assert_eq!(std::fs::read(&journal).unwrap(), journaled);
+    drop(owner);
+}
