@@ -57,6 +57,7 @@ use serde::Serialize;
 use hooktrail::sources::Source;
 use hooktrail::store::postgres::PgStore;
 use hooktrail::store::postgres::timing::{PhaseMillis, PhaseSnapshot};
+use hooktrail::store::redb::RedbStore;
 use workload::signing_source;
 
 mod apart;
@@ -75,7 +76,7 @@ pub use report::percentile;
 
 use load::{Client, Window, apply_load};
 use report::{CellResult, Report, summarize};
-use servers::start_server;
+use servers::{ApartServer, start_server};
 
 /// HTTP worker threads for every server under test, so the targets compete on equal terms.
 const SERVER_WORKERS: usize = 2;
@@ -187,22 +188,28 @@ enum Target {
 }
 
 impl Target {
-    /// Whether the cell's server runs in a process of its own, its memory then measured
-    /// apart from the load's: the intake targets on redb, and `plain` beside them. The page
-    /// targets share one store built for the run, and the PostgreSQL ones have their stores'
-    /// timings read in the bench's process, so those run in it.
-    fn runs_apart(&self) -> bool {
-        matches!(
-            self,
-            Target::Gateway
-                | Target::Plain
-                | Target::PerRequest
-                | Target::LogOnly
-                | Target::GatewayUnindexed
-                | Target::GatewayNoTree
-                | Target::GatewayFilled
-                | Target::GatewayStreams
-        )
+    /// How the cell's server is started when it runs in a process of its own, its memory then
+    /// measured apart from the load's: the intake targets on redb, and `plain` beside them.
+    /// `None` for the page targets, which share one store built for the run, and the
+    /// PostgreSQL ones, whose stores' timings are read in the bench's process.
+    fn apart(&self) -> Option<ApartServer> {
+        use ApartServer::{Adjusted, Filled, Plain};
+        match self {
+            Target::Gateway | Target::GatewayStreams => {
+                Some(ApartServer::Gateway { max_batch: None })
+            }
+            Target::PerRequest => Some(ApartServer::Gateway { max_batch: Some(1) }),
+            Target::LogOnly => Some(Adjusted(RedbStore::without_views)),
+            Target::GatewayNoTree => Some(Adjusted(RedbStore::without_tree)),
+            Target::GatewayUnindexed => Some(Adjusted(RedbStore::without_search_indexing)),
+            Target::GatewayFilled => Some(Filled),
+            Target::Plain => Some(Plain),
+            Target::Pages
+            | Target::PagesUncached
+            | Target::PlainGet
+            | Target::Postgres
+            | Target::PostgresPair => None,
+        }
     }
 
     fn reads_pages(&self) -> bool {

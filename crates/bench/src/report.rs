@@ -44,7 +44,7 @@ pub(crate) struct CellResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) index_lag: Option<crate::index_lag::IndexLag>,
     /// The server's resident memory as the window closed, where it runs in a process of its
-    /// own (see [`Target::runs_apart`]); `None` for a server sharing the bench's process.
+    /// own (see [`Target::apart`]); `None` for a server sharing the bench's process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_mib: Option<f64>,
     /// The CPU time (user and system, every thread) the server's process used over the

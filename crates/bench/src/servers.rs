@@ -120,21 +120,21 @@ pub(crate) fn start_server(
         path: format!("/jobs/{}", pages::job_id(history)),
         cookie,
     };
+    if let Some(server) = cell.target.apart() {
+        let store = match server {
+            ApartServer::Filled => Some(
+                fixtures
+                    .filled
+                    .context("the filled store was not built")?
+                    .path
+                    .as_path(),
+            ),
+            ApartServer::Gateway { .. } | ApartServer::Adjusted(_) | ApartServer::Plain => None,
+        };
+        let process = ServerProcess::spawn(cell.target, store)?;
+        return Ok((RunningServer::Apart(process), intake()));
+    }
     Ok(match cell.target {
-        target if target.runs_apart() => {
-            let store = match target {
-                Target::GatewayFilled => Some(
-                    fixtures
-                        .filled
-                        .context("the filled store was not built")?
-                        .path
-                        .as_path(),
-                ),
-                _ => None,
-            };
-            let process = ServerProcess::spawn(target, store)?;
-            (RunningServer::Apart(process), intake())
-        }
         Target::Postgres | Target::PostgresPair => (
             start_postgres_gateways(cell.target.postgres_gateways())?,
             intake(),
@@ -147,25 +147,40 @@ pub(crate) fn start_server(
             let (server, cookie) = start_pages_gateway(fixture, keep_pages)?;
             (server, page(history, Some(cookie)))
         }
+        // Served apart, above.
         other => anyhow::bail!("no server is set up for {other}"),
     })
 }
 
-/// The server of a target that runs apart ([`Target::runs_apart`]), started in the process
-/// that serves it; `store` is the store `gateway-filled` opens.
+/// How the server of a target that runs apart ([`Target::apart`]) is started, in the
+/// process that serves it.
+#[derive(Clone, Copy)]
+pub(crate) enum ApartServer {
+    /// The gateway on a fresh store, committing at most `max_batch` deliveries at a time
+    /// (`None`: the default).
+    Gateway { max_batch: Option<usize> },
+    /// The gateway on a fresh store that the function switches something off in.
+    Adjusted(fn(RedbStore) -> RedbStore),
+    /// The gateway on the store `--prefill` filled.
+    Filled,
+    /// The plain handler.
+    Plain,
+}
+
+/// The server of a target that runs apart, started in the process that serves it; `store`
+/// is the store `gateway-filled` opens.
 pub(crate) fn start_intake_server(
     target: Target,
     store: Option<&Path>,
 ) -> anyhow::Result<RunningServer> {
-    match target {
-        Target::Gateway | Target::GatewayStreams => start_gateway(None),
-        Target::PerRequest => start_gateway(Some(1)),
-        Target::LogOnly => start_gateway_with(RedbStore::without_views),
-        Target::GatewayNoTree => start_gateway_with(RedbStore::without_tree),
-        Target::GatewayUnindexed => start_gateway_with(RedbStore::without_search_indexing),
-        Target::GatewayFilled => start_gateway_on(store.context("gateway-filled needs a store")?),
-        Target::Plain => start_plain(),
-        other => anyhow::bail!("{other} does not run in a process of its own"),
+    let Some(server) = target.apart() else {
+        anyhow::bail!("{target} does not run in a process of its own");
+    };
+    match server {
+        ApartServer::Gateway { max_batch } => start_gateway(max_batch),
+        ApartServer::Adjusted(adjust) => start_gateway_with(adjust),
+        ApartServer::Filled => start_gateway_on(store.context("gateway-filled needs a store")?),
+        ApartServer::Plain => start_plain(),
     }
 }
 
