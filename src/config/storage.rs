@@ -92,7 +92,7 @@ pub const DEFAULT_CHECKPOINT_SECS: u64 = 5;
 pub const DEFAULT_CHECKPOINT_DELIVERIES: usize = 20_000;
 
 /// See `cache_mib`, and docs/architecture.md for how it was chosen.
-pub const DEFAULT_CACHE_MIB: usize = 64;
+pub const DEFAULT_CACHE_MIB: usize = 32;
 
 fn default_cache_mib() -> NonZeroUsize {
     NonZeroUsize::new(DEFAULT_CACHE_MIB).unwrap_or(NonZeroUsize::MIN)

@@ -279,7 +279,7 @@ fn zeros_where_something_is_needed_cannot_be_configured() {
 fn the_embedded_store_is_opened_with_its_cache_and_checkpoints() {
     let settings = load(BASE, &[]).unwrap().storage.redb_settings();
     assert_eq!(settings, crate::store::redb::RedbSettings::default());
-    assert_eq!(settings.cache_bytes, 64 << 20);
+    assert_eq!(settings.cache_bytes, 32 << 20);
 
     let env = [
         ("HOOKTRAIL_STORAGE__CACHE_MIB", "256"),

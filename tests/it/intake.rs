@@ -352,8 +352,9 @@ async fn health_and_readiness() {
 }
 
 /// A stopped gateway has closed its store: the CLI, or another gateway, may open the file the
-/// moment `stop` returns. Each round has both workers answer before the stop, so each holds the
-/// shared state it must drop first.
+/// moment `stop` returns. Each round has the workers answer a delivery and a read at once
+/// before the stop, so they have served with the shared state they must drop first. (Whether a
+/// worker lets go late is up to the scheduler; `app::tests` checks the waiting itself.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_gateway_has_closed_its_store() {
     let mut gateway = TestGateway::start().await;
