@@ -104,6 +104,14 @@ impl ServerProcess {
     }
 }
 
+/// The KiB a /proc/<pid>/status line gives `field` (`VmRSS:    115044 kB`).
+fn kib_of(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
 /// The first line the server prints: the address it listens on.
 fn read_address(stdout: impl Read) -> anyhow::Result<SocketAddr> {
     let mut line = String::new();
@@ -125,9 +133,18 @@ const TICKS_PER_SECOND: f64 = 100.0;
 impl ProcessUse {
     /// Resident memory now, in KiB; `None` where /proc does not say.
     pub(crate) fn resident_kib(self) -> Option<u64> {
+        self.status_kib("VmRSS")
+    }
+
+    /// The most resident memory it has held since it started, in KiB: for a server started
+    /// for its cell, its peak under the cell's load.
+    pub(crate) fn peak_resident_kib(self) -> Option<u64> {
+        self.status_kib("VmHWM")
+    }
+
+    fn status_kib(self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        kib_of(&status, field)
     }
 
     /// CPU time it has used so far, user and system, in all and by thread.
@@ -295,6 +312,17 @@ pub fn serve(target: Target, store: Option<PathBuf>) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_read_off_the_status_lines_by_their_field() {
+        let status = "Name:\thooktrail-bench\nVmPeak:\t 1200000 kB\nVmHWM:\t  160324 kB\n\
+                      VmRSS:\t  115044 kB\nRssAnon:\t   90000 kB\n";
+        assert_eq!(kib_of(status, "VmRSS"), Some(115_044));
+        assert_eq!(kib_of(status, "VmHWM"), Some(160_324));
+        // A field's name is whole: `Vm` is none of them.
+        assert_eq!(kib_of(status, "Vm"), None);
+        assert_eq!(kib_of(status, "VmSwap"), None);
+    }
 
     #[test]
     fn the_address_is_the_first_line() {

@@ -425,10 +425,12 @@ async fn run_cell(
         .map(|process| tokio::spawn(watch_cpu(process, window)));
     let load = apply_load(client, connections, window).await;
     // Before the server stops: its memory under load.
-    let rss_mib = server
-        .process()
-        .and_then(|process| process.resident_kib())
-        .map(|kib| kib as f64 / 1024.0);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let process = server.process();
+    let rss_mib = process.and_then(apart::ProcessUse::resident_kib).map(mib);
+    let peak_rss_mib = process
+        .and_then(apart::ProcessUse::peak_resident_kib)
+        .map(mib);
     let cpu_used = match cpu {
         Some(watch) => watch.await.ok().flatten(),
         None => None,
@@ -468,6 +470,7 @@ async fn run_cell(
     result.streams = streams;
     result.index_lag = index_lag;
     result.rss_mib = rss_mib;
+    result.peak_rss_mib = peak_rss_mib;
     if let Some(used) = cpu_used.filter(|_| result.acked > 0) {
         let per_ack = |seconds: f64| seconds * 1e6 / result.acked as f64;
         result.cpu_us_per_ack = Some(per_ack(used.total));
@@ -610,6 +613,7 @@ mod tests {
             streams: None,
             index_lag: None,
             rss_mib: None,
+            peak_rss_mib: None,
             cpu_us_per_ack: None,
             cpu_us_by_thread: None,
             runs_acked_per_sec: Vec::new(),
@@ -641,6 +645,7 @@ mod tests {
             busy: 0.94,
         });
         gateway.rss_mib = Some(61.4);
+        gateway.peak_rss_mib = Some(70.2);
         gateway.cpu_us_per_ack = Some(83.26);
         gateway.cpu_us_by_thread = Some(BTreeMap::from([
             (ThreadRole::Http, 38.04),
@@ -665,7 +670,10 @@ mod tests {
             .lines()
             .find(|line| line.starts_with("gateway") && !line.contains('%'))
             .unwrap_or_else(|| panic!("no result row in {text}"));
-        assert!(results_row.ends_with(" 83.3       61"), "{results_row}");
+        assert!(
+            results_row.ends_with(" 83.3       61        70"),
+            "{results_row}"
+        );
         // Where that CPU went, by thread, in the order the header names them.
         let (_, by_thread) = text
             .split_once("Where the server's CPU went")
@@ -733,8 +741,10 @@ mod tests {
 
     #[test]
     fn a_filled_store_is_held_to_the_growth_and_memory_goals() {
-        let filled = |rate, rss| CellResult {
-            rss_mib: Some(rss),
+        // Held to its peak, not to what it held as the window closed.
+        let filled = |rate, peak| CellResult {
+            rss_mib: Some(100.0),
+            peak_rss_mib: Some(peak),
             ..cell(Target::GatewayFilled, rate, 5.0)
         };
         let goals_with = |filled_cell| {

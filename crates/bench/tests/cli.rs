@@ -92,7 +92,12 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     );
     // Each read from the server's own process: its memory, and its CPU per answer.
     for target in ["gateway", "gateway-filled", "plain"] {
-        assert!(cell(target)["rss_mib"].as_f64().unwrap() > 1.0, "{out}");
+        let rss = cell(target)["rss_mib"].as_f64().unwrap();
+        assert!(rss > 1.0, "{out}");
+        assert!(
+            cell(target)["peak_rss_mib"].as_f64().unwrap() >= rss,
+            "{out}"
+        );
         assert!(
             cell(target)["cpu_us_per_ack"].as_f64().unwrap() > 0.0,
             "{out}"
