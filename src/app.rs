@@ -32,6 +32,7 @@ pub mod memory;
 mod pacing;
 
 use crate::alerts::Alerting;
+pub use chores::INDEXER_THREAD;
 use chores::{
     Chores, index_for_search, keep_tally, prune_periodically, sign_tree_heads, watch_alerts,
 };

@@ -45,6 +45,9 @@ pub(super) async fn prune_periodically(
     }
 }
 
+/// The search indexer thread's name (what `top -H`, `perf` and the intake bench see).
+pub const INDEXER_THREAD: &str = "hooktrail-index";
+
 /// Keeps a search index that follows the timelines (the embedded store's) up with them: at
 /// once while it is behind and intake is quiet, every quarter second once it has caught up. A
 /// backend that indexes in each commit ends this at the first call.
@@ -59,7 +62,7 @@ pub(super) async fn index_for_search(
 ) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let indexer = std::thread::Builder::new()
-        .name("hooktrail-index".to_owned())
+        .name(INDEXER_THREAD.to_owned())
         .spawn({
             let stop = stop.clone();
             move || follow_for_search(store.as_ref(), &health, &stop)

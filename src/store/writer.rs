@@ -94,6 +94,9 @@ pub struct Writer {
     queue: mpsc::Sender<Message>,
 }
 
+/// The writer thread's name (what `top -H`, `perf` and the intake bench see).
+pub const WRITER_THREAD: &str = "hooktrail-writer";
+
 impl Writer {
     /// Starts the writer. It runs until [`Writer::shutdown`] (or until every handle is gone).
     pub fn spawn(
@@ -106,7 +109,7 @@ impl Writer {
         let thread_depth = depth.clone();
         let max_batch = config.max_batch.get();
         let thread = std::thread::Builder::new()
-            .name("hooktrail-writer".to_owned())
+            .name(WRITER_THREAD.to_owned())
             .spawn(move || run(store, receiver, thread_depth, max_batch, on_batch))?;
         Ok((
             Writer {

@@ -19,6 +19,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
+use hooktrail::app::INDEXER_THREAD;
+use hooktrail::store::writer::WRITER_THREAD;
 use serde::Serialize;
 
 use crate::Target;
@@ -104,14 +106,6 @@ impl ServerProcess {
     }
 }
 
-/// The KiB a /proc/<pid>/status line gives `field` (`VmRSS:    115044 kB`).
-fn kib_of(status: &str, field: &str) -> Option<u64> {
-    status.lines().find_map(|line| {
-        let value = line.strip_prefix(field)?.strip_prefix(':')?;
-        value.split_whitespace().next()?.parse().ok()
-    })
-}
-
 /// The first line the server prints: the address it listens on.
 fn read_address(stdout: impl Read) -> anyhow::Result<SocketAddr> {
     let mut line = String::new();
@@ -167,16 +161,17 @@ impl ProcessUse {
 }
 
 /// What a server's thread is for, told by the name the gateway or its libraries give it.
-/// Linux keeps a thread's name to 15 bytes, so names are matched by how they start.
+/// Linux keeps a thread's name to 15 bytes ([`as_kept`]), so names are matched by how they
+/// start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ThreadRole {
     /// actix's HTTP workers (`actix-rt|system:0|arbiter:N`): reading requests, verifying,
     /// normalizing, answering.
     Http,
-    /// The store's writer (`hooktrail-writer`): group commits, the journal, the views.
+    /// The store's writer ([`WRITER_THREAD`]): group commits, the journal, the views.
     Writer,
-    /// The search indexer (`hooktrail-index`) and the threads tantivy starts from it to index,
+    /// The search indexer ([`INDEXER_THREAD`]) and the threads tantivy starts from it to index,
     /// compress stored documents and manage segments.
     Indexing,
     /// tantivy's merges of the index's segments (`merge_thread_N`).
@@ -194,14 +189,20 @@ impl ThreadRole {
         ThreadRole::Other,
     ];
 
+    /// The role of the thread Linux names `name`. The gateway's own threads are matched by
+    /// the names it gives them, as Linux keeps them; actix's and tantivy's by theirs.
     fn of(name: &str) -> ThreadRole {
-        let starts = |prefixes: &[&str]| prefixes.iter().any(|prefix| name.starts_with(prefix));
+        let starts = |prefixes: &[&str]| {
+            prefixes
+                .iter()
+                .any(|prefix| name.starts_with(as_kept(prefix)))
+        };
         if starts(&["actix-rt"]) {
             ThreadRole::Http
-        } else if starts(&["hooktrail-write"]) {
+        } else if starts(&[WRITER_THREAD]) {
             ThreadRole::Writer
         } else if starts(&[
-            "hooktrail-index",
+            INDEXER_THREAD,
             "thrd-tantivy",
             "docstore-compre",
             "segment_updater",
@@ -269,6 +270,22 @@ impl CpuReading {
         by_role.insert(ThreadRole::Other, (total - named).max(0.0));
         CpuUse { total, by_role }
     }
+}
+
+/// The KiB a /proc/<pid>/status line gives `field` (`VmRSS:    115044 kB`).
+fn kib_of(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(field)?.strip_prefix(':')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The bytes of a thread's name that Linux keeps (and shows in /proc): 15.
+const KEPT_NAME_BYTES: usize = 15;
+
+/// What Linux shows of a thread named `name`.
+fn as_kept(name: &str) -> &str {
+    name.get(..KEPT_NAME_BYTES).unwrap_or(name)
 }
 
 /// The command's name in a /proc stat line: between the first `(` and the last `)`.
@@ -364,6 +381,13 @@ mod tests {
         ] {
             assert_eq!(ThreadRole::of(name), role, "{name}");
         }
+        // The gateway's threads by the names it gives them, as Linux keeps them.
+        assert_eq!(as_kept(WRITER_THREAD), "hooktrail-write");
+        assert_eq!(ThreadRole::of(as_kept(WRITER_THREAD)), ThreadRole::Writer);
+        assert_eq!(
+            ThreadRole::of(as_kept(INDEXER_THREAD)),
+            ThreadRole::Indexing
+        );
         assert_eq!(name_of("17 (merge_thread_1) S 1"), Some("merge_thread_1"));
         assert_eq!(name_of("17 (a (b) c) S 1"), Some("a (b) c"));
     }
