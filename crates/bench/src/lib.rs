@@ -76,7 +76,7 @@ pub use report::percentile;
 
 use load::{Client, Window, apply_load};
 use report::{CellResult, Report, summarize};
-use servers::{ApartServer, start_server};
+use servers::{ApartServer, Serving, start_server};
 
 /// HTTP worker threads for every server under test, so the targets compete on equal terms.
 const SERVER_WORKERS: usize = 2;
@@ -188,27 +188,27 @@ enum Target {
 }
 
 impl Target {
-    /// How the cell's server is started when it runs in a process of its own, its memory then
-    /// measured apart from the load's: the intake targets on redb, and `plain` beside them.
-    /// `None` for the page targets, which share one store built for the run, and the
-    /// PostgreSQL ones, whose stores' timings are read in the bench's process.
-    fn apart(&self) -> Option<ApartServer> {
-        use ApartServer::{Adjusted, Filled, Plain};
+    /// Where and how the cell's server runs. The intake targets on redb, and `plain` beside
+    /// them, run in a process of their own, their memory then measured apart from the load's;
+    /// the page targets share one store built for the run, and the PostgreSQL ones have their
+    /// stores' timings read in the bench's process.
+    fn serving(&self) -> Serving {
+        use ApartServer::{Adjusted, Filled, Gateway, Plain};
         match self {
-            Target::Gateway | Target::GatewayStreams => {
-                Some(ApartServer::Gateway { max_batch: None })
+            Target::Gateway | Target::GatewayStreams => Serving::Apart(Gateway { max_batch: None }),
+            Target::PerRequest => Serving::Apart(Gateway { max_batch: Some(1) }),
+            Target::LogOnly => Serving::Apart(Adjusted(RedbStore::without_views)),
+            Target::GatewayNoTree => Serving::Apart(Adjusted(RedbStore::without_tree)),
+            Target::GatewayUnindexed => {
+                Serving::Apart(Adjusted(RedbStore::without_search_indexing))
             }
-            Target::PerRequest => Some(ApartServer::Gateway { max_batch: Some(1) }),
-            Target::LogOnly => Some(Adjusted(RedbStore::without_views)),
-            Target::GatewayNoTree => Some(Adjusted(RedbStore::without_tree)),
-            Target::GatewayUnindexed => Some(Adjusted(RedbStore::without_search_indexing)),
-            Target::GatewayFilled => Some(Filled),
-            Target::Plain => Some(Plain),
-            Target::Pages
-            | Target::PagesUncached
-            | Target::PlainGet
-            | Target::Postgres
-            | Target::PostgresPair => None,
+            Target::GatewayFilled => Serving::Apart(Filled),
+            Target::Plain => Serving::Apart(Plain),
+            Target::Postgres => Serving::Postgres { gateways: 1 },
+            Target::PostgresPair => Serving::Postgres { gateways: 2 },
+            Target::Pages => Serving::Pages { keep_pages: true },
+            Target::PagesUncached => Serving::Pages { keep_pages: false },
+            Target::PlainGet => Serving::PlainGet,
         }
     }
 
@@ -230,15 +230,6 @@ impl Target {
                 | Target::PostgresPair
                 | Target::GatewayStreams
         )
-    }
-
-    /// How many gateways on PostgreSQL the target runs (0: none).
-    fn postgres_gateways(&self) -> usize {
-        match self {
-            Target::Postgres => 1,
-            Target::PostgresPair => 2,
-            _ => 0,
-        }
     }
 }
 

@@ -10,6 +10,7 @@ use hooktrail::store::postgres::timing::PhaseMillis;
 
 use crate::apart::ThreadRole;
 use crate::load::Tally;
+use crate::servers::Serving;
 use crate::streams::StreamStats;
 use crate::workload::EVENT_BYTES;
 use crate::{
@@ -44,7 +45,7 @@ pub(crate) struct CellResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) index_lag: Option<crate::index_lag::IndexLag>,
     /// The server's resident memory as the window closed, where it runs in a process of its
-    /// own (see [`Target::apart`]); `None` for a server sharing the bench's process.
+    /// own (see [`Target::serving`]); `None` for a server sharing the bench's process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) rss_mib: Option<f64>,
     /// The most resident memory the server's process held, from its start to the window's
@@ -523,7 +524,7 @@ impl Report {
         if self
             .results
             .iter()
-            .any(|cell| cell.target.postgres_gateways() > 0)
+            .any(|cell| matches!(cell.target.serving(), Serving::Postgres { .. }))
         {
             writeln!(
                 out,

@@ -120,40 +120,46 @@ pub(crate) fn start_server(
         path: format!("/jobs/{}", pages::job_id(history)),
         cookie,
     };
-    if let Some(server) = cell.target.apart() {
-        let store = match server {
-            ApartServer::Filled => Some(
-                fixtures
-                    .filled
-                    .context("the filled store was not built")?
-                    .path
-                    .as_path(),
-            ),
-            ApartServer::Gateway { .. } | ApartServer::Adjusted(_) | ApartServer::Plain => None,
-        };
-        let process = ServerProcess::spawn(cell.target, store)?;
-        return Ok((RunningServer::Apart(process), intake()));
-    }
-    Ok(match cell.target {
-        Target::Postgres | Target::PostgresPair => (
-            start_postgres_gateways(cell.target.postgres_gateways())?,
-            intake(),
-        ),
-        Target::PlainGet => (start_plain()?, page(100, None)),
-        Target::Pages | Target::PagesUncached => {
+    Ok(match cell.target.serving() {
+        Serving::Apart(server) => {
+            let store = match server {
+                ApartServer::Filled => Some(
+                    fixtures
+                        .filled
+                        .context("the filled store was not built")?
+                        .path
+                        .as_path(),
+                ),
+                ApartServer::Gateway { .. } | ApartServer::Adjusted(_) | ApartServer::Plain => None,
+            };
+            let process = ServerProcess::spawn(cell.target, store)?;
+            (RunningServer::Apart(process), intake())
+        }
+        Serving::Postgres { gateways } => (start_postgres_gateways(gateways)?, intake()),
+        Serving::PlainGet => (start_plain()?, page(100, None)),
+        Serving::Pages { keep_pages } => {
             let fixture = fixtures.pages.context("the page store was not built")?;
             let history = cell.history.context("a pages cell without a history")?;
-            let keep_pages = cell.target == Target::Pages;
             let (server, cookie) = start_pages_gateway(fixture, keep_pages)?;
             (server, page(history, Some(cookie)))
         }
-        // Served apart, above.
-        other => anyhow::bail!("no server is set up for {other}"),
     })
 }
 
-/// How the server of a target that runs apart ([`Target::apart`]) is started, in the
-/// process that serves it.
+/// Where and how a target's server runs ([`Target::serving`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Serving {
+    /// In a process of its own, started as the [`ApartServer`] says.
+    Apart(ApartServer),
+    /// `gateways` gateways on one scratch PostgreSQL database, in the bench's process.
+    Postgres { gateways: usize },
+    /// The gateway on the page store built for the run, with its page cache on or off.
+    Pages { keep_pages: bool },
+    /// The plain handler's fixed page: HTTP alone, the baseline for the page targets.
+    PlainGet,
+}
+
+/// How the server of a target that runs apart is started, in the process that serves it.
 #[derive(Clone, Copy)]
 pub(crate) enum ApartServer {
     /// The gateway on a fresh store, committing at most `max_batch` deliveries at a time
@@ -173,7 +179,7 @@ pub(crate) fn start_intake_server(
     target: Target,
     store: Option<&Path>,
 ) -> anyhow::Result<RunningServer> {
-    let Some(server) = target.apart() else {
+    let Serving::Apart(server) = target.serving() else {
         anyhow::bail!("{target} does not run in a process of its own");
     };
     match server {
