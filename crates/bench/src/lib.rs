@@ -213,23 +213,15 @@ impl Target {
     }
 
     fn reads_pages(&self) -> bool {
-        matches!(self, Target::Pages | Target::PagesUncached)
+        matches!(self.serving(), Serving::Pages { .. })
     }
 
     /// Whether the target is a gateway taking deliveries, whose commits are worth reporting.
     fn commits(&self) -> bool {
-        matches!(
-            self,
-            Target::Gateway
-                | Target::PerRequest
-                | Target::LogOnly
-                | Target::GatewayUnindexed
-                | Target::GatewayNoTree
-                | Target::GatewayFilled
-                | Target::Postgres
-                | Target::PostgresPair
-                | Target::GatewayStreams
-        )
+        match self.serving() {
+            Serving::Apart(ApartServer::Plain) | Serving::Pages { .. } | Serving::PlainGet => false,
+            Serving::Apart(_) | Serving::Postgres { .. } => true,
+        }
     }
 }
 
