@@ -24,6 +24,7 @@ use hooktrail::store::writer::WRITER_THREAD;
 use serde::Serialize;
 
 use crate::Target;
+use crate::durable::SYNCER_THREAD;
 use crate::servers::start_intake_server;
 
 /// The hidden option that makes the program serve one target instead of measuring.
@@ -169,7 +170,8 @@ pub(crate) enum ThreadRole {
     /// actix's HTTP workers (`actix-rt|system:0|arbiter:N`): reading requests, verifying,
     /// normalizing, answering.
     Http,
-    /// The store's writer ([`WRITER_THREAD`]): group commits, the journal, the views.
+    /// The store's writer ([`WRITER_THREAD`]): group commits, the journal, the views; in
+    /// `plain-durable`, the thread that writes and syncs its log ([`SYNCER_THREAD`]).
     Writer,
     /// The search indexer ([`INDEXER_THREAD`]) and the threads tantivy starts from it to index,
     /// compress stored documents and manage segments.
@@ -199,7 +201,7 @@ impl ThreadRole {
         };
         if starts(&["actix-rt"]) {
             ThreadRole::Http
-        } else if starts(&[WRITER_THREAD]) {
+        } else if starts(&[WRITER_THREAD, SYNCER_THREAD]) {
             ThreadRole::Writer
         } else if starts(&[
             INDEXER_THREAD,
@@ -384,6 +386,7 @@ mod tests {
         // The gateway's threads by the names it gives them, as Linux keeps them.
         assert_eq!(as_kept(WRITER_THREAD), "hooktrail-write");
         assert_eq!(ThreadRole::of(as_kept(WRITER_THREAD)), ThreadRole::Writer);
+        assert_eq!(ThreadRole::of(as_kept(SYNCER_THREAD)), ThreadRole::Writer);
         assert_eq!(
             ThreadRole::of(as_kept(INDEXER_THREAD)),
             ThreadRole::Indexing

@@ -6,6 +6,9 @@
 //!   what group commit buys;
 //! - `plain`: an actix handler that reads the body and answers 202, the ceiling that HTTP
 //!   alone allows on this machine;
+//! - `plain-durable`: the same handler answering once the body is on disk, group-committed to
+//!   a log file as the gateway's writer commits ([`durable`]): the least any server whose 2xx
+//!   means durable pays here, and so how much of the gap to `plain` the disk alone explains;
 //! - `gateway-filled`: the gateway on a store already holding `--prefill` entries (1 000 000
 //!   by default, shared out over jobs as in the page store), opened afresh for each cell as
 //!   after a restart: whether intake stays flat as the store grows, and the process's memory
@@ -63,6 +66,7 @@ use workload::signing_source;
 mod apart;
 mod commits;
 mod disk;
+mod durable;
 mod index_lag;
 mod load;
 pub mod pages;
@@ -161,6 +165,9 @@ enum Target {
     Gateway,
     /// A handler that reads the body and answers 202: HTTP alone.
     Plain,
+    /// The same handler answering once the body is fsynced to a log, group-committed: HTTP and
+    /// the disk alone.
+    PlainDurable,
     /// The gateway committing once per request (`max_batch = 1`).
     PerRequest,
     /// The gateway with its views switched off: the log alone, the ceiling for `gateway`.
@@ -193,7 +200,7 @@ impl Target {
     /// the page targets share one store built for the run, and the PostgreSQL ones have their
     /// stores' timings read in the bench's process.
     fn serving(&self) -> Serving {
-        use ApartServer::{Adjusted, Filled, Gateway, Plain};
+        use ApartServer::{Adjusted, Filled, Gateway, Plain, PlainDurable};
         match self {
             Target::Gateway | Target::GatewayStreams => Serving::Apart(Gateway { max_batch: None }),
             Target::PerRequest => Serving::Apart(Gateway { max_batch: Some(1) }),
@@ -204,6 +211,7 @@ impl Target {
             }
             Target::GatewayFilled => Serving::Apart(Filled),
             Target::Plain => Serving::Apart(Plain),
+            Target::PlainDurable => Serving::Apart(PlainDurable),
             Target::Postgres => Serving::Postgres { gateways: 1 },
             Target::PostgresPair => Serving::Postgres { gateways: 2 },
             Target::Pages => Serving::Pages { keep_pages: true },
@@ -219,7 +227,9 @@ impl Target {
     /// Whether the target is a gateway taking deliveries, whose commits are worth reporting.
     fn commits(&self) -> bool {
         match self.serving() {
-            Serving::Apart(ApartServer::Plain) | Serving::Pages { .. } | Serving::PlainGet => false,
+            Serving::Apart(ApartServer::Plain | ApartServer::PlainDurable)
+            | Serving::Pages { .. }
+            | Serving::PlainGet => false,
             Serving::Apart(_) | Serving::Postgres { .. } => true,
         }
     }
@@ -230,6 +240,7 @@ impl fmt::Display for Target {
         f.write_str(match self {
             Target::Gateway => "gateway",
             Target::Plain => "plain",
+            Target::PlainDurable => "plain-durable",
             Target::PerRequest => "per-request",
             Target::LogOnly => "log-only",
             Target::GatewayUnindexed => "gateway-unindexed",

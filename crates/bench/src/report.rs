@@ -157,6 +157,11 @@ pub(crate) struct Ratios {
     pub(crate) gateway_over_log_only: Option<f64>,
     /// The log-only ceiling against HTTP alone.
     pub(crate) log_only_over_plain: Option<f64>,
+    /// HTTP with a group-committed fsync against HTTP alone: what the disk alone leaves of
+    /// `plain`'s throughput.
+    pub(crate) plain_durable_over_plain: Option<f64>,
+    /// The gateway against HTTP with a group-committed fsync and nothing else.
+    pub(crate) gateway_over_plain_durable: Option<f64>,
     /// The gateway against the same without the Merkle tree (1.0: the tree is free).
     pub(crate) gateway_over_no_tree: Option<f64>,
     /// The gateway on a pre-filled store against on an empty one.
@@ -376,6 +381,16 @@ impl Report {
                     out,
                     "gateway/gateway-no-tree at {} connections: {tree:.2} (1.00: the Merkle tree costs intake nothing)",
                     ratios.connections
+                )?;
+            }
+        }
+        for ratios in &self.ratios {
+            if let Some(durable) = ratios.plain_durable_over_plain {
+                writeln!(
+                    out,
+                    "plain-durable/plain at {} connections: {durable:.2} (what the disk alone leaves of HTTP's throughput); gateway/plain-durable: {}",
+                    ratios.connections,
+                    optional(ratios.gateway_over_plain_durable, 2)
                 )?;
             }
         }
@@ -669,6 +684,13 @@ pub(crate) fn ratios_at(results: &[CellResult], connections: u32) -> Ratios {
         gateway_over_log_only: throughput_ratio(results, connections, Target::LogOnly),
         gateway_over_no_tree: throughput_ratio(results, connections, Target::GatewayNoTree),
         log_only_over_plain: ratio_of(results, connections, Target::LogOnly, Target::Plain),
+        plain_durable_over_plain: ratio_of(
+            results,
+            connections,
+            Target::PlainDurable,
+            Target::Plain,
+        ),
+        gateway_over_plain_durable: throughput_ratio(results, connections, Target::PlainDurable),
         filled_over_gateway: ratio_of(results, connections, Target::GatewayFilled, Target::Gateway),
         postgres_over_gateway: ratio_of(results, connections, Target::Postgres, Target::Gateway),
         pair_over_postgres: ratio_of(results, connections, Target::PostgresPair, Target::Postgres),

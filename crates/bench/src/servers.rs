@@ -16,6 +16,7 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::apart::{ProcessUse, ServerProcess};
+use crate::durable::{DurableLog, accept_durably};
 use crate::load::Load;
 use crate::{
     Cell, Fixtures, PLAIN_PAGE_BYTES, SERVER_WORKERS, SESSION_KEY, Target, pages, streams, workload,
@@ -46,6 +47,8 @@ pub(crate) enum RunningServer {
         addr: SocketAddr,
         handle: ServerHandle,
         serving: JoinHandle<std::io::Result<()>>,
+        /// `plain-durable`'s log folder, removed after the cell.
+        log: Option<tempfile::TempDir>,
     },
 }
 
@@ -99,10 +102,16 @@ impl RunningServer {
                 tokio::task::spawn_blocking(move || drop(database)).await?;
             }
             RunningServer::Plain {
-                handle, serving, ..
+                handle,
+                serving,
+                log,
+                ..
             } => {
                 handle.stop(true).await;
                 serving.await??;
+                if let Some(log) = log {
+                    log.close().context("cannot remove the bench log")?;
+                }
             }
         }
         Ok(())
@@ -130,13 +139,16 @@ pub(crate) fn start_server(
                         .path
                         .as_path(),
                 ),
-                ApartServer::Gateway { .. } | ApartServer::Adjusted(_) | ApartServer::Plain => None,
+                ApartServer::Gateway { .. }
+                | ApartServer::Adjusted(_)
+                | ApartServer::Plain
+                | ApartServer::PlainDurable => None,
             };
             let process = ServerProcess::spawn(cell.target, store)?;
             (RunningServer::Apart(process), intake())
         }
         Serving::Postgres { gateways } => (start_postgres_gateways(gateways)?, intake()),
-        Serving::PlainGet => (start_plain()?, page(100, None)),
+        Serving::PlainGet => (start_plain(false)?, page(100, None)),
         Serving::Pages { keep_pages } => {
             let fixture = fixtures.pages.context("the page store was not built")?;
             let history = cell.history.context("a pages cell without a history")?;
@@ -171,6 +183,8 @@ pub(crate) enum ApartServer {
     Filled,
     /// The plain handler.
     Plain,
+    /// The plain handler answering once the body is on disk ([`DurableLog`]).
+    PlainDurable,
 }
 
 /// The server of a target that runs apart, started in the process that serves it; `store`
@@ -186,7 +200,8 @@ pub(crate) fn start_intake_server(
         ApartServer::Gateway { max_batch } => start_gateway(max_batch),
         ApartServer::Adjusted(adjust) => start_gateway_with(adjust),
         ApartServer::Filled => start_gateway_on(store.context("gateway-filled needs a store")?),
-        ApartServer::Plain => start_plain(),
+        ApartServer::Plain => start_plain(false),
+        ApartServer::PlainDurable => start_plain(true),
     }
 }
 
@@ -309,13 +324,30 @@ pub(crate) fn gateway_config(
     Ok(config)
 }
 
-pub(crate) fn start_plain() -> anyhow::Result<RunningServer> {
+/// The plain handlers; with `durable`, intake answers once each body is on disk
+/// ([`DurableLog`]), in a log on the disk the gateways' stores live on.
+pub(crate) fn start_plain(durable: bool) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let server = HttpServer::new(|| {
-        App::new()
-            .route("/hooks/{source}", web::post().to(accept_unchecked))
-            .route("/jobs/{id}", web::get().to(fixed_page))
+    let log = durable
+        .then(|| {
+            tempfile::Builder::new()
+                .prefix("hooktrail-bench-")
+                .tempdir()
+        })
+        .transpose()?;
+    let durable_log = log
+        .as_ref()
+        .map(|dir| DurableLog::create(dir.path()).map(web::Data::new))
+        .transpose()?;
+    let server = HttpServer::new(move || {
+        let app = App::new().route("/jobs/{id}", web::get().to(fixed_page));
+        match &durable_log {
+            Some(durable_log) => app
+                .app_data(durable_log.clone())
+                .route("/hooks/{source}", web::post().to(accept_durably)),
+            None => app.route("/hooks/{source}", web::post().to(accept_unchecked)),
+        }
     })
     .workers(SERVER_WORKERS)
     .shutdown_timeout(5)
@@ -327,6 +359,7 @@ pub(crate) fn start_plain() -> anyhow::Result<RunningServer> {
         addr,
         handle,
         serving,
+        log,
     })
 }
 

@@ -23,7 +23,7 @@ fn report_of(args: &[&str]) -> serde_json::Value {
 fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     let report = report_of(&[
         "--targets",
-        "gateway,per-request,plain,log-only,gateway-filled",
+        "gateway,per-request,plain,plain-durable,log-only,gateway-filled",
         "--prefill",
         "3000",
         "--connections",
@@ -45,13 +45,14 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
     };
     assert_eq!(
         results.len(),
-        5,
+        6,
         "one row per cell, the median of its runs: {out}"
     );
     for target in [
         "gateway",
         "per-request",
         "plain",
+        "plain-durable",
         "log-only",
         "gateway-filled",
     ] {
@@ -85,13 +86,17 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
         ratios["log_only_over_plain"].as_f64().unwrap() > 0.0,
         "{out}"
     );
+    // HTTP with a durable answer and nothing else: what the disk alone leaves of plain.
+    for ratio in ["plain_durable_over_plain", "gateway_over_plain_durable"] {
+        assert!(ratios[ratio].as_f64().unwrap() > 0.0, "{out}");
+    }
     // The gateway on a pre-filled store, set against the empty one, with its memory.
     assert!(
         ratios["filled_over_gateway"].as_f64().unwrap() > 0.0,
         "{out}"
     );
     // Each read from the server's own process: its memory, and its CPU per answer.
-    for target in ["gateway", "gateway-filled", "plain"] {
+    for target in ["gateway", "gateway-filled", "plain", "plain-durable"] {
         let rss = cell(target)["rss_mib"].as_f64().unwrap();
         assert!(rss > 1.0, "{out}");
         assert!(
@@ -103,9 +108,9 @@ fn bench_explains_intake_by_the_gateways_commits_and_the_disk() {
             "{out}"
         );
     }
-    // That CPU by thread: the gateway's HTTP workers and its writer are found by their names,
+    // That CPU by thread: the HTTP workers and the thread that syncs are found by their names,
     // and the parts add up to the whole.
-    for target in ["gateway", "gateway-filled"] {
+    for target in ["gateway", "gateway-filled", "plain-durable"] {
         let by_thread = &cell(target)["cpu_us_by_thread"];
         assert!(by_thread["http"].as_f64().unwrap() > 0.0, "{out}");
         assert!(by_thread["writer"].as_f64().unwrap() > 0.0, "{out}");
@@ -166,6 +171,11 @@ fn a_served_target_answers_until_its_stdin_closes() {
     for (target, request, answer) in [
         (
             "plain",
+            "POST /hooks/bench HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            "HTTP/1.1 202",
+        ),
+        (
+            "plain-durable",
             "POST /hooks/bench HTTP/1.1\r\nHost: bench\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
             "HTTP/1.1 202",
         ),
