@@ -84,6 +84,7 @@ fn commit_until_closed(file: &File, receiver: &Receiver<Waiting>) {
         batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
         record.clear();
         for waiting in &batch {
+            // A body is at most actix's payload limit (256 KiB): its length fits.
             let len = u32::try_from(waiting.body.len()).unwrap_or(u32::MAX);
             record.extend_from_slice(&len.to_le_bytes());
             record.extend_from_slice(&waiting.body);
