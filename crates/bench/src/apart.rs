@@ -255,6 +255,10 @@ impl CpuReading {
     /// What was used since `earlier`. A thread started in between counts from nothing; the
     /// time of one that ended unseen is only in the total, so it counts as
     /// [`ThreadRole::Other`], which is the rest of the total.
+    ///
+    /// The threads' times are read just after the process's, and Linux rounds each to ticks
+    /// (10 ms) on its own, so over a short window they can add up to a tick or two more than
+    /// the process's total. The total is then their sum: the parts never exceed the whole.
     pub(crate) fn since(&self, earlier: &CpuReading) -> CpuUse {
         let mut by_role = BTreeMap::new();
         for (tid, (role, seconds)) in &self.threads {
@@ -267,9 +271,9 @@ impl CpuReading {
                 .map_or(0.0, |(_, seconds)| *seconds);
             *by_role.entry(*role).or_insert(0.0) += (seconds - before).max(0.0);
         }
-        let total = (self.total - earlier.total).max(0.0);
         let named: f64 = by_role.values().sum();
-        by_role.insert(ThreadRole::Other, (total - named).max(0.0));
+        let total = (self.total - earlier.total).max(named);
+        by_role.insert(ThreadRole::Other, total - named);
         CpuUse { total, by_role }
     }
 }
@@ -454,6 +458,22 @@ mod tests {
                 (ThreadRole::Other, 1.0),
             ])
         );
+    }
+
+    #[test]
+    fn threads_read_past_the_process_total_make_the_total() {
+        let reading = |total, http, writer| CpuReading {
+            total,
+            threads: HashMap::from([
+                (1, (ThreadRole::Http, http)),
+                (2, (ThreadRole::Writer, writer)),
+            ]),
+        };
+        // The process read at 0.42 s, its threads a moment later at 0.33 and 0.11.
+        let used = reading(0.42, 0.33, 0.11).since(&reading(0.0, 0.0, 0.0));
+        assert!((used.total - 0.44).abs() < 1e-9, "{used:?}");
+        assert_eq!(used.by_role[&ThreadRole::Other], 0.0);
+        assert!((used.by_role.values().sum::<f64>() - used.total).abs() < 1e-9);
     }
 
     #[test]
