@@ -1,6 +1,6 @@
 //! `hooktrail-bench`: intake throughput and latency against the real server.
 //!
-//! Three targets take the same signed ~1 KiB `status.changed` events:
+//! The intake targets take the same signed ~1 KiB `status.changed` events:
 //! - `gateway`: the gateway as shipped (verify, normalize, group commit);
 //! - `per-request`: the same gateway committing (and fsyncing) once per request, which shows
 //!   what group commit buys;
