@@ -230,7 +230,10 @@ impl Target {
             Serving::Apart(ApartServer::Plain | ApartServer::PlainDurable)
             | Serving::Pages { .. }
             | Serving::PlainGet => false,
-            Serving::Apart(_) | Serving::Postgres { .. } => true,
+            Serving::Apart(
+                ApartServer::Gateway { .. } | ApartServer::Adjusted(_) | ApartServer::Filled,
+            )
+            | Serving::Postgres { .. } => true,
         }
     }
 }

@@ -48,7 +48,7 @@ pub(crate) enum RunningServer {
         handle: ServerHandle,
         serving: JoinHandle<std::io::Result<()>>,
         /// `plain-durable`'s log folder, removed after the cell.
-        log: Option<tempfile::TempDir>,
+        log_folder: Option<tempfile::TempDir>,
     },
 }
 
@@ -104,13 +104,13 @@ impl RunningServer {
             RunningServer::Plain {
                 handle,
                 serving,
-                log,
+                log_folder,
                 ..
             } => {
                 handle.stop(true).await;
                 serving.await??;
-                if let Some(log) = log {
-                    log.close().context("cannot remove the bench log")?;
+                if let Some(folder) = log_folder {
+                    folder.close().context("cannot remove the bench log")?;
                 }
             }
         }
@@ -148,7 +148,7 @@ pub(crate) fn start_server(
             (RunningServer::Apart(process), intake())
         }
         Serving::Postgres { gateways } => (start_postgres_gateways(gateways)?, intake()),
-        Serving::PlainGet => (start_plain(false)?, page(100, None)),
+        Serving::PlainGet => (start_plain()?, page(100, None)),
         Serving::Pages { keep_pages } => {
             let fixture = fixtures.pages.context("the page store was not built")?;
             let history = cell.history.context("a pages cell without a history")?;
@@ -200,8 +200,8 @@ pub(crate) fn start_intake_server(
         ApartServer::Gateway { max_batch } => start_gateway(max_batch),
         ApartServer::Adjusted(adjust) => start_gateway_with(adjust),
         ApartServer::Filled => start_gateway_on(store.context("gateway-filled needs a store")?),
-        ApartServer::Plain => start_plain(false),
-        ApartServer::PlainDurable => start_plain(true),
+        ApartServer::Plain => start_plain(),
+        ApartServer::PlainDurable => start_plain_durable(),
     }
 }
 
@@ -235,9 +235,7 @@ pub(crate) fn start_pages_gateway(
 
 /// The gateway on a loopback port with a fresh store; `max_batch` `None` keeps the default.
 pub(crate) fn start_gateway(max_batch: Option<usize>) -> anyhow::Result<RunningServer> {
-    let data = tempfile::Builder::new()
-        .prefix("hooktrail-bench-")
-        .tempdir()?;
+    let data = scratch_folder()?;
     let config = gateway_config(&data.path().join("bench.redb"), max_batch)?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let gateway = Gateway::start(config, listener)?;
@@ -262,9 +260,7 @@ pub(crate) fn start_gateway_on(path: &Path) -> anyhow::Result<RunningServer> {
 pub(crate) fn start_gateway_with(
     adjust: fn(RedbStore) -> RedbStore,
 ) -> anyhow::Result<RunningServer> {
-    let data = tempfile::Builder::new()
-        .prefix("hooktrail-bench-")
-        .tempdir()?;
+    let data = scratch_folder()?;
     let path = data.path().join("bench.redb");
     let config = gateway_config(&path, None)?;
     let store = adjust(RedbStore::open_reporting(
@@ -324,22 +320,34 @@ pub(crate) fn gateway_config(
     Ok(config)
 }
 
-/// The plain handlers; with `durable`, intake answers once each body is on disk
-/// ([`DurableLog`]), in a log on the disk the gateways' stores live on.
-pub(crate) fn start_plain(durable: bool) -> anyhow::Result<RunningServer> {
+/// A folder for a cell's store or log, on the disk the gateways' stores live on (the system's
+/// temporary one), removed when dropped.
+fn scratch_folder() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("hooktrail-bench-")
+        .tempdir()
+}
+
+/// The plain handlers: intake reads the body and answers at once.
+pub(crate) fn start_plain() -> anyhow::Result<RunningServer> {
+    serve_plain(None)
+}
+
+/// The plain handlers, intake answering once each body is on disk ([`DurableLog`]).
+pub(crate) fn start_plain_durable() -> anyhow::Result<RunningServer> {
+    let folder = scratch_folder()?;
+    let log = DurableLog::create(folder.path())?;
+    serve_plain(Some((folder, log)))
+}
+
+/// Serves the plain handlers; `durable` holds `plain-durable`'s log and the folder it is in.
+fn serve_plain(durable: Option<(tempfile::TempDir, DurableLog)>) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let log = durable
-        .then(|| {
-            tempfile::Builder::new()
-                .prefix("hooktrail-bench-")
-                .tempdir()
-        })
-        .transpose()?;
-    let durable_log = log
-        .as_ref()
-        .map(|dir| DurableLog::create(dir.path()).map(web::Data::new))
-        .transpose()?;
+    let (log_folder, durable_log) = match durable {
+        Some((folder, log)) => (Some(folder), Some(web::Data::new(log))),
+        None => (None, None),
+    };
     let server = HttpServer::new(move || {
         let app = App::new().route("/jobs/{id}", web::get().to(fixed_page));
         match &durable_log {
@@ -359,7 +367,7 @@ pub(crate) fn start_plain(durable: bool) -> anyhow::Result<RunningServer> {
         addr,
         handle,
         serving,
-        log,
+        log_folder,
     })
 }
 
