@@ -46,6 +46,11 @@ impl DurableLog {
             .open(dir.join("plain-durable.log"))?;
         file.write_all_at(&vec![0; FILE_BYTES], 0)?;
         file.sync_all()?;
+        DurableLog::committing_to(file)
+    }
+
+    /// A log appending to `file` from its start, and the thread committing it.
+    fn committing_to(file: File) -> std::io::Result<DurableLog> {
         let (waiting, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name(SYNCER_THREAD.to_owned())
@@ -129,6 +134,17 @@ mod tests {
             expected.extend_from_slice(body);
         }
         assert_eq!(written[..expected.len()], expected[..]);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_could_not_be_written_is_not_answered_as_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("read-only.log");
+        std::fs::write(&path, b"").unwrap();
+        let log = DurableLog::committing_to(File::open(&path).unwrap()).unwrap();
+        assert!(!log.append(Bytes::from_static(b"lost")).await);
+        // The thread goes on: a later append is refused the same way, not left waiting.
+        assert!(!log.append(Bytes::from_static(b"also lost")).await);
     }
 
     #[tokio::test]
